@@ -1,0 +1,33 @@
+# Set-up and entry points. `make run` and `make test` install what they need themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.orderlab-installed
+
+.PHONY: install run test lab clean-lab cloud-stop
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## the main job: the whole series headless on the local cloud -> runs/latest/, with a summary
+run: $(STAMP)
+	$(BIN)/orderlab run
+
+## unit, integration, conformance and notebook tests (starts and stops its own local cloud)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## JupyterLab, to run the notebooks cell by cell
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/
+
+clean-lab: $(STAMP)
+	$(BIN)/orderlab clean --stop-cloud
+
+cloud-stop: $(STAMP)
+	$(BIN)/orderlab cloud stop

@@ -1,0 +1,153 @@
+"""Lambda entry point for ``POST /orders`` and ``GET /orders/{orderId}`` (HTTP API, payload 2.0).
+
+Handler setting: ``create_order.handler.lambda_handler``. Environment:
+
+- ``ORDERS_TABLE`` (required): DynamoDB table name; the function fails at cold start without it.
+- ``POWERTOOLS_LOG_LEVEL`` (optional): Powertools log level, ``INFO`` by default.
+
+The routes stay thin: validation, ids and shapes live in :mod:`create_order.orders`,
+persistence behind :class:`create_order.store.OrderStore`. Tests swap the store::
+
+    from create_order import handler
+    handler.set_store(my_in_memory_store)
+    handler.lambda_handler(event, context)
+    handler.set_store(None)  # back to DynamoDB, built lazily
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from create_order import orders
+from create_order.store import DynamoOrderStore, OrderStore
+
+__all__ = ["app", "dynamodb_client", "get_store", "lambda_handler", "logger", "set_store", "utcnow"]
+
+
+def _required_env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"Environment variable {name} is required (the DynamoDB orders table name) but is not set")
+    return value
+
+
+TABLE_NAME = _required_env("ORDERS_TABLE")
+
+logger = Logger(service="orders")
+app = APIGatewayHttpResolver()
+
+_client: Any = None
+_store: OrderStore | None = None
+
+
+def dynamodb_client() -> Any:
+    """Return the module-wide DynamoDB client, creating it on first use.
+
+    boto3 honours ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` for local emulators.
+    """
+    global _client
+    if _client is None:
+        import boto3
+
+        _client = boto3.client("dynamodb")
+    return _client
+
+
+def get_store() -> OrderStore:
+    """Return the order store, building the DynamoDB one on first use."""
+    global _store
+    if _store is None:
+        _store = DynamoOrderStore(TABLE_NAME, dynamodb_client())
+    return _store
+
+
+def set_store(store: OrderStore | None) -> None:
+    """Replace the order store (tests inject an in-memory one); None restores the default."""
+    global _store
+    _store = store
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC (tests may monkeypatch this)."""
+    return datetime.now(UTC)
+
+
+def _json(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers or {},
+    )
+
+
+def _created(item: dict[str, Any], *, replayed: bool) -> Response:
+    headers = {"Location": f"/orders/{item['orderId']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(201, orders.created_response(item), headers)
+
+
+@app.post("/orders")
+def create_order() -> Response:
+    """Validate, then conditionally write a new order; replay or refuse a reused key."""
+    event = app.current_event
+    parsed = orders.parse_create_order(
+        event.body,
+        event.headers,
+        is_base64_encoded=bool(event.is_base64_encoded),
+    )
+    key = parsed.idempotency_key
+    order_id = orders.derive_order_id(parsed.request.customer.id, key)
+    logger.append_keys(orderId=order_id)
+    item = orders.build_order_item(parsed.request, order_id=order_id, now=utcnow(), idempotency_key=key)
+
+    store = get_store()
+    if store.put_new(item):
+        logger.info("Order created", extra={"total": str(item["total"]), "itemCount": item["itemCount"]})
+        return _created(item, replayed=False)
+
+    existing = store.get(order_id)
+    if key is None or existing is None:
+        # A random uuid4 collided, or the order vanished between put and get: not the client's fault.
+        raise RuntimeError(f"Order {order_id} already exists but could not be replayed")
+    if existing.get("requestHash") != item["requestHash"]:
+        logger.info("Idempotency key reused with a different request")
+        raise orders.IdempotencyConflict(key)
+    logger.info("Idempotent replay of an existing order")
+    return _created(existing, replayed=True)
+
+
+@app.get("/orders/<order_id>")
+def get_order(order_id: str) -> Response:
+    """Return one order, 404 if unknown."""
+    canonical_id = orders.parse_order_id(order_id)
+    logger.append_keys(orderId=canonical_id)
+    item = get_store().get(canonical_id)
+    if item is None:
+        return _json(404, {"message": f"Order {canonical_id} not found"})
+    return _json(200, orders.to_api(item))
+
+
+@app.exception_handler(orders.ValidationFailure)
+def _invalid_request(failure: orders.ValidationFailure) -> Response:
+    logger.info("Rejected invalid request", extra={"errors": failure.errors})
+    return _json(400, failure.to_body())
+
+
+@app.exception_handler(orders.IdempotencyConflict)
+def _idempotency_conflict(conflict: orders.IdempotencyConflict) -> Response:
+    return _json(422, conflict.to_body())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point: route the HTTP API event."""
+    return app.resolve(event, context)

@@ -1,0 +1,249 @@
+"""Lambda execution environment (MiniStack ``core/lambda_runtime.py``, warm Python workers).
+
+What AWS does, and MiniStack 1.5.33 does not:
+
+* **The interpreter the Runtime names, and nothing else on sys.path.** A ``python3.11``
+  function runs on Python 3.11 and imports only the standard library, the runtime's bundled
+  boto3/botocore and what its package and layers carry
+  (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html,
+  https://docs.aws.amazon.com/lambda/latest/dg/python-package.html). MiniStack runs every
+  Python function on its own interpreter with its site-packages importable. Here workers
+  start on :func:`localcloud.runtimes.launcher_for` (``-I -S``), with the SDK appended to
+  ``sys.path`` after the function's code and layers, and an environment reduced to what
+  Lambda sets (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+* **Error payloads.** An unhandled exception becomes
+  ``{"errorMessage", "errorType": <exception class name>, "requestId", "stackTrace": [...]}``
+  and import failures ``Runtime.ImportModuleError`` / ``Runtime.HandlerNotFound`` /
+  ``Runtime.UserCodeSyntaxError``, an unserialisable result ``Runtime.MarshalError``
+  (https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html; the Python runtime
+  interface client's bootstrap). MiniStack answers ``Runtime.HandlerError`` with no trace.
+* **No fixed wait after each invoke.** MiniStack waits up to 50 ms for trailing log lines
+  after every invocation (``Worker._drain_stderr_bounded``). The worker here writes an
+  end-of-invocation marker after flushing its output, so the server reads the logs up to the
+  marker and never guesses.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+import queue
+import time
+from typing import Any
+
+from localcloud import runtimes
+from localcloud.patches import PatchError, replace_once, wrap
+
+END_MARKER = "\x1eorderlab:end-of-invocation"
+INIT_ERROR_TAG = "orderlab-aws-error:"
+SDK_DIR_ENV = "ORDERLAB_LAMBDA_SDK_DIR"
+_LOG_WAIT_CAP_SECONDS = 2.0
+
+# The AWS-shaped error of the last failed invocation on this thread of control.
+last_aws_error: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "orderlab_last_aws_error", default=None
+)
+
+_PRELUDE = r'''
+_ORDERLAB_END = "\x1eorderlab:end-of-invocation"
+_ORDERLAB_KEEP = {
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DISABLE_HOST_PREFIX_INJECTION",
+    "AWS_CA_BUNDLE", "SSL_CERT_FILE", "LAMBDA_TASK_ROOT", "_HANDLER", "ORDERLAB_LAMBDA_SDK_DIR",
+}
+_ORDERLAB_KEEP_PREFIXES = ("AWS_LAMBDA_", "_LAMBDA_", "_X_AMZN_", "_MINISTACK_")
+
+
+def _orderlab_sandbox(init):
+    """Leave the function only what Lambda gives it: its variables and the reserved ones."""
+    import os, sys
+    function_vars = set(init.get("env") or {})
+    for name in list(os.environ):
+        if name in function_vars or name in _ORDERLAB_KEEP or name.startswith(_ORDERLAB_KEEP_PREFIXES):
+            continue
+        del os.environ[name]
+    sdk = os.environ.pop("ORDERLAB_LAMBDA_SDK_DIR", "")
+    task_root = os.path.dirname(init["code_dir"])
+    os.environ.update({
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LAMBDA_RUNTIME_DIR": sdk,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python%d.%d" % sys.version_info[:2],
+        "_HANDLER": init["module"] + "." + init["handler"],
+        # The host's ~/.aws must not leak into the function (there is none on Lambda).
+        "AWS_CONFIG_FILE": os.path.join(task_root, "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(task_root, "no-aws-credentials"),
+    })
+    if sdk:
+        sys.path.append(sdk)  # after the code and the layers, as /var/runtime on AWS
+
+
+def _orderlab_json(value):
+    import decimal
+    def _default(obj):
+        if isinstance(obj, decimal.Decimal):
+            return float(obj)
+        raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
+    return json.dumps(value, default=_default)
+
+
+def _orderlab_error(exc, request_id):
+    """The error object AWS's Python runtime returns for an unhandled exception."""
+    import traceback
+    frames = traceback.extract_tb(exc.__traceback__)
+    while frames and frames[0].filename.endswith("_worker.py"):
+        frames = frames[1:]
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+def _orderlab_init_error(exc, module_name, handler_name):
+    """Init failures as AWS names them (Runtime.ImportModuleError, ...)."""
+    if isinstance(exc, ImportError):
+        err = {"errorMessage": "Unable to import module '%s': %s" % (module_name, exc),
+               "errorType": "Runtime.ImportModuleError", "stackTrace": []}
+    elif isinstance(exc, SyntaxError):
+        err = {"errorMessage": "Syntax error in module '%s': %s" % (module_name, exc),
+               "errorType": "Runtime.UserCodeSyntaxError",
+               "stackTrace": ['  File "%s" Line %s\n    %s' % (exc.filename, exc.lineno, exc.text)]}
+    elif isinstance(exc, AttributeError) and handler_name in str(exc):
+        err = {"errorMessage": "Handler '%s' missing on module '%s'" % (handler_name, module_name),
+               "errorType": "Runtime.HandlerNotFound", "stackTrace": []}
+    else:
+        err = _orderlab_error(exc, "")
+    err["requestId"] = ""
+    return "orderlab-aws-error:" + json.dumps(err)
+
+
+def _orderlab_end_of_invocation():
+    """Flush the handler's output, then mark the end of this invocation's logs."""
+    import sys
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    sys.__stderr__.write(_ORDERLAB_END + "\n")
+    sys.__stderr__.flush()
+
+'''
+
+
+def build_worker_script(original: str) -> str:
+    """MiniStack's Python worker bootstrap with the AWS behaviours above."""
+    script = replace_once(
+        original,
+        "    os.environ.update(env)\n",
+        "    _orderlab_sandbox(init)\n    os.environ.update(env)\n",
+        what="worker environment",
+    )
+    script = replace_once(
+        script,
+        '    except Exception as e:\n        _real_stdout.write(json.dumps({"status": "error", "error": str(e)}) + "\\n")',
+        '    except Exception as e:\n        _real_stdout.write(json.dumps({"status": "error", '
+        '"error": _orderlab_init_error(e, module_name, handler_name)}) + "\\n")',
+        what="worker init error",
+    )
+    script = replace_once(
+        script,
+        '        try:\n'
+        '            result = handler_fn(event, context)\n'
+        '            _real_stdout.write(json.dumps({"status": "ok", "result": result}) + "\\n")\n'
+        '        except Exception as e:\n'
+        '            _real_stdout.write(json.dumps({"status": "error", "error": str(e), "trace": traceback.format_exc()}) + "\\n")\n'
+        '        _real_stdout.flush()\n',
+        '        try:\n'
+        '            result = handler_fn(event, context)\n'
+        '            try:\n'
+        '                _ms_line = \'{"status": "ok", "result": \' + _orderlab_json(result) + "}"\n'
+        '            except (TypeError, ValueError) as e:\n'
+        '                _ms_err = {"errorMessage": "Unable to marshal response: %s" % e, "errorType": "Runtime.MarshalError", '
+        '"requestId": context.aws_request_id, "stackTrace": []}\n'
+        '                _ms_line = json.dumps({"status": "error", "error": _ms_err["errorMessage"], "aws_error": _ms_err})\n'
+        '        except Exception as e:\n'
+        '            _ms_line = json.dumps({"status": "error", "error": str(e), "trace": traceback.format_exc(), '
+        '"aws_error": _orderlab_error(e, context.aws_request_id)})\n'
+        '        _orderlab_end_of_invocation()\n'
+        '        _real_stdout.write(_ms_line + "\\n")\n'
+        '        _real_stdout.flush()\n',
+        what="worker invocation",
+    )
+    anchor = "import sys, json, importlib, traceback, os, time\n"
+    return replace_once(script, anchor, anchor + _PRELUDE, what="worker imports")
+
+
+def _is_python_worker(worker: Any, lr: Any) -> bool:
+    return (
+        type(worker) is lr.Worker
+        and str(worker.config.get("Runtime", "")).startswith("python")
+    )
+
+
+def apply() -> None:
+    import os
+
+    from ministack.core import lambda_runtime as lr
+
+    os.environ[SDK_DIR_ENV] = runtimes.sdk_dir()  # inherited by every worker's environment
+    patched_script = build_worker_script(lr._PYTHON_WORKER_SCRIPT)
+
+    def make_detect(original):
+        def _detect_runtime_binary(runtime: str) -> tuple[str, str]:
+            if runtime.startswith("python"):
+                # Raises with a clear message when no interpreter of that version exists;
+                # CreateFunction already refused such a runtime (see lambda_service).
+                return runtimes.launcher_for(runtime), patched_script
+            return original(runtime)
+        return _detect_runtime_binary
+
+    def make_drain(original):
+        def _drain_stderr_bounded(self, *args: Any, **kwargs: Any) -> str:
+            if not _is_python_worker(self, lr):
+                return original(self, *args, **kwargs)
+            lines: list[str] = []
+            deadline = time.monotonic() + _LOG_WAIT_CAP_SECONDS
+            while time.monotonic() < deadline:
+                try:
+                    line = self._stderr_queue.get(timeout=0.02)
+                except queue.Empty:
+                    reader = self._stderr_thread
+                    if reader is None or not reader.is_alive():
+                        break  # the worker is gone: no marker will come
+                    continue
+                if line == END_MARKER:
+                    break
+                lines.append(line)
+            return "\n".join(lines)
+        return _drain_stderr_bounded
+
+    def make_invoke(original):
+        def invoke(self, event, request_id, *args: Any, **kwargs: Any) -> dict:
+            response = original(self, event, request_id, *args, **kwargs)
+            if isinstance(response, dict) and response.get("status") == "error":
+                last_aws_error.set(response.get("aws_error"))
+            else:
+                last_aws_error.set(None)
+            return response
+        return invoke
+
+    for name in ("_spawn", "invoke", "_drain_stderr_bounded"):
+        if not hasattr(lr.Worker, name):
+            raise PatchError(f"cannot patch ministack Worker.{name}: not found")
+    wrap(lr, "_detect_runtime_binary", make_detect)
+    wrap(lr.Worker, "_drain_stderr_bounded", make_drain)
+    wrap(lr.Worker, "invoke", make_invoke)
+
+
+def aws_error_from_init_failure(message: str) -> dict[str, Any] | None:
+    """Decode the AWS error a worker reported for a failed init, if the message carries one."""
+    _, sep, tail = message.partition(INIT_ERROR_TAG)
+    if not sep:
+        return None
+    try:
+        return json.loads(tail)
+    except ValueError:
+        return None

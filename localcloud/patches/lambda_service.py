@@ -1,0 +1,116 @@
+"""Lambda API (MiniStack ``services/lambda_svc.py``).
+
+What AWS does, and MiniStack 1.5.33 does not:
+
+* **One request id.** The ``x-amzn-RequestId`` of an Invoke response is the invocation's
+  request id: the one the handler sees as ``context.aws_request_id`` and the one in the
+  START/END/REPORT log lines (https://docs.aws.amazon.com/lambda/latest/dg/python-context.html,
+  https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). MiniStack draws a second
+  UUID for the execution.
+* **Error payloads** with the exception's class as ``errorType`` and a ``stackTrace``
+  (see :mod:`localcloud.patches.lambda_runtime`, which captures them from the worker).
+* **A runtime it cannot honour is refused at deploy time.** AWS runs ``python3.X`` on
+  Python 3.X. When this machine has no such interpreter, CreateFunction and
+  UpdateFunctionConfiguration answer ``InvalidParameterValueException`` saying why (a
+  deliberate difference from AWS, which would accept it: better than running the function
+  on another Python and hiding what AWS would do).
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+import uuid
+from typing import Any
+
+from localcloud import runtimes
+from localcloud.patches import wrap
+from localcloud.patches import lambda_runtime as runtime_patch
+
+_FUNCTIONS = re.compile(r"^/2015-03-31/functions/?$")
+_CONFIGURATION = re.compile(r"^/2015-03-31/functions/[^/]+/configuration/?$")
+
+# The request id an Invoke request promised its caller; taken by the first execution.
+_pinned_request_id: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "orderlab_pinned_request_id", default=None
+)
+# The id MiniStack's front door stamps on the HTTP response (x-amzn-RequestId).
+_http_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "orderlab_http_request_id", default=None
+)
+
+
+def _runtime_refusal(method: str, path: str, body: bytes) -> str | None:
+    if not ((method == "POST" and _FUNCTIONS.match(path)) or (method == "PUT" and _CONFIGURATION.match(path))):
+        return None
+    try:
+        runtime = json.loads(body or b"{}").get("Runtime")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(runtime, str) and runtime.startswith("python") and runtimes.interpreter_for(runtime) is None:
+        return runtimes.unavailable_message(runtime)
+    return None
+
+
+def apply() -> None:
+    import ministack.app as ministack_app
+    from ministack.services import lambda_svc
+
+    def make_dispatch_service_request(original):
+        async def _dispatch_service_request(method, path, headers, body, query_params, request_id):
+            token = _http_request_id.set(request_id)
+            try:
+                return await original(method, path, headers, body, query_params, request_id)
+            finally:
+                _http_request_id.reset(token)
+        return _dispatch_service_request
+
+    def make_handle_request(original):
+        async def handle_request(method: str, path: str, headers: dict, body: bytes, query_params: dict) -> tuple:
+            refusal = _runtime_refusal(method, path, body)
+            if refusal:
+                return lambda_svc.error_response_json("InvalidParameterValueException", refusal, 400)
+            return await original(method, path, headers, body, query_params)
+        return handle_request
+
+    def make_invoke(original):
+        async def _invoke(*args: Any, **kwargs: Any):
+            # The front door answers with its own id (x-amzn-RequestId); the execution takes it.
+            request_id = _http_request_id.get() or str(uuid.uuid4())
+            token = _pinned_request_id.set([request_id])
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                _pinned_request_id.reset(token)
+        return _invoke
+
+    def make_dispatch(original):
+        def _execute_function_dispatch(func, config, event, request_id, started):
+            pinned = _pinned_request_id.get()
+            if pinned:
+                request_id = pinned.pop()  # the first execution of this Invoke takes it
+            return original(func, config, event, request_id, started)
+        return _execute_function_dispatch
+
+    def make_warm(original):
+        def _execute_function_warm(func, event, request_id):
+            runtime_patch.last_aws_error.set(None)
+            result = original(func, event, request_id)
+            if not (isinstance(result, dict) and result.get("error")):
+                return result
+            body = result.get("body") if isinstance(result.get("body"), dict) else {}
+            aws_error = runtime_patch.last_aws_error.get() or runtime_patch.aws_error_from_init_failure(
+                str(body.get("errorMessage", ""))
+            )
+            if aws_error and body.get("errorType") != "Sandbox.Timedout":
+                if not aws_error.get("requestId"):
+                    aws_error = {**aws_error, "requestId": request_id}
+                result = {**result, "body": aws_error}
+            return result
+        return _execute_function_warm
+
+    wrap(ministack_app, "_dispatch_service_request", make_dispatch_service_request)
+    wrap(lambda_svc, "handle_request", make_handle_request)
+    wrap(lambda_svc, "_invoke", make_invoke)
+    wrap(lambda_svc, "_execute_function_dispatch", make_dispatch)
+    wrap(lambda_svc, "_execute_function_warm", make_warm)

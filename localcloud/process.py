@@ -1,0 +1,258 @@
+"""Start, stop and inspect the local cloud process (pid file, log, health, process group)."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+
+from localcloud import paths
+from localcloud.server import EDITION
+
+DEFAULT_PORT = 4599
+HEALTH_PATH = "/_ministack/health"
+
+
+class LocalCloudError(RuntimeError):
+    """The local cloud could not be started or stopped; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class CloudStatus:
+    """What :func:`status` found on a port."""
+
+    port: int
+    running: bool
+    healthy: bool = False
+    pid: int | None = None
+    version: str | None = None
+    lambda_workers: int = 0
+    log_file: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"local cloud: stopped (port {self.port})"
+        state = "healthy" if self.healthy else "NOT answering"
+        return (
+            f"local cloud: running, {state}, pid {self.pid}, MiniStack {self.version or '?'}, "
+            f"{self.lambda_workers} Lambda worker(s), log {self.log_file}"
+        )
+
+
+@dataclass(frozen=True)
+class StopReport:
+    port: int
+    stopped: bool
+    seconds: float = 0.0
+    killed: list[int] = field(default_factory=list)
+    forced: bool = False
+
+
+def _port(port: int | None) -> int:
+    if port is not None:
+        return int(port)
+    return int(os.environ.get("ORDERLAB_PORT", DEFAULT_PORT))
+
+
+def _read_pid(port: int) -> int | None:
+    try:
+        return int(paths.pid_file(port).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_our_server(pid: int, port: int) -> bool:
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return "localcloud.server" in cmdline and str(port) in cmdline
+
+
+def _health(port: int, timeout: float = 1.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _port_owner(port: int) -> str:
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f"pid {conn.pid} ({' '.join(proc.cmdline())[:120]})"
+    except (psutil.Error, OSError):
+        pass
+    return "another program"
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    """Processes still in the server's process group (orphaned workers included)."""
+    members = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members
+
+
+def status(port: int | None = None) -> CloudStatus:
+    """Is the local cloud running on ``port``, healthy, and how many Lambda workers has it?"""
+    port = _port(port)
+    pid = _read_pid(port)
+    if pid is None or not _is_our_server(pid, port):
+        return CloudStatus(port, running=False, log_file=str(paths.log_file(port)))
+    health = _health(port)
+    healthy = bool(health) and health.get("edition") == EDITION
+    workers = len(_descendants(pid))
+    return CloudStatus(
+        port, running=True, healthy=healthy, pid=pid,
+        version=(health or {}).get("version"), lambda_workers=workers, log_file=str(paths.log_file(port)),
+    )
+
+
+@contextmanager
+def _lock(port: int) -> Iterator[None]:
+    """Serialise start/stop on one port across processes (two starts = one server)."""
+    directory = paths.cloud_dir(port)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _log_tail(port: int, lines: int = 25) -> str:
+    try:
+        return "\n".join(paths.log_file(port).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(port: int | None = None, *, timeout: float = 60.0) -> CloudStatus:
+    """Start the local cloud on ``port`` (default ``ORDERLAB_PORT`` or 4599) and wait until healthy.
+
+    Idempotent: when it already runs, returns its status without starting another.
+    Raises :class:`LocalCloudError` when the port is taken by another program or the
+    process fails to come up (with the end of its log).
+    """
+    port = _port(port)
+    with _lock(port):
+        current = status(port)
+        if current.running and current.healthy:
+            return current
+        if current.running:  # ours but not answering yet: wait for it rather than start another
+            return _wait_healthy(port, current.pid, timeout)
+        paths.pid_file(port).unlink(missing_ok=True)
+        if _port_in_use(port):
+            raise LocalCloudError(
+                f"Port {port} is already in use by {_port_owner(port)}. Stop that program, or use "
+                f"another port for the lab: ORDERLAB_PORT=4600 (in the shell that starts Jupyter "
+                f"or runs orderlab)."
+            )
+        log_path = paths.log_file(port)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHONPATH"))}
+        env["PYTHONUNBUFFERED"] = "1"
+        # Run from the directory holding localcloud/, so `-m localcloud.server` always resolves.
+        source_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = source_root
+        with open(log_path, "ab") as log:
+            log.write(f"\n--- starting local cloud on 127.0.0.1:{port} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "localcloud.server", "--port", str(port)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=source_root, env=env,
+                start_new_session=True,  # own session: survives the kernel/shell that started it
+            )
+        paths.pid_file(port).write_text(f"{proc.pid}\n")
+        return _wait_healthy(port, proc.pid, timeout, proc)
+
+
+def _wait_healthy(port: int, pid: int | None, timeout: float, proc: subprocess.Popen | None = None) -> CloudStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            paths.pid_file(port).unlink(missing_ok=True)
+            raise LocalCloudError(
+                f"The local cloud exited during startup (code {proc.returncode}). End of its log "
+                f"({paths.log_file(port)}):\n{_log_tail(port)}"
+            )
+        health = _health(port, timeout=0.5)
+        if health and health.get("edition") == EDITION:
+            return status(port)
+        time.sleep(0.05)
+    raise LocalCloudError(
+        f"The local cloud did not become healthy within {timeout:.0f} s on port {port}. "
+        f"End of its log ({paths.log_file(port)}):\n{_log_tail(port)}"
+    )
+
+
+def stop(port: int | None = None, *, grace: float = 5.0) -> StopReport:
+    """Stop the local cloud and every Lambda worker it started; quick and leaves nothing.
+
+    SIGTERM to the server's process group (server + workers), ``grace`` seconds to exit,
+    then SIGKILL for whatever is left. Stopping a cloud that is not running is a no-op.
+    """
+    port = _port(port)
+    started = time.monotonic()
+    with _lock(port):
+        pid = _read_pid(port)
+        if pid is None or not _is_our_server(pid, port):
+            paths.pid_file(port).unlink(missing_ok=True)
+            return StopReport(port, stopped=False)
+        doomed = {p.pid: p for p in [psutil.Process(pid), *_descendants(pid), *_group_members(pid)]}
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        _, alive = psutil.wait_procs(list(doomed.values()), timeout=grace)
+        forced = False
+        leftovers = {p.pid: p for p in alive}
+        leftovers.update({p.pid: p for p in _group_members(pid)})
+        if leftovers:
+            forced = True
+            for proc in leftovers.values():
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(list(leftovers.values()), timeout=5)
+        paths.pid_file(port).unlink(missing_ok=True)
+        return StopReport(port, stopped=True, seconds=time.monotonic() - started,
+                          killed=sorted(doomed), forced=forced)

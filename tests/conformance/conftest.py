@@ -1,0 +1,48 @@
+"""Conformance fixtures: probe functions and an HTTP API, deployed through helpers/.
+
+Deployed with the lab's own helpers, so the suite runs unchanged against real AWS
+(``ORDERLAB_TARGET=aws``) — which is how the local cloud's claims are checked.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROBES = Path(__file__).resolve().parent / "probes"
+RUNTIME = "python3.11"
+
+
+@dataclass(frozen=True)
+class Probes:
+    function: str
+    forgot_dependency: str
+    api_url: str
+
+
+@pytest.fixture(scope="session")
+def probes(lab) -> Probes:
+    from helpers.provision.apigateway import ensure_http_api
+    from helpers.provision.iam import ensure_lambda_role
+    from helpers.provision.lambda_ import deploy_function
+
+    role = ensure_lambda_role(lab, "probe", statements=[])
+    probe = deploy_function(
+        lab, PROBES / "probe", component="probe", handler="probe.handler",
+        role_arn=role, environment={"PROBE_VARIABLE": "set-by-deploy"}, runtime=RUNTIME,
+    )
+    http_probe = deploy_function(
+        lab, PROBES / "probe", component="http-probe", handler="probe.http_handler",
+        role_arn=role, environment={}, runtime=RUNTIME,
+    )
+    forgot = deploy_function(
+        lab, PROBES / "forgot_dependency", component="forgot-dependency", handler="handler.handler",
+        role_arn=role, environment={}, runtime=RUNTIME,
+    )
+    api = ensure_http_api(
+        lab, component="probe-api",
+        routes={"ANY /echo": http_probe.arn, "GET /boom": http_probe.arn, "GET /plain": http_probe.arn},
+        cors_allow_origins=["http://127.0.0.1:8000"],
+    )
+    return Probes(probe.name, forgot.name, api.endpoint_url)

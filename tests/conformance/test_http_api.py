@@ -1,0 +1,80 @@
+"""HTTP API (API Gateway v2) behaviours step 1 relies on, checked against the AWS contract.
+
+References (AWS documentation followed):
+- Lambda proxy integrations for HTTP APIs, payload format 2.0 (event shape, lower-cased
+  headers, isBase64Encoded, response inference when no statusCode is returned):
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+- A failing integration gives the client 500 {"message":"Internal Server Error"}:
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html
+- CORS for HTTP APIs (preflight answered by API Gateway for configured origins only):
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.cloud
+
+
+def test_payload_v2_event_shape(probes):
+    resp = requests.post(f"{probes.api_url}/echo?a=1&b=2", json={"x": 1}, headers={"X-Custom-Header": "v"}, timeout=30)
+    assert resp.status_code == 200
+    event = resp.json()["event"]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "ANY /echo"
+    assert event["rawPath"].endswith("/echo")
+    assert event["rawQueryString"] == "a=1&b=2"
+    assert event["queryStringParameters"] == {"a": "1", "b": "2"}
+    assert event["headers"]["x-custom-header"] == "v"  # header names arrive lower-cased
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["isBase64Encoded"] is False
+    assert json.loads(event["body"]) == {"x": 1}
+
+
+def test_body_without_a_text_content_type_arrives_base64(probes):
+    raw = b'{"customer": "c-1"}'
+    resp = requests.post(f"{probes.api_url}/echo", data=raw, headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    event = resp.json()["event"]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == raw
+
+
+def test_function_error_is_500_internal_server_error(probes):
+    resp = requests.get(f"{probes.api_url}/boom", timeout=30)
+    assert resp.status_code == 500
+    assert resp.json() == {"message": "Internal Server Error"}
+    assert "must not reach the client" not in resp.text
+
+
+def test_response_without_status_code_is_inferred_as_200_json(probes):
+    resp = requests.get(f"{probes.api_url}/plain", timeout=30)
+    assert resp.status_code == 200
+    assert resp.json() == {"hello": "world"}
+    assert resp.headers["content-type"].startswith("application/json")
+
+
+def test_unknown_route_is_404(probes):
+    resp = requests.get(f"{probes.api_url}/no-such-route", timeout=30)
+    assert resp.status_code == 404
+    assert resp.json() == {"message": "Not Found"}
+
+
+def test_cors_preflight_allows_the_configured_origin_only(probes):
+    allowed = requests.options(
+        f"{probes.api_url}/echo",
+        headers={"Origin": "http://127.0.0.1:8000", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"},
+        timeout=30,
+    )
+    assert allowed.status_code in (200, 204)
+    assert allowed.headers.get("access-control-allow-origin") == "http://127.0.0.1:8000"
+    other = requests.options(
+        f"{probes.api_url}/echo",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        timeout=30,
+    )
+    assert other.headers.get("access-control-allow-origin") in (None, "")

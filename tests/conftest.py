@@ -1,0 +1,71 @@
+"""Shared fixtures: one local cloud for the whole test session, on a port of its own.
+
+By default the tests start the local cloud on a free port (so a learner's cloud on 4599
+is never touched) and stop it at the end, checking that no process is left behind.
+To run the same tests against another target (the conformance suite is written for it):
+
+    ORDERLAB_TARGET=aws AWS_PROFILE=... pytest tests/conformance      # a real account
+    ORDERLAB_TARGET=endpoint AWS_ENDPOINT_URL=http://127.0.0.1:4566 pytest tests/conformance
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+for lambda_dir in sorted((REPO_ROOT / "lambdas").glob("*/")):
+    if str(lambda_dir) not in sys.path:
+        sys.path.insert(0, str(lambda_dir))
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def external_target() -> str | None:
+    """``aws`` or ``endpoint`` when the tests were pointed at another cloud, else None."""
+    target = os.environ.get("ORDERLAB_TARGET", "local")
+    return None if target == "local" else target
+
+
+@pytest.fixture(scope="session")
+def cloud():
+    """The local cloud for this session (None when the tests target another cloud)."""
+    if external_target():
+        yield None
+        return
+    import localcloud
+
+    port = int(os.environ.get("ORDERLAB_TEST_PORT") or _free_port())
+    os.environ["ORDERLAB_PORT"] = str(port)  # Lab.connect, notebooks' kernels and the CLI inherit it
+    status = localcloud.start(port)
+    yield status
+    report = localcloud.stop(port)
+    assert report.stopped, "the local cloud was not running at the end of the session"
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.pid in report.killed and p.is_running()
+                 and p.status() != psutil.STATUS_ZOMBIE]
+    assert not leftovers, f"processes left after stopping the local cloud: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def lab(cloud):
+    """A Lab with a unique prefix on the session's target; everything it made is deleted after."""
+    from helpers import Lab
+
+    lab = Lab.connect(prefix=f"t{uuid.uuid4().hex[:8]}")
+    yield lab
+    try:
+        from helpers.cleanup import destroy_lab
+    except ImportError:
+        return
+    report = destroy_lab(lab)
+    assert not report.remaining, f"cleanup left resources behind: {report.remaining}"
