@@ -18,6 +18,9 @@ RUNTIME = "python3.11"
 class Probes:
     function: str
     forgot_dependency: str
+    http_function: str
+    api_id: str
+    api_name: str
     api_url: str
 
 
@@ -45,4 +48,19 @@ def probes(lab) -> Probes:
         routes={"ANY /echo": http_probe.arn, "GET /boom": http_probe.arn, "GET /plain": http_probe.arn},
         cors_allow_origins=["http://127.0.0.1:8000"],
     )
-    return Probes(probe.name, forgot.name, api.endpoint_url)
+    return Probes(probe.name, forgot.name, http_probe.name, api.api_id, api.name, api.endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def redeploy_probe_api(lab, probes):
+    """Re-run the API provisioning (restores the invoke permission)."""
+    from helpers.provision.apigateway import ensure_http_api
+
+    def redeploy():
+        arn = lab.client("lambda").get_function(FunctionName=probes.http_function)["Configuration"]["FunctionArn"]
+        return ensure_http_api(
+            lab, component="probe-api",
+            routes={"ANY /echo": arn, "GET /boom": arn, "GET /plain": arn},
+            cors_allow_origins=["http://127.0.0.1:8000"],
+        )
+    return redeploy

@@ -6,6 +6,11 @@ References (AWS documentation followed):
   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
 - A failing integration gives the client 500 {"message":"Internal Server Error"}:
   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html
+- API Gateway may invoke a function only with the function's resource-based permission
+  (lambda:InvokeFunction for apigateway.amazonaws.com, SourceArn of the API):
+  https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway.html
+- ApiEndpoint is the $default stage's invoke URL:
+  https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid.html
 - CORS for HTTP APIs (preflight answered by API Gateway for configured origins only):
   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 import requests
@@ -78,3 +84,31 @@ def test_cors_preflight_allows_the_configured_origin_only(probes):
         timeout=30,
     )
     assert other.headers.get("access-control-allow-origin") in (None, "")
+
+
+def test_api_endpoint_is_the_invoke_url(lab, probes):
+    api = lab.client("apigatewayv2").get_api(ApiId=probes.api_id)
+    assert api["ApiEndpoint"].rstrip("/") == probes.api_url
+    assert requests.get(f"{api['ApiEndpoint']}/plain", timeout=30).json() == {"hello": "world"}
+
+
+def _status_within(url: str, wanted: int, seconds: float) -> int:
+    """Poll (bounded) until ``url`` answers ``wanted``: policy changes take seconds to apply on AWS."""
+    deadline = time.monotonic() + seconds
+    status = requests.get(url, timeout=30).status_code
+    while status != wanted and time.monotonic() < deadline:
+        time.sleep(2)
+        status = requests.get(url, timeout=30).status_code
+    return status
+
+
+def test_invoking_needs_the_functions_permission(lab, probes, redeploy_probe_api):
+    lam = lab.client("lambda")
+    lam.remove_permission(FunctionName=probes.http_function, StatementId=f"{probes.api_name}-invoke")
+    try:
+        assert _status_within(f"{probes.api_url}/plain", 500, 90) == 500
+        resp = requests.get(f"{probes.api_url}/plain", timeout=30)
+        assert resp.json() == {"message": "Internal Server Error"}
+    finally:
+        redeploy_probe_api()
+    assert _status_within(f"{probes.api_url}/plain", 200, 90) == 200

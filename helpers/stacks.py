@@ -1,0 +1,142 @@
+"""One call per tutorial step: compose the provisioning helpers into the step's stack.
+
+>>> stack = deploy_ingestion(lab)                                   # doctest: +SKIP
+>>> stack.api.url("/orders")                                        # doctest: +SKIP
+'http://127.0.0.1:4599/_aws/execute-api/0c00ffa6/orders'
+>>> ingestion_status(lab)["ready"]                                  # doctest: +SKIP
+True
+
+Re-running converges: same table, function and API; nothing is updated that did not change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from helpers.packaging import REPO_ROOT
+from helpers.provision.apigateway import DEFAULT_STAGE, HttpApiInfo, ensure_http_api, find_http_apis
+from helpers.provision.dynamodb import TableInfo, describe_table, ensure_orders_table
+from helpers.provision.iam import dynamodb_statement, ensure_lambda_role
+from helpers.provision.lambda_ import FunctionInfo, deploy_function, get_function
+
+if TYPE_CHECKING:
+    from helpers.lab import Lab
+
+__all__ = [
+    "API_COMPONENT",
+    "CREATE_ORDER_COMPONENT",
+    "CREATE_ORDER_DIR",
+    "CREATE_ORDER_HANDLER",
+    "DEFAULT_CORS_ORIGINS",
+    "IngestionStack",
+    "ORDERS_COMPONENT",
+    "deploy_ingestion",
+    "ingestion_status",
+]
+
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+ORDERS_COMPONENT = "orders"
+CREATE_ORDER_COMPONENT = "create-order"
+CREATE_ORDER_DIR = LAMBDAS_DIR / "create_order"
+CREATE_ORDER_HANDLER = "create_order.handler.lambda_handler"
+API_COMPONENT = "orders-api"
+ROUTES = ("POST /orders", "GET /orders/{orderId}")
+# The frontend is served from here (frontend/); keep it a parameter.
+DEFAULT_CORS_ORIGINS = ["http://127.0.0.1:8000"]
+
+
+@dataclass(frozen=True)
+class IngestionStack:
+    """Step 1: the orders table, the create_order function and the HTTP API in front of it."""
+
+    table: TableInfo
+    function: FunctionInfo
+    api: HttpApiInfo
+
+    @property
+    def orders_url(self) -> str:
+        """``POST`` here to create an order; ``GET {orders_url}/{orderId}`` to read one."""
+        return self.api.url("/orders")
+
+
+def deploy_ingestion(
+    lab: "Lab",
+    *,
+    cors_allow_origins: list[str] | None = None,
+    function_dir: Path = CREATE_ORDER_DIR,
+) -> IngestionStack:
+    """Deploy (or converge) step 1: table -> role -> function -> HTTP API.
+
+    ``cors_allow_origins`` defaults to the local frontend, ``http://127.0.0.1:8000``.
+    ``function_dir`` is the create_order folder (tests may pass a stand-in).
+    """
+    table = ensure_orders_table(lab, lab.name(ORDERS_COMPONENT))
+    role_arn = ensure_lambda_role(lab, CREATE_ORDER_COMPONENT, [
+        dynamodb_statement(table.arn, ["dynamodb:PutItem", "dynamodb:GetItem"]),
+    ])
+    function = deploy_function(
+        lab,
+        function_dir,
+        component=CREATE_ORDER_COMPONENT,
+        handler=CREATE_ORDER_HANDLER,
+        role_arn=role_arn,
+        environment={
+            "ORDERS_TABLE": table.name,
+            "POWERTOOLS_SERVICE_NAME": "orders",
+            "LOG_LEVEL": "INFO",
+        },
+    )
+    api = ensure_http_api(
+        lab,
+        component=API_COMPONENT,
+        routes={route: function.arn for route in ROUTES},
+        cors_allow_origins=list(cors_allow_origins if cors_allow_origins is not None else DEFAULT_CORS_ORIGINS),
+    )
+    return IngestionStack(table, function, api)
+
+
+def ingestion_status(lab: "Lab") -> dict[str, Any]:
+    """Which parts of step 1 exist (read-only): for a notebook to check its prerequisites.
+
+    >>> ingestion_status(lab)                                          # doctest: +SKIP
+    {'table': {'exists': True, 'name': 'alice-orders', 'status': 'ACTIVE'}, 'function': {...},
+     'api': {'exists': True, ..., 'routes': ['GET /orders/{orderId}', 'POST /orders'], 'orders_url': '...'},
+     'ready': True, 'missing': []}
+    """
+    table_name = lab.name(ORDERS_COMPONENT)
+    table = describe_table(lab, table_name)
+    function_name = lab.name(CREATE_ORDER_COMPONENT)
+    function = get_function(lab, function_name)
+    apis = find_http_apis(lab, API_COMPONENT)
+
+    status: dict[str, Any] = {
+        "table": {"exists": table is not None, "name": table_name,
+                  "status": table["TableStatus"] if table else None},
+        "function": {"exists": function is not None, "name": function_name,
+                     "state": function["Configuration"].get("State") if function else None,
+                     "last_update_status": function["Configuration"].get("LastUpdateStatus") if function else None},
+        "api": {"exists": bool(apis), "name": lab.name(API_COMPONENT), "api_id": None, "routes": [],
+                "orders_url": None, "has_default_stage": False},
+    }
+    if apis:
+        apigw = lab.client("apigatewayv2")
+        api = apis[0]
+        routes = sorted(r["RouteKey"] for r in apigw.get_paginator("get_routes").paginate(ApiId=api["ApiId"])
+                        .build_full_result().get("Items", []))
+        stages = {s["StageName"] for s in apigw.get_paginator("get_stages").paginate(ApiId=api["ApiId"])
+                  .build_full_result().get("Items", [])}
+        base = api.get("ApiEndpoint", "").rstrip("/")
+        status["api"].update(api_id=api["ApiId"], routes=routes, orders_url=f"{base}/orders",
+                             has_default_stage=DEFAULT_STAGE in stages)
+    missing = []
+    if not status["table"]["exists"] or status["table"]["status"] != "ACTIVE":
+        missing.append(f"table {table_name} (ACTIVE)")
+    if not status["function"]["exists"] or status["function"]["state"] != "Active":
+        missing.append(f"function {function_name} (Active)")
+    api_ok = status["api"]["has_default_stage"] and set(ROUTES) <= set(status["api"]["routes"])
+    if not api_ok:
+        missing.append(f"HTTP API {lab.name(API_COMPONENT)} with routes {', '.join(ROUTES)} and a $default stage")
+    status["missing"] = missing
+    status["ready"] = not missing
+    return status
