@@ -31,7 +31,11 @@ __all__ = [
     "DEFAULT_CORS_ORIGINS",
     "IngestionStack",
     "ORDERS_COMPONENT",
+    "create_order_role_statements",
+    "deploy_create_order",
     "deploy_ingestion",
+    "ensure_ingestion_table",
+    "ensure_orders_api",
     "ingestion_status",
 ]
 
@@ -60,6 +64,43 @@ class IngestionStack:
         return self.api.url("/orders")
 
 
+def ensure_ingestion_table(lab: "Lab") -> TableInfo:
+    """Step 1a: the orders table (on-demand, key ``orderId``)."""
+    return ensure_orders_table(lab, lab.name(ORDERS_COMPONENT))
+
+
+def create_order_role_statements(table: TableInfo) -> list[dict[str, Any]]:
+    """What create_order may do: PutItem and GetItem on the orders table, nothing else."""
+    return [dynamodb_statement(table.arn, ["dynamodb:PutItem", "dynamodb:GetItem"])]
+
+
+def deploy_create_order(lab: "Lab", table: TableInfo, *, function_dir: Path = CREATE_ORDER_DIR) -> FunctionInfo:
+    """Step 1b: the create_order function with its least-privilege role."""
+    role_arn = ensure_lambda_role(lab, CREATE_ORDER_COMPONENT, create_order_role_statements(table))
+    return deploy_function(
+        lab,
+        function_dir,
+        component=CREATE_ORDER_COMPONENT,
+        handler=CREATE_ORDER_HANDLER,
+        role_arn=role_arn,
+        environment={
+            "ORDERS_TABLE": table.name,
+            "POWERTOOLS_SERVICE_NAME": "orders",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        },
+    )
+
+
+def ensure_orders_api(lab: "Lab", function: FunctionInfo, *, cors_allow_origins: list[str] | None = None) -> HttpApiInfo:
+    """Step 1c: the HTTP API (``POST /orders``, ``GET /orders/{orderId}``) in front of create_order."""
+    return ensure_http_api(
+        lab,
+        component=API_COMPONENT,
+        routes={route: function.arn for route in ROUTES},
+        cors_allow_origins=list(cors_allow_origins if cors_allow_origins is not None else DEFAULT_CORS_ORIGINS),
+    )
+
+
 def deploy_ingestion(
     lab: "Lab",
     *,
@@ -71,28 +112,9 @@ def deploy_ingestion(
     ``cors_allow_origins`` defaults to the local frontend, ``http://127.0.0.1:8000``.
     ``function_dir`` is the create_order folder (tests may pass a stand-in).
     """
-    table = ensure_orders_table(lab, lab.name(ORDERS_COMPONENT))
-    role_arn = ensure_lambda_role(lab, CREATE_ORDER_COMPONENT, [
-        dynamodb_statement(table.arn, ["dynamodb:PutItem", "dynamodb:GetItem"]),
-    ])
-    function = deploy_function(
-        lab,
-        function_dir,
-        component=CREATE_ORDER_COMPONENT,
-        handler=CREATE_ORDER_HANDLER,
-        role_arn=role_arn,
-        environment={
-            "ORDERS_TABLE": table.name,
-            "POWERTOOLS_SERVICE_NAME": "orders",
-            "LOG_LEVEL": "INFO",
-        },
-    )
-    api = ensure_http_api(
-        lab,
-        component=API_COMPONENT,
-        routes={route: function.arn for route in ROUTES},
-        cors_allow_origins=list(cors_allow_origins if cors_allow_origins is not None else DEFAULT_CORS_ORIGINS),
-    )
+    table = ensure_ingestion_table(lab)
+    function = deploy_create_order(lab, table, function_dir=function_dir)
+    api = ensure_orders_api(lab, function, cors_allow_origins=cors_allow_origins)
     return IngestionStack(table, function, api)
 
 

@@ -27,7 +27,7 @@ os.environ.setdefault("ORDERS_TABLE", "orders-unit-test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 
-from events import FakeLambdaContext
+from helpers.events import FakeLambdaContext
 
 
 def _like_dynamodb(value: Any) -> Any:

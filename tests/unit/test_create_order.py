@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from events import FakeLambdaContext, http_api_event
+from helpers.events import FakeLambdaContext, http_api_event
 
 CREATE_ORDER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "create_order"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

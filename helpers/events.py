@@ -1,4 +1,6 @@
-"""Factories for API Gateway HTTP API (payload format 2.0) events and a fake Lambda context.
+"""AWS-shaped test events: API Gateway HTTP API (payload format 2.0) events and a Lambda context.
+
+Used by the unit tests and by notebooks that invoke a function directly (the console's "Test").
 
 The event mirrors what AWS sends to a Lambda proxy integration on the ``$default`` stage::
 
@@ -21,7 +23,7 @@ API_ID = "a1b2c3d4e5"
 REGION = "us-east-1"
 DOMAIN_NAME = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
 SOURCE_IP = "203.0.113.10"
-USER_AGENT = "pytest-http-api-client/1.0"
+USER_AGENT = "orderlab-http-api-client/1.0"
 
 
 def _route_key(method: str, path: str, path_parameters: dict[str, str] | None) -> str:

@@ -1,0 +1,87 @@
+"""The notebook series, executed headless as instructors and CI run it.
+
+- papermill runs 00 -> 01 -> 01 again -> cleanup with a unique prefix: every notebook passes
+  its own "check your work" cell, the second run of 01 converges (same resources, nothing
+  redeployed) and cleanup leaves zero tagged resources;
+- nbval (lax mode) re-executes the notebooks and compares the cells marked
+  ``# NBVAL_CHECK_OUTPUT`` with their stored outputs (ids, timestamps, ports sanitised).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import Lab
+from helpers.discovery import find_lab_resources
+from helpers.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook, series
+
+pytestmark = pytest.mark.notebooks
+SERIES = [NOTEBOOKS_DIR / "00_setup.ipynb", NOTEBOOKS_DIR / "01_order_ingestion.ipynb", CLEANUP_NOTEBOOK]
+
+
+def _stream_text(path: Path) -> str:
+    notebook = nbformat.read(path, as_version=4)
+    return "\n".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                     for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+
+
+def _kinds(lab) -> list[tuple[str, str, str]]:
+    return sorted((r.service, r.kind, r.name) for r in find_lab_resources(lab))
+
+
+def test_the_series_lists_setup_ingestion_and_cleanup_in_order():
+    names = [p.name for p in series()]
+    assert names[:2] == ["00_setup.ipynb", "01_order_ingestion.ipynb"]
+    assert names[-1] == "cleanup.ipynb"
+
+
+def test_series_runs_headless_converges_and_cleans_up(cloud, tmp_path):
+    prefix = f"nb{uuid.uuid4().hex[:6]}"
+    params = {"prefix": prefix, "demo_orders": 5}
+    lab = Lab.connect(prefix=prefix)
+
+    for notebook in SERIES[:2]:
+        result = run_notebook(notebook, tmp_path / f"1-{notebook.name}", params)
+        assert result.ok, f"{notebook.name} failed: {result.error}"
+    assert "all 9 checks passed" in _stream_text(tmp_path / "1-01_order_ingestion.ipynb")
+    first = _kinds(lab)
+    assert [k[:2] for k in first] == [("apigateway", "api"), ("dynamodb", "table"), ("iam", "role"),
+                                      ("lambda", "function"), ("logs", "log-group")]
+
+    again = run_notebook(SERIES[1], tmp_path / "2-01_order_ingestion.ipynb", params)
+    assert again.ok, again.error
+    assert _kinds(lab) == first, "re-running 01 created or lost resources"
+    assert "changed by this run: no (already up to date)" in _stream_text(tmp_path / "2-01_order_ingestion.ipynb")
+
+    cleanup = run_notebook(CLEANUP_NOTEBOOK, tmp_path / "cleanup.ipynb", params)
+    assert cleanup.ok, cleanup.error
+    assert find_lab_resources(lab) == []
+
+
+def test_notebooks_pass_nbval(cloud):
+    env = dict(os.environ, ORDERLAB_PREFIX=f"nv{uuid.uuid4().hex[:6]}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-sanitize-with", str(REPO_ROOT / "tests" / "notebooks" / "sanitize.cfg"),
+         "-o", "addopts=", "-q", *[str(p) for p in SERIES]],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout
+
+
+def test_checked_cells_have_stored_outputs():
+    """nbval compares only what is stored: a checked cell without outputs would check nothing."""
+    checked = 0
+    for path in SERIES:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in cell.source:
+                checked += 1
+                assert cell.outputs, f"{path.name}: a NBVAL_CHECK_OUTPUT cell has no stored output"
+    assert checked >= 1
