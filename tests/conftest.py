@@ -37,6 +37,25 @@ def external_target() -> str | None:
     return None if target == "local" else target
 
 
+def _local_cloud_pids() -> set[int]:
+    pids = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "localcloud.server" in cmdline or any(part.startswith("ministack-lambda-") or "/ministack-lambda-" in part
+                                                  for part in cmdline):
+            pids.add(proc.pid)
+    return pids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_local_cloud_left_behind():
+    """After the whole session, no local cloud or Lambda worker process started by it remains."""
+    before = _local_cloud_pids()
+    yield
+    left = _local_cloud_pids() - before
+    assert not left, f"local cloud processes left running after the tests: {sorted(left)}"
+
+
 @pytest.fixture(scope="session")
 def cloud():
     """The local cloud for this session (None when the tests target another cloud)."""

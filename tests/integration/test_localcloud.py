@@ -123,3 +123,13 @@ def test_stop_under_load_is_clean_and_leaves_no_lambda_worker(port):
                  and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert survivors == []
     assert not localcloud.status(port).running
+
+
+def test_startup_failure_is_a_clear_error_with_the_log(port, tmp_path, monkeypatch):
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\necho 'localcloud: MiniStack 9.9.9 is not the pinned version' >&2\nexit 3\n")
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    with pytest.raises(localcloud.LocalCloudError, match=r"exited during startup \(code 3\)(.|\n)*not the pinned version"):
+        localcloud.start(port)
+    assert not localcloud.status(port).running

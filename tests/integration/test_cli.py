@@ -1,0 +1,65 @@
+"""The ``orderlab`` command as the README documents it: run (the main job) and clean."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import nbformat
+import pytest
+
+import localcloud
+from conftest import _free_port, external_target
+
+pytestmark = pytest.mark.skipif(external_target() is not None, reason="the main job runs on the local default")
+
+
+def _orderlab(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "helpers.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, ORDERLAB_PORT=str(port))
+    out_dir = tmp_path / "runs" / "latest"
+    try:
+        proc = _orderlab("run", "--output", str(out_dir), "-p", "prefix", f"run{uuid.uuid4().hex[:6]}",
+                         "-p", "demo_orders", "3", env=env)
+    finally:
+        leftover = localcloud.stop(port)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = proc.stdout.splitlines()
+    for name in ("00_setup.ipynb", "01_order_ingestion.ipynb", "cleanup.ipynb"):
+        assert any(line.startswith(name) and " ok " in line for line in summary), proc.stdout
+        executed = nbformat.read(out_dir / name, as_version=4)
+        assert executed.metadata["papermill"]["parameters"]["target"] == "local"
+    assert any(line.startswith("total") and "3/3 ok" in line for line in summary)
+    assert leftover.stopped is False, "orderlab run left the local cloud it started running"
+
+
+def test_run_fails_with_a_summary_when_a_notebook_fails(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, ORDERLAB_PORT=str(port))
+    try:
+        proc = _orderlab("run", "--output", str(tmp_path / "out"), "-p", "prefix", "Not_A_Valid_Prefix", env=env)
+    finally:
+        localcloud.stop(port)
+    assert proc.returncode == 1
+    assert "FAILED" in proc.stdout and "Invalid prefix" in proc.stdout
+    assert any(line.startswith("total") and "0/3 ok" in line for line in proc.stdout.splitlines())
+
+
+def test_clean_deletes_a_prefix_and_reports_nothing_remains(cloud):
+    from helpers.provision import ensure_orders_table
+
+    prefix = f"cl{uuid.uuid4().hex[:6]}"
+    from helpers import Lab
+
+    other = Lab.connect(prefix=prefix)
+    ensure_orders_table(other, other.name("orders"))
+    proc = _orderlab("clean", "--prefix", prefix, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"deleted dynamodb table {prefix}-orders" in proc.stdout
+    assert "Nothing remains." in proc.stdout
