@@ -86,6 +86,7 @@ class _Deleter:
         self.lab = lab
         self.timeout = timeout
         self.tables_to_wait: list[str] = []
+        self.queues_to_wait: list[LabResource] = []
 
     def delete(self, resource: LabResource) -> None:
         method = getattr(self, f"_{resource.service}_{resource.kind.replace('-', '_')}", None)
@@ -165,6 +166,8 @@ class _Deleter:
         url = r.detail.get("url") or sqs.get_queue_url(
             QueueName=r.name, QueueOwnerAWSAccountId=r.arn.split(":")[4])["QueueUrl"]
         sqs.delete_queue(QueueUrl=url)
+        # AWS: "the deletion process takes up to 60 seconds"; until then the queue can still be listed.
+        self.queues_to_wait.append(LabResource(r.service, r.kind, r.name, r.arn, r.owner_evidence, {"url": url}))
 
     def _iam_role(self, r: LabResource) -> None:
         iam = self.lab.client("iam")
@@ -190,6 +193,27 @@ class _Deleter:
             wait_table_active(ddb, r.name, timeout=self.timeout)
         ddb.delete_table(TableName=r.name)
         self.tables_to_wait.append(r.name)
+
+    def wait_queues(self, on_error: Callable[[LabResource, str], None]) -> None:
+        """Wait (bounded) until every deleted queue is really gone, so the final search does not find it."""
+        sqs = self.lab.client("sqs")
+
+        def gone(url: str) -> bool:
+            try:
+                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            except ClientError as error:
+                if error_code(error) in _GONE:
+                    return True
+                raise
+            return False
+
+        for queue in self.queues_to_wait:
+            try:
+                wait_until(lambda url=queue.detail["url"]: gone(url), timeout=min(self.timeout, 90), interval=1,
+                           max_interval=5, what=f"SQS queue {queue.name} to be deleted")
+            except (WaitTimeout, WaitFailed, ClientError) as error:
+                on_error(queue, str(error))
+        self.queues_to_wait.clear()
 
     def wait_tables(self, on_error: Callable[[str, str], None]) -> None:
         ddb = self.lab.client("dynamodb")
@@ -265,6 +289,12 @@ def destroy_lab(lab: "Lab", *, progress: Progress | None = None, timeout: float 
             say(f"FAILED waiting for table {name}: {message}")
 
         deleter.wait_tables(table_failed)
+
+        def queue_failed(resource: LabResource, message: str) -> None:
+            failed[resource.arn] = CleanupError(resource, message)
+            say(f"FAILED waiting for queue {resource.name}: {message}")
+
+        deleter.wait_queues(queue_failed)
 
     report.deleted = list(deleted.values())
     report.remaining = find_lab_resources(lab)

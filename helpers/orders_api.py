@@ -42,6 +42,16 @@ class ApiReply:
 class OrdersApi:
     """POST /orders and GET /orders/{id} with a keep-alive session."""
 
+    @classmethod
+    def for_lab(cls, lab, **kwargs: Any) -> "OrdersApi":
+        """The client for this lab's deployed API (step 1 must be deployed)."""
+        from helpers.stacks import ingestion_status
+
+        url = ingestion_status(lab)["api"].get("orders_url")
+        if not url:
+            raise RuntimeError(f"The order API of prefix {lab.prefix!r} is not deployed: run 01_order_ingestion.ipynb first")
+        return cls(url.removesuffix("/orders"), **kwargs)
+
     def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout

@@ -35,3 +35,29 @@ def status_counts_plot(orders: pd.DataFrame, *, title: str = "Orders by status")
     ax.set(title=title, ylabel="orders")
     fig.tight_layout()
     return fig
+
+
+def queue_timeline_plot(samples: pd.DataFrame, *, title: str = "Queue depth over time"):
+    """Visible and in-flight messages per queue over time (from ``tracking.sample_queue_counts``)."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    if not samples.empty:
+        for label, group in samples.groupby("label", sort=False):
+            ax.plot(group["t"], group["visible"], label=f"{label}: visible")
+            ax.plot(group["t"], group["in_flight"], linestyle="--", label=f"{label}: in flight")
+    ax.set(title=title, xlabel="seconds", ylabel="messages")
+    ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def status_timeline_plot(events: pd.DataFrame, *, title: str = "Order status over time"):
+    """One row per order: when it was created and when it reached its final status."""
+    fig, ax = plt.subplots(figsize=(8, max(2.0, 0.35 * len(events) + 1)))
+    colours = {"CONFIRMED": "#1a7f37", "REJECTED": "#cf222e", "PENDING": "#9a6700"}
+    for row, item in enumerate(events.itertuples()):
+        ax.plot([item.created_s, item.final_s], [row, row], color=colours.get(item.status, "grey"), linewidth=4)
+        ax.text(item.final_s, row, f"  {item.status}", va="center", fontsize="small")
+    ax.set_yticks(range(len(events)), [str(label) for label in events["label"]])
+    ax.set(title=title, xlabel="seconds since the first order")
+    fig.tight_layout()
+    return fig

@@ -152,3 +152,13 @@ def render_reply(reply: ApiReply) -> str:
     replay = " · replayed (Idempotency-Key)" if reply.headers.get("Idempotent-Replayed") == "true" else ""
     return (f"<div style='color:{colour}'><b>HTTP {reply.status}</b> in {reply.elapsed_ms:.0f} ms{replay}</div>"
             f"<pre style='margin:0'>{html.escape(body)}</pre>")
+
+
+def fault_selector(value: str = "") -> w.Dropdown:
+    """The lab's fault-injection switch, an extra field of the order form (steps 3 and 5).
+
+    ``transient``: the worker fails a few times, then succeeds (retries at work);
+    ``poison``: the worker always fails (the order ends in the dead-letter queue).
+    """
+    return w.Dropdown(options=[("none", ""), ("fail transiently", "transient"), ("poison (always fails)", "poison")],
+                      value=value, description="Fault")

@@ -10,7 +10,6 @@ To run the same tests against another target (the conformance suite is written f
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -24,35 +23,31 @@ for lambda_dir in sorted((REPO_ROOT / "lambdas").glob("*/")):
         sys.path.insert(0, str(lambda_dir))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
+from cloudtest import SESSION_MARKER, external_target, free_port  # noqa: E402
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def external_target() -> str | None:
-    """``aws`` or ``endpoint`` when the tests were pointed at another cloud, else None."""
-    target = os.environ.get("ORDERLAB_TARGET", "local")
-    return None if target == "local" else target
+# Every process this session starts (local clouds, their Lambda workers, notebook kernels)
+# inherits this marker, so the final check below sees only this session's processes.
+os.environ[SESSION_MARKER] = uuid.uuid4().hex
 
 
 def _local_cloud_pids() -> set[int]:
     pids = set()
     for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info.get("cmdline") or []
-        if "localcloud.server" in cmdline or any(part.startswith("ministack-lambda-") or "/ministack-lambda-" in part
-                                                  for part in cmdline):
-            pids.add(proc.pid)
+        try:
+            cmdline = proc.info.get("cmdline") or []
+            is_cloud = "localcloud.server" in cmdline or any("/ministack-lambda-" in part for part in cmdline)
+            if is_cloud and proc.environ().get(SESSION_MARKER) == os.environ[SESSION_MARKER]:
+                pids.add(proc.pid)
+        except (psutil.Error, OSError):
+            continue
     return pids
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_local_cloud_left_behind():
     """After the whole session, no local cloud or Lambda worker process started by it remains."""
-    before = _local_cloud_pids()
     yield
-    left = _local_cloud_pids() - before
+    left = _local_cloud_pids()
     assert not left, f"local cloud processes left running after the tests: {sorted(left)}"
 
 
@@ -64,7 +59,7 @@ def cloud():
         return
     import localcloud
 
-    port = int(os.environ.get("ORDERLAB_TEST_PORT") or _free_port())
+    port = int(os.environ.get("ORDERLAB_TEST_PORT") or free_port())
     os.environ["ORDERLAB_PORT"] = str(port)  # Lab.connect, notebooks' kernels and the CLI inherit it
     status = localcloud.start(port)
     yield status

@@ -62,10 +62,17 @@ def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..
 def apply_all() -> list[str]:
     """Check the MiniStack version and apply every patch; returns the patch names."""
     check_version()
-    from localcloud.patches import apigatewayv2, lambda_runtime, lambda_service
+    from localcloud.patches import (
+        apigatewayv2,
+        dynamodb_streams,
+        lambda_event_sources,
+        lambda_runtime,
+        lambda_service,
+        sqs,
+    )
 
     applied = []
-    for module in (lambda_runtime, lambda_service, apigatewayv2):
+    for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_streams, lambda_event_sources, sqs):
         module.apply()
         applied.append(module.__name__.rsplit(".", 1)[1])
     return applied

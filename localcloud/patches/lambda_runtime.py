@@ -17,6 +17,12 @@ What AWS does, and MiniStack 1.5.33 does not:
   ``Runtime.UserCodeSyntaxError``, an unserialisable result ``Runtime.MarshalError``
   (https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html; the Python runtime
   interface client's bootstrap). MiniStack answers ``Runtime.HandlerError`` with no trace.
+* **The execution environment survives an invocation error.** An exception raised by the
+  handler is reported as the invocation's error and the runtime goes on serving the next
+  event with its module state intact; Lambda resets an environment only when the function
+  crashes or times out (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html,
+  "Failures during the invoke phase"). MiniStack kills the worker after any error, so every
+  retry paid a cold start.
 * **No fixed wait after each invoke.** MiniStack waits up to 50 ms for trailing log lines
   after every invocation (``Worker._drain_stderr_bounded``). The worker here writes an
   end-of-invocation marker after flushing its output, so the server reads the logs up to the
@@ -163,10 +169,12 @@ def build_worker_script(original: str) -> str:
         '            except (TypeError, ValueError) as e:\n'
         '                _ms_err = {"errorMessage": "Unable to marshal response: %s" % e, "errorType": "Runtime.MarshalError", '
         '"requestId": context.aws_request_id, "stackTrace": []}\n'
-        '                _ms_line = json.dumps({"status": "error", "error": _ms_err["errorMessage"], "aws_error": _ms_err})\n'
+        '                _ms_line = json.dumps({"status": "ok", "result": None, "orderlab_function_error": _ms_err})\n'
         '        except Exception as e:\n'
-        '            _ms_line = json.dumps({"status": "error", "error": str(e), "trace": traceback.format_exc(), '
-        '"aws_error": _orderlab_error(e, context.aws_request_id)})\n'
+        # Reported as "ok" so that MiniStack keeps the worker: on AWS an exception in the
+        # handler is an invocation error, not a crash, and the environment lives on.
+        '            _ms_line = json.dumps({"status": "ok", "result": None, "trace": traceback.format_exc(), '
+        '"orderlab_function_error": _orderlab_error(e, context.aws_request_id)})\n'
         '        _orderlab_end_of_invocation()\n'
         '        _real_stdout.write(_ms_line + "\\n")\n'
         '        _real_stdout.flush()\n',
@@ -223,10 +231,13 @@ def apply() -> None:
     def make_invoke(original):
         def invoke(self, event, request_id, *args: Any, **kwargs: Any) -> dict:
             response = original(self, event, request_id, *args, **kwargs)
-            if isinstance(response, dict) and response.get("status") == "error":
-                last_aws_error.set(response.get("aws_error"))
-            else:
-                last_aws_error.set(None)
+            function_error = response.get("orderlab_function_error") if isinstance(response, dict) else None
+            if function_error:
+                # An invocation error with the worker kept alive (see the worker script).
+                last_aws_error.set(function_error)
+                return {**response, "status": "error", "error": function_error.get("errorMessage", ""),
+                        "trace": response.get("trace", "")}
+            last_aws_error.set(response.get("aws_error") if isinstance(response, dict) and response.get("status") == "error" else None)
             return response
         return invoke
 

@@ -10,6 +10,8 @@ References (AWS documentation followed):
   https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
 - Deployment packages must carry their dependencies:
   https://docs.aws.amazon.com/lambda/latest/dg/python-package.html
+- An invocation error does not reset the execution environment (only a crash or a timeout does):
+  https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
 - Reserved environment variables: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
 """
 from __future__ import annotations
@@ -77,3 +79,12 @@ def test_a_dependency_the_package_does_not_carry_fails_to_import(lab, probes):
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ImportModuleError"
     assert body["errorMessage"] == "Unable to import module 'handler': No module named 'pydantic'"
+
+
+def test_an_invocation_error_keeps_the_execution_environment(lab, probes):
+    """Sequential invokes reuse one warm environment; a raised exception must not reset it."""
+    before = _invoke(lab, probes.function, {"action": "count"})[1]["invocations"]
+    response, _ = _invoke(lab, probes.function, {"action": "raise"})
+    assert response["FunctionError"] == "Unhandled"
+    after = _invoke(lab, probes.function, {"action": "count"})[1]["invocations"]
+    assert after == before + 2, "module state was lost: the environment was reset after a function error"

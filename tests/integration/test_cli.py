@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 import localcloud
-from conftest import _free_port, external_target
+from cloudtest import external_target, free_port
+from helpers.runner import series
 
 pytestmark = pytest.mark.skipif(external_target() is not None, reason="the main job runs on the local default")
 
@@ -21,7 +22,7 @@ def _orderlab(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess
 
 
 def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, ORDERLAB_PORT=str(port))
     out_dir = tmp_path / "runs" / "latest"
     try:
@@ -31,16 +32,17 @@ def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started
         leftover = localcloud.stop(port)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = proc.stdout.splitlines()
-    for name in ("00_setup.ipynb", "01_order_ingestion.ipynb", "cleanup.ipynb"):
+    names = [p.name for p in series()]
+    for name in names:
         assert any(line.startswith(name) and " ok " in line for line in summary), proc.stdout
         executed = nbformat.read(out_dir / name, as_version=4)
         assert executed.metadata["papermill"]["parameters"]["target"] == "local"
-    assert any(line.startswith("total") and "3/3 ok" in line for line in summary)
+    assert any(line.startswith("total") and f"{len(names)}/{len(names)} ok" in line for line in summary)
     assert leftover.stopped is False, "orderlab run left the local cloud it started running"
 
 
 def test_run_fails_with_a_summary_when_a_notebook_fails(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, ORDERLAB_PORT=str(port))
     try:
         proc = _orderlab("run", "--output", str(tmp_path / "out"), "-p", "prefix", "Not_A_Valid_Prefix", env=env)
@@ -48,7 +50,7 @@ def test_run_fails_with_a_summary_when_a_notebook_fails(tmp_path):
         localcloud.stop(port)
     assert proc.returncode == 1
     assert "FAILED" in proc.stdout and "Invalid prefix" in proc.stdout
-    assert any(line.startswith("total") and "0/3 ok" in line for line in proc.stdout.splitlines())
+    assert any(line.startswith("total") and f"0/{len(series())} ok" in line for line in proc.stdout.splitlines())
 
 
 def test_clean_deletes_a_prefix_and_reports_nothing_remains(cloud):

@@ -17,14 +17,14 @@ import psutil
 import pytest
 
 import localcloud
-from conftest import _free_port, external_target
+from cloudtest import external_target, free_port
 
 pytestmark = pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test")
 
 
 @pytest.fixture
 def port():
-    port = _free_port()
+    port = free_port()
     yield port
     localcloud.stop(port)
 

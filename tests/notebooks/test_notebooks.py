@@ -1,8 +1,8 @@
 """The notebook series, executed headless as instructors and CI run it.
 
-- papermill runs 00 -> 01 -> 01 again -> cleanup with a unique prefix: every notebook passes
-  its own "check your work" cell, the second run of 01 converges (same resources, nothing
-  redeployed) and cleanup leaves zero tagged resources;
+- papermill runs the series (00, 01, 02, 03, 05) with a unique prefix, then 01 and 03 again,
+  then cleanup: every notebook passes its own "check your work" cell, the re-runs converge
+  (same resources, nothing redeployed) and cleanup leaves zero tagged resources;
 - nbval (lax mode) re-executes the notebooks and compares the cells marked
   ``# NBVAL_CHECK_OUTPUT`` with their stored outputs (ids, timestamps, ports sanitised).
 """
@@ -22,7 +22,8 @@ from helpers.discovery import find_lab_resources
 from helpers.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook, series
 
 pytestmark = pytest.mark.notebooks
-SERIES = [NOTEBOOKS_DIR / "00_setup.ipynb", NOTEBOOKS_DIR / "01_order_ingestion.ipynb", CLEANUP_NOTEBOOK]
+STEPS = ["00_setup", "01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "05_dead_letter_queue"]
+SERIES = [NOTEBOOKS_DIR / f"{name}.ipynb" for name in STEPS] + [CLEANUP_NOTEBOOK]
 
 
 def _stream_text(path: Path) -> str:
@@ -35,10 +36,8 @@ def _kinds(lab) -> list[tuple[str, str, str]]:
     return sorted((r.service, r.kind, r.name) for r in find_lab_resources(lab))
 
 
-def test_the_series_lists_setup_ingestion_and_cleanup_in_order():
-    names = [p.name for p in series()]
-    assert names[:2] == ["00_setup.ipynb", "01_order_ingestion.ipynb"]
-    assert names[-1] == "cleanup.ipynb"
+def test_the_main_job_runs_the_steps_in_order_then_cleanup():
+    assert [p.name for p in series()] == [p.name for p in SERIES]
 
 
 def test_series_runs_headless_converges_and_cleans_up(cloud, tmp_path):
@@ -46,17 +45,21 @@ def test_series_runs_headless_converges_and_cleans_up(cloud, tmp_path):
     params = {"prefix": prefix, "demo_orders": 5}
     lab = Lab.connect(prefix=prefix)
 
-    for notebook in SERIES[:2]:
+    for notebook in SERIES[:-1]:
         result = run_notebook(notebook, tmp_path / f"1-{notebook.name}", params)
         assert result.ok, f"{notebook.name} failed: {result.error}"
     assert "all 9 checks passed" in _stream_text(tmp_path / "1-01_order_ingestion.ipynb")
+    for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("05_dead_letter_queue", 6)):
+        assert f"all {checks} checks passed" in _stream_text(tmp_path / f"1-{name}.ipynb"), name
     first = _kinds(lab)
-    assert [k[:2] for k in first] == [("apigateway", "api"), ("dynamodb", "table"), ("iam", "role"),
-                                      ("lambda", "function"), ("logs", "log-group")]
+    kinds = sorted({k[:2] for k in first})
+    assert kinds == [("apigateway", "api"), ("dynamodb", "table"), ("iam", "role"), ("lambda", "event-source-mapping"),
+                     ("lambda", "function"), ("logs", "log-group"), ("sqs", "queue")], kinds
 
-    again = run_notebook(SERIES[1], tmp_path / "2-01_order_ingestion.ipynb", params)
-    assert again.ok, again.error
-    assert _kinds(lab) == first, "re-running 01 created or lost resources"
+    for name in ("01_order_ingestion", "03_sqs_workers"):
+        again = run_notebook(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path / f"2-{name}.ipynb", params)
+        assert again.ok, f"re-running {name} failed: {again.error}"
+        assert _kinds(lab) == first, f"re-running {name} created or lost resources"
     assert "changed by this run: no (already up to date)" in _stream_text(tmp_path / "2-01_order_ingestion.ipynb")
 
     cleanup = run_notebook(CLEANUP_NOTEBOOK, tmp_path / "cleanup.ipynb", params)

@@ -1,6 +1,7 @@
-"""Unit-test setup for the create_order Lambda: import path, environment, fakes.
+"""Unit-test setup for the Lambdas (create_order, stream_processor, order_worker): import paths,
+environment, fakes.
 
-No AWS, no network: the handler gets an in-memory store through ``handler.set_store``.
+No AWS, no network: each handler gets in-memory fakes through its ``set_...`` functions.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,17 @@ import pytest
 
 _HERE = Path(__file__).resolve().parent
 CREATE_ORDER_ROOT = _HERE.parents[1] / "lambdas" / "create_order"
+STREAM_PROCESSOR_ROOT = _HERE.parents[1] / "lambdas" / "stream_processor"
+ORDER_WORKER_ROOT = _HERE.parents[1] / "lambdas" / "order_worker"
 
-for _path in (CREATE_ORDER_ROOT, _HERE):  # _HERE: `import events` works under any import mode
+for _path in (CREATE_ORDER_ROOT, STREAM_PROCESSOR_ROOT, ORDER_WORKER_ROOT, _HERE):
+    # _HERE: `import events` works under any import mode
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-# The handler reads this at import (cold start) and refuses to load without it.
+# The handlers read these at import (cold start) and refuse to load without them.
 os.environ.setdefault("ORDERS_TABLE", "orders-unit-test")
+os.environ.setdefault("ORDER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/orders-unit-test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 
@@ -84,3 +89,87 @@ def store(handler_module: Any) -> Iterator[InMemoryOrderStore]:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+# --------------------------------------------------------------------------- standalone zip layouts
+
+# What the python3.11 Lambda runtime provides besides the standard library.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+
+_NETWORK_ERRORS = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
+                   "Connection refused", "ConnectTimeoutError", "Max retries exceeded")
+
+
+@pytest.fixture(scope="session")
+def boto3_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding (symlinks to) boto3 and its dependencies only: the runtime's copy."""
+    import importlib.util
+
+    target = tmp_path_factory.mktemp("lambda-runtime")
+    for name in RUNTIME_PROVIDED:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin, f"{name} is not installed"
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (target / source.name).symlink_to(source, target_is_directory=source.is_dir())
+    return target
+
+
+@pytest.fixture(scope="session")
+def lambda_bundle(tmp_path_factory: pytest.TempPathFactory):
+    """Build a function's zip layout in a directory: ``pip install --target`` of its
+    requirements for the Lambda platform (manylinux2014 x86_64, CPython 3.11, wheels only)
+    plus its package. Call it with the function's folder; the result is cached per folder.
+    Skips (does not fail) only when PyPI cannot be reached at all.
+    """
+    import shutil
+    import subprocess
+
+    built: dict[Path, Path] = {}
+
+    def build(function_dir: Path) -> Path:
+        function_dir = function_dir.resolve()
+        if function_dir in built:
+            return built[function_dir]
+        target = tmp_path_factory.mktemp(function_dir.name + "-zip-layout")
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                   "--no-compile", "--target", str(target), "-r", str(function_dir / "requirements.txt"),
+                   "--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.11",
+                   "--implementation", "cp"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        if result.returncode != 0:
+            if any(marker in result.stderr for marker in _NETWORK_ERRORS):
+                pytest.skip(f"PyPI unreachable, cannot build the zip layout: {result.stderr[-300:]}")
+            raise AssertionError(f"pip install for {function_dir.name} failed:\n{result.stderr}")
+        package = function_dir / function_dir.name
+        shutil.copytree(package, target / function_dir.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        built[function_dir] = target
+        return target
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def run_standalone(boto3_runtime_dir: Path):
+    """Run code as the Lambda runtime would: ``python -I -S`` (no site-packages, no PYTHON*
+    variables), only the zip layout and the runtime's boto3 on sys.path. Call it with the
+    layout directory, the code and the function's environment; ``extra_args`` are the code's
+    ``sys.argv[3:]``. Returns the CompletedProcess.
+    """
+
+    def run(bundle: Path, code: str, env: Mapping[str, str], extra_args: Sequence[str] = ()) -> Any:
+        return _run_standalone(bundle, boto3_runtime_dir, code, env, extra_args)
+
+    return run
+
+
+def _run_standalone(bundle: Path, runtime: Path, code: str, env: Mapping[str, str],
+                    extra_args: Sequence[str] = ()) -> Any:
+    import subprocess
+
+    probe = "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n" + code
+    clean_env = {key: value for key, value in os.environ.items()
+                 if not key.startswith(("PYTHON", "ORDER", "MAX_", "BLOCKED_", "DISCONTINUED_", "TRANSIENT_", "FAULT_"))}
+    clean_env.update(env)
+    return subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(bundle), str(runtime), *extra_args],
+                          capture_output=True, text=True, timeout=120, env=clean_env, check=False)

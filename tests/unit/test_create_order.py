@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import doctest
+import hashlib
 import io
 import json
 import os
@@ -258,6 +259,10 @@ BAD_INPUTS = [
     ("line-unknown-field", with_line(discount=5), None, False, "items[0].discount"),
     ("unknown-field", valid_order(coupon="FREE"), None, False, "coupon"),
     ("client-total", valid_order(total=0.01), None, False, "total"),
+    ("fault-unknown", valid_order(fault="slow"), None, False, "fault"),
+    ("fault-wrong-case", valid_order(fault="Poison"), None, False, "fault"),
+    ("fault-not-a-string", valid_order(fault=1), None, False, "fault"),
+    ("fault-empty", valid_order(fault=""), None, False, "fault"),
     ("currency-lowercase", valid_order(currency="eur"), None, False, "currency"),
     ("currency-too-long", valid_order(currency="EURO"), None, False, "currency"),
     ("idempotency-key-empty", valid_order(), {"Idempotency-Key": ""}, False, "Idempotency-Key"),
@@ -383,6 +388,86 @@ def test_without_key_each_post_is_a_new_order(handler_module, store):
     ids = {json_body(post(handler_module, valid_order()))["orderId"] for _ in range(3)}
 
     assert len(ids) == 3 and set(store.items) == ids
+
+
+# --------------------------------------------------------------------------- fault injection field
+
+
+@pytest.mark.parametrize("fault", ["transient", "poison"])
+def test_fault_is_stored_and_shown(handler_module, store, fault):
+    response = post(handler_module, valid_order(fault=fault))
+
+    assert response["statusCode"] == 201, response["body"]
+    body = json_body(response)
+    assert "fault" not in body  # the 201 body is unchanged
+    assert store.items[body["orderId"]]["fault"] == fault
+    assert json_body(get(handler_module, body["orderId"]))["fault"] == fault
+
+
+def test_without_fault_nothing_is_stored(handler_module, store):
+    order_id = json_body(post(handler_module, valid_order()))["orderId"]
+
+    assert "fault" not in store.items[order_id]
+    assert "fault" not in json_body(get(handler_module, order_id))
+
+
+def test_null_fault_is_the_same_as_absent(handler_module, store):
+    headers = {"Idempotency-Key": "k-null-fault"}
+    first = post(handler_module, valid_order(), headers=headers)
+    second = post(handler_module, valid_order(fault=None), headers=headers)
+
+    assert first["statusCode"] == second["statusCode"] == 201
+    assert second["headers"]["Idempotent-Replayed"] == "true"
+    assert "fault" not in store.items[json_body(first)["orderId"]]
+
+
+def test_fault_error_names_the_allowed_values(handler_module, store):
+    response = post(handler_module, valid_order(fault="slow"))
+
+    assert response["statusCode"] == 400
+    assert json_body(response) == {
+        "message": "Invalid order: fault: Input should be 'transient' or 'poison'",
+        "errors": [{"field": "fault", "message": "Input should be 'transient' or 'poison'"}],
+    }
+
+
+def test_fault_is_part_of_the_request_hash(handler_module, store):
+    headers = {"Idempotency-Key": "k-fault"}
+    first = post(handler_module, valid_order(), headers=headers)
+    with_fault = post(handler_module, valid_order(fault="poison"), headers=headers)
+
+    assert first["statusCode"] == 201
+    assert with_fault["statusCode"] == 422  # same key, different request
+    (item,) = store.items.values()
+    assert "fault" not in item
+
+    headers = {"Idempotency-Key": "k-fault-2"}
+    transient = post(handler_module, valid_order(fault="transient"), headers=headers)
+    replay = post(handler_module, valid_order(fault="transient"), headers=headers)
+    poison = post(handler_module, valid_order(fault="poison"), headers=headers)
+    assert transient["statusCode"] == replay["statusCode"] == 201
+    assert replay["headers"]["Idempotent-Replayed"] == "true"
+    assert poison["statusCode"] == 422
+
+
+def test_request_hash_without_fault_is_unchanged_by_the_new_field():
+    """Orders created before ``fault`` existed keep matching their retries."""
+    from create_order import orders
+
+    request = orders.parse_create_order(json.dumps(valid_order()), {}).request
+    canonical = json.dumps(
+        {
+            "currency": "EUR",
+            "customer": {"email": "ada@example.com", "id": "cust-123", "name": "Ada Lovelace"},
+            "items": [
+                {"quantity": 2, "sku": "BOOK-001", "unitPrice": "19.99"},
+                {"quantity": 1, "sku": "PEN_42", "unitPrice": "5.00"},
+            ],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    assert orders.request_hash(request) == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- GET /orders/{orderId}

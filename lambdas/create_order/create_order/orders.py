@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import (
     AfterValidator,
@@ -52,11 +52,13 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CREATED_STATUS",
+    "FAULTS",
     "IDEMPOTENCY_HEADER",
     "MAX_BODY_BYTES",
     "ORDER_ID_NAMESPACE",
     "CreateOrderRequest",
     "Customer",
+    "Fault",
     "FieldError",
     "IdempotencyConflict",
     "OrderLine",
@@ -77,6 +79,16 @@ __all__ = [
 
 CREATED_STATUS = "PENDING"
 """Status of every newly created order."""
+
+Fault = Literal["transient", "poison"]
+"""The lab's fault-injection switch, carried by an order down the pipeline.
+
+``transient``: the order worker fails the first few receives, then succeeds (retries);
+``poison``: the order worker always fails it, so it ends in the dead-letter queue.
+"""
+
+FAULTS: tuple[str, ...] = ("transient", "poison")
+"""Accepted values of the optional ``fault`` field."""
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 """Request header that makes ``POST /orders`` safe to retry (HTTP APIs deliver it lower-cased)."""
@@ -213,11 +225,16 @@ class OrderLine(_StrictModel):
 
 
 class CreateOrderRequest(_StrictModel):
-    """A validated ``POST /orders`` body. There is deliberately no ``total``: it is computed."""
+    """A validated ``POST /orders`` body. There is deliberately no ``total``: it is computed.
+
+    ``fault`` (optional, ``"transient"`` or ``"poison"``) is the lab's fault-injection switch;
+    absent (or ``null``) for a normal order.
+    """
 
     customer: Customer
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=50)]
     currency: Currency = "USD"
+    fault: Fault | None = None
 
 
 @dataclass(frozen=True)
@@ -407,7 +424,8 @@ def request_hash(request: CreateOrderRequest) -> str:
     """Return the SHA-256 (hex) of the canonical JSON of a validated request.
 
     Canonical means: defaults filled in (``currency``), names stripped, prices at two
-    places, keys sorted, no whitespace. So ``5`` and ``5.00`` hash alike.
+    places, keys sorted, no whitespace. So ``5`` and ``5.00`` hash alike. ``fault`` is part
+    of the hash when present (an absent ``fault`` leaves the hash as it was before the field).
 
     >>> a = parse_create_order('{"customer": {"id": "c", "name": "A"}, "items": '
     ...                        '[{"sku": "S", "quantity": 1, "unitPrice": 5}]}', {}).request
@@ -415,6 +433,10 @@ def request_hash(request: CreateOrderRequest) -> str:
     ...                        '"sku": "S"}], "customer": {"name": "A ", "id": "c"}}', {}).request
     >>> request_hash(a) == request_hash(b), len(request_hash(a))
     (True, 64)
+    >>> c = parse_create_order('{"customer": {"id": "c", "name": "A"}, "items": '
+    ...                        '[{"sku": "S", "quantity": 1, "unitPrice": 5}], "fault": "poison"}', {}).request
+    >>> request_hash(c) == request_hash(a)
+    False
     """
     document = request.model_dump(mode="json", exclude_none=True)
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -470,6 +492,7 @@ def build_order_item(
     With an ``idempotency_key`` the item also carries ``idempotencyKey`` and
     ``requestHash`` (see :func:`request_hash`), used to recognise retries.
     ``itemCount`` is the number of order lines (not the sum of quantities).
+    ``fault`` is stored only when the request set it.
     """
     timestamp = format_timestamp(now)
     customer: dict[str, Any] = {"id": request.customer.id, "name": request.customer.name}
@@ -486,6 +509,8 @@ def build_order_item(
         "createdAt": timestamp,
         "updatedAt": timestamp,
     }
+    if request.fault is not None:
+        item["fault"] = request.fault
     if idempotency_key is not None:
         item["idempotencyKey"] = idempotency_key
         item["requestHash"] = request_hash(request)

@@ -16,10 +16,17 @@ def _importable(name):
         return False
 
 
+_INVOCATIONS = 0  # module state: lives as long as the execution environment
+
+
 def handler(event, context):
+    global _INVOCATIONS
+    _INVOCATIONS += 1
     action = (event or {}).get("action", "inspect")
     if action == "raise":
         raise ValueError(event.get("message", "probe failure"))
+    if action == "count":
+        return {"invocations": _INVOCATIONS}
     return {
         "requestId": context.aws_request_id,
         "functionName": context.function_name,

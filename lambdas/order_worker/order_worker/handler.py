@@ -1,0 +1,251 @@
+"""Lambda entry point for the SQS order queue: decide each order, PENDING -> CONFIRMED | REJECTED.
+
+Handler setting: ``order_worker.handler.lambda_handler``. Event source mapping: the order
+queue, ``FunctionResponseTypes: ["ReportBatchItemFailures"]``. Environment:
+
+- ``ORDERS_TABLE`` (required): DynamoDB orders table name;
+- ``ORDER_QUEUE_URL`` (required): the order queue's URL (for ``ChangeMessageVisibility``);
+- ``TRANSIENT_FAILURES`` (default 2): failing receives of a ``fault: "transient"`` order;
+- ``FAULT_INJECTION`` (default ``on``): ``off`` ignores every order's ``fault`` ("the fix");
+- ``MAX_QUANTITY_PER_ITEM`` (100), ``MAX_ORDER_TOTAL`` (10000), ``BLOCKED_CUSTOMERS``
+  (``cust-666``), ``DISCONTINUED_SKUS`` (none): the business rules (:mod:`order_worker.rules`);
+- ``POWERTOOLS_LOG_LEVEL`` (optional): Powertools log level, ``INFO`` by default.
+
+A missing or malformed setting fails the function at cold start, naming the variable.
+
+Powertools' ``BatchProcessor`` runs :func:`record_handler` per message and returns the
+partial batch response: only the messages that raised are listed, so SQS retries just those.
+Tests swap the store and the visibility control::
+
+    from order_worker import handler
+    handler.set_store(my_in_memory_store)
+    handler.set_visibility(my_fake_visibility)
+    handler.lambda_handler(event, context)
+    handler.set_store(None); handler.set_visibility(None)  # back to AWS, built lazily
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from order_worker import faults, messages, rules
+from order_worker.errors import OrderNotFound, PermanentFailure, TransientFailure
+from order_worker.store import DynamoOrderStatusStore, OrderStatusStore
+from order_worker.visibility import MessageVisibility, SqsMessageVisibility
+
+__all__ = [
+    "decide",
+    "dynamodb_client",
+    "format_timestamp",
+    "get_store",
+    "get_visibility",
+    "lambda_handler",
+    "logger",
+    "processor",
+    "record_handler",
+    "set_store",
+    "set_visibility",
+    "sqs_client",
+    "utcnow",
+]
+
+
+def _required_env(name: str, meaning: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"Environment variable {name} is required ({meaning}) but is not set")
+    return value
+
+
+TABLE_NAME = _required_env("ORDERS_TABLE", "the DynamoDB orders table name")
+QUEUE_URL = _required_env("ORDER_QUEUE_URL", "the URL of the SQS order queue")
+RULES = rules.rules_from_env(os.environ)
+TRANSIENT_FAILURES = faults.transient_failures_from_env(os.environ)
+FAULT_INJECTION = faults.fault_injection_from_env(os.environ)
+
+BODY_PREVIEW_CHARS = 500
+"""How much of a malformed body is logged."""
+
+logger = Logger(service="orders")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_dynamodb: Any = None
+_sqs: Any = None
+_store: OrderStatusStore | None = None
+_visibility: MessageVisibility | None = None
+
+
+def dynamodb_client() -> Any:
+    """Return the module-wide DynamoDB client, creating it on first use."""
+    global _dynamodb
+    if _dynamodb is None:
+        import boto3
+
+        _dynamodb = boto3.client("dynamodb")
+    return _dynamodb
+
+
+def sqs_client() -> Any:
+    """Return the module-wide SQS client, creating it on first use."""
+    global _sqs
+    if _sqs is None:
+        import boto3
+
+        _sqs = boto3.client("sqs")
+    return _sqs
+
+
+def get_store() -> OrderStatusStore:
+    """Return the order status store, building the DynamoDB one on first use."""
+    global _store
+    if _store is None:
+        _store = DynamoOrderStatusStore(TABLE_NAME, dynamodb_client())
+    return _store
+
+
+def set_store(store: OrderStatusStore | None) -> None:
+    """Replace the order status store (tests inject an in-memory one); None restores the default."""
+    global _store
+    _store = store
+
+
+def get_visibility() -> MessageVisibility:
+    """Return the visibility control of the order queue, building the SQS one on first use."""
+    global _visibility
+    if _visibility is None:
+        _visibility = SqsMessageVisibility(QUEUE_URL, sqs_client())
+    return _visibility
+
+
+def set_visibility(visibility: MessageVisibility | None) -> None:
+    """Replace the visibility control (tests inject a fake); None restores the default."""
+    global _visibility
+    _visibility = visibility
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC (tests may monkeypatch this)."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(now: datetime) -> str:
+    """Format an aware datetime as ISO-8601 UTC with milliseconds and ``Z``.
+
+    >>> format_timestamp(datetime(2024, 5, 1, 14, 30, 5, 123999, tzinfo=UTC))
+    '2024-05-01T14:30:05.123Z'
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    utc = now.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def decide(order: messages.OrderMessage, receive_count: int) -> str:
+    """Apply fault injection (unless ``FAULT_INJECTION`` is off) and the rules to one order,
+    record the decision; return the status.
+
+    Idempotent: if the order is no longer PENDING (a duplicate message, or a retry after a
+    write that succeeded), nothing is written and the order's current final status is
+    returned. Raises :class:`~order_worker.errors.OrderNotFound` for an unknown order.
+    """
+    if FAULT_INJECTION:
+        faults.inject_fault(order, receive_count=receive_count, transient_failures=TRANSIENT_FAILURES)
+    elif order.fault is not None:
+        logger.info("Fault injection is off: ignoring the order's fault", extra={"fault": order.fault})
+    decision = rules.evaluate(order, RULES)
+    store = get_store()
+    timestamp = format_timestamp(utcnow())
+    if store.record_decision(order.order_id, decision, timestamp=timestamp, attempts=receive_count):
+        logger.info(
+            f"Order {decision.status.lower()}",
+            extra={"status": decision.status, "reason": decision.reason, "total": str(order.total)},
+        )
+        return decision.status
+
+    current = store.get(order.order_id)
+    if current is None:
+        raise OrderNotFound(order.order_id)
+    status = current.get("status")
+    if status in rules.FINAL_STATUSES:
+        logger.info(
+            "Order already processed: nothing written",
+            extra={"status": status, "statusReason": current.get("statusReason"), "decision": decision.status},
+        )
+        return str(status)
+    # PENDING yet the condition failed (or a status this worker does not know): let SQS retry.
+    raise RuntimeError(f"order {order.order_id} has status {status!r}; the decision was not recorded")
+
+
+def _shorten_backoff(receipt_handle: str, receive_count: int) -> int:
+    """Best effort: make the failed message visible again after the backoff; return it."""
+    timeout = faults.backoff_seconds(receive_count)
+    try:
+        get_visibility().change_visibility(receipt_handle, timeout)
+    except Exception as exc:  # noqa: BLE001 - best effort: the retry then waits for the full visibility timeout
+        logger.warning(
+            "Could not shorten the retry delay (ChangeMessageVisibility failed)",
+            extra={"visibilityTimeout": timeout, "error": f"{type(exc).__name__}: {exc}"},
+        )
+    return timeout
+
+
+def _note_failure(order_id: str, exc: Exception, receive_count: int) -> None:
+    """Best effort: write why and how often the order failed onto the (still PENDING) order."""
+    try:
+        get_store().record_failure(order_id, error=f"{type(exc).__name__}: {exc}", attempts=receive_count,
+                                   timestamp=format_timestamp(utcnow()))
+    except Exception as note_error:  # noqa: BLE001 - the message is retried (or dead-lettered) anyway
+        logger.warning("Could not note the failure on the order", extra={"error": f"{type(note_error).__name__}: {note_error}"})
+
+
+def _log_failure(exc: Exception, body: str | None, retry_in: int) -> None:
+    details: dict[str, Any] = {"errorType": type(exc).__name__, "reason": str(exc), "retryInSeconds": retry_in}
+    if isinstance(exc, PermanentFailure):
+        if isinstance(exc, messages.PoisonMessage):
+            details["bodyPreview"] = (body or "")[:BODY_PREVIEW_CHARS]
+        logger.error("Order message failed permanently: bound for the dead-letter queue", extra=details)
+    elif isinstance(exc, TransientFailure):
+        logger.warning("Order message failed transiently: SQS will retry it", extra=details)
+    else:
+        logger.exception("Order message failed unexpectedly: SQS will retry it", extra=details)
+
+
+def record_handler(record: SQSRecord) -> str:
+    """Process one SQS message; return the order's status, or raise so it is retried.
+
+    Before raising, the message's visibility timeout is shortened to
+    :func:`~order_worker.faults.backoff_seconds` of its receive count, and the failure is
+    noted on the order (``failedAttempts`` = receive count, ``lastError``) while it is PENDING.
+    """
+    receive_count = faults.parse_receive_count(record.attributes.get("ApproximateReceiveCount"))
+    logger.append_keys(messageId=record.message_id, receiveCount=receive_count)
+    order: messages.OrderMessage | None = None
+    try:
+        order = messages.parse_message(record.body)
+        logger.append_keys(orderId=order.order_id)
+        return decide(order, receive_count)
+    except Exception as exc:
+        retry_in = _shorten_backoff(record.receipt_handle, receive_count)
+        _log_failure(exc, record.body, retry_in)
+        if order is not None and not isinstance(exc, OrderNotFound):
+            _note_failure(order.order_id, exc, receive_count)
+        raise
+    finally:
+        logger.remove_keys(["messageId", "receiveCount", "orderId"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point: process the batch, report only the failed messages."""
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,53 @@
+"""DynamoDB Streams records (MiniStack ``services/dynamodb.py``, ``_build_change_record``).
+
+What AWS does, and MiniStack 1.5.33 does not:
+
+* **SizeBytes is the size of the record.** ``dynamodb.SizeBytes`` of a stream record is "the
+  size of the stream record, in bytes"
+  (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html):
+  the DynamoDB item size (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
+  of its ``Keys`` plus its ``NewImage`` plus its ``OldImage`` — the two records of the Lambda
+  guide's example event (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html) are 26 and
+  59 bytes by exactly that sum. MiniStack writes ``0`` in every record, the Lambda event and
+  GetRecords alike.
+
+The rest of the record was checked against the same pages and is left as MiniStack builds it:
+``eventID``, ``eventName`` INSERT/MODIFY/REMOVE, ``eventVersion``, ``eventSource``
+``aws:dynamodb``, ``awsRegion``, ``eventSourceARN`` (the stream ARN) and ``dynamodb``
+``{ApproximateCreationDateTime (epoch seconds), Keys, NewImage/OldImage as the view type
+says, SequenceNumber (increasing digits), StreamViewType}``; one shard, so records of one key
+arrive in the order they were written.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from localcloud.patches import PatchError, wrap
+
+IMAGE_FIELDS = ("Keys", "NewImage", "OldImage")
+
+
+def record_size_bytes(change: dict[str, Any], item_size: Callable[[dict], int]) -> int:
+    """``SizeBytes`` of a stream record's ``dynamodb`` part: item size of Keys + NewImage + OldImage."""
+    return sum(item_size(change[name]) for name in IMAGE_FIELDS if isinstance(change.get(name), dict))
+
+
+def apply() -> None:
+    from ministack.services import dynamodb
+
+    item_size = getattr(dynamodb, "_item_size_bytes", None)
+    if not callable(item_size):
+        raise PatchError("cannot patch DynamoDB Streams SizeBytes: "
+                         "ministack.services.dynamodb._item_size_bytes not found")
+
+    def make_build_change_record(original):
+        def _build_change_record(*args: Any, **kwargs: Any) -> dict:
+            record = original(*args, **kwargs)
+            change = record.get("dynamodb") if isinstance(record, dict) else None
+            if isinstance(change, dict):
+                change["SizeBytes"] = record_size_bytes(change, item_size)
+            return record
+        return _build_change_record
+
+    wrap(dynamodb, "_build_change_record", make_build_change_record)
