@@ -1,0 +1,81 @@
+"""End-to-end latency of the pipeline: order POST -> final status (CONFIRMED/REJECTED).
+
+    python bench/e2e_latency.py [--orders 60]        # prints JSON
+
+Starts a local cloud of its own, deploys steps 1-3 and 5, then posts orders one at a time
+and polls the order (GetItem, ConsistentRead, every 5 ms) until it is final. Also reports
+the raw PutItem and API POST latencies measured in the same run, as the baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import time
+import uuid
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stats(samples: list[float]) -> dict:
+    samples = sorted(samples)
+    pick = lambda q: round(samples[min(len(samples) - 1, int(len(samples) * q))], 1)  # noqa: E731
+    return {"p50_ms": round(statistics.median(samples), 1), "p95_ms": pick(0.95), "p99_ms": pick(0.99), "n": len(samples)}
+
+
+def main() -> None:
+    import localcloud
+    from helpers import Lab
+    from helpers.demo import VALID_ORDER
+    from helpers.orders_api import OrdersApi
+    from helpers.stacks import deploy_pipeline
+    from helpers.target import resolve_target
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=60)
+    args = parser.parse_args()
+    port = _free_port()
+    localcloud.start(port)
+    try:
+        lab = Lab(resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix=f"e2e{uuid.uuid4().hex[:4]}")
+        stack = deploy_pipeline(lab)
+        api = OrdersApi(stack.ingestion.api.endpoint_url)
+        ddb = lab.client("dynamodb")
+        table = stack.table.name
+
+        def final_status(order_id: str, timeout: float = 30) -> str:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                item = ddb.get_item(TableName=table, Key={"orderId": {"S": order_id}}, ConsistentRead=True).get("Item")
+                if item and item["status"]["S"] != "PENDING":
+                    return item["status"]["S"]
+                time.sleep(0.005)
+            raise TimeoutError(order_id)
+
+        for _ in range(5):  # warm every function
+            final_status(api.create(VALID_ORDER).json["orderId"])
+        e2e, post = [], []
+        for _ in range(args.orders):
+            start = time.perf_counter()
+            reply = api.create(VALID_ORDER)
+            post.append((time.perf_counter() - start) * 1000)
+            final_status(reply.json["orderId"])
+            e2e.append((time.perf_counter() - start) * 1000)
+        put = []
+        for index in range(args.orders):
+            start = time.perf_counter()
+            ddb.put_item(TableName=f"{table}", Item={"orderId": {"S": f"bench-{index}"}, "status": {"S": "CONFIRMED"}})
+            put.append((time.perf_counter() - start) * 1000)
+        print(json.dumps({"order_post_to_final_status": _stats(e2e), "api_post_orders": _stats(post),
+                          "baseline_put_item": _stats(put)}, indent=2))
+    finally:
+        localcloud.stop(port)
+
+
+if __name__ == "__main__":
+    main()
