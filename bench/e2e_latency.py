@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import statistics
 import time
 import uuid
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from common import free_port, latency_stats
 
 
-def _stats(samples: list[float]) -> dict:
-    samples = sorted(samples)
-    pick = lambda q: round(samples[min(len(samples) - 1, int(len(samples) * q))], 1)  # noqa: E731
-    return {"p50_ms": round(statistics.median(samples), 1), "p95_ms": pick(0.95), "p99_ms": pick(0.99), "n": len(samples)}
+
 
 
 def main() -> None:
@@ -39,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=60)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     localcloud.start(port)
     try:
         lab = Lab(resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix=f"e2e{uuid.uuid4().hex[:4]}")
@@ -71,8 +62,8 @@ def main() -> None:
             start = time.perf_counter()
             ddb.put_item(TableName=f"{table}", Item={"orderId": {"S": f"bench-{index}"}, "status": {"S": "CONFIRMED"}})
             put.append((time.perf_counter() - start) * 1000)
-        print(json.dumps({"order_post_to_final_status": _stats(e2e), "api_post_orders": _stats(post),
-                          "baseline_put_item": _stats(put)}, indent=2))
+        print(json.dumps({"order_post_to_final_status": latency_stats(e2e), "api_post_orders": latency_stats(post),
+                          "baseline_put_item": latency_stats(put)}, indent=2))
     finally:
         localcloud.stop(port)
 

@@ -21,11 +21,8 @@ import zipfile
 
 import boto3
 
+from common import free_port
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run_proxy(listen: int, upstream: int) -> None:
@@ -90,7 +87,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     args = parser.parse_args()
 
-    cloud_port, proxy_port = _free_port(), _free_port()
+    cloud_port, proxy_port = free_port(), free_port()
     localcloud.start(cloud_port)
     proxy = multiprocessing.Process(target=_run_proxy, args=(proxy_port, cloud_port), daemon=True)
     proxy.start()

@@ -12,28 +12,18 @@ import argparse
 import io
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import time
 import uuid
 import zipfile
 
-import boto3
+
+from common import free_port, latency_stats
 import requests
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def _stats(samples: list[float]) -> dict:
-    samples = sorted(samples)
-    return {"p50_ms": round(statistics.median(samples), 2), "p95_ms": round(samples[int(len(samples) * 0.95)], 2),
-            "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2), "n": len(samples)}
 
 
 def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
@@ -70,7 +60,7 @@ def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
         start = time.perf_counter()
         lam.invoke(FunctionName=name, Payload=b"{}")
         invoke.append((time.perf_counter() - start) * 1000)
-    return {"post_orders": _stats(post), "lambda_invoke": _stats(invoke)}
+    return {"post_orders": latency_stats(post), "lambda_invoke": latency_stats(invoke)}
 
 
 def main() -> None:
@@ -81,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict = {}
 
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     localcloud.start(port)
     results["local_cloud_start_s"] = round(time.perf_counter() - started, 2)
@@ -91,7 +81,7 @@ def main() -> None:
         report = localcloud.stop(port)
         results["local_cloud_stop_s"] = round(report.seconds, 2)
 
-    base_port = _free_port()
+    base_port = free_port()
     env = dict(os.environ, GATEWAY_PORT=str(base_port), BIND_HOST="127.0.0.1")
     baseline = subprocess.Popen([sys.executable, "-m", "ministack"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
