@@ -24,7 +24,7 @@ test: $(STAMP)
 
 ## JupyterLab, to run the notebooks cell by cell
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/
+	$(BIN)/jupyter lab --ip 127.0.0.1
 
 clean-lab: $(STAMP)
 	$(BIN)/orderlab clean --stop-cloud
