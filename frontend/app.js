@@ -1,0 +1,613 @@
+/* Order Pipeline Lab — the order page. Plain browser JavaScript: no build step, no dependencies.
+ *
+ * - The API's base URL comes from config.js, written at deploy time:
+ *     window.ORDERLAB_CONFIG = {apiUrl: "https://abc123.execute-api.eu-west-1.amazonaws.com"}
+ * - Everything shown that came from the user or the API is set with textContent (never innerHTML).
+ * - POST ${apiUrl}/orders carries an Idempotency-Key: a double click or a retry of the same form
+ *   never creates a second order (the API replays the first answer).
+ * - After a 201 the page polls GET ${apiUrl}/orders/{id} (bounded) until CONFIRMED or REJECTED.
+ *
+ * Query parameters (for tests and demos): ?novalidate=1 skips the client-side checks so the API's
+ * own 400 answer can be seen; ?pollms=<ms> and ?polltries=<n> change the polling.
+ */
+(function () {
+  "use strict";
+
+  // The API's rules (lambdas/create_order/create_order/orders.py), mirrored for instant feedback.
+  // The API stays the authority: it checks everything again.
+  const RULES = {
+    idPattern: /^[A-Za-z0-9_-]{1,64}$/,
+    nameMaxLength: 100,
+    emailPattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+    emailMaxLength: 254,
+    minItems: 1,
+    maxItems: 50,
+    minQuantity: 1,
+    maxQuantity: 1000,
+    maxPriceCents: 100000 * 100,
+    currencyPattern: /^[A-Z]{3}$/,
+    faults: ["transient", "poison"],
+    maxBodyBytes: 16 * 1024,
+  };
+  const FINAL_STATUSES = new Set(["CONFIRMED", "REJECTED"]);
+  const MAX_RECENT = 20;
+
+  const params = new URLSearchParams(window.location.search);
+  const config = window.ORDERLAB_CONFIG || {};
+  const apiUrl = typeof config.apiUrl === "string" ? config.apiUrl.replace(/\/+$/, "") : "";
+  const clientValidation = params.get("novalidate") !== "1";
+  const pollIntervalMs = intSetting(params.get("pollms"), config.pollIntervalMs, 1000, 50, 60000);
+  const pollMaxTries = intSetting(params.get("polltries"), config.pollMaxTries, 30, 1, 1000);
+  const storageKey = "orderlab:recent-orders:" + apiUrl;
+
+  const $ = (id) => document.getElementById(id);
+  const form = $("order-form");
+  const rowsBody = $("item-rows");
+  const rowTemplate = $("item-row-template");
+  const submitButton = $("submit");
+
+  let inFlight = false; // a POST is on its way: further clicks are ignored
+  let idempotencyKey = null; // one key per distinct request; reset whenever the form changes
+  let lastOrderId = null;
+  let trackToken = 0; // bumps to cancel an older polling loop
+
+  // ------------------------------------------------------------------------------ utilities
+
+  function intSetting(raw, configured, fallback, min, max) {
+    for (const candidate of [raw, configured]) {
+      const value = Number.parseInt(candidate, 10);
+      if (Number.isFinite(value)) return Math.min(max, Math.max(min, value));
+    }
+    return fallback;
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** A random UUID v4. crypto.randomUUID exists only in secure contexts (https, localhost);
+   *  an S3 website is plain http, so fall back to crypto.getRandomValues there. */
+  function newIdempotencyKey() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  /** "12.5" -> 1250 cents; null when the text is not a plain amount with at most 2 decimals. */
+  function parseCents(text) {
+    const match = /^(\d{1,9})(?:\.(\d{1,2}))?$/.exec(text);
+    if (!match) return null;
+    return Number(match[1]) * 100 + Number((match[2] || "").padEnd(2, "0"));
+  }
+
+  function formatCents(cents) {
+    const whole = Math.floor(cents / 100);
+    const rest = String(cents % 100).padStart(2, "0");
+    return `${whole.toLocaleString("en-US")}.${rest}`;
+  }
+
+  /** Length in characters as Python counts them (code points, not UTF-16 units). */
+  function charLength(text) {
+    return Array.from(text).length;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  // ------------------------------------------------------------------------------ item rows
+
+  function rows() {
+    return Array.from(rowsBody.querySelectorAll("tr.item-row"));
+  }
+
+  function addRow(values) {
+    if (rows().length >= RULES.maxItems) {
+      $("items-error").textContent = `An order has at most ${RULES.maxItems} items.`;
+      return null;
+    }
+    const row = document.importNode(rowTemplate.content, true).querySelector("tr");
+    if (values) {
+      row.querySelector(".item-sku").value = values.sku || "";
+      row.querySelector(".item-quantity").value = values.quantity != null ? String(values.quantity) : "1";
+      row.querySelector(".item-price").value = values.unitPrice != null ? String(values.unitPrice) : "";
+    }
+    row.querySelector(".remove-item").addEventListener("click", () => {
+      row.remove();
+      formChanged();
+    });
+    rowsBody.appendChild(row);
+    updateTotal();
+    return row;
+  }
+
+  function updateTotal() {
+    const currency = $("currency").value;
+    let total = 0;
+    for (const row of rows()) {
+      const quantityText = row.querySelector(".item-quantity").value.trim();
+      const cents = parseCents(row.querySelector(".item-price").value.trim());
+      const quantity = /^\d{1,4}$/.test(quantityText) ? Number(quantityText) : null;
+      const cell = row.querySelector(".line-total");
+      if (cents === null || quantity === null) {
+        cell.textContent = "—";
+        continue;
+      }
+      total += cents * quantity;
+      cell.textContent = formatCents(cents * quantity);
+    }
+    $("order-total").textContent = `${currency} ${formatCents(total)}`;
+    $("add-item").disabled = rows().length >= RULES.maxItems;
+  }
+
+  // ------------------------------------------------------------------------------ reading and checking the form
+
+  /** The request body (as the API expects it) plus every client-side problem found. */
+  function readForm() {
+    const errors = [];
+    const problem = (field, message) => errors.push({ field, message });
+
+    const id = $("customer-id").value.trim();
+    const name = $("customer-name").value;
+    const email = $("customer-email").value.trim();
+    if (!id) problem("customer.id", "Enter the customer id.");
+    else if (!RULES.idPattern.test(id)) problem("customer.id", "Use 1-64 letters, digits, '-' or '_' (no spaces).");
+    const nameLength = charLength(name.trim());
+    if (nameLength === 0) problem("customer.name", "Enter the customer's name.");
+    else if (nameLength > RULES.nameMaxLength) problem("customer.name", `At most ${RULES.nameMaxLength} characters (now ${nameLength}).`);
+    if (email && (email.length > RULES.emailMaxLength || !RULES.emailPattern.test(email))) {
+      problem("customer.email", "Enter an address like name@example.com, or leave it empty.");
+    }
+
+    const items = [];
+    const allRows = rows();
+    if (allRows.length < RULES.minItems) problem("items", "Add at least one item.");
+    if (allRows.length > RULES.maxItems) problem("items", `An order has at most ${RULES.maxItems} items.`);
+    allRows.forEach((row, index) => {
+      const sku = row.querySelector(".item-sku").value.trim();
+      const quantityText = row.querySelector(".item-quantity").value.trim();
+      const priceText = row.querySelector(".item-price").value.trim();
+      if (!sku) problem(`items[${index}].sku`, "Enter the SKU.");
+      else if (!RULES.idPattern.test(sku)) problem(`items[${index}].sku`, "Use 1-64 letters, digits, '-' or '_'.");
+      let quantity = null;
+      if (/^\d+$/.test(quantityText)) quantity = Number(quantityText);
+      if (quantity === null || quantity < RULES.minQuantity || quantity > RULES.maxQuantity) {
+        problem(`items[${index}].quantity`, `A whole number from ${RULES.minQuantity} to ${RULES.maxQuantity}.`);
+      }
+      const cents = parseCents(priceText);
+      if (cents === null) {
+        problem(`items[${index}].unitPrice`, "A price like 12.50 (at most 2 decimals).");
+      } else if (cents <= 0 || cents > RULES.maxPriceCents) {
+        problem(`items[${index}].unitPrice`, "More than 0 and at most 100000.00.");
+      }
+      items.push({
+        sku,
+        // Sent as numbers when they look like numbers; otherwise as typed (the API then says why).
+        quantity: /^-?\d+(\.\d+)?$/.test(quantityText) ? Number(quantityText) : quantityText,
+        unitPrice: /^-?\d+(\.\d+)?$/.test(priceText) ? Number(priceText) : priceText,
+      });
+    });
+
+    const currency = $("currency").value;
+    if (!RULES.currencyPattern.test(currency)) problem("currency", "Three capital letters, e.g. USD.");
+    const fault = $("fault").value;
+    if (fault && !RULES.faults.includes(fault)) problem("fault", "transient, poison or none.");
+
+    const customer = { id, name };
+    if (email) customer.email = email;
+    const order = { customer, items, currency };
+    if (fault) order.fault = fault;
+    const size = new TextEncoder().encode(JSON.stringify(order)).length;
+    if (size > RULES.maxBodyBytes) problem("body", `The order is too large (${size} bytes; at most ${RULES.maxBodyBytes}).`);
+    return { order, errors };
+  }
+
+  // ------------------------------------------------------------------------------ showing errors
+
+  /** Where an error about `field` (an API path such as items[2].quantity) is shown; null: summary only. */
+  function errorSlot(field) {
+    const simple = {
+      "customer.id": ["customer-id", "customer-id-error"],
+      "customer.name": ["customer-name", "customer-name-error"],
+      "customer.email": ["customer-email", "customer-email-error"],
+      customer: [null, "customer-error"],
+      items: [null, "items-error"],
+      currency: ["currency", "currency-error"],
+      fault: ["fault", "fault-error"],
+    };
+    if (simple[field]) {
+      const [inputId, messageId] = simple[field];
+      return { input: inputId ? $(inputId) : null, message: $(messageId) };
+    }
+    const match = /^items\[(\d+)\](?:\.(\w+))?$/.exec(field);
+    if (match) {
+      const row = rows()[Number(match[1])];
+      if (!row) return { input: null, message: $("items-error") };
+      const classes = { sku: "item-sku", quantity: "item-quantity", unitPrice: "item-price" };
+      const cls = classes[match[2]];
+      if (cls) return { input: row.querySelector(`.${cls}`), message: row.querySelector(`.${cls}-error`) };
+      return { input: null, message: row.querySelector(".item-error") };
+    }
+    return null;
+  }
+
+  function clearErrors() {
+    for (const node of form.querySelectorAll(".field-error")) node.textContent = "";
+    for (const node of form.querySelectorAll("[aria-invalid]")) {
+      node.removeAttribute("aria-invalid");
+      node.classList.remove("invalid");
+    }
+    setBanner(null);
+  }
+
+  /** A banner under the form: kind "error" | "info" | "success"; lines are shown as a list. */
+  function setBanner(kind, title, lines) {
+    const banner = $("form-message");
+    banner.replaceChildren();
+    banner.className = "banner";
+    if (!kind) {
+      show(banner, false);
+      banner.removeAttribute("data-kind");
+      return;
+    }
+    banner.classList.add(`banner-${kind}`);
+    banner.dataset.kind = kind;
+    banner.appendChild(el("strong", null, title));
+    if (lines && lines.length) {
+      const list = el("ul");
+      for (const line of lines) list.appendChild(el("li", null, line));
+      banner.appendChild(list);
+    }
+    show(banner, true);
+  }
+
+  /** Put each error next to its input and list them all in the banner. source: "client" | "api". */
+  function showErrors(errors, title, source) {
+    const lines = [];
+    for (const error of errors) {
+      const field = String(error.field || "body");
+      const message = String(error.message || "invalid");
+      const slot = errorSlot(field);
+      if (slot && slot.message) {
+        slot.message.textContent = slot.message.textContent ? `${slot.message.textContent} ${message}` : message;
+        slot.message.dataset.source = source;
+      }
+      if (slot && slot.input) {
+        slot.input.setAttribute("aria-invalid", "true");
+        slot.input.classList.add("invalid");
+      }
+      lines.push(`${field}: ${message}`);
+    }
+    setBanner("error", title, lines);
+    const firstInvalid = form.querySelector("[aria-invalid='true']");
+    if (firstInvalid) firstInvalid.focus();
+  }
+
+  // ------------------------------------------------------------------------------ submitting
+
+  function networkErrorText(error) {
+    return [
+      `Could not reach the order API at ${apiUrl} (${error && error.message ? error.message : error}).`,
+      "Either the API is not running, or the browser blocked the request because the API does not allow " +
+        `this page's origin (${window.location.origin}) in its CORS settings.`,
+      "Publish the page with helpers.frontend.publish_frontend(lab, api_url): it sets the API's allowed origin to the page's.",
+    ];
+  }
+
+  async function submitOrder(event) {
+    event.preventDefault();
+    if (inFlight) return; // a second click while the first POST is on its way
+    if (!apiUrl) return;
+    clearErrors();
+    const { order, errors } = readForm();
+    if (clientValidation && errors.length) {
+      showErrors(errors, "Please correct the highlighted fields (nothing was sent):", "client");
+      return;
+    }
+    if (!idempotencyKey) idempotencyKey = newIdempotencyKey();
+    const key = idempotencyKey;
+    inFlight = true;
+    submitButton.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    $("submit-state").textContent = "Sending…";
+    let response;
+    let body = null;
+    try {
+      response = await fetch(`${apiUrl}/orders`, {
+        method: "POST",
+        mode: "cors",
+        credentials: "omit",
+        headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+        body: JSON.stringify(order),
+      });
+      const text = await response.text();
+      try {
+        body = text ? JSON.parse(text) : null;
+      } catch (_) {
+        body = { message: text };
+      }
+    } catch (error) {
+      // fetch rejects (TypeError) on network failures and on CORS refusals alike.
+      setBanner("error", "Network error: the order was not sent.", networkErrorText(error));
+      $("submit-state").textContent = "";
+      return;
+    } finally {
+      inFlight = false;
+      submitButton.disabled = false;
+      form.removeAttribute("aria-busy");
+    }
+    $("submit-state").textContent = "";
+
+    if (response.status === 201 || response.status === 200) {
+      const replay = body && body.orderId === lastOrderId;
+      setBanner("success", replay
+        ? "Same request as before: the API returned the order it already created (nothing new was written)."
+        : `Order accepted (HTTP ${response.status}).`);
+      startTracking(body, order);
+      return;
+    }
+    if (response.status === 400 && body && Array.isArray(body.errors)) {
+      showErrors(body.errors, "The API refused the order (HTTP 400) — nothing was written:", "api");
+      return;
+    }
+    if (response.status === 422) {
+      idempotencyKey = null; // that key belongs to another request: the next click gets a fresh one
+      setBanner("error", "The API refused the order (HTTP 422).", [
+        (body && body.message) || "The Idempotency-Key was already used with a different request.",
+        "Click “Place order” again to send it as a new order.",
+      ]);
+      return;
+    }
+    const message = body && body.message ? String(body.message) : "no details";
+    setBanner("error", `The API answered HTTP ${response.status}.`, [message,
+      response.status >= 500 ? "The function failed: look at its CloudWatch log group (/aws/lambda/<prefix>-create-order)." : ""]
+      .filter(Boolean));
+  }
+
+  function formChanged() {
+    idempotencyKey = null; // a different request needs a different key
+    updateTotal();
+  }
+
+  function resetForm() {
+    form.reset();
+    rowsBody.replaceChildren();
+    addRow();
+    clearErrors();
+    idempotencyKey = null;
+    updateTotal();
+    $("customer-id").focus();
+  }
+
+  // ------------------------------------------------------------------------------ status of the current order
+
+  function renderStatus(status, reason) {
+    const badge = $("order-status");
+    badge.textContent = status || "UNKNOWN";
+    badge.className = `status status-${String(status || "unknown").toLowerCase()}`;
+    badge.dataset.status = status || "";
+    const reasonNode = $("status-reason");
+    if (reason) {
+      reasonNode.replaceChildren(el("strong", null, "Reason: "), document.createTextNode(String(reason)));
+      show(reasonNode, true);
+    } else {
+      reasonNode.replaceChildren();
+      show(reasonNode, false);
+    }
+  }
+
+  function showOrder(entry) {
+    lastOrderId = entry.orderId;
+    $("order-id").textContent = entry.orderId;
+    $("order-customer").textContent = entry.customerName || "";
+    $("order-amount").textContent = entry.total ? `${entry.currency || ""} ${entry.total}`.trim() : "";
+    renderStatus(entry.status, entry.statusReason);
+    show($("current-order"), true);
+    show($("no-order"), false);
+  }
+
+  function startTracking(created, order) {
+    const entry = {
+      orderId: String(created.orderId),
+      customerName: order ? order.customer.name.trim() : "",
+      total: created.total,
+      currency: created.currency,
+      createdAt: created.createdAt,
+      status: created.status || "PENDING",
+      statusReason: null,
+    };
+    upsertRecent(entry, true);
+    showOrder(entry);
+    track(entry.orderId);
+  }
+
+  async function fetchOrder(orderId) {
+    const response = await fetch(`${apiUrl}/orders/${encodeURIComponent(orderId)}`, {
+      mode: "cors",
+      credentials: "omit",
+      cache: "no-store",
+    });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    return { status: response.status, body };
+  }
+
+  /** Poll GET /orders/{id} until a final status, at most pollMaxTries times. */
+  async function track(orderId) {
+    const token = ++trackToken;
+    const detail = $("status-detail");
+    const again = $("check-again");
+    show(again, false);
+    detail.dataset.state = "polling";
+    let status = "PENDING";
+    for (let attempt = 1; attempt <= pollMaxTries; attempt++) {
+      await sleep(attempt === 1 ? Math.min(pollIntervalMs, 250) : pollIntervalMs);
+      if (token !== trackToken) return; // another order is being tracked now
+      let reply;
+      try {
+        reply = await fetchOrder(orderId);
+      } catch (error) {
+        detail.textContent = `Check ${attempt} of ${pollMaxTries}: network error (${error.message}); trying again…`;
+        continue;
+      }
+      if (token !== trackToken) return;
+      if (reply.status === 200 && reply.body) {
+        status = String(reply.body.status || "UNKNOWN");
+        renderStatus(status, reply.body.statusReason);
+        upsertRecent({ orderId, status, statusReason: reply.body.statusReason || null,
+                       total: reply.body.total, currency: reply.body.currency }, false);
+        if (FINAL_STATUSES.has(status)) {
+          detail.textContent = `Final status after ${attempt} check${attempt === 1 ? "" : "s"}.`;
+          detail.dataset.state = "final";
+          return;
+        }
+        detail.textContent = `${status} — check ${attempt} of ${pollMaxTries}, every ${pollIntervalMs / 1000} s…`;
+      } else {
+        const message = reply.body && reply.body.message ? reply.body.message : "";
+        detail.textContent = `Check ${attempt} of ${pollMaxTries}: HTTP ${reply.status} ${message}`.trim();
+      }
+    }
+    if (token !== trackToken) return;
+    const seconds = Math.round((pollMaxTries * pollIntervalMs) / 1000);
+    detail.textContent =
+      `Timed out: still ${status} after ${pollMaxTries} checks (about ${seconds} s). ` +
+      "The order is safely stored; it may still be retried by the pipeline, or the next steps " +
+      "(notebooks 02 and 03) are not deployed yet.";
+    detail.dataset.state = "timeout";
+    show(again, true);
+  }
+
+  // ------------------------------------------------------------------------------ recent orders (localStorage)
+
+  function loadRecent() {
+    try {
+      const stored = JSON.parse(window.localStorage.getItem(storageKey) || "[]");
+      return Array.isArray(stored) ? stored.filter((e) => e && typeof e.orderId === "string") : [];
+    } catch (_) {
+      return [];
+    }
+  }
+
+  function saveRecent(entries) {
+    try {
+      window.localStorage.setItem(storageKey, JSON.stringify(entries.slice(0, MAX_RECENT)));
+    } catch (_) {
+      /* storage full or disabled: the list just is not remembered */
+    }
+  }
+
+  function upsertRecent(update, isNew) {
+    const entries = loadRecent();
+    const index = entries.findIndex((e) => e.orderId === update.orderId);
+    const clean = Object.fromEntries(Object.entries(update).filter(([, v]) => v !== undefined));
+    if (index >= 0) {
+      entries[index] = { ...entries[index], ...clean, updatedAt: new Date().toISOString() };
+    } else if (isNew) {
+      entries.unshift({ ...clean, updatedAt: new Date().toISOString() });
+    } else {
+      return;
+    }
+    saveRecent(entries);
+    renderRecent();
+  }
+
+  function renderRecent() {
+    const list = $("recent-orders");
+    const entries = loadRecent();
+    list.replaceChildren();
+    for (const entry of entries) {
+      const item = el("li", "recent-order");
+      item.dataset.orderId = entry.orderId;
+      const line = el("button", "recent-open");
+      line.type = "button";
+      line.title = "Show this order and refresh its status";
+      line.appendChild(el("span", `status status-${String(entry.status || "unknown").toLowerCase()}`, entry.status || "?"));
+      line.appendChild(el("span", "recent-name", entry.customerName || "(no name)"));
+      line.appendChild(el("span", "recent-total", entry.total ? `${entry.currency || ""} ${entry.total}` : ""));
+      line.appendChild(el("code", "recent-id", entry.orderId.slice(0, 8)));
+      line.addEventListener("click", () => {
+        showOrder(entry);
+        setBanner(null);
+        track(entry.orderId);
+      });
+      item.appendChild(line);
+      if (entry.statusReason) item.appendChild(el("p", "recent-reason", entry.statusReason));
+      list.appendChild(item);
+    }
+    show($("no-recent"), entries.length === 0);
+    $("clear-recent").disabled = entries.length === 0;
+  }
+
+  /** On load: one GET for each remembered order that was not final yet (at most 10). */
+  async function refreshRecent() {
+    const open = loadRecent().filter((e) => !FINAL_STATUSES.has(e.status)).slice(0, 10);
+    for (const entry of open) {
+      try {
+        const reply = await fetchOrder(entry.orderId);
+        if (reply.status === 200 && reply.body) {
+          upsertRecent({ orderId: entry.orderId, status: String(reply.body.status),
+                         statusReason: reply.body.statusReason || null }, false);
+        }
+      } catch (_) {
+        return; // API unreachable: keep what we have
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------ start
+
+  function init() {
+    if (apiUrl) {
+      $("api-url").textContent = apiUrl;
+      if (config.prefix) $("lab-prefix").textContent = `(prefix ${config.prefix})`;
+    } else {
+      const banner = $("config-error");
+      banner.replaceChildren(
+        el("strong", null, "This page has no API URL. "),
+        document.createTextNode(
+          "config.js is missing or empty: publish the page with helpers.frontend.publish_frontend(lab, api_url), " +
+          "which writes window.ORDERLAB_CONFIG = {apiUrl: …} next to it."));
+      show(banner, true);
+      submitButton.disabled = true;
+    }
+    if (!clientValidation) {
+      $("submit-state").textContent = "Client-side validation is off (?novalidate=1): the API checks the order.";
+    }
+    addRow();
+    form.addEventListener("submit", submitOrder);
+    form.addEventListener("input", formChanged);
+    form.addEventListener("change", formChanged);
+    $("add-item").addEventListener("click", () => {
+      const row = addRow();
+      formChanged();
+      if (row) row.querySelector(".item-sku").focus();
+    });
+    $("new-order").addEventListener("click", resetForm);
+    $("check-again").addEventListener("click", () => {
+      if (lastOrderId) track(lastOrderId);
+    });
+    $("clear-recent").addEventListener("click", () => {
+      saveRecent([]);
+      renderRecent();
+    });
+    renderRecent();
+    if (apiUrl) refreshRecent();
+    document.documentElement.dataset.ready = "true";
+  }
+
+  init();
+})();
