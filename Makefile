@@ -18,9 +18,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/orderlab run
 
-## unit, integration, conformance and notebook tests (starts and stops its own local cloud)
+## unit, integration, conformance, notebook and browser tests (starts and stops its own local cloud);
+## installs Debian's chromium + chromedriver first (scripts/install-browser.sh), so the browser tests run
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	sh scripts/install-browser.sh
+	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 ## JupyterLab, to run the notebooks cell by cell
 lab: $(STAMP)

@@ -454,8 +454,10 @@
     show(again, false);
     detail.dataset.state = "polling";
     let status = "PENDING";
+    const started = performance.now();
     for (let attempt = 1; attempt <= pollMaxTries; attempt++) {
-      await sleep(attempt === 1 ? Math.min(pollIntervalMs, 250) : pollIntervalMs);
+      // 250 ms, 500 ms, then every pollIntervalMs: most orders are decided within a second.
+      await sleep(Math.min(pollIntervalMs, 250 * 2 ** (attempt - 1)));
       if (token !== trackToken) return; // another order is being tracked now
       let reply;
       try {
@@ -482,9 +484,9 @@
       }
     }
     if (token !== trackToken) return;
-    const seconds = Math.round((pollMaxTries * pollIntervalMs) / 1000);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
     detail.textContent =
-      `Timed out: still ${status} after ${pollMaxTries} checks (about ${seconds} s). ` +
+      `Timed out: still ${status} after ${pollMaxTries} checks (${seconds} s). ` +
       "The order is safely stored; it may still be retried by the pipeline, or the next steps " +
       "(notebooks 02 and 03) are not deployed yet.";
     detail.dataset.state = "timeout";

@@ -46,11 +46,12 @@ DELETE_ORDER: list[tuple[str, str]] = [
     ("logs", "log-group"),
     ("sns", "topic"),
     ("sqs", "queue"),
+    ("s3", "bucket"),
     ("iam", "role"),
     ("dynamodb", "table"),
 ]
 _GONE = {"ResourceNotFoundException", "NotFoundException", "NoSuchEntity", "QueueDoesNotExist",
-         "AWS.SimpleQueueService.NonExistentQueue", "NotFound"}
+         "AWS.SimpleQueueService.NonExistentQueue", "NotFound", "NoSuchBucket"}
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,24 @@ class _Deleter:
         sqs.delete_queue(QueueUrl=url)
         # AWS: "the deletion process takes up to 60 seconds"; until then the queue can still be listed.
         self.queues_to_wait.append(LabResource(r.service, r.kind, r.name, r.arn, r.owner_evidence, {"url": url}))
+
+    def _s3_bucket(self, r: LabResource) -> None:
+        """Empty the bucket (every object, and every version if versioning was ever on), then delete it."""
+        s3 = self.lab.client("s3")
+        versioned = s3.get_bucket_versioning(Bucket=r.name).get("Status") in ("Enabled", "Suspended")
+        if versioned:
+            pages = s3.get_paginator("list_object_versions").paginate(Bucket=r.name)
+            batches = [[{"Key": v["Key"], "VersionId": v["VersionId"]}
+                        for v in page.get("Versions", []) + page.get("DeleteMarkers", [])] for page in pages]
+        else:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=r.name)
+            batches = [[{"Key": o["Key"]} for o in page.get("Contents", [])] for page in pages]
+        for batch in batches:
+            for start in range(0, len(batch), 1000):
+                chunk = batch[start:start + 1000]
+                if chunk:  # an object that cannot be deleted makes DeleteBucket fail (BucketNotEmpty): reported
+                    s3.delete_objects(Bucket=r.name, Delete={"Objects": chunk, "Quiet": True})
+        s3.delete_bucket(Bucket=r.name)
 
     def _iam_role(self, r: LabResource) -> None:
         iam = self.lab.client("iam")

@@ -12,12 +12,13 @@ Two sources, merged by ARN:
 
 1. The Resource Groups Tagging API (``GetResources`` filtered on the lab's project and prefix
    tags, paginated): on AWS it covers DynamoDB, Lambda, Logs, API Gateway, SQS, SNS, Pipes,
-   CloudWatch alarms. The local cloud (MiniStack 1.5.33) only returns DynamoDB tables,
-   Lambda functions, SQS queues and SNS topics there.
+   CloudWatch alarms, S3 buckets. The local cloud (MiniStack 1.5.33) only returns DynamoDB
+   tables, Lambda functions, SQS queues, SNS topics and S3 buckets there.
 2. Per-service listings for what the tagging API misses (on either cloud): IAM roles under
    path ``/orderlab/`` (IAM is global; the tagging API does not list roles), event source
    mappings of the lab's functions, log groups named ``/aws/lambda/<prefix>-*``, HTTP APIs,
-   Pipes and alarms — each kept only if it carries this prefix's tag.
+   Pipes, alarms and S3 buckets named ``<prefix>-*`` (the order page's website on AWS) — each
+   kept only if it carries this prefix's tag.
 
 What only the tagging API reported is checked to still exist (on AWS it can list a deleted
 resource for minutes), so a fresh search right after cleanup comes back empty.
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from helpers.naming import PREFIX_TAG, PROJECT, PROJECT_TAG
-from helpers.provision._aws import error_code, log_group_arn, paginate
+from helpers.provision._aws import error_code, log_group_arn, paginate, partition
 from helpers.provision.apigateway import api_arn
 from helpers.provision.iam import ROLE_PATH
 
@@ -75,6 +76,8 @@ def parse_arn(arn: str) -> tuple[str, str, str]:
     ('logs', 'log-group', '/aws/lambda/alice-x')
     >>> parse_arn("arn:aws:apigateway:us-east-1::/apis/a1b2c3")
     ('apigateway', 'api', 'a1b2c3')
+    >>> parse_arn("arn:aws:s3:::alice-frontend-123456789012")
+    ('s3', 'bucket', 'alice-frontend-123456789012')
     """
     parts = arn.split(":", 5)
     if len(parts) < 6 or parts[0] != "arn":
@@ -85,6 +88,9 @@ def parse_arn(arn: str) -> tuple[str, str, str]:
         if segments[:1] == ["apis"] and len(segments) >= 2:
             return (service, "api" if len(segments) == 2 else segments[2].rstrip("s"), segments[1])
         return (service, segments[0] if segments else "unknown", segments[-1])
+    if service == "s3":
+        bucket, _, key = resource.partition("/")
+        return (service, "object" if key else "bucket", resource if key else bucket)
     if service in ("sqs", "sns"):
         return (service, "queue" if service == "sqs" else "topic", resource)
     if service == "iam":
@@ -178,7 +184,7 @@ class _Finder:
 
     def _exists(self, r: LabResource) -> bool | None:
         gone = {"ResourceNotFoundException", "NotFoundException", "NotFound", "QueueDoesNotExist",
-                "AWS.SimpleQueueService.NonExistentQueue"}
+                "AWS.SimpleQueueService.NonExistentQueue", "NoSuchBucket", "404"}
         client = self.lab.client
         calls: dict[tuple[str, str], Callable[[], Any]] = {
             ("lambda", "function"): lambda: client("lambda").get_function_configuration(FunctionName=r.arn),
@@ -189,6 +195,7 @@ class _Finder:
                                                                   QueueOwnerAWSAccountId=r.arn.split(":")[4]),
             ("sns", "topic"): lambda: client("sns").get_topic_attributes(TopicArn=r.arn),
             ("pipes", "pipe"): lambda: client("pipes").describe_pipe(Name=r.name),
+            ("s3", "bucket"): lambda: client("s3").head_bucket(Bucket=r.name),
         }
         if (r.service, r.kind) == ("logs", "log-group"):
             groups = paginate(client("logs"), "describe_log_groups", "logGroups", logGroupNamePrefix=r.name)
@@ -328,6 +335,22 @@ class _Finder:
             if _tags_ok(self.lab, tags):
                 self.add(LabResource("pipes", "pipe", pipe["Name"], pipe["Arn"], "tag"))
 
+    def s3_buckets(self) -> None:
+        s3 = self.lab.client("s3")
+        for bucket in s3.list_buckets().get("Buckets", []):
+            name = bucket["Name"]
+            if not name.startswith(f"{self.lab.prefix}-"):
+                continue
+            try:
+                tags = _as_dict(s3.get_bucket_tagging(Bucket=name).get("TagSet"))
+            except ClientError as error:
+                if error_code(error) in ("NoSuchTagSet", "NoSuchBucket", "404"):
+                    continue  # untagged (not the lab's) or deleted meanwhile
+                raise
+            self.note_prefix(tags)
+            if _tags_ok(self.lab, tags):
+                self.add(LabResource("s3", "bucket", name, f"arn:{partition(self.lab.region)}:s3:::{name}", "tag"))
+
     def alarms(self) -> None:
         cloudwatch = self.lab.client("cloudwatch")
         pages = cloudwatch.get_paginator("describe_alarms").paginate(
@@ -354,7 +377,7 @@ def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None) -> 
     """Every resource carrying this lab's tags (plus its untagged Lambda log groups), sorted.
 
     ``services`` limits the per-service listings (``{"lambda", "logs", "iam", "apigateway",
-    "dynamodb", "sqs", "sns", "pipes", "cloudwatch"}``); the tagging API is always asked.
+    "dynamodb", "sqs", "sns", "pipes", "cloudwatch", "s3"}``); the tagging API is always asked.
     """
     finder = _Finder(lab)
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -369,6 +392,7 @@ def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None) -> 
         ("sns", finder.sns_topics),
         ("pipes", finder.pipes),
         ("cloudwatch", finder.alarms),
+        ("s3", finder.s3_buckets),
         ("logs", finder.log_groups),  # last: untagged groups are judged against every prefix seen
         ("tagging", finder.drop_stale),
     ]
