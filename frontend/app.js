@@ -89,6 +89,13 @@
     return `${whole.toLocaleString("en-US")}.${rest}`;
   }
 
+  /** An amount from the API ("1000.00") shown like the form's total ("1,000.00"). */
+  function formatAmount(currency, amount) {
+    if (amount === undefined || amount === null || amount === "") return "";
+    const cents = parseCents(String(amount));
+    return `${currency || ""} ${cents === null ? String(amount) : formatCents(cents)}`.trim();
+  }
+
   /** Length in characters as Python counts them (code points, not UTF-16 units). */
   function charLength(text) {
     return Array.from(text).length;
@@ -301,6 +308,7 @@
       "Either the API is not running, or the browser blocked the request because the API does not allow " +
         `this page's origin (${window.location.origin}) in its CORS settings.`,
       "Publish the page with helpers.frontend.publish_frontend(lab, api_url): it sets the API's allowed origin to the page's.",
+      "Clicking “Place order” again is safe: it resends the same request with the same Idempotency-Key.",
     ];
   }
 
@@ -338,7 +346,7 @@
       }
     } catch (error) {
       // fetch rejects (TypeError) on network failures and on CORS refusals alike.
-      setBanner("error", "Network error: the order was not sent.", networkErrorText(error));
+      setBanner("error", "Network error: no answer from the order API.", networkErrorText(error));
       $("submit-state").textContent = "";
       return;
     } finally {
@@ -410,7 +418,7 @@
     lastOrderId = entry.orderId;
     $("order-id").textContent = entry.orderId;
     $("order-customer").textContent = entry.customerName || "";
-    $("order-amount").textContent = entry.total ? `${entry.currency || ""} ${entry.total}`.trim() : "";
+    $("order-amount").textContent = formatAmount(entry.currency, entry.total);
     renderStatus(entry.status, entry.statusReason);
     show($("current-order"), true);
     show($("no-order"), false);
@@ -539,7 +547,7 @@
       line.title = "Show this order and refresh its status";
       line.appendChild(el("span", `status status-${String(entry.status || "unknown").toLowerCase()}`, entry.status || "?"));
       line.appendChild(el("span", "recent-name", entry.customerName || "(no name)"));
-      line.appendChild(el("span", "recent-total", entry.total ? `${entry.currency || ""} ${entry.total}` : ""));
+      line.appendChild(el("span", "recent-total", formatAmount(entry.currency, entry.total)));
       line.appendChild(el("code", "recent-id", entry.orderId.slice(0, 8)));
       line.addEventListener("click", () => {
         showOrder(entry);

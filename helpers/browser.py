@@ -31,6 +31,7 @@ __all__ = [
     "chromium_driver",
     "ensure_browser",
     "missing_browser_message",
+    "save_screenshot",
     "screenshot",
 ]
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -52,8 +52,8 @@ __all__ = [
     "DEFAULT_PORT",
     "FRONTEND_COMPONENT",
     "FRONTEND_DIR",
-    "FrontendServer",
     "SITE_FILES",
+    "FrontendServer",
     "config_js",
     "deploy_frontend_s3",
     "frontend_bucket_name",
@@ -148,7 +148,7 @@ class FrontendServer:
         return origin_of(self.url)
 
     def stop(self) -> bool:
-        """Stop the server if this process runs it; True if it was stopped."""
+        """Stop the server if this process runs it (and remove its served copy); True if it was stopped."""
         if not self.owned or self._httpd is None:
             return False
         with _LOCK:
@@ -159,6 +159,7 @@ class FrontendServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = None
+        shutil.rmtree(self.root, ignore_errors=True)  # the served copy: nobody serves it any more
         return True
 
 
@@ -170,9 +171,9 @@ class _SiteHandler(SimpleHTTPRequestHandler):
     """Static files of one folder; no directory listings; nothing cached (config.js changes)."""
 
     server_version = "orderlab-frontend/1"
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **_CONTENT_TYPES}
+    extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, **_CONTENT_TYPES}
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:  # http.server's naming
         if self.path.split("?", 1)[0] == MARKER_PATH:
             body = json.dumps({"app": MARKER_APP, "root": str(self.directory), "pid": os.getpid()}).encode()
             self.send_response(HTTPStatus.OK)
@@ -185,7 +186,6 @@ class _SiteHandler(SimpleHTTPRequestHandler):
 
     def list_directory(self, path: str | os.PathLike[str]) -> None:
         self.send_error(HTTPStatus.NOT_FOUND, "No listing")
-        return None
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
@@ -193,7 +193,7 @@ class _SiteHandler(SimpleHTTPRequestHandler):
         self.send_header("Referrer-Policy", "no-referrer")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+    def log_message(self, format: str, *args: Any) -> None:  # http.server's signature
         pass  # quiet: a notebook's output is no place for access logs
 
 

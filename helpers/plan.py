@@ -13,6 +13,13 @@ STEP_RESOURCES: list[tuple[str, str, str, str, str]] = [
     ("01", "Lambda", "create-order", "function (python3.11)", "Lambda → Functions"),
     ("01", "CloudWatch Logs", "/aws/lambda/{prefix}-create-order", "log group", "CloudWatch → Log groups"),
     ("01", "API Gateway", "orders-api", "HTTP API ($default stage)", "API Gateway → APIs"),
+    ("01", "S3", "frontend-<account id>", "static website bucket (aws target only)", "S3 → Buckets"),
+    ("02", "DynamoDB Streams", "orders stream", "NEW_AND_OLD_IMAGES stream of the table", "DynamoDB → Tables → Exports and streams"),
+    ("02", "SQS", "order-queue", "standard queue", "Amazon SQS → Queues"),
+    ("02", "SQS", "stream-failures", "on-failure destination of the stream trigger", "Amazon SQS → Queues"),
+    ("02", "Lambda", "stream-processor", "function + DynamoDB stream trigger", "Lambda → Functions"),
+    ("03", "Lambda", "order-worker", "function + SQS trigger", "Lambda → Functions"),
+    ("05", "SQS", "order-dlq", "dead-letter queue (redrive policy of order-queue)", "Amazon SQS → Queues"),
 ]
 
 # us-east-1 on-demand list prices (USD) used for the estimate; the AWS Free Tier covers a lab run.

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from cloudtest import free_port
+
 from helpers import Lab
 from helpers.demo import count_items
 from helpers.frontend import (
