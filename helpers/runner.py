@@ -16,6 +16,22 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
 
 
+def _ipc_kernel_manager():
+    """A kernel manager whose kernels talk over Unix sockets instead of loopback TCP.
+
+    Headless runs need no network port for the kernel (and ipykernel stops warning that TCP
+    traffic is unencrypted).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IpcKernelManager
+
+
 @dataclass(frozen=True)
 class NotebookResult:
     notebook: str
@@ -49,6 +65,7 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
         papermill.execute_notebook(
             str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
             kernel_name="python3", progress_bar=False, execution_timeout=timeout, log_output=False,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
         return NotebookResult(notebook.name, False, time.monotonic() - started, output, _error_summary(exc))
