@@ -25,6 +25,7 @@ def main() -> None:
     from helpers.demo import VALID_ORDER
     from helpers.orders_api import OrdersApi
     from helpers.stacks import deploy_pipeline
+    from helpers.tracking import wait_for_final_status
     from helpers.target import resolve_target
 
     parser = argparse.ArgumentParser()
@@ -39,14 +40,8 @@ def main() -> None:
         ddb = lab.client("dynamodb")
         table = stack.table.name
 
-        def final_status(order_id: str, timeout: float = 30) -> str:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                item = ddb.get_item(TableName=table, Key={"orderId": {"S": order_id}}, ConsistentRead=True).get("Item")
-                if item and item["status"]["S"] != "PENDING":
-                    return item["status"]["S"]
-                time.sleep(0.005)
-            raise TimeoutError(order_id)
+        def final_status(order_id: str) -> None:
+            wait_for_final_status(lab, table, order_id, timeout=30, interval=0.005)
 
         for _ in range(5):  # warm every function
             final_status(api.create(VALID_ORDER).json["orderId"])

@@ -48,7 +48,7 @@ class Lab:
         if resolved.is_local and start_local:
             import localcloud
 
-            localcloud.start(port=int(resolved.endpoint_url.rsplit(":", 1)[1]))
+            localcloud.start(port=resolved.port)
         lab = cls(resolved, prefix or os.environ.get("ORDERLAB_PREFIX") or naming.DEFAULT_PREFIX)
         if resolved.is_aws:
             lab.confirm_aws_account(confirm_account or os.environ.get("ORDERLAB_CONFIRM_ACCOUNT"))

@@ -70,7 +70,7 @@ def environment_frame(lab) -> pd.DataFrame:
         import localcloud
         from localcloud import runtimes
 
-        status = localcloud.status(int(lab.target.endpoint_url.rsplit(":", 1)[1]))
+        status = localcloud.status(lab.target.port)
         rows += [("local cloud", "running, healthy" if status.healthy else "NOT healthy"),
                  ("local cloud pid", str(status.pid)), ("MiniStack version", str(status.version)),
                  ("local cloud log", status.log_file),

@@ -48,6 +48,20 @@ class Target:
     def is_aws(self) -> bool:
         return self.kind == "aws"
 
+    @property
+    def port(self) -> int | None:
+        """The endpoint's port (the local cloud's, for ``local``); None for ``aws``.
+
+        >>> Target("local", "us-east-1", "http://127.0.0.1:4599").port
+        4599
+        """
+        if not self.endpoint_url:
+            return None
+        from urllib.parse import urlsplit
+
+        parsed = urlsplit(self.endpoint_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 80)
+
     def describe(self) -> str:
         """One line for a notebook: ``local cloud at http://127.0.0.1:4599 (us-east-1)``."""
         if self.kind == "aws":

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 import requests
+
+from helpers.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
@@ -92,23 +93,19 @@ def test_api_endpoint_is_the_invoke_url(lab, probes):
     assert requests.get(f"{api['ApiEndpoint']}/plain", timeout=30).json() == {"hello": "world"}
 
 
-def _status_within(url: str, wanted: int, seconds: float) -> int:
+def _wait_for_status(url: str, wanted: int, seconds: float) -> None:
     """Poll (bounded) until ``url`` answers ``wanted``: policy changes take seconds to apply on AWS."""
-    deadline = time.monotonic() + seconds
-    status = requests.get(url, timeout=30).status_code
-    while status != wanted and time.monotonic() < deadline:
-        time.sleep(2)
-        status = requests.get(url, timeout=30).status_code
-    return status
+    wait_until(lambda: requests.get(url, timeout=30).status_code == wanted, timeout=seconds, interval=2,
+               what=f"GET {url} to answer {wanted}")
 
 
 def test_invoking_needs_the_functions_permission(lab, probes, redeploy_probe_api):
     lam = lab.client("lambda")
     lam.remove_permission(FunctionName=probes.http_function, StatementId=f"{probes.api_name}-invoke")
     try:
-        assert _status_within(f"{probes.api_url}/plain", 500, 90) == 500
+        _wait_for_status(f"{probes.api_url}/plain", 500, 90)
         resp = requests.get(f"{probes.api_url}/plain", timeout=30)
         assert resp.json() == {"message": "Internal Server Error"}
     finally:
         redeploy_probe_api()
-    assert _status_within(f"{probes.api_url}/plain", 200, 90) == 200
+    _wait_for_status(f"{probes.api_url}/plain", 200, 90)

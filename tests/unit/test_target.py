@@ -28,6 +28,8 @@ def test_default_is_the_local_cloud_even_with_aws_settings_around(monkeypatch):
 def test_local_port_comes_from_orderlab_port(monkeypatch):
     monkeypatch.setenv("ORDERLAB_PORT", "4700")
     assert resolve_target("local").endpoint_url == "http://127.0.0.1:4700"
+    assert resolve_target("local").port == 4700
+    assert resolve_target("aws").port is None
     monkeypatch.setenv("ORDERLAB_PORT", "http")
     with pytest.raises(TargetError, match="ORDERLAB_PORT"):
         resolve_target("local")
