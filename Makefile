@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.orderlab-installed
 
-.PHONY: install run test lab clean-lab cloud-stop
+.PHONY: install run test bench lab clean-lab cloud-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ run: $(STAMP)
 ## installs Debian's chromium + chromedriver first (scripts/install-browser.sh), so the browser tests run
 test: $(STAMP)
 	sh scripts/install-browser.sh
-	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --enforce-iam
+
+## benchmarks (not part of the tests): runs/bench-<timestamp>/results.json + plot.png
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py
 
 ## JupyterLab, to run the notebooks cell by cell
 lab: $(STAMP)

@@ -40,10 +40,12 @@ Progress = Callable[[str], None]
 DELETE_ORDER: list[tuple[str, str]] = [
     ("pipes", "pipe"),
     ("cloudwatch", "alarm"),
+    ("cloudwatch", "dashboard"),
     ("apigateway", "api"),
     ("lambda", "event-source-mapping"),
     ("lambda", "function"),
     ("logs", "log-group"),
+    ("sns", "subscription"),
     ("sns", "topic"),
     ("sqs", "queue"),
     ("s3", "bucket"),
@@ -113,6 +115,13 @@ class _Deleter:
     def _cloudwatch_alarm(self, r: LabResource) -> None:
         self.lab.client("cloudwatch").delete_alarms(AlarmNames=[r.name])
 
+    def _cloudwatch_dashboard(self, r: LabResource) -> None:
+        try:
+            self.lab.client("cloudwatch").delete_dashboards(DashboardNames=[r.name])
+        except ClientError as error:
+            if error_code(error) != "DashboardNotFoundError":  # CloudWatch's code for "already gone"
+                raise
+
     def _apigateway_api(self, r: LabResource) -> None:
         self.lab.client("apigatewayv2").delete_api(ApiId=r.detail.get("api_id") or r.arn.rsplit("/", 1)[1])
 
@@ -158,6 +167,9 @@ class _Deleter:
 
     def _logs_log_group(self, r: LabResource) -> None:
         self.lab.client("logs").delete_log_group(logGroupName=r.name)
+
+    def _sns_subscription(self, r: LabResource) -> None:
+        self.lab.client("sns").unsubscribe(SubscriptionArn=r.arn)
 
     def _sns_topic(self, r: LabResource) -> None:
         self.lab.client("sns").delete_topic(TopicArn=r.arn)
@@ -254,8 +266,12 @@ def _order(resource: LabResource) -> int:
 def _is_owned(lab: "Lab", resource: LabResource) -> bool:
     """Last guard before deleting: the resource was attributed to this prefix by its tag, by its
     function, or (untagged log group) by its name."""
-    if resource.owner_evidence in ("tag", "function"):
+    if resource.owner_evidence in ("tag", "function", "topic"):  # "topic": a subscription of a lab topic/queue
         return True
+    if (resource.service, resource.kind) == ("cloudwatch", "dashboard") and resource.owner_evidence == "name":
+        from helpers.alerting import DASHBOARD_COMPONENT
+
+        return resource.name == lab.name(DASHBOARD_COMPONENT)  # an endpoint that cannot tag dashboards
     return resource.owner_evidence == "name" and resource.name.startswith(f"/aws/lambda/{lab.prefix}-")
 
 

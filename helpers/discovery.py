@@ -43,7 +43,7 @@ from helpers.provision.iam import ROLE_PATH
 if TYPE_CHECKING:
     from helpers.lab import Lab
 
-__all__ = ["LabResource", "find_lab_resources", "parse_arn"]
+__all__ = ["LabResource", "Sweep", "find_lab_resources", "parse_arn", "sweep"]
 
 # Codes an endpoint answers for a service or operation it does not implement.
 _UNSUPPORTED = {"UnknownOperationException", "InvalidAction", "NotImplemented", "NotImplementedException"}
@@ -127,9 +127,13 @@ class _Finder:
         self.known_prefixes: set[str] = set()
         self.function_names: set[str] = set()
         self.confirmed: set[str] = set()  # ARNs a per-service listing saw (not only the tagging API)
+        self.step = ""  # the listing running now (see sweep())
+        self.sources: dict[str, set[str]] = {}  # ARN -> the listings that reported it
+        self.tagging_listed: list[str] = []  # every ARN GetResources returned (before the existence check)
 
     def add(self, resource: LabResource, *, from_tagging: bool = False) -> None:
         key = _normal_arn(resource.arn)
+        self.sources.setdefault(key, set()).add(self.step)
         if not from_tagging:
             self.confirmed.add(key)
         current = self.found.get(key)
@@ -151,6 +155,7 @@ class _Finder:
             arn = mapping["ResourceARN"]
             if not _tags_ok(self.lab, _as_dict(mapping.get("Tags"))):
                 continue  # a filter the endpoint ignored: check ourselves
+            self.tagging_listed.append(arn)
             service, kind, name = parse_arn(arn)
             if (service, kind) in (("apigateway", "stage"), ("apigateway", "route"), ("apigateway", "integration")):
                 continue  # parts of an API: they go with it
@@ -200,6 +205,9 @@ class _Finder:
         if (r.service, r.kind) == ("logs", "log-group"):
             groups = paginate(client("logs"), "describe_log_groups", "logGroups", logGroupNamePrefix=r.name)
             return any(g["logGroupName"] == r.name for g in groups)
+        if (r.service, r.kind) == ("cloudwatch", "dashboard"):
+            return any(d.get("DashboardName") == r.name for d in paginate(
+                client("cloudwatch"), "list_dashboards", "DashboardEntries", DashboardNamePrefix=r.name))
         if (r.service, r.kind) == ("cloudwatch", "alarm"):
             found = client("cloudwatch").describe_alarms(AlarmNames=[r.name],
                                                         AlarmTypes=["MetricAlarm", "CompositeAlarm"])
@@ -328,6 +336,21 @@ class _Finder:
             if _tags_ok(self.lab, tags):
                 self.add(LabResource("sns", "topic", arn.rsplit(":", 1)[1], arn, "tag"))
 
+    def sns_subscriptions(self) -> None:
+        """Subscriptions to this lab's topics or delivering to its queues/functions (AWS deletes a topic's
+        subscriptions with it; listed so the sweep proves none outlived it)."""
+        topics = {r.arn for r in self.found.values() if (r.service, r.kind) == ("sns", "topic")}
+        endpoints = {r.arn for r in self.found.values() if (r.service, r.kind) in (("sqs", "queue"),
+                                                                                     ("lambda", "function"))}
+        for subscription in paginate(self.lab.client("sns"), "list_subscriptions", "Subscriptions"):
+            arn = subscription.get("SubscriptionArn", "")
+            if not arn.startswith("arn:"):  # PendingConfirmation / Deleted: nothing to unsubscribe
+                continue
+            if subscription.get("TopicArn") in topics or subscription.get("Endpoint") in endpoints:
+                self.add(LabResource("sns", "subscription", arn.rsplit(":", 1)[1], arn, "topic",
+                                     {"topic": subscription.get("TopicArn", ""),
+                                      "protocol": subscription.get("Protocol", "")}))
+
     def pipes(self) -> None:
         client = self.lab.client("pipes")
         for pipe in paginate(client, "list_pipes", "Pipes", NamePrefix=f"{self.lab.prefix}-"):
@@ -361,6 +384,29 @@ class _Finder:
                 if _tags_ok(self.lab, tags):
                     self.add(LabResource("cloudwatch", "alarm", alarm["AlarmName"], alarm["AlarmArn"], "tag"))
 
+    def dashboards(self) -> None:
+        """Dashboards named ``<prefix>-*`` that carry this prefix's tags (AWS tags dashboards). Where the
+        endpoint cannot tag a dashboard (it answers ResourceNotFound for the dashboard's ARN), only a
+        dashboard with the exact name of one the lab creates (``helpers.alerting``) counts, by name."""
+        from helpers.alerting import DASHBOARD_COMPONENT
+
+        cloudwatch = self.lab.client("cloudwatch")
+        lab_names = {self.lab.name(DASHBOARD_COMPONENT)}
+        for entry in paginate(cloudwatch, "list_dashboards", "DashboardEntries",
+                              DashboardNamePrefix=f"{self.lab.prefix}-"):
+            name, arn = entry["DashboardName"], entry["DashboardArn"]
+            try:
+                tags = _as_dict(cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags"))
+            except ClientError as error:
+                if error_code(error) not in ("ResourceNotFound", "ResourceNotFoundException"):
+                    raise
+                if name in lab_names:
+                    self.add(LabResource("cloudwatch", "dashboard", name, arn, "name"))
+                continue
+            self.note_prefix(tags)
+            if _tags_ok(self.lab, tags):
+                self.add(LabResource("cloudwatch", "dashboard", name, arn, "tag"))
+
 
 def _attempt(step: Callable[[], None], failures: list[str], name: str) -> None:
     try:
@@ -373,7 +419,8 @@ def _attempt(step: Callable[[], None], failures: list[str], name: str) -> None:
         failures.append(f"{name}: {error_code(error)}")
 
 
-def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None) -> list[LabResource]:
+def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None,
+                       _trace: dict[str, Any] | None = None) -> list[LabResource]:
     """Every resource carrying this lab's tags (plus its untagged Lambda log groups), sorted.
 
     ``services`` limits the per-service listings (``{"lambda", "logs", "iam", "apigateway",
@@ -390,8 +437,10 @@ def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None) -> 
         ("dynamodb", finder.dynamodb_tables),
         ("sqs", finder.sqs_queues),
         ("sns", finder.sns_topics),
+        ("sns", finder.sns_subscriptions),
         ("pipes", finder.pipes),
         ("cloudwatch", finder.alarms),
+        ("cloudwatch", finder.dashboards),
         ("s3", finder.s3_buckets),
         ("logs", finder.log_groups),  # last: untagged groups are judged against every prefix seen
         ("tagging", finder.drop_stale),
@@ -400,8 +449,88 @@ def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None) -> 
     unsupported: list[str] = []
     for service, step in steps:
         if service == "tagging" or wanted is None or service in wanted:
+            finder.step = step.__name__
             _attempt(step, unsupported, service)
+    if _trace is not None:
+        _trace.update(finder=finder, unsupported=unsupported)
     if unsupported:
         warnings.warn(f"This endpoint does not support some listings, so resources there were not checked: "
                       f"{', '.join(unsupported)}", stacklevel=2)
     return sorted(finder.found.values(), key=lambda r: (r.service, r.kind, r.name, r.arn))
+
+
+# What each listing of find_lab_resources() covers: the rows of the sweep's proof.
+_SWEEP_SOURCES: list[tuple[str, str]] = [
+    ("tagging_api", "Resource Groups Tagging API: GetResources with the lab's project and prefix tags"),
+    ("lambda_functions", "Lambda ListFunctions (+ tags)"),
+    ("event_source_mappings", "Lambda ListEventSourceMappings of the lab's functions"),
+    ("iam_roles", f"IAM ListRoles under {ROLE_PATH} (+ tags): the tagging API does not list IAM"),
+    ("http_apis", "API Gateway GetApis (+ tags)"),
+    ("dynamodb_tables", "DynamoDB ListTables (+ tags)"),
+    ("sqs_queues", "SQS ListQueues (+ tags)"),
+    ("sns_topics", "SNS ListTopics (+ tags)"),
+    ("sns_subscriptions", "SNS ListSubscriptions to the lab's topics / queues"),
+    ("pipes", "EventBridge Pipes ListPipes (+ tags)"),
+    ("alarms", "CloudWatch DescribeAlarms (+ tags)"),
+    ("dashboards", "CloudWatch ListDashboards (+ tags)"),
+    ("s3_buckets", "S3 ListBuckets (+ tags)"),
+    ("log_groups", "CloudWatch Logs DescribeLogGroups /aws/lambda/<prefix>-* (+ tags)"),
+]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The proof that a prefix is clean: every listing asked, what each found, what is left.
+
+    ``tagging_listed`` is what GetResources returned; on AWS it can still list a deleted resource
+    for a while, so each of those is checked to exist (``remaining`` holds only what does).
+    """
+
+    prefix: str
+    remaining: list[LabResource]
+    found_by: dict[str, list[LabResource]]
+    tagging_listed: list[str]
+    unsupported: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not self.remaining and not self.unsupported
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per listing: what it covers and what it still finds (for a table)."""
+        rows = []
+        for step, covers in _SWEEP_SOURCES:
+            found = self.found_by.get(step, [])
+            row = {"listing": covers, "found": len(found), "names": ", ".join(str(r) for r in found)}
+            if step == "tagging_api":
+                stale = len(self.tagging_listed) - len(found)
+                row["names"] += (f" ({stale} listed but verified deleted: the tagging API lags)" if stale > 0 else "")
+            rows.append(row)
+        for failure in self.unsupported:
+            rows.append({"listing": f"NOT CHECKED ({failure})", "found": None, "names": "endpoint lacks this listing"})
+        return rows
+
+    def frame(self) -> Any:
+        """:meth:`rows` as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=["listing", "found", "names"])
+
+
+def sweep(lab: "Lab") -> Sweep:
+    """Search for this prefix's resources through every listing and say which found what.
+
+    >>> result = sweep(lab)                        # doctest: +SKIP
+    >>> result.clean, result.frame()               # doctest: +SKIP
+    (True, <one row per listing, all 0>)
+    """
+    trace: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported in Sweep.unsupported instead
+        remaining = find_lab_resources(lab, _trace=trace)
+    finder: _Finder = trace["finder"]
+    found_by: dict[str, list[LabResource]] = {}
+    for resource in remaining:
+        for step in finder.sources.get(_normal_arn(resource.arn), ()):
+            found_by.setdefault(step, []).append(resource)
+    return Sweep(lab.prefix, remaining, found_by, list(finder.tagging_listed), list(trace["unsupported"]))

@@ -1,8 +1,8 @@
 """Publish the order page (``frontend/``) with the API's URL injected, and let the API accept it (CORS).
 
 >>> url = publish_frontend(lab, stack.api.endpoint_url)          # doctest: +SKIP
->>> url                                                          # doctest: +SKIP
-'http://127.0.0.1:8000/'
+>>> url                                          # prefix "alice": a port of her own  # doctest: +SKIP
+'http://127.0.0.1:8066/'
 
 The page itself is static (``index.html``, ``app.js``, ``style.css``); the API URL is not in it.
 It reads ``config.js``, written here at publish time::
@@ -12,9 +12,12 @@ It reads ``config.js``, written here at publish time::
 - ``local`` and ``endpoint`` targets: :func:`serve_frontend` copies the page to
   ``$ORDERLAB_HOME/frontend-<port>/`` (never into the repository), writes ``config.js`` there and
   serves that folder on ``http://127.0.0.1:<port>/`` from a daemon thread of this process (it
-  lives as long as the Python process — the notebook's kernel). Idempotent: if the lab's page
-  server already listens on that port (this process or another one), it is reused and its
-  ``config.js`` rewritten.
+  lives as long as the Python process — the notebook's kernel). Each prefix gets its own port
+  (:func:`preferred_port`: 8000 for the default prefix ``orderlab``, a stable port in 8001-8999
+  derived from any other prefix; the next free one if that is taken), so learners sharing a
+  machine never overwrite each other's ``config.js``. Idempotent: if the lab's page server for
+  the same prefix already listens there (this process or another one), it is reused and its
+  ``config.js`` rewritten; a page server of another prefix is never touched.
 - ``aws`` target: :func:`deploy_frontend_s3` uploads the page to an S3 static-website bucket
   ``<prefix>-frontend-<account id>`` (tagged like every lab resource; public read for the
   objects only) and returns its ``http://<bucket>.s3-website…amazonaws.com/`` address.
@@ -31,6 +34,7 @@ import os
 import shutil
 import socket
 import threading
+import zlib
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +62,7 @@ __all__ = [
     "deploy_frontend_s3",
     "frontend_bucket_name",
     "origin_of",
+    "preferred_port",
     "publish_frontend",
     "serve_frontend",
     "set_api_cors_origin",
@@ -68,11 +73,14 @@ __all__ = [
 FRONTEND_DIR = REPO_ROOT / "frontend"
 SITE_FILES = ("index.html", "app.js", "style.css")
 CONFIG_FILE = "config.js"
-DEFAULT_PORT = 8000  # helpers.stacks.DEFAULT_CORS_ORIGINS allows http://127.0.0.1:8000
+DEFAULT_PORT = 8000  # the default prefix's page; helpers.stacks.DEFAULT_CORS_ORIGINS allows it
+# Other prefixes: DEFAULT_PORT + 1 + (crc32(prefix) % PORT_SPAN), then the next ones if taken.
+PORT_SPAN = 999
+PORT_TRIES = 20
 LOCAL_HOST = "127.0.0.1"
 FRONTEND_COMPONENT = "frontend"
-# Answers JSON {"app": "orderlab-frontend", "root": ..., "pid": ...}: how a second caller
-# recognises the lab's own page server on a port (and finds the folder it serves).
+# Answers JSON {"app": "orderlab-frontend", "root": ..., "pid": ..., "prefix": ...}: how a second
+# caller recognises the lab's own page server on a port, whose page it is, and the folder it serves.
 MARKER_PATH = "/__orderlab_frontend__"
 MARKER_APP = "orderlab-frontend"
 # S3 website endpoints use "s3-website-<region>" in these regions, "s3-website.<region>" elsewhere.
@@ -140,6 +148,7 @@ class FrontendServer:
     port: int
     root: Path
     owned: bool
+    prefix: str = ""
     _httpd: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -171,11 +180,17 @@ class _SiteHandler(SimpleHTTPRequestHandler):
     """Static files of one folder; no directory listings; nothing cached (config.js changes)."""
 
     server_version = "orderlab-frontend/1"
+    prefix = ""  # whose page this is (set per server with functools.partial)
+
+    def __init__(self, *args: Any, prefix: str = "", **kwargs: Any) -> None:
+        self.prefix = prefix
+        super().__init__(*args, **kwargs)
     extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, **_CONTENT_TYPES}
 
     def do_GET(self) -> None:  # http.server's naming
         if self.path.split("?", 1)[0] == MARKER_PATH:
-            body = json.dumps({"app": MARKER_APP, "root": str(self.directory), "pid": os.getpid()}).encode()
+            body = json.dumps({"app": MARKER_APP, "root": str(self.directory), "pid": os.getpid(),
+                               "prefix": self.prefix}).encode()
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -218,8 +233,8 @@ def _write_site(root: Path, config_text: str, source: Path = FRONTEND_DIR) -> No
     os.replace(tmp, root / CONFIG_FILE)
 
 
-def _probe(port: int) -> Path | None | bool:
-    """What listens on 127.0.0.1:port: the root of the lab's page server, False if nothing, None if another program."""
+def _probe(port: int) -> tuple[Path, str] | None | bool:
+    """What listens on 127.0.0.1:port: (root, prefix) of a lab page server, False if nothing, None if another program."""
     try:
         with socket.create_connection((LOCAL_HOST, port), timeout=0.5):
             pass
@@ -231,38 +246,77 @@ def _probe(port: int) -> Path | None | bool:
     except (requests.RequestException, ValueError):
         return None
     if isinstance(info, dict) and info.get("app") == MARKER_APP and info.get("root"):
-        return Path(info["root"])
+        return Path(info["root"]), str(info.get("prefix") or "")
     return None
 
 
-def serve_frontend(lab: "Lab", api_url: str, *, port: int = DEFAULT_PORT) -> FrontendServer:
+def preferred_port(lab: "Lab") -> int:
+    """The port a prefix's page is served on locally: stable across kernel restarts, different per prefix.
+
+    >>> from types import SimpleNamespace
+    >>> preferred_port(SimpleNamespace(prefix="orderlab")), preferred_port(SimpleNamespace(prefix="alice"))
+    (8000, 8066)
+    """
+    from helpers.naming import DEFAULT_PREFIX
+
+    if lab.prefix == DEFAULT_PREFIX:
+        return DEFAULT_PORT
+    return DEFAULT_PORT + 1 + zlib.crc32(lab.prefix.encode("utf-8")) % PORT_SPAN
+
+
+def serve_frontend(lab: "Lab", api_url: str, *, port: int | None = None) -> FrontendServer:
     """Serve the page on ``http://127.0.0.1:<port>/`` with ``config.js`` pointing at ``api_url``.
 
-    Reuses the lab's page server already on that port (rewriting its ``config.js``); raises
-    ``RuntimeError`` if another program holds the port. Does not touch the API's CORS settings:
-    :func:`publish_frontend` does.
+    ``port=None``: this prefix's own port (:func:`preferred_port`), or the next free one if another
+    program or another prefix's page holds it. An explicit ``port``: exactly that one, or
+    ``RuntimeError`` if another program or another prefix's page holds it. A page server of the same
+    prefix already there is reused (its ``config.js`` rewritten). Does not touch the API's CORS
+    settings: :func:`publish_frontend` does.
     """
     text = config_js(api_url, **_settings(lab))
+    if port is not None:
+        server = _serve_on(lab, text, port)
+        if isinstance(server, FrontendServer):
+            return server
+        raise RuntimeError(
+            f"Port {port} on {LOCAL_HOST} is used by {server}, so the order page cannot be served "
+            f"there. Stop that program or choose another port: publish_frontend(lab, api_url, port=8010) "
+            f"(the API's CORS origin follows the page)."
+        )
+    first = preferred_port(lab)
+    holders = []
+    for candidate in range(first, first + PORT_TRIES):
+        server = _serve_on(lab, text, candidate)
+        if isinstance(server, FrontendServer):
+            return server
+        holders.append(f"{candidate}: {server}")
+    raise RuntimeError(f"No free port for the order page of prefix {lab.prefix!r} in {first}-{first + PORT_TRIES - 1} "
+                       f"({'; '.join(holders)}); pass port=<a free port> to publish_frontend")
+
+
+def _serve_on(lab: "Lab", text: str, port: int) -> FrontendServer | str:
+    """Serve (or reuse this prefix's server) on ``port``; else a description of who holds the port."""
     url = f"http://{LOCAL_HOST}:{port}/"
     with _LOCK:
         current = _SERVERS.get(port)
         if current is not None and current._httpd is not None:
+            if current.prefix != lab.prefix:
+                return f"the order page of prefix {current.prefix!r} (this process)"
             _write_site(current.root, text)
             return current
         for _ in range(3):
             found = _probe(port)
-            if isinstance(found, Path):
-                _write_site(found, text)
-                return FrontendServer(url, port, found, owned=False)
+            if isinstance(found, tuple):
+                root, prefix = found
+                if prefix != lab.prefix:
+                    return f"the order page of prefix {prefix!r} (another process)"
+                _write_site(root, text)
+                return FrontendServer(url, port, root, owned=False, prefix=prefix)
             if found is None:
-                raise RuntimeError(
-                    f"Port {port} on {LOCAL_HOST} is used by another program, so the order page cannot be served "
-                    f"there. Stop that program or choose another port: publish_frontend(lab, api_url, port=8010) "
-                    f"(the API's CORS origin follows the page)."
-                )
+                return "another program"
             root = _site_dir(port)
             _write_site(root, text)
-            handler = functools.partial(_SiteHandler, directory=str(root))
+            handler = functools.partial(_SiteHandler, directory=str(root), prefix=lab.prefix)
             try:
                 httpd = ThreadingHTTPServer((LOCAL_HOST, port), handler)
             except OSError:
@@ -271,10 +325,10 @@ def serve_frontend(lab: "Lab", api_url: str, *, port: int = DEFAULT_PORT) -> Fro
             thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                       name=f"orderlab-frontend-{port}", daemon=True)
             thread.start()
-            server = FrontendServer(url, port, root, owned=True, _httpd=httpd, _thread=thread)
+            server = FrontendServer(url, port, root, owned=True, prefix=lab.prefix, _httpd=httpd, _thread=thread)
             _SERVERS[port] = server
             return server
-    raise RuntimeError(f"Could not serve the order page on {LOCAL_HOST}:{port}: the port keeps changing hands")
+    return "a program that keeps binding and releasing it"
 
 
 def stop_frontend(port: int = DEFAULT_PORT) -> bool:
@@ -398,12 +452,12 @@ def set_api_cors_origin(lab: "Lab", origin: str):
     return ensure_orders_api(lab, function, cors_allow_origins=[origin])
 
 
-def publish_frontend(lab: "Lab", api_url: str, *, port: int = DEFAULT_PORT) -> str:
+def publish_frontend(lab: "Lab", api_url: str, *, port: int | None = None) -> str:
     """Publish the order page for ``api_url`` and make the API accept calls from it; return the page URL.
 
     ``aws``: an S3 static website (:func:`deploy_frontend_s3`). ``local``/``endpoint``: a local server
-    on ``http://127.0.0.1:<port>/`` (:func:`serve_frontend`). Then the API's CORS allowed origins
-    become exactly the page's origin.
+    on ``http://127.0.0.1:<port>/`` (:func:`serve_frontend`; ``port=None``: this prefix's own port).
+    Then the API's CORS allowed origins become exactly the page's origin.
     """
     if lab.target.is_aws:
         url = deploy_frontend_s3(lab, api_url)
@@ -422,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Serve the order page locally (the API's CORS is not changed).")
     parser.add_argument("--api-url", required=True, help="the HTTP API's base URL (without /orders)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=int, default=None, help="default: the prefix's own port (8000 for orderlab)")
     parser.add_argument("--prefix", default=None)
     args = parser.parse_args(argv)
     lab = Lab.connect(prefix=args.prefix, start_local=False)

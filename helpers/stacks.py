@@ -20,11 +20,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helpers.packaging import REPO_ROOT
-from helpers.provision.apigateway import DEFAULT_STAGE, HttpApiInfo, ensure_http_api, find_http_apis
+from helpers.provision.apigateway import (
+    DEFAULT_STAGE,
+    DEFAULT_THROTTLING_BURST_LIMIT,
+    DEFAULT_THROTTLING_RATE_LIMIT,
+    HttpApiInfo,
+    ensure_http_api,
+    find_http_apis,
+)
 from helpers.provision.dynamodb import TableInfo, describe_table, ensure_orders_table
 from helpers.provision.event_sources import (
     MappingInfo,
@@ -70,6 +78,8 @@ __all__ = [
     "STREAM_PROCESSOR_DIR",
     "STREAM_PROCESSOR_HANDLER",
     "StepInfo",
+    "DEFAULT_HIGH_VALUE_THRESHOLD",
+    "check_threshold",
     "create_order_role_statements",
     "deploy_create_order",
     "deploy_ingestion",
@@ -96,6 +106,8 @@ API_COMPONENT = "orders-api"
 ROUTES = ("POST /orders", "GET /orders/{orderId}")
 # The frontend is served from here (frontend/); keep it a parameter.
 DEFAULT_CORS_ORIGINS = ["http://127.0.0.1:8000"]
+# create_order's default (lambdas/create_order/create_order/orders.py DEFAULT_HIGH_VALUE_THRESHOLD).
+DEFAULT_HIGH_VALUE_THRESHOLD = Decimal("1000")
 
 
 @dataclass(frozen=True)
@@ -122,30 +134,66 @@ def create_order_role_statements(table: TableInfo) -> list[dict[str, Any]]:
     return [dynamodb_statement(table.arn, ["dynamodb:PutItem", "dynamodb:GetItem"])]
 
 
-def deploy_create_order(lab: "Lab", table: TableInfo, *, function_dir: Path = CREATE_ORDER_DIR) -> FunctionInfo:
-    """Step 1b: the create_order function with its least-privilege role."""
+def deploy_create_order(lab: "Lab", table: TableInfo, *, function_dir: Path = CREATE_ORDER_DIR,
+                        high_value_threshold: Decimal | int | str | None = None) -> FunctionInfo:
+    """Step 1b: the create_order function with its least-privilege role.
+
+    ``high_value_threshold`` (step 4): orders whose total is at least this get ``valueTier`` HIGH.
+    None keeps what the function has (so re-running step 1 does not undo step 4's choice), else 1000.
+    """
     role_arn = ensure_lambda_role(lab, CREATE_ORDER_COMPONENT, create_order_role_statements(table))
+    environment = {
+        "ORDERS_TABLE": table.name,
+        "POWERTOOLS_SERVICE_NAME": "orders",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "HIGH_VALUE_THRESHOLD": str(DEFAULT_HIGH_VALUE_THRESHOLD),
+    }
+    if high_value_threshold is None:
+        current = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
+        variables = ((current or {}).get("Configuration", {}).get("Environment") or {}).get("Variables", {})
+        if variables.get("HIGH_VALUE_THRESHOLD"):
+            environment["HIGH_VALUE_THRESHOLD"] = variables["HIGH_VALUE_THRESHOLD"]
+    else:
+        environment["HIGH_VALUE_THRESHOLD"] = str(check_threshold(high_value_threshold))
     return deploy_function(
         lab,
         function_dir,
         component=CREATE_ORDER_COMPONENT,
         handler=CREATE_ORDER_HANDLER,
         role_arn=role_arn,
-        environment={
-            "ORDERS_TABLE": table.name,
-            "POWERTOOLS_SERVICE_NAME": "orders",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-        },
+        environment=environment,
     )
 
 
-def ensure_orders_api(lab: "Lab", function: FunctionInfo, *, cors_allow_origins: list[str] | None = None) -> HttpApiInfo:
-    """Step 1c: the HTTP API (``POST /orders``, ``GET /orders/{orderId}``) in front of create_order."""
+def check_threshold(value: Decimal | int | str) -> Decimal:
+    """A high-value threshold as an exact amount > 0 (refused with a readable message otherwise).
+
+    >>> check_threshold(1000), check_threshold("250.5")
+    (Decimal('1000'), Decimal('250.5'))
+    """
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        amount = Decimal(0)
+    if isinstance(value, bool) or not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise ValueError(f"The high-value threshold must be a positive amount with at most 2 decimals, got {value!r}")
+    return amount
+
+
+def ensure_orders_api(lab: "Lab", function: FunctionInfo, *, cors_allow_origins: list[str] | None = None,
+                      throttling_burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT,
+                      throttling_rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT) -> HttpApiInfo:
+    """Step 1c: the HTTP API (``POST /orders``, ``GET /orders/{orderId}``) in front of create_order.
+
+    Its ``$default`` stage is throttled (rate in requests/s, burst): see ``ensure_http_api``.
+    """
     return ensure_http_api(
         lab,
         component=API_COMPONENT,
         routes={route: function.arn for route in ROUTES},
         cors_allow_origins=list(cors_allow_origins if cors_allow_origins is not None else DEFAULT_CORS_ORIGINS),
+        throttling_burst_limit=throttling_burst_limit,
+        throttling_rate_limit=throttling_rate_limit,
     )
 
 
@@ -154,15 +202,20 @@ def deploy_ingestion(
     *,
     cors_allow_origins: list[str] | None = None,
     function_dir: Path = CREATE_ORDER_DIR,
+    throttling_burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT,
+    throttling_rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT,
 ) -> IngestionStack:
     """Deploy (or converge) step 1: table -> role -> function -> HTTP API.
 
     ``cors_allow_origins`` defaults to the local frontend, ``http://127.0.0.1:8000``.
     ``function_dir`` is the create_order folder (tests may pass a stand-in).
+    ``throttling_*``: the API stage's throttle (requests/s and burst), see ``ensure_http_api``.
     """
     table = ensure_ingestion_table(lab)
     function = deploy_create_order(lab, table, function_dir=function_dir)
-    api = ensure_orders_api(lab, function, cors_allow_origins=cors_allow_origins)
+    api = ensure_orders_api(lab, function, cors_allow_origins=cors_allow_origins,
+                            throttling_burst_limit=throttling_burst_limit,
+                            throttling_rate_limit=throttling_rate_limit)
     return IngestionStack(table, function, api)
 
 
@@ -379,7 +432,7 @@ def order_worker_role_statements(table: TableInfo, queues: OrderQueues) -> list[
     """UpdateItem + GetItem on the orders table; consume the order queue (receive, delete,
     change visibility for its backoff, read attributes)."""
     return [dynamodb_statement(table.arn, ["dynamodb:UpdateItem", "dynamodb:GetItem"]),
-            sqs_consumer_statement(queues.queue.arn)]
+            sqs_consumer_statement(queues.queue.arn, change_visibility=True)]
 
 
 def order_worker_environment(
@@ -438,7 +491,9 @@ def deploy_order_worker(
     """Step 3: the order_worker function (5 s timeout) and its mapping from the order queue.
 
     Mapping: batches of up to 10, no batching window, partial batch failures reported (a failed
-    message returns to the queue after its visibility timeout; the others are deleted).
+    message returns to the queue after its visibility timeout; the others are deleted), at most
+    5 concurrent invocations (``ScalingConfig.MaximumConcurrency``; without it AWS scales a
+    queue's mapping up to 1,000, which on a learner's account is a cost, not a feature).
     ``fault_injection=False`` is "the fix" of step 5: poison orders then go through.
 
     >>> deploy_order_worker(lab, table, queues, fault_injection=False).function.config_updated   # doctest: +SKIP
@@ -454,6 +509,7 @@ def deploy_order_worker(
     mapping = ensure_event_source_mapping(
         lab, function_name=function.name, source_arn=queues.queue.arn, batch_size=10,
         maximum_batching_window_seconds=0, function_response_types=("ReportBatchItemFailures",),
+        maximum_concurrency=5,
     )
     return StepInfo(function, mapping)
 

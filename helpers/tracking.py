@@ -103,6 +103,11 @@ def _batch_get(lab: "Lab", table_name: str, order_ids: list[str]) -> dict[str, d
     return found
 
 
+def get_orders(lab: "Lab", table_name: str, order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The stored orders of ``order_ids`` that exist (consistent BatchGetItem), as ``{orderId: item}``."""
+    return _batch_get(lab, table_name, list(dict.fromkeys(order_ids)))
+
+
 def wait_for_statuses(
     lab: "Lab",
     table_name: str,

@@ -19,7 +19,7 @@ from typing import Iterator
 import psutil
 
 from localcloud import paths
-from localcloud.server import EDITION
+from localcloud.server import EDITION, ENFORCE_IAM_ENV, enforce_iam_requested
 
 DEFAULT_PORT = 4599
 HEALTH_PATH = "/_ministack/health"
@@ -40,6 +40,8 @@ class CloudStatus:
     version: str | None = None
     lambda_workers: int = 0
     log_file: str = ""
+    # True when the cloud evaluates IAM policies (``--enforce-iam``); None when unknown (not answering).
+    iam_enforced: bool | None = None
 
     @property
     def endpoint(self) -> str:
@@ -49,9 +51,10 @@ class CloudStatus:
         if not self.running:
             return f"local cloud: stopped (port {self.port})"
         state = "healthy" if self.healthy else "NOT answering"
+        iam = {True: ", IAM enforced", False: "", None: ""}[self.iam_enforced]
         return (
             f"local cloud: running, {state}, pid {self.pid}, MiniStack {self.version or '?'}, "
-            f"{self.lambda_workers} Lambda worker(s), log {self.log_file}"
+            f"{self.lambda_workers} Lambda worker(s){iam}, log {self.log_file}"
         )
 
 
@@ -141,6 +144,7 @@ def status(port: int | None = None) -> CloudStatus:
     return CloudStatus(
         port, running=True, healthy=healthy, pid=pid,
         version=(health or {}).get("version"), lambda_workers=workers, log_file=str(paths.log_file(port)),
+        iam_enforced=(health.get("auth") == "enabled") if health else None,
     )
 
 
@@ -164,20 +168,46 @@ def _log_tail(port: int, lines: int = 25) -> str:
         return "(no log)"
 
 
-def start(port: int | None = None, *, timeout: float = 60.0) -> CloudStatus:
+def _check_enforcement(current: CloudStatus, enforce_iam: bool) -> CloudStatus:
+    """A running cloud that does not evaluate IAM must not pass for one that does."""
+    if enforce_iam and current.iam_enforced is False:
+        raise LocalCloudError(
+            f"IAM enforcement was asked for ({ENFORCE_IAM_ENV}=1 or enforce_iam=True), but the local cloud "
+            f"already running on port {current.port} (pid {current.pid}) does not enforce IAM. Stop it first "
+            f"(orderlab cloud stop), then start again."
+        )
+    return current
+
+
+def start(port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool | None = None,
+          persist: bool | None = None) -> CloudStatus:
     """Start the local cloud on ``port`` (default ``ORDERLAB_PORT`` or 4599) and wait until healthy.
 
     Idempotent: when it already runs, returns its status without starting another.
     Raises :class:`LocalCloudError` when the port is taken by another program or the
     process fails to come up (with the end of its log).
+
+    ``enforce_iam`` (default: ``ORDERLAB_ENFORCE_IAM``) starts it with IAM policy evaluation on
+    (see :mod:`localcloud.server`); asking for it while a non-enforcing cloud runs on the port
+    is refused rather than silently ignored.
+
+    >>> start(4610, enforce_iam=True).iam_enforced            # doctest: +SKIP
+    True
+
+    ``persist`` (default: ``ORDERLAB_PERSIST``) keeps the cloud's state across a restart
+    (:mod:`localcloud.persistence`, in ``~/.orderlab/cloud-<port>/state/``); it only applies
+    when this call starts the process.
     """
     port = _port(port)
+    persist = (os.environ.get("ORDERLAB_PERSIST", "").strip().lower() in ("1", "true", "yes", "on")
+               if persist is None else bool(persist))
+    enforce = enforce_iam_requested() if enforce_iam is None else bool(enforce_iam)
     with _lock(port):
         current = status(port)
         if current.running and current.healthy:
-            return current
+            return _check_enforcement(current, enforce)
         if current.running:  # ours but not answering yet: wait for it rather than start another
-            return _wait_healthy(port, current.pid, timeout)
+            return _check_enforcement(_wait_healthy(port, current.pid, timeout), enforce)
         paths.pid_file(port).unlink(missing_ok=True)
         if _port_in_use(port):
             raise LocalCloudError(
@@ -189,13 +219,16 @@ def start(port: int | None = None, *, timeout: float = 60.0) -> CloudStatus:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHONPATH"))}
         env["PYTHONUNBUFFERED"] = "1"
+        env[ENFORCE_IAM_ENV] = "1" if enforce else "0"  # the server reads it too: say what was decided here
+        env["ORDERLAB_PERSIST"] = "1" if persist else "0"
         # Run from the directory holding localcloud/, so `-m localcloud.server` always resolves.
         source_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = source_root
         with open(log_path, "ab") as log:
             log.write(f"\n--- starting local cloud on 127.0.0.1:{port} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
             proc = subprocess.Popen(
-                [sys.executable, "-m", "localcloud.server", "--port", str(port)],
+                [sys.executable, "-m", "localcloud.server", "--port", str(port),
+                 *(["--enforce-iam"] if enforce else []), *(["--persist"] if persist else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=source_root, env=env,
                 start_new_session=True,  # own session: survives the kernel/shell that started it
@@ -223,11 +256,14 @@ def _wait_healthy(port: int, pid: int | None, timeout: float, proc: subprocess.P
     )
 
 
-def stop(port: int | None = None, *, grace: float = 5.0) -> StopReport:
+def stop(port: int | None = None, *, grace: float = 5.0, graceful: bool = False) -> StopReport:
     """Stop the local cloud and every Lambda worker it started; quick and leaves nothing.
 
     SIGTERM to the server's process group (server + workers), ``grace`` seconds to exit,
     then SIGKILL for whatever is left. Stopping a cloud that is not running is a no-op.
+    ``graceful``: SIGTERM to the server alone first and up to ``grace`` seconds for it to exit,
+    so its Lambda workers finish the batches in flight (a restart with persistence,
+    :func:`localcloud.persistence.restart`); then the group as above.
     """
     port = _port(port)
     started = time.monotonic()
@@ -237,6 +273,12 @@ def stop(port: int | None = None, *, grace: float = 5.0) -> StopReport:
             paths.pid_file(port).unlink(missing_ok=True)
             return StopReport(port, stopped=False)
         doomed = {p.pid: p for p in [psutil.Process(pid), *_descendants(pid), *_group_members(pid)]}
+        if graceful:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            psutil.wait_procs([doomed[pid]], timeout=grace)
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:

@@ -30,6 +30,17 @@ from cloudtest import SESSION_MARKER, external_target, free_port  # noqa: E402
 os.environ[SESSION_MARKER] = uuid.uuid4().hex
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--enforce-iam", action="store_true", default=False,
+                     help="start the local cloud with IAM policy enforcement (same as ORDERLAB_ENFORCE_IAM=1): "
+                          "every call a Lambda function makes is checked against its execution role")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--enforce-iam"):
+        os.environ["ORDERLAB_ENFORCE_IAM"] = "1"  # read by localcloud.start; notebook kernels inherit it
+
+
 def _local_cloud_pids() -> set[int]:
     pids = set()
     for proc in psutil.process_iter(["cmdline"]):

@@ -9,8 +9,16 @@
 
 Converges on every call: one API per name (found by name and the lab's tags), CORS as asked,
 one ``AWS_PROXY`` integration (payload 2.0) per function, exactly the routes asked for (missing
-ones added, changed targets updated, others deleted), a ``$default`` stage with auto-deploy,
-and one ``lambda:InvokeFunction`` permission per function scoped to this API.
+ones added, changed targets updated, others deleted), a ``$default`` stage with auto-deploy and
+stage throttling, and one ``lambda:InvokeFunction`` permission per function scoped to this API.
+
+Throttling: the ``$default`` stage's ``DefaultRouteSettings`` cap every route at
+``ThrottlingRateLimit`` requests/s in steady state with bursts of ``ThrottlingBurstLimit``
+(a token bucket: the burst is the bucket size, the rate its refill); requests over the limit
+get ``429 Too Many Requests`` (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html).
+Without it a stage gets the account's limits (10,000 requests/s, burst 5,000), which on a
+learner's own account is a bill, not a safety net. The local cloud stores and returns these
+settings but does not enforce them.
 
 ``endpoint_url`` is the API's ``ApiEndpoint``, the ``$default`` stage's base URL, on every
 target: ``https://{api-id}.execute-api.{region}.amazonaws.com`` on AWS; the local cloud
@@ -33,16 +41,26 @@ if TYPE_CHECKING:
 __all__ = [
     "CORS_ALLOW_HEADERS",
     "CORS_ALLOW_METHODS",
+    "DEFAULT_THROTTLING_BURST_LIMIT",
+    "DEFAULT_THROTTLING_RATE_LIMIT",
     "HttpApiInfo",
     "api_arn",
+    "default_route_settings_update",
     "ensure_http_api",
     "execution_arn",
     "find_http_apis",
+    "stage_throttling",
 ]
 
 DEFAULT_STAGE = "$default"
 CORS_ALLOW_METHODS = ["GET", "OPTIONS", "POST"]
 CORS_ALLOW_HEADERS = ["content-type", "idempotency-key"]
+# The $default stage's throttle (requests/s steady, and burst): a cap on what a runaway client
+# (or a load test left running) can cost on a real account — 100/s is ~$0.36 of API requests an
+# hour at most — while leaving room for the lab's own bursts (notebook 07's load, 8 clients).
+DEFAULT_THROTTLING_BURST_LIMIT = 200
+DEFAULT_THROTTLING_RATE_LIMIT = 100.0
+_THROTTLE_KEYS = ("ThrottlingBurstLimit", "ThrottlingRateLimit")
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,8 @@ class HttpApiInfo:
     routes: dict[str, str] = field(default_factory=dict)  # route key -> route id
     integrations: dict[str, str] = field(default_factory=dict)  # function ARN -> integration id
     stage: str = DEFAULT_STAGE
+    throttling: dict[str, Any] = field(default_factory=dict)  # the stage's ThrottlingBurstLimit/RateLimit
+    stage_updated: bool = field(default=False, compare=False)  # this call changed the existing stage
 
     def url(self, path: str) -> str:
         """``endpoint_url`` + ``path``: ``api.url("/orders")``."""
@@ -117,6 +137,46 @@ def _same_cors(current: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     return norm(current) == norm(wanted)
 
 
+def stage_throttling(burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT,
+                     rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT) -> dict[str, Any]:
+    """The throttle part of a stage's ``DefaultRouteSettings`` (RouteSettings: burst an integer, rate a double).
+
+    https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-stages-stagename.html
+
+    >>> stage_throttling(50, 20)
+    {'ThrottlingBurstLimit': 50, 'ThrottlingRateLimit': 20.0}
+    """
+    if isinstance(burst_limit, bool) or not isinstance(burst_limit, int) or burst_limit < 0:
+        raise ValueError(f"throttling_burst_limit must be an integer >= 0, got {burst_limit!r}")
+    if isinstance(rate_limit, bool) or not isinstance(rate_limit, (int, float)) or not 0 <= rate_limit < float("inf"):
+        raise ValueError(f"throttling_rate_limit must be a number >= 0 (requests per second), got {rate_limit!r}")
+    return {"ThrottlingBurstLimit": burst_limit, "ThrottlingRateLimit": float(rate_limit)}
+
+
+def default_route_settings_update(current: dict[str, Any] | None, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``DefaultRouteSettings`` to send with UpdateStage, or None when ``current`` already has ``wanted``.
+
+    What the stage has besides the throttle (``DetailedMetricsEnabled``) is kept. The
+    WebSocket-only settings (``DataTraceEnabled``, ``LoggingLevel``) are left out: HTTP APIs refuse them.
+
+    >>> default_route_settings_update({"DetailedMetricsEnabled": False, "ThrottlingBurstLimit": 50,
+    ...                                "ThrottlingRateLimit": 20}, stage_throttling(50, 20.0)) is None
+    True
+    >>> default_route_settings_update({"DetailedMetricsEnabled": True}, stage_throttling(50, 20))
+    {'DetailedMetricsEnabled': True, 'ThrottlingBurstLimit': 50, 'ThrottlingRateLimit': 20.0}
+    """
+    current = current or {}
+
+    def same(key: str) -> bool:
+        have = current.get(key)
+        return have is not None and float(have) == float(wanted[key])
+
+    if all(same(key) for key in _THROTTLE_KEYS):
+        return None
+    kept = {key: current[key] for key in ("DetailedMetricsEnabled",) if key in current}
+    return {**kept, **{key: wanted[key] for key in _THROTTLE_KEYS}}
+
+
 def _function_name(function_arn: str) -> str:
     parts = function_arn.split(":")
     if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
@@ -169,8 +229,14 @@ def ensure_http_api(
     component: str,
     routes: dict[str, str],
     cors_allow_origins: list[str],
+    throttling_burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT,
+    throttling_rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT,
 ) -> HttpApiInfo:
     """Create or converge HTTP API ``lab.name(component)`` with ``routes`` (route key -> function ARN).
+
+    The ``$default`` stage is throttled at ``throttling_rate_limit`` requests/s with bursts of
+    ``throttling_burst_limit`` (every route; over the limit clients get 429). Raise them before
+    a load test on AWS, e.g. ``throttling_rate_limit=500, throttling_burst_limit=1000``.
 
     >>> api = ensure_http_api(lab, component="orders-api", routes={"POST /orders": fn.arn},   # doctest: +SKIP
     ...                       cors_allow_origins=["http://127.0.0.1:8000"])
@@ -183,6 +249,7 @@ def ensure_http_api(
         method, _, path = route_key.partition(" ")
         if route_key != "$default" and (not method or not path.startswith("/")):
             raise ValueError(f"Route key {route_key!r} should look like 'POST /orders' (or be '$default')")
+    throttle = stage_throttling(throttling_burst_limit, throttling_rate_limit)
     apigw = lab.client("apigatewayv2")
     name = lab.name(component)
     cors = _cors(cors_allow_origins)
@@ -259,16 +326,25 @@ def ensure_http_api(
                 if error_code(error) != "NotFoundException":
                     raise
 
-    # The $default stage, auto-deployed.
+    # The $default stage, auto-deployed and throttled: one UpdateStage with only what differs.
+    stage_updated = False
     try:
         stage = apigw.get_stage(ApiId=api_id, StageName=DEFAULT_STAGE)
     except ClientError as error:
         if error_code(error) != "NotFoundException":
             raise
-        apigw.create_stage(ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True, Tags=lab.tags)
+        stage = apigw.create_stage(ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True,
+                                   DefaultRouteSettings=dict(throttle), Tags=lab.tags)
     else:
+        stage_changes: dict[str, Any] = {}
         if not stage.get("AutoDeploy"):
-            apigw.update_stage(ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True)
+            stage_changes["AutoDeploy"] = True
+        route_settings = default_route_settings_update(stage.get("DefaultRouteSettings"), throttle)
+        if route_settings is not None:
+            stage_changes["DefaultRouteSettings"] = route_settings
+        if stage_changes:
+            stage = {**stage, **apigw.update_stage(ApiId=api_id, StageName=DEFAULT_STAGE, **stage_changes)}
+            stage_updated = True
         missing = tags_missing(stage.get("Tags") or {}, lab.tags)
         if missing:
             apigw.tag_resource(ResourceArn=f"{api_arn(lab.region, api_id)}/stages/{DEFAULT_STAGE}", Tags=missing)
@@ -287,4 +363,6 @@ def ensure_http_api(
         execution_arn=execution_arn(lab.region, lab.account_id, api_id),
         routes=route_ids,
         integrations=integrations,
+        throttling={key: (stage.get("DefaultRouteSettings") or {}).get(key) for key in _THROTTLE_KEYS},
+        stage_updated=stage_updated,
     )

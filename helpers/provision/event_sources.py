@@ -15,6 +15,13 @@ if missing, updated with only the settings that differ, and waited for (bounded)
 default or the current value stays). ``StartingPosition`` only matters when a stream mapping
 is created: it cannot be changed later.
 
+``maximum_concurrency`` (queues only) caps how many concurrent invocations the mapping runs
+(``ScalingConfig.MaximumConcurrency``, 2..1000); without it an SQS mapping scales up to
+1,000 concurrent invocations (and the function's reserved concurrency, if any, throttles it),
+https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html,
+https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html.
+``maximum_concurrency=NO_CONCURRENCY_CAP`` (0) removes a cap (``ScalingConfig={}``).
+
 On AWS, a mapping created right after its role changed can be refused until IAM propagates
 ("the function execution role does not have permissions..."): that error is retried (bounded).
 """
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MappingInfo",
+    "NO_CONCURRENCY_CAP",
     "delete_event_source_mapping",
     "disable_event_source_mapping",
     "dynamodb_stream_statement",
@@ -51,6 +59,9 @@ BUSY_STATES = ("Creating", "Enabling", "Disabling", "Updating")
 ROLE_PROPAGATION_TIMEOUT = 120.0
 # How long a mapping may sit in the other steady state right after a change before that counts as final.
 STEADY_STATE_GRACE = 5.0
+# maximum_concurrency=NO_CONCURRENCY_CAP removes ScalingConfig.MaximumConcurrency (ScalingConfig={}).
+NO_CONCURRENCY_CAP = 0
+MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY = 2, 1000
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class MappingInfo:
     source_arn: str
     arn: str = ""
     batch_size: int | None = None
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency (None: no cap)
     state_transition_reason: str = ""
     last_processing_result: str = ""
     created: bool = field(default=False, compare=False)
@@ -89,6 +101,7 @@ def _info(mapping: dict[str, Any], *, created: bool = False, updated: Iterable[s
         source_arn=mapping.get("EventSourceArn", ""),
         arn=mapping.get("EventSourceMappingArn", ""),
         batch_size=mapping.get("BatchSize"),
+        maximum_concurrency=(mapping.get("ScalingConfig") or {}).get("MaximumConcurrency"),
         state_transition_reason=str(mapping.get("StateTransitionReason", "")),
         last_processing_result=str(mapping.get("LastProcessingResult", "")),
         created=created,
@@ -110,14 +123,24 @@ def wanted_settings(
     maximum_retry_attempts: int | None = None,
     maximum_record_age_in_seconds: int | None = None,
     on_failure_destination_arn: str | None = None,
+    maximum_concurrency: int | None = None,
 ) -> dict[str, Any]:
     """The mapping settings to manage, in the API's shape (None = not managed, left out).
 
     >>> wanted_settings(batch_size=10, maximum_retry_attempts=2, on_failure_destination_arn="arn:aws:sqs:r:1:q")
     {'BatchSize': 10, 'FunctionResponseTypes': ['ReportBatchItemFailures'], 'MaximumRetryAttempts': 2, 'DestinationConfig': {'OnFailure': {'Destination': 'arn:aws:sqs:r:1:q'}}}
+    >>> wanted_settings(batch_size=10, maximum_concurrency=5)["ScalingConfig"]
+    {'MaximumConcurrency': 5}
+    >>> wanted_settings(batch_size=10, maximum_concurrency=NO_CONCURRENCY_CAP)["ScalingConfig"]
+    {}
     """
     if not 1 <= batch_size <= 10_000:
         raise ValueError(f"batch_size must be 1-10000, got {batch_size}")
+    if maximum_concurrency is not None and maximum_concurrency != NO_CONCURRENCY_CAP and (
+            isinstance(maximum_concurrency, bool) or not isinstance(maximum_concurrency, int)
+            or not MIN_MAXIMUM_CONCURRENCY <= maximum_concurrency <= MAX_MAXIMUM_CONCURRENCY):
+        raise ValueError(f"maximum_concurrency must be {MIN_MAXIMUM_CONCURRENCY}-{MAX_MAXIMUM_CONCURRENCY} "
+                         f"(or NO_CONCURRENCY_CAP to remove the cap), got {maximum_concurrency!r}")
     settings: dict[str, Any] = {"BatchSize": batch_size,
                                 "FunctionResponseTypes": sorted(set(function_response_types))}
     if maximum_batching_window_seconds is not None:
@@ -130,6 +153,9 @@ def wanted_settings(
         settings["MaximumRecordAgeInSeconds"] = maximum_record_age_in_seconds
     if on_failure_destination_arn is not None:
         settings["DestinationConfig"] = {"OnFailure": {"Destination": on_failure_destination_arn}}
+    if maximum_concurrency is not None:
+        settings["ScalingConfig"] = ({} if maximum_concurrency == NO_CONCURRENCY_CAP
+                                     else {"MaximumConcurrency": maximum_concurrency})
     return settings
 
 
@@ -141,6 +167,8 @@ def mapping_diff(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, A
     ...              {"BatchSize": 5, "FunctionResponseTypes": ["ReportBatchItemFailures"],
     ...               "DestinationConfig": {"OnFailure": {"Destination": "arn:a"}}})
     {'BatchSize': 5}
+    >>> mapping_diff({"ScalingConfig": {}}, {"ScalingConfig": {"MaximumConcurrency": 5}})
+    {'ScalingConfig': {'MaximumConcurrency': 5}}
     """
     diff: dict[str, Any] = {}
     for key, value in wanted.items():
@@ -149,6 +177,8 @@ def mapping_diff(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, A
         elif key == "DestinationConfig":
             same = (((current.get(key) or {}).get("OnFailure") or {}).get("Destination")
                     == value["OnFailure"]["Destination"])
+        elif key == "ScalingConfig":  # no ScalingConfig, {} and no MaximumConcurrency all mean "no cap"
+            same = (current.get(key) or {}).get("MaximumConcurrency") == value.get("MaximumConcurrency")
         else:
             same = current.get(key) == value
         if not same:
@@ -241,12 +271,14 @@ def ensure_event_source_mapping(
     maximum_retry_attempts: int | None = None,
     maximum_record_age_in_seconds: int | None = None,
     on_failure_destination_arn: str | None = None,
+    maximum_concurrency: int | None = None,
     enabled: bool = True,
     timeout: float = 120,
 ) -> MappingInfo:
     """Create or converge the one mapping from ``source_arn`` to ``function_name``; wait until it settles.
 
-    ``starting_position`` is required for a stream source (DynamoDB/Kinesis) and refused for a queue.
+    ``starting_position`` is required for a stream source (DynamoDB/Kinesis) and refused for a queue;
+    ``maximum_concurrency`` (2..1000, or NO_CONCURRENCY_CAP) is for a queue only.
     Duplicate mappings for the same pair (left by an interrupted run) are deleted, the oldest is kept.
 
     >>> ensure_event_source_mapping(lab, function_name=fn.name, source_arn=table.stream_arn, batch_size=10,  # doctest: +SKIP
@@ -258,13 +290,15 @@ def ensure_event_source_mapping(
         raise ValueError(f"A stream source ({source_arn}) needs starting_position (TRIM_HORIZON or LATEST)")
     if not stream and starting_position is not None:
         raise ValueError(f"starting_position applies to streams only, not to {source_arn}")
+    if stream and maximum_concurrency is not None:
+        raise ValueError(f"maximum_concurrency applies to Amazon SQS sources only, not to {source_arn}")
     lam = lab.client("lambda")
     wanted = wanted_settings(
         batch_size=batch_size, maximum_batching_window_seconds=maximum_batching_window_seconds,
         function_response_types=function_response_types,
         bisect_batch_on_function_error=bisect_batch_on_function_error,
         maximum_retry_attempts=maximum_retry_attempts, maximum_record_age_in_seconds=maximum_record_age_in_seconds,
-        on_failure_destination_arn=on_failure_destination_arn,
+        on_failure_destination_arn=on_failure_destination_arn, maximum_concurrency=maximum_concurrency,
     )
     want_state = "Enabled" if enabled else "Disabled"
     existing = find_event_source_mappings(lab, function_name, source_arn)
@@ -275,6 +309,8 @@ def ensure_event_source_mapping(
                                   "Enabled": enabled, "Tags": lab.tags, **wanted}
         if not params["FunctionResponseTypes"]:
             del params["FunctionResponseTypes"]
+        if params.get("ScalingConfig") == {}:
+            del params["ScalingConfig"]  # no cap is what a new mapping has anyway
         if starting_position is not None:
             params["StartingPosition"] = starting_position
         try:

@@ -306,17 +306,21 @@ def _sid(prefix: str, arn: str) -> str:
     return (prefix + "".join(part.title() for part in name.replace("_", "-").split("-") if part.isalnum()))[:100]
 
 
-def sqs_consumer_statement(queue_arn: str, *, sid: str | None = None) -> dict[str, Any]:
-    """What a consumer of one queue needs (a Lambda SQS event source mapping uses the function's role).
+def sqs_consumer_statement(queue_arn: str, *, sid: str | None = None,
+                           change_visibility: bool = False) -> dict[str, Any]:
+    """What a Lambda SQS event source mapping needs on one queue (ReceiveMessage, DeleteMessage,
+    GetQueueAttributes: https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions);
+    ``change_visibility`` adds ``sqs:ChangeMessageVisibility`` for a function whose code sets its own backoff.
 
-    >>> s = sqs_consumer_statement("arn:aws:sqs:us-east-1:1:alice-order-queue")
+    >>> s = sqs_consumer_statement("arn:aws:sqs:us-east-1:1:alice-order-queue", change_visibility=True)
     >>> s["Sid"], s["Action"], s["Resource"]
     ('SqsConsumeAliceOrderQueue', ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], ['arn:aws:sqs:us-east-1:1:alice-order-queue'])
     """
     _check_queue_arn(queue_arn, "queue_arn")
-    return {"Sid": sid or _sid("SqsConsume", queue_arn), "Effect": "Allow",
-            "Action": sorted(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                              "sqs:ChangeMessageVisibility"]),
+    actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    if change_visibility:
+        actions.append("sqs:ChangeMessageVisibility")
+    return {"Sid": sid or _sid("SqsConsume", queue_arn), "Effect": "Allow", "Action": sorted(actions),
             "Resource": [queue_arn]}
 
 

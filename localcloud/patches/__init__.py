@@ -50,12 +50,17 @@ def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..
     original = getattr(owner, name, None)
     if original is None or not callable(original):
         raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name}: not found")
-    if getattr(original, "__orderlab_patched__", False):
-        return  # applied already (apply_all is idempotent)
+    # Keyed by the patch that wraps, so two modules may layer wrappers on one function while
+    # re-applying the same patch stays a no-op (apply_all is idempotent).
+    key = f"{getattr(make, '__module__', '?')}.{getattr(make, '__qualname__', repr(make))}"
+    applied: frozenset[str] = getattr(original, "__orderlab_patches__", frozenset())
+    if key in applied:
+        return
     replacement = make(original)
     if not isinstance(replacement, type):
         functools.update_wrapper(replacement, original)
     replacement.__orderlab_patched__ = True  # type: ignore[attr-defined]
+    replacement.__orderlab_patches__ = applied | {key}  # type: ignore[attr-defined]
     setattr(owner, name, replacement)
 
 
@@ -65,14 +70,20 @@ def apply_all() -> list[str]:
     from localcloud.patches import (
         apigatewayv2,
         dynamodb_streams,
+        event_filtering,
         lambda_event_sources,
         lambda_runtime,
         lambda_service,
+        logs,
+        pipes,
+        sns,
         sqs,
     )
+    from localcloud.patches import cloudwatch
 
     applied = []
-    for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_streams, lambda_event_sources, sqs):
+    for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_streams, lambda_event_sources, sqs,
+                   event_filtering, sns, logs, pipes, cloudwatch):
         module.apply()
         applied.append(module.__name__.rsplit(".", 1)[1])
     return applied

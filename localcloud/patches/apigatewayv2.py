@@ -20,6 +20,13 @@ What AWS does, and MiniStack 1.5.33 does not:
   the local cloud reports its path-style form ``http://127.0.0.1:{port}/_aws/execute-api/{api-id}``
   instead (served by MiniStack, ``$default`` stage), so clients use ``ApiEndpoint`` unchanged
   on every target.
+
+Not patched, checked (tests/conformance/test_http_api.py): a stage's ``DefaultRouteSettings``
+(``ThrottlingBurstLimit``, ``ThrottlingRateLimit``) is stored by CreateStage/UpdateStage and
+answered by GetStage as AWS does
+(https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-stages-stagename.html).
+The throttle itself is not enforced locally (no 429 Too Many Requests,
+https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html).
 """
 from __future__ import annotations
 

@@ -176,12 +176,25 @@ def retry_delay(attempts: int) -> float:
     return min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
 
 
+def stream_batch_info(records: list[dict], *, stream_arn: str, shard_id: str, now: float) -> dict[str, Any]:
+    """``DDBStreamBatchInfo``: which records a discarded batch held (Lambda and Pipes send the same)."""
+    first = records[0].get("dynamodb") or {}
+    last = records[-1].get("dynamodb") or {}
+    return {
+        "shardId": shard_id,
+        "startSequenceNumber": str(first.get("SequenceNumber", "")),
+        "endSequenceNumber": str(last.get("SequenceNumber", "")),
+        "approximateArrivalOfFirstRecord": iso_seconds(first.get("ApproximateCreationDateTime", now)),
+        "approximateArrivalOfLastRecord": iso_seconds(last.get("ApproximateCreationDateTime", now)),
+        "batchSize": len(records),
+        "streamArn": stream_arn,
+    }
+
+
 def failure_record(*, request_id: str, function_arn: str, condition: str, invoke_count: int,
                    response: dict[str, Any] | None, records: list[dict], stream_arn: str, shard_id: str,
                    now: float) -> dict[str, Any]:
     """The invocation record a discarded DynamoDB-stream batch sends to its on-failure destination."""
-    first = records[0].get("dynamodb") or {}
-    last = records[-1].get("dynamodb") or {}
     return {
         "requestContext": {
             "requestId": request_id,
@@ -192,15 +205,7 @@ def failure_record(*, request_id: str, function_arn: str, condition: str, invoke
         "responseContext": dict(response or {}),
         "version": "1.0",
         "timestamp": iso_millis(now),
-        "DDBStreamBatchInfo": {
-            "shardId": shard_id,
-            "startSequenceNumber": str(first.get("SequenceNumber", "")),
-            "endSequenceNumber": str(last.get("SequenceNumber", "")),
-            "approximateArrivalOfFirstRecord": iso_seconds(first.get("ApproximateCreationDateTime", now)),
-            "approximateArrivalOfLastRecord": iso_seconds(last.get("ApproximateCreationDateTime", now)),
-            "batchSize": len(records),
-            "streamArn": stream_arn,
-        },
+        "DDBStreamBatchInfo": stream_batch_info(records, stream_arn=stream_arn, shard_id=shard_id, now=now),
     }
 
 

@@ -109,3 +109,64 @@ def test_invoking_needs_the_functions_permission(lab, probes, redeploy_probe_api
     finally:
         redeploy_probe_api()
     _wait_for_status(f"{probes.api_url}/plain", 200, 90)
+
+
+# --- $default stage throttling -------------------------------------------------------------------
+
+def _mutating_calls(client):
+    """A context manager recording the names of the non-read API calls ``client`` makes meanwhile."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def recording():
+        seen: list[str] = []
+
+        def record(model, **_):
+            if not model.name.startswith(("Get", "List")):
+                seen.append(model.name)
+
+        client.meta.events.register("before-call", record)
+        try:
+            yield seen
+        finally:
+            client.meta.events.unregister("before-call", record)
+    return recording()
+
+
+def test_default_stage_throttle_is_stored_returned_and_converges(lab, probes):
+    """DefaultRouteSettings' ThrottlingBurstLimit/ThrottlingRateLimit are kept on the $default stage,
+    answered by GetStage, changed by UpdateStage, and re-running the provisioning changes nothing
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html,
+    https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-stages-stagename.html)."""
+    from helpers.provision.apigateway import ensure_http_api
+
+    apigw = lab.client("apigatewayv2")
+    lam = lab.client("lambda")
+    arn = lam.get_function(FunctionName=probes.http_function)["Configuration"]["FunctionArn"]
+
+    def provision(**throttle):
+        return ensure_http_api(lab, component="throttle-api", routes={"GET /plain": arn},
+                               cors_allow_origins=["http://127.0.0.1:8000"], **throttle)
+
+    api = provision()
+    try:
+        settings = apigw.get_stage(ApiId=api.api_id, StageName="$default")["DefaultRouteSettings"]
+        assert (settings["ThrottlingBurstLimit"], settings["ThrottlingRateLimit"]) == (200, 100.0)
+        assert api.throttling == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100.0}
+        with _mutating_calls(apigw) as calls:
+            again = provision()
+        assert calls == [] and not again.stage_updated and again.api_id == api.api_id
+
+        changed = provision(throttling_burst_limit=100, throttling_rate_limit=40.5)
+        assert changed.stage_updated
+        stage = apigw.get_stage(ApiId=api.api_id, StageName="$default")
+        assert stage["AutoDeploy"] is True
+        assert (stage["DefaultRouteSettings"]["ThrottlingBurstLimit"],
+                stage["DefaultRouteSettings"]["ThrottlingRateLimit"]) == (100, 40.5)
+        with _mutating_calls(apigw) as calls:
+            again = provision(throttling_burst_limit=100, throttling_rate_limit=40.5)
+        assert calls == [] and not again.stage_updated
+        assert requests.get(f"{api.endpoint_url}/plain", timeout=30).status_code == 200  # well under the limit
+    finally:
+        apigw.delete_api(ApiId=api.api_id)
+        lam.remove_permission(FunctionName=probes.http_function, StatementId=f"{api.name}-invoke")

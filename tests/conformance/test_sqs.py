@@ -246,3 +246,78 @@ def test_cancel_message_move_task_stops_the_rest(lab):
     left = 4 - task["ApproximateNumberOfMessagesMoved"]
     wait_until(lambda: _queue_size(lab, dlq_url) == left, timeout=PATIENCE, interval=POLL, max_interval=2.0,
                what=f"{left} message(s) left in the DLQ after the cancelled move")
+
+
+# --- maximum concurrency (ScalingConfig) ---------------------------------------------------------
+
+def test_maximum_concurrency_is_stored_returned_and_converges(lab, probe):
+    """ScalingConfig.MaximumConcurrency (2..1000, Amazon SQS sources only) is answered by Create, Get,
+    List and UpdateEventSourceMapping; ``ScalingConfig={}`` removes it; re-running the provisioning
+    with the same value updates nothing
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html,
+    https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html,
+    https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html)."""
+    from helpers.provision.event_sources import (
+        NO_CONCURRENCY_CAP,
+        delete_event_source_mapping,
+        ensure_event_source_mapping,
+    )
+
+    lam = lab.client("lambda")
+    _, arn = create_queue(lab, "sqs-scaling", VisibilityTimeout="30")
+    updates: list[dict] = []
+    answers: dict[str, dict] = {}  # the last Create/Update response
+
+    def record(model, params, **_):
+        if model.name == "UpdateEventSourceMapping":
+            updates.append(params)
+
+    def answer(model, parsed, **_):
+        if model.name in ("CreateEventSourceMapping", "UpdateEventSourceMapping"):
+            answers[model.name] = parsed
+
+    def provision(cap):
+        return ensure_event_source_mapping(lab, function_name=probe.name, source_arn=arn, batch_size=10,
+                                           maximum_concurrency=cap, timeout=PATIENCE)
+
+    lam.meta.events.register("before-call", record)
+    lam.meta.events.register("after-call", answer)
+    mapping = provision(5)
+    try:
+        assert mapping.created and mapping.maximum_concurrency == 5
+        assert answers["CreateEventSourceMapping"]["ScalingConfig"] == {"MaximumConcurrency": 5}
+        got = lam.get_event_source_mapping(UUID=mapping.uuid)
+        assert got["ScalingConfig"] == {"MaximumConcurrency": 5}
+        listed = lam.list_event_source_mappings(FunctionName=probe.name, EventSourceArn=arn)["EventSourceMappings"]
+        assert [m["ScalingConfig"] for m in listed] == [{"MaximumConcurrency": 5}]
+
+        again = provision(5)
+        assert (again.uuid, again.updated, updates) == (mapping.uuid, (), [])
+
+        raised = provision(10)
+        assert raised.updated == ("ScalingConfig",) and raised.maximum_concurrency == 10
+        assert answers["UpdateEventSourceMapping"]["ScalingConfig"] == {"MaximumConcurrency": 10}
+        assert lam.get_event_source_mapping(UUID=mapping.uuid)["ScalingConfig"] == {"MaximumConcurrency": 10}
+
+        removed = provision(NO_CONCURRENCY_CAP)
+        assert removed.updated == ("ScalingConfig",) and removed.maximum_concurrency is None
+        assert "MaximumConcurrency" not in (lam.get_event_source_mapping(UUID=mapping.uuid).get("ScalingConfig") or {})
+        updates.clear()
+        assert provision(NO_CONCURRENCY_CAP).updated == () and updates == []
+    finally:
+        lam.meta.events.unregister("before-call", record)
+        lam.meta.events.unregister("after-call", answer)
+        delete_event_source_mapping(lab, mapping.uuid, timeout=PATIENCE)
+
+
+def test_maximum_concurrency_below_two_is_refused(lab, probe):
+    """MaximumConcurrency is at least 2 (https://docs.aws.amazon.com/lambda/latest/api/API_ScalingConfig.html)."""
+    from botocore.exceptions import ParamValidationError
+
+    lam = lab.client("lambda")
+    _, arn = create_queue(lab, "sqs-scaling-min")
+    # botocore checks the model's minimum itself; the service refuses it too when the client does not.
+    with pytest.raises((ClientError, ParamValidationError)):
+        lam.create_event_source_mapping(FunctionName=probe.name, EventSourceArn=arn, Tags=lab.tags,
+                                        ScalingConfig={"MaximumConcurrency": 1})
+    assert lam.list_event_source_mappings(FunctionName=probe.name, EventSourceArn=arn)["EventSourceMappings"] == []

@@ -38,6 +38,14 @@ def _deploy_sleeper(port: int, name: str = "sleeper") -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 'ok'\n")
+    iam = boto3.client("iam", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+    try:  # CreateFunction refuses a role that does not exist (as AWS does, when IAM is enforced)
+        iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
     client = _lambda_client(port)
     client.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
                            Handler="app.handler", Code={"ZipFile": buf.getvalue()}, Timeout=30)

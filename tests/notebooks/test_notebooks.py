@@ -1,6 +1,6 @@
 """The notebook series, executed headless as instructors and CI run it.
 
-- papermill runs the series (00, 01, 02, 03, 05) with a unique prefix, then 01 and 03 again,
+- papermill runs the series (00 to 07) with a unique prefix, then 01, 03 and 04 again,
   then cleanup: every notebook passes its own "check your work" cell, the re-runs converge
   (same resources, nothing redeployed) and cleanup leaves zero tagged resources;
 - nbval (lax mode) re-executes the notebooks and compares the cells marked
@@ -22,7 +22,8 @@ from helpers.discovery import find_lab_resources
 from helpers.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook, series
 
 pytestmark = pytest.mark.notebooks
-STEPS = ["00_setup", "01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "05_dead_letter_queue"]
+STEPS = ["00_setup", "01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "04_high_value_pipes",
+         "05_dead_letter_queue", "06_alerts_observability", "07_load_and_chaos"]
 SERIES = [NOTEBOOKS_DIR / f"{name}.ipynb" for name in STEPS] + [CLEANUP_NOTEBOOK]
 
 
@@ -49,14 +50,16 @@ def test_series_runs_headless_converges_and_cleans_up(cloud, tmp_path):
         result = run_notebook(notebook, tmp_path / f"1-{notebook.name}", params)
         assert result.ok, f"{notebook.name} failed: {result.error}"
     assert "all 9 checks passed" in _stream_text(tmp_path / "1-01_order_ingestion.ipynb")
-    for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("05_dead_letter_queue", 6)):
+    for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("04_high_value_pipes", 6),
+                         ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7)):
         assert f"all {checks} checks passed" in _stream_text(tmp_path / f"1-{name}.ipynb"), name
     first = _kinds(lab)
     kinds = sorted({k[:2] for k in first})
-    assert kinds == [("apigateway", "api"), ("dynamodb", "table"), ("iam", "role"), ("lambda", "event-source-mapping"),
-                     ("lambda", "function"), ("logs", "log-group"), ("sqs", "queue")], kinds
+    assert kinds == [("apigateway", "api"), ("cloudwatch", "alarm"), ("cloudwatch", "dashboard"), ("dynamodb", "table"),
+                     ("iam", "role"), ("lambda", "event-source-mapping"), ("lambda", "function"), ("logs", "log-group"),
+                     ("pipes", "pipe"), ("sns", "subscription"), ("sns", "topic"), ("sqs", "queue")], kinds
 
-    for name in ("01_order_ingestion", "03_sqs_workers"):
+    for name in ("01_order_ingestion", "03_sqs_workers", "04_high_value_pipes"):
         again = run_notebook(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path / f"2-{name}.ipynb", params)
         assert again.ok, f"re-running {name} failed: {again.error}"
         assert _kinds(lab) == first, f"re-running {name} created or lost resources"
@@ -88,3 +91,11 @@ def test_checked_cells_have_stored_outputs():
                 checked += 1
                 assert cell.outputs, f"{path.name}: a NBVAL_CHECK_OUTPUT cell has no stored output"
     assert checked >= 1
+
+
+@pytest.mark.parametrize("name", [s for s in STEPS if s != "00_setup"])
+def test_step_notebooks_follow_the_conventions(name):
+    """docs/notebook-conventions.md: intro, parameters, prerequisites, 2-3 exercises, check your work."""
+    from helpers.exercises import convention_problems
+
+    assert convention_problems(nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)) == []

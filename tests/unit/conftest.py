@@ -20,8 +20,11 @@ _HERE = Path(__file__).resolve().parent
 CREATE_ORDER_ROOT = _HERE.parents[1] / "lambdas" / "create_order"
 STREAM_PROCESSOR_ROOT = _HERE.parents[1] / "lambdas" / "stream_processor"
 ORDER_WORKER_ROOT = _HERE.parents[1] / "lambdas" / "order_worker"
+HIGH_VALUE_ROOT = _HERE.parents[1] / "lambdas" / "high_value"
+HIGH_VALUE_ENRICHER_ROOT = _HERE.parents[1] / "lambdas" / "high_value_enricher"
 
-for _path in (CREATE_ORDER_ROOT, STREAM_PROCESSOR_ROOT, ORDER_WORKER_ROOT, _HERE):
+for _path in (CREATE_ORDER_ROOT, STREAM_PROCESSOR_ROOT, ORDER_WORKER_ROOT, HIGH_VALUE_ROOT, HIGH_VALUE_ENRICHER_ROOT,
+              _HERE):
     # _HERE: `import events` works under any import mode
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))

@@ -88,6 +88,7 @@ def test_valid_order_is_created_and_stored(handler_module, store, frozen_clock):
         "total": "44.98",
         "currency": "EUR",
         "createdAt": "2024-05-01T12:30:45.678Z",
+        "valueTier": "STANDARD",
     }
     assert response["headers"]["Location"] == f"/orders/{order_id}"
     assert "Idempotent-Replayed" not in response["headers"]
@@ -488,6 +489,7 @@ def test_get_returns_the_order_as_plain_json(handler_module, store, frozen_clock
             {"sku": "PEN_42", "quantity": 1, "unitPrice": "5.00"},
         ],
         "total": "44.98",
+        "valueTier": "STANDARD",
         "currency": "EUR",
         "itemCount": 2,
         "createdAt": "2024-05-01T12:30:45.678Z",
@@ -581,6 +583,46 @@ def test_missing_table_env_fails_at_import():
 
     assert result.returncode != 0
     assert "ORDERS_TABLE" in result.stderr
+
+
+@pytest.mark.parametrize(("unit_price", "tier"), [(999.99, "STANDARD"), (1000, "HIGH"), (1000.01, "HIGH")])
+def test_value_tier_is_high_from_the_threshold_up(handler_module, store, unit_price, tier):
+    body = json_body(post(handler_module, valid_order(items=[{"sku": "TV-1", "quantity": 1, "unitPrice": unit_price}])))
+
+    assert body["valueTier"] == tier
+    assert store.items[body["orderId"]]["valueTier"] == tier  # a string attribute: what the pipe filters on
+
+
+def _create_with_threshold(threshold: str, unit_price: float) -> subprocess.CompletedProcess[str]:
+    script = (
+        "import json\n"
+        "from create_order import handler\n"
+        "from helpers.events import FakeLambdaContext, http_api_event\n"
+        "class Store:\n"
+        "    items = {}\n"
+        "    def put_new(self, item): self.items[item['orderId']] = item; return True\n"
+        "    def get(self, order_id): return self.items.get(order_id)\n"
+        "handler.set_store(Store())\n"
+        f"body = {{'customer': {{'id': 'c-1', 'name': 'Ada'}}, 'items': [{{'sku': 'S', 'quantity': 1, 'unitPrice': {unit_price}}}]}}\n"
+        "reply = handler.lambda_handler(http_api_event('POST', '/orders', body=body), FakeLambdaContext())\n"
+        "print(json.loads(reply['body'])['valueTier'])\n"
+    )
+    env = {**os.environ, "ORDERS_TABLE": "t", "HIGH_VALUE_THRESHOLD": threshold,
+           "PYTHONPATH": os.pathsep.join([str(CREATE_ORDER_ROOT), str(CREATE_ORDER_ROOT.parents[1])])}
+    return subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_threshold_comes_from_the_environment():
+    assert _create_with_threshold("250", 250).stdout.splitlines()[-1] == "HIGH"
+    assert _create_with_threshold("250", 249.99).stdout.splitlines()[-1] == "STANDARD"
+
+
+def test_bad_threshold_fails_the_cold_start_with_a_clear_message():
+    result = _create_with_threshold("lots", 10)
+
+    assert result.returncode != 0
+    assert "HIGH_VALUE_THRESHOLD must be a positive amount" in result.stderr
 
 
 def test_default_store_is_dynamodb_built_lazily(handler_module, monkeypatch):

@@ -639,12 +639,14 @@ def test_dynamo_store_conditional_update_for_confirmed_and_rejected(stubbed):
 
     client, stubber = stubbed("dynamodb")
     base_names = {"#status": "status", "#updatedAt": "updatedAt", "#processedAt": "processedAt",
-                  "#attempts": "attempts"}
-    base_values = {":pending": {"S": "PENDING"}, ":now": {"S": FIXED_STAMP}, ":attempts": {"N": "2"}}
+                  "#attempts": "attempts", "#appliedCount": "appliedCount"}
+    base_values = {":pending": {"S": "PENDING"}, ":now": {"S": FIXED_STAMP}, ":attempts": {"N": "2"},
+                   ":one": {"N": "1"}}
     stubber.add_response("update_item", {}, {
         "TableName": "orders",
         "Key": {"orderId": {"S": ORDER_ID}},
-        "UpdateExpression": "SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts",
+        "UpdateExpression": ("SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts"
+                             " ADD #appliedCount :one"),
         "ConditionExpression": "#status = :pending",
         "ExpressionAttributeNames": base_names,
         "ExpressionAttributeValues": {":decision": {"S": "CONFIRMED"}, **base_values},
@@ -653,7 +655,7 @@ def test_dynamo_store_conditional_update_for_confirmed_and_rejected(stubbed):
         "TableName": "orders",
         "Key": {"orderId": {"S": ORDER_ID}},
         "UpdateExpression": ("SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts,"
-                             " #statusReason = :reason"),
+                             " #statusReason = :reason ADD #appliedCount :one"),
         "ConditionExpression": "#status = :pending",
         "ExpressionAttributeNames": {**base_names, "#statusReason": "statusReason"},
         "ExpressionAttributeValues": {":decision": {"S": "REJECTED"}, **base_values,

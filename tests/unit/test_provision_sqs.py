@@ -124,8 +124,9 @@ def test_attributes_diff_compares_meaning_not_spelling() -> None:
 def test_iam_statements_are_scoped_to_one_queue() -> None:
     consumer = sqs.sqs_consumer_statement(QUEUE_ARN)
     assert consumer["Resource"] == [QUEUE_ARN] and consumer["Effect"] == "Allow"
-    assert set(consumer["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                                       "sqs:ChangeMessageVisibility"}
+    assert set(consumer["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    with_backoff = sqs.sqs_consumer_statement(QUEUE_ARN, change_visibility=True)
+    assert set(with_backoff["Action"]) == set(consumer["Action"]) | {"sqs:ChangeMessageVisibility"}
     sender = sqs.sqs_sender_statement(QUEUE_ARN)
     assert sender["Action"] == ["sqs:SendMessage"] and sender["Resource"] == [QUEUE_ARN]
     assert consumer["Sid"].isalnum() and sender["Sid"].isalnum()

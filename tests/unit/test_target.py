@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import Lab, TargetError, resolve_target
+from helpers.lab import AccountNotConfirmed
 from helpers.naming import tags_for, validate_prefix
 from helpers.session import botocore_config, client, session
 from helpers.target import Target
@@ -94,11 +95,13 @@ def test_lab_names_and_prefix_from_environment(monkeypatch):
     assert lab.tags["orderlab:prefix"] == "bob"
 
 
-def test_aws_target_refuses_an_unconfirmed_account():
+def test_aws_target_refuses_an_unconfirmed_account_or_region():
     lab = Lab(Target("aws", "us-east-1"), "alice")
     lab.__dict__["account_id"] = "123456789012"  # what STS would answer
-    with pytest.raises(TargetError, match=r"account 123456789012, region us-east-1.*confirm_account='123456789012'"):
-        lab.confirm_aws_account(None)
-    with pytest.raises(TargetError):
-        lab.confirm_aws_account("210987654321")
-    lab.confirm_aws_account("123456789012")  # confirmed: no error
+    with pytest.raises(AccountNotConfirmed, match="account 123456789012, region us-east-1") as refused:
+        lab.confirm(None, None)
+    assert "confirm_account='123456789012', confirm_region='us-east-1'" in str(refused.value)
+    for account, region in (("210987654321", "us-east-1"), ("123456789012", "eu-west-1")):
+        with pytest.raises(TargetError):
+            lab.confirm(account, region)
+    assert lab.confirm("123456789012", "us-east-1").confirmed

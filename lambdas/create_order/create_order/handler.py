@@ -3,7 +3,15 @@
 Handler setting: ``create_order.handler.lambda_handler``. Environment:
 
 - ``ORDERS_TABLE`` (required): DynamoDB table name; the function fails at cold start without it.
+- ``HIGH_VALUE_THRESHOLD`` (optional, default 1000): orders whose total is at least this get
+  ``valueTier`` ``HIGH``, the others ``STANDARD``.
 - ``POWERTOOLS_LOG_LEVEL`` (optional): Powertools log level, ``INFO`` by default.
+- ``POWERTOOLS_METRICS_NAMESPACE`` (optional): namespace of the business metrics,
+  ``OrderPipelineLab`` by default.
+
+Business metrics (CloudWatch embedded metric format, one JSON line per invocation in the
+function's log, dimension ``service=orders``): ``OrdersAccepted`` for every new order and
+``HighValueOrders`` for those with ``valueTier`` ``HIGH``. A replayed request counts nothing.
 
 The routes stay thin: validation, ids and shapes live in :mod:`create_order.orders`,
 persistence behind :class:`create_order.store.OrderStore`. Tests swap the store::
@@ -17,18 +25,20 @@ persistence behind :class:`create_order.store.OrderStore`. Tests swap the store:
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from create_order import orders
 from create_order.store import DynamoOrderStore, OrderStore
 
-__all__ = ["app", "dynamodb_client", "get_store", "lambda_handler", "logger", "set_store", "utcnow"]
+__all__ = ["app", "dynamodb_client", "get_store", "lambda_handler", "logger", "metrics", "set_store", "utcnow"]
 
 
 def _required_env(name: str) -> str:
@@ -39,8 +49,16 @@ def _required_env(name: str) -> str:
 
 
 TABLE_NAME = _required_env("ORDERS_TABLE")
+# Orders at or above this total get valueTier HIGH (step 4 routes them); a bad value fails the cold start.
+HIGH_VALUE_THRESHOLD = orders.parse_threshold(os.environ.get("HIGH_VALUE_THRESHOLD"))
 
 logger = Logger(service="orders")
+# EMF: CloudWatch turns the JSON line Powertools prints into metrics, no PutMetricData call
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format.html).
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "OrderPipelineLab"
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="orders")
+# GET requests and refused orders publish no metric: that is expected, not worth a warning per invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 app = APIGatewayHttpResolver()
 
 _client: Any = None
@@ -107,11 +125,19 @@ def create_order() -> Response:
     key = parsed.idempotency_key
     order_id = orders.derive_order_id(parsed.request.customer.id, key)
     logger.append_keys(orderId=order_id)
-    item = orders.build_order_item(parsed.request, order_id=order_id, now=utcnow(), idempotency_key=key)
+    item = orders.build_order_item(parsed.request, order_id=order_id, now=utcnow(), idempotency_key=key,
+                                   high_value_threshold=HIGH_VALUE_THRESHOLD)
 
     store = get_store()
     if store.put_new(item):
-        logger.info("Order created", extra={"total": str(item["total"]), "itemCount": item["itemCount"]})
+        logger.info("Order created", extra={"total": str(item["total"]), "itemCount": item["itemCount"],
+                                            "valueTier": item.get("valueTier")})
+        metrics.add_metric(name="OrdersAccepted", unit=MetricUnit.Count, value=1)
+        # Metadata, not a dimension: the order id is searchable in the EMF log line without creating
+        # one metric per order (every dimension value is a separate, billed metric).
+        metrics.add_metadata(key="orderId", value=order_id)
+        if item.get("valueTier") == "HIGH":
+            metrics.add_metric(name="HighValueOrders", unit=MetricUnit.Count, value=1)
         return _created(item, replayed=False)
 
     existing = store.get(order_id)
@@ -147,6 +173,7 @@ def _idempotency_conflict(conflict: orders.IdempotencyConflict) -> Response:
     return _json(422, conflict.to_body())
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point: route the HTTP API event."""

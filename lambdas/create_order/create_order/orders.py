@@ -75,9 +75,17 @@ __all__ = [
     "parse_order_id",
     "request_hash",
     "to_api",
+    "value_tier",
+    "parse_threshold",
 ]
 
 CREATED_STATUS = "PENDING"
+# valueTier: a *string* attribute, because EventBridge Pipes / Lambda event filters cannot
+# compare a DynamoDB stream's numbers (``{"N": "1500"}`` is a string to them): routing on
+# ``total`` with a ``numeric`` rule never matches on AWS, routing on ``valueTier`` does.
+HIGH_TIER = "HIGH"
+STANDARD_TIER = "STANDARD"
+DEFAULT_HIGH_VALUE_THRESHOLD = Decimal("1000")
 """Status of every newly created order."""
 
 Fault = Literal["transient", "poison"]
@@ -454,6 +462,36 @@ def order_total(request: CreateOrderRequest) -> Decimal:
     return total.quantize(_CENT)
 
 
+def value_tier(total: Decimal, threshold: Decimal = DEFAULT_HIGH_VALUE_THRESHOLD) -> str:
+    """Return ``"HIGH"`` when ``total >= threshold``, else ``"STANDARD"``.
+
+    >>> value_tier(Decimal("1000.00")), value_tier(Decimal("999.99")), value_tier(Decimal("50"), Decimal("50"))
+    ('HIGH', 'STANDARD', 'HIGH')
+    """
+    return HIGH_TIER if total >= threshold else STANDARD_TIER
+
+
+def parse_threshold(raw: str | None) -> Decimal:
+    """Parse the ``HIGH_VALUE_THRESHOLD`` setting: a positive amount, default 1000.
+
+    >>> parse_threshold(None), parse_threshold(" 250.5 ")
+    (Decimal('1000'), Decimal('250.50'))
+    >>> parse_threshold("-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: HIGH_VALUE_THRESHOLD must be a positive amount such as 1000 or 250.50, got '-1'
+    """
+    if raw is None or not raw.strip():
+        return DEFAULT_HIGH_VALUE_THRESHOLD
+    try:
+        value = Decimal(raw.strip())
+    except ArithmeticError:
+        value = Decimal(-1)
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"HIGH_VALUE_THRESHOLD must be a positive amount such as 1000 or 250.50, got {raw!r}")
+    return value.quantize(_CENT)
+
+
 def format_timestamp(now: datetime) -> str:
     """Format an aware datetime as ISO-8601 UTC with milliseconds and ``Z``.
 
@@ -486,8 +524,12 @@ def build_order_item(
     order_id: str,
     now: datetime,
     idempotency_key: str | None = None,
+    high_value_threshold: Decimal = DEFAULT_HIGH_VALUE_THRESHOLD,
 ) -> dict[str, Any]:
     """Build the DynamoDB item (Python types; numbers as Decimal/int) for a new order.
+
+    ``valueTier`` is ``"HIGH"`` when the total is at least ``high_value_threshold``
+    (see :func:`value_tier`), else ``"STANDARD"``: step 4's pipe routes on it.
 
     With an ``idempotency_key`` the item also carries ``idempotencyKey`` and
     ``requestHash`` (see :func:`request_hash`), used to recognise retries.
@@ -495,6 +537,7 @@ def build_order_item(
     ``fault`` is stored only when the request set it.
     """
     timestamp = format_timestamp(now)
+    total = order_total(request)
     customer: dict[str, Any] = {"id": request.customer.id, "name": request.customer.name}
     if request.customer.email is not None:
         customer["email"] = request.customer.email
@@ -503,7 +546,8 @@ def build_order_item(
         "status": CREATED_STATUS,
         "customer": customer,
         "items": [{"sku": line.sku, "quantity": line.quantity, "unitPrice": line.unitPrice} for line in request.items],
-        "total": order_total(request),
+        "total": total,
+        "valueTier": value_tier(total, high_value_threshold),
         "currency": request.currency,
         "itemCount": len(request.items),
         "createdAt": timestamp,
@@ -529,6 +573,7 @@ def created_response(item: Mapping[str, Any]) -> dict[str, Any]:
         "total": format_money(item["total"]),
         "currency": item["currency"],
         "createdAt": item["createdAt"],
+        **({"valueTier": item["valueTier"]} if "valueTier" in item else {}),
     }
 
 

@@ -9,7 +9,13 @@ queue, ``FunctionResponseTypes: ["ReportBatchItemFailures"]``. Environment:
 - ``FAULT_INJECTION`` (default ``on``): ``off`` ignores every order's ``fault`` ("the fix");
 - ``MAX_QUANTITY_PER_ITEM`` (100), ``MAX_ORDER_TOTAL`` (10000), ``BLOCKED_CUSTOMERS``
   (``cust-666``), ``DISCONTINUED_SKUS`` (none): the business rules (:mod:`order_worker.rules`);
-- ``POWERTOOLS_LOG_LEVEL`` (optional): Powertools log level, ``INFO`` by default.
+- ``POWERTOOLS_LOG_LEVEL`` (optional): Powertools log level, ``INFO`` by default;
+- ``POWERTOOLS_METRICS_NAMESPACE`` (optional): namespace of the business metrics,
+  ``OrderPipelineLab`` by default.
+
+Business metrics (CloudWatch embedded metric format, one JSON line per invocation in the
+function's log, dimension ``service=orders``): ``OrdersConfirmed`` and ``OrdersRejected``,
+counted when this worker records the decision (a duplicate message counts nothing).
 
 A missing or malformed setting fails the function at cold start, naming the variable.
 
@@ -27,15 +33,17 @@ Tests swap the store and the visibility control::
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -52,6 +60,7 @@ __all__ = [
     "get_visibility",
     "lambda_handler",
     "logger",
+    "metrics",
     "processor",
     "record_handler",
     "set_store",
@@ -78,6 +87,14 @@ BODY_PREVIEW_CHARS = 500
 """How much of a malformed body is logged."""
 
 logger = Logger(service="orders")
+# EMF: CloudWatch turns the JSON line Powertools prints into metrics, no PutMetricData call
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format.html).
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "OrderPipelineLab"
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="orders")
+# A batch of only failures or duplicates decides nothing new: expected, not worth a warning per invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+# The metric counting each final status this worker records.
+DECISION_METRICS = {"CONFIRMED": "OrdersConfirmed", "REJECTED": "OrdersRejected"}
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _dynamodb: Any = None
@@ -171,6 +188,8 @@ def decide(order: messages.OrderMessage, receive_count: int) -> str:
             f"Order {decision.status.lower()}",
             extra={"status": decision.status, "reason": decision.reason, "total": str(order.total)},
         )
+        if decision.status in DECISION_METRICS:
+            metrics.add_metric(name=DECISION_METRICS[decision.status], unit=MetricUnit.Count, value=1)
         return decision.status
 
     current = store.get(order.order_id)
@@ -245,6 +264,7 @@ def record_handler(record: SQSRecord) -> str:
         logger.remove_keys(["messageId", "receiveCount", "orderId"])
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point: process the batch, report only the failed messages."""

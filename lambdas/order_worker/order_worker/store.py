@@ -1,7 +1,10 @@
 """Persistence of decisions: the :class:`OrderStatusStore` protocol and its DynamoDB implementation.
 
 A decision is written only while the order is ``PENDING`` (a conditional update), so a retry
-or a duplicate message never applies twice and never moves an order backwards::
+or a duplicate message never applies twice and never moves an order backwards. The same
+atomic update adds 1 to the order's ``appliedCount``: the decision's side effect, counted, so
+anyone can verify afterwards that it was applied exactly once (the load-and-chaos ledger,
+``helpers/ledger.py``, checks ``appliedCount == 1`` on every decided order)::
 
     import boto3
     store = DynamoOrderStatusStore("orders", boto3.client("dynamodb"))
@@ -15,7 +18,10 @@ from typing import Any, Protocol
 
 from order_worker.rules import PENDING, REJECTED, Decision
 
-__all__ = ["DynamoOrderStatusStore", "OrderStatusStore", "decision_update", "failure_update"]
+__all__ = ["APPLIED_COUNT", "DynamoOrderStatusStore", "OrderStatusStore", "decision_update", "failure_update"]
+
+APPLIED_COUNT = "appliedCount"
+"""Attribute counting how many times a decision was applied to the order (1 when all is well)."""
 
 
 class OrderStatusStore(Protocol):
@@ -38,24 +44,30 @@ def decision_update(table_name: str, order_id: str, decision: Decision, *, times
     """Return the ``UpdateItem`` parameters that record ``decision`` on a PENDING order.
 
     ``statusReason`` is set for REJECTED only; ``updatedAt`` and ``processedAt`` are both
-    ``timestamp``; ``attempts`` is the message's receive count.
+    ``timestamp``; ``attempts`` is the message's receive count. ``ADD #appliedCount :one``
+    counts the application in the same atomic, conditional write (``ADD`` starts a missing
+    number at 0: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html#Expressions.UpdateExpressions.ADD),
+    so a second application, if the condition ever let one through, would show as 2.
 
     >>> params = decision_update("orders", "o-1", Decision("CONFIRMED"), timestamp="2024-05-01T12:00:00.000Z", attempts=2)
     >>> params["UpdateExpression"], params["ConditionExpression"]
-    ('SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts', '#status = :pending')
+    ('SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts ADD #appliedCount :one', '#status = :pending')
     """
-    names = {"#status": "status", "#updatedAt": "updatedAt", "#processedAt": "processedAt", "#attempts": "attempts"}
+    names = {"#status": "status", "#updatedAt": "updatedAt", "#processedAt": "processedAt", "#attempts": "attempts",
+             "#appliedCount": APPLIED_COUNT}
     values: dict[str, Any] = {
         ":decision": {"S": decision.status},
         ":pending": {"S": PENDING},
         ":now": {"S": timestamp},
         ":attempts": {"N": str(int(attempts))},
+        ":one": {"N": "1"},
     }
     expression = "SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts"
     if decision.status == REJECTED:
         names["#statusReason"] = "statusReason"
         values[":reason"] = {"S": decision.reason or "rejected"}
         expression += ", #statusReason = :reason"
+    expression += " ADD #appliedCount :one"
     return {
         "TableName": table_name,
         "Key": {"orderId": {"S": order_id}},

@@ -1,0 +1,88 @@
+"""Lambda entry point for the SQS high-value queue: ``high_value.handler.lambda_handler``.
+
+Event source mapping: the high-value queue, ``FunctionResponseTypes: ["ReportBatchItemFailures"]``.
+Environment: ``ORDERS_TABLE`` (required). Per message (Powertools ``BatchProcessor``):
+
+- marked now, or already marked (a redelivery): success;
+- the order does not exist (yet): a failure, retried by SQS, then the queue's DLQ;
+- an unreadable message: a failure too — after maxReceiveCount receives it lands in the DLQ with its body.
+
+Tests swap the DynamoDB client: ``handler.set_client(fake)``; ``handler.set_client(None)`` restores it.
+"""
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from high_value.marking import mark_update, parse_message
+
+
+def _required_env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"Environment variable {name} is required (the DynamoDB orders table name) but is not set")
+    return value
+
+
+TABLE_NAME = _required_env("ORDERS_TABLE")
+logger = Logger(service="orders")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_client: Any = None
+
+
+class OrderNotFound(RuntimeError):
+    """The routed order is not in the table: retried (it may be a replica lag), then the DLQ."""
+
+
+def dynamodb_client() -> Any:
+    """The module-wide DynamoDB client, created on first use."""
+    global _client
+    if _client is None:
+        import boto3
+
+        _client = boto3.client("dynamodb")
+    return _client
+
+
+def set_client(client: Any) -> None:
+    """Replace the DynamoDB client (tests); None restores the default."""
+    global _client
+    _client = client
+
+
+def _timestamp() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Mark one routed order; raise to have SQS retry the message."""
+    order = parse_message(record.body)
+    logger.append_keys(orderId=order.order_id)
+    client = dynamodb_client()
+    try:
+        client.update_item(**mark_update(TABLE_NAME, order, timestamp=_timestamp()))
+    except client.exceptions.ConditionalCheckFailedException as error:
+        old = error.response.get("Item")
+        if not old:
+            raise OrderNotFound(f"order {order.order_id} is not in table {TABLE_NAME}") from None
+        logger.info("Already marked for priority handling (redelivery)",
+                    extra={"priority": old.get("priority", {}).get("S")})
+        return
+    logger.info("Marked for priority handling", extra={"priority": order.priority, "customerTier": order.customer_tier})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process the batch; report only the failed messages (partial batch response)."""
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

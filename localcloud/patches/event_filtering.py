@@ -1,0 +1,226 @@
+"""Lambda event filtering (MiniStack ``services/lambda_svc.py``: ``_apply_filter_criteria``, ESM create/update).
+
+Event source mappings filter with AWS's event-pattern syntax
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html); the matcher is
+:mod:`localcloud.event_patterns`, shared with EventBridge Pipes. What AWS does, and MiniStack
+1.5.33 does not:
+
+* **Pattern semantics.** MiniStack's ``_match_esm_filter`` compares ``numeric`` by ``float()``
+  of whatever it finds, so ``{"N": "150"}`` of a DynamoDB stream image (a *string*) passed a
+  ``numeric`` filter; AWS matches ``numeric`` against JSON numbers only, so that filter never
+  matches a DynamoDB number. MiniStack also let ``anything-but`` match absent fields, took
+  ``exists`` on objects, had no ``equals-ignore-case``, ``wildcard``, ``cidr``, ``$or``,
+  suffix/prefix ignore-case, and silently skipped patterns it could not parse.
+* **Filters are OR'ed** (at most five, "if an event satisfies any one of these filters, Lambda
+  sends the event to your function"), and a record that matches none is dropped and counts as
+  processed: for SQS the message is deleted ("Lambda automatically deletes messages that
+  don't match"), for streams the checkpoint moves past it. MiniStack deleted a dropped SQS
+  message only when the whole batch was dropped; next to matching messages it stayed in flight
+  and came back after its visibility timeout (and a failed batch sent it towards the DLQ).
+* **SQS bodies** (section "Filtering Amazon SQS messages"): a JSON body is filtered as JSON and
+  a plain-string body as a string; when the filter's ``body`` is JSON (an object) but the body
+  is a plain string, or the other way round, "Lambda drops the message". Kinesis ``data`` is
+  decoded the same way (MiniStack's ``_kinesis_record_for_match``). DynamoDB records are
+  filtered as Lambda delivers them (typed attribute values).
+* **Validation.** CreateEventSourceMapping / UpdateEventSourceMapping refuse a filter whose
+  ``Pattern`` is missing or not a valid event pattern with ``InvalidParameterValueException:
+  Invalid filter pattern definition.`` MiniStack stored anything.
+
+Usage (the server applies it at start; tests call the pure parts)::
+
+    from localcloud.patches.event_filtering import apply_filter_criteria
+    kept = apply_filter_criteria(records, {"FilterCriteria": {"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]}})
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from localcloud.event_patterns import EventPattern, InvalidEventPattern, compile_pattern
+from localcloud.patches import PatchError
+
+logger = logging.getLogger("localcloud.esm")
+
+INVALID_FILTER_MESSAGE = "Invalid filter pattern definition."
+_MARKER = "__orderlab_event_filtering__"
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+def filter_criteria_error(data: dict) -> str | None:
+    """The InvalidParameterValueException message for the request's FilterCriteria, or None when valid."""
+    if "FilterCriteria" not in data or data["FilterCriteria"] is None:
+        return None
+    criteria = data["FilterCriteria"]
+    filters = criteria.get("Filters", []) if isinstance(criteria, dict) else None
+    if not isinstance(filters, list):
+        return INVALID_FILTER_MESSAGE
+    for entry in filters:
+        pattern = entry.get("Pattern") if isinstance(entry, dict) else None
+        if not isinstance(pattern, str) or not pattern:
+            return INVALID_FILTER_MESSAGE
+        try:
+            compile_pattern(pattern)
+        except InvalidEventPattern as error:
+            logger.info("refusing FilterCriteria pattern %r: %s", pattern, error.reason)
+            return INVALID_FILTER_MESSAGE
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Filtering
+# ---------------------------------------------------------------------------
+
+def _filters(esm: dict) -> list[EventPattern]:
+    """The mapping's compiled filters; ones that do not compile (stored before validation) are skipped."""
+    criteria = esm.get("FilterCriteria") or {}
+    compiled = []
+    for entry in (criteria.get("Filters") or []) if isinstance(criteria, dict) else []:
+        pattern = entry.get("Pattern") if isinstance(entry, dict) else None
+        if not pattern:
+            continue
+        try:
+            compiled.append(compile_pattern(pattern))
+        except InvalidEventPattern as error:
+            logger.warning("ESM %s: ignoring an invalid filter pattern: %s", esm.get("UUID"), error)
+    return compiled
+
+
+def _body_format(pattern: dict) -> str | None:
+    """``json`` when the filter's ``body`` is an object, ``plain`` when it is a list of values, else None."""
+    alternatives = [pattern, *[alt for alt in pattern.get("$or", []) if isinstance(alt, dict)]]
+    for alternative in alternatives:
+        body = alternative.get("body")
+        if isinstance(body, dict):
+            return "json"
+        if isinstance(body, list):
+            return "plain"
+    return None
+
+
+def _sqs_view(record: dict) -> tuple[dict, str]:
+    """The SQS record as the filter sees it, and whether its body is ``json`` or ``plain``."""
+    view = dict(record)
+    body = record.get("body")
+    if isinstance(body, str):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, (dict, list)):
+            view["body"] = parsed
+            return view, "json"
+    return view, "plain"
+
+
+def record_matches(record: dict, filters: list[EventPattern], kinesis_view: Callable[[dict], dict]) -> bool:
+    """True when the record satisfies any filter (Lambda ORs them)."""
+    if record.get("eventSource") == "aws:sqs" or ("body" in record and "receiptHandle" in record):
+        view, body_format = _sqs_view(record)
+        for event_pattern in filters:
+            wanted = _body_format(event_pattern.source)
+            if wanted is not None and wanted != body_format:
+                continue  # the body and the filter disagree on JSON: Lambda drops the message
+            if event_pattern.matches(view):
+                return True
+        return False
+    view = kinesis_view(record) if isinstance(record.get("kinesis"), dict) else record
+    return any(event_pattern.matches(view) for event_pattern in filters)
+
+
+def apply_filter_criteria(records: list[dict], esm: dict,
+                          kinesis_view: Callable[[dict], dict] = lambda record: record,
+                          drop_sqs: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """The records of a batch that match the mapping's FilterCriteria (all of them without filters).
+
+    ``drop_sqs`` deletes SQS messages dropped next to kept ones; when nothing is kept the caller
+    (MiniStack's SQS poll) deletes the whole batch itself.
+    """
+    filters = _filters(esm)
+    if not filters:
+        return records
+    kept, dropped = [], []
+    for record in records:
+        (kept if record_matches(record, filters, kinesis_view) else dropped).append(record)
+    if kept and dropped and drop_sqs is not None:
+        sqs_dropped = [record for record in dropped if record.get("eventSource") == "aws:sqs"]
+        if sqs_dropped:
+            drop_sqs(sqs_dropped)
+    return kept
+
+
+def _delete_sqs_records(records: list[dict]) -> None:
+    """Delete the messages of filtered-out SQS records (they count as processed)."""
+    from ministack.services import sqs
+
+    by_queue: dict[str, set[str]] = {}
+    for record in records:
+        if record.get("receiptHandle"):
+            by_queue.setdefault(record.get("eventSourceARN", ""), set()).add(record["receiptHandle"])
+    for arn, handles in by_queue.items():
+        with sqs._queues_lock:
+            queue = sqs._queue_by_arn(arn)
+            if queue is None:
+                continue
+            queue["messages"] = [m for m in queue["messages"] if m.get("receipt_handle") not in handles]
+
+
+# ---------------------------------------------------------------------------
+# apply()
+# ---------------------------------------------------------------------------
+
+def _wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Like :func:`localcloud.patches.wrap`, but marked with this module's own flag.
+
+    ``wrap`` skips a function that any patch already wrapped; ``_create_esm`` and
+    ``_update_esm`` are wrapped by ``lambda_event_sources`` too, so this layer needs its own mark.
+    """
+    original = getattr(owner, name, None)
+    if original is None or not callable(original):
+        raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name}: not found")
+    if getattr(original, _MARKER, False):
+        return
+    replacement = functools.wraps(original)(make(original))
+    setattr(replacement, _MARKER, True)
+    setattr(owner, name, replacement)
+
+
+def apply() -> None:
+    from ministack.services import lambda_svc, sqs
+
+    missing = [n for n in ("_apply_filter_criteria", "_kinesis_record_for_match", "_create_esm", "_update_esm",
+                           "error_response_json") if not hasattr(lambda_svc, n)]
+    missing += [f"sqs.{n}" for n in ("_queue_by_arn", "_queues_lock") if not hasattr(sqs, n)]
+    if missing:
+        raise PatchError(f"cannot patch Lambda event filtering: MiniStack lacks {', '.join(missing)}")
+
+    def refuse(error: str) -> Any:
+        return lambda_svc.error_response_json("InvalidParameterValueException", error, 400)
+
+    def make_create(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _create_esm(data: dict):
+            error = filter_criteria_error(data)
+            return refuse(error) if error else original(data)
+        return _create_esm
+
+    def make_update(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _update_esm(esm_id: str, data: dict):
+            error = filter_criteria_error(data)
+            return refuse(error) if error else original(esm_id, data)
+        return _update_esm
+
+    def make_filter(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _apply_filter_criteria(records: list[dict], esm: dict) -> list[dict]:
+            return apply_filter_criteria(records, esm, kinesis_view=lambda_svc._kinesis_record_for_match,
+                                         drop_sqs=_delete_sqs_records)
+        return _apply_filter_criteria
+
+    _wrap(lambda_svc, "_create_esm", make_create)
+    _wrap(lambda_svc, "_update_esm", make_update)
+    # MiniStack's pollers and lambda_event_sources look the function up on the module at call time.
+    _wrap(lambda_svc, "_apply_filter_criteria", make_filter)

@@ -1,0 +1,252 @@
+"""Amazon CloudWatch Logs (MiniStack ``services/cloudwatch_logs.py``): embedded metric format → metrics.
+
+What AWS does, and MiniStack 1.5.33 does not (it stores the lines and nothing more):
+
+* **A log event that is an embedded metric format (EMF) document publishes its metrics.**
+  Powertools Metrics prints such a JSON line to stdout; CloudWatch Logs extracts the metrics
+  from every log event, whether written by Lambda or sent with PutLogEvents (the
+  ``x-amzn-logs-format: json/emf`` header is optional), into the same metric store
+  PutMetricData writes: for each MetricDirective of ``_aws.CloudWatchMetrics``, every
+  DimensionSet × every MetricDefinition is one metric in ``Namespace``, its dimensions the
+  set's keys with their root-member values, its values the root member the metric names (a
+  number, or an array of up to 100 numbers: each one a sample), its ``Unit`` (default None),
+  its ``StorageResolution`` (1 or 60, default 60), at ``_aws.Timestamp`` (ms since the epoch).
+  On Lambda a valid document after the runtime's tab-separated prefix counts too.
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html,
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Generation_PutLogEvents.html,
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html
+* **An invalid document is stored as a log event and publishes nothing.** A document that
+  breaks a MUST of the specification (no ``Timestamp``, a directive without ``Namespace`` /
+  ``Dimensions`` / ``Metrics``, a referenced member missing, a metric value that is not a
+  number or array of numbers, a dimension value that is not a string, more than 30 keys in a
+  set or 100 metrics in a directive or 100 values in an array, an unknown unit or storage
+  resolution) is ignored whole, as CloudWatch does (it counts it in ``EMFValidationErrors``);
+  here it is logged, never an error of the call that wrote it.
+
+Both MiniStack paths (the Lambda log writer and PutLogEvents, also ECS/CodeBuild logs) store
+through ``cloudwatch_logs._append_log_events``: wrapping it sees every event once. A Lambda
+batch is recognised by MiniStack's ``START RequestId:`` first line. The datapoints go through
+``cloudwatch._store_datum`` (what PutMetricData uses, in the same account and region as the log
+group), then alarms are evaluated as after PutMetricData.
+
+>>> line = ('{"_aws": {"Timestamp": 1574109732004, "CloudWatchMetrics": [{"Namespace": "lambda-function-metrics",'
+...         ' "Dimensions": [["functionVersion"]], "Metrics": [{"Name": "time", "Unit": "Milliseconds"}]}]},'
+...         ' "functionVersion": "$LATEST", "time": 100}')
+>>> [(d.namespace, d.name, d.dimensions, d.values, d.unit) for d in parse_emf(line)]
+[('lambda-function-metrics', 'time', {'functionVersion': '$LATEST'}, (100.0,), 'Milliseconds')]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from localcloud.patches import PatchError, wrap
+
+logger = logging.getLogger("localcloud.logs")
+
+MAX_DIMENSIONS_PER_SET = 30
+MAX_METRICS_PER_DIRECTIVE = 100
+MAX_VALUES_PER_METRIC = 100
+MAX_NAME_LENGTH = 255              # Namespace, MetricName, dimension name (CloudWatch API limits)
+MAX_DIMENSION_VALUE_LENGTH = 1024
+STORAGE_RESOLUTIONS = (1, 60)
+UNITS = frozenset({
+    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
+    "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
+    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
+    "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+})
+LAMBDA_START = "START RequestId: "
+
+
+class EmfError(ValueError):
+    """A log event that is an EMF document (it has ``_aws``) but breaks the specification."""
+
+
+@dataclass(frozen=True)
+class MetricDatum:
+    """One extracted metric: a DimensionSet × MetricDefinition of one directive."""
+
+    namespace: str
+    name: str
+    dimensions: dict[str, str]
+    values: tuple[float, ...]
+    unit: str
+    storage_resolution: int
+    timestamp: float  # seconds since the epoch
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME_LENGTH:
+        raise EmfError(f"{what} must be a string of 1 to {MAX_NAME_LENGTH} characters, got {value!r}")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise EmfError(f"{name} is not a JSON number CloudWatch accepts")
+
+
+def _document(message: str, *, lambda_output: bool) -> dict[str, Any] | None:
+    """The JSON object of the event, or None when it is not JSON (an ordinary log line)."""
+    text = message.strip()
+    if not text.startswith("{") and lambda_output:
+        # The Lambda runtime may prefix a line ("<time>\t<request id>\t<LEVEL>\t{...}").
+        start = text.find("\t{")
+        text = text[start + 1:] if start >= 0 else text
+    if not text.startswith("{") or '"_aws"' not in text:
+        return None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def parse_emf(message: str, *, lambda_output: bool = False) -> list[MetricDatum]:
+    """The metrics one log event publishes: [] for an ordinary line; :class:`EmfError` when the
+    event is an EMF document (an object with ``_aws``) that breaks the specification."""
+    document = _document(message, lambda_output=lambda_output)
+    if document is None or "_aws" not in document:
+        return []
+    meta = document["_aws"]
+    if not isinstance(meta, dict):
+        raise EmfError("_aws must be an object")
+    timestamp = meta.get("Timestamp")
+    if not _number(timestamp) or timestamp < 0:
+        raise EmfError(f"_aws.Timestamp must be a number of milliseconds since the epoch, got {timestamp!r}")
+    directives = meta.get("CloudWatchMetrics")
+    if not isinstance(directives, list):
+        raise EmfError("_aws.CloudWatchMetrics must be an array of MetricDirective objects")
+    datums: list[MetricDatum] = []
+    for directive in directives:
+        datums.extend(_directive(directive, document, timestamp / 1000.0))
+    return datums
+
+
+def _directive(directive: Any, root: dict[str, Any], at: float) -> list[MetricDatum]:
+    if not isinstance(directive, dict):
+        raise EmfError("a MetricDirective must be an object")
+    missing = [k for k in ("Namespace", "Dimensions", "Metrics") if k not in directive]
+    if missing:
+        raise EmfError(f"a MetricDirective lacks {', '.join(missing)}")
+    namespace = _name(directive["Namespace"], "Namespace")
+    dimension_sets = directive["Dimensions"]
+    if not isinstance(dimension_sets, list):
+        raise EmfError("Dimensions must be an array of DimensionSet arrays")
+    resolved_sets = [_dimension_set(keys, root) for keys in dimension_sets]
+    metrics = directive["Metrics"]
+    if not isinstance(metrics, list):
+        raise EmfError("Metrics must be an array of MetricDefinition objects")
+    if len(metrics) > MAX_METRICS_PER_DIRECTIVE:
+        raise EmfError(f"a MetricDirective has {len(metrics)} metrics, more than {MAX_METRICS_PER_DIRECTIVE}")
+    datums = []
+    for definition in metrics:
+        name, values, unit, resolution = _metric(definition, root)
+        for dimensions in resolved_sets:  # every DimensionSet creates a metric of its own
+            datums.append(MetricDatum(namespace, name, dict(dimensions), values, unit, resolution, at))
+    return datums
+
+
+def _dimension_set(keys: Any, root: dict[str, Any]) -> dict[str, str]:
+    if not isinstance(keys, list):
+        raise EmfError(f"a DimensionSet must be an array of strings, got {keys!r}")
+    if len(keys) > MAX_DIMENSIONS_PER_SET:
+        raise EmfError(f"a DimensionSet has {len(keys)} keys, more than {MAX_DIMENSIONS_PER_SET}")
+    dimensions: dict[str, str] = {}
+    for key in keys:
+        _name(key, "a dimension key")
+        if key not in root:
+            raise EmfError(f"dimension {key!r} is not a member of the root node")
+        value = root[key]
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_DIMENSION_VALUE_LENGTH:
+            raise EmfError(f"dimension {key!r} must have a string value of 1 to {MAX_DIMENSION_VALUE_LENGTH} "
+                           f"characters, got {value!r}")
+        dimensions[key] = value
+    return dimensions
+
+
+def _metric(definition: Any, root: dict[str, Any]) -> tuple[str, tuple[float, ...], str, int]:
+    if not isinstance(definition, dict) or "Name" not in definition:
+        raise EmfError(f"a MetricDefinition must be an object with a Name, got {definition!r}")
+    name = _name(definition["Name"], "a metric Name")
+    if name not in root:
+        raise EmfError(f"metric {name!r} is not a member of the root node")
+    target = root[name]
+    raw = target if isinstance(target, list) else [target]
+    if not all(_number(v) for v in raw):
+        raise EmfError(f"metric {name!r} must be a number or an array of numbers, got {target!r}")
+    if len(raw) > MAX_VALUES_PER_METRIC:
+        raise EmfError(f"metric {name!r} has {len(raw)} values, more than {MAX_VALUES_PER_METRIC}")
+    unit = definition.get("Unit", "None")
+    if unit not in UNITS:
+        raise EmfError(f"metric {name!r} has unit {unit!r}, not a CloudWatch unit")
+    resolution = definition.get("StorageResolution", 60)
+    if isinstance(resolution, bool) or resolution not in STORAGE_RESOLUTIONS:
+        raise EmfError(f"metric {name!r} has StorageResolution {resolution!r}; it must be 1 or 60")
+    return name, tuple(float(v) for v in raw), unit, int(resolution)
+
+
+def extract(events: Iterable[dict[str, Any]], *, lambda_output: bool = False) -> list[MetricDatum]:
+    """The metrics a batch of log events publishes; invalid documents are logged and skipped."""
+    datums: list[MetricDatum] = []
+    for event in events:
+        message = event.get("message")
+        if not isinstance(message, str) or '"_aws"' not in message:
+            continue  # the cheap test keeps ordinary log lines at one substring search
+        try:
+            datums.extend(parse_emf(message, lambda_output=lambda_output))
+        except EmfError as error:
+            logger.warning("embedded metric format ignored (%s): %.200s", error, message)
+    return datums
+
+
+def is_lambda_batch(events: list[dict[str, Any]]) -> bool:
+    """MiniStack writes a Lambda invocation's log as one batch starting ``START RequestId: ...``."""
+    first = events[0].get("message") if events else None
+    return isinstance(first, str) and first.startswith(LAMBDA_START)
+
+
+def apply() -> None:
+    from ministack.services import cloudwatch, cloudwatch_logs
+
+    for module, names in ((cloudwatch_logs, ("_append_log_events",)),
+                          (cloudwatch, ("_store_datum", "_metric_bucket", "_dims_key"))):
+        missing = [n for n in names if not callable(getattr(module, n, None))]
+        if missing:
+            raise PatchError(f"cannot patch EMF metric extraction: {module.__name__} lacks {', '.join(missing)}")
+
+    def publish(datums: list[MetricDatum]) -> None:
+        for d in datums:
+            single = d.values[0] if len(d.values) == 1 else None
+            many = list(d.values) if len(d.values) != 1 else None
+            # Same store and shape as PutMetricData; alarms are evaluated on their schedule
+            # (patches/cloudwatch.py), not here.
+            cloudwatch._store_datum(d.namespace, d.name, dict(d.dimensions), d.timestamp, d.unit, single, many,
+                                    None, None)
+            if d.storage_resolution == 1:  # so a 10-30 s alarm sees these points second by second
+                bucket = cloudwatch._metric_bucket((d.namespace, d.name, cloudwatch._dims_key(dict(d.dimensions))))
+                for point in bucket[-len(d.values):]:
+                    point["StorageResolution"] = 1
+
+    def make_append(original):
+        def _append_log_events(stream, events, *args: Any, **kwargs: Any):
+            result = original(stream, events, *args, **kwargs)
+            try:
+                batch = list(events or [])
+                datums = extract(batch, lambda_output=is_lambda_batch(batch))
+                if datums:
+                    publish(datums)
+            except Exception:  # metrics are a by-product: never fail the write that carried them
+                logger.exception("embedded metric format extraction failed")
+            return result
+        return _append_log_events
+
+    wrap(cloudwatch_logs, "_append_log_events", make_append)

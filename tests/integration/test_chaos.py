@@ -1,0 +1,174 @@
+"""Chaos on a real local cloud: the ledger accounts for every order (helpers/load, ledger, chaos).
+
+- a small burst with transient and poison faults while the order worker's execution
+  environments are killed *in the middle of* their batches: every order is final (decision
+  applied exactly once) or, for the poison ones, in the DLQ with its reason;
+- the worker's side effect is applied once even when many copies of one order's message are
+  decided at the same moment (lambdas/order_worker/order_worker/store.py: the conditional
+  update with ``ADD appliedCount``);
+- a graceful restart of a local cloud with persistence on, in the middle of a steady flow of
+  orders, loses and duplicates nothing (localcloud/persistence.py).
+
+Local cloud only: killing execution environments and restarting the cloud need it. Bounded
+waits throughout; a crashed batch waits out the queue's 30 s visibility timeout (as on AWS).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from cloudtest import external_target, free_port
+from helpers import Lab
+from helpers.chaos import kill_lambda_workers, lambda_workers
+from helpers.cleanup import destroy_lab
+from helpers.ledger import collect, wait_until_settled
+from helpers.load import FaultPlan, plan_orders, send_orders
+from helpers.provision.sqs import queue_counts
+from helpers.stacks import PipelineStack, deploy_pipeline
+from helpers.target import resolve_target
+from helpers.tracking import get_orders, wait_for_statuses
+from helpers.waiters import wait_until
+
+MAX_RECEIVE_COUNT = 3
+
+pytestmark = [
+    pytest.mark.cloud,
+    pytest.mark.skipif(external_target() is not None, reason="chaos needs the local cloud (worker processes, restart)"),
+]
+
+
+@pytest.fixture(scope="module")
+def chaos_lab(lab: Lab):
+    """A prefix of its own on the session's cloud (the chaos worker settings must not leak into other modules)."""
+    own = Lab(lab.target, prefix=f"{lab.prefix}x")
+    yield own
+    report = destroy_lab(own)
+    assert not report.remaining, report.remaining
+
+
+@pytest.fixture(scope="module")
+def stack(chaos_lab: Lab) -> PipelineStack:
+    # One failing receive per transient order: with maxReceiveCount 3 a crash still leaves a spare receive.
+    return deploy_pipeline(chaos_lab, max_receive_count=MAX_RECEIVE_COUNT, transient_failures=1)
+
+
+def _warm(chaos_lab: Lab, stack: PipelineStack, clients: int) -> None:
+    warm = send_orders(stack.api.endpoint_url, plan_orders(clients * 2), concurrency=clients, progress=False)
+    wait_for_statuses(chaos_lab, stack.table.name, [s.order_id for s in warm.accepted], timeout=60)
+
+
+def test_burst_with_faults_and_crashed_workers_loses_nothing(chaos_lab: Lab, stack: PipelineStack) -> None:
+    port = chaos_lab.target.port
+    worker_name = chaos_lab.name("order-worker")
+    _warm(chaos_lab, stack, clients=4)
+    plan = plan_orders(120, faults=FaultPlan(transient_rate=0.1, poison_rate=0.02), seed=11)
+    kills = []
+
+    def crash_while_busy() -> None:
+        # Kill the worker's environments while messages wait on the queue: their batches are in flight.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(kills) < 2:
+            if queue_counts(chaos_lab, stack.queues.queue.url).visible > 0 and lambda_workers(port, worker_name):
+                kill = kill_lambda_workers(port, worker_name)
+                if kill.pids:
+                    kills.append(kill)
+                    time.sleep(0.5)
+            time.sleep(0.02)
+
+    crasher = threading.Thread(target=crash_while_busy, daemon=True)
+    crasher.start()
+    result = send_orders(stack.api.endpoint_url, plan, concurrency=4, progress=False)
+    crasher.join(timeout=30)
+    assert kills, "no order-worker environment was alive to kill while messages waited"
+
+    # 30 s visibility timeout for a crashed batch + the poison path (backoff 2 + 4 + 8 s): bounded at 120 s.
+    wait_until_settled(chaos_lab, stack.table.name, stack.queues, result.sent, max_receive_count=MAX_RECEIVE_COUNT,
+                       timeout=120)
+    ledger = collect(chaos_lab, stack.table.name, stack.queues, result.sent)
+
+    ledger.assert_nothing_lost()
+    summary = ledger.summary()
+    assert summary["accepted"] == 120 and summary["accounted_pct"] == 100.0
+    assert summary["dlq_orders"] == summary["poison_sent"] == 2
+    assert summary["applied_twice"] == 0
+    items = get_orders(chaos_lab, stack.table.name, [s.order_id for s in result.accepted])
+    # Proof that a crash hit a batch in flight: an order without a fault decided on a later receive.
+    redelivered = [i for s in result.accepted if s.fault is None and int((i := items[s.order_id]).get("attempts", 1)) > 1]
+    assert redelivered, "no crash hit a batch in flight (every order without a fault was decided on its first receive)"
+
+
+def test_the_decision_is_applied_once_whatever_the_duplicates(chaos_lab: Lab, stack: PipelineStack) -> None:
+    from order_worker.rules import Decision  # lambdas/order_worker is on sys.path (tests/conftest.py)
+    from order_worker.store import DynamoOrderStatusStore
+
+    reply = send_orders(stack.api.endpoint_url, plan_orders(1), progress=False).sent[0]
+    order_id = str(reply.order_id)
+    wait_for_statuses(chaos_lab, stack.table.name, [order_id], timeout=60)
+    # The pipeline decided it already: 16 more deliveries at once, each trying to apply a decision.
+    ddb = chaos_lab.client("dynamodb")
+    table = stack.table.name
+    ddb.update_item(TableName=table, Key={"orderId": {"S": order_id}},  # back to PENDING, count cleared (test set-up)
+                    UpdateExpression="SET #s = :p REMOVE appliedCount", ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":p": {"S": "PENDING"}})
+    store = DynamoOrderStatusStore(table, ddb)
+    barrier = threading.Barrier(16)
+
+    def deliver(n: int) -> bool:
+        barrier.wait()
+        return store.record_decision(order_id, Decision("CONFIRMED" if n % 2 else "REJECTED", "duplicate test"),
+                                     timestamp="2024-05-01T12:00:00.000Z", attempts=n + 1)
+
+    with ThreadPoolExecutor(16) as pool:
+        applied = list(pool.map(deliver, range(16)))
+
+    item = get_orders(chaos_lab, table, [order_id])[order_id]
+    assert applied.count(True) == 1, applied
+    assert int(item["appliedCount"]) == 1
+    assert item["status"] in ("CONFIRMED", "REJECTED")
+
+
+def test_graceful_restart_with_persistence_loses_and_duplicates_nothing() -> None:
+    import localcloud
+    from localcloud import persistence
+
+    port = free_port()
+    persistence.clear_state(port)
+    localcloud.start(port, persist=True)
+    restarts: list[Any] = []
+    restarted_at: list[float] = []
+    try:
+        lab = Lab(resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix="restart")
+        stack = deploy_pipeline(lab, transient_failures=1)
+        _warm(lab, stack, clients=4)
+        plan = plan_orders(160, faults=FaultPlan(transient_rate=0.1))
+
+        def restart_midway() -> None:
+            wait_until(lambda: len(lambda_workers(port)) > 0, timeout=10, what="the pipeline to run")
+            time.sleep(1.0)
+            at = time.time()
+            restarts.append(persistence.restart(port))
+            restarted_at.append(at)
+
+        restarter = threading.Thread(target=restart_midway, daemon=True)
+        restarter.start()
+        result = send_orders(stack.api.endpoint_url, plan, concurrency=4, rate=60, progress=False, retry_for=60)
+        restarter.join(timeout=60)
+
+        assert restarts and not restarts[0].forced, restarts
+        first, last = min(s.sent_at for s in result.sent), max(s.sent_at for s in result.sent)
+        assert first < restarted_at[0] < last, "the restart did not happen while orders flowed"
+        wait_until_settled(lab, stack.table.name, stack.queues, result.sent, max_receive_count=MAX_RECEIVE_COUNT,
+                           timeout=90)
+        ledger = collect(lab, stack.table.name, stack.queues, result.sent)
+        ledger.assert_nothing_lost()
+        assert ledger.summary()["outcomes"]["CONFIRMED"] == 160
+        # The stream records survived: orders created before the restart were delivered, and none twice.
+        assert ledger.summary()["applied_twice"] == 0
+        assert restarts[0].state_files > 0
+    finally:
+        localcloud.stop(port)
+        persistence.clear_state(port)
