@@ -261,9 +261,9 @@ def deploy_high_value_routing(lab: "Lab", *, threshold: Decimal | int | str | No
     queues = ensure_high_value_queues(lab)
     consumer = deploy_high_value_consumer(lab, table.name, table.arn, queues)
     enricher = deploy_enricher(lab, vip_customers=vip_customers, p1_total=p1_total) if enrichment else None
-    description = lab.client("dynamodb").describe_table(TableName=table.name)["Table"]
-    pipe = ensure_high_value_pipe(lab, description["LatestStreamArn"], queues, enricher=enricher,
-                                  desired_state=desired_state)
+    if not table.stream_arn:
+        raise RuntimeError(f"Table {table.name} has no stream: run 02_dynamodb_streams.ipynb first")
+    pipe = ensure_high_value_pipe(lab, table.stream_arn, queues, enricher=enricher, desired_state=desired_state)
     active = current_threshold(lab)
     return RoutingStack(threshold=active if active is not None else check_threshold(1000), queues=queues,
                         enricher=enricher, consumer=consumer, pipe=pipe, create_order=create_order)

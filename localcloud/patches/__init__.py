@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 PINNED_MINISTACK = "1.5.33"
@@ -62,6 +63,21 @@ def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..
     replacement.__orderlab_patched__ = True  # type: ignore[attr-defined]
     replacement.__orderlab_patches__ = applied | {key}  # type: ignore[attr-defined]
     setattr(owner, name, replacement)
+
+
+@contextmanager
+def request_scope(account_id: str, region: str) -> Iterator[None]:
+    """Run MiniStack code as this account and region (its stores are scoped by context variables),
+    e.g. from a background thread or task that serves no request."""
+    from ministack.core import responses
+
+    account_token = responses._request_account_id.set(account_id)
+    region_token = responses._request_region.set(region)
+    try:
+        yield
+    finally:
+        responses._request_region.reset(region_token)
+        responses._request_account_id.reset(account_token)
 
 
 def apply_all() -> list[str]:

@@ -86,8 +86,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from localcloud.cloudwatch_alarms import (
@@ -133,7 +132,7 @@ from localcloud.cloudwatch_sources import (
     message_size,
     queue_gauges,
 )
-from localcloud.patches import PatchError
+from localcloud.patches import PatchError, request_scope, wrap
 
 logger = logging.getLogger("localcloud.cloudwatch")
 
@@ -182,31 +181,10 @@ _in_execution: contextvars.ContextVar[bool] = contextvars.ContextVar("orderlab_c
 _integration: contextvars.ContextVar[list | None] = contextvars.ContextVar("orderlab_cw_integration", default=None)
 
 
-def _stack(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    """Replace ``owner.name`` by ``make(original)``, also over another patch's wrapper (the shared
-    ``wrap`` helper skips anything already patched); fail if MiniStack no longer has it."""
-    original = getattr(owner, name, None)
-    if original is None or not callable(original):
-        raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name} for CloudWatch: not found")
-    if getattr(original, _MARK, False):
-        return
-    replacement = make(original)
-    functools.update_wrapper(replacement, original)
-    setattr(replacement, _MARK, True)
-    setattr(owner, name, replacement)
+_stack = wrap  # layers over other patches' wrappers of the same function; re-applying is a no-op
 
 
-@contextmanager
-def _scope(account: str, region: str) -> Iterator[None]:
-    from ministack.core import responses
-
-    account_token = responses._request_account_id.set(account)
-    region_token = responses._request_region.set(region)
-    try:
-        yield
-    finally:
-        responses._request_region.reset(region_token)
-        responses._request_account_id.reset(account_token)
+_scope = request_scope
 
 
 def _cw():

@@ -98,14 +98,13 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from localcloud.event_patterns import EventPattern, InvalidEventPattern, compile_pattern
-from localcloud.patches import PatchError, wrap
+from localcloud.patches import PatchError, request_scope, wrap
 from localcloud.patches.lambda_event_sources import (
     expired_prefix,
     parse_batch_item_failures,
@@ -1050,16 +1049,7 @@ def _shard_id() -> str:
         return "shardId-00000000000000000000-00000000"
 
 
-@contextmanager
-def scoped(account_id: str, region: str) -> Iterator[None]:
-    """Run MiniStack code as this account and region (its stores are scoped by context variables)."""
-    account_token = _responses._request_account_id.set(account_id)
-    region_token = _responses._request_region.set(region)
-    try:
-        yield
-    finally:
-        _responses._request_region.reset(region_token)
-        _responses._request_account_id.reset(account_token)
+scoped = request_scope  # MiniStack's stores are scoped by account and region context variables
 
 
 # ---------------------------------------------------------------------------
