@@ -128,3 +128,85 @@ def notification(alarm: Mapping[str, Any], *, old_state: str, new_state: str, re
     else:
         message["Trigger"] = trigger(alarm)
     return message
+
+
+def _when(iso: str) -> str:
+    """``2025-05-14T01:58:11.589+0000`` → ``Wednesday 14 May, 2025 01:58:11 UTC`` (the e-mail's form)."""
+    from datetime import datetime
+
+    moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%f%z")
+    return f"{moment:%A} {moment.day} {moment:%B, %Y %H:%M:%S} UTC"
+
+
+def email_text(message: Mapping[str, Any], region: str) -> str:
+    """The plain-text body CloudWatch gives ``email`` subscribers (the JSON goes to every other protocol).
+
+    Laid out as the alarm mails AWS sends (AWS publishes the notification with a per-protocol message;
+    the layout is not in the docs and follows real mails): a sentence, the console link, then the
+    alarm's details, threshold, monitored metric and actions.
+
+    >>> text = email_text({"AlarmName": "a-dlq", "AlarmDescription": None, "AWSAccountId": "000000000000",
+    ...     "NewStateValue": "ALARM", "OldStateValue": "OK", "NewStateReason": "Threshold Crossed",
+    ...     "StateChangeTime": "2026-11-25T21:00:00.000+0000", "Region": "US East (N. Virginia)",
+    ...     "AlarmArn": "arn:aws:cloudwatch:us-east-1:000000000000:alarm:a-dlq", "OKActions": [],
+    ...     "AlarmActions": ["arn:aws:sns:us-east-1:000000000000:alerts"], "InsufficientDataActions": [],
+    ...     "Trigger": {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS",
+    ...                 "Statistic": "MAXIMUM", "Unit": None, "Period": 60, "EvaluationPeriods": 1,
+    ...                 "ComparisonOperator": "GreaterThanThreshold", "Threshold": 0.0,
+    ...                 "TreatMissingData": "notBreaching", "Dimensions": [{"value": "a-dlq", "name": "QueueName"}]}},
+    ...     "us-east-1")
+    >>> text.splitlines()[0]
+    'You are receiving this email because your Amazon CloudWatch Alarm "a-dlq" in the US East (N. Virginia) region has entered the ALARM state, because "Threshold Crossed" at "Wednesday 25 November, 2026 21:00:00 UTC".'
+    >>> "- Dimensions:                          [QueueName = a-dlq]" in text
+    True
+    """
+    name = message.get("AlarmName", "")
+    when = _when(message["StateChangeTime"])
+    lines = [
+        f'You are receiving this email because your Amazon CloudWatch Alarm "{name}" in the {message.get("Region")} '
+        f'region has entered the {message.get("NewStateValue")} state, because "{message.get("NewStateReason")}" '
+        f'at "{when}".',
+        "",
+        "View this alarm in the AWS Management Console:",
+        f"https://{region}.console.aws.amazon.com/cloudwatch/deeplink.js?region={region}#alarmsV2:alarm/{name}",
+        "",
+        "Alarm Details:",
+        f"- Name:                       {name}",
+        f"- Description:                {message.get('AlarmDescription') or ''}",
+        f"- State Change:               {message.get('OldStateValue')} -> {message.get('NewStateValue')}",
+        f"- Reason for State Change:    {message.get('NewStateReason')}",
+        f"- Timestamp:                  {when}",
+        f"- AWS Account:                {message.get('AWSAccountId')}",
+        f"- Alarm Arn:                  {message.get('AlarmArn')}",
+    ]
+    trig = message.get("Trigger")
+    if isinstance(trig, Mapping) and trig.get("MetricName"):
+        statistic = trig.get("ExtendedStatistic") or str(trig.get("Statistic") or "").title().replace("_", "")
+        dimensions = ", ".join(f"{d['name']} = {d['value']}" for d in trig.get("Dimensions") or [])
+        lines += [
+            "",
+            "Threshold:",
+            f"- The alarm is in the ALARM state when the metric is {trig.get('ComparisonOperator')} "
+            f"{float(trig.get('Threshold') or 0.0)} for at least {trig.get('DatapointsToAlarm') or trig.get('EvaluationPeriods')} "
+            f"of the last {trig.get('EvaluationPeriods')} period(s) of {trig.get('Period')} seconds.",
+            "",
+            "Monitored Metric:",
+            f"- MetricNamespace:                     {trig.get('Namespace')}",
+            f"- MetricName:                          {trig.get('MetricName')}",
+            f"- Dimensions:                          [{dimensions}]",
+            f"- Period:                              {trig.get('Period')} seconds",
+            f"- Statistic:                           {statistic}",
+            f"- Unit:                                {trig.get('Unit') or 'not specified'}",
+            f"- TreatMissingData:                    {trig.get('TreatMissingData') or 'missing'}",
+        ]
+    elif message.get("AlarmRule"):
+        lines += ["", "Alarm Rule:", f"- {message['AlarmRule']}"]
+    lines += [
+        "",
+        "",
+        "State Change Actions:",
+        f"- OK: [{','.join(message.get('OKActions') or [])}]",
+        f"- ALARM: [{','.join(message.get('AlarmActions') or [])}]",
+        f"- INSUFFICIENT_DATA: [{','.join(message.get('InsufficientDataActions') or [])}]",
+    ]
+    return "\n".join(lines) + "\n"

@@ -117,7 +117,7 @@ from localcloud.cloudwatch_api import (
     p as _p,
     validation_error,
 )
-from localcloud.cloudwatch_notify import notification, subject
+from localcloud.cloudwatch_notify import email_text, notification, subject
 from localcloud.cloudwatch_sources import (
     MOVED,
     SENT_COUNTED,
@@ -684,8 +684,12 @@ def _dispatch_actions(alarm: dict, old_state: str, new_state: str, reason: str) 
         return
     account, region = get_account_id(), get_region()
     when = float(alarm.get("StateUpdatedTimestamp") or time.time())
-    message = json.dumps(notification(alarm, old_state=old_state, new_state=new_state, reason=reason,
-                                      change_time=when, account_id=account, region=region), separators=(",", ":"))
+    document = notification(alarm, old_state=old_state, new_state=new_state, reason=reason, change_time=when,
+                            account_id=account, region=region)
+    # One message per protocol, as AWS sends it: the JSON document to SQS, Lambda, HTTP(S) and
+    # email-json subscribers, a readable mail to email subscribers.
+    message = json.dumps({"default": json.dumps(document, separators=(",", ":")),
+                          "email": email_text(document, region)})
     title = subject(new_state, alarm.get("AlarmName", ""), region)
     for action in actions:
         if not _cw()._is_sns_action_arn(action):
@@ -693,7 +697,7 @@ def _dispatch_actions(alarm: dict, old_state: str, new_state: str, reason: str) 
                            alarm.get("AlarmName"), action, account, region)
             continue
         try:
-            if sns.publish_internal(action, message, title) is None:
+            if sns.publish_internal(action, message, title, message_structure="json") is None:
                 logger.warning("alarm %s: SNS topic %s does not exist", alarm.get("AlarmName"), action)
         except Exception:
             logger.exception("alarm %s: publishing to %s failed", alarm.get("AlarmName"), action)

@@ -172,3 +172,32 @@ def test_an_email_endpoint_must_be_an_email_address(lab, topic):
         lab.client("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="not-an-address")
     assert error_code(caught.value) == "InvalidParameter"
     assert "Email address" in str(caught.value)
+
+
+def test_an_alarm_mails_email_subscribers_a_readable_message_and_queues_the_json(lab, mailbox, topic):
+    """CloudWatch publishes one message per protocol (https://docs.aws.amazon.com/sns/latest/dg/sns-send-custom-platform-specific-payloads-mobile-devices.html
+    ``MessageStructure=json``): e-mail subscribers get the readable alarm mail, SQS/email-json the JSON
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-sns-notification.html)."""
+    sns, address = lab.client("sns"), _address("oncall")
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)
+    confirmation = mailbox.wait_for(lambda m: True, WAIT, address=address)
+    with urllib.request.urlopen(_url(confirmation.body, "ConfirmSubscription"), timeout=WAIT) as response:
+        assert response.status == 200
+    cloudwatch, name = lab.client("cloudwatch"), lab.name(f"mail-{uuid.uuid4().hex[:6]}")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, Namespace=f"OrderLab/{lab.prefix}/mail", MetricName="Quiet", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching", AlarmActions=[topic], Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()])
+    try:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Fire drill")
+        mail = mailbox.wait_for(lambda m: m.subject.startswith(f'ALARM: "{name}"'), WAIT * 3, address=address)
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=[name])
+
+    assert mail.body.startswith(f'You are receiving this email because your Amazon CloudWatch Alarm "{name}" in the '
+                                f'US East (N. Virginia) region has entered the ALARM state, because "Fire drill"')
+    assert "- State Change:               OK -> ALARM" in mail.body or \
+        "- State Change:               INSUFFICIENT_DATA -> ALARM" in mail.body
+    assert f"- ALARM: [{topic}]" in mail.body and FOOTER in mail.body
+    with pytest.raises(ValueError):
+        json.loads(mail.body)  # not the JSON document
