@@ -44,11 +44,11 @@ from helpers.provision.sqs import (
     sqs_sender_statement,
 )
 from helpers.stacks import (
-    CREATE_ORDER_COMPONENT,
     LAMBDAS_DIR,
     ORDERS_COMPONENT,
     StepInfo,
     check_threshold,
+    current_threshold,
     deploy_create_order,
     enable_order_stream,
     pipeline_status,
@@ -63,6 +63,7 @@ __all__ = [
     "CONSUMER_COMPONENT",
     "ENRICHER_COMPONENT",
     "HIGH_VALUE_PATTERN",
+    "current_threshold",  # re-exported from helpers.stacks for notebook 04
     "HighValueQueues",
     "PIPE_COMPONENT",
     "PITFALL_PIPE_COMPONENT",
@@ -147,14 +148,6 @@ def set_high_value_threshold(lab: "Lab", threshold: Decimal | int | str) -> Func
     (only its environment changes; the code and the API stay)."""
     table = enable_order_stream(lab)
     return deploy_create_order(lab, table, high_value_threshold=threshold)
-
-
-def current_threshold(lab: "Lab") -> Decimal | None:
-    """The threshold create_order uses now (None before step 1)."""
-    function = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
-    variables = ((function or {}).get("Configuration", {}).get("Environment") or {}).get("Variables", {})
-    raw = variables.get("HIGH_VALUE_THRESHOLD")
-    return Decimal(raw) if raw else None
 
 
 def ensure_high_value_queues(lab: "Lab") -> HighValueQueues:

@@ -80,6 +80,7 @@ __all__ = [
     "StepInfo",
     "DEFAULT_HIGH_VALUE_THRESHOLD",
     "check_threshold",
+    "current_threshold",
     "create_order_role_statements",
     "deploy_create_order",
     "deploy_ingestion",
@@ -149,10 +150,9 @@ def deploy_create_order(lab: "Lab", table: TableInfo, *, function_dir: Path = CR
         "HIGH_VALUE_THRESHOLD": str(DEFAULT_HIGH_VALUE_THRESHOLD),
     }
     if high_value_threshold is None:
-        current = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
-        variables = ((current or {}).get("Configuration", {}).get("Environment") or {}).get("Variables", {})
-        if variables.get("HIGH_VALUE_THRESHOLD"):
-            environment["HIGH_VALUE_THRESHOLD"] = variables["HIGH_VALUE_THRESHOLD"]
+        current = current_threshold(lab)
+        if current is not None:
+            environment["HIGH_VALUE_THRESHOLD"] = str(current)
     else:
         environment["HIGH_VALUE_THRESHOLD"] = str(check_threshold(high_value_threshold))
     return deploy_function(
@@ -163,6 +163,14 @@ def deploy_create_order(lab: "Lab", table: TableInfo, *, function_dir: Path = CR
         role_arn=role_arn,
         environment=environment,
     )
+
+
+def current_threshold(lab: "Lab") -> Decimal | None:
+    """The high-value threshold create_order uses now (None before step 1)."""
+    function = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
+    variables = ((function or {}).get("Configuration", {}).get("Environment") or {}).get("Variables", {})
+    raw = variables.get("HIGH_VALUE_THRESHOLD")
+    return Decimal(raw) if raw else None
 
 
 def check_threshold(value: Decimal | int | str) -> Decimal:
