@@ -151,6 +151,27 @@ def test_redrive_to_the_dlq_after_exactly_max_receive_count_receives(lab, probe)
     assert all(b - a >= VISIBILITY * 0.8 for a, b in pairwise(times)), "each retry waits the visibility timeout"
 
 
+def test_a_zero_visibility_timeout_sends_a_failing_message_to_the_dlq_without_waiting(lab, probe):
+    """The order worker's path for a permanent failure: ChangeMessageVisibility to 0 on each failed
+    receive (API_ChangeMessageVisibility: "the message is immediately visible"); SQS still counts
+    every receive, so after exactly maxReceiveCount it moves to the DLQ — long before the queue's
+    own visibility timeout would have let one retry through."""
+    max_receives, queue_visibility = 3, 60
+    dlq_url, dlq_arn = create_queue(lab, "esm-sqs-zero-dlq")
+    url, arn = create_queue(lab, "esm-sqs-zero", VisibilityTimeout=str(queue_visibility), RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}))
+    message_id = _send(lab, url, "permanent", behaviour="extend-then-raise", visibility=0)
+    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
+        [dead] = receive(lab, dlq_url, 1, AttributeNames=["All"])  # waits at most PATIENCE (< the queue's 60 s locally)
+        found = invocations(lab, probe, arn)
+    assert dead["MessageId"] == message_id
+    assert _counts(found, "permanent") == list(range(1, max_receives + 1)), \
+        "each receive counted (ApproximateReceiveCount 1, 2, 3), then dead-lettered, no more"
+    times = [i.at for i, _ in _deliveries(found, "permanent")]
+    assert all(b - a < queue_visibility for a, b in pairwise(times)), \
+        "each retry came back at once, not after the queue's visibility timeout"
+
+
 def _dead_letter(lab, url: str, dlq_url: str, count: int) -> None:
     """Receive each message of ``url`` once (maxReceiveCount 1) so that SQS moves them to ``dlq_url``."""
     sqs = lab.client("sqs")

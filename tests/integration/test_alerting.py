@@ -56,7 +56,7 @@ LOCAL = external_target() is None
 # Locally the alarms are evaluated on an accelerated clock (localcloud/patches/cloudwatch.py); on AWS
 # a one-minute SQS metric plus evaluation takes minutes.
 ALARM_TIMEOUT = 90 if LOCAL else 900
-DLQ_TIMEOUT = 90  # three failing receives with the worker's 2 s / 4 s / 8 s backoff
+DLQ_TIMEOUT = 90  # three failing receives (retried at once: a permanent failure gets no backoff)
 
 pytestmark = [pytest.mark.cloud]
 

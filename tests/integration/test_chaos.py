@@ -85,7 +85,7 @@ def test_burst_with_faults_and_crashed_workers_loses_nothing(chaos_lab: Lab, sta
     crasher.join(timeout=30)
     assert kills, "no order-worker environment was alive to kill while messages waited"
 
-    # 30 s visibility timeout for a crashed batch + the poison path (backoff 2 + 4 + 8 s): bounded at 120 s.
+    # 30 s visibility timeout for a crashed batch (the poison path is retried at once): bounded at 120 s.
     wait_until_settled(chaos_lab, stack.table.name, stack.queues, result.sent, max_receive_count=MAX_RECEIVE_COUNT,
                        timeout=120)
     ledger = collect(chaos_lab, stack.table.name, stack.queues, result.sent)

@@ -5,8 +5,8 @@ POST /orders -> create_order -> orders table -> stream -> stream_processor -> SQ
 receives -> "the fix" (fault injection off) -> redrive -> CONFIRMED.
 
 Written to the AWS contract: it runs unchanged with ``ORDERLAB_TARGET=aws``. Deployed once per
-module (``deploy_pipeline(max_receive_count=3)``); the worker's own backoff (2, 4, 8 s via
-ChangeMessageVisibility) keeps retries short. Every wait is bounded.
+module (``deploy_pipeline(max_receive_count=3)``); the worker's own retry delay (ChangeMessageVisibility:
+a 2, 4, 8 s backoff, 0 s for a permanent failure) keeps retries short. Every wait is bounded.
 """
 from __future__ import annotations
 

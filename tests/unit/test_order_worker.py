@@ -387,7 +387,8 @@ def test_poison_always_fails(worker, store, visibility, logs):
     # the failure is noted on the order: how many receives failed, and why
     assert store.items[ORDER_ID]["failedAttempts"] == 6
     assert store.items[ORDER_ID]["lastError"] == f"PoisonOrder: poison order {ORDER_ID}: this order always fails (lab fault injection)"
-    assert [timeout for _, timeout in visibility.changes] == [2, 4, 8, 16, 30, 30]
+    # a permanent failure is made visible again at once: no backoff can help it
+    assert [timeout for _, timeout in visibility.changes] == [0] * 6
     errors = [line for line in logs() if line["level"] == "ERROR"]
     assert len(errors) == 6
     assert errors[0]["reason"] == f"poison order {ORDER_ID}: this order always fails (lab fault injection)"
@@ -445,6 +446,29 @@ def test_backoff_is_exponential_and_capped():
     assert backoff_seconds(10**6) == 30
 
 
+def test_the_failure_is_noted_before_the_message_can_come_back(worker, store, visibility, monkeypatch):
+    # A permanent failure is visible again at once: SQS may redeliver it, or move it to the DLQ,
+    # before this invocation ends; whoever finds it there must already read this receive's failure.
+    noted_when_released: list[Any] = []
+    change = visibility.change_visibility
+    monkeypatch.setattr(visibility, "change_visibility", lambda handle, timeout: (
+        noted_when_released.append(store.items[ORDER_ID].get("failedAttempts")), change(handle, timeout)))
+
+    invoke(worker, record(message(fault="poison"), receive_count=3))
+
+    assert noted_when_released == [3]
+
+
+def test_retry_delay_is_zero_for_permanent_failures_only():
+    from order_worker.errors import OrderNotFound, PoisonMessage, PoisonOrder, TransientFailure
+    from order_worker.faults import retry_delay_seconds
+
+    for permanent in (PoisonOrder("o-1"), PoisonMessage("orderId: missing"), OrderNotFound("o-1")):
+        assert [retry_delay_seconds(permanent, n) for n in (1, 2, 3)] == [0, 0, 0]
+    for may_heal in (TransientFailure("o-1", 1, 2), RuntimeError("throttled")):
+        assert [retry_delay_seconds(may_heal, n) for n in (1, 2, 3)] == [2, 4, 8]
+
+
 def test_partial_batch_response_lists_only_failed_messages(worker, store, visibility):
     ids = [ORDER_ID, "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333",
            "44444444-4444-4444-8444-444444444444"]
@@ -462,8 +486,8 @@ def test_partial_batch_response_lists_only_failed_messages(worker, store, visibi
     assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["messageId"]},
                                               {"itemIdentifier": records[3]["messageId"]}]}
     assert [store.items[order_id]["status"] for order_id in ids] == ["CONFIRMED", "PENDING", "REJECTED", "PENDING"]
-    # Visibility shortened for the failures only, each with its own receive count's backoff.
-    assert visibility.changes == [(records[1]["receiptHandle"], 8), (records[3]["receiptHandle"], 2)]
+    # Visibility shortened for the failures only: the poison one at once, the transient one after its backoff.
+    assert visibility.changes == [(records[1]["receiptHandle"], 0), (records[3]["receiptHandle"], 2)]
 
 
 def test_whole_batch_failing_is_a_partial_response_not_an_error(worker, store, visibility):
@@ -482,7 +506,7 @@ def test_visibility_failure_is_logged_not_raised(worker, store, visibility, logs
 
     assert response == {"batchItemFailures": [{"itemIdentifier": rec["messageId"]}]}
     warnings = [line for line in logs() if line["message"].startswith("Could not shorten the retry delay")]
-    assert len(warnings) == 1 and warnings[0]["visibilityTimeout"] == 4
+    assert len(warnings) == 1 and warnings[0]["visibilityTimeout"] == 0
     assert "SQS is down" in warnings[0]["error"]
 
 
@@ -532,7 +556,7 @@ def test_missing_order_is_a_failure(worker, store, visibility, logs):
 
     assert response == {"batchItemFailures": [{"itemIdentifier": rec["messageId"]}]}
     assert "55555555-5555-4555-8555-555555555555" not in store.items  # the update created nothing
-    assert visibility.changes == [(rec["receiptHandle"], 2)]
+    assert visibility.changes == [(rec["receiptHandle"], 0)]  # permanent: retried at once
     (error,) = [line for line in logs() if line["level"] == "ERROR"]
     assert error["errorType"] == "OrderNotFound"
 
@@ -763,7 +787,7 @@ def test_zip_layout_works_standalone(lambda_bundle, run_standalone):
         "response = handler.lambda_handler(event, ctx)\n"
         "poisoned = event['Records'][1]['messageId']\n"
         "assert response == {'batchItemFailures': [{'itemIdentifier': poisoned}]}, response\n"
-        "assert list(store.status.values()) == ['CONFIRMED'] and visibility.changes == [2]\n"
+        "assert list(store.status.values()) == ['CONFIRMED'] and visibility.changes == [0]\n"
         "import boto3; assert 'lambda-runtime' in boto3.__file__, boto3.__file__\n"
         "assert 'pydantic' not in sys.modules\n"
         "print('ok')\n"

@@ -15,13 +15,20 @@ order fail, so such an order succeeds on receive ``TRANSIENT_FAILURES + 1``.
     >>> inject_fault(order, receive_count=3, transient_failures=2)  # succeeds: no exception
     >>> [backoff_seconds(n) for n in range(1, 7)]
     [2, 4, 8, 16, 30, 30]
+
+A permanent failure (a poison order) is not worth waiting for: its retry delay is 0 s, so it
+reaches the queue's ``maxReceiveCount`` and the dead-letter queue within a second::
+
+    >>> from order_worker.errors import PermanentFailure, PoisonOrder, TransientFailure
+    >>> retry_delay_seconds(PoisonOrder("o-1"), 1), retry_delay_seconds(TransientFailure("o-1", 1, 2), 1)
+    (0, 2)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from order_worker.errors import PoisonOrder, TransientFailure
+from order_worker.errors import PermanentFailure, PoisonOrder, TransientFailure
 from order_worker.messages import OrderMessage
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "fault_injection_from_env",
     "inject_fault",
     "parse_receive_count",
+    "retry_delay_seconds",
     "transient_failures_from_env",
 ]
 
@@ -63,6 +71,18 @@ def backoff_seconds(receive_count: int) -> int:
     if exponent >= 5:  # 2 ** 5 = 32 > 30; also keeps huge counts cheap
         return MAX_BACKOFF_SECONDS
     return min(2**exponent, MAX_BACKOFF_SECONDS)
+
+
+def retry_delay_seconds(error: BaseException, receive_count: int) -> int:
+    """Visibility timeout to give a message that failed with ``error`` on receive ``receive_count``.
+
+    0 for a :class:`~order_worker.errors.PermanentFailure`: it fails the same way every time, so
+    waiting only delays its trip to the DLQ (SQS still counts each receive: the redrive policy,
+    not the worker, decides when it moves). Anything else may heal: :func:`backoff_seconds`.
+    """
+    if isinstance(error, PermanentFailure):
+        return 0
+    return backoff_seconds(receive_count)
 
 
 def parse_receive_count(value: str | int | None) -> int:

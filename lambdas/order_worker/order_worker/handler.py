@@ -206,9 +206,9 @@ def decide(order: messages.OrderMessage, receive_count: int) -> str:
     raise RuntimeError(f"order {order.order_id} has status {status!r}; the decision was not recorded")
 
 
-def _shorten_backoff(receipt_handle: str, receive_count: int) -> int:
-    """Best effort: make the failed message visible again after the backoff; return it."""
-    timeout = faults.backoff_seconds(receive_count)
+def _shorten_backoff(receipt_handle: str, error: Exception, receive_count: int) -> int:
+    """Best effort: make the failed message visible again after its retry delay; return it."""
+    timeout = faults.retry_delay_seconds(error, receive_count)
     try:
         get_visibility().change_visibility(receipt_handle, timeout)
     except Exception as exc:  # noqa: BLE001 - best effort: the retry then waits for the full visibility timeout
@@ -243,9 +243,10 @@ def _log_failure(exc: Exception, body: str | None, retry_in: int) -> None:
 def record_handler(record: SQSRecord) -> str:
     """Process one SQS message; return the order's status, or raise so it is retried.
 
-    Before raising, the message's visibility timeout is shortened to
-    :func:`~order_worker.faults.backoff_seconds` of its receive count, and the failure is
-    noted on the order (``failedAttempts`` = receive count, ``lastError``) while it is PENDING.
+    Before raising, the failure is noted on the order while it is PENDING (``failedAttempts`` =
+    receive count, ``lastError``), then the message's visibility timeout is set to
+    :func:`~order_worker.faults.retry_delay_seconds` (0 s for a permanent failure, else a
+    backoff growing with the receive count).
     """
     receive_count = faults.parse_receive_count(record.attributes.get("ApproximateReceiveCount"))
     logger.append_keys(messageId=record.message_id, receiveCount=receive_count)
@@ -255,10 +256,12 @@ def record_handler(record: SQSRecord) -> str:
         logger.append_keys(orderId=order.order_id)
         return decide(order, receive_count)
     except Exception as exc:
-        retry_in = _shorten_backoff(record.receipt_handle, receive_count)
-        _log_failure(exc, record.body, retry_in)
+        # Note the failure before the message can come back (at once, for a permanent failure)
+        # or move to the DLQ: whoever finds it there reads every failed receive on the order.
         if order is not None and not isinstance(exc, OrderNotFound):
             _note_failure(order.order_id, exc, receive_count)
+        retry_in = _shorten_backoff(record.receipt_handle, exc, receive_count)
+        _log_failure(exc, record.body, retry_in)
         raise
     finally:
         logger.remove_keys(["messageId", "receiveCount", "orderId"])
