@@ -141,6 +141,7 @@ class Ledger:
             "poison_sent": faults.get("poison", 0),
             "dlq_orders": sum(1 for r in self.rows if r.dead_letters),
             "dlq_messages": sum(r.dead_letters for r in self.rows),
+            "duplicate_dead_letters": sum(max(r.dead_letters - 1, 0) for r in self.rows),
             "foreign_dead_letters": self.foreign_dead_letters,
             "applied_twice": sum(1 for r in self.rows if r.applied_count > 1),
             "stream_failures": self.stream_failures,
@@ -178,8 +179,13 @@ def account(
     - every order the API was sent was accepted (after retries with the same key);
     - every accepted order is in the table; it is final (CONFIRMED/REJECTED) or in the DLQ
       with the reason it failed — nothing left PENDING outside the DLQ;
-    - the DLQ holds exactly this run's poison orders, one message each, and no poison order
-      was decided;
+    - the DLQ holds exactly this run's poison orders, and no poison order was decided. The
+      count is of orders: a poison order may be dead-lettered more than once, because the
+      stream-to-queue step is at-least-once (a crash mid-batch makes Lambda retry the batch,
+      re-sending what it had already sent: on a function error Lambda retries the whole batch,
+      https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-errors.html); such duplicates are counted
+      (``duplicate_dead_letters``), never a problem, whereas a healthy order's duplicate in
+      the DLQ is one;
     - every decided order's decision was applied exactly once (``appliedCount == 1``), and
       no order in the DLQ had one applied;
     - the stream mapping gave up on nothing (``stream_failures``);
@@ -240,7 +246,7 @@ def account(
                             f"({len(letters)} message(s), received {max(d.receive_count for d in letters)} times; "
                             f"decided on receive {item.get('attempts')}, failed receives noted "
                             f"{item.get('failedAttempts', 0)}, last error {item.get('lastError')!r})")
-        if len(letters) > 1:
+        if len(letters) > 1 and s.fault != "poison":
             problems.append(f"order {s.order_id} is in the DLQ {len(letters)} times")
         if s.fault == "poison" and outcome != "DLQ":
             problems.append(f"poison order {s.order_id} ended {outcome}, not in the DLQ")

@@ -112,13 +112,24 @@ def test_dlq_count_differing_from_poison_count_is_a_problem() -> None:
 
 
 def test_decided_and_dead_lettered_and_duplicate_dead_letters() -> None:
-    ledger = account([sent(0), sent(1, "poison")], {"o0": final(0), "o1": poisoned(1)},
-                     [letter(0, fault=None), letter(1, "a"), letter(1, "b")])
+    ledger = account([sent(0), sent(1, "poison"), sent(2, "transient")],
+                     {"o0": final(0), "o1": poisoned(1), "o2": poisoned(2)},
+                     [letter(0, fault=None), letter(1, "a"), letter(1, "b"), letter(2, "c"), letter(2, "d")])
 
     assert any(p.startswith("order o0 (no fault) is CONFIRMED and also in the DLQ (1 message(s), received 4 times")
                for p in ledger.problems), ledger.problems
-    assert "order o1 is in the DLQ 2 times" in ledger.problems
-    assert ledger.summary()["dlq_messages"] == 3
+    assert "order o2 is in the DLQ 2 times" in ledger.problems  # a healthy order twice in the DLQ
+    assert ledger.summary()["dlq_messages"] == 5
+
+
+def test_a_poison_order_dead_lettered_twice_is_one_order_in_the_dlq() -> None:
+    # At-least-once: a stream-processor crash mid-batch re-sends the batch, so a poison order can
+    # reach the DLQ twice. Nothing is lost and nothing applied: counted, not a problem.
+    ledger = account([sent(0, "poison"), sent(1)], {"o0": poisoned(0), "o1": final(1)}, [letter(0, "a"), letter(0, "b")])
+
+    assert ledger.ok, ledger.problems
+    summary = ledger.summary()
+    assert (summary["dlq_orders"], summary["dlq_messages"], summary["duplicate_dead_letters"]) == (1, 2, 1)
 
 
 def test_a_dead_letter_needs_a_reason() -> None:

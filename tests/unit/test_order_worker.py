@@ -513,6 +513,17 @@ def test_visibility_failure_is_logged_not_raised(worker, store, visibility, logs
 # --------------------------------------------------------------------------- idempotency
 
 
+def test_duplicate_of_a_decided_faulty_order_succeeds_at_once(worker, store, visibility):
+    # The transient order succeeded on its 3rd receive; a duplicate message (a re-sent stream batch)
+    # arrives with its own receive count 1: nothing is left to fail, so no injected fault, no retry.
+    body = message(fault="transient")
+    assert invoke(worker, record(body, receive_count=3)) == {"batchItemFailures": []}
+    snapshot = copy.deepcopy(store.items)
+
+    assert invoke(worker, record(body, receive_count=1)) == {"batchItemFailures": []}
+    assert store.items == snapshot and visibility.changes == []
+
+
 def test_duplicate_message_for_a_final_order_succeeds_without_a_second_write(worker, store, visibility, logs):
     first = record(receive_count=1)
     duplicate = record(receive_count=1)  # the stream processor re-sent it: another message id

@@ -174,9 +174,13 @@ def decide(order: messages.OrderMessage, receive_count: int) -> str:
 
     Idempotent: if the order is no longer PENDING (a duplicate message, or a retry after a
     write that succeeded), nothing is written and the order's current final status is
-    returned. Raises :class:`~order_worker.errors.OrderNotFound` for an unknown order.
+    returned — before any fault is injected, since a duplicate of a decided order has nothing
+    left to fail. Raises :class:`~order_worker.errors.OrderNotFound` for an unknown order.
     """
-    if FAULT_INJECTION:
+    if FAULT_INJECTION and order.fault is not None:
+        decided = _final_status(order.order_id)
+        if decided is not None:
+            return decided
         faults.inject_fault(order, receive_count=receive_count, transient_failures=TRANSIENT_FAILURES)
     elif order.fault is not None:
         logger.info("Fault injection is off: ignoring the order's fault", extra={"fault": order.fault})
@@ -192,18 +196,32 @@ def decide(order: messages.OrderMessage, receive_count: int) -> str:
             metrics.add_metric(name=DECISION_METRICS[decision.status], unit=MetricUnit.Count, value=1)
         return decision.status
 
-    current = store.get(order.order_id)
-    if current is None:
-        raise OrderNotFound(order.order_id)
-    status = current.get("status")
+    status = _current_status(order.order_id)
     if status in rules.FINAL_STATUSES:
-        logger.info(
-            "Order already processed: nothing written",
-            extra={"status": status, "statusReason": current.get("statusReason"), "decision": decision.status},
-        )
-        return str(status)
+        return status
     # PENDING yet the condition failed (or a status this worker does not know): let SQS retry.
     raise RuntimeError(f"order {order.order_id} has status {status!r}; the decision was not recorded")
+
+
+def _final_status(order_id: str) -> str | None:
+    """The order's final status if it has one, else None (see :func:`_current_status`)."""
+    status = _current_status(order_id)
+    return status if status in rules.FINAL_STATUSES else None
+
+
+def _current_status(order_id: str) -> str:
+    """Read the order's status (a final one is logged: a duplicate, nothing written).
+
+    Raises :class:`~order_worker.errors.OrderNotFound` for an unknown order.
+    """
+    current = get_store().get(order_id)
+    if current is None:
+        raise OrderNotFound(order_id)
+    status = str(current.get("status"))
+    if status in rules.FINAL_STATUSES:
+        logger.info("Order already processed: nothing written",
+                    extra={"status": status, "statusReason": current.get("statusReason")})
+    return status
 
 
 def _shorten_backoff(receipt_handle: str, error: Exception, receive_count: int) -> int:
