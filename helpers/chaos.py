@@ -226,16 +226,34 @@ class WorkerKiller:
 def cloud_memory(port: int) -> dict[str, Any]:
     """Resident memory of the local cloud: the server, and its Lambda worker pool (MB, count, per function).
 
-    >>> cloud_memory(4599)["workers_rss_mb"]                                # doctest: +SKIP
+    >>> cloud_memory(4599)["workers_pss_mb"]                                # doctest: +SKIP
     410.7
     """
     server = server_process(port)
     workers = lambda_workers(port)
     by_function: dict[str, dict[str, float]] = {}
+    pss_total = 0
     for worker in workers:
-        entry = by_function.setdefault(worker.function, {"workers": 0, "rss_mb": 0.0})
+        entry = by_function.setdefault(worker.function, {"workers": 0, "rss_mb": 0.0, "pss_mb": 0.0})
+        pss = _pss_bytes(worker.pid, worker.rss_bytes)
+        pss_total += pss
         entry["workers"] += 1
         entry["rss_mb"] = round(entry["rss_mb"] + worker.rss_bytes / 2**20, 1)
+        entry["pss_mb"] = round(entry["pss_mb"] + pss / 2**20, 1)
     return {"server_rss_mb": round(server.memory_info().rss / 2**20, 1),
             "workers_rss_mb": round(sum(w.rss_bytes for w in workers) / 2**20, 1),
+            "workers_pss_mb": round(pss_total / 2**20, 1),
             "workers": len(workers), "by_function": by_function}
+
+
+def _pss_bytes(pid: int, fallback: int) -> int:
+    """The process's proportional set size: what the pool really occupies.
+
+    Summing RSS counts the pages the workers share (the interpreter's shared library, libc,
+    ~15 MB each) once per process; PSS divides each shared page among its sharers, so the
+    sum over the pool counts them once. Linux only: elsewhere (or if the process ended) RSS.
+    """
+    try:
+        return int(getattr(psutil.Process(pid).memory_full_info(), "pss", fallback))
+    except psutil.Error:
+        return fallback

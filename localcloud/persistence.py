@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcloud import paths
+from localcloud import log_store, paths, stream_store
 
 __all__ = [
     "PERSIST_ENV",
@@ -110,11 +110,20 @@ def configure_environment(environ: dict[str, str] | Any, port: int) -> None:
 def _stream_state(dynamodb: Any) -> dict[str, Any]:
     """The module's stream bookkeeping, JSON-ready (MiniStack's encoder handles its scoped dicts)."""
     return {
-        "records": dynamodb._stream_records,
+        "records": _plain_scoped(dynamodb._stream_records, stream_store.plain),
         "trimmed": dynamodb._stream_trimmed,
-        "closed": dynamodb._closed_streams,
+        "closed": _plain_scoped(dynamodb._closed_streams,
+                                lambda closed: {**closed, "records": stream_store.plain(closed.get("records", []))}),
         "sequence": dynamodb._stream_seq_counter,
     }
+
+
+def _plain_scoped(scoped: Any, convert: Callable[[Any], Any]) -> Any:
+    """A copy of a MiniStack scoped dict with ``convert`` applied to each value (compact records -> lists)."""
+    result = type(scoped)()
+    for key, value in getattr(scoped, "_data", {}).items():
+        result._data[key] = convert(value)
+    return result
 
 
 def _restore_streams(dynamodb: Any, saved: dict[str, Any]) -> int:
@@ -150,6 +159,27 @@ def _restoring_streams(original: Callable[[Any], Any], dynamodb: Any) -> Callabl
         if isinstance(data, dict) and isinstance(data.get(STREAMS_KEY), dict):
             count = _restore_streams(dynamodb, data[STREAMS_KEY])
             logger.info("Persistence: restored %d DynamoDB stream record(s)", count)
+        return result
+    return load_persisted_state
+
+
+def _with_plain_log_events(original: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """CloudWatch Logs' snapshot (already a copy) with its compact events as plain lists, for JSON."""
+    def get_state() -> dict[str, Any]:
+        state = original()
+        if isinstance(state, dict) and state.get("log_groups") is not None:
+            log_store.plain_groups(state["log_groups"])
+        return state
+    return get_state
+
+
+def _compacting_log_events(original: Callable[[Any], Any], cloudwatch_logs: Any) -> Callable[[Any], Any]:
+    """Restored log events stored compactly again (MiniStack restores plain lists)."""
+    def load_persisted_state(data: Any) -> Any:
+        result = original(data)
+        with cloudwatch_logs._log_events_lock:
+            count = log_store.compact_groups(cloudwatch_logs._log_groups)
+        logger.info("Persistence: restored %d CloudWatch Logs event(s)", count)
         return result
     return load_persisted_state
 
@@ -202,7 +232,7 @@ def install() -> None:
     if _installed:
         return
     import ministack.app as ministack_app
-    from ministack.services import dynamodb, lambda_svc
+    from ministack.services import cloudwatch_logs, dynamodb, lambda_svc
 
     if not getattr(ministack_app.app, "__orderlab_persistence__", False):
         ministack_app.app = _refusing_new_work(ministack_app.app)
@@ -215,6 +245,9 @@ def install() -> None:
             raise RuntimeError(f"MiniStack's dynamodb module has no {name}: re-check localcloud/persistence.py")
     dynamodb.get_state = _with_streams(dynamodb.get_state, dynamodb)
     dynamodb.load_persisted_state = _restoring_streams(dynamodb.load_persisted_state, dynamodb)
+    cloudwatch_logs.get_state = _with_plain_log_events(cloudwatch_logs.get_state)
+    cloudwatch_logs.load_persisted_state = _compacting_log_events(cloudwatch_logs.load_persisted_state,
+                                                                  cloudwatch_logs)
     _installed = True
 
 

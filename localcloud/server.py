@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     enforce_iam = args.enforce_iam or enforce_iam_requested()
     _configure_environment(args.port, enforce_iam=enforce_iam)
+    from localcloud import memory
+
+    memory.tune()  # before any thread starts: glibc arenas capped, freed memory trimmed (issue 8)
     from localcloud import persistence
 
     persist = args.persist or os.environ.get(persistence.PERSIST_ENV, "").strip().lower() in _TRUE

@@ -9,13 +9,20 @@ each patch, run ``tests/conformance``.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib.metadata
+import inspect
+import logging
+import queue
+import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 PINNED_MINISTACK = "1.5.33"
+logger = logging.getLogger("localcloud.patches")
 
 
 class PatchError(RuntimeError):
@@ -44,6 +51,90 @@ def replace_once(text: str, old: str, new: str, *, what: str) -> str:
     if count != 1:
         raise PatchError(f"cannot patch {what}: expected the original text once, found it {count} times")
     return text.replace(old, new)
+
+
+def patch_source(function: Callable[..., Any], replacements: list[tuple[str, str]], *, what: str) -> None:
+    """Recompile ``function`` in place from its source with each ``(old, new)`` replaced (each exactly once).
+
+    For a change inside a MiniStack function that no wrapper can reach (a thread it starts):
+    every other line stays MiniStack's, and since the function object keeps its identity (only
+    its code changes) every module that imported it and every wrapper around it runs the new
+    code. ``new`` may use ``_orderlab_threads`` (:data:`threads`). Applying twice is a no-op.
+    """
+    done: frozenset[str] = getattr(function, "__orderlab_source_patches__", frozenset())
+    if what in done:
+        return
+    source = textwrap.dedent(inspect.getsource(function))
+    for old, new in replacements:
+        source = replace_once(source, old, new, what=what)
+    module = inspect.getmodule(function)
+    if module is None:
+        raise PatchError(f"cannot patch {what}: the module of {function.__qualname__} is unknown")
+    module._orderlab_threads = threads  # type: ignore[attr-defined]
+    namespace = dict(vars(module))
+    exec(compile(source, inspect.getsourcefile(function) or f"<{what}>", "exec"), namespace)
+    replacement = namespace[function.__name__]
+    if replacement.__code__.co_freevars != function.__code__.co_freevars:
+        raise PatchError(f"cannot patch {what}: the function is a closure")
+    function.__code__ = replacement.__code__
+    function.__orderlab_source_patches__ = done | {what}  # type: ignore[attr-defined]
+
+
+class CachedThreads:
+    """Run each task on a thread of its own, re-using threads that finished (never a bound).
+
+    A task goes to an idle thread when there is one, else to a new daemon thread; a thread idle
+    for :attr:`idle_seconds` exits. Submitting never waits for another task, so a task that
+    waits on a nested one (an invocation calling back into the server) cannot deadlock.
+    """
+
+    def __init__(self, idle_seconds: float = 30.0, name: str = "orderlab-thread") -> None:
+        self.idle_seconds = idle_seconds
+        self.name = name
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # threads waiting for a task and not yet promised one
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run ``task()`` on an idle thread, or on a new one; returns at once."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # promised: exactly one idle thread will take a queued task
+                self._tasks.put(task)
+                return
+        threading.Thread(target=self._serve, args=(task,), daemon=True, name=self.name).start()
+
+    def spawn(self, fn: Callable[[], Any], *, name: str) -> None:
+        """Fire and forget ``fn()`` in a copy of the caller's context, logging what it raises
+        (what MiniStack's ``spawn_background`` does on a new thread)."""
+        context = contextvars.copy_context()
+
+        def task() -> None:
+            try:
+                context.run(fn)
+            except Exception:
+                logger.exception("background task %s failed", name)
+
+        self.submit(task)
+
+    def _serve(self, task: Callable[[], None]) -> None:
+        while True:
+            task()  # MiniStack's _run delivers its own outcome; SystemExit ends this thread, as before
+            with self._lock:
+                self._idle += 1
+            try:
+                task = self._tasks.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    try:  # a task promised while the wait timed out is still this pool's to run
+                        task = self._tasks.get_nowait()
+                    except queue.Empty:
+                        self._idle -= 1
+                        return
+
+
+threads = CachedThreads()
+"""The local cloud's re-used threads (:func:`patch_source` code calls it ``_orderlab_threads``)."""
 
 
 def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:

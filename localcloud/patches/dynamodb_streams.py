@@ -51,3 +51,30 @@ def apply() -> None:
         return _build_change_record
 
     wrap(dynamodb, "_build_change_record", make_build_change_record)
+    install_compact_records(dynamodb)
+
+
+def install_compact_records(dynamodb: Any) -> None:
+    """Keep each stream-enabled table's records in a :class:`localcloud.stream_store.CompactRecords`.
+
+    Memory only (issue 8): the records and what readers get are unchanged, ~10x smaller held.
+    MiniStack creates a table's list in ``_emit_stream_event``; this puts a compact one there
+    first (also converting a plain list, e.g. one restored by persistence).
+    """
+    from localcloud.stream_store import CompactRecords
+
+    if not callable(getattr(dynamodb, "_emit_stream_event", None)) or getattr(dynamodb, "_stream_records", None) is None:
+        raise PatchError("cannot keep DynamoDB stream records compact: "
+                         "ministack.services.dynamodb._emit_stream_event/_stream_records not found")
+
+    def make_emit(original):
+        def _emit_stream_event(table_name: str, *args: Any, **kwargs: Any):
+            table = dynamodb._tables.get(table_name)
+            if table and (table.get("StreamSpecification") or {}).get("StreamEnabled"):
+                records = dynamodb._stream_records.get(table_name)
+                if not isinstance(records, CompactRecords):
+                    dynamodb._stream_records[table_name] = CompactRecords(records or ())
+            return original(table_name, *args, **kwargs)
+        return _emit_stream_event
+
+    wrap(dynamodb, "_emit_stream_event", make_emit)

@@ -50,8 +50,12 @@ with ApproximateReceiveCount incremented, a function error fails the whole batch
 redrive policy moves a message to the DLQ after exactly maxReceiveCount receives.
 
 Retries of a stream batch wait 0.25 s, doubling up to 2 s (AWS does not document the
-interval); the wait is a timer that sets the poller's wake event, never a busy loop. Stream
-invocations still run synchronously on the poll thread, one batch per mapping per pass.
+interval); the wait is a timer that sets the poller's wake event, never a busy loop. A stream
+batch is invoked off the poll thread (MiniStack ran it on the poll thread, so no SQS batch
+was dispatched while a stream function ran), one batch per mapping in flight: AWS's default
+ParallelizationFactor 1 ("one concurrent batch per shard"), the records of the shard in order.
+The threads of both kinds of batch are re-used (:class:`localcloud.patches.CachedThreads`)
+instead of started per batch on the poll thread.
 """
 from __future__ import annotations
 
@@ -65,7 +69,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.patches import PatchError, wrap
+from localcloud.patches import PatchError, patch_source, wrap
 
 logger = logging.getLogger("localcloud.esm")
 
@@ -284,7 +288,8 @@ def _advance(esm_id: str, count: int) -> None:
     if count <= 0:
         return
     with _m._dynamodb_stream_positions_lock:
-        _m._dynamodb_stream_positions[esm_id] = _m._dynamodb_stream_positions.get(esm_id, 0) + count
+        if esm_id in _m._dynamodb_stream_positions:  # not deleted while its batch ran
+            _m._dynamodb_stream_positions[esm_id] += count
 
 
 def _invoke(func_rec: dict, event: dict, request_id: str) -> dict:
@@ -373,6 +378,8 @@ def _poll_stream_mapping(esm: dict, ddb: Any) -> bool:
         return False
 
     esm_id = esm["UUID"]
+    if m._esm_inflight.get(esm_id, 0):
+        return False  # this shard's batch is still with the function
     state = _state(esm_id)
     now = time.time()
     if state.retry_at > now:
@@ -410,12 +417,28 @@ def _poll_stream_mapping(esm: dict, ddb: Any) -> bool:
         state.pending.popleft()
         return True
 
+    # The invocation runs off the poll thread (the SQS mappings are served meanwhile); the shard
+    # waits for it: one batch per shard at a time (ParallelizationFactor 1), so records stay in order.
+    m._dispatch_esm_batch(esm_id, _run_stream_batch, esm, func_rec, config, state, segment, events, shard_id,
+                          table_name)
+    return True
+
+
+def _run_stream_batch(esm: dict, func_rec: dict, config: dict | None, state: ShardState, segment: Segment,
+                      events: list[dict], shard_id: str, table_name: str) -> None:
+    """Invoke the function with one batch of a shard and settle it: checkpoint, split, retry or discard.
+
+    Runs on a thread of its own while the shard's mapping counts it in flight
+    (``_dispatch_esm_batch``), so nothing else reads or moves this shard meanwhile. When it
+    returns, the poller is woken for the shard's next batch.
+    """
+    esm_id = esm["UUID"]
     request_id = str(uuid.uuid4())
     result = _invoke(func_rec, {"Records": events}, request_id)
     if result.get("throttle"):  # the batch never reached the function: not a retry attempt
         state.retry_at = time.time() + THROTTLE_RETRY_SECONDS
         _wake_at(THROTTLE_RETRY_SECONDS)
-        return False
+        return
     segment.invokes += 1
     segment.last_request_id = request_id
     segment.last_response = {"statusCode": 200, "executedVersion": (config or {}).get("Version", "$LATEST")}
@@ -434,7 +457,7 @@ def _poll_stream_mapping(esm: dict, ddb: Any) -> bool:
         esm["LastProcessingResult"] = "OK"
         logger.info("ESM %s: %s processed %d DynamoDB stream record(s) from %s",
                     esm_id, esm["FunctionName"], len(events), table_name)
-        return True
+        return
 
     esm["LastProcessingResult"] = "PROBLEM: Function call failed"
     if outcome == "partial":
@@ -449,7 +472,7 @@ def _poll_stream_mapping(esm: dict, ddb: Any) -> bool:
         state.pending.appendleft(Segment(first, attempts=segment.attempts))
         logger.info("ESM %s: batch of %d failed, bisected into %d + %d", esm_id, len(segment.records),
                     len(first), len(second))
-        return True
+        return
     else:
         segment.attempts += 1
 
@@ -459,13 +482,12 @@ def _poll_stream_mapping(esm: dict, ddb: Any) -> bool:
         _advance(esm_id, len(segment.records))
         state.pending.popleft()
         state.retry_at = 0.0
-        return True
+        return
     delay = retry_delay(segment.attempts)
     state.retry_at = time.time() + delay
     _wake_at(delay)
     logger.info("ESM %s: %s failed a batch of %d record(s) (attempt %d); retrying in %.2fs",
                 esm_id, esm["FunctionName"], len(segment.records), segment.attempts, delay)
-    return False
 
 
 def poll_dynamodb_streams() -> bool:
@@ -535,6 +557,7 @@ _REQUIRED = (
     "get_region", "_dynamodb_stream_table_from_arn_spec", "_get_func_record_for_qualifier",
     "_dynamodb_stream_positions", "_dynamodb_stream_positions_lock", "_apply_filter_criteria", "_execute_function",
     "_esm_backoff_until", "_ESM_BACKOFF_SECONDS", "_esm_wake", "_esms", "error_response_json",
+    "_dispatch_esm_batch", "_esm_inflight",
 )
 
 
@@ -608,4 +631,8 @@ def apply() -> None:
         raise PatchError("cannot tune the ESM idle wake gap: MiniStack lacks _ESM_IDLE_WAKE_GAP_SECONDS")
     lambda_svc._ESM_IDLE_WAKE_GAP_SECONDS = IDLE_WAKE_GAP_SECONDS
     wrap(lambda_svc, "_poll_dynamodb_streams", make_poll)  # MiniStack's stream poll never runs again
+    patch_source(lambda_svc._dispatch_esm_batch,
+                 [('spawn_background(_task, thread_name="ministack-esm")',
+                   '_orderlab_threads.spawn(_task, name="ministack-esm")')],
+                 what="ministack _dispatch_esm_batch (a thread per batch)")
     wrap(lambda_svc, "_run_sqs_batch", make_run_sqs_batch)

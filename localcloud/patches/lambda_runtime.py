@@ -34,6 +34,8 @@ import contextvars
 import json
 import queue
 import time
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from localcloud import runtimes
@@ -48,6 +50,24 @@ _LOG_WAIT_CAP_SECONDS = 2.0
 last_aws_error: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "orderlab_last_aws_error", default=None
 )
+
+
+@dataclass(frozen=True)
+class ExecutionEnvironment:
+    """One execution environment (a worker process): on AWS it writes to one log stream of its own,
+    ``YYYY/MM/DD/[version]<instance id>`` (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html)."""
+
+    function_name: str
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: float = field(default_factory=time.time)
+
+
+# The environment that served the last invocation on this thread of control (set around each
+# invoke of a warm worker; patches/logs.py writes the invocation's logs to its stream).
+serving_environment: contextvars.ContextVar[ExecutionEnvironment | None] = contextvars.ContextVar(
+    "orderlab_serving_environment", default=None
+)
+
 
 _PRELUDE = r'''
 _ORDERLAB_END = "\x1eorderlab:end-of-invocation"
@@ -228,8 +248,21 @@ def apply() -> None:
             return "\n".join(lines)
         return _drain_stderr_bounded
 
+    def make_spawn(original):
+        def _spawn(self, *args: Any, **kwargs: Any) -> Any:
+            if type(self) is lr.Worker:
+                # A (re)started process is a new execution environment, with a new log stream,
+                # even when its init fails.
+                environment = ExecutionEnvironment(str(self.config.get("FunctionName", self.func_name)))
+                self._orderlab_environment = environment
+                serving_environment.set(environment)
+            return original(self, *args, **kwargs)
+        return _spawn
+
     def make_invoke(original):
         def invoke(self, event, request_id, *args: Any, **kwargs: Any) -> dict:
+            # The live process's environment; _spawn replaces it if this invoke starts a new one.
+            serving_environment.set(getattr(self, "_orderlab_environment", None))
             response = original(self, event, request_id, *args, **kwargs)
             function_error = response.get("orderlab_function_error") if isinstance(response, dict) else None
             if function_error:
@@ -247,6 +280,7 @@ def apply() -> None:
     wrap(lr, "_detect_runtime_binary", make_detect)
     wrap(lr.Worker, "_drain_stderr_bounded", make_drain)
     wrap(lr.Worker, "invoke", make_invoke)
+    wrap(lr.Worker, "_spawn", make_spawn)
 
 
 def aws_error_from_init_failure(message: str) -> dict[str, Any] | None:

@@ -23,8 +23,20 @@ What AWS does, and MiniStack 1.5.33 does not (it stores the lines and nothing mo
   resolution) is ignored whole, as CloudWatch does (it counts it in ``EMFValidationErrors``);
   here it is logged, never an error of the call that wrote it.
 
+* **A function writes to one log stream per execution environment.** "Each log stream
+  corresponds to an instance of your function", named ``YYYY/MM/DD/[version]<instance id>``;
+  every invocation that instance serves appends to it, and a new instance (a concurrent one,
+  or one that replaces a crashed or timed-out environment) starts a new stream
+  (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html). MiniStack's
+  ``lambda_svc._emit_lambda_logs`` creates a stream per invocation. Here an invocation served by
+  a warm worker (``patches/lambda_runtime.py`` names its environment) writes to the worker's
+  stream; other executors keep MiniStack's writer.
+
+Events are stored compactly (:mod:`localcloud.log_store`): ``stream["events"]`` is a
+:class:`~localcloud.log_store.CompactEvents`, read like the list of dicts MiniStack keeps.
+
 Both MiniStack paths (the Lambda log writer and PutLogEvents, also ECS/CodeBuild logs) store
-through ``cloudwatch_logs._append_log_events``: wrapping it sees every event once. A Lambda
+through ``cloudwatch_logs._append_log_events``: replacing it sees every event once. A Lambda
 batch is recognised by MiniStack's ``START RequestId:`` first line. The datapoints go through
 ``cloudwatch._store_datum`` (what PutMetricData uses, in the same account and region as the log
 group), then alarms are evaluated as after PutMetricData.
@@ -40,11 +52,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from localcloud import log_store
 from localcloud.patches import PatchError, wrap
+from localcloud.patches.lambda_runtime import ExecutionEnvironment, serving_environment
 
 logger = logging.getLogger("localcloud.logs")
 
@@ -214,14 +229,86 @@ def is_lambda_batch(events: list[dict[str, Any]]) -> bool:
     return isinstance(first, str) and first.startswith(LAMBDA_START)
 
 
-def apply() -> None:
-    from ministack.services import cloudwatch, cloudwatch_logs
+def environment_stream_name(environment: ExecutionEnvironment, qualifier: str) -> str:
+    """The log stream of an execution environment: ``YYYY/MM/DD/[version]<instance id>`` (its start date)."""
+    day = time.strftime("%Y/%m/%d", time.gmtime(environment.started))
+    return f"{day}/[{qualifier}]{environment.instance_id}"
 
-    for module, names in ((cloudwatch_logs, ("_append_log_events",)),
+
+def _event_timestamp(event: dict[str, Any]) -> int:
+    return event["timestamp"]
+
+
+def store_events(stream: dict[str, Any], events: list[dict[str, Any]], lock: Any) -> None:
+    """MiniStack's ``_append_log_events`` on compact storage: events kept in time order (a late batch
+    is merged in, stable), the stream's first/last event and last ingestion times updated."""
+    if not events:
+        return
+    ordered = sorted(events, key=_event_timestamp)
+    first, last = ordered[0]["timestamp"], ordered[-1]["timestamp"]
+    with lock:
+        history = log_store.compact_stream(stream)
+        if history and history[-1]["timestamp"] > first:
+            history.merge(ordered, key=_event_timestamp)
+        else:
+            history.extend(ordered)
+        if stream.get("firstEventTimestamp") is None or first < stream["firstEventTimestamp"]:
+            stream["firstEventTimestamp"] = first
+        if stream.get("lastEventTimestamp") is None or last > stream["lastEventTimestamp"]:
+            stream["lastEventTimestamp"] = last
+        stream["lastIngestionTime"] = events[-1]["ingestionTime"]
+
+
+def _new_group(cloudwatch_logs: Any, name: str, now_ms: int) -> dict[str, Any]:
+    return {"arn": cloudwatch_logs._make_group_arn(name), "creationTime": now_ms, "retentionInDays": None,
+            "tags": {}, "subscriptionFilters": {}, "streams": {}}
+
+
+def _new_stream(now_ms: int) -> dict[str, Any]:
+    return {"events": log_store.CompactEvents(), "uploadSequenceToken": "1", "creationTime": now_ms,
+            "firstEventTimestamp": None, "lastEventTimestamp": None, "lastIngestionTime": None}
+
+
+def emit_to_environment_stream(lambda_svc: Any, cloudwatch_logs: Any, environment: ExecutionEnvironment,
+                               func: dict[str, Any], request_id: str, log_text: str, duration_ms: int) -> None:
+    """MiniStack's Lambda log writer (same group, same START/END/REPORT lines, same subscription
+    fan-out), writing to the serving environment's stream instead of a new one."""
+    config = func.get("config") or func
+    qualifier = config.get("Version", "$LATEST")
+    group_name = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config.get('FunctionName')}"
+    stream_name = environment_stream_name(environment, qualifier)
+    now_ms = int(time.time() * 1000)
+    with cloudwatch_logs._log_events_lock:
+        group = cloudwatch_logs._log_groups.get(group_name)
+        if group is None:
+            group = cloudwatch_logs._log_groups[group_name] = _new_group(cloudwatch_logs, group_name, now_ms)
+        if stream_name not in group["streams"]:
+            group["streams"][stream_name] = _new_stream(now_ms)
+        stream = group["streams"][stream_name]
+    report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {duration_ms} ms\t"
+              f"Memory Size: {config.get('MemorySize', 128)} MB\t"
+              f"Max Memory Used: {lambda_svc._probe_peak_memory_mb(func)} MB")
+    lines = [f"START RequestId: {request_id} Version: {qualifier}", *(log_text.splitlines() if log_text else []),
+             f"END RequestId: {request_id}", report]
+    cloudwatch_logs._append_log_events(stream, [{"timestamp": now_ms, "message": line, "ingestionTime": now_ms}
+                                                for line in lines])
+    cloudwatch_logs._fanout_to_subscription_filters(group_name, stream_name,
+                                                    [{"timestamp": now_ms, "message": line} for line in lines])
+
+
+def apply() -> None:
+    from ministack.services import cloudwatch, cloudwatch_logs, lambda_svc
+
+    for module, names in ((cloudwatch_logs, ("_append_log_events", "_make_group_arn",
+                                             "_fanout_to_subscription_filters")),
+                          (lambda_svc, ("_emit_lambda_logs", "_probe_peak_memory_mb")),
                           (cloudwatch, ("_store_datum", "_metric_bucket", "_dims_key"))):
         missing = [n for n in names if not callable(getattr(module, n, None))]
         if missing:
-            raise PatchError(f"cannot patch EMF metric extraction: {module.__name__} lacks {', '.join(missing)}")
+            raise PatchError(f"cannot patch CloudWatch Logs: {module.__name__} lacks {', '.join(missing)}")
+    for name in ("_log_events_lock", "_log_groups"):
+        if not hasattr(cloudwatch_logs, name):
+            raise PatchError(f"cannot patch CloudWatch Logs: {cloudwatch_logs.__name__} lacks {name}")
 
     def publish(datums: list[MetricDatum]) -> None:
         for d in datums:
@@ -238,7 +325,8 @@ def apply() -> None:
 
     def make_append(original):
         def _append_log_events(stream, events, *args: Any, **kwargs: Any):
-            result = original(stream, events, *args, **kwargs)
+            # MiniStack's function, on compact storage (its late-batch path rebuilt a plain list).
+            result = store_events(stream, list(events or []), cloudwatch_logs._log_events_lock)
             try:
                 batch = list(events or [])
                 datums = extract(batch, lambda_output=is_lambda_batch(batch))
@@ -249,4 +337,22 @@ def apply() -> None:
             return result
         return _append_log_events
 
+    def make_emit(original):
+        def _emit_lambda_logs(func: dict, request_id: str, log_text: str, error: bool, duration_ms: int,
+                              *args: Any, **kwargs: Any) -> Any:
+            environment = serving_environment.get()
+            serving_environment.set(None)  # consumed: a later invocation on this thread sets its own
+            config = func.get("config") or func
+            if environment is None or environment.function_name != config.get("FunctionName") \
+                    or kwargs.get("log_source") == "rie":
+                return original(func, request_id, log_text, error, duration_ms, *args, **kwargs)
+            try:
+                emit_to_environment_stream(lambda_svc, cloudwatch_logs, environment, func, request_id, log_text,
+                                           duration_ms)
+            except Exception:  # as MiniStack's writer: a failure to write logs never breaks the invocation
+                logger.exception("CloudWatch Logs write failed for %s", config.get("FunctionName"))
+            return None
+        return _emit_lambda_logs
+
     wrap(cloudwatch_logs, "_append_log_events", make_append)
+    wrap(lambda_svc, "_emit_lambda_logs", make_emit)

@@ -145,6 +145,9 @@ class Harness:
         self.discarded: list[dict] = []
         self.positions: dict = {}
         self.stream = FakeStream(records)
+        self.inflight: dict[str, int] = {}
+        self.dispatched: list[tuple] = []  # batches handed to a thread and not yet run (hold=True)
+        self.hold = False
 
         def execute(func_rec, event):
             keys = [r["dynamodb"]["Keys"]["orderId"]["S"] for r in event["Records"]]
@@ -160,6 +163,7 @@ class Harness:
             _apply_filter_criteria=lambda records, esm: [r for r in records if r["dynamodb"]["Keys"]["orderId"]["S"]
                                                          != "filtered"],
             _execute_function=execute, _esm_wake=threading.Event(),
+            _esm_inflight=self.inflight, _dispatch_esm_batch=self.dispatch,
         )
         monkeypatch.setattr(les, "_m", fake)
         monkeypatch.setattr(les, "_wake_at", lambda delay: None)
@@ -170,6 +174,22 @@ class Harness:
                     "FunctionArn": FUNCTION_ARN, "StartingPosition": "TRIM_HORIZON", "BatchSize": 100,
                     "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:dlq"}},
                     **mapping}
+
+    def dispatch(self, esm_id: str, fn, *args) -> None:
+        """MiniStack's _dispatch_esm_batch, run at once (or held, to look at a batch in flight)."""
+        self.inflight[esm_id] = self.inflight.get(esm_id, 0) + 1
+        self.dispatched.append((esm_id, fn, args))
+        if not self.hold:
+            self.finish()
+
+    def finish(self) -> None:
+        esm_id, fn, args = self.dispatched.pop(0)
+        try:
+            fn(*args)
+        finally:
+            self.inflight[esm_id] -= 1
+            if not self.inflight[esm_id]:
+                del self.inflight[esm_id]
 
     def drive(self, max_steps: int = 50) -> None:
         """Poll until the stream is consumed, skipping the retry waits."""
@@ -203,6 +223,24 @@ def test_retries_stop_after_maximum_retry_attempts_and_the_shard_moves_on(monkey
     assert sent["DDBStreamBatchInfo"]["batchSize"] == 1
     assert sent["DDBStreamBatchInfo"]["startSequenceNumber"] == records[0]["dynamodb"]["SequenceNumber"]
     assert h.positions["esm-1"] == 3
+
+
+def test_one_batch_per_shard_in_flight_and_the_poll_thread_does_not_wait_for_it(monkeypatch):
+    """ParallelizationFactor 1 (the default): "one concurrent batch per shard"
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html); the next batch starts
+    from where the last one ended, so a shard's records reach the function in order."""
+    records = [record(f"o{i}", i) for i in range(1, 5)]
+    h = Harness(monkeypatch, records, raises_on(), BatchSize=2)
+    h.hold = True
+    assert les._poll_stream_mapping(h.esm, h.stream) is True  # dispatched, not yet run
+    assert h.calls == [] and len(h.dispatched) == 1
+    assert les._poll_stream_mapping(h.esm, h.stream) is False, "a second batch of the shard while one is in flight"
+    assert len(h.dispatched) == 1
+    h.finish()
+    assert h.calls == [["o1", "o2"]] and h.positions["esm-1"] == 2
+    assert les._poll_stream_mapping(h.esm, h.stream) is True
+    h.finish()
+    assert h.calls == [["o1", "o2"], ["o3", "o4"]] and h.positions["esm-1"] == 4
 
 
 def test_zero_retries_discards_after_the_first_failure(monkeypatch):

@@ -86,3 +86,58 @@ def test_sdk_dir_holds_boto3_and_not_the_rest(tmp_path, monkeypatch):
     names = {p.name for p in __import__("pathlib").Path(sdk).iterdir()}
     assert {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3"} <= names
     assert not names & {"ministack", "pandas", "pydantic", "psutil"}
+
+
+def test_cached_threads_run_a_nested_task_without_waiting_and_reuse_finished_threads():
+    """A task that waits on a task it submitted (an invocation calling back into the server) must
+    not deadlock: a new thread is started whenever no idle one is free."""
+    import threading
+    import time
+
+    pool = patches.CachedThreads(idle_seconds=5.0, name="test-cached")
+    inner_ran, outer_done = threading.Event(), threading.Event()
+
+    def outer() -> None:
+        pool.submit(inner_ran.set)
+        assert inner_ran.wait(5)
+        outer_done.set()
+
+    pool.submit(outer)
+    assert outer_done.wait(5)
+    time.sleep(0.1)
+    named = lambda: [t for t in threading.enumerate() if t.name == "test-cached"]  # noqa: E731
+    started = len(named())
+    done = [threading.Event() for _ in range(started)]
+    for event in done:
+        pool.submit(event.set)
+    assert all(event.wait(5) for event in done)
+    assert len(named()) == started, "idle threads are re-used, none started"
+
+
+def test_cached_threads_exit_when_idle():
+    import threading
+    import time
+
+    pool = patches.CachedThreads(idle_seconds=0.05, name="test-idle")
+    ran = threading.Event()
+    pool.submit(ran.set)
+    assert ran.wait(5)
+    time.sleep(0.5)
+    assert not [t for t in threading.enumerate() if t.name == "test-idle"]
+
+
+def test_patch_source_changes_the_code_in_place_once(monkeypatch):
+    import types
+
+    module = types.ModuleType("orderlab_probe_module")
+    exec("def greet(name):\n    return 'hello ' + name\n", module.__dict__)
+    module.__file__ = "<probe>"
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    greet = module.greet
+    alias = greet  # what `from module import greet` elsewhere holds
+    monkeypatch.setattr(patches.inspect, "getsource", lambda fn: "def greet(name):\n    return 'hello ' + name\n")
+    patches.patch_source(greet, [("'hello '", "'hi '")], what="probe greeting")
+    patches.patch_source(greet, [("'hello '", "'hi '")], what="probe greeting")  # applied once
+    assert alias("you") == "hi you"
+    with pytest.raises(PatchError):
+        patches.patch_source(greet, [("'absent'", "'x'")], what="another probe")

@@ -1,0 +1,210 @@
+"""CloudWatch Logs events kept compactly: sealed blocks of events pickled and compressed.
+
+CloudWatch Logs keeps every event of a log group (by default forever,
+https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html),
+so the local cloud keeps them too. MiniStack holds a stream's events as a list of
+``{"timestamp", "message", "ingestionTime"}`` dicts (plus ``eventId`` for PutLogEvents): with
+Powertools' JSON lines that is ~4 KB of Python objects per order. The same events pickled in
+blocks of :data:`BLOCK` and compressed (zlib level 1; the JSON keys repeat from line to line)
+take a fraction of that. What a reader gets is unchanged: the same events, as dicts.
+
+:class:`CompactEvents` is what ``stream["events"]`` holds (see :func:`compact_stream`). It is a
+:class:`~collections.abc.MutableSequence`, so MiniStack's readers (``events[i]``, slices,
+``bisect`` with a key, ``len``, iteration: GetLogEvents, FilterLogEvents, Logs Insights,
+DescribeLogGroups' stored bytes) work on it unchanged. New events go to an open tail list;
+every :data:`BLOCK` events the tail is sealed into one compressed block. Readers may run
+while a writer appends (MiniStack reads outside its lock after taking the length under it):
+the blocks and the tail are published together as one tuple, replaced atomically on a seal,
+so an index below a length read earlier always finds its event.
+
+Events are immutable on AWS; a reader that sets a key on an event it got (MiniStack's Logs
+Insights caches an ``eventId`` that way) changes only its copy once the event is sealed.
+
+>>> events = CompactEvents()
+>>> events.extend({"timestamp": t, "message": f"line {t}", "ingestionTime": t} for t in range(100))
+>>> len(events), events[70]["message"], events[-1]["timestamp"], events[98:] == [events[98], events[99]]
+(100, 'line 70', 99, True)
+"""
+from __future__ import annotations
+
+import heapq
+import pickle
+import zlib
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, MutableSequence
+from typing import Any, overload
+
+Event = dict[str, Any]
+BLOCK = 64   # events per sealed block: ~20 KB of JSON lines, one decode serves a page of readers
+_LEVEL = 1   # zlib level 1: most of the gain on repetitive JSON lines, at a few µs per KB
+
+
+def encode(events: list[Event]) -> bytes:
+    """A block of events as compressed bytes."""
+    return zlib.compress(pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL), _LEVEL)
+
+
+def decode(blob: bytes) -> list[Event]:
+    """The events :func:`encode` stored (new dicts each time)."""
+    return pickle.loads(zlib.decompress(blob))
+
+
+class CompactEvents(MutableSequence):
+    """A log stream's events in time order, stored in compressed blocks (see the module docstring)."""
+
+    __slots__ = ("_view", "_cache")
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        # (sealed blocks, open tail): replaced as a whole on a seal, so readers see a consistent pair.
+        self._view: tuple[list[bytes], list[Event]] = ([], [])
+        # The last block decoded (by its blob): bisect and page reads hit the same block repeatedly.
+        self._cache: tuple[bytes, list[Event]] | None = None
+        self.extend(events)
+
+    # ------------------------------------------------------------------ reading
+
+    def _block(self, blob: bytes) -> list[Event]:
+        cache = self._cache
+        if cache is not None and cache[0] is blob:
+            return cache[1]
+        events = decode(blob)
+        self._cache = (blob, events)
+        return events
+
+    def __len__(self) -> int:
+        blocks, tail = self._view
+        return len(blocks) * BLOCK + len(tail)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        blocks, tail = self._view
+        sealed = len(blocks) * BLOCK
+        size = sealed + len(tail)
+        if isinstance(index, slice):
+            return [self._at(blocks, tail, sealed, i) for i in range(*index.indices(size))]
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("log event index out of range")
+        return self._at(blocks, tail, sealed, index)
+
+    def _at(self, blocks: list[bytes], tail: list[Event], sealed: int, index: int) -> Event:
+        if index >= sealed:
+            return tail[index - sealed]
+        return self._block(blocks[index // BLOCK])[index % BLOCK]
+
+    def __iter__(self) -> Iterator[Event]:
+        blocks, tail = self._view
+        for blob in list(blocks):
+            yield from decode(blob)
+        yield from list(tail)
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, value: Event) -> None:
+        blocks, tail = self._view
+        tail.append(value)
+        if len(tail) >= BLOCK:
+            self._view = ([*blocks, encode(tail[:BLOCK])], tail[BLOCK:])
+
+    def extend(self, values: Iterable[Event]) -> None:
+        for value in values:
+            self.append(value)
+
+    def _rewrite(self, change: Any) -> None:
+        """Apply ``change`` to the events as a plain list and store the result (rare: late events, edits)."""
+        events = list(self)
+        change(events)
+        blocks = [encode(events[i:i + BLOCK]) for i in range(0, len(events) - len(events) % BLOCK, BLOCK)]
+        self._view = (blocks, events[len(blocks) * BLOCK:])
+        self._cache = None
+
+    def merge(self, ordered: list[Event], key: Any) -> None:
+        """Insert time-ordered ``ordered`` after every event with the same or an earlier ``key`` (a stable
+        merge, as ``heapq.merge(self, ordered)``), decoding only the blocks from the first insertion on."""
+        position = bisect_right(self, key(ordered[0]), key=key)
+        blocks, tail = self._view
+        first_block = min(position // BLOCK, len(blocks))
+        later = [e for blob in blocks[first_block:] for e in decode(blob)] + list(tail)
+        merged = list(heapq.merge(later, ordered, key=key))
+        kept = blocks[:first_block]
+        whole = len(merged) - len(merged) % BLOCK
+        self._view = (kept + [encode(merged[i:i + BLOCK]) for i in range(0, whole, BLOCK)], merged[whole:])
+        self._cache = None
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        def change(events: list[Event]) -> None:
+            events[index] = value
+        self._rewrite(change)
+
+    def __delitem__(self, index: int | slice) -> None:
+        def change(events: list[Event]) -> None:
+            del events[index]
+        self._rewrite(change)
+
+    def insert(self, index: int, value: Event) -> None:
+        if index >= len(self):
+            self.append(value)
+            return
+
+        def change(events: list[Event]) -> None:
+            events.insert(index, value)
+        self._rewrite(change)
+
+    # ------------------------------------------------------------------ copying, comparing
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (CompactEvents, list)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"CompactEvents({len(self)} events)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        blocks, tail = self._view
+        return (_from_view, (list(blocks), [dict(e) for e in tail]))
+
+
+def _from_view(blocks: list[bytes], tail: list[Event]) -> CompactEvents:
+    events = CompactEvents()
+    events._view = (blocks, tail)
+    return events
+
+
+def compact_stream(stream: dict[str, Any]) -> CompactEvents:
+    """The stream's events as :class:`CompactEvents`, converting (once) a plain list MiniStack created."""
+    events = stream.get("events")
+    if not isinstance(events, CompactEvents):
+        events = CompactEvents(events or [])
+        stream["events"] = events
+    return events
+
+
+def plain(events: Any) -> Any:
+    """``events`` as a plain list of dicts when compact (for JSON snapshots), else unchanged."""
+    return list(events) if isinstance(events, CompactEvents) else events
+
+
+def _streams(groups: Any) -> Iterator[dict[str, Any]]:
+    """Every stream of MiniStack's ``_log_groups`` (a scoped dict: its values, whatever the scope)."""
+    values = getattr(groups, "_data", groups)
+    for group in list(values.values()):
+        yield from list((group.get("streams") or {}).values())
+
+
+def plain_groups(groups: Any) -> Any:
+    """A snapshot's ``log_groups`` (a copy) with plain lists of events, for JSON; returns ``groups``."""
+    for stream in _streams(groups):
+        stream["events"] = plain(stream.get("events", []))
+    return groups
+
+
+def compact_groups(groups: Any) -> int:
+    """Store every stream of the live ``log_groups`` compactly (after a restore); the number of events."""
+    return sum(len(compact_stream(stream)) for stream in _streams(groups))
