@@ -426,21 +426,26 @@ class AlertInbox:
         self.alerts.extend(new)
         return new
 
-    def find(self, alarm_name: str, state: str, *, since: datetime | None = None) -> Alert | None:
-        """The first alert already read for ``alarm_name`` entering ``state`` (at or after ``since``)."""
+    def find(self, alarm_name: str, state: str, *, since: datetime | None = None,
+             from_state: str | None = None) -> Alert | None:
+        """The first alert already read for ``alarm_name`` entering ``state`` (at or after ``since``;
+        only from ``from_state`` if given: an INSUFFICIENT_DATA → OK alert a moment before the
+        alarm fired is not its recovery from ALARM)."""
         for alert in self.alerts:
             if alert.alarm_name == alarm_name and alert.new_state == state and \
+                    (from_state is None or alert.old_state == from_state) and \
                     (since is None or alert.state_change_time >= since - timedelta(seconds=1)):
                 return alert
         return None
 
-    def wait_for(self, alarm_name: str, state: str, *, timeout: float, since: datetime | None = None) -> Alert:
-        """Wait (bounded) until an alert says ``alarm_name`` went to ``state``; return it."""
+    def wait_for(self, alarm_name: str, state: str, *, timeout: float, since: datetime | None = None,
+                 from_state: str | None = None) -> Alert:
+        """Wait (bounded) until an alert says ``alarm_name`` went to ``state`` (from ``from_state``); return it."""
         def arrived() -> Alert | None:
-            found = self.find(alarm_name, state, since=since)
+            found = self.find(alarm_name, state, since=since, from_state=from_state)
             if found is None:
                 self.poll(wait_seconds=1)
-                found = self.find(alarm_name, state, since=since)
+                found = self.find(alarm_name, state, since=since, from_state=from_state)
             return found
 
         try:
