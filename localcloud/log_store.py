@@ -28,25 +28,14 @@ Insights caches an ``eventId`` that way) changes only its copy once the event is
 from __future__ import annotations
 
 import heapq
-import pickle
-import zlib
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, MutableSequence
 from typing import Any, overload
 
+from localcloud.stream_store import decode, encode  # one codec: pickled, zlib level 1
+
 Event = dict[str, Any]
 BLOCK = 64   # events per sealed block: ~20 KB of JSON lines, one decode serves a page of readers
-_LEVEL = 1   # zlib level 1: most of the gain on repetitive JSON lines, at a few µs per KB
-
-
-def encode(events: list[Event]) -> bytes:
-    """A block of events as compressed bytes."""
-    return zlib.compress(pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL), _LEVEL)
-
-
-def decode(blob: bytes) -> list[Event]:
-    """The events :func:`encode` stored (new dicts each time)."""
-    return pickle.loads(zlib.decompress(blob))
 
 
 class CompactEvents(MutableSequence):

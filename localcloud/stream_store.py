@@ -27,13 +27,13 @@ from typing import Any, overload
 _LEVEL = 1  # zlib: level 1 already gets ~1.5x on a pickled record, at a few µs
 
 
-def encode(record: dict[str, Any]) -> bytes:
-    """One stream record as compressed bytes."""
-    return zlib.compress(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL), _LEVEL)
+def encode(value: Any) -> bytes:
+    """A stream record (or, for :mod:`localcloud.log_store`, a block of log events) as compressed bytes."""
+    return zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _LEVEL)
 
 
-def decode(blob: bytes) -> dict[str, Any]:
-    """The record :func:`encode` stored (a new dict each time)."""
+def decode(blob: bytes) -> Any:
+    """What :func:`encode` stored (new objects each time)."""
     return pickle.loads(zlib.decompress(blob))
 
 
