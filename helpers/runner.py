@@ -16,7 +16,6 @@ each learner's order page gets its own port (helpers/frontend.py), and cleanup d
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -27,32 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from helpers.kernels import IpcKernelManager
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
-
-
-def _ipc_kernel_manager():
-    """A kernel manager whose kernels talk over Unix sockets instead of loopback TCP.
-
-    Headless runs need no network port for the kernel (and ipykernel stops warning that TCP
-    traffic is unencrypted).
-    """
-    import tempfile
-    import uuid
-
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IpcKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            kwargs.setdefault("transport", "ipc")
-            # The socket files' path prefix must be absolute: the kernel starts in the notebook's
-            # folder, the client stays where it is, and a relative prefix would point them at two
-            # different files. (jupyter_client removes the files when the kernel shuts down.)
-            kwargs.setdefault("ip", os.path.join(tempfile.gettempdir(), f"orderlab-kernel-{uuid.uuid4().hex[:12]}"))
-            super().__init__(**kwargs)
-
-    return IpcKernelManager
 
 
 @dataclass(frozen=True)
@@ -94,7 +72,7 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
             str(notebook), str(output), parameters=parameters,
             resources={"metadata": {"path": str(notebook.parent)}},
             kernel_name="python3", progress_bar=False, execution_timeout=timeout, log_output=False,
-            kernel_manager_class=_ipc_kernel_manager(),
+            kernel_manager_class=IpcKernelManager,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
         return NotebookResult(notebook.name, False, time.monotonic() - started, output, _error_summary(exc))

@@ -123,8 +123,7 @@ class OrderForm:
     def retry(self) -> ApiReply | None:
         """Send the last request again (same Idempotency-Key): the API must not create a second order."""
         if self._last is None:
-            with self.output:
-                print("Nothing to retry yet: place an order first.")
+            self._show(text="Nothing to retry yet: place an order first.")
             return None
         return self._send(*self._last)
 
@@ -132,15 +131,23 @@ class OrderForm:
         try:
             reply = self.api.create(order, idempotency_key=key)
         except Exception as exc:  # network trouble: say so in the form, keep the kernel alive
-            with self.output:
-                self.output.clear_output()
-                print(f"Could not reach the API at {self.api.base_url}: {exc}")
+            self._show(text=f"Could not reach the API at {self.api.base_url}: {exc}")
             raise
         self.replies.append(reply)
-        with self.output:
-            self.output.clear_output()
-            display(HTML(render_reply(reply)))
+        self._show(html=render_reply(reply))
         return reply
+
+    def _show(self, *, text: str = "", html: str = "") -> None:
+        """Replace what the form's output area shows.
+
+        The widget's state is set directly instead of capturing output with ``with self.output:``,
+        which makes headless runs (nbclient) send widget messages back to the kernel mid-cell.
+        """
+        self.output.outputs = ()
+        if html:
+            self.output.append_display_data(HTML(html))
+        if text:
+            self.output.append_stdout(text + "\n")
 
 
 def render_reply(reply: ApiReply) -> str:
