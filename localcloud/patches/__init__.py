@@ -176,6 +176,7 @@ def apply_all() -> list[str]:
     check_version()
     from localcloud.patches import (
         apigatewayv2,
+        dynamodb_requests,
         dynamodb_streams,
         event_filtering,
         lambda_event_sources,
@@ -189,7 +190,7 @@ def apply_all() -> list[str]:
     from localcloud.patches import cloudwatch
 
     applied = []
-    for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_streams, lambda_event_sources, sqs,
+    for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_requests, dynamodb_streams, lambda_event_sources, sqs,
                    event_filtering, sns, logs, pipes, cloudwatch):
         module.apply()
         applied.append(module.__name__.rsplit(".", 1)[1])

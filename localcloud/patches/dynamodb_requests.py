@@ -1,0 +1,174 @@
+"""DynamoDB refuses wrong calls as AWS does, and scans a partition in sort-key order.
+
+>>> update_expression_error("SET a = :v, a.b = :v", {})[:58]
+'1 validation error detected: Invalid UpdateExpression: Two'
+>>> select_error({"Select": "count"}, "Query", None)[:46]
+"1 validation error detected: Value 'count' at "
+
+The update-expression checks use moto's DynamoDB expression parser and validators (a
+maintained implementation of AWS's rules); the other checks are parameter rules. Every
+message is the one AWS returns; tests/conformance/test_dynamodb_wrong_calls.py holds the
+contract, and docs/local-cloud.md ("Wrong calls") says where each rule comes from.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from localcloud.patches import patch_source, wrap
+
+VALIDATION_PREFIX = "1 validation error detected: "
+SELECT_VALUES = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
+EXPRESSION_PARAMETERS = ("UpdateExpression", "ConditionExpression", "KeyConditionExpression", "FilterExpression",
+                         "ProjectionExpression")
+_SELECTION = {"ALL_ATTRIBUTES": "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES": "ALL_PROJECTED_ATTRIBUTES",
+              "COUNT": "only the Count"}
+
+TableLookup = Callable[[str], "Mapping[str, Any] | None"]
+
+
+@functools.lru_cache(maxsize=1024)
+def _update_expression_error(expression: str, names: tuple[tuple[str, str], ...]) -> str | None:
+    # Parsing costs ~2.5 ms; the lab sends the same few expressions again and again.
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
+
+    try:
+        tree = UpdateExpressionParser.make(expression)
+    except Exception:  # a syntax error: the server's own parser answers it
+        return None
+    try:
+        ActionCountValidator().traverse(tree)
+        OverlappingPathsValidator(dict(names)).traverse(tree)
+    except MockValidationException as refused:
+        return str(refused.message)
+    return None
+
+
+def update_expression_error(expression: str, names: Mapping[str, str] | None) -> str | None:
+    """AWS's message for an UpdateExpression that repeats a section or touches overlapping paths."""
+    return _update_expression_error(expression, tuple(sorted((names or {}).items())))
+
+
+def expression_parameter_error(data: Mapping[str, Any]) -> str | None:
+    """Empty expressions, placeholder keys without ``:``/``#``, names given with no expression."""
+    for parameter in ("FilterExpression", "ProjectionExpression"):
+        if data.get(parameter) == "":
+            return f"Invalid {parameter}: The expression can not be empty;"
+    for key in data.get("ExpressionAttributeValues") or {}:
+        if not key.startswith(":"):
+            return f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"'
+    for key in data.get("ExpressionAttributeNames") or {}:
+        if not key.startswith("#"):
+            return f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
+    if data.get("ExpressionAttributeNames") and not any(data.get(p) for p in EXPRESSION_PARAMETERS):
+        return "ExpressionAttributeNames can only be specified when using expressions"
+    return None
+
+
+def select_error(data: Mapping[str, Any], operation: str, table: Mapping[str, Any] | None) -> str | None:
+    """AWS's rules for ``Select`` on Query and Scan (Query's messages carry the validation prefix)."""
+    select = data.get("Select")
+    if select is None:
+        return None
+    if select not in SELECT_VALUES:
+        return (f"{VALIDATION_PREFIX}Value '{select}' at 'select' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(SELECT_VALUES)}]")
+    prefix = VALIDATION_PREFIX if operation == "Query" else ""
+    index = data.get("IndexName")
+    if select in _SELECTION:
+        for parameter in ("ProjectionExpression", "AttributesToGet"):
+            if data.get(parameter):
+                return f"{prefix}Cannot specify the {parameter} when choosing to get {_SELECTION[select]}"
+    if select == "SPECIFIC_ATTRIBUTES" and not (data.get("ProjectionExpression") or data.get("AttributesToGet")):
+        return f"{prefix}Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+    if select == "ALL_PROJECTED_ATTRIBUTES" and not index:
+        return f"{prefix}ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
+    if select == "ALL_ATTRIBUTES" and index and table is not None:
+        for gsi in table.get("GlobalSecondaryIndexes") or []:
+            if gsi.get("IndexName") == index and (gsi.get("Projection") or {}).get("ProjectionType") != "ALL":
+                return (f"One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported "
+                        f"for global secondary index {index} because its projection type is not ALL")
+    return None
+
+
+def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -> str | None:
+    """The ValidationException message AWS would return for this request, or None."""
+    if action in ("Query", "Scan"):
+        return (expression_parameter_error(data)
+                or select_error(data, action, table_of(str(data.get("TableName") or ""))))
+    if action in ("GetItem", "PutItem", "DeleteItem"):
+        return expression_parameter_error(data)
+    if action == "UpdateItem":
+        return (expression_parameter_error(data)
+                or update_expression_error(str(data.get("UpdateExpression") or ""), data.get("ExpressionAttributeNames")))
+    if action == "TransactWriteItems":
+        for entry in data.get("TransactItems") or []:
+            update = (entry or {}).get("Update") or {}
+            if update.get("UpdateExpression"):
+                message = update_expression_error(update["UpdateExpression"], update.get("ExpressionAttributeNames"))
+                if message:  # transactions answer without the validation prefix
+                    return message.removeprefix(VALIDATION_PREFIX)
+    return None
+
+
+def partition_in_key_order(table: Mapping[str, Any], partition: Mapping[str, dict]) -> list[dict]:
+    """A partition's items in sort-key order: numbers by value, binary by bytes (AWS's order)."""
+    from ministack.services import dynamodb
+
+    sort_key = table.get("sk_name")
+    if not sort_key:
+        return list(partition.values())
+    kind = dynamodb._get_attr_type(table, sort_key)
+    return sorted(partition.values(), key=lambda item: dynamodb._sort_key_value(item.get(sort_key), kind))
+
+
+def apply() -> None:
+    from ministack.core.responses import error_response_json
+    from ministack.services import dynamodb
+
+    def table_of(name: str) -> Mapping[str, Any] | None:
+        return dynamodb._tables.get(dynamodb._normalize_table_name(name))
+
+    def make_handle_request(original):
+        async def handle_request(method: str, path: str, headers: dict, body: bytes, query_params: dict) -> tuple:
+            action = headers.get("x-amz-target", "").rpartition(".")[2]
+            if body and action in ("Query", "Scan", "GetItem", "PutItem", "DeleteItem", "UpdateItem",
+                                   "TransactWriteItems"):
+                try:
+                    data = json.loads(body)
+                except ValueError:
+                    data = None  # MiniStack answers malformed JSON
+                message = request_error(action, data, table_of) if isinstance(data, dict) else None
+                if message:
+                    return error_response_json("ValidationException", message, 400)
+            return await original(method, path, headers, body, query_params)
+        return handle_request
+
+    wrap(dynamodb, "handle_request", make_handle_request)
+
+    dynamodb._orderlab_partition_in_key_order = partition_in_key_order
+    patch_source(dynamodb._scan, [(
+        '        for sk in sorted(table["items"][pk].keys()):\n'
+        '            all_items.append(table["items"][pk][sk])\n',
+        '        all_items.extend(_orderlab_partition_in_key_order(table, table["items"][pk]))\n',
+    )], what="DynamoDB Scan order within a partition")
+
+    def make_exclusive_start(original):
+        def _apply_exclusive_start_key_scan(all_items: list, esk: dict, table: dict) -> list:
+            # Resume after the start key in the scan's own order (MiniStack compared sort keys as strings).
+            pk_name, sk_name = table["pk_name"], table.get("sk_name")
+            kind = dynamodb._get_attr_type(table, sk_name) if sk_name else "S"
+
+            def position(item: Mapping[str, Any]) -> tuple:
+                sort_value = dynamodb._sort_key_value(item.get(sk_name), kind) if sk_name else ""
+                return dynamodb._extract_key_val(item.get(pk_name, {})), sort_value
+
+            start = position(esk)
+            return [item for item in all_items if position(item) > start]
+        return _apply_exclusive_start_key_scan
+
+    wrap(dynamodb, "_apply_exclusive_start_key_scan", make_exclusive_start)
