@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +29,8 @@ _SELECTION = {"ALL_ATTRIBUTES": "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES": "A
               "COUNT": "only the Count"}
 
 TableLookup = Callable[[str], "Mapping[str, Any] | None"]
+_PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
+WRITES = ("PutItem", "UpdateItem", "DeleteItem")  # their messages carry the validation prefix
 
 
 @functools.lru_cache(maxsize=1024)
@@ -69,6 +73,32 @@ def expression_parameter_error(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def unused_placeholder_error(data: Mapping[str, Any]) -> str | None:
+    """AWS names placeholders no expression uses (names before values)."""
+    used = set(_PLACEHOLDER.findall(" ".join(str(data.get(p) or "") for p in EXPRESSION_PARAMETERS)))
+    for parameter in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+        unused = [key for key in data.get(parameter) or {} if key not in used]
+        if unused:
+            return f"Value provided in {parameter} unused in expressions: keys: {{{', '.join(unused)}}}"
+    return None
+
+
+_SET_KINDS = {"SS": "string", "NS": "number", "BS": "binary"}
+
+
+def empty_set_error(values: Mapping[str, Any]) -> str | None:
+    """AWS refuses an empty set anywhere in an item or a value (its message has two spaces)."""
+    for value in values.values():
+        if isinstance(value, dict):
+            for kind, members in value.items():
+                if kind in _SET_KINDS and members == []:
+                    return f"One or more parameter values were invalid: An {_SET_KINDS[kind]} set  may not be empty"
+                nested = members if kind == "M" else dict(enumerate(members)) if kind == "L" else None
+                if isinstance(nested, dict) and (message := empty_set_error(nested)):
+                    return message
+    return None
+
+
 def select_error(data: Mapping[str, Any], operation: str, table: Mapping[str, Any] | None) -> str | None:
     """AWS's rules for ``Select`` on Query and Scan (Query's messages carry the validation prefix)."""
     select = data.get("Select")
@@ -100,19 +130,44 @@ def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -
     if action in ("Query", "Scan"):
         return (expression_parameter_error(data)
                 or select_error(data, action, table_of(str(data.get("TableName") or ""))))
-    if action in ("GetItem", "PutItem", "DeleteItem"):
+    if action == "GetItem":
         return expression_parameter_error(data)
-    if action == "UpdateItem":
-        return (expression_parameter_error(data)
-                or update_expression_error(str(data.get("UpdateExpression") or ""), data.get("ExpressionAttributeNames")))
+    if action in WRITES:
+        if action == "UpdateItem" and data.get("UpdateExpression") == "":
+            return VALIDATION_PREFIX + "Invalid UpdateExpression: The expression can not be empty;"
+        message = (expression_parameter_error(data) or unused_placeholder_error(data)
+                   or empty_set_error({**(data.get("Item") or {}), **(data.get("ExpressionAttributeValues") or {})}))
+        if message:
+            return message if message.startswith(VALIDATION_PREFIX) else VALIDATION_PREFIX + message
+        if action == "UpdateItem":
+            return update_expression_error(str(data.get("UpdateExpression") or ""), data.get("ExpressionAttributeNames"))
+        return None
+    if action == "BatchGetItem":
+        for request in (data.get("RequestItems") or {}).values():
+            message = unused_placeholder_error(request or {})
+            if message:
+                return message
     if action == "TransactWriteItems":
         for entry in data.get("TransactItems") or []:
+            for operation in (entry or {}).values():
+                if isinstance(operation, dict) and operation.get("ExpressionAttributeValues") == {}:
+                    return "ExpressionAttributeValues must not be empty"
             update = (entry or {}).get("Update") or {}
             if update.get("UpdateExpression"):
                 message = update_expression_error(update["UpdateExpression"], update.get("ExpressionAttributeNames"))
                 if message:  # transactions answer without the validation prefix
                     return message.removeprefix(VALIDATION_PREFIX)
     return None
+
+
+def aws_wording(action: str, message: str) -> str:
+    """The server's message for a refusal it gets right, worded as AWS words it."""
+    if action == "UpdateItem" and message.endswith("Aggregated size of all hash keys has exceeded the size limit of "
+                                                   "2048 bytes"):
+        # AWS's own text, without a space before 2048
+        return ("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit "
+                "of2048 bytes")
+    return message
 
 
 def partition_in_key_order(table: Mapping[str, Any], partition: Mapping[str, dict]) -> list[dict]:
@@ -126,6 +181,23 @@ def partition_in_key_order(table: Mapping[str, Any], partition: Mapping[str, dic
     return sorted(partition.values(), key=lambda item: dynamodb._sort_key_value(item.get(sort_key), kind))
 
 
+CHECKED_ACTIONS = ("Query", "Scan", "GetItem", "BatchGetItem", *WRITES, "TransactWriteItems")
+
+
+def _reworded(action: str, body: bytes | str, headers: dict) -> bytes | str:
+    try:
+        error = json.loads(body)
+    except ValueError:
+        return body
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(message, str) or aws_wording(action, message) == message:
+        return body
+    error["message"] = aws_wording(action, message)
+    reworded = json.dumps(error).encode()
+    headers["x-amz-crc32"] = str(zlib.crc32(reworded) & 0xFFFFFFFF)  # botocore checks it
+    return reworded
+
+
 def apply() -> None:
     from ministack.core.responses import error_response_json
     from ministack.services import dynamodb
@@ -136,8 +208,7 @@ def apply() -> None:
     def make_handle_request(original):
         async def handle_request(method: str, path: str, headers: dict, body: bytes, query_params: dict) -> tuple:
             action = headers.get("x-amz-target", "").rpartition(".")[2]
-            if body and action in ("Query", "Scan", "GetItem", "PutItem", "DeleteItem", "UpdateItem",
-                                   "TransactWriteItems"):
+            if body and action in CHECKED_ACTIONS:
                 try:
                     data = json.loads(body)
                 except ValueError:
@@ -145,7 +216,10 @@ def apply() -> None:
                 message = request_error(action, data, table_of) if isinstance(data, dict) else None
                 if message:
                     return error_response_json("ValidationException", message, 400)
-            return await original(method, path, headers, body, query_params)
+            status, response_headers, response_body = await original(method, path, headers, body, query_params)
+            if status == 400 and action == "UpdateItem":
+                response_body = _reworded(action, response_body, response_headers)
+            return status, response_headers, response_body
         return handle_request
 
     wrap(dynamodb, "handle_request", make_handle_request)

@@ -219,3 +219,57 @@ def test_a_scan_returns_a_partition_in_numeric_sort_key_order_across_pages(ddb, 
 
     seen = [Decimal(item["sk"]["N"]) for page in pages for item in page]
     assert seen == [*map(Decimal, range(8)), *map(Decimal, range(16, 21))]
+
+
+@pytest.mark.parametrize("operation, request_part", [
+    ("update_item", {"Key": KEY, "UpdateExpression": "SET a = :v", "ExpressionAttributeValues": {":v": {"S": "v"}}}),
+    ("put_item", {"Item": {**KEY, "a": {"S": "v"}}, "ConditionExpression": "attribute_not_exists(body)"}),
+    ("delete_item", {"Key": KEY, "ConditionExpression": "attribute_exists(body)"}),
+])
+def test_a_name_no_expression_uses_is_refused_on_writes(ddb, table, operation, request_part):
+    message = _refused(getattr(ddb, operation), TableName=table, ExpressionAttributeNames={"#count": "count"},
+                       **request_part)
+    assert message == PREFIX + "Value provided in ExpressionAttributeNames unused in expressions: keys: {#count}"
+    assert "Item" not in ddb.get_item(TableName=table, Key=KEY, ConsistentRead=True)
+
+
+def test_unused_names_are_named_before_unused_values(ddb, table):
+    message = _refused(ddb.update_item, TableName=table, Key=KEY, UpdateExpression="SET a = :v",
+                       ExpressionAttributeNames={"#count": "count"},
+                       ExpressionAttributeValues={":v": {"S": "v"}, ":unused": {"N": "1"}})
+    assert message == PREFIX + "Value provided in ExpressionAttributeNames unused in expressions: keys: {#count}"
+    message = _refused(ddb.update_item, TableName=table, Key=KEY, UpdateExpression="SET a = :v",
+                       ExpressionAttributeValues={":v": {"S": "v"}, ":unused": {"N": "1"}})
+    assert message == PREFIX + "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"
+
+
+@pytest.mark.parametrize("operation", ["put_item", "update_item"])
+def test_an_empty_set_is_refused_even_on_an_existing_attribute(ddb, table, operation):
+    ddb.put_item(TableName=table, Item={**KEY, "tags": {"SS": ["a"]}})
+    request = ({"Item": {**KEY, "tags": {"SS": []}}} if operation == "put_item" else
+               {"Key": KEY, "UpdateExpression": "ADD tags :none", "ExpressionAttributeValues": {":none": {"SS": []}}})
+    message = _refused(getattr(ddb, operation), TableName=table, **request)
+    assert message == PREFIX + "One or more parameter values were invalid: An string set  may not be empty"
+    assert ddb.get_item(TableName=table, Key=KEY, ConsistentRead=True)["Item"]["tags"] == {"SS": ["a"]}
+    ddb.delete_item(TableName=table, Key=KEY)
+
+
+def test_an_empty_update_expression_is_refused(ddb, table):
+    message = _refused(ddb.update_item, TableName=table, Key=KEY, UpdateExpression="",
+                       ExpressionAttributeNames={"#a": "a"})
+    assert message == PREFIX + "Invalid UpdateExpression: The expression can not be empty;"
+
+
+def test_a_transaction_with_empty_values_is_refused(ddb, table):
+    message = _refused(ddb.transact_write_items, TransactItems=[{"Put": {
+        "TableName": table, "Item": KEY, "ConditionExpression": "attribute_not_exists(#n0)",
+        "ExpressionAttributeNames": {"#n0": "pk"}, "ExpressionAttributeValues": {}}}])
+    assert message == "ExpressionAttributeValues must not be empty"
+
+
+def test_an_oversized_hash_key_is_refused_on_update_in_aws_words(ddb, table):
+    message = _refused(ddb.update_item, TableName=table, Key={"pk": {"S": "x" * 2049}, "sk": {"S": "s"}},
+                       UpdateExpression="SET body = :v", ExpressionAttributeValues={":v": {"S": "hello"}})
+    # AWS's text has no space between "of" and "2048"
+    assert message == ("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
+                       "limit of2048 bytes")

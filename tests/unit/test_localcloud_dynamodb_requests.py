@@ -79,3 +79,27 @@ def test_a_partition_is_ordered_by_number_not_by_text() -> None:
     table = {"sk_name": "sk", "AttributeDefinitions": [{"AttributeName": "sk", "AttributeType": "N"}]}
     partition = {v: {"pk": {"S": "A"}, "sk": {"N": v}} for v in ["10", "9", "-1", "2.5", "100"]}
     assert [item["sk"]["N"] for item in partition_in_key_order(table, partition)] == ["-1", "2.5", "9", "10", "100"]
+
+
+def test_an_empty_set_is_found_inside_maps_and_lists() -> None:
+    from localcloud.patches.dynamodb_requests import empty_set_error
+
+    assert empty_set_error({"a": {"S": "x"}, "b": {"NS": ["1"]}}) is None
+    assert empty_set_error({"m": {"M": {"l": {"L": [{"S": "x"}, {"BS": []}]}}}}) == (
+        "One or more parameter values were invalid: An binary set  may not be empty")
+
+
+def test_unused_placeholders_are_whole_tokens() -> None:
+    from localcloud.patches.dynamodb_requests import unused_placeholder_error
+
+    used = {"UpdateExpression": "SET #ab = :vv", "ExpressionAttributeNames": {"#ab": "x"},
+            "ExpressionAttributeValues": {":vv": {"S": "x"}}}
+    assert unused_placeholder_error(used) is None
+    assert unused_placeholder_error({**used, "ExpressionAttributeNames": {"#ab": "x", "#a": "y"}}) == (
+        "Value provided in ExpressionAttributeNames unused in expressions: keys: {#a}")
+
+
+def test_write_refusals_carry_the_validation_prefix() -> None:
+    message = request_error("PutItem", {"Item": {"pk": {"S": "k"}}, "ExpressionAttributeNames": {"#c": "c"},
+                                        "ConditionExpression": "attribute_not_exists(pk)"}, lambda name: None)
+    assert message == VALIDATION_PREFIX + "Value provided in ExpressionAttributeNames unused in expressions: keys: {#c}"
