@@ -19,6 +19,10 @@ at once, sends no confirmation, and only logs "email (stub)" on publish):
   https://docs.aws.amazon.com/sns/latest/api/API_ConfirmSubscription.html,
   https://docs.aws.amazon.com/sns/latest/dg/http-subscription-confirmation-json.html,
   https://docs.aws.amazon.com/sns/latest/dg/fifo-topic-subscription-protocols.html
+* **Wrong calls answered as AWS answers them**: error codes are the SNS API's
+  (``InvalidParameter``, not the shape name ``InvalidParameterException``), "Topic does not
+  exist" names no ARN, an SQS endpoint must be a queue ARN, and a FIFO queue cannot subscribe
+  to a standard topic (https://docs.aws.amazon.com/sns/latest/dg/fifo-sns-sqs-subscription.html).
 * **Delivery.** ``email``: a plain-text mail from ``<DisplayName or "AWS Notifications">
   <no-reply@sns.amazonaws.com>``, Subject = the Publish ``Subject`` or "AWS Notification Message",
   body = the message then the unsubscribe footer. ``email-json``: the body is the JSON
@@ -359,3 +363,53 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
     wrap(sns, "_fanout", make_fanout)
     wrap(sns, "_list_subscriptions", pending_shown_as_pending(lambda _params: list(sns._topics.values())))
     wrap(sns, "_list_subscriptions_by_topic", pending_shown_as_pending(the_named_topic))
+    wrap(sns, "_error", make_error)
+    wrap(sns, "_subscribe", make_subscribe_checks(sns))
+
+
+def _error_codes() -> dict[str, str]:
+    """SNS's error shape names -> the codes AWS sends (``InvalidParameterException`` -> ``InvalidParameter``)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sns")
+    return {shape.name: shape.error_code for shape in model.error_shapes if shape.error_code}
+
+
+def aws_error(code: str, message: str, codes: dict[str, str]) -> tuple[str, str]:
+    """The code and message AWS sends for an SNS error MiniStack raises."""
+    if code == "NotFound" and message.startswith("Topic does not exist: "):
+        message = "Topic does not exist"  # AWS does not echo the ARN
+    return codes.get(code, code), message
+
+
+def make_error(original):
+    codes = _error_codes()
+
+    def _error(code: str, message: str, status: int) -> tuple:
+        return original(*aws_error(code, message, codes), status)
+    return _error
+
+
+def subscription_error(protocol: str, endpoint: str, topic_is_fifo: bool) -> str | None:
+    """What AWS refuses when subscribing an SQS queue (AWS's messages)."""
+    if protocol != "sqs":
+        return None
+    if not endpoint.startswith("arn:"):
+        return "Invalid parameter: SQS endpoint ARN"
+    if endpoint.endswith(".fifo") and not topic_is_fifo:
+        return "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics"
+    return None
+
+
+def make_subscribe_checks(sns: Any):
+    def make(original):
+        def _subscribe(params):
+            topic, missing = sns._get_topic(sns._p(params, "TopicArn"), "sns:Subscribe")
+            if missing is None:
+                refused = subscription_error(sns._p(params, "Protocol"), sns._p(params, "Endpoint") or "",
+                                             sns._is_fifo_topic(topic))
+                if refused:
+                    return sns._error("InvalidParameter", refused, 400)
+            return original(params)
+        return _subscribe
+    return make

@@ -1,4 +1,12 @@
-"""Amazon SQS (MiniStack ``services/sqs.py``): dead-letter queue redrive.
+"""Amazon SQS (MiniStack ``services/sqs.py``): dead-letter queue redrive, error types, FIFO defaults.
+
+* **Errors name their shape as AWS's JSON protocol does**: ``x-amzn-errortype`` and ``__type``
+  are ``com.amazonaws.sqs#QueueDoesNotExist`` (MiniStack sent the bare name), beside the
+  ``x-amzn-query-error`` legacy code boto3 reports as ``Error.Code``; an unknown queue is
+  "The specified queue does not exist." (the "for this wsdl version" wording is the XML protocol's),
+  and a batch of 11 says "Maximum number of entries per request are 10. You have sent 11."
+* **A FIFO queue has ``DeduplicationScope`` ``queue`` and ``FifoThroughputLimit`` ``perQueue``**
+  unless created otherwise (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/high-throughput-fifo.html).
 
 What AWS does, and MiniStack 1.5.33 does not (it answers ``InvalidAction``):
 
@@ -36,7 +44,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud.patches import PatchError, wrap
+from localcloud.patches import PatchError, patch_source, wrap
 
 logger = logging.getLogger("localcloud.sqs")
 
@@ -339,6 +347,37 @@ def apply() -> None:
         sqs._HANDLERS[action] = handler
     wrap(sqs, "_to_xml", make_to_xml)
     wrap(sqs, "reset", make_reset)
+    wrap(sqs, "_json_err_resp", make_json_error)
+    patch_source(sqs._act_create_queue, [(
+        '            attrs.get("ContentBasedDeduplication", "false")\n',
+        '            attrs.get("ContentBasedDeduplication", "false")\n'
+        '        q["attributes"].update({"DeduplicationScope": "queue", "FifoThroughputLimit": "perQueue"})\n',
+    )], what="SQS FIFO queue defaults")
+    patch_source(sqs._validate_batch_entries, [(
+        '"Too many messages in a batch request. A maximum of 10 messages are allowed.")',
+        'f"Maximum number of entries per request are {_BATCH_MAX_ENTRIES}. You have sent {len(entries)}.")',
+    )], what="SQS batch size message")
+
+
+ERROR_TYPE_NAMESPACE = "com.amazonaws.sqs#"
+
+
+def namespaced_error(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """An SQS JSON-protocol error with its type namespaced as AWS sends it."""
+    code = headers.get("x-amzn-errortype", "")
+    if not code or "#" in code:
+        return status, headers, body
+    error = json.loads(body)
+    error["__type"] = ERROR_TYPE_NAMESPACE + code
+    if code == "QueueDoesNotExist":  # the wsdl wording belongs to the XML (query) protocol
+        error["message"] = "The specified queue does not exist."
+    return status, {**headers, "x-amzn-errortype": ERROR_TYPE_NAMESPACE + code}, json.dumps(error).encode("utf-8")
+
+
+def make_json_error(original):
+    def _json_err_resp(code: str, msg: str, status: int = 400) -> tuple:
+        return namespaced_error(*original(code, msg, status))
+    return _json_err_resp
 
 
 def _xml(value: Any) -> str:
