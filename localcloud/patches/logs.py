@@ -52,6 +52,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -296,6 +297,48 @@ def emit_to_environment_stream(lambda_svc: Any, cloudwatch_logs: Any, environmen
                                                     [{"timestamp": now_ms, "message": line} for line in lines])
 
 
+_IDENTIFIER = re.compile(r"[\w#+=/:,.@-]*")
+
+
+def identifier_error(data: dict[str, Any]) -> str | None:
+    """AWS's refusal of a ``logGroupIdentifier`` outside its pattern, e.g. the group's ``arn`` ending in ``:*``
+    (the identifier takes the name or ``logGroupArn``)."""
+    identifier = data.get("logGroupIdentifier")
+    if isinstance(identifier, str) and not _IDENTIFIER.fullmatch(identifier):
+        return ("1 validation error detected: Value at 'logGroupIdentifier' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*")
+    return None
+
+
+def make_handle_request(original):
+    from ministack.core.responses import error_response_json
+
+    async def handle_request(method: str, path: str, headers: dict, body: bytes, query_params: dict) -> tuple:
+        if body and b"logGroupIdentifier" in body:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None  # malformed JSON: the server answers it
+            message = identifier_error(data) if isinstance(data, dict) else None
+            if message:
+                return error_response_json("InvalidParameterException", message, 400)
+            if isinstance(data, dict) and headers.get("x-amz-target", "").endswith(".DescribeLogStreams"):
+                body = json.dumps(by_group_name(data)).encode()
+        return await original(method, path, headers, body, query_params)
+    return handle_request
+
+
+def by_group_name(data: dict[str, Any]) -> dict[str, Any]:
+    """DescribeLogStreams with ``logGroupIdentifier`` (a name or ``logGroupArn``) asked by ``logGroupName``,
+    the only form MiniStack reads there."""
+    identifier = data.get("logGroupIdentifier")
+    if not isinstance(identifier, str) or data.get("logGroupName"):
+        return data
+    name = identifier.split(":log-group:", 1)[1] if identifier.startswith("arn:") and ":log-group:" in identifier \
+        else identifier
+    return {**{k: v for k, v in data.items() if k != "logGroupIdentifier"}, "logGroupName": name}
+
+
 def apply() -> None:
     from ministack.services import cloudwatch, cloudwatch_logs, lambda_svc
 
@@ -356,3 +399,4 @@ def apply() -> None:
 
     wrap(cloudwatch_logs, "_append_log_events", make_append)
     wrap(lambda_svc, "_emit_lambda_logs", make_emit)
+    wrap(cloudwatch_logs, "handle_request", make_handle_request)
