@@ -179,6 +179,7 @@ def apply_all() -> list[str]:
         dynamodb_requests,
         dynamodb_streams,
         event_filtering,
+        iam_responses,
         lambda_event_sources,
         lambda_runtime,
         lambda_service,
@@ -191,7 +192,7 @@ def apply_all() -> list[str]:
 
     applied = []
     for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_requests, dynamodb_streams, lambda_event_sources, sqs,
-                   event_filtering, sns, logs, pipes, cloudwatch):
+                   event_filtering, iam_responses, sns, logs, pipes, cloudwatch):
         module.apply()
         applied.append(module.__name__.rsplit(".", 1)[1])
     return applied
