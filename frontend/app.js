@@ -2,6 +2,8 @@
  *
  * - The API's base URL comes from config.js, written at deploy time:
  *     window.ORDERLAB_CONFIG = {apiUrl: "https://abc123.execute-api.eu-west-1.amazonaws.com"}
+ * - The operations' paths and the client-side rules (lengths, patterns, limits) come from the API's
+ *   OpenAPI document, openapi.json, published next to the page (generated from the handler's models).
  * - Everything shown that came from the user or the API is set with textContent (never innerHTML).
  * - POST ${apiUrl}/orders carries an Idempotency-Key: a double click or a retry of the same form
  *   never creates a second order (the API replays the first answer).
@@ -13,22 +15,11 @@
 (function () {
   "use strict";
 
-  // The API's rules (lambdas/create_order/create_order/orders.py), mirrored for instant feedback.
+  const OPENAPI_URL = "openapi.json";
+  // The API's rules, read from its OpenAPI document at start (rulesFrom) for instant feedback.
   // The API stays the authority: it checks everything again.
-  const RULES = {
-    idPattern: /^[A-Za-z0-9_-]{1,64}$/,
-    nameMaxLength: 100,
-    emailPattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
-    emailMaxLength: 254,
-    minItems: 1,
-    maxItems: 50,
-    minQuantity: 1,
-    maxQuantity: 1000,
-    maxPriceCents: 100000 * 100,
-    currencyPattern: /^[A-Z]{3}$/,
-    faults: ["transient", "poison"],
-    maxBodyBytes: 16 * 1024,
-  };
+  let RULES = null;
+  let PATHS = null; // {create: "/orders", get: "/orders/{orderId}"}
   const FINAL_STATUSES = new Set(["CONFIRMED", "REJECTED"]);
   const MAX_RECENT = 20;
 
@@ -112,6 +103,71 @@
     node.hidden = !visible;
   }
 
+  // ------------------------------------------------------------------------------ the API's document
+
+  /** The path and operation object of operationId `id` in an OpenAPI document. */
+  function operation(doc, id) {
+    for (const [path, item] of Object.entries(doc.paths || {})) {
+      for (const op of Object.values(item)) {
+        if (op && op.operationId === id) return { path, op };
+      }
+    }
+    throw new Error(`the document has no operation ${id}`);
+  }
+
+  /** The client-side rules, from the request schema of createOrder (JSON Schema 2020-12). */
+  function rulesFrom(doc) {
+    const schemas = (doc.components && doc.components.schemas) || {};
+    const resolve = (s) => (s && s.$ref ? schemas[s.$ref.split("/").pop()] : s);
+    const notNull = (s) => (s && s.anyOf ? s.anyOf.find((branch) => branch.type !== "null") : s);
+    const create = operation(doc, "createOrder").op;
+    const request = resolve(create.requestBody.content["application/json"].schema);
+    const customer = resolve(request.properties.customer).properties;
+    const items = request.properties.items;
+    const line = resolve(items.items).properties;
+    const email = notNull(customer.email);
+    const quantity = line.quantity;
+    const price = line.unitPrice;
+    // JSON Schema patterns are ECMA-262 regular expressions: usable as they are.
+    return {
+      idPattern: new RegExp(customer.id.pattern),
+      skuPattern: new RegExp(line.sku.pattern),
+      nameMaxLength: customer.name.maxLength,
+      emailPattern: new RegExp(email.pattern),
+      emailMaxLength: email.maxLength,
+      minItems: items.minItems,
+      maxItems: items.maxItems,
+      minQuantity: quantity.minimum !== undefined ? quantity.minimum : quantity.exclusiveMinimum + 1,
+      maxQuantity: quantity.maximum,
+      priceDecimals: price["x-decimal-places"],
+      maxPriceCents: Math.round(price.maximum * 100),
+      currencyPattern: new RegExp(request.properties.currency.pattern),
+      faults: notNull(request.properties.fault).enum,
+      maxBodyBytes: create.requestBody["x-max-body-bytes"],
+    };
+  }
+
+  async function loadApiDocument() {
+    const response = await fetch(OPENAPI_URL, { cache: "no-store" });
+    if (!response.ok) throw new Error(`HTTP ${response.status} for ${OPENAPI_URL}`);
+    const doc = await response.json();
+    PATHS = { create: operation(doc, "createOrder").path, get: operation(doc, "getOrder").path };
+    RULES = rulesFrom(doc);
+  }
+
+  function orderUrl(orderId) {
+    return apiUrl + PATHS.get.replace("{orderId}", encodeURIComponent(orderId));
+  }
+
+  /** One line under the items: the limits the API sets, as the document says. */
+  function showHints() {
+    $("items-hint").textContent =
+      `${RULES.minItems}-${RULES.maxItems} items; quantity a whole number from ${RULES.minQuantity} to ` +
+      `${RULES.maxQuantity}; unit price more than 0 and at most ${formatCents(RULES.maxPriceCents)}, ` +
+      `at most ${RULES.priceDecimals} decimals.`;
+    $("customer-name").placeholder = `Ada Lovelace (at most ${RULES.nameMaxLength} characters)`;
+  }
+
   // ------------------------------------------------------------------------------ item rows
 
   function rows() {
@@ -168,7 +224,7 @@
     const name = $("customer-name").value;
     const email = $("customer-email").value.trim();
     if (!id) problem("customer.id", "Enter the customer id.");
-    else if (!RULES.idPattern.test(id)) problem("customer.id", "Use 1-64 letters, digits, '-' or '_' (no spaces).");
+    else if (!RULES.idPattern.test(id)) problem("customer.id", `Use letters, digits, '-' or '_' (no spaces): ${RULES.idPattern.source}`);
     const nameLength = charLength(name.trim());
     if (nameLength === 0) problem("customer.name", "Enter the customer's name.");
     else if (nameLength > RULES.nameMaxLength) problem("customer.name", `At most ${RULES.nameMaxLength} characters (now ${nameLength}).`);
@@ -185,7 +241,7 @@
       const quantityText = row.querySelector(".item-quantity").value.trim();
       const priceText = row.querySelector(".item-price").value.trim();
       if (!sku) problem(`items[${index}].sku`, "Enter the SKU.");
-      else if (!RULES.idPattern.test(sku)) problem(`items[${index}].sku`, "Use 1-64 letters, digits, '-' or '_'.");
+      else if (!RULES.skuPattern.test(sku)) problem(`items[${index}].sku`, `Use letters, digits, '-' or '_': ${RULES.skuPattern.source}`);
       let quantity = null;
       if (/^\d+$/.test(quantityText)) quantity = Number(quantityText);
       if (quantity === null || quantity < RULES.minQuantity || quantity > RULES.maxQuantity) {
@@ -193,9 +249,9 @@
       }
       const cents = parseCents(priceText);
       if (cents === null) {
-        problem(`items[${index}].unitPrice`, "A price like 12.50 (at most 2 decimals).");
+        problem(`items[${index}].unitPrice`, `A price like 12.50 (at most ${RULES.priceDecimals} decimals).`);
       } else if (cents <= 0 || cents > RULES.maxPriceCents) {
-        problem(`items[${index}].unitPrice`, "More than 0 and at most 100000.00.");
+        problem(`items[${index}].unitPrice`, `More than 0 and at most ${formatCents(RULES.maxPriceCents).replace(/,/g, "")}.`);
       }
       items.push({
         sku,
@@ -208,7 +264,7 @@
     const currency = $("currency").value;
     if (!RULES.currencyPattern.test(currency)) problem("currency", "Three capital letters, e.g. USD.");
     const fault = $("fault").value;
-    if (fault && !RULES.faults.includes(fault)) problem("fault", "transient, poison or none.");
+    if (fault && !RULES.faults.includes(fault)) problem("fault", `${RULES.faults.join(", ")} or none.`);
 
     const customer = { id, name };
     if (email) customer.email = email;
@@ -331,7 +387,7 @@
     let response;
     let body = null;
     try {
-      response = await fetch(`${apiUrl}/orders`, {
+      response = await fetch(apiUrl + PATHS.create, {
         method: "POST",
         mode: "cors",
         credentials: "omit",
@@ -440,7 +496,7 @@
   }
 
   async function fetchOrder(orderId) {
-    const response = await fetch(`${apiUrl}/orders/${encodeURIComponent(orderId)}`, {
+    const response = await fetch(orderUrl(orderId), {
       mode: "cors",
       credentials: "omit",
       cache: "no-store",
@@ -580,20 +636,32 @@
 
   // ------------------------------------------------------------------------------ start
 
-  function init() {
+  function showSetupError(title, text) {
+    const banner = $("config-error");
+    banner.replaceChildren(el("strong", null, title), document.createTextNode(text));
+    show(banner, true);
+    submitButton.disabled = true;
+  }
+
+  async function init() {
     if (apiUrl) {
       $("api-url").textContent = apiUrl;
       if (config.prefix) $("lab-prefix").textContent = `(prefix ${config.prefix})`;
     } else {
-      const banner = $("config-error");
-      banner.replaceChildren(
-        el("strong", null, "This page has no API URL. "),
-        document.createTextNode(
-          "config.js is missing or empty: publish the page with helpers.frontend.publish_frontend(lab, api_url), " +
-          "which writes window.ORDERLAB_CONFIG = {apiUrl: …} next to it."));
-      show(banner, true);
-      submitButton.disabled = true;
+      showSetupError("This page has no API URL. ",
+        "config.js is missing or empty: publish the page with helpers.frontend.publish_frontend(lab, api_url), " +
+        "which writes window.ORDERLAB_CONFIG = {apiUrl: …} next to it.");
     }
+    try {
+      await loadApiDocument();
+    } catch (error) {
+      showSetupError("This page cannot read the API's description. ",
+        `${OPENAPI_URL}: ${error && error.message ? error.message : error}. Publish the page with ` +
+        "helpers.frontend.publish_frontend(lab, api_url), which writes it next to the page.");
+      document.documentElement.dataset.ready = "true";
+      return;
+    }
+    showHints();
     if (!clientValidation) {
       $("submit-state").textContent = "Client-side validation is off (?novalidate=1): the API checks the order.";
     }

@@ -3,10 +3,10 @@
 Deploys steps 1-3 and 5 (``deploy_pipeline``) so orders reach CONFIRMED / REJECTED, publishes the
 page with ``publish_frontend`` on a free port (the API's CORS origin follows it), then drives the
 page through chromedriver: a valid order reaches CONFIRMED (a double click makes one order),
-client-side validation stops a bad order before it is sent, the API's 400 is shown next to the
-fields (``?novalidate=1``), an XSS attempt is displayed as text, a REJECTED order shows its reason,
-and a copy of the page on another origin is refused by CORS. Every wait is bounded; a screenshot
-of each state goes to ``test-artifacts/browser/``.
+client-side validation stops a bad order before it is sent (with the rules of the served
+``openapi.json``), the API's 400 is shown next to the fields (``?novalidate=1``), an XSS attempt is
+displayed as text, a REJECTED order shows its reason, and a copy of the page on another origin is
+refused by CORS. Every wait is bounded; a screenshot of each state goes to ``test-artifacts/browser/``.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from helpers.demo import count_items
 from helpers.frontend import (
     CONFIG_FILE,
     FRONTEND_DIR,
+    OPENAPI_FILE,
     FrontendServer,
     config_js,
     deploy_frontend_s3,
@@ -35,6 +36,7 @@ from helpers.frontend import (
     serve_frontend,
     stop_frontend,
 )
+from helpers.openapi import DOCUMENT_PATH
 from helpers.orders_api import OrdersApi
 from helpers.stacks import PipelineStack, deploy_pipeline
 
@@ -204,6 +206,13 @@ def test_local_server_serves_a_copy_and_is_idempotent(lab: Lab, stack: PipelineS
     assert requests.get(site, timeout=5).text == (FRONTEND_DIR / "index.html").read_text()
     assert requests.get(f"{site}no-such-file", timeout=5).status_code == 404
 
+    # The API's OpenAPI document next to the page: the kept one, with this API as its server.
+    served = requests.get(f"{site}{OPENAPI_FILE}", timeout=5)
+    assert served.status_code == 200 and served.headers["Content-Type"] == "application/json"
+    document = served.json()
+    assert document.pop("servers") == [{"url": stack.api.endpoint_url}]
+    assert document == json.loads(DOCUMENT_PATH.read_text())
+
     # The API allows exactly the page's origin.
     api = stack.api.endpoint_url
     allowed = requests.options(f"{api}/orders", timeout=5, headers={
@@ -239,9 +248,12 @@ def test_s3_website_deploys_tagged_and_cleanup_removes_it(cloud: Any) -> None:
         tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
         assert tags == other.tags
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
-        assert keys == ["app.js", "config.js", "index.html", "style.css"]
+        assert keys == ["app.js", "config.js", "index.html", "openapi.json", "style.css"]
         config = s3.get_object(Bucket=bucket, Key="config.js")
         assert api_url in config["Body"].read().decode() and config["ContentType"].startswith("text/javascript")
+        document = s3.get_object(Bucket=bucket, Key="openapi.json")
+        assert json.loads(document["Body"].read())["servers"] == [{"url": api_url}]
+        assert document["ContentType"] == "application/json"
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
         assert [(st["Effect"], st["Action"], st["Resource"]) for st in policy["Statement"]] == [
             ("Allow", "s3:GetObject", f"arn:aws:s3:::{bucket}/*")]
@@ -307,6 +319,39 @@ def test_client_side_validation_blocks_bad_input_before_sending(
     assert page.el("customer-id").get_attribute("aria-invalid") == "true"
     assert page.order_requests() == [], "nothing may be sent when the client-side checks fail"
     assert table_count(lab, stack) == before
+
+
+def test_the_page_takes_its_rules_from_the_served_openapi_document(
+        lab: Lab, stack: PipelineStack, site: str, site_port: int, page: Page) -> None:
+    """Tighter limits in the served document change the page's checks and hints; without the document
+    the page says so and sends nothing."""
+    root = serve_frontend(lab, stack.api.endpoint_url, port=site_port).root
+    served = root / OPENAPI_FILE
+    document = json.loads(served.read_text())
+    schemas = document["components"]["schemas"]
+    schemas["OrderLine"]["properties"]["quantity"]["maximum"] = 5
+    schemas["CreateOrderRequest"]["properties"]["items"]["maxItems"] = 2
+    try:
+        served.write_text(json.dumps(document))
+        page.open(site)
+        assert "1-2 items" in page.text("items-hint") and "from 1 to 5" in page.text("items-hint")
+        page.fill(items=[("BOOK-1", "6", "1.00"), ("PEN-7", "5", "1.00")])
+        assert not page.el("add-item").is_enabled(), "at most 2 items, as the document now says"
+        page.submit()
+        page.wait_banner("error", contains="nothing was sent")
+        assert "from 1 to 5" in page.field_error("#item-rows tr:nth-child(1) .item-quantity-error")
+        assert page.field_error("#item-rows tr:nth-child(2) .item-quantity-error") == ""
+        assert page.order_requests() == []
+
+        served.unlink()
+        page.open(site)
+        assert "cannot read the API's description" in page.text("config-error")
+        assert not page.el("submit").is_enabled()
+        page.shot("04b-no-openapi-document")
+    finally:
+        serve_frontend(lab, stack.api.endpoint_url, port=site_port)  # the published document again
+    assert json.loads(served.read_text()) == {**json.loads(DOCUMENT_PATH.read_text()),
+                                              "servers": [{"url": stack.api.endpoint_url}]}
 
 
 def test_api_400_is_shown_next_to_the_fields_and_nothing_is_written(

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -47,21 +47,34 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
+# typing_extensions' TypedDict (a dependency of pydantic): pydantic documents the response shapes
+# below from it, and refuses typing.TypedDict before Python 3.12.
+from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
     "CREATED_STATUS",
     "FAULTS",
     "IDEMPOTENCY_HEADER",
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_BODY_BYTES",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MAX_UNIT_PRICE",
     "ORDER_ID_NAMESPACE",
+    "ORDER_ID_PATTERN",
+    "PRICE_DECIMAL_PLACES",
     "CreateOrderRequest",
+    "CreatedOrder",
     "Customer",
+    "ErrorBody",
     "Fault",
     "FieldError",
     "IdempotencyConflict",
+    "MessageBody",
     "OrderLine",
+    "OrderView",
     "ParsedCreateOrder",
     "ValidationFailure",
     "build_order_item",
@@ -106,6 +119,18 @@ MAX_BODY_BYTES = 16 * 1024
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}$"
+"""What an ``Idempotency-Key`` may be: 1-255 printable ASCII characters."""
+
+ORDER_ID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""What an ``orderId`` path parameter may be: a UUID, either case."""
+
+MAX_UNIT_PRICE = 100_000
+"""Largest accepted ``unitPrice``."""
+
+PRICE_DECIMAL_PLACES = 2
+"""Most decimal places a ``unitPrice`` may have: money is kept in cents."""
+
 ORDER_ID_NAMESPACE = uuid.UUID("173e492e-5464-50ca-9857-86bbe63bd531")
 """Fixed namespace for idempotent order ids; never change it, or retries stop matching.
 
@@ -115,12 +140,12 @@ It is ``uuid5(NAMESPACE_URL, "urn:orders-lab:create-order:idempotency")``.
 INTERNAL_ATTRIBUTES = frozenset({"idempotencyKey", "requestHash"})
 """Stored attributes that :func:`to_api` never returns to clients."""
 
-_CENT = Decimal("0.01")
+_CENT = Decimal(1).scaleb(-PRICE_DECIMAL_PLACES)  # 0.01
 _ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _CURRENCY_PATTERN = r"^[A-Z]{3}$"
-_IDEMPOTENCY_KEY_RE = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}")
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+_UUID_RE = re.compile(ORDER_ID_PATTERN)
 
 
 # --------------------------------------------------------------------------- errors
@@ -134,6 +159,19 @@ class FieldError(TypedDict):
     """
 
     field: str
+    message: str
+
+
+class ErrorBody(TypedDict):
+    """The body of a ``400`` (invalid request) or ``422`` (idempotency conflict): every problem found."""
+
+    message: str
+    errors: Annotated[list[FieldError], Field(min_length=1)]
+
+
+class MessageBody(TypedDict):
+    """The body of the other errors (``404``, and API Gateway's own ``429``/``500``/``503``)."""
+
     message: str
 
 
@@ -152,7 +190,7 @@ class ValidationFailure(Exception):
         self.message = f"{summary}: {details}"
         super().__init__(self.message)
 
-    def to_body(self) -> dict[str, Any]:
+    def to_body(self) -> ErrorBody:
         """Return the JSON body of the 400 response."""
         return {"message": self.message, "errors": [dict(error) for error in self.errors]}
 
@@ -169,7 +207,7 @@ class IdempotencyConflict(Exception):
         self.message = f"{IDEMPOTENCY_HEADER} {idempotency_key!r} was already used with a different request"
         super().__init__(self.message)
 
-    def to_body(self) -> dict[str, Any]:
+    def to_body(self) -> ErrorBody:
         """Return the JSON body of the 422 response."""
         return {
             "message": self.message,
@@ -206,8 +244,14 @@ Quantity = Annotated[int, Field(gt=0, le=1000)]
 UnitPrice = Annotated[
     Decimal,
     BeforeValidator(_json_number),
-    Field(gt=0, le=100_000, decimal_places=2),
+    Field(gt=0, le=MAX_UNIT_PRICE, decimal_places=PRICE_DECIMAL_PLACES),
     AfterValidator(_to_cents),
+    # The before-validator hides the constraints from pydantic's JSON schema (it would say "a number
+    # or a string"): what a client may send is a JSON number, > 0, <= MAX_UNIT_PRICE, in cents. Not
+    # "multipleOf": 0.01: binary floats make validators refuse 19.99; an x- annotation says it instead.
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_UNIT_PRICE,
+                    "x-decimal-places": PRICE_DECIMAL_PLACES,
+                    "description": f"A JSON number (not a string) with at most {PRICE_DECIMAL_PLACES} decimal places"}),
 ]
 
 
@@ -517,6 +561,63 @@ def format_money(amount: Decimal | int) -> str:
 
 # --------------------------------------------------------------------------- shapes
 
+Money = Annotated[str, StringConstraints(pattern=r"^-?[0-9]+\.[0-9]{2}$")]
+"""An exact amount as returned to clients: a string with two decimal places, ``"44.98"``."""
+
+Timestamp = Annotated[str, StringConstraints(
+    pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")]
+"""ISO-8601 UTC with milliseconds and ``Z`` (:func:`format_timestamp`)."""
+
+OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
+ValueTier = Literal["HIGH", "STANDARD"]
+
+
+class CreatedOrder(TypedDict):
+    """The ``201 Created`` body of ``POST /orders``: the same on an idempotent replay."""
+
+    orderId: OrderId
+    status: Literal["PENDING"]
+    total: Money
+    currency: str
+    createdAt: Timestamp
+    valueTier: NotRequired[ValueTier]
+
+
+class CustomerView(TypedDict):
+    """The customer as stored (name stripped)."""
+
+    id: str
+    name: str
+    email: NotRequired[str]
+
+
+class OrderLineView(TypedDict):
+    """One order line as returned: ``unitPrice`` is an exact string."""
+
+    sku: str
+    quantity: int
+    unitPrice: Money
+
+
+class OrderView(TypedDict):
+    """``GET /orders/{orderId}`` (:func:`to_api`): the order as stored, money as exact strings.
+
+    ``status`` starts ``PENDING``; later steps of the pipeline set it (``CONFIRMED``, ``REJECTED``)
+    and add attributes of their own (``statusReason``, ``processedAt``, ...), which pass through.
+    """
+
+    orderId: OrderId
+    status: str
+    customer: CustomerView
+    items: list[OrderLineView]
+    total: Money
+    currency: str
+    itemCount: int
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    valueTier: NotRequired[ValueTier]
+    fault: NotRequired[Fault]
+
 
 def build_order_item(
     request: CreateOrderRequest,
@@ -561,7 +662,7 @@ def build_order_item(
     return item
 
 
-def created_response(item: Mapping[str, Any]) -> dict[str, Any]:
+def created_response(item: Mapping[str, Any]) -> CreatedOrder:
     """Return the ``201 Created`` body for a stored order item.
 
     It is the same on an idempotent replay as the first time, so ``status`` is always
