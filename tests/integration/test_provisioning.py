@@ -33,7 +33,7 @@ from helpers.provision import (
     ensure_orders_table,
 )
 from helpers.provision.iam import POLICY_NAME, role_name
-from helpers.runtime import RUNTIME_ENV, python_version
+from helpers.runtime import RUNTIME_ENV, lambda_runtime, python_version
 from helpers.stacks import (
     API_COMPONENT,
     CREATE_ORDER_COMPONENT,
@@ -312,6 +312,23 @@ def test_deploy_function_updates_only_what_changed(lab: Lab, tmp_path: Path) -> 
     group_tags = lab.client("logs").list_tags_for_resource(
         resourceArn=f"arn:aws:logs:{lab.region}:{lab.account_id}:log-group:/aws/lambda/{new_env.name}")["tags"]
     assert group_tags.items() >= lab.tags.items()
+
+
+@pytest.mark.cloud
+def test_deploy_function_follows_the_lab_runtime(lab: Lab, monkeypatch) -> None:
+    """A function deployed on another runtime is moved to the lab's, with its dependencies rebuilt for it."""
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    lab_runtime = lambda_runtime()
+    other = "python3.13" if lab_runtime != "python3.13" else "python3.12"
+    role = ensure_lambda_role(lab, "echo-runtime", [])
+    kwargs = dict(component="echo-runtime", handler="echo_fn.handler.lambda_handler", role_arn=role,
+                  environment={"GREETING": "hi"})
+    before = deploy_function(lab, ECHO_FN, runtime=other, **kwargs)
+    after = deploy_function(lab, ECHO_FN, **kwargs)
+    assert (before.runtime, after.runtime) == (other, lab_runtime)
+    assert after.code_updated and after.config_updated, "the zip carries wheels for the runtime's CPython"
+    result = lab.client("lambda").invoke(FunctionName=after.name, Payload=json.dumps({"name": "<b>"}))
+    assert "FunctionError" not in result and json.loads(result["Payload"].read())["escaped"] == "&lt;b&gt;"
 
 
 @pytest.mark.cloud
