@@ -42,6 +42,8 @@ STRICT_ENV = "ORDERLAB_STRICT_RUNTIMES"
 # runtimes" table of https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
 # (python3.8: block function create 2025-02-28). Newer python3.X of the API's enum are accepted.
 BLOCKED_PYTHON_RUNTIMES = frozenset({"python2.7", "python3.6", "python3.7", "python3.8"})
+# The supported ones in that table, accepted even when the installed botocore's model predates them.
+SUPPORTED_PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
 
 
 def python_version_of(runtime: str) -> str | None:
@@ -65,8 +67,8 @@ def modeled_runtimes() -> tuple[str, ...]:
 
 def accepted_python_runtimes() -> tuple[str, ...]:
     """The Python runtimes AWS accepts for CreateFunction today, oldest first."""
-    return tuple(sorted((r for r in modeled_runtimes() if python_version_of(r) and r not in BLOCKED_PYTHON_RUNTIMES),
-                        key=lambda r: _minor(python_version_of(r) or "3.0")))
+    modeled = {r for r in modeled_runtimes() if python_version_of(r) and r not in BLOCKED_PYTHON_RUNTIMES}
+    return tuple(sorted(modeled | set(SUPPORTED_PYTHON_RUNTIMES), key=lambda r: _minor(python_version_of(r) or "3.0")))
 
 
 def aws_refusal(runtime: object) -> str | None:
@@ -83,7 +85,7 @@ def aws_refusal(runtime: object) -> str | None:
     if runtime in BLOCKED_PYTHON_RUNTIMES:
         return (f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
                 "functions. We recommend you use a supported runtime while creating or updating functions.")
-    if runtime not in modeled_runtimes():
+    if runtime not in modeled_runtimes() and runtime not in SUPPORTED_PYTHON_RUNTIMES:
         return (f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
                 f"[{', '.join(modeled_runtimes())}] or be a valid ARN")
     return None
@@ -140,7 +142,7 @@ def interpreter_for(runtime: str) -> str | None:
 
 def _scanned_versions() -> list[str]:
     """Every Python 3 minor version a Lambda runtime may name, from 3.9 to the newest AWS models."""
-    newest = max([_minor(v) for v in map(python_version_of, modeled_runtimes()) if v] + [14])
+    newest = max(_minor(v) for v in map(python_version_of, accepted_python_runtimes()) if v)
     return [f"3.{minor}" for minor in range(9, newest + 1)]
 
 
