@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.orderlab-installed
 
-.PHONY: install run test bench lab clean-lab cloud-stop
+.PHONY: install run test test-py312 test-py313 bench lab clean-lab cloud-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,16 @@ run: $(STAMP)
 test: $(STAMP)
 	sh scripts/install-browser.sh
 	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --enforce-iam
+
+## CI's second Python (test-py312, test-py313): a virtualenv .venv3XX on that Python (scripts/find-python.sh
+## finds it, or says what to install), then the whole series headless -> runs/latest-py3.XX/ and the
+## conformance suite there; the functions deploy as python3.XX (the Python the lab runs on)
+test-py312 test-py313: test-py3%:
+	@interpreter=$$(sh scripts/find-python.sh 3.$*) || exit 1; \
+	echo "== Python 3.$*: $$interpreter"; \
+	$(MAKE) --no-print-directory PYTHON=$$interpreter VENV=.venv3$* install
+	ORDERLAB_LAMBDA_RUNTIME= .venv3$*/bin/orderlab run --output runs/latest-py3.$*
+	ORDERLAB_LAMBDA_RUNTIME= .venv3$*/bin/python -m pytest --enforce-iam tests/conformance
 
 ## benchmarks (not part of the tests): runs/bench-<timestamp>/results.json + plot.png
 bench: $(STAMP)

@@ -22,6 +22,7 @@ import zipfile
 import boto3
 
 from common import free_port
+from helpers.runtime import lambda_runtime
 
 
 
@@ -105,7 +106,7 @@ def main() -> None:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
-        lam.create_function(FunctionName="bench", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
+        lam.create_function(FunctionName="bench", Runtime=lambda_runtime(), Role="arn:aws:iam::000000000000:role/r",
                             Handler="app.handler", Code={"ZipFile": buf.getvalue()})
         lam.get_waiter("function_active_v2").wait(FunctionName="bench")
 

@@ -29,6 +29,7 @@ import requests
 def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
     from helpers import Lab
     from helpers.demo import VALID_ORDER
+    from helpers.runtime import lambda_runtime
     from helpers.stacks import deploy_ingestion
     from helpers.target import resolve_target
 
@@ -50,7 +51,7 @@ def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", "def handler(event, context):\n    return 1\n")
     name = lab.name("noop")
-    lam.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
+    lam.create_function(FunctionName=name, Runtime=lambda_runtime(), Role="arn:aws:iam::000000000000:role/r",
                         Handler="app.handler", Code={"ZipFile": buf.getvalue()})
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     for _ in range(10):

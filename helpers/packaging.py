@@ -4,7 +4,8 @@ The zip carries everything the handler imports except the standard library and t
 runtime's own boto3/botocore: AWS gives a function nothing else. Dependencies are installed
 with ``pip install --target`` for the *Lambda* platform (manylinux2014, CPython, binary
 wheels only), never for this machine, so a compiled dependency (pydantic-core...) is the
-Linux build for the function's architecture.
+Linux build for the function's architecture and its runtime's CPython version (the lab's
+runtime, :func:`helpers.runtime.lambda_runtime`, unless told otherwise).
 
 Two builds of the same inputs give byte-identical zips (sorted entries, fixed timestamps and
 permissions, no bytecode, no install records), so the zip's SHA-256 — Lambda's
@@ -13,7 +14,7 @@ permissions, no bytecode, no install records), so the zip's SHA-256 — Lambda's
 
 >>> pkg = build_lambda_package(Path("lambdas/create_order"))          # doctest: +SKIP
 >>> pkg.zip_path.name, pkg.size, pkg.sha256_b64                       # doctest: +SKIP
-('create_order-x86_64-py3.11-3f0c....zip', 4182311, 'q8m...=')
+('create_order-x86_64-py3.12-3f0c....zip', 4182311, 'q8m...=')
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
+
+from helpers.runtime import python_version as runtime_python_version
 
 Architecture = Literal["x86_64", "arm64"]
 
@@ -230,7 +233,7 @@ def _sha256_b64(path: Path) -> str:
 def build_lambda_package(
     function_dir: Path,
     *,
-    python_version: str = "3.11",
+    python_version: str | None = None,
     architecture: Architecture = "x86_64",
     build_root: Path = DEFAULT_BUILD_ROOT,
     force: bool = False,
@@ -239,13 +242,15 @@ def build_lambda_package(
 
     The zip holds the folder's files at its root (so ``lambdas/create_order/create_order/handler.py``
     becomes ``create_order/handler.py``, handler ``create_order.handler.lambda_handler``) and the
-    packages of its ``requirements.txt`` installed for the Lambda platform. ``force`` rebuilds even
-    when a build of the same inputs exists.
+    packages of its ``requirements.txt`` installed for the Lambda platform and ``python_version``
+    (default: the lab's runtime, e.g. ``"3.12"``). ``force`` rebuilds even when a build of the same
+    inputs exists.
 
     >>> pkg = build_lambda_package(Path("lambdas/create_order"), architecture="arm64")   # doctest: +SKIP
     >>> pkg.cached                                                                      # doctest: +SKIP
     False
     """
+    python_version = python_version or runtime_python_version()
     function_dir = Path(function_dir).resolve()
     if not function_dir.is_dir():
         raise PackagingError(f"Function folder {function_dir} does not exist")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from helpers import naming
+from helpers.runtime import describe_runtime, lambda_runtime
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,11 +19,12 @@ if TYPE_CHECKING:
 __all__ = ["STEP_RESOURCES", "cost_frame", "environment_frame", "plan_frame", "plan_text"]
 
 # (step, service, component, kind, where to find it in the AWS console). ``{prefix}`` in a component
-# is replaced by the prefix; other components become ``<prefix>-<component>``.
+# is replaced by the prefix; other components become ``<prefix>-<component>``; ``{runtime}`` in a
+# kind is the lab's Lambda runtime (helpers.runtime).
 STEP_RESOURCES: list[tuple[str, str, str, str, str]] = [
     ("01", "DynamoDB", "orders", "table (on demand)", "DynamoDB → Tables"),
     ("01", "IAM", "create-order-role", "role (least privilege)", "IAM → Roles"),
-    ("01", "Lambda", "create-order", "function (python3.11)", "Lambda → Functions"),
+    ("01", "Lambda", "create-order", "function ({runtime})", "Lambda → Functions"),
     ("01", "CloudWatch Logs", "/aws/lambda/{prefix}-create-order", "log group (7 days)", "CloudWatch → Log groups"),
     ("01", "API Gateway", "orders-api", "HTTP API ($default stage)", "API Gateway → APIs"),
     ("01", "S3", "frontend-<account id>", "static website bucket (aws target only)", "S3 → Buckets"),
@@ -30,19 +32,19 @@ STEP_RESOURCES: list[tuple[str, str, str, str, str]] = [
     ("02", "SQS", "order-queue", "standard queue", "Amazon SQS → Queues"),
     ("02", "SQS", "stream-failures", "on-failure destination of the stream trigger", "Amazon SQS → Queues"),
     ("02", "IAM", "stream-processor-role", "role (least privilege)", "IAM → Roles"),
-    ("02", "Lambda", "stream-processor", "function + DynamoDB stream trigger", "Lambda → Functions"),
+    ("02", "Lambda", "stream-processor", "function ({runtime}) + DynamoDB stream trigger", "Lambda → Functions"),
     ("02", "CloudWatch Logs", "/aws/lambda/{prefix}-stream-processor", "log group (7 days)", "CloudWatch → Log groups"),
     ("03", "IAM", "order-worker-role", "role (least privilege)", "IAM → Roles"),
-    ("03", "Lambda", "order-worker", "function + SQS trigger", "Lambda → Functions"),
+    ("03", "Lambda", "order-worker", "function ({runtime}) + SQS trigger", "Lambda → Functions"),
     ("03", "CloudWatch Logs", "/aws/lambda/{prefix}-order-worker", "log group (7 days)", "CloudWatch → Log groups"),
     ("04", "SQS", "high-value-queue", "target queue of the pipe", "Amazon SQS → Queues"),
     ("04", "SQS", "high-value-dlq", "dead-letter queue of high-value-queue", "Amazon SQS → Queues"),
     ("04", "SQS", "high-value-pipe-dlq", "dead-letter queue of the pipe", "Amazon SQS → Queues"),
     ("04", "IAM", "high-value-enricher-role", "role (least privilege)", "IAM → Roles"),
-    ("04", "Lambda", "high-value-enricher", "function (pipe enrichment)", "Lambda → Functions"),
+    ("04", "Lambda", "high-value-enricher", "function ({runtime}, pipe enrichment)", "Lambda → Functions"),
     ("04", "CloudWatch Logs", "/aws/lambda/{prefix}-high-value-enricher", "log group (7 days)", "CloudWatch → Log groups"),
     ("04", "IAM", "high-value-role", "role (least privilege)", "IAM → Roles"),
-    ("04", "Lambda", "high-value", "function + SQS trigger", "Lambda → Functions"),
+    ("04", "Lambda", "high-value", "function ({runtime}) + SQS trigger", "Lambda → Functions"),
     ("04", "CloudWatch Logs", "/aws/lambda/{prefix}-high-value", "log group (7 days)", "CloudWatch → Log groups"),
     ("04", "IAM", "high-value-pipe-role", "role of the pipe (least privilege)", "IAM → Roles"),
     ("04", "EventBridge Pipes", "high-value-pipe", "pipe: stream → filter → enrichment → queue", "Amazon EventBridge → Pipes"),
@@ -69,7 +71,9 @@ def plan_frame(lab: "Lab") -> "pd.DataFrame":
     import pandas as pd
 
     rows: list[dict[str, str]] = []
+    runtime = lambda_runtime()
     for step, service, component, kind, console in STEP_RESOURCES:
+        kind = kind.format(runtime=runtime)
         if component == "<alarms>":
             rows += _alarm_rows(lab)
             continue
@@ -93,7 +97,8 @@ def plan_text(lab: "Lab") -> str:
              f"  every resource is named {lab.prefix}-* and tagged "
              f"{naming.PROJECT_TAG}={naming.PROJECT}, {naming.PREFIX_TAG}={lab.prefix}",
              f"  {len(frame)} resources over the steps {', '.join(sorted(set(frame['step'])))} "
-             "(each notebook creates only its step's):"]
+             "(each notebook creates only its step's):",
+             f"  Lambda functions run on {describe_runtime()}"]
     lines += [f"    {row.step}  {row.service:<17} {row.name:<45} {row.kind}" for row in frame.itertuples()]
     lines.append(f"  Cost: {summary_line()}")
     lines.append("  Cleanup: run cleanup.ipynb (or `orderlab clean`); it proves that nothing remains.")
@@ -112,7 +117,7 @@ def environment_frame(lab: "Lab") -> "pd.DataFrame":
     import pandas as pd
 
     rows = [("target", lab.target.kind), ("where", lab.target.describe()), ("region", lab.region),
-            ("prefix", lab.prefix)]
+            ("prefix", lab.prefix), ("Lambda runtime of the lab's functions", describe_runtime())]
     if lab.needs_confirmation:
         rows.append(("account (confirmed)", lab.account_id if lab.confirmed else "NOT confirmed"))
     if lab.target.is_local:

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from helpers.packaging import DIRECT_UPLOAD_LIMIT, Package, PackagingError, build_lambda_package
 from helpers.provision._aws import error_code, error_message, log_group_arn, log_group_name, retry_on, tags_missing
+from helpers.runtime import lambda_runtime, python_version
 from helpers.waiters import wait_function_active, wait_function_updated
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class FunctionInfo:
     state: str
     last_modified: str
     last_update_status: str | None = None
+    runtime: str = ""
     created: bool = False
     code_updated: bool = False
     config_updated: bool = False
@@ -144,7 +146,7 @@ def deploy_function(
     handler: str,
     role_arn: str,
     environment: dict[str, str],
-    runtime: str = "python3.11",
+    runtime: str | None = None,
     timeout: int = 10,
     memory: int = 256,
     architecture: Architecture = "x86_64",
@@ -153,13 +155,14 @@ def deploy_function(
 ) -> FunctionInfo:
     """Build ``source_dir`` and create or converge function ``lab.name(component)``.
 
-    Creates its tagged log group first. On real AWS, CreateFunction right after CreateRole can
-    fail until IAM propagates the role: that error is retried with bounded backoff.
+    ``runtime`` defaults to the lab's (:func:`helpers.runtime.lambda_runtime`: the Python the lab
+    runs on); the dependencies are packaged for that CPython version. Creates its tagged log group
+    first. On real AWS, CreateFunction right after CreateRole can fail until IAM propagates the
+    role: that error is retried with bounded backoff.
     """
-    if not runtime.startswith("python3."):
-        raise ValueError(f"Only Python runtimes are packaged here, got {runtime!r}")
+    runtime = lambda_runtime(runtime)
     name = lab.name(component)
-    package = build_lambda_package(Path(source_dir), python_version=runtime.removeprefix("python"),
+    package = build_lambda_package(Path(source_dir), python_version=python_version(runtime),
                                    architecture=architecture)
     if package.size > DIRECT_UPLOAD_LIMIT:
         raise PackagingError(
@@ -222,6 +225,7 @@ def deploy_function(
         state=configuration.get("State", "Active"),
         last_modified=configuration.get("LastModified", ""),
         last_update_status=configuration.get("LastUpdateStatus"),
+        runtime=configuration.get("Runtime", ""),
         created=created,
         code_updated=code_updated,
         config_updated=config_updated,

@@ -2,15 +2,17 @@
 
 What AWS does, and MiniStack 1.5.33 does not:
 
-* **The interpreter the Runtime names, and nothing else on sys.path.** A ``python3.11``
-  function runs on Python 3.11 and imports only the standard library, the runtime's bundled
+* **The interpreter the Runtime names, and nothing else on sys.path.** A ``python3.12``
+  function runs on Python 3.12 and imports only the standard library, the runtime's bundled
   boto3/botocore and what its package and layers carry
   (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html,
   https://docs.aws.amazon.com/lambda/latest/dg/python-package.html). MiniStack runs every
   Python function on its own interpreter with its site-packages importable. Here workers
-  start on :func:`localcloud.runtimes.launcher_for` (``-I -S``), with the SDK appended to
-  ``sys.path`` after the function's code and layers, and an environment reduced to what
-  Lambda sets (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+  start on :func:`localcloud.runtimes.launcher_for` (``-I -S``; the nearest Python here, with a
+  line in the function's log, when this machine has no interpreter of the runtime's version),
+  with the SDK appended to ``sys.path`` after the function's code and layers, and an
+  environment reduced to what Lambda sets, ``AWS_EXECUTION_ENV`` naming the runtime
+  (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
 * **Error payloads.** An unhandled exception becomes
   ``{"errorMessage", "errorType": <exception class name>, "requestId", "stackTrace": [...]}``
   and import failures ``Runtime.ImportModuleError`` / ``Runtime.HandlerNotFound`` /
@@ -75,6 +77,7 @@ _ORDERLAB_KEEP = {
     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DISABLE_HOST_PREFIX_INJECTION",
     "AWS_CA_BUNDLE", "SSL_CERT_FILE", "LAMBDA_TASK_ROOT", "_HANDLER", "ORDERLAB_LAMBDA_SDK_DIR",
+    "AWS_EXECUTION_ENV",
 }
 _ORDERLAB_KEEP_PREFIXES = ("AWS_LAMBDA_", "_LAMBDA_", "_X_AMZN_", "_MINISTACK_")
 
@@ -94,7 +97,8 @@ def _orderlab_sandbox(init):
         "LANG": "en_US.UTF-8",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LAMBDA_RUNTIME_DIR": sdk,
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python%d.%d" % sys.version_info[:2],
+        # From the Runtime (set by the launcher), not the interpreter, which may be another version.
+        "AWS_EXECUTION_ENV": os.environ.get("AWS_EXECUTION_ENV") or "AWS_Lambda_python%d.%d" % sys.version_info[:2],
         "_HANDLER": init["module"] + "." + init["handler"],
         # The host's ~/.aws must not leak into the function (there is none on Lambda).
         "AWS_CONFIG_FILE": os.path.join(task_root, "no-aws-config"),
@@ -222,8 +226,8 @@ def apply() -> None:
     def make_detect(original):
         def _detect_runtime_binary(runtime: str) -> tuple[str, str]:
             if runtime.startswith("python"):
-                # Raises with a clear message when no interpreter of that version exists;
-                # CreateFunction already refused such a runtime (see lambda_service).
+                # The runtime's interpreter, or the nearest one (its log says so); raises with a
+                # clear message in strict mode, where CreateFunction already refused it.
                 return runtimes.launcher_for(runtime), patched_script
             return original(runtime)
         return _detect_runtime_binary

@@ -9,11 +9,14 @@ What AWS does, and MiniStack 1.5.33 does not:
   UUID for the execution.
 * **Error payloads** with the exception's class as ``errorType`` and a ``stackTrace``
   (see :mod:`localcloud.patches.lambda_runtime`, which captures them from the worker).
-* **A runtime it cannot honour is refused at deploy time.** AWS runs ``python3.X`` on
-  Python 3.X. When this machine has no such interpreter, CreateFunction and
-  UpdateFunctionConfiguration answer ``InvalidParameterValueException`` saying why (a
-  deliberate difference from AWS, which would accept it: better than running the function
-  on another Python and hiding what AWS would do).
+* **The runtimes AWS accepts, and AWS's refusals.** CreateFunction and
+  UpdateFunctionConfiguration refuse a Runtime AWS refuses, with AWS's
+  ``InvalidParameterValueException`` message: a deprecated one (python2.7 ... python3.8,
+  "no longer supported for creating or updating") or one outside the API's enum ("failed to
+  satisfy constraint: Member must satisfy enum value set"). Every other ``python3.X`` is
+  accepted, also without an interpreter of that version on this machine (see
+  :mod:`localcloud.runtimes`: it runs on the nearest one and says so in its log), unless
+  ``ORDERLAB_STRICT_RUNTIMES=1``, which refuses it with the same exception, saying why.
 
 Speed only, no behaviour change (issue 8): MiniStack started new threads per invocation,
 ``run_reentrant`` (an API Gateway integration, Invoke: the invocation may call back into the
@@ -52,13 +55,19 @@ _http_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def _runtime_refusal(method: str, path: str, body: bytes) -> str | None:
+    """The InvalidParameterValueException message for the Runtime of a CreateFunction or
+    UpdateFunctionConfiguration request, or None when it is accepted."""
     if not ((method == "POST" and _FUNCTIONS.match(path)) or (method == "PUT" and _CONFIGURATION.match(path))):
         return None
     try:
         runtime = json.loads(body or b"{}").get("Runtime")
     except (ValueError, AttributeError):
         return None
-    if isinstance(runtime, str) and runtime.startswith("python") and runtimes.interpreter_for(runtime) is None:
+    refusal = runtimes.aws_refusal(runtime)
+    if refusal:
+        return refusal
+    if (isinstance(runtime, str) and runtimes.python_version_of(runtime) and runtimes.strict()
+            and runtimes.interpreter_for(runtime) is None):
         return runtimes.unavailable_message(runtime)
     return None
 

@@ -19,10 +19,11 @@ from botocore.exceptions import ClientError
 
 from helpers.naming import tag_list
 from helpers.provision._aws import error_code, error_message, partition, retry_on
+from helpers.runtime import lambda_runtime
 from helpers.waiters import wait_table_active, wait_until
 
 PROBE_DIR = Path(__file__).resolve().parent / "probes" / "event_probe"
-RUNTIME = "python3.11"
+RUNTIME = lambda_runtime()  # the lab's: the Python running the suite, or ORDERLAB_LAMBDA_RUNTIME
 ON_AWS = os.environ.get("ORDERLAB_TARGET", "local") != "local"
 PATIENCE = 300.0 if ON_AWS else 30.0       # for something that should happen
 POLL = 1.0 if ON_AWS else 0.1

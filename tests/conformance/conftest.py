@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.runtime import lambda_runtime
+
 PROBES = Path(__file__).resolve().parent / "probes"
-RUNTIME = "python3.11"
+RUNTIME = lambda_runtime()  # the lab's: the Python running the suite, or ORDERLAB_LAMBDA_RUNTIME
 
 
 @dataclass(frozen=True)

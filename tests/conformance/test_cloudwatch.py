@@ -138,7 +138,7 @@ def deploy_probe(lab, component: str, role: str):
     from helpers.provision.lambda_ import deploy_function
 
     return deploy_function(lab, Path(PROBES), component=component, handler="probe.handler", role_arn=role,
-                           environment={}, runtime="python3.11")
+                           environment={})
 
 
 # ---------------------------------------------------------------------------

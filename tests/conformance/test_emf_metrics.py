@@ -26,14 +26,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conformance._esm import ON_AWS, PATIENCE, POLL
+from conformance._esm import ON_AWS, PATIENCE, POLL, RUNTIME
 from helpers.provision._aws import error_code
 from helpers.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
 PROBE_DIR = Path(__file__).resolve().parent / "probes" / "emf_probe"
-RUNTIME = "python3.11"
 
 
 @pytest.fixture(scope="module")

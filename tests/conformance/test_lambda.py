@@ -6,7 +6,7 @@ References (AWS documentation followed):
 - Context object, aws_request_id: https://docs.aws.amazon.com/lambda/latest/dg/python-context.html
 - Python errors (errorMessage, errorType = exception class, stackTrace):
   https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html
-- Runtimes (python3.11 runs Python 3.11; the runtime includes the SDK for Python):
+- Runtimes (python3.12 runs Python 3.12; the runtime includes the SDK for Python):
   https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
 - Deployment packages must carry their dependencies:
   https://docs.aws.amazon.com/lambda/latest/dg/python-package.html
@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from helpers.runtime import python_version
 
 pytestmark = pytest.mark.cloud
 
@@ -43,7 +45,7 @@ def test_each_invoke_gets_a_new_request_id(lab, probes):
 
 def test_function_runs_on_the_python_its_runtime_names(lab, probes):
     _, body = _invoke(lab, probes.function, {})
-    assert body["python"] == "3.11"
+    assert body["python"] == python_version()  # the probes are deployed on the lab's runtime
 
 
 def test_runtime_provides_the_sdk_and_nothing_from_the_host(lab, probes):

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conformance._esm import ON_AWS, PATIENCE, POLL, create_queue
+from conformance._esm import ON_AWS, PATIENCE, POLL, RUNTIME, create_queue
 from helpers.naming import tag_list
 from helpers.provision._aws import error_code, error_message, partition, retry_on
 from helpers.waiters import wait_until
@@ -43,7 +43,6 @@ from helpers.waiters import wait_until
 pytestmark = pytest.mark.cloud
 
 PROBE_DIR = Path(__file__).resolve().parent / "probes" / "pipe_enricher"
-RUNTIME = "python3.11"
 VIEW = "NEW_AND_OLD_IMAGES"
 PIPE_PATIENCE = 600.0 if ON_AWS else 15.0     # a pipe takes a minute or two to change state on AWS
 SETTLED = {"RUNNING", "STOPPED"}

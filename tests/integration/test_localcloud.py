@@ -18,6 +18,7 @@ import pytest
 
 import localcloud
 from cloudtest import external_target, free_port
+from helpers.runtime import lambda_runtime
 
 pytestmark = pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test")
 
@@ -47,7 +48,7 @@ def _deploy_sleeper(port: int, name: str = "sleeper") -> None:
     except iam.exceptions.EntityAlreadyExistsException:
         pass
     client = _lambda_client(port)
-    client.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
+    client.create_function(FunctionName=name, Runtime=lambda_runtime(), Role="arn:aws:iam::000000000000:role/r",
                            Handler="app.handler", Code={"ZipFile": buf.getvalue()}, Timeout=30)
     client.get_waiter("function_active_v2").wait(FunctionName=name)
 

@@ -33,6 +33,7 @@ from helpers.provision import (
     ensure_orders_table,
 )
 from helpers.provision.iam import POLICY_NAME, role_name
+from helpers.runtime import RUNTIME_ENV, lambda_runtime, python_version
 from helpers.stacks import (
     API_COMPONENT,
     CREATE_ORDER_COMPONENT,
@@ -45,6 +46,13 @@ from helpers.stacks import (
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ECHO_FN = FIXTURES / "echo_fn"
 FRONTEND_ORIGIN = "http://127.0.0.1:8000"
+
+
+
+def cpython_tag(version: str | None = None) -> str:
+    """The extension-module tag of a CPython version: ``"3.12"`` -> ``"cpython-312"`` (default: the lab's runtime)."""
+    return "cpython-" + (version or python_version()).replace(".", "")
+
 
 needs_create_order = pytest.mark.skipif(
     not (CREATE_ORDER_DIR / "create_order" / "handler.py").is_file(),
@@ -88,9 +96,9 @@ def test_package_build_is_byte_reproducible(tmp_path: Path) -> None:
     assert "echo_fn/handler.py" in names and "echo_fn/__init__.py" in names
     assert not {"requirements.txt", "README.md"} & set(names)
     assert not [n for n in names if n.startswith("tests/")]
-    # its dependencies, the compiled one built for Lambda (Linux x86_64, CPython 3.11)
+    # its dependencies, the compiled one built for Lambda (Linux x86_64, the lab runtime's CPython)
     assert "jmespath/__init__.py" in names
-    assert [n for n in names if n.startswith("markupsafe/_speedups.cpython-311-x86_64-linux-gnu")]
+    assert [n for n in names if n.startswith(f"markupsafe/_speedups.{cpython_tag()}-x86_64-linux-gnu")]
 
 
 def test_package_cache_skips_unchanged_and_rebuilds_changed(tmp_path: Path) -> None:
@@ -113,7 +121,7 @@ def test_package_cache_skips_unchanged_and_rebuilds_changed(tmp_path: Path) -> N
 def test_arm64_package_gets_aarch64_wheels(tmp_path: Path) -> None:
     package = build_lambda_package(ECHO_FN, architecture="arm64", build_root=tmp_path)
     names, _ = _zip_facts(package.zip_path)
-    assert [n for n in names if n.startswith("markupsafe/_speedups.cpython-311-aarch64-linux-gnu")]
+    assert [n for n in names if n.startswith(f"markupsafe/_speedups.{cpython_tag()}-aarch64-linux-gnu")]
     assert not [n for n in names if "x86_64" in n]
 
 
@@ -136,7 +144,7 @@ def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
     top = {n.split("/", 1)[0] for n in names}
     assert {"create_order", "aws_lambda_powertools", "pydantic", "pydantic_core", "typing_extensions.py",
             "jmespath"} <= top
-    assert [n for n in names if n.startswith("pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu")]
+    assert [n for n in names if n.startswith(f"pydantic_core/_pydantic_core.{cpython_tag()}-x86_64-linux-gnu")]
     assert not {"boto3", "botocore"} & top, "the runtime provides boto3; do not ship it"
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(package.zip_path) as archive:
@@ -147,6 +155,18 @@ def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(unpacked)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+@needs_create_order
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
+def test_create_order_package_follows_the_chosen_runtime(tmp_path: Path, monkeypatch, runtime: str) -> None:
+    """ORDERLAB_LAMBDA_RUNTIME picks the CPython the compiled dependencies are built for."""
+    monkeypatch.setenv(RUNTIME_ENV, runtime)
+    package = build_lambda_package(CREATE_ORDER_DIR, build_root=tmp_path)
+    names, _ = _zip_facts(package.zip_path)
+    compiled = [n for n in names if n.startswith("pydantic_core/_pydantic_core.cpython-")]
+    assert compiled and all(n.startswith(f"pydantic_core/_pydantic_core.{cpython_tag(runtime[6:])}-") for n in compiled)
+    assert f"-py{runtime[6:]}-" in package.zip_path.name
 
 
 def test_discovery_drops_deleted_resources_the_tagging_api_still_lists() -> None:
@@ -292,6 +312,23 @@ def test_deploy_function_updates_only_what_changed(lab: Lab, tmp_path: Path) -> 
     group_tags = lab.client("logs").list_tags_for_resource(
         resourceArn=f"arn:aws:logs:{lab.region}:{lab.account_id}:log-group:/aws/lambda/{new_env.name}")["tags"]
     assert group_tags.items() >= lab.tags.items()
+
+
+@pytest.mark.cloud
+def test_deploy_function_follows_the_lab_runtime(lab: Lab, monkeypatch) -> None:
+    """A function deployed on another runtime is moved to the lab's, with its dependencies rebuilt for it."""
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    lab_runtime = lambda_runtime()
+    other = "python3.13" if lab_runtime != "python3.13" else "python3.12"
+    role = ensure_lambda_role(lab, "echo-runtime", [])
+    kwargs = dict(component="echo-runtime", handler="echo_fn.handler.lambda_handler", role_arn=role,
+                  environment={"GREETING": "hi"})
+    before = deploy_function(lab, ECHO_FN, runtime=other, **kwargs)
+    after = deploy_function(lab, ECHO_FN, **kwargs)
+    assert (before.runtime, after.runtime) == (other, lab_runtime)
+    assert after.code_updated and after.config_updated, "the zip carries wheels for the runtime's CPython"
+    result = lab.client("lambda").invoke(FunctionName=after.name, Payload=json.dumps({"name": "<b>"}))
+    assert "FunctionError" not in result and json.loads(result["Payload"].read())["escaped"] == "&lt;b&gt;"
 
 
 @pytest.mark.cloud

@@ -96,7 +96,7 @@ def lambda_context() -> FakeLambdaContext:
 
 # --------------------------------------------------------------------------- standalone zip layouts
 
-# What the python3.11 Lambda runtime provides besides the standard library.
+# What AWS's Python Lambda runtimes provide besides the standard library.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 
 _NETWORK_ERRORS = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
@@ -121,8 +121,9 @@ def boto3_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lambda_bundle(tmp_path_factory: pytest.TempPathFactory):
     """Build a function's zip layout in a directory: ``pip install --target`` of its
-    requirements for the Lambda platform (manylinux2014 x86_64, CPython 3.11, wheels only)
-    plus its package. Call it with the function's folder; the result is cached per folder.
+    requirements for the Lambda platform (manylinux2014 x86_64, wheels only) and the CPython
+    running the tests (``run_standalone`` runs the layout on it), plus its package. Call it
+    with the function's folder; the result is cached per folder.
     Skips (does not fail) only when PyPI cannot be reached at all.
     """
     import shutil
@@ -137,8 +138,8 @@ def lambda_bundle(tmp_path_factory: pytest.TempPathFactory):
         target = tmp_path_factory.mktemp(function_dir.name + "-zip-layout")
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                    "--no-compile", "--target", str(target), "-r", str(function_dir / "requirements.txt"),
-                   "--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.11",
-                   "--implementation", "cp"]
+                   "--platform", "manylinux2014_x86_64", "--only-binary=:all:",
+                   "--python-version", "%d.%d" % sys.version_info[:2], "--implementation", "cp"]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         if result.returncode != 0:
             if any(marker in result.stderr for marker in _NETWORK_ERRORS):
