@@ -181,6 +181,7 @@ def apply_all() -> list[str]:
         event_filtering,
         iam_responses,
         lambda_event_sources,
+        lambda_responses,
         lambda_runtime,
         lambda_service,
         logs,
@@ -192,7 +193,7 @@ def apply_all() -> list[str]:
 
     applied = []
     for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_requests, dynamodb_streams, lambda_event_sources, sqs,
-                   event_filtering, iam_responses, sns, logs, pipes, cloudwatch):
+                   event_filtering, iam_responses, lambda_responses, sns, logs, pipes, cloudwatch):
         module.apply()
         applied.append(module.__name__.rsplit(".", 1)[1])
     return applied
