@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from localcloud import code_cache
 from localcloud.patches import lambda_runtime
 
 HANDLER = '''
@@ -43,6 +44,30 @@ def test_exit_error_is_what_aws_reports_for_a_killed_runtime():
     assert lambda_runtime.exit_error("req-2", 3)["errorMessage"].endswith("exit status 3")
 
 
+def _zip(files: dict[str, str]) -> bytes:
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return code.getvalue()
+
+
+def test_code_is_extracted_once_per_content_and_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("ORDERLAB_HOME", str(tmp_path))
+    first, second = _zip({"handler.py": "A = 1\n"}), _zip({"handler.py": "A = 2\n"})
+    with ThreadPoolExecutor(4) as pool:  # environments of one function starting together
+        dirs = set(pool.map(lambda _: code_cache.code_dir(first, port=1), range(8)))
+    (shared,) = dirs
+    assert Path(shared, "handler.py").read_text() == "A = 1\n"
+    other = code_cache.code_dir(second, port=1)
+    assert other != shared and Path(other, "handler.py").read_text() == "A = 2\n"
+    assert [p.name for p in code_cache.code_root(1).iterdir() if p.name.startswith(".")] == [], "a staging dir was left"
+    code_cache.reset(1)
+    assert not code_cache.code_root(1).exists()
+
+
 @pytest.mark.parametrize("scenario", ["crash_in_flight", "failed_init_ends_only_its_environment"])
 def test_a_dead_environment(scenario: str, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, __file__, scenario, str(tmp_path)], capture_output=True, text=True,
@@ -60,13 +85,10 @@ def _setup(tmp: Path, init_sleep: float) -> tuple[Any, dict[str, Any]]:
     patches.apply_all()
     from ministack.services import lambda_svc
 
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", HANDLER)
     config = {"FunctionName": FUNCTION, "Runtime": "python%d.%d" % sys.version_info[:2], "Handler": "handler.handler",
               "Timeout": 60, "MemorySize": 128, "Environment": {"Variables": {"INIT_SLEEP": str(init_sleep)}},
               "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}"}
-    return lambda_svc, {"config": config, "code_zip": code.getvalue()}
+    return lambda_svc, {"config": config, "code_zip": _zip({"handler.py": HANDLER})}
 
 
 def _workers() -> list[int]:
