@@ -3,7 +3,7 @@
 On the local cloud every warm Lambda execution environment is a worker process, a child of
 the local cloud's server, running from a directory named ``ministack-lambda-<function>-…``.
 Killing one mid-invocation is what a crashed execution environment looks like on AWS: the
-invocation fails (``Runtime.ExitError`` there), so an SQS event source mapping leaves the
+invocation fails (``Runtime.ExitError``, locally too), so an SQS event source mapping leaves the
 whole batch on the queue and it comes back after the queue's visibility timeout
 (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html); the next
 invocation starts a fresh environment (a cold start).

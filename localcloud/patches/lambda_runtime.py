@@ -25,6 +25,22 @@ What AWS does, and MiniStack 1.5.33 does not:
   crashes or times out (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html,
   "Failures during the invoke phase"). MiniStack kills the worker after any error, so every
   retry paid a cold start.
+* **A crashed environment fails its invocation with ``Runtime.ExitError``, and only that
+  environment is replaced.** When the runtime process dies (killed, out of memory, a crash in
+  native code) the invocation in flight on it fails at once with
+  ``{"errorType": "Runtime.ExitError", "errorMessage": "RequestId: <id> Error: Runtime exited
+  with error: signal: killed"}`` and the next invocation gets a new environment (a cold start,
+  ``Init Duration`` in its REPORT line,
+  https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). MiniStack
+  answered ``Runtime.HandlerError: Worker process died``, and when a process died during its
+  init it killed *every* environment of the function, the ones serving other requests included
+  (see :mod:`localcloud.patches.lambda_service`), so one crash became a storm of failed requests
+  and cold starts.
+* **A cold start is not seconds long.** MiniStack extracted the zip in the server for every
+  new environment and, with ``-B``, each environment compiled botocore and the package's
+  dependencies from source again: on a busy machine several seconds per cold start, and a
+  burst of them stalled the API. Environments now share the extracted code and a bytecode
+  cache (:mod:`localcloud.code_cache`); behaviour is unchanged.
 * **No fixed wait after each invoke.** MiniStack waits up to 50 ms for trailing log lines
   after every invocation (``Worker._drain_stderr_bounded``). The worker here writes an
   end-of-invocation marker after flushing its output, so the server reads the logs up to the
@@ -33,19 +49,27 @@ What AWS does, and MiniStack 1.5.33 does not:
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import inspect
 import json
 import queue
+import signal
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud import runtimes
-from localcloud.patches import PatchError, replace_once, wrap
+from localcloud import code_cache, runtimes
+from localcloud.patches import PatchError, patch_source, replace_once, wrap
 
 END_MARKER = "\x1eorderlab:end-of-invocation"
+EXIT_ERROR_TYPE = "Runtime.ExitError"
+# What MiniStack's reader answers when the worker's pipes break under it: the process is gone.
+_CRASH_ERRORS = ("Worker process died", "Worker returned no response", "[Errno 32] Broken pipe")
 INIT_ERROR_TAG = "orderlab-aws-error:"
 SDK_DIR_ENV = "ORDERLAB_LAMBDA_SDK_DIR"
+PYCACHE_DIR_ENV = "ORDERLAB_PYCACHE_DIR"
 _LOG_WAIT_CAP_SECONDS = 2.0
 
 # The AWS-shaped error of the last failed invocation on this thread of control.
@@ -62,6 +86,8 @@ class ExecutionEnvironment:
     function_name: str
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.time)
+    init_ms: float | None = None
+    """Set only on the invocation that started the environment: its REPORT line's Init Duration."""
 
 
 # The environment that served the last invocation on this thread of control (set around each
@@ -77,7 +103,7 @@ _ORDERLAB_KEEP = {
     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DISABLE_HOST_PREFIX_INJECTION",
     "AWS_CA_BUNDLE", "SSL_CERT_FILE", "LAMBDA_TASK_ROOT", "_HANDLER", "ORDERLAB_LAMBDA_SDK_DIR",
-    "AWS_EXECUTION_ENV",
+    "AWS_EXECUTION_ENV", "ORDERLAB_PYCACHE_DIR",
 }
 _ORDERLAB_KEEP_PREFIXES = ("AWS_LAMBDA_", "_LAMBDA_", "_X_AMZN_", "_MINISTACK_")
 
@@ -91,6 +117,10 @@ def _orderlab_sandbox(init):
             continue
         del os.environ[name]
     sdk = os.environ.pop("ORDERLAB_LAMBDA_SDK_DIR", "")
+    pycache = os.environ.pop("ORDERLAB_PYCACHE_DIR", "")
+    if pycache:  # bytecode outside the function's code, shared by the cloud's environments
+        sys.pycache_prefix = pycache
+        sys.dont_write_bytecode = False
     task_root = os.path.dirname(init["code_dir"])
     os.environ.update({
         "TZ": ":UTC",
@@ -163,6 +193,35 @@ def _orderlab_end_of_invocation():
 '''
 
 
+def exit_error(request_id: str, returncode: int | None) -> dict[str, Any]:
+    """The error AWS returns for an invocation whose runtime process exited under it.
+
+    >>> exit_error("r1", -9)["errorMessage"]
+    'RequestId: r1 Error: Runtime exited with error: signal: killed'
+    >>> exit_error("r1", 1)["errorMessage"]
+    'RequestId: r1 Error: Runtime exited with error: exit status 1'
+    """
+    if returncode is not None and returncode < 0:
+        try:
+            how = "signal: " + (signal.strsignal(-returncode) or str(-returncode)).lower()
+        except ValueError:
+            how = f"signal: {-returncode}"
+    else:
+        how = f"exit status {returncode if returncode is not None else 'unknown'}"
+    return {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {how}",
+            "errorType": EXIT_ERROR_TYPE, "requestId": request_id, "stackTrace": []}
+
+
+def exited(proc: "subprocess.Popen[str] | None", wait: float = 0.5) -> int | None:
+    """The exit status of a worker process whose pipes closed (None: still running)."""
+    if proc is None:
+        return None
+    try:
+        return proc.wait(timeout=wait)  # its pipes are closed: it is exiting, if not gone already
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def build_worker_script(original: str) -> str:
     """MiniStack's Python worker bootstrap with the AWS behaviours above."""
     script = replace_once(
@@ -221,6 +280,9 @@ def apply() -> None:
     from ministack.core import lambda_runtime as lr
 
     os.environ[SDK_DIR_ENV] = runtimes.sdk_dir()  # inherited by every worker's environment
+    port = int(os.environ.get("GATEWAY_PORT", "4566"))
+    code_cache.reset(port)
+    os.environ[PYCACHE_DIR_ENV] = str(code_cache.pycache_dir(port))
     patched_script = build_worker_script(lr._PYTHON_WORKER_SCRIPT)
 
     def make_detect(original):
@@ -254,20 +316,44 @@ def apply() -> None:
 
     def make_spawn(original):
         def _spawn(self, *args: Any, **kwargs: Any) -> Any:
-            if type(self) is lr.Worker:
-                # A (re)started process is a new execution environment, with a new log stream,
-                # even when its init fails.
-                environment = ExecutionEnvironment(str(self.config.get("FunctionName", self.func_name)))
-                self._orderlab_environment = environment
-                serving_environment.set(environment)
-            return original(self, *args, **kwargs)
+            if type(self) is not lr.Worker:
+                return original(self, *args, **kwargs)
+            # A (re)started process is a new execution environment, with a new log stream,
+            # even when its init fails.
+            environment = ExecutionEnvironment(str(self.config.get("FunctionName", self.func_name)))
+            self._orderlab_environment = environment
+            serving_environment.set(environment)
+            started = time.monotonic()
+            try:
+                result = original(self, *args, **kwargs)
+            finally:
+                self._orderlab_proc = self._proc  # kept for its exit status if it dies
+            serving_environment.set(dataclasses.replace(environment, init_ms=(time.monotonic() - started) * 1000))
+            return result
         return _spawn
 
     def make_invoke(original):
         def invoke(self, event, request_id, *args: Any, **kwargs: Any) -> dict:
             # The live process's environment; _spawn replaces it if this invoke starts a new one.
             serving_environment.set(getattr(self, "_orderlab_environment", None))
-            response = original(self, event, request_id, *args, **kwargs)
+            last_aws_error.set(None)
+            try:
+                response = original(self, event, request_id, *args, **kwargs)
+            except Exception as exc:
+                # The init failed. A process that died in it (killed) is a Runtime.ExitError; an
+                # init error the worker reported carries its own AWS error (INIT_ERROR_TAG).
+                if _is_python_worker(self, lr) and INIT_ERROR_TAG not in str(exc):
+                    status = exited(getattr(self, "_orderlab_proc", None))
+                    if status is not None:
+                        last_aws_error.set(exit_error(request_id, status))
+                raise
+            if (_is_python_worker(self, lr) and isinstance(response, dict) and response.get("status") == "error"
+                    and str(response.get("error", "")).startswith(_CRASH_ERRORS)):
+                # The process died under the invocation (its pipes closed): fail it now, as AWS does.
+                status = exited(getattr(self, "_orderlab_proc", None))
+                aws_error = exit_error(request_id, status)
+                last_aws_error.set(aws_error)
+                return {**response, "error": aws_error["errorMessage"]}
             function_error = response.get("orderlab_function_error") if isinstance(response, dict) else None
             if function_error:
                 # An invocation error with the worker kept alive (see the worker script).
@@ -281,10 +367,46 @@ def apply() -> None:
     for name in ("_spawn", "invoke", "_drain_stderr_bounded"):
         if not hasattr(lr.Worker, name):
             raise PatchError(f"cannot patch ministack Worker.{name}: not found")
+    share_extracted_code(lr, port)
     wrap(lr, "_detect_runtime_binary", make_detect)
     wrap(lr.Worker, "_drain_stderr_bounded", make_drain)
     wrap(lr.Worker, "invoke", make_invoke)
     wrap(lr.Worker, "_spawn", make_spawn)
+
+
+def share_extracted_code(lr: Any, port: int) -> None:
+    """Start every environment from the code extracted once (:func:`localcloud.code_cache.code_dir`)."""
+    lr._orderlab_code_dir = lambda code_zip: code_cache.code_dir(code_zip, port=port)
+    patch_source(inspect.unwrap(lr.Worker._spawn),
+                 [('    code_dir = os.path.join(self._tmpdir, "code")\n'
+                   '    os.makedirs(code_dir)\n'
+                   '    with open(os.path.join(self._tmpdir, "code.zip"), "wb") as f:\n'
+                   '        f.write(self.code_zip)\n'
+                   '    with zipfile.ZipFile(os.path.join(self._tmpdir, "code.zip")) as zf:\n'
+                   '        zf.extractall(code_dir)\n',
+                   '    code_dir = _orderlab_code_dir(self.code_zip)\n')],
+                 what="ministack Worker._spawn (extracts the code for each environment)")
+
+
+def discard_environment(worker: Any) -> None:
+    """Drop one execution environment from its function's pool and end its process.
+
+    For an environment whose init failed: its process is dead or useless, and the function's
+    other environments (serving other requests) carry on, as on AWS. The next invocation that
+    finds no free environment starts a new one.
+    """
+    from ministack.core import lambda_runtime as lr
+
+    if worker is None:
+        return
+    with lr._lock:
+        for key, entries in list(lr._workers.items()):
+            if worker in entries:
+                entries.remove(worker)
+                if not entries:
+                    del lr._workers[key]
+                break
+    lr.kill_workers([worker])  # outside the pool's lock, as MiniStack's invalidate_worker
 
 
 def aws_error_from_init_failure(message: str) -> dict[str, Any] | None:

@@ -18,7 +18,17 @@ What AWS does, and MiniStack 1.5.33 does not:
   :mod:`localcloud.runtimes`: it runs on the nearest one and says so in its log), unless
   ``ORDERLAB_STRICT_RUNTIMES=1``, which refuses it with the same exception, saying why.
 
-Speed only, no behaviour change (issue 8): MiniStack started new threads per invocation,
+* **A failed init ends one execution environment, not all of them.** When an environment's
+  init fails (its process killed while starting, an import error), AWS discards that
+  environment; the function's other environments keep serving their requests
+  (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). MiniStack's
+  ``_execute_function_warm`` called ``invalidate_worker`` for the whole function: it killed every
+  environment, those with an invocation in flight included, and deleted their code while others
+  were starting from it, so under load one crash cascaded into failed requests and cold starts
+  for seconds. Only the failed environment is discarded now
+  (:func:`localcloud.patches.lambda_runtime.discard_environment`).
+
+Speed only, no behaviour change: MiniStack started new threads per invocation,
 ``run_reentrant`` (an API Gateway integration, Invoke: the invocation may call back into the
 server) and, inside ``Worker.invoke``, a reader that waits for the worker's answer (so the
 function's timeout can be enforced). ``Thread.start`` waits until the new OS thread runs; on
@@ -95,8 +105,22 @@ def install_cached_threads() -> None:
                  what="ministack Worker.invoke (a reader thread per invocation)")
 
 
+def discard_only_the_failed_environment() -> None:
+    """Make a failed init of one environment discard that environment only (see the module doc)."""
+    from ministack.services import lambda_svc
+
+    lambda_svc._orderlab_discard_environment = runtime_patch.discard_environment
+    patch_source(inspect.unwrap(lambda_svc._execute_function_warm),
+                 [("        invalidate_worker(func_name, qualifier=qualifier, account=get_account_id(), region=get_region())\n"
+                   "        worker = None  # invalidate_worker already dropped it from the pool\n",
+                   "        _orderlab_discard_environment(worker)\n"
+                   "        worker = None  # dropped from the pool\n")],
+                 what="ministack _execute_function_warm (a failed init kills every environment)")
+
+
 def apply() -> None:
     install_cached_threads()
+    discard_only_the_failed_environment()
     import ministack.app as ministack_app
     from ministack.services import lambda_svc
 

@@ -30,7 +30,9 @@ What AWS does, and MiniStack 1.5.33 does not (it stores the lines and nothing mo
   (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html). MiniStack's
   ``lambda_svc._emit_lambda_logs`` creates a stream per invocation. Here an invocation served by
   a warm worker (``patches/lambda_runtime.py`` names its environment) writes to the worker's
-  stream; other executors keep MiniStack's writer.
+  stream; other executors keep MiniStack's writer. The first invocation of an environment ends
+  its REPORT line with ``Init Duration: <ms> ms``, its cold start, as on AWS
+  (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
 
 Events are stored compactly (:mod:`localcloud.log_store`): ``stream["events"]`` is a
 :class:`~localcloud.log_store.CompactEvents`, read like the list of dicts MiniStack keeps.
@@ -289,6 +291,8 @@ def emit_to_environment_stream(lambda_svc: Any, cloudwatch_logs: Any, environmen
     report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {duration_ms} ms\t"
               f"Memory Size: {config.get('MemorySize', 128)} MB\t"
               f"Max Memory Used: {lambda_svc._probe_peak_memory_mb(func)} MB")
+    if environment.init_ms is not None:  # the environment's first invocation: its cold start
+        report += f"\tInit Duration: {environment.init_ms:.2f} ms"
     lines = [f"START RequestId: {request_id} Version: {qualifier}", *(log_text.splitlines() if log_text else []),
              f"END RequestId: {request_id}", report]
     cloudwatch_logs._append_log_events(stream, [{"timestamp": now_ms, "message": line, "ingestionTime": now_ms}

@@ -6,14 +6,15 @@ References (AWS documentation followed):
   to it: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html
 - An execution environment serves one invocation at a time; a concurrent request gets another
   environment: https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
-- Each invocation's logs start ``START RequestId: <id>``:
-  https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html
+- Each invocation's logs start ``START RequestId: <id>``; the REPORT line of an environment's
+  first invocation adds ``Init Duration``: https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html
 """
 from __future__ import annotations
 
 import json
 import re
 import textwrap
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -85,3 +86,26 @@ def test_a_concurrent_environment_writes_to_another_stream(lab, sleeper):
     assert results[0]["pid"] != results[1]["pid"], "the two concurrent invocations shared one environment"
     streams = {_stream_of(lab, sleeper, r["requestId"]) for r in results}
     assert len(streams) == 2 and all(STREAM_NAME.match(s) for s in streams), streams
+
+
+def _report_of(lab, name: str, request_id: str) -> str:
+    logs = lab.client("logs")
+
+    def lookup() -> str | None:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}",
+                                        filterPattern=f'"REPORT RequestId: {request_id}"')["events"]
+        return events[0]["message"] if events else None
+
+    return wait_until(lookup, timeout=60, interval=1.0, what=f"the REPORT line of {request_id}")
+
+
+def test_a_new_environment_reports_its_init_duration_once(lab, sleeper):
+    """The first invocation an environment serves pays its cold start: ``Init Duration`` in REPORT."""
+    client = lab.client("lambda")
+    # A new configuration is served by new environments.
+    client.update_function_configuration(FunctionName=sleeper, Environment={"Variables": {"FRESH": uuid.uuid4().hex}})
+    client.get_waiter("function_updated_v2").wait(FunctionName=sleeper)
+    first, second = _invoke(lab, sleeper), _invoke(lab, sleeper)
+    assert first["pid"] == second["pid"], "the second invocation did not reuse the warm environment"
+    assert re.search(r"\tInit Duration: \d+(\.\d+)? ms", _report_of(lab, sleeper, first["requestId"]))
+    assert "Init Duration" not in _report_of(lab, sleeper, second["requestId"])

@@ -6,6 +6,9 @@
 - the worker's side effect is applied once even when many copies of one order's message are
   decided at the same moment (lambdas/order_worker/order_worker/store.py: the conditional
   update with ``ADD appliedCount``);
+- a killed execution environment of the API's function (create_order) is replaced by a cold
+  start: the next request is served at once by a new environment, which records its
+  ``Init Duration``, and under load with kills no invocation waits for its timeout;
 - a graceful restart of a local cloud with persistence on, in the middle of a steady flow of
   orders, loses and duplicates nothing (localcloud/persistence.py).
 
@@ -23,7 +26,7 @@ import pytest
 
 from cloudtest import external_target, free_port
 from helpers import Lab
-from helpers.chaos import kill_lambda_workers, lambda_workers
+from helpers.chaos import WorkerKiller, kill_lambda_workers, lambda_workers
 from helpers.cleanup import destroy_lab
 from helpers.ledger import collect, wait_until_settled
 from helpers.load import FaultPlan, plan_orders, send_orders
@@ -99,6 +102,39 @@ def test_burst_with_faults_and_crashed_workers_loses_nothing(chaos_lab: Lab, sta
     # Proof that a crash hit a batch in flight: an order without a fault decided on a later receive.
     redelivered = [i for s in result.accepted if s.fault is None and int((i := items[s.order_id]).get("attempts", 1)) > 1]
     assert redelivered, "no crash hit a batch in flight (every order without a fault was decided on its first receive)"
+
+
+def _log_events(lab: Lab, function_name: str, pattern: str, since: float) -> list[dict[str, Any]]:
+    return lab.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{function_name}", filterPattern=pattern,
+                                                startTime=int(since * 1000))["events"]
+
+
+def test_a_killed_api_environment_is_replaced_by_a_cold_start(chaos_lab: Lab, stack: PipelineStack) -> None:
+    port = chaos_lab.target.port
+    name = chaos_lab.name("create-order")
+    api = stack.api.endpoint_url
+    assert send_orders(api, plan_orders(1), progress=False).sent[0].accepted
+    started = time.time()
+    kill = kill_lambda_workers(port, name)
+    assert kill.pids, "no create_order environment was alive to kill"
+    wait_until(lambda: not {w.pid for w in lambda_workers(port, name)} & set(kill.pids), timeout=10,
+               what="the killed environments to die")
+
+    # (A request that races the kill, before the process is gone, fails like one in flight: a 500, retried.)
+    reply = send_orders(api, plan_orders(1), progress=False).sent[0]
+    assert reply.accepted, reply
+    assert {w.pid for w in lambda_workers(port, name)} - set(kill.pids), "no new environment serves the API"
+    wait_until(lambda: _log_events(chaos_lab, name, '"Init Duration"', kill.wall_time), timeout=30,
+               what="the new environment's REPORT line with its Init Duration (its cold start)")
+
+    # Kills while requests are in flight: each killed request fails (500) and is retried with its key.
+    with WorkerKiller(port, name, every=1.0, times=3) as killer:
+        result = send_orders(api, plan_orders(60), concurrency=4, rate=20, progress=False, retry_for=60)
+    assert len(killer.kills) >= 2, killer.kills
+    assert result.accepted_count == 60, [s.error for s in result.sent if not s.accepted][:3]
+    assert not _log_events(chaos_lab, name, '"Task timed out"', started), "an invocation waited for its timeout"
+    cold_starts = _log_events(chaos_lab, name, '"Init Duration"', killer.kills[0].wall_time)
+    assert len(cold_starts) >= len(killer.kills), "the killed environments were not replaced by cold starts"
 
 
 def test_the_decision_is_applied_once_whatever_the_duplicates(chaos_lab: Lab, stack: PipelineStack) -> None:
