@@ -98,26 +98,21 @@ def machine_state() -> dict[str, Any]:
 class Cloud:
     """A local cloud on a free port for one phase (``with Cloud() as cloud: cloud.lab("x")``)."""
 
-    def __init__(self, *, persist: bool = False) -> None:
+    def __init__(self, *, persist: bool = True) -> None:
         self.port = free_port()
-        self.persist = persist
+        self.persist = persist  # on, as learners run it (snapshots included in every figure)
 
     def __enter__(self) -> "Cloud":
         import localcloud
-        from localcloud import persistence
 
-        if self.persist:
-            persistence.clear_state(self.port)
+        localcloud.reset(self.port)
         localcloud.start(self.port, persist=self.persist)
         return self
 
     def __exit__(self, *exc: object) -> None:
         import localcloud
-        from localcloud import persistence
 
-        localcloud.stop(self.port)
-        if self.persist:
-            persistence.clear_state(self.port)
+        localcloud.reset(self.port)
 
     @property
     def endpoint(self) -> str:

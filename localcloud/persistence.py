@@ -285,9 +285,10 @@ def _deferred_prune(referenced: set[str]) -> None:
     _blob_refs = set(referenced)
 
 
-def _prune_blobs(prune: Callable[[set[str]], None]) -> None:
-    if _blob_refs is not None:
-        prune(_blob_refs)
+def _captured() -> tuple[dict[str, Any], set[str] | None]:
+    """:func:`_capture` and the code blobs its Lambda state names (on the loop: captures never interleave)."""
+    states = _capture()
+    return states, _blob_refs
 
 
 @dataclass
@@ -312,22 +313,27 @@ def snapshot_stats() -> dict[str, float | int]:
     return dict(_stats.__dict__)
 
 
-def _save(states: dict[str, Any], taken_at: float, prune: Callable[[set[str]], None], *,
-          digest: bytes | None = None, last_digest: bytes | None = None) -> bytes | None:
+def _save(states: dict[str, Any], blobs: set[str] | None, taken_at: float, prune: Callable[[set[str]], None], *,
+          last_digest: bytes | None = None) -> bytes | None:
     """Pickle and write one snapshot (unless identical to the last); the new digest."""
     started = time.perf_counter()
     payload = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
     pickled = time.perf_counter()
     digest = hashlib.blake2b(payload, digest_size=16).digest()
-    if digest == last_digest:
-        _stats.skipped_unchanged += 1
-        return digest
     with _write_lock:
-        info = snapshots.write(_directory(), states, taken_at=taken_at, payload=payload)
-    _prune_blobs(prune)
+        if taken_at < _stats.taken_at:
+            return last_digest  # the final snapshot (newer) is already on disk
+        if digest == last_digest:  # nothing changed: the snapshot on disk is still the state, as of now
+            snapshots.confirm(_directory(), taken_at, digest.hex())
+            _stats.skipped_unchanged += 1
+            _stats.taken_at = taken_at
+            return digest
+        info = snapshots.write(_directory(), states, taken_at=taken_at, payload=payload, digest=digest.hex())
+        if blobs is not None:
+            prune(blobs)
+        _stats.taken_at, _stats.size = taken_at, info.size
     written = time.perf_counter()
     _stats.count += 1
-    _stats.taken_at, _stats.size = taken_at, info.size
     _stats.pickle_ms = round((pickled - started) * 1000, 1)
     _stats.write_ms = round((written - pickled) * 1000, 1)
     return digest
@@ -362,13 +368,13 @@ class Snapshotter(threading.Thread):
         locked = _pass_lock.acquire(timeout=self.interval)
         try:
             future = asyncio.run_coroutine_threadsafe(_capture_on_loop(), self.loop)
-            states, taken_at, pause = future.result(timeout=60)
+            states, blobs, taken_at, pause = future.result(timeout=60)
         finally:
             if locked:
                 _pass_lock.release()
         if self.finished.is_set():
             return  # the final snapshot is being written: this one would be older
-        self._digest = _save(states, taken_at, self.prune, last_digest=self._digest)
+        self._digest = _save(states, blobs, taken_at, self.prune, last_digest=self._digest)
         self._seen, self._checked = seen, time.monotonic()
         _stats.pause_ms = round(pause * 1000, 1)
         _stats.max_pause_ms = max(_stats.max_pause_ms, _stats.pause_ms)
@@ -377,11 +383,11 @@ class Snapshotter(threading.Thread):
                         _stats.count, _stats.size / 1e6, _stats.pause_ms, _stats.pickle_ms, _stats.write_ms)
 
 
-async def _capture_on_loop() -> tuple[dict[str, Any], float, float]:
+async def _capture_on_loop() -> tuple[dict[str, Any], set[str] | None, float, float]:
     """On the event loop, so no request is half-handled in what is captured."""
     taken_at, started = time.time(), time.perf_counter()
-    states = _capture()
-    return states, taken_at, time.perf_counter() - started
+    states, blobs = _captured()
+    return states, blobs, taken_at, time.perf_counter() - started
 
 
 def _load_state(original: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -435,9 +441,9 @@ def _saving_last(prune: Callable[[set[str]], None]) -> Callable[[dict[str, Any]]
     def save_all(_services: dict[str, Any]) -> None:
         if _snapshotter is not None:
             _snapshotter.finished.set()
-            _snapshotter.join(timeout=30)
+            _snapshotter.join(timeout=5)  # one it began writes first; a later one is skipped (_save)
         taken_at = time.time()
-        _save(_capture(), taken_at, prune)
+        _save(*_captured(), taken_at, prune)
         snapshots.mark_stopped(_directory())
         logger.info("Persistence: final snapshot written (%.1f MB)", _stats.size / 1e6)
     return save_all

@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT", "MARKER", "SNAPSHOT", "CrashReport", "SnapshotInfo", "crash_report", "mark_running",
+__all__ = ["CONFIRMED", "FORMAT", "MARKER", "SNAPSHOT", "CrashReport", "SnapshotInfo", "confirm", "crash_report",
+           "mark_running",
            "mark_stopped", "read", "read_info", "touch_marker", "write"]
 
 FORMAT = 1
 SNAPSHOT = "snapshot.pickle"
 MARKER = "running.json"
+CONFIRMED = "snapshot.confirmed.json"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class SnapshotInfo:
     services: tuple[str, ...]
     size: int = 0
     format: int = FORMAT
+    digest: str = ""
 
 
 def _ministack_version() -> str:
@@ -64,10 +67,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write(directory: Path, states: dict[str, Any], *, taken_at: float, payload: bytes | None = None) -> SnapshotInfo:
+def write(directory: Path, states: dict[str, Any], *, taken_at: float, payload: bytes | None = None,
+          digest: str = "") -> SnapshotInfo:
     """Replace ``directory``/snapshot.pickle atomically with ``states`` (or their pickle, ``payload``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    info = SnapshotInfo(taken_at, _ministack_version(), tuple(states))
+    info = SnapshotInfo(taken_at, _ministack_version(), tuple(states), digest=digest)
     body = payload if payload is not None else pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
     target = directory / SNAPSHOT
     tmp = directory / f".{SNAPSHOT}.{os.getpid()}.tmp"
@@ -82,19 +86,37 @@ def write(directory: Path, states: dict[str, Any], *, taken_at: float, payload: 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    (directory / CONFIRMED).unlink(missing_ok=True)
     return SnapshotInfo(**{**info.__dict__, "size": target.stat().st_size})
 
 
+def confirm(directory: Path, taken_at: float, digest: str) -> None:
+    """A later capture found the same state as the snapshot (``digest``): it holds as of ``taken_at``."""
+    tmp = directory / f".{CONFIRMED}.tmp"
+    tmp.write_text(json.dumps({"taken_at": taken_at, "digest": digest}))
+    os.replace(tmp, directory / CONFIRMED)
+
+
 def read_info(directory: Path) -> SnapshotInfo | None:
-    """The header of the snapshot in ``directory`` (None: none there, or unreadable)."""
+    """The header of the snapshot in ``directory`` (None: none there, or unreadable).
+
+    ``taken_at`` is the last moment the state was known to be the snapshot's (see :func:`confirm`).
+    """
     path = directory / SNAPSHOT
     try:
         with open(path, "rb") as handle:
             header = pickle.load(handle)
-        return SnapshotInfo(**{**header, "services": tuple(header.get("services", ())),
+        info = SnapshotInfo(**{**header, "services": tuple(header.get("services", ())),
                                "size": path.stat().st_size})
     except (OSError, pickle.UnpicklingError, EOFError, TypeError, ValueError):
         return None
+    try:
+        confirmed = json.loads((directory / CONFIRMED).read_text())
+    except (OSError, ValueError):
+        return info
+    if info.digest and confirmed.get("digest") == info.digest:
+        info = SnapshotInfo(**{**info.__dict__, "taken_at": max(info.taken_at, float(confirmed["taken_at"]))})
+    return info
 
 
 def read(directory: Path) -> tuple[SnapshotInfo, dict[str, Any]]:
