@@ -72,8 +72,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--modes", default="on,off", help="on, off or both (in that order)")
     args = parser.parse_args()
-    runs = [_run(mode.strip() == "on", args.orders, args.clients) for mode in args.modes.split(",") if mode.strip()]
-    print(json.dumps(runs, indent=2))
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        print(json.dumps(_run(mode == "on", args.orders, args.clients), indent=2), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ On by default (``--no-persist`` / ``ORDERLAB_PERSIST=0`` turn it off). MiniStack
 every service's ``get_state()`` only on a graceful shutdown; this module adds what a lab done
 over several days needs, each part explained in docs/local-cloud.md ("State and persistence"):
 
-- every :data:`SNAPSHOT_SECONDS` a background thread snapshots the state when something changed
-  (captured on the event loop, so no request runs halfway through it; written atomically by
-  :mod:`localcloud.snapshots`); the graceful stop writes the last one the same way;
+- every :data:`SNAPSHOT_SECONDS` a background thread snapshots the state when something changed:
+  the server forks on its event loop (no request halfway through), the child pickles and writes
+  the state atomically (:mod:`localcloud.snapshots`) while the server goes on; the graceful stop
+  writes the last one in the server itself;
 - DynamoDB stream records and CloudWatch Logs events are part of the snapshot (MiniStack leaves
   the stream records out, yet saves the mappings' positions in them);
 - :func:`quiesce` before the last snapshot: new work is refused ``503``, the mappings stop, the
@@ -28,6 +29,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -70,7 +72,6 @@ RECHECK_SECONDS = 30.0
 _paused = threading.Event()
 _closing = threading.Event()
 _pass_lock = threading.Lock()
-_write_lock = threading.Lock()
 _installed = False
 _changes = 0  # requests and mapping passes that did work: a snapshot is due when it moved
 _loaded: dict[str, Any] | None = None
@@ -259,7 +260,7 @@ def _retrying(get_state: Callable[[], Any]) -> Any:
 
 
 def _capture() -> dict[str, Any]:
-    """Every loaded service's state (copies), in :data:`_CAPTURE_ORDER` first. Runs on the event loop."""
+    """Every loaded service's state, in :data:`_CAPTURE_ORDER` first (in the snapshot process, or at shutdown)."""
     import ministack.app as ministack_app
 
     getters = ministack_app._build_persistence_save_dict()
@@ -286,7 +287,7 @@ def _deferred_prune(referenced: set[str]) -> None:
 
 
 def _captured() -> tuple[dict[str, Any], set[str] | None]:
-    """:func:`_capture` and the code blobs its Lambda state names (on the loop: captures never interleave)."""
+    """:func:`_capture` and the code blobs its Lambda state names."""
     states = _capture()
     return states, _blob_refs
 
@@ -313,49 +314,50 @@ def snapshot_stats() -> dict[str, float | int]:
     return dict(_stats.__dict__)
 
 
-def _save(states: dict[str, Any], blobs: set[str] | None, taken_at: float, prune: Callable[[set[str]], None], *,
-          last_digest: bytes | None = None) -> bytes | None:
-    """Pickle and write one snapshot (unless identical to the last); the new digest."""
+def _save(states: dict[str, Any], blobs: set[str] | None, taken_at: float,
+          prune: Callable[[set[str]], None]) -> None:
+    """Pickle and write the last snapshot, in the server (at shutdown: nothing else runs)."""
     started = time.perf_counter()
     payload = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
     pickled = time.perf_counter()
-    digest = hashlib.blake2b(payload, digest_size=16).digest()
-    with _write_lock:
-        if taken_at < _stats.taken_at:
-            return last_digest  # the final snapshot (newer) is already on disk
-        if digest == last_digest:  # nothing changed: the snapshot on disk is still the state, as of now
-            snapshots.confirm(_directory(), taken_at, digest.hex())
-            _stats.skipped_unchanged += 1
-            _stats.taken_at = taken_at
-            return digest
-        info = snapshots.write(_directory(), states, taken_at=taken_at, payload=payload, digest=digest.hex())
-        if blobs is not None:
-            prune(blobs)
-        _stats.taken_at, _stats.size = taken_at, info.size
-    written = time.perf_counter()
+    digest = hashlib.blake2b(payload, digest_size=16).hexdigest()
+    info = snapshots.write(_directory(), states, taken_at=taken_at, payload=payload, digest=digest)
+    if blobs is not None:
+        prune(blobs)
     _stats.count += 1
+    _stats.taken_at, _stats.size = taken_at, info.size
     _stats.pickle_ms = round((pickled - started) * 1000, 1)
-    _stats.write_ms = round((written - pickled) * 1000, 1)
-    return digest
+    _stats.write_ms = round((time.perf_counter() - pickled) * 1000, 1)
 
 
 class Snapshotter(threading.Thread):
-    """Every :data:`SNAPSHOT_SECONDS`: the marker touched; when something changed, a snapshot written."""
+    """Every :data:`SNAPSHOT_SECONDS`: the marker touched; when something changed, a snapshot written.
+
+    The snapshot is taken by a forked copy of the server (as Redis does): the event loop is held
+    only for the ``fork()``; the child has the whole state as of that instant, to itself, and
+    copies, pickles and writes it on another core, then exits. See docs/local-cloud.md.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, prune: Callable[[set[str]], None],
                  interval: float = SNAPSHOT_SECONDS) -> None:
         super().__init__(name="orderlab-snapshots", daemon=True)
         self.loop, self.prune, self.interval = loop, prune, interval
         self.finished = threading.Event()
-        self._seen = _changes
+        self.child: int | None = None
+        self._seen = -1  # the first tick takes one: its digest lets idle ticks confirm the time
         self._checked = time.monotonic()
         self._digest: bytes | None = None
 
     def run(self) -> None:
         while not self.finished.wait(self.interval):
             snapshots.touch_marker(_directory())
+            now = time.time()
             due = _changes != self._seen or time.monotonic() - self._checked >= RECHECK_SECONDS
-            if not due or _closing.is_set():
+            if _closing.is_set():
+                continue
+            if not due:
+                if self._digest is not None:  # no request since: the snapshot is still the state
+                    snapshots.confirm(_directory(), now, self._digest.hex())
                 continue
             try:
                 self.snapshot()
@@ -367,27 +369,163 @@ class Snapshotter(threading.Thread):
         # No mapping pass mid-way (they move messages and positions from their own threads).
         locked = _pass_lock.acquire(timeout=self.interval)
         try:
-            future = asyncio.run_coroutine_threadsafe(_capture_on_loop(), self.loop)
-            states, blobs, taken_at, pause = future.result(timeout=60)
+            future = asyncio.run_coroutine_threadsafe(_fork_on_loop(self.prune, self._digest), self.loop)
+            pid, reader, pause = future.result(timeout=60)
         finally:
             if locked:
                 _pass_lock.release()
-        if self.finished.is_set():
-            return  # the final snapshot is being written: this one would be older
-        self._digest = _save(states, blobs, taken_at, self.prune, last_digest=self._digest)
+        self.child = pid
+        try:
+            report = _child_report(pid, reader, timeout=SNAPSHOT_CHILD_TIMEOUT)
+        finally:
+            self.child = None
+        if "error" in report:
+            raise RuntimeError(f"the snapshot process failed: {report['error']}")
+        self._digest = bytes.fromhex(report["digest"])
         self._seen, self._checked = seen, time.monotonic()
         _stats.pause_ms = round(pause * 1000, 1)
         _stats.max_pause_ms = max(_stats.max_pause_ms, _stats.pause_ms)
+        _stats.taken_at = report["taken_at"]
+        if report.get("unchanged"):
+            _stats.skipped_unchanged += 1
+            return
+        _stats.count += 1
+        _stats.size, _stats.pickle_ms, _stats.write_ms = report["size"], report["pickle_ms"], report["write_ms"]
         if _stats.count % 30 == 1:
-            logger.info("Persistence: snapshot %d: %.1f MB, loop held %.1f ms, pickled in %.1f ms, written in %.1f ms",
-                        _stats.count, _stats.size / 1e6, _stats.pause_ms, _stats.pickle_ms, _stats.write_ms)
+            logger.info("Persistence: snapshot %d: %.1f MB, loop held %.1f ms (fork), pickled in %.1f ms, "
+                        "written in %.1f ms (in the snapshot process)", _stats.count, _stats.size / 1e6,
+                        _stats.pause_ms, _stats.pickle_ms, _stats.write_ms)
+
+    def stop(self) -> None:
+        """No more snapshots; one being written by a child is abandoned (the final one follows)."""
+        self.finished.set()
+        child = self.child
+        if child is not None:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.join(timeout=10)
 
 
-async def _capture_on_loop() -> tuple[dict[str, Any], set[str] | None, float, float]:
-    """On the event loop, so no request is half-handled in what is captured."""
+SNAPSHOT_CHILD_TIMEOUT = 120.0
+"""Longest a snapshot process may take (10,000 orders: well under a second)."""
+_PURE_COPY_MODULES = ("dynamodb", "sqs", "sns", "cloudwatch", "cloudwatch_logs", "pipes", "apigateway", "iam")
+"""Services whose ``get_state`` only deep-copies (never changes its copy): in the snapshot process,
+alone with its memory, they skip the copy."""
+
+
+class _NoCopy:
+    """``copy`` for a module in the snapshot process: deepcopy is the object itself."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_copy_module, name)
+
+
+_copy_module = copy
+
+
+async def _fork_on_loop(prune: Callable[[set[str]], None], last: bytes | None) -> tuple[int, int, float]:
+    """Fork on the event loop (no request half-handled in the child's memory); the child's pid and pipe."""
+    return _fork(prune, last)
+
+
+def _fork(prune: Callable[[set[str]], None], last: bytes | None) -> tuple[int, int, float]:
+    reader, writer = os.pipe()
     taken_at, started = time.time(), time.perf_counter()
-    states, blobs = _captured()
-    return states, blobs, taken_at, time.perf_counter() - started
+    pid = os.fork()
+    if pid == 0:  # the snapshot process: never returns
+        _child_main(writer, reader, prune, last, taken_at)
+    pause = time.perf_counter() - started
+    os.close(writer)
+    return pid, reader, pause
+
+
+def _child_main(writer: int, reader: int, prune: Callable[[set[str]], None], last: bytes | None,
+                taken_at: float) -> None:
+    """The snapshot process: alone (no other thread), it captures, pickles, writes, reports, exits."""
+    code = 1
+    try:
+        import gc
+        import sys
+
+        gc.disable()  # the objects live only until the exit
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server's asyncio handlers are not ours
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        _die_with_parent()
+        os.closerange(3, writer)  # the server's sockets (its port) must not be held open here
+        os.closerange(writer + 1, 1 << 16)
+        for name in _PURE_COPY_MODULES:
+            module = sys.modules.get(f"ministack.services.{name}")
+            if module is not None and getattr(module, "copy", None) is _copy_module:
+                module.copy = _NoCopy()
+        globals()["copy"] = _NoCopy()  # _with_streams' copy of the stream records
+        started = time.perf_counter()
+        states, blobs = _captured()
+        payload = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
+        pickled = time.perf_counter()
+        digest = hashlib.blake2b(payload, digest_size=16).digest()
+        report: dict[str, Any] = {"digest": digest.hex(), "taken_at": taken_at}
+        if digest == last:
+            snapshots.confirm(_directory(), taken_at, digest.hex())
+            report["unchanged"] = True
+        else:
+            info = snapshots.write(_directory(), states, taken_at=taken_at, payload=payload, digest=digest.hex())
+            if blobs is not None:
+                prune(blobs)
+            report.update(size=info.size, pickle_ms=round((pickled - started) * 1000, 1),
+                          write_ms=round((time.perf_counter() - pickled) * 1000, 1))
+        os.write(writer, json.dumps(report).encode())
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - reported to the server, which logs it
+        try:
+            os.write(writer, json.dumps({"error": f"{type(exc).__name__}: {exc}"[:500]}).encode())
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
+
+
+_libc: Any = None
+
+
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: a kill -9 of the server ends its snapshot process too (no late, older write)."""
+    parent = os.getppid()
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent or parent == 1:
+        os._exit(1)
+
+
+def _child_report(pid: int, reader: int, *, timeout: float) -> dict[str, Any]:
+    """What the snapshot process reported (bounded); it is reaped either way."""
+    import select
+
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ready, _, _ = select.select([reader], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                return {"error": f"no report within {timeout:.0f} s (killed)"}
+            chunk = os.read(reader, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(reader)
+        os.waitpid(pid, 0)
+    try:
+        return json.loads(b"".join(chunks) or b'{"error": "the snapshot process died without a report"}')
+    except ValueError:
+        return {"error": "an unreadable report"}
 
 
 def _load_state(original: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -440,10 +578,16 @@ def _saving_last(prune: Callable[[set[str]], None]) -> Callable[[dict[str, Any]]
     """MiniStack's save on shutdown: the last snapshot (the same atomic file), then the marker removed."""
     def save_all(_services: dict[str, Any]) -> None:
         if _snapshotter is not None:
-            _snapshotter.finished.set()
-            _snapshotter.join(timeout=5)  # one it began writes first; a later one is skipped (_save)
+            _snapshotter.stop()
         taken_at = time.time()
-        _save(*_captured(), taken_at, prune)
+        # The same snapshot process: no deep copies (a copy of 10,000 orders' state takes seconds).
+        pid, reader, _ = _fork(prune, None)
+        report = _child_report(pid, reader, timeout=SNAPSHOT_CHILD_TIMEOUT)
+        if "error" in report:
+            logger.error("Persistence: the last snapshot's process failed (%s); writing it here", report["error"])
+            _save(*_captured(), taken_at, prune)
+        else:
+            _stats.size = report["size"]
         snapshots.mark_stopped(_directory())
         logger.info("Persistence: final snapshot written (%.1f MB)", _stats.size / 1e6)
     return save_all
@@ -474,6 +618,14 @@ def install() -> None:
     dynamodb.load_persisted_state = _restoring_streams(dynamodb.load_persisted_state, dynamodb)
     cloudwatch_logs.load_persisted_state = _compacting_log_events(cloudwatch_logs.load_persisted_state,
                                                                   cloudwatch_logs)
+    global _libc
+    try:
+        import ctypes
+        import ctypes.util
+
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        _libc = None
     prune = lambda_svc._prune_orphan_code_blobs
     lambda_svc._prune_orphan_code_blobs = _deferred_prune
     ministack_app.load_state = _load_state(ministack_app.load_state)
