@@ -7,7 +7,7 @@ over several days needs, each part explained in docs/local-cloud.md ("State and 
 - every :data:`SNAPSHOT_SECONDS` a background thread snapshots the state when something changed:
   the server forks on its event loop (no request halfway through), the child pickles and writes
   the state atomically (:mod:`localcloud.snapshots`) while the server goes on; the graceful stop
-  writes the last one in the server itself;
+  writes the last one the same way;
 - DynamoDB stream records and CloudWatch Logs events are part of the snapshot (MiniStack leaves
   the stream records out, yet saves the mappings' positions in them);
 - :func:`quiesce` before the last snapshot: new work is refused ``503``, the mappings stop, the

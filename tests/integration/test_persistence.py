@@ -13,11 +13,13 @@ and resets it after. See docs/local-cloud.md, "State and persistence".
 """
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import threading
+import zipfile
 import time
-from decimal import Decimal
 from typing import Any
 
 import psutil
@@ -208,18 +210,36 @@ def test_reset_is_a_clean_slate(own_cloud) -> None:
     assert not lab.client("sqs").list_queues().get("QueueUrls")
 
 
+def _deploy_sleeper(lab: Lab) -> None:
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as zf:
+        zf.writestr("app.py", "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return 'ok'\n")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+    role = lab.client("iam").create_role(RoleName="sleeper", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    functions = lab.client("lambda")
+    functions.create_function(FunctionName="sleeper", Runtime="python3.11", Role=role, Handler="app.handler",
+                              Code={"ZipFile": code.getvalue()}, Timeout=60)
+    functions.get_waiter("function_active_v2").wait(FunctionName="sleeper")
+
+
 def test_a_crash_is_reported_and_its_orphaned_lambda_workers_are_reaped(own_cloud) -> None:
     port, lab = own_cloud
-    lab.client("sqs").create_queue(QueueName="before-crash")
+    _deploy_sleeper(lab)
+    lab.client("lambda").invoke(FunctionName="sleeper", InvocationType="Event", Payload=b'{"s": 60}')
+    busy = wait_until(lambda: lambda_workers(port, "sleeper"), timeout=30, interval=0.1, what="the sleeper to run")
     wait_until(lambda: snapshots.read_info(persistence.state_dir(port)), timeout=10, interval=0.1,
                what="the first snapshot")
     pid = _server_pid(port)
     os.kill(pid, signal.SIGKILL)
     psutil.Process(pid).wait(timeout=10)
     assert localcloud.status(port).running is False
+    assert all(psutil.pid_exists(w.pid) for w in busy), "the busy worker should outlive its server (until reaped)"
+
     note = localcloud.start(port).note
     assert note.startswith("recovered from a crash: state as of") and "changes after it are lost" in note
-    assert lab.client("sqs").list_queues().get("QueueUrls")
+    assert not [w.pid for w in busy if psutil.pid_exists(w.pid) and psutil.Process(w.pid).status() != psutil.STATUS_ZOMBIE]
+    assert lab.client("lambda").invoke(FunctionName="sleeper", Payload=b'{"s": 0}')["Payload"].read() == b'"ok"'
     # A graceful stop leaves no crash behind.
     localcloud.stop(port)
     assert localcloud.start(port).note == ""
