@@ -60,7 +60,7 @@ def main() -> None:
         print(json.dumps({"order_post_to_final_status": latency_stats(e2e), "api_post_orders": latency_stats(post),
                           "baseline_put_item": latency_stats(put)}, indent=2))
     finally:
-        localcloud.stop(port)
+        localcloud.reset(port)
 
 
 if __name__ == "__main__":

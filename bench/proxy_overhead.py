@@ -125,7 +125,7 @@ def main() -> None:
         print(json.dumps(results, indent=2))
     finally:
         proxy.terminate()
-        localcloud.stop(cloud_port)
+        localcloud.reset(cloud_port)
 
 
 if __name__ == "__main__":

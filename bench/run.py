@@ -11,7 +11,8 @@ client's DynamoDB PutItem/s and SQS SendMessage/s on the same cloud), and beside
 alone: measured in this run with ``--ministack-alone``, else the reference figures measured
 earlier on this machine (``DESIGN.md``), labelled as such.
 
-Phases (each on a local cloud started for it, on a free port, stopped after):
+Phases (each on a local cloud started for it, on a free port, from a clean slate, reset after;
+with persistence on, as learners run it, except the chaos phase without its restart):
 
 - ``baseline``: raw PutItem/s and SendMessage/s, sequential, one client;
 - ``api``: POST /orders (HTTP API -> create_order -> PutItem), 1 client then 8 clients;
@@ -27,6 +28,8 @@ Phases (each on a local cloud started for it, on a free port, stopped after):
   stream-processor processes killed mid-run, and a graceful restart of the local cloud with
   persistence on; the ledger must account for 100 %;
 - ``profile``: where MiniStack's time goes (DESIGN.md), re-checked on the pinned version.
+
+What persistence costs (snapshot pause and size, throughput on vs off): bench/persistence_cost.py.
 """
 from __future__ import annotations
 
@@ -98,26 +101,21 @@ def machine_state() -> dict[str, Any]:
 class Cloud:
     """A local cloud on a free port for one phase (``with Cloud() as cloud: cloud.lab("x")``)."""
 
-    def __init__(self, *, persist: bool = False) -> None:
+    def __init__(self, *, persist: bool = True) -> None:
         self.port = free_port()
-        self.persist = persist
+        self.persist = persist  # on, as learners run it (snapshots included in every figure)
 
     def __enter__(self) -> "Cloud":
         import localcloud
-        from localcloud import persistence
 
-        if self.persist:
-            persistence.clear_state(self.port)
+        localcloud.reset(self.port)
         localcloud.start(self.port, persist=self.persist)
         return self
 
     def __exit__(self, *exc: object) -> None:
         import localcloud
-        from localcloud import persistence
 
-        localcloud.stop(self.port)
-        if self.persist:
-            persistence.clear_state(self.port)
+        localcloud.reset(self.port)
 
     @property
     def endpoint(self) -> str:

@@ -1,6 +1,6 @@
 """``orderlab``: the lab's command line.
 
-    orderlab cloud start|stop|status   the local cloud (start prints the endpoint last)
+    orderlab cloud start|stop|status|reset   the local cloud (start prints the endpoint last)
     orderlab run [-p NAME VALUE ...]   the whole series headless -> runs/latest/, with a summary
     orderlab class --learners N        the series for N learner prefixes at once -> runs/class-<time>/report.html
     orderlab grade --prefix P          which steps a prefix has deployed correctly
@@ -48,9 +48,14 @@ def _cmd_cloud(args: argparse.Namespace) -> int:
     import localcloud
 
     if args.action == "start":
-        status = localcloud.start(args.port, enforce_iam=True if args.enforce_iam else None)
+        status = localcloud.start(args.port, enforce_iam=True if args.enforce_iam else None,
+                                  persist=False if args.no_persist else None)
+        if status.note:
+            print(f"local cloud: {status.note}")
         print(status.describe())
         print(status.endpoint)
+    elif args.action == "reset":
+        print(localcloud.reset(args.port).describe())
     elif args.action == "stop":
         report = localcloud.stop(args.port)
         if report.stopped:
@@ -229,8 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderlab", description="Order Pipeline Lab")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    cloud = sub.add_parser("cloud", help="start, stop or inspect the local cloud")
-    cloud.add_argument("action", choices=["start", "stop", "status"])
+    cloud = sub.add_parser(
+        "cloud", help="start, stop, inspect or reset the local cloud",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The lab's local cloud on 127.0.0.1 (pinned MiniStack + AWS-fidelity patches).",
+        epilog="State: what you create (functions, tables and items, queues and messages, streams, pipes, "
+               "alarms,\nsubscriptions, roles, the HTTP API) is kept in ~/.orderlab/cloud-<port>/state/ and "
+               "survives\n'stop' then 'start' and a reboot. It is snapshotted every 2 s while it changes: "
+               "after a crash\n(kill -9, power loss) 'start' says which moment it recovered and what may be "
+               "lost.\n'reset' stops the cloud and deletes its saved state: the next 'start' is a clean slate.\n"
+               "--no-persist (or ORDERLAB_PERSIST=0) keeps the state in memory only.")
+    cloud.add_argument("action", choices=["start", "stop", "status", "reset"],
+                       help="start (idempotent), stop (graceful: the last snapshot is written), status, "
+                            "reset (stop + delete the saved state)")
+    cloud.add_argument("--no-persist", action="store_true",
+                       help="start: keep the state in memory only (also ORDERLAB_PERSIST=0)")
     cloud.add_argument("--enforce-iam", action="store_true",
                        help="start: check every call against IAM policies, as AWS does (also ORDERLAB_ENFORCE_IAM=1)")
     cloud.add_argument("--port", type=int, default=None, help="default: ORDERLAB_PORT or 4599")
@@ -263,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     klass.add_argument("--learner-timeout", type=float, default=None, metavar="SECONDS",
                        help="stop a learner's run after this long (default 15 minutes per notebook)")
     klass.add_argument("--keep-cloud", action="store_true", help="leave the local cloud running afterwards "
-                       "(needed to grade or clean up later: the local cloud keeps its state in memory)")
+                       "(needed to grade or clean up later without starting it again)")
     klass.set_defaults(func=_cmd_class)
 
     grade = sub.add_parser("grade", help="inspect a learner's resources: which steps are done correctly")

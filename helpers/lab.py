@@ -124,7 +124,9 @@ class Lab:
         if resolved.is_local and start_local:
             import localcloud
 
-            localcloud.start(port=resolved.port)
+            started = localcloud.start(port=resolved.port)
+            if started.note and announce is not None:  # e.g. recovered from a crash: what may be lost
+                announce(f"local cloud: {started.note}")
         lab = cls(resolved, prefix or os.environ.get("ORDERLAB_PREFIX") or naming.DEFAULT_PREFIX)
         if require_confirmation is not None:
             lab = replace(lab, require_confirmation=require_confirmation)

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +42,10 @@ class CloudStatus:
     log_file: str = ""
     # True when the cloud evaluates IAM policies (``--enforce-iam``); None when unknown (not answering).
     iam_enforced: bool | None = None
+    # True when it keeps its state across restarts (the default); None when not running.
+    persistent: bool | None = None
+    # What the start did that the user should know, e.g. "recovered from a crash: state as of ...".
+    note: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -52,9 +56,10 @@ class CloudStatus:
             return f"local cloud: stopped (port {self.port})"
         state = "healthy" if self.healthy else "NOT answering"
         iam = {True: ", IAM enforced", False: "", None: ""}[self.iam_enforced]
+        kept = {True: ", state kept across restarts", False: ", state in memory only", None: ""}[self.persistent]
         return (
             f"local cloud: running, {state}, pid {self.pid}, MiniStack {self.version or '?'}, "
-            f"{self.lambda_workers} Lambda worker(s){iam}, log {self.log_file}"
+            f"{self.lambda_workers} Lambda worker(s){iam}{kept}, log {self.log_file}"
         )
 
 
@@ -65,6 +70,21 @@ class StopReport:
     seconds: float = 0.0
     killed: list[int] = field(default_factory=list)
     forced: bool = False
+
+
+@dataclass(frozen=True)
+class ResetReport:
+    """What :func:`reset` did: stopped the cloud (if it ran) and deleted the port's saved state."""
+
+    port: int
+    stopped: bool
+    files_removed: int
+    state_dir: str
+
+    def describe(self) -> str:
+        stopped = "stopped, " if self.stopped else ""
+        return (f"local cloud on port {self.port}: {stopped}saved state deleted ({self.files_removed} file(s) in "
+                f"{self.state_dir}); the next start is a clean slate")
 
 
 def _port(port: int | None) -> int:
@@ -80,11 +100,19 @@ def _read_pid(port: int) -> int | None:
         return None
 
 
-def _is_our_server(pid: int, port: int) -> bool:
+def _cmdline(pid: int) -> list[str]:
     try:
-        cmdline = psutil.Process(pid).cmdline()
+        return psutil.Process(pid).cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
+        return []
+
+
+def _is_lambda_worker(pid: int) -> bool:
+    return any("/ministack-lambda-" in part for part in _cmdline(pid))
+
+
+def _is_our_server(pid: int, port: int) -> bool:
+    cmdline = _cmdline(pid)
     return "localcloud.server" in cmdline and str(port) in cmdline
 
 
@@ -145,6 +173,7 @@ def status(port: int | None = None) -> CloudStatus:
         port, running=True, healthy=healthy, pid=pid,
         version=(health or {}).get("version"), lambda_workers=workers, log_file=str(paths.log_file(port)),
         iam_enforced=(health.get("auth") == "enabled") if health else None,
+        persistent="--no-persist" not in _cmdline(pid),
     )
 
 
@@ -194,13 +223,15 @@ def start(port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool |
     >>> start(4610, enforce_iam=True).iam_enforced            # doctest: +SKIP
     True
 
-    ``persist`` (default: ``ORDERLAB_PERSIST``) keeps the cloud's state across a restart
-    (:mod:`localcloud.persistence`, in ``~/.orderlab/cloud-<port>/state/``); it only applies
-    when this call starts the process.
+    ``persist`` (default: on unless ``ORDERLAB_PERSIST=0``) keeps the cloud's state across a stop
+    and start, a reboot, and a crash minus its last seconds (:mod:`localcloud.persistence`, in
+    ``~/.orderlab/cloud-<port>/state/``; :func:`reset` forgets it); it only applies when this call
+    starts the process. After a crash the returned status's ``note`` says what was recovered.
     """
+    from localcloud import persistence
+
     port = _port(port)
-    persist = (os.environ.get("ORDERLAB_PERSIST", "").strip().lower() in ("1", "true", "yes", "on")
-               if persist is None else bool(persist))
+    persist = persistence.persist_requested() if persist is None else bool(persist)
     enforce = enforce_iam_requested() if enforce_iam is None else bool(enforce_iam)
     with _lock(port):
         current = status(port)
@@ -208,6 +239,7 @@ def start(port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool |
             return _check_enforcement(current, enforce)
         if current.running:  # ours but not answering yet: wait for it rather than start another
             return _check_enforcement(_wait_healthy(port, current.pid, timeout), enforce)
+        _reap_orphans(port)
         paths.pid_file(port).unlink(missing_ok=True)
         if _port_in_use(port):
             raise LocalCloudError(
@@ -221,6 +253,7 @@ def start(port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool |
         env["PYTHONUNBUFFERED"] = "1"
         env[ENFORCE_IAM_ENV] = "1" if enforce else "0"  # the server reads it too: say what was decided here
         env["ORDERLAB_PERSIST"] = "1" if persist else "0"
+        crash = persistence.crash_report(port) if persist else None
         # Run from the directory holding localcloud/, so `-m localcloud.server` always resolves.
         source_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = source_root
@@ -228,13 +261,34 @@ def start(port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool |
             log.write(f"\n--- starting local cloud on 127.0.0.1:{port} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
             proc = subprocess.Popen(
                 [sys.executable, "-m", "localcloud.server", "--port", str(port),
-                 *(["--enforce-iam"] if enforce else []), *(["--persist"] if persist else [])],
+                 *(["--enforce-iam"] if enforce else []), *([] if persist else ["--no-persist"])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=source_root, env=env,
                 start_new_session=True,  # own session: survives the kernel/shell that started it
             )
         paths.pid_file(port).write_text(f"{proc.pid}\n")
-        return _wait_healthy(port, proc.pid, timeout, proc)
+        started = _wait_healthy(port, proc.pid, timeout, proc)
+        return replace(started, note=crash.describe()) if crash else started
+
+
+def _reap_orphans(port: int) -> list[int]:
+    """Kill what is left of a server that died without stopping (kill -9, OOM): its Lambda workers.
+
+    They share the dead server's process group; they would exit at the end of their invocation
+    (their stdin closed), but meanwhile they would call the cloud that starts next.
+    """
+    pid = _read_pid(port)
+    if pid is None or _is_our_server(pid, port):
+        return []
+    # Only Lambda workers: the dead server's pid (and so its group id) may have been reused since.
+    orphans = [p for p in _group_members(pid) if p.pid != os.getpid() and _is_lambda_worker(p.pid)]
+    for proc in orphans:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(orphans, timeout=5)
+    return [p.pid for p in orphans]
 
 
 def _wait_healthy(port: int, pid: int | None, timeout: float, proc: subprocess.Popen | None = None) -> CloudStatus:
@@ -256,22 +310,26 @@ def _wait_healthy(port: int, pid: int | None, timeout: float, proc: subprocess.P
     )
 
 
-def stop(port: int | None = None, *, grace: float = 5.0, graceful: bool = False) -> StopReport:
-    """Stop the local cloud and every Lambda worker it started; quick and leaves nothing.
+def stop(port: int | None = None, *, grace: float | None = None, graceful: bool | None = None) -> StopReport:
+    """Stop the local cloud and every Lambda worker it started; leaves nothing.
 
-    SIGTERM to the server's process group (server + workers), ``grace`` seconds to exit,
-    then SIGKILL for whatever is left. Stopping a cloud that is not running is a no-op.
-    ``graceful``: SIGTERM to the server alone first and up to ``grace`` seconds for it to exit,
-    so its Lambda workers finish the batches in flight (a restart with persistence,
-    :func:`localcloud.persistence.restart`); then the group as above.
+    SIGTERM to the server's process group (server + workers), ``grace`` seconds (default 5)
+    to exit, then SIGKILL for whatever is left. Stopping a cloud that is not running is a no-op.
+    ``graceful`` (default: when the cloud keeps its state): SIGTERM to the server alone first and
+    up to ``grace`` seconds (default 30) for it to exit, so the invocations in flight finish and
+    the last snapshot is written (:mod:`localcloud.persistence`); then the group as above.
     """
     port = _port(port)
     started = time.monotonic()
     with _lock(port):
         pid = _read_pid(port)
         if pid is None or not _is_our_server(pid, port):
+            _reap_orphans(port)
             paths.pid_file(port).unlink(missing_ok=True)
             return StopReport(port, stopped=False)
+        if graceful is None:
+            graceful = "--no-persist" not in _cmdline(pid)
+        grace = (30.0 if graceful else 5.0) if grace is None else grace
         doomed = {p.pid: p for p in [psutil.Process(pid), *_descendants(pid), *_group_members(pid)]}
         if graceful:
             try:
@@ -298,3 +356,18 @@ def stop(port: int | None = None, *, grace: float = 5.0, graceful: bool = False)
         paths.pid_file(port).unlink(missing_ok=True)
         return StopReport(port, stopped=True, seconds=time.monotonic() - started,
                           killed=sorted(doomed), forced=forced)
+
+
+def reset(port: int | None = None) -> ResetReport:
+    """A clean slate: stop the cloud on ``port`` if it runs, then delete its saved state and mailbox.
+
+    >>> reset(4610).describe()     # doctest: +SKIP
+    'local cloud on port 4610: stopped, saved state deleted (3 file(s) in ...); the next start is a clean slate'
+    """
+    from localcloud import persistence
+
+    port = _port(port)
+    stopped = stop(port).stopped
+    with _lock(port):
+        removed = persistence.clear_state(port)
+    return ResetReport(port, stopped, removed, str(persistence.state_dir(port)))

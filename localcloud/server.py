@@ -66,7 +66,7 @@ async def _serve(port: int, *, before_stop: "Callable[[], object] | None" = None
 
     async def stop_requested() -> None:
         await stop.wait()
-        if before_stop is not None:  # --persist: quiesce while HTTP still serves (localcloud/persistence.py)
+        if before_stop is not None:  # persistence: quiesce while HTTP still serves (localcloud/persistence.py)
             await asyncio.to_thread(before_stop)
 
     await serve(ministack_app.app, config, shutdown_trigger=stop_requested)
@@ -86,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--enforce-iam", action="store_true",
                         help=f"evaluate IAM policies (MiniStack AUTH=true); also {ENFORCE_IAM_ENV}=1")
-    parser.add_argument("--persist", action="store_true",
-                        help="keep state across restarts (localcloud/persistence.py); also ORDERLAB_PERSIST=1")
+    parser.add_argument("--no-persist", action="store_true",
+                        help="keep the state in memory only (by default it is snapshotted to "
+                             "~/.orderlab/cloud-<port>/state/, localcloud/persistence.py); also ORDERLAB_PERSIST=0")
+    parser.add_argument("--persist", action="store_true", help=argparse.SUPPRESS)  # the default; accepted
     args = parser.parse_args(argv)
     enforce_iam = args.enforce_iam or enforce_iam_requested()
     _configure_environment(args.port, enforce_iam=enforce_iam)
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     memory.tune()  # before any thread starts: glibc arenas capped, freed memory trimmed (issue 8)
     from localcloud import persistence
 
-    persist = args.persist or os.environ.get(persistence.PERSIST_ENV, "").strip().lower() in _TRUE
+    persist = not args.no_persist and (args.persist or persistence.persist_requested())
     if persist:
         persistence.configure_environment(os.environ, args.port)
     else:  # a PERSIST_STATE left in the launching shell must not turn on MiniStack's persistence without the fixes
@@ -124,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"localcloud: IAM policy enforcement {'ON' if enforce_iam else 'off'}", flush=True)
     if persist:
         persistence.install()
-        print(f"localcloud: state persistence ON ({os.environ['STATE_DIR']})", flush=True)
+        print(f"localcloud: state persistence ON ({os.environ['STATE_DIR']}, snapshots every "
+              f"{persistence.SNAPSHOT_SECONDS:g} s when something changed)", flush=True)
+    else:
+        print("localcloud: state persistence off (state in memory only)", flush=True)
     try:
         asyncio.run(_serve(args.port, before_stop=persistence.quiesce if persist else None))
     finally:

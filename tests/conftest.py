@@ -64,7 +64,11 @@ def no_local_cloud_left_behind():
 
 @pytest.fixture(scope="session")
 def cloud():
-    """The local cloud for this session (None when the tests target another cloud)."""
+    """The local cloud for this session (None when the tests target another cloud).
+
+    A clean slate: the cloud keeps its state across restarts (localcloud/persistence.py), so
+    whatever an earlier session left on this port is deleted before the start, and after the stop.
+    """
     if external_target():
         yield None
         return
@@ -72,9 +76,11 @@ def cloud():
 
     port = int(os.environ.get("ORDERLAB_TEST_PORT") or free_port())
     os.environ["ORDERLAB_PORT"] = str(port)  # Lab.connect, notebooks' kernels and the CLI inherit it
+    localcloud.reset(port)
     status = localcloud.start(port)
     yield status
     report = localcloud.stop(port)
+    localcloud.reset(port)
     assert report.stopped, "the local cloud was not running at the end of the session"
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.pid in report.killed and p.is_running()
                  and p.status() != psutil.STATUS_ZOMBIE]

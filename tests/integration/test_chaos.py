@@ -172,8 +172,8 @@ def test_graceful_restart_with_persistence_loses_and_duplicates_nothing() -> Non
     from localcloud import persistence
 
     port = free_port()
-    persistence.clear_state(port)
-    localcloud.start(port, persist=True)
+    localcloud.reset(port)
+    localcloud.start(port)  # persistence is the default
     restarts: list[Any] = []
     restarted_at: list[float] = []
     try:
@@ -206,5 +206,4 @@ def test_graceful_restart_with_persistence_loses_and_duplicates_nothing() -> Non
         assert ledger.summary()["applied_twice"] == 0
         assert restarts[0].state_files > 0
     finally:
-        localcloud.stop(port)
-        persistence.clear_state(port)
+        localcloud.reset(port)

@@ -30,6 +30,7 @@ def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started
                          "-p", "demo_orders", "3", env=env)
     finally:
         leftover = localcloud.stop(port)
+        localcloud.reset(port)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = proc.stdout.splitlines()
     names = [p.name for p in series()]
@@ -47,7 +48,7 @@ def test_run_fails_with_a_summary_when_a_notebook_fails(tmp_path):
     try:
         proc = _orderlab("run", "--output", str(tmp_path / "out"), "-p", "prefix", "Not_A_Valid_Prefix", env=env)
     finally:
-        localcloud.stop(port)
+        localcloud.reset(port)
     assert proc.returncode == 1
     assert "FAILED" in proc.stdout and "Invalid prefix" in proc.stdout
     assert any(line.startswith("total") and f"0/{len(series())} ok" in line for line in proc.stdout.splitlines())

@@ -78,7 +78,7 @@ def enforced() -> Iterator[Lab]:
         report = destroy_lab(lab)
         assert report.ok, report.summary()
     finally:
-        localcloud.stop(port)
+        localcloud.reset(port)
 
 
 def _client(lab: Lab, service: str, key: str, secret: str) -> Any:

@@ -1,6 +1,7 @@
 """The local cloud process: start/stop/status as learners, notebooks and CI use it.
 
-These tests start clouds of their own on spare ports (not the session's cloud).
+These tests start clouds of their own on spare ports (not the session's cloud), and reset them
+after (stopped, saved state deleted). State across restarts: test_persistence.py.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.skipif(external_target() is not None, reason="the local
 def port():
     port = free_port()
     yield port
-    localcloud.stop(port)
+    localcloud.reset(port)
 
 
 def _lambda_client(port: int):
@@ -105,7 +106,9 @@ def test_stop_when_not_running_is_a_no_op(port):
 
 
 def test_stop_under_load_is_clean_and_leaves_no_lambda_worker(port):
-    localcloud.start(port)
+    # In-memory: the stop signals server and workers at once (a persistent cloud's graceful stop would first
+    # let these 20 s invocations finish; test_chaos.py restarts one under load).
+    localcloud.start(port, persist=False)
     _deploy_sleeper(port)
     client = _lambda_client(port)
     client.invoke(FunctionName="sleeper", Payload=b'{"s": 0}')
