@@ -32,6 +32,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -437,7 +438,11 @@ async def _fork_on_loop(prune: Callable[[set[str]], None], last: bytes | None) -
 def _fork(prune: Callable[[set[str]], None], last: bytes | None) -> tuple[int, int, float]:
     reader, writer = os.pipe()
     taken_at, started = time.time(), time.perf_counter()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns on fork() with threads running; the child only pickles and writes,
+        # taking no lock another thread could hold (bounded by SNAPSHOT_CHILD_TIMEOUT regardless).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the snapshot process: never returns
         _child_main(writer, reader, prune, last, taken_at)
     pause = time.perf_counter() - started
