@@ -1,8 +1,11 @@
 """Small helpers shared by test modules (importable as ``cloudtest``; tests/ is on sys.path)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
+from typing import Any
 
 SESSION_MARKER = "ORDERLAB_TEST_SESSION"
 
@@ -18,3 +21,18 @@ def external_target() -> str | None:
     """``aws`` or ``endpoint`` when the tests were pointed at another cloud, else None."""
     target = os.environ.get("ORDERLAB_TARGET", "local")
     return None if target == "local" else target
+
+
+@contextlib.contextmanager
+def own_prefix(lab: Any, suffix: str) -> Iterator[Any]:
+    """A Lab with a prefix of its own on ``lab``'s cloud, everything it made deleted (and verified) after.
+
+    For a module whose orders or settings must not reach what other modules deploy for the session's prefix.
+    """
+    from helpers import Lab
+    from helpers.cleanup import destroy_lab
+
+    own = Lab(lab.target, prefix=f"{lab.prefix}{suffix}")
+    yield own
+    report = destroy_lab(own)
+    assert not report.remaining, report.remaining

@@ -53,16 +53,21 @@ def _invoke(lab, name: str, sleep: float = 0) -> dict:
     return json.loads(response["Payload"].read())
 
 
-def _stream_of(lab, name: str, request_id: str) -> str:
-    """The log stream holding the invocation's START line (logs arrive after a delay on AWS)."""
+def _line_of(lab, name: str, request_id: str, kind: str) -> dict:
+    """The invocation's ``START``/``REPORT`` log event (logs arrive after a delay on AWS)."""
     logs = lab.client("logs")
 
-    def lookup() -> str | None:
+    def lookup() -> dict | None:
         events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}",
-                                        filterPattern=f'"START RequestId: {request_id}"')["events"]
-        return events[0]["logStreamName"] if events else None
+                                        filterPattern=f'"{kind} RequestId: {request_id}"')["events"]
+        return events[0] if events else None
 
-    return wait_until(lookup, timeout=60, interval=1.0, what=f"the START line of {request_id}")
+    return wait_until(lookup, timeout=60, interval=1.0, what=f"the {kind} line of {request_id}")
+
+
+def _stream_of(lab, name: str, request_id: str) -> str:
+    """The log stream holding the invocation's START line."""
+    return _line_of(lab, name, request_id, "START")["logStreamName"]
 
 
 def test_a_warm_environment_writes_every_invocation_to_one_stream(lab, sleeper):
@@ -89,14 +94,7 @@ def test_a_concurrent_environment_writes_to_another_stream(lab, sleeper):
 
 
 def _report_of(lab, name: str, request_id: str) -> str:
-    logs = lab.client("logs")
-
-    def lookup() -> str | None:
-        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}",
-                                        filterPattern=f'"REPORT RequestId: {request_id}"')["events"]
-        return events[0]["message"] if events else None
-
-    return wait_until(lookup, timeout=60, interval=1.0, what=f"the REPORT line of {request_id}")
+    return _line_of(lab, name, request_id, "REPORT")["message"]
 
 
 def test_a_new_environment_reports_its_init_duration_once(lab, sleeper):

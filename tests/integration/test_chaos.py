@@ -24,10 +24,9 @@ from typing import Any
 
 import pytest
 
-from cloudtest import external_target, free_port
+from cloudtest import external_target, free_port, own_prefix
 from helpers import Lab
 from helpers.chaos import WorkerKiller, kill_lambda_workers, lambda_workers
-from helpers.cleanup import destroy_lab
 from helpers.ledger import collect, wait_until_settled
 from helpers.load import FaultPlan, plan_orders, send_orders
 from helpers.provision.sqs import queue_counts
@@ -47,10 +46,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def chaos_lab(lab: Lab):
     """A prefix of its own on the session's cloud (the chaos worker settings must not leak into other modules)."""
-    own = Lab(lab.target, prefix=f"{lab.prefix}x")
-    yield own
-    report = destroy_lab(own)
-    assert not report.remaining, report.remaining
+    with own_prefix(lab, "x") as own:
+        yield own
 
 
 @pytest.fixture(scope="module")

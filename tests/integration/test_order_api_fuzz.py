@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import schemathesis
 
+from cloudtest import own_prefix
 from helpers import Lab
-from helpers.cleanup import destroy_lab
 from helpers.demo import count_items
 from helpers.openapi import DOCUMENT_PATH
 from helpers.stacks import IngestionStack, deploy_ingestion
@@ -53,10 +53,8 @@ def schemathesis_config() -> Any:
 @pytest.fixture(scope="module")
 def fuzz_lab(lab: Lab):
     """A prefix of its own: fuzzed orders (a ``fault`` among them) must not reach the session's pipeline."""
-    own = Lab(lab.target, prefix=f"{lab.prefix}f")
-    yield own
-    report = destroy_lab(own)
-    assert not report.remaining, report.remaining
+    with own_prefix(lab, "f") as own:
+        yield own
 
 
 @pytest.fixture(scope="module")
