@@ -2,7 +2,7 @@
 
 >>> update_expression_error("SET a = :v, a.b = :v", {})[:58]
 '1 validation error detected: Invalid UpdateExpression: Two'
->>> select_error({"Select": "count"}, "Query", None)[:46]
+>>> select_error({"Select": "count"}, "Query", lambda name: None)[:46]
 "1 validation error detected: Value 'count' at "
 
 The update-expression checks use moto's DynamoDB expression parser and validators (a
@@ -99,8 +99,9 @@ def empty_set_error(values: Mapping[str, Any]) -> str | None:
     return None
 
 
-def select_error(data: Mapping[str, Any], operation: str, table: Mapping[str, Any] | None) -> str | None:
-    """AWS's rules for ``Select`` on Query and Scan (Query's messages carry the validation prefix)."""
+def select_error(data: Mapping[str, Any], operation: str, table_of: TableLookup) -> str | None:
+    """AWS's rules for ``Select`` on Query and Scan (Query's messages carry the validation prefix);
+    ``table_of`` is asked only when the rule needs the table's indexes."""
     select = data.get("Select")
     if select is None:
         return None
@@ -117,7 +118,8 @@ def select_error(data: Mapping[str, Any], operation: str, table: Mapping[str, An
         return f"{prefix}Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
     if select == "ALL_PROJECTED_ATTRIBUTES" and not index:
         return f"{prefix}ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
-    if select == "ALL_ATTRIBUTES" and index and table is not None:
+    table = table_of(str(data.get("TableName") or "")) if select == "ALL_ATTRIBUTES" and index else None
+    if table is not None:
         for gsi in table.get("GlobalSecondaryIndexes") or []:
             if gsi.get("IndexName") == index and (gsi.get("Projection") or {}).get("ProjectionType") != "ALL":
                 return (f"One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported "
@@ -128,8 +130,7 @@ def select_error(data: Mapping[str, Any], operation: str, table: Mapping[str, An
 def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -> str | None:
     """The ValidationException message AWS would return for this request, or None."""
     if action in ("Query", "Scan"):
-        return (expression_parameter_error(data)
-                or select_error(data, action, table_of(str(data.get("TableName") or ""))))
+        return expression_parameter_error(data) or select_error(data, action, table_of)
     if action == "GetItem":
         return expression_parameter_error(data)
     if action in WRITES:

@@ -56,7 +56,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,6 +316,7 @@ def identifier_error(data: dict[str, Any]) -> str | None:
 
 def make_handle_request(original):
     from ministack.core.responses import error_response_json
+    from ministack.services import cloudwatch_logs
 
     async def handle_request(method: str, path: str, headers: dict, body: bytes, query_params: dict) -> tuple:
         if body and b"logGroupIdentifier" in body:
@@ -327,26 +328,23 @@ def make_handle_request(original):
             if message:
                 return error_response_json("InvalidParameterException", message, 400)
             if isinstance(data, dict) and headers.get("x-amz-target", "").endswith(".DescribeLogStreams"):
-                body = json.dumps(by_group_name(data)).encode()
+                body = json.dumps(by_group_name(data, cloudwatch_logs._resolve_log_group_name)).encode()
         return await original(method, path, headers, body, query_params)
     return handle_request
 
 
-def by_group_name(data: dict[str, Any]) -> dict[str, Any]:
+def by_group_name(data: dict[str, Any], resolve: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
     """DescribeLogStreams with ``logGroupIdentifier`` (a name or ``logGroupArn``) asked by ``logGroupName``,
-    the only form MiniStack reads there."""
-    identifier = data.get("logGroupIdentifier")
-    if not isinstance(identifier, str) or data.get("logGroupName"):
+    the only form MiniStack reads there; ``resolve`` is MiniStack's own identifier resolver (GetLogEvents')."""
+    if not isinstance(data.get("logGroupIdentifier"), str) or data.get("logGroupName"):
         return data
-    name = identifier.split(":log-group:", 1)[1] if identifier.startswith("arn:") and ":log-group:" in identifier \
-        else identifier
-    return {**{k: v for k, v in data.items() if k != "logGroupIdentifier"}, "logGroupName": name}
+    return {**{k: v for k, v in data.items() if k != "logGroupIdentifier"}, "logGroupName": resolve(data)}
 
 
 def apply() -> None:
     from ministack.services import cloudwatch, cloudwatch_logs, lambda_svc
 
-    for module, names in ((cloudwatch_logs, ("_append_log_events", "_make_group_arn",
+    for module, names in ((cloudwatch_logs, ("_append_log_events", "_make_group_arn", "_resolve_log_group_name",
                                              "_fanout_to_subscription_filters")),
                           (lambda_svc, ("_emit_lambda_logs", "_probe_peak_memory_mb")),
                           (cloudwatch, ("_store_datum", "_metric_bucket", "_dims_key"))):

@@ -72,7 +72,7 @@ GSI_TABLE = {"GlobalSecondaryIndexes": [{"IndexName": "by-status", "Projection":
     ({"Select": "SPECIFIC_ATTRIBUTES", "AttributesToGet": ["a"]}, "Query", None),
 ])
 def test_select_rules(data, operation, expected) -> None:
-    assert select_error(data, operation, GSI_TABLE) == expected
+    assert select_error(data, operation, lambda name: GSI_TABLE) == expected
 
 
 def test_a_partition_is_ordered_by_number_not_by_text() -> None:
