@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from helpers.calls import attach as attach_call_recorder
 from helpers.target import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, Target
 
 _lock = threading.Lock()
@@ -47,6 +48,7 @@ def session(target: Target) -> boto3.Session:
                     aws_secret_access_key=LOCAL_SECRET_KEY,
                     region_name=target.region,
                 )
+            attach_call_recorder(_sessions[target])  # before any client exists: clients copy the handlers
         return _sessions[target]
 
 
