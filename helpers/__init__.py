@@ -5,7 +5,7 @@
 >>> lab.name("orders")
 'alice-orders'
 """
-from helpers.lab import Lab
-from helpers.target import Target, TargetError, resolve_target
+from helpers.core.lab import Lab
+from helpers.core.target import Target, TargetError, resolve_target
 
 __all__ = ["Lab", "Target", "TargetError", "resolve_target"]

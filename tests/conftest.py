@@ -95,7 +95,7 @@ def lab(cloud):
     lab = Lab.connect(prefix=f"t{uuid.uuid4().hex[:8]}")
     yield lab
     try:
-        from helpers.cleanup import destroy_lab
+        from helpers.ops.cleanup import destroy_lab
     except ImportError:
         return
     report = destroy_lab(lab)

@@ -1,4 +1,4 @@
-"""The cost estimate of notebook 00 (helpers/cost.py) and the plan (helpers/plan.py), offline.
+"""The cost estimate of notebook 00 (helpers/learn/cost.py) and the plan (helpers/learn/plan.py), offline.
 
 Prices: https://aws.amazon.com/lambda/pricing/, https://aws.amazon.com/api-gateway/pricing/,
 https://aws.amazon.com/dynamodb/pricing/on-demand/, https://aws.amazon.com/sqs/pricing/,
@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from helpers.cost import (
+from helpers.learn.cost import (
     PRICES,
     CloudWatchInventory,
     LabUsage,
@@ -23,9 +23,9 @@ from helpers.cost import (
     price_frame,
     summary_line,
 )
-from helpers.lab import Lab
-from helpers.plan import STEP_RESOURCES, plan_frame, plan_text
-from helpers.target import Target
+from helpers.core.lab import Lab
+from helpers.learn.plan import STEP_RESOURCES, plan_frame, plan_text
+from helpers.core.target import Target
 
 QUIET = CloudWatchInventory(alarms=0, custom_metrics=0, dashboards=0)
 
@@ -95,7 +95,7 @@ def test_alarms_dashboards_and_metrics_are_charged_by_the_hour():
 
 
 def test_the_inventory_matches_what_step_6_creates_and_what_the_functions_publish():
-    alerting = pytest.importorskip("helpers.alerting")
+    alerting = pytest.importorskip("helpers.pipeline.step6")
     inventory = cloudwatch_inventory("alice")
     assert inventory.alarms == len(alerting.ALARM_COMPONENTS)
     assert inventory.alarm_names == tuple(f"alice-{c}" for c in alerting.ALARM_COMPONENTS.values())
@@ -132,17 +132,17 @@ def test_the_plan_names_every_resource_with_the_prefix():
     assert {f"{f}-role" for f in functions} <= roles
     assert {f"/aws/lambda/{f}" for f in functions} == groups
     # The components are the ones the stacks create.
-    stacks = pytest.importorskip("helpers.stacks")
+    stacks = pytest.importorskip("helpers.pipeline.stacks")
     components = {c for _, _, c, _, _ in STEP_RESOURCES}
     for constant in ("ORDERS_COMPONENT", "CREATE_ORDER_COMPONENT", "API_COMPONENT", "ORDER_QUEUE_COMPONENT",
                      "ORDER_DLQ_COMPONENT", "STREAM_FAILURES_COMPONENT", "STREAM_PROCESSOR_COMPONENT",
                      "ORDER_WORKER_COMPONENT"):
         assert getattr(stacks, constant) in components, constant
-    routing = pytest.importorskip("helpers.routing")
+    routing = pytest.importorskip("helpers.pipeline.step4")
     for constant in ("PIPE_COMPONENT", "PITFALL_PIPE_COMPONENT", "QUEUE_COMPONENT", "DLQ_COMPONENT",
                      "PIPE_DLQ_COMPONENT", "PITFALL_QUEUE_COMPONENT", "ENRICHER_COMPONENT", "CONSUMER_COMPONENT"):
         assert getattr(routing, constant) in components, constant
-    alerting = pytest.importorskip("helpers.alerting")
+    alerting = pytest.importorskip("helpers.pipeline.step6")
     for constant in ("ALERTS_TOPIC_COMPONENT", "ALERT_INBOX_COMPONENT", "DASHBOARD_COMPONENT"):
         assert getattr(alerting, constant) in components, constant
     text = plan_text(lab)

@@ -1,5 +1,5 @@
-"""The load-and-chaos ledger (helpers/ledger.py ``account``), the load plan (helpers/load.py) and the
-worker-process recognition of helpers/chaos.py: pure logic, no cloud.
+"""The load-and-chaos ledger (helpers/load/ledger.py ``account``), the load plan (helpers/load/traffic.py) and the
+worker-process recognition of helpers/load/chaos.py: pure logic, no cloud.
 
 Each ledger test builds what the table and the dead-letter queue would hold after a run and
 checks that the ledger says exactly what is wrong (or that nothing is).
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from helpers.chaos import function_of
-from helpers.ledger import OUTCOMES, AlertEvidence, DeadLetter, account
-from helpers.load import FaultPlan, LoadResult, SentOrder, latency_summary, plan_orders
+from helpers.load.chaos import function_of
+from helpers.load.ledger import OUTCOMES, AlertEvidence, DeadLetter, account
+from helpers.load.traffic import FaultPlan, LoadResult, SentOrder, latency_summary, plan_orders
 
 
 def sent(index: int, fault: str | None = None, *, status: int = 201) -> SentOrder:
