@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from botocore.exceptions import ClientError
 
-from helpers.core.naming import PREFIX_TAG, tag_list
 from helpers.aws.common import error_code, log_group_arn, log_group_name, paginate, tags_missing
 from helpers.aws.common import partition as _partition
+from helpers.aws.packaging import REPO_ROOT
+from helpers.core.naming import PREFIX_TAG, tag_list
+from helpers.core.naming import PROJECT, PROJECT_TAG
 from helpers.core.waiters import boto_wait
 
 if TYPE_CHECKING:
@@ -582,8 +584,6 @@ def pipe_required_grants(pipe: dict[str, Any]) -> set[Grant]:
 
 def _function_code_dir(configuration: dict[str, Any]) -> "Path | None":
     """``lambdas/<package>/<package>`` for a handler ``<package>.<module>.<function>``, if it exists here."""
-    from helpers.aws.packaging import REPO_ROOT
-
     package = configuration.get("Handler", "").split(".", 1)[0]
     candidate = REPO_ROOT / "lambdas" / package / package
     return candidate if package and candidate.is_dir() else None
@@ -600,8 +600,6 @@ def audit_lab_roles(lab: "Lab") -> list[RoleAudit]:
     >>> [a.problems for a in audit_lab_roles(lab)]                     # doctest: +SKIP
     [[], [], [], []]
     """
-    from helpers.core.naming import PROJECT, PROJECT_TAG
-
     iam, lam = lab.client("iam"), lab.client("lambda")
     roles = {}
     for role in paginate(iam, "list_roles", "Roles", PathPrefix=ROLE_PATH):

@@ -26,8 +26,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from helpers.core.lab import Lab
+from helpers.core.naming import validate_prefix
 from helpers.core.paths import NOTEBOOKS_DIR, REPO_ROOT
+from helpers.core.target import resolve_target
+from helpers.ops.cleanup import destroy_lab
+from helpers.ops.discovery import find_lab_resources
+from helpers.teach.grade import STEPS, grade_lab
 from helpers.teach.kernels import IpcKernelManager
+from helpers.teach.report import write_report
 
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
 
@@ -168,8 +175,6 @@ def class_prefixes(count: int, base: str = "learner") -> list[str]:
     >>> class_prefixes(3)
     ['learner01', 'learner02', 'learner03']
     """
-    from helpers.core.naming import validate_prefix
-
     if count < 1:
         raise ValueError(f"a class has at least one learner, got {count}")
     width = max(2, len(str(count)))
@@ -192,10 +197,6 @@ def select_notebooks(steps: Iterable[str] | None) -> list[Path]:
 
 def cleanup_prefix(target: str | None, prefix: str) -> dict[str, Any]:
     """Delete every resource of ``prefix`` (by tag) and verify none remains: ``{"ok", "deleted", …}``."""
-    from helpers.ops.cleanup import destroy_lab
-    from helpers.ops.discovery import find_lab_resources
-    from helpers.core.lab import Lab
-
     lab = Lab.connect(target, prefix)
     report = destroy_lab(lab)
     remaining = find_lab_resources(lab)  # verified by a fresh search, not taken on trust
@@ -219,9 +220,6 @@ def run_learner(prefix: str, notebooks: list[Path], output_dir: Path, parameters
         learner.results = run_series(learner.output_dir, {**parameters, "prefix": prefix}, notebooks=notebooks,
                                      echo=echo)
         if grade:
-            from helpers.teach.grade import STEPS, grade_lab
-            from helpers.core.lab import Lab
-
             steps = sorted({p.name[:2] for p in notebooks} & set(STEPS))
             learner.grade = grade_lab(Lab.connect(target, prefix), steps).to_dict()
             echo(f"graded: {len(learner.grade['done'])}/{len(learner.grade['steps'])} steps done correctly")
@@ -333,10 +331,6 @@ def run_class(
     a process of its own; ``learner_timeout`` (default 15 min per notebook) bounds it. Writes
     ``report.json`` and ``report.html`` into ``output_dir`` (:mod:`helpers.teach.report`).
     """
-    from helpers.core.naming import validate_prefix
-    from helpers.teach.report import write_report
-    from helpers.core.target import resolve_target
-
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     if len(set(prefixes)) != len(prefixes):

@@ -226,7 +226,7 @@ def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab:
 
 @pytest.fixture(scope="module")
 def pipeline(enforced: Lab, probe) -> Any:
-    from helpers.pipeline.stacks import deploy_pipeline
+    from helpers.pipeline.step5 import deploy_pipeline
 
     return deploy_pipeline(enforced, max_receive_count=3, transient_failures=0)
 
@@ -277,7 +277,7 @@ def test_orders_go_through_the_pipeline_with_iam_enforced(enforced: Lab, pipelin
 
 def test_a_grant_removed_from_a_role_fails_the_function_as_on_aws(enforced: Lab, pipeline) -> None:
     """Take UpdateItem away from the worker: its orders can no longer be decided; put it back: they are."""
-    from helpers.pipeline.stacks import ORDER_WORKER_COMPONENT, order_worker_role_statements
+    from helpers.pipeline.step3 import ORDER_WORKER_COMPONENT, order_worker_role_statements
     from helpers.ops.tracking import get_order, wait_for_final_status
     from helpers.core.waiters import wait_until
 
