@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,17 +34,9 @@ from helpers.ops.discovery import find_lab_resources
 from helpers.teach.grade import STEPS, grade_lab
 from helpers.teach.kernels import IpcKernelManager
 from helpers.teach.report import write_report
+from helpers.teach.results import ClassRun, LearnerRun, NotebookResult
 
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
-
-
-@dataclass(frozen=True)
-class NotebookResult:
-    notebook: str
-    ok: bool
-    seconds: float
-    output: Path
-    error: str = ""
 
 
 def series(include_cleanup: bool = True) -> list[Path]:
@@ -134,40 +125,6 @@ def summary_table(results: list[NotebookResult]) -> str:
 # ---------------------------------------------------------------------------------------------
 # A class: many learners, one cloud
 # ---------------------------------------------------------------------------------------------
-
-@dataclass
-class LearnerRun:
-    """One learner of a class run: its notebooks' results, and its grade/cleanup when asked for."""
-
-    prefix: str
-    output_dir: Path
-    results: list[NotebookResult] = field(default_factory=list)
-    seconds: float = 0.0
-    grade: dict[str, Any] | None = None    # helpers.teach.grade.GradeReport.to_dict()
-    cleanup: dict[str, Any] | None = None  # {"ok", "deleted", "errors", "remaining"}
-    error: str = ""                        # the run itself broke (not a notebook)
-
-    @property
-    def ok(self) -> bool:
-        cleaned = self.cleanup is None or self.cleanup.get("ok", False)
-        return not self.error and bool(self.results) and all(r.ok for r in self.results) and cleaned
-
-
-@dataclass
-class ClassRun:
-    output_dir: Path
-    target: str
-    notebooks: list[str]
-    concurrency: int
-    parameters: dict[str, Any]
-    started_at: str
-    learners: list[LearnerRun] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.learners) and all(learner.ok for learner in self.learners)
-
 
 def class_prefixes(count: int, base: str = "learner") -> list[str]:
     """``count`` learner prefixes ``<base>01``, ``<base>02``, … (each a valid lab prefix).
