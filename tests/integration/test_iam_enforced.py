@@ -8,7 +8,7 @@ This module starts its own local cloud with ``enforce_iam=True`` (MiniStack ``AU
   execution role, per action and per resource; ``SendMessageBatch`` is authorised by
   ``sqs:SendMessage``; CreateEventSourceMapping refuses a role that cannot read its source;
 - every role the stacks deploy, read back from IAM, grants exactly what its function or pipe
-  needs (:func:`helpers.aws.iam.audit_lab_roles`): no wildcard, no unused and no missing grant;
+  needs (:func:`helpers.aws.iam_audit.audit_lab_roles`): no wildcard, no unused and no missing grant;
 - orders go through the pipeline with enforcement on.
 
 AWS docs: https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html,
@@ -29,15 +29,16 @@ from typing import Any, Iterator
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from cloudtest import external_target, free_port
-from helpers.core.lab import Lab
-from helpers.pipeline.orders_api import OrdersApi
+
 from helpers.aws.common import error_code
-from helpers.aws.iam import audit_lab_roles, dynamodb_statement, ensure_lambda_role
+from helpers.aws.iam import dynamodb_statement, ensure_lambda_role
+from helpers.aws.iam_audit import audit_lab_roles
 from helpers.aws.lambda_ import deploy_function
 from helpers.aws.sqs import ensure_queue, sqs_sender_statement
+from helpers.core.lab import Lab
 from helpers.core.target import Target
+from helpers.pipeline.orders_api import OrdersApi
 
 pytestmark = [pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="local cloud with IAM enforcement only")]

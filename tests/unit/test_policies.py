@@ -2,7 +2,7 @@
 
 Every ``*_role_statements`` function of the stack modules is found by name (so a role a stack adds
 later is covered without touching this file: a function whose arguments this file cannot build
-fails loudly), its statements are linted with :func:`helpers.aws.iam.policy_findings` (no
+fails loudly), its statements are linted with :func:`helpers.aws.policy_lint.policy_findings` (no
 wildcard actions, no ``*`` resources, wildcards only where AWS offers nothing narrower, no
 NotAction/NotResource, every resource an ARN of the lab's account and region, no action granted
 on another service's resource, no duplicate grant), and the full inline policy (statements + the
@@ -22,21 +22,14 @@ from typing import Any, Callable
 
 import pytest
 
-from helpers.core.lab import Lab
-from helpers.aws.packaging import REPO_ROOT
+from helpers.aws.code_scan import code_actions
 from helpers.aws.dynamodb import TableInfo
-from helpers.aws.iam import (
-    _check_scoped,
-    code_actions,
-    lambda_trust_policy,
-    logs_statement,
-    pipe_required_grants,
-    pipe_trust_policy,
-    policy_document,
-    policy_findings,
-    policy_grants,
-)
+from helpers.aws.iam import _check_scoped, lambda_trust_policy, logs_statement, pipe_trust_policy, policy_document
+from helpers.aws.iam_audit import pipe_required_grants
+from helpers.aws.packaging import REPO_ROOT
+from helpers.aws.policy_lint import policy_findings, policy_grants
 from helpers.aws.sqs import QueueInfo
+from helpers.core.lab import Lab
 from helpers.core.target import Target
 
 ACCOUNT = "123456789012"
