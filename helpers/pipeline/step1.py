@@ -49,6 +49,7 @@ __all__ = [
     "ensure_ingestion_table",
     "ensure_orders_api",
     "ingestion_status",
+    "set_api_cors_origin",
 ]
 
 CREATE_ORDER_COMPONENT = CREATE_ORDER.component
@@ -213,3 +214,16 @@ def ingestion_status(lab: Lab) -> dict[str, Any]:
     status["missing"] = missing
     status["ready"] = not missing
     return status
+
+
+def set_api_cors_origin(lab: Lab, origin: str) -> HttpApiInfo:
+    """Allow exactly ``origin`` in the order API's CORS settings (the API must be deployed)."""
+    found = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
+    if found is None:
+        raise RuntimeError(f"The create_order function of prefix {lab.prefix!r} is not deployed: "
+                           "run 01_order_ingestion.ipynb (steps 1-3) first")
+    conf = found["Configuration"]
+    function = FunctionInfo(name=conf["FunctionName"], arn=conf["FunctionArn"], code_sha256=conf.get("CodeSha256", ""),
+                            version=conf.get("Version", "$LATEST"), state=conf.get("State", ""),
+                            last_modified=conf.get("LastModified", ""), last_update_status=conf.get("LastUpdateStatus"))
+    return ensure_orders_api(lab, function, cors_allow_origins=[origin])
