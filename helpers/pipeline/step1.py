@@ -27,7 +27,6 @@ from helpers.aws.dynamodb import TableInfo, describe_table, ensure_orders_table
 from helpers.aws.iam import dynamodb_statement, ensure_lambda_role
 from helpers.aws.lambda_ import FunctionInfo, deploy_function, get_function
 from helpers.core.lab import Lab
-from helpers.core.paths import LAMBDAS_DIR
 from helpers.pipeline.catalog import API_COMPONENT, CREATE_ORDER, ORDERS_COMPONENT
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "DEFAULT_CORS_ORIGINS",
     "DEFAULT_HIGH_VALUE_THRESHOLD",
     "IngestionStack",
-    "LAMBDAS_DIR",
     "ORDERS_COMPONENT",
     "ROUTES",
     "check_threshold",
