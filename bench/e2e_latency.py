@@ -22,11 +22,11 @@ from common import free_port, latency_stats
 def main() -> None:
     import localcloud
     from helpers import Lab
-    from helpers.demo import VALID_ORDER
-    from helpers.orders_api import OrdersApi
-    from helpers.stacks import deploy_pipeline
-    from helpers.tracking import wait_for_final_status
-    from helpers.target import resolve_target
+    from helpers.learn.demo import VALID_ORDER
+    from helpers.pipeline.orders_api import OrdersApi
+    from helpers.pipeline.step5 import deploy_pipeline
+    from helpers.ops.tracking import wait_for_final_status
+    from helpers.core.target import resolve_target
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=60)

@@ -24,11 +24,11 @@ from common import free_port
 def _run(persist: bool, orders: int, clients: int) -> dict[str, Any]:
     import localcloud
     from helpers import Lab
-    from helpers.chaos import cloud_memory
-    from helpers.ledger import collect, wait_until_settled
-    from helpers.load import plan_orders, send_orders
-    from helpers.stacks import deploy_pipeline
-    from helpers.target import resolve_target
+    from helpers.load.chaos import cloud_memory
+    from helpers.load.ledger import collect, wait_until_settled
+    from helpers.load.traffic import plan_orders, send_orders
+    from helpers.pipeline.step5 import deploy_pipeline
+    from helpers.core.target import resolve_target
     from localcloud import persistence
 
     port = free_port()

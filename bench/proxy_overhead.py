@@ -22,7 +22,7 @@ import zipfile
 import boto3
 
 from common import free_port
-from helpers.runtime import lambda_runtime
+from helpers.aws.runtime import lambda_runtime
 
 
 

@@ -23,7 +23,7 @@ with persistence on, as learners run it, except the chaos phase without its rest
   ledger (nothing left behind);
 - ``memory``: the local cloud's server RSS and Lambda worker pool memory after >= 10,000 orders
   (PSS summed over the workers, so shared library pages count once; the RSS sum beside it);
-- ``series``: the notebook series headless (``helpers.runner``), seconds per notebook;
+- ``series``: the notebook series headless (``helpers.teach.runner``), seconds per notebook;
 - ``chaos``: 10,000 orders with 10 % transient and 1 % poison faults, order-worker and
   stream-processor processes killed mid-run, and a graceful restart of the local cloud with
   persistence on; the ledger must account for 100 %;
@@ -123,7 +123,7 @@ class Cloud:
 
     def lab(self, tag: str) -> Any:
         from helpers import Lab
-        from helpers.target import resolve_target
+        from helpers.core.target import resolve_target
 
         return Lab(resolve_target("endpoint", endpoint_url=self.endpoint), prefix=f"b{tag}{uuid.uuid4().hex[:5]}")
 
@@ -166,7 +166,7 @@ class MiniStackAlone(Cloud):
 
 
 def _latency(samples: list[float]) -> dict[str, float]:
-    from helpers.load import latency_summary
+    from helpers.load.traffic import latency_summary
 
     return latency_summary(samples)
 
@@ -192,7 +192,7 @@ def _parse_ts(value: Any) -> float | None:
 
 def _warm(api_base: str, clients: int) -> None:
     """Start ``clients`` warm execution environments of create_order (cold starts are not measured)."""
-    from helpers.load import plan_orders, send_orders
+    from helpers.load.traffic import plan_orders, send_orders
 
     send_orders(api_base, plan_orders(clients * 3, run_id=f"warm{uuid.uuid4().hex[:6]}"), concurrency=clients,
                 progress=False)
@@ -203,8 +203,8 @@ def _warm(api_base: str, clients: int) -> None:
 
 def phase_baseline(cloud: Cloud, calls: int = 3000, seconds: float = 6.0) -> dict[str, Any]:
     """Raw local cloud speed from one client: PutItem/s and SendMessage/s, sequential."""
-    from helpers.provision.dynamodb import ensure_orders_table
-    from helpers.provision.sqs import ensure_queue
+    from helpers.aws.dynamodb import ensure_orders_table
+    from helpers.aws.sqs import ensure_queue
 
     lab = cloud.lab("raw")
     table = ensure_orders_table(lab, lab.name("raw-orders"))
@@ -222,8 +222,8 @@ def phase_baseline(cloud: Cloud, calls: int = 3000, seconds: float = 6.0) -> dic
 
 def phase_api(cloud: Cloud, *, sequential: int = 500, parallel: int = 3000, clients: int = 8) -> dict[str, Any]:
     """POST /orders through the HTTP API on the step-1 stack: 1 client, then ``clients`` clients."""
-    from helpers.load import plan_orders, send_orders
-    from helpers.stacks import deploy_ingestion
+    from helpers.load.traffic import plan_orders, send_orders
+    from helpers.pipeline.step1 import deploy_ingestion
 
     lab = cloud.lab("api")
     stack = deploy_ingestion(lab)
@@ -242,7 +242,7 @@ def phase_api(cloud: Cloud, *, sequential: int = 500, parallel: int = 3000, clie
 
 
 def _e2e_ms(lab: Any, table: str, sent: list[Any]) -> list[float]:
-    from helpers.tracking import get_orders
+    from helpers.ops.tracking import get_orders
 
     items = get_orders(lab, table, [s.order_id for s in sent if s.accepted])
     out = []
@@ -256,9 +256,9 @@ def _e2e_ms(lab: Any, table: str, sent: list[Any]) -> list[float]:
 
 def phase_e2e(cloud: Cloud, *, rate: float = 50.0, seconds: float = 60.0) -> dict[str, Any]:
     """Order POST -> final status at a steady ``rate`` for ``seconds`` (all orders without faults)."""
-    from helpers.load import plan_orders, send_orders
-    from helpers.stacks import deploy_pipeline
-    from helpers.tracking import wait_for_statuses
+    from helpers.load.traffic import plan_orders, send_orders
+    from helpers.pipeline.step5 import deploy_pipeline
+    from helpers.ops.tracking import wait_for_statuses
 
     lab = cloud.lab("e2e")
     stack = deploy_pipeline(lab)
@@ -288,9 +288,9 @@ def _cpu_seconds(procs: dict[int, psutil.Process]) -> dict[int, float]:
 def phase_sustained(cloud: Cloud, lab: Any, stack: Any, *, rate: float = SUSTAINED_RATE, seconds: float = 60.0,
                     clients: int = 8) -> dict[str, Any]:
     """The full pipeline at ``rate`` orders/s offered for ``seconds``: does it keep up, and leave nothing behind?"""
-    from helpers.chaos import lambda_workers, server_process
-    from helpers.ledger import collect, wait_until_settled
-    from helpers.load import PipelineWatch, plan_orders, send_orders
+    from helpers.load.chaos import lambda_workers, server_process
+    from helpers.load.ledger import collect, wait_until_settled
+    from helpers.load.traffic import PipelineWatch, plan_orders, send_orders
 
     base = cloud.api_base(stack.api)
     _warm(base, clients)
@@ -352,7 +352,7 @@ def phase_sustained(cloud: Cloud, lab: Any, stack: Any, *, rate: float = SUSTAIN
 
 
 def _items(lab: Any, stack: Any, result: Any) -> list[dict[str, Any]]:
-    from helpers.tracking import get_orders
+    from helpers.ops.tracking import get_orders
 
     return list(get_orders(lab, stack.table.name, [s.order_id for s in result.accepted]).values())
 
@@ -368,7 +368,7 @@ def _per_second(times: list[float], start: float) -> list[int]:
 
 def phase_memory(cloud: Cloud) -> dict[str, Any]:
     """RSS of the server and of the Lambda worker pool now, and how many orders the cloud has seen."""
-    from helpers.chaos import cloud_memory
+    from helpers.load.chaos import cloud_memory
 
     return cloud_memory(cloud.port)
 
@@ -376,7 +376,7 @@ def phase_memory(cloud: Cloud) -> dict[str, Any]:
 def phase_series(out_dir: Path) -> dict[str, Any]:
     """The notebook series headless on a fresh local cloud (as ``orderlab run`` does): seconds per notebook."""
     import localcloud
-    from helpers.runner import run_series
+    from helpers.teach.runner import run_series
 
     port = free_port()
     previous = os.environ.get("ORDERLAB_PORT")
@@ -402,10 +402,10 @@ def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: f
     """``orders`` orders with faults, worker kills and a graceful restart with persistence; the ledger."""
     import threading
 
-    from helpers.chaos import WorkerKiller, kill_lambda_workers
-    from helpers.ledger import collect, wait_until_settled
-    from helpers.load import FaultPlan, plan_orders, send_orders
-    from helpers.stacks import deploy_pipeline
+    from helpers.load.chaos import WorkerKiller, kill_lambda_workers
+    from helpers.load.ledger import collect, wait_until_settled
+    from helpers.load.traffic import FaultPlan, plan_orders, send_orders
+    from helpers.pipeline.step5 import deploy_pipeline
     from localcloud import persistence
 
     with Cloud(persist=restart) as cloud:
@@ -413,8 +413,8 @@ def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: f
         stack = deploy_pipeline(lab, transient_failures=1)  # one failing receive, so a kill still leaves a spare
         alarm_watch = None
         try:
-            from helpers.alerting import deploy_alerting
-            from helpers.ledger import DlqAlarmWatch
+            from helpers.pipeline.step6 import deploy_alerting
+            from helpers.load.ledger import DlqAlarmWatch
 
             deploy_alerting(lab, alert_email=None)  # step 6: the DLQ alarm -> SNS -> alert-inbox
             alarm_watch = DlqAlarmWatch(lab)
@@ -457,7 +457,7 @@ def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: f
         settled_s = time.time() - t0
         alert = alarm_watch.evidence(timeout=60) if alarm_watch is not None else None
         ledger = collect(lab, stack.table.name, stack.queues, result.sent, alert=alert)
-        from helpers.chaos import cloud_memory
+        from helpers.load.chaos import cloud_memory
         from localcloud import paths
 
         memory = cloud_memory(cloud.port)

@@ -28,10 +28,10 @@ import requests
 
 def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
     from helpers import Lab
-    from helpers.demo import VALID_ORDER
-    from helpers.runtime import lambda_runtime
-    from helpers.stacks import deploy_ingestion
-    from helpers.target import resolve_target
+    from helpers.learn.demo import VALID_ORDER
+    from helpers.aws.runtime import lambda_runtime
+    from helpers.pipeline.step1 import deploy_ingestion
+    from helpers.core.target import resolve_target
 
     lab = Lab(resolve_target("endpoint", endpoint_url=endpoint), prefix=f"bench{uuid.uuid4().hex[:4]}")
     stack = deploy_ingestion(lab)

@@ -30,7 +30,7 @@ def own_prefix(lab: Any, suffix: str) -> Iterator[Any]:
     For a module whose orders or settings must not reach what other modules deploy for the session's prefix.
     """
     from helpers import Lab
-    from helpers.cleanup import destroy_lab
+    from helpers.ops.cleanup import destroy_lab
 
     own = Lab(lab.target, prefix=f"{lab.prefix}{suffix}")
     yield own

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from helpers.browser import missing_browser_message
+from helpers.learn.browser import missing_browser_message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
@@ -48,7 +48,7 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def driver() -> Iterator[object]:
     need_browser()
-    from helpers.browser import chromium_driver
+    from helpers.learn.browser import chromium_driver
 
     with chromium_driver(width=1100, height=900) as web:
         yield web
@@ -96,7 +96,7 @@ class JupyterLabServer:
 
         import requests
 
-        from helpers.waiters import wait_until
+        from helpers.core.waiters import wait_until
 
         self.settings()
         env = {**os.environ, **self.env,
@@ -221,7 +221,7 @@ def jupyterlab(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         forced = server.stop()
         left = jupyter_processes(os.environ[SESSION_MARKER])
         from helpers import Lab
-        from helpers.cleanup import destroy_lab
+        from helpers.ops.cleanup import destroy_lab
 
         report = destroy_lab(Lab.connect(prefix=prefix))
         assert not left, f"JupyterLab or kernel processes left running: {left}"

@@ -22,8 +22,8 @@ import requests
 from cloudtest import free_port
 
 from helpers import Lab
-from helpers.demo import count_items
-from helpers.frontend import (
+from helpers.learn.demo import count_items
+from helpers.learn.frontend import (
     CONFIG_FILE,
     FRONTEND_DIR,
     OPENAPI_FILE,
@@ -36,9 +36,9 @@ from helpers.frontend import (
     serve_frontend,
     stop_frontend,
 )
-from helpers.openapi import DOCUMENT_PATH
-from helpers.orders_api import OrdersApi
-from helpers.stacks import PipelineStack, deploy_pipeline
+from helpers.pipeline.openapi import DOCUMENT_PATH
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
 
 pytestmark = pytest.mark.cloud
 
@@ -167,7 +167,7 @@ class Page:
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", selector) or ""
 
     def shot(self, name: str) -> Path:
-        from helpers.browser import save_screenshot
+        from helpers.learn.browser import save_screenshot
 
         return save_screenshot(self.driver, self.artifacts / f"{name}.png", full_page=True)
 
@@ -235,8 +235,8 @@ def test_local_server_serves_a_copy_and_is_idempotent(lab: Lab, stack: PipelineS
 
 def test_s3_website_deploys_tagged_and_cleanup_removes_it(cloud: Any) -> None:
     """The aws path (S3 static website), exercised against the local cloud's S3; cleanup empties and deletes it."""
-    from helpers.cleanup import destroy_lab
-    from helpers.discovery import find_lab_resources
+    from helpers.ops.cleanup import destroy_lab
+    from helpers.ops.discovery import find_lab_resources
 
     other = Lab.connect(prefix=f"s3{uuid.uuid4().hex[:6]}")
     api_url = "https://abc123.execute-api.us-east-1.amazonaws.com"

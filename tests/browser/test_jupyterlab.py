@@ -120,7 +120,7 @@ def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(jupyterlab: Any
     from selenium.webdriver.common.by import By
 
     from helpers import Lab
-    from helpers.tracking import get_order
+    from helpers.ops.tracking import get_order
 
     page = LabPage(driver, artifacts)
     driver.set_window_size(1400, 1000)

@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from helpers.naming import tag_list
-from helpers.provision._aws import error_code, error_message, partition, retry_on
-from helpers.runtime import lambda_runtime
-from helpers.waiters import wait_table_active, wait_until
+from helpers.core.naming import tag_list
+from helpers.aws.common import error_code, error_message, partition, retry_on
+from helpers.aws.runtime import lambda_runtime
+from helpers.core.waiters import wait_table_active, wait_until
 
 PROBE_DIR = Path(__file__).resolve().parent / "probes" / "event_probe"
 RUNTIME = lambda_runtime()  # the lab's: the Python running the suite, or ORDERLAB_LAMBDA_RUNTIME
@@ -46,8 +46,8 @@ class Invocation:
 
 def deploy_event_probe(lab: Any) -> EventProbe:
     """The probe function (idempotent) and the DynamoDB table it logs its invocations to."""
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     ddb = lab.client("dynamodb")
     table = lab.name("esm-invocations")

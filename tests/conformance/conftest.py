@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.runtime import lambda_runtime
+from helpers.aws.runtime import lambda_runtime
 
 PROBES = Path(__file__).resolve().parent / "probes"
 RUNTIME = lambda_runtime()  # the lab's: the Python running the suite, or ORDERLAB_LAMBDA_RUNTIME
@@ -28,9 +28,9 @@ class Probes:
 
 @pytest.fixture(scope="session")
 def probes(lab) -> Probes:
-    from helpers.provision.apigateway import ensure_http_api
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.apigateway import ensure_http_api
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     role = ensure_lambda_role(lab, "probe", statements=[])
     probe = deploy_function(
@@ -56,7 +56,7 @@ def probes(lab) -> Probes:
 @pytest.fixture(scope="session")
 def redeploy_probe_api(lab, probes):
     """Re-run the API provisioning (restores the invoke permission)."""
-    from helpers.provision.apigateway import ensure_http_api
+    from helpers.aws.apigateway import ensure_http_api
 
     def redeploy():
         arn = lab.client("lambda").get_function(FunctionName=probes.http_function)["Configuration"]["FunctionArn"]

@@ -42,8 +42,8 @@ import requests
 from botocore.exceptions import ClientError
 
 from conformance._esm import EventProbe, create_queue, event_source_mapping
-from helpers.naming import tag_list
-from helpers.waiters import WaitTimeout, wait_until
+from helpers.core.naming import tag_list
+from helpers.core.waiters import WaitTimeout, wait_until
 from localcloud.cloudwatch_notify import region_name
 from localcloud.patches.cloudwatch import time_scale_from_env
 
@@ -123,8 +123,8 @@ def queue_alarm(lab, component: str, queue_name: str, **extra: Any) -> dict[str,
 
 @pytest.fixture(scope="module")
 def probe_role(lab) -> str:
-    from helpers.provision._aws import partition
-    from helpers.provision.iam import ensure_lambda_role
+    from helpers.aws.common import partition
+    from helpers.aws.iam import ensure_lambda_role
 
     queue = f"arn:{partition(lab.region)}:sqs:{lab.region}:{lab.account_id}:{lab.name(ESM_QUEUE)}"
     return ensure_lambda_role(lab, "cw-probe", statements=[{
@@ -135,7 +135,7 @@ def probe_role(lab) -> str:
 def deploy_probe(lab, component: str, role: str):
     from pathlib import Path
 
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.lambda_ import deploy_function
 
     return deploy_function(lab, Path(PROBES), component=component, handler="probe.handler", role_arn=role,
                            environment={})
@@ -326,8 +326,8 @@ def test_high_resolution_alarm_fires_and_recovers_when_data_stops(lab):
 def test_alarm_notification_to_an_sns_subscribed_queue(lab):
     """SetAlarmState runs the ALARM actions: the SNS message carries AWS's JSON (AlarmArn, Region's long name,
     Trigger...); the next evaluation puts the alarm back to OK by itself and runs the OK actions."""
-    from helpers.provision.sns import ensure_sqs_subscription, ensure_topic
-    from helpers.provision.sqs import ensure_queue
+    from helpers.aws.sns import ensure_sqs_subscription, ensure_topic
+    from helpers.aws.sqs import ensure_queue
 
     topic = ensure_topic(lab, "cw-alerts")
     inbox = ensure_queue(lab, "cw-alert-inbox")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.cloud
 
 @pytest.fixture(scope="module")
 def table(lab):
-    from helpers.provision import ensure_orders_table
+    from helpers.aws import ensure_orders_table
 
     return ensure_orders_table(lab, lab.name("conformance-orders"))
 

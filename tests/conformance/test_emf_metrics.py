@@ -27,8 +27,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conformance._esm import ON_AWS, PATIENCE, POLL, RUNTIME
-from helpers.provision._aws import error_code
-from helpers.waiters import wait_until
+from helpers.aws.common import error_code
+from helpers.core.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
@@ -37,8 +37,8 @@ PROBE_DIR = Path(__file__).resolve().parent / "probes" / "emf_probe"
 
 @pytest.fixture(scope="module")
 def emf_probe(lab) -> str:
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     role = ensure_lambda_role(lab, "emf-probe", statements=[])
     return deploy_function(lab, PROBE_DIR, component="emf-probe", handler="emf_probe.handler", role_arn=role,

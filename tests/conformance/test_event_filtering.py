@@ -28,7 +28,7 @@ from conformance._esm import (
     event_source_mapping,
     invocations,
 )
-from helpers.waiters import wait_until
+from helpers.core.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 

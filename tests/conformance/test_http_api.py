@@ -22,7 +22,7 @@ import json
 import pytest
 import requests
 
-from helpers.waiters import wait_until
+from helpers.core.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
@@ -138,7 +138,7 @@ def test_default_stage_throttle_is_stored_returned_and_converges(lab, probes):
     answered by GetStage, changed by UpdateStage, and re-running the provisioning changes nothing
     (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html,
     https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-stages-stagename.html)."""
-    from helpers.provision.apigateway import ensure_http_api
+    from helpers.aws.apigateway import ensure_http_api
 
     apigw = lab.client("apigatewayv2")
     lam = lab.client("lambda")

@@ -20,7 +20,7 @@ import json
 
 import pytest
 
-from helpers.runtime import python_version
+from helpers.aws.runtime import python_version
 
 pytestmark = pytest.mark.cloud
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.waiters import wait_until
+from helpers.core.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
@@ -38,8 +38,8 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def sleeper(lab, tmp_path_factory) -> str:
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     source: Path = tmp_path_factory.mktemp("sleeper")
     (source / "sleeper.py").write_text(textwrap.dedent(HANDLER))

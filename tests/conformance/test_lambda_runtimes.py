@@ -43,7 +43,7 @@ DEPRECATED = ("The runtime parameter of {runtime} is no longer supported for cre
 
 @pytest.fixture(scope="module")
 def role(lab) -> str:
-    from helpers.provision.iam import ensure_lambda_role
+    from helpers.aws.iam import ensure_lambda_role
 
     return ensure_lambda_role(lab, "runtimes", statements=[])
 
@@ -51,7 +51,7 @@ def role(lab) -> str:
 @pytest.fixture(scope="module")
 def py314(lab, role, tmp_path_factory) -> str:
     """A function on python3.14, the newest runtime the lab supports (this machine may lack its interpreter)."""
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.lambda_ import deploy_function
 
     source: Path = tmp_path_factory.mktemp("py314")
     (source / "which.py").write_text(textwrap.dedent(HANDLER))

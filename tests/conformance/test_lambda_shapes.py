@@ -20,8 +20,8 @@ pytestmark = pytest.mark.cloud
 
 @pytest.fixture(scope="module")
 def versioned(lab):
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     role = ensure_lambda_role(lab, "shape-probe", statements=[])
     function = deploy_function(lab, PROBES / "probe", component="shape-probe", handler="probe.handler",

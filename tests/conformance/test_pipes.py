@@ -36,9 +36,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conformance._esm import ON_AWS, PATIENCE, POLL, RUNTIME, create_queue
-from helpers.naming import tag_list
-from helpers.provision._aws import error_code, error_message, partition, retry_on
-from helpers.waiters import wait_until
+from helpers.core.naming import tag_list
+from helpers.aws.common import error_code, error_message, partition, retry_on
+from helpers.core.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
@@ -54,7 +54,7 @@ SETTLED = {"RUNNING", "STOPPED"}
 def pipe_role(lab) -> str:
     """A role EventBridge Pipes can assume, allowed on this lab's streams, queues, functions and topics."""
     iam = lab.client("iam")
-    from helpers.provision.iam import ROLE_PATH, role_name
+    from helpers.aws.iam import ROLE_PATH, role_name
 
     name = role_name(lab, "pipes-conformance")
     part, region, account, prefix = partition(lab.region), lab.region, lab.account_id, lab.prefix
@@ -92,8 +92,8 @@ class Probes:
 @pytest.fixture(scope="module")
 def probes(lab) -> Probes:
     """The enrichment probe and the capture target (it forwards each batch to a queue the test reads)."""
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     capture_url, capture_queue_arn = create_queue(lab, "pipes-captured")
     role = ensure_lambda_role(lab, "pipe-probe", statements=[
@@ -108,7 +108,7 @@ def probes(lab) -> Probes:
 # --------------------------------------------------------------------------- helpers
 
 def _table(lab, component: str):
-    from helpers.provision import ensure_orders_table
+    from helpers.aws import ensure_orders_table
 
     table = ensure_orders_table(lab, lab.name(component), stream_view_type=VIEW)
     assert table.stream_arn

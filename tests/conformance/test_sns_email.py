@@ -30,7 +30,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cloudtest import external_target
-from helpers.provision._aws import error_code
+from helpers.aws.common import error_code
 
 pytestmark = [
     pytest.mark.cloud,
@@ -52,7 +52,7 @@ def mailbox(cloud):
 
 @pytest.fixture
 def topic(lab):
-    from helpers.provision.sns import ensure_topic
+    from helpers.aws.sns import ensure_topic
 
     return ensure_topic(lab, f"mail-{uuid.uuid4().hex[:8]}", display_name="Order pipeline alerts").arn
 

@@ -40,7 +40,7 @@ from conformance._esm import (
     receive,
     wait_for_invocations,
 )
-from helpers.waiters import wait_until
+from helpers.core.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
@@ -278,7 +278,7 @@ def test_maximum_concurrency_is_stored_returned_and_converges(lab, probe):
     (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html,
     https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html,
     https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html)."""
-    from helpers.provision.event_sources import (
+    from helpers.aws.event_sources import (
         NO_CONCURRENCY_CAP,
         delete_event_source_mapping,
         ensure_event_source_mapping,

@@ -49,7 +49,7 @@ def probe(lab) -> EventProbe:
 
 
 def _table(lab, component: str):
-    from helpers.provision import ensure_orders_table
+    from helpers.aws import ensure_orders_table
 
     table = ensure_orders_table(lab, lab.name(component), stream_view_type=VIEW)
     assert table.stream_arn

@@ -16,10 +16,10 @@ import uuid
 import pytest
 
 from cloudtest import external_target
-from helpers.discovery import sweep
-from helpers.lab import CONFIRM_ACCOUNT_ENV, CONFIRM_REGION_ENV, REQUIRE_CONFIRMATION_ENV, AccountNotConfirmed, Lab
-from helpers.plan import plan_frame
-from helpers.target import Target, resolve_target
+from helpers.ops.discovery import sweep
+from helpers.core.lab import CONFIRM_ACCOUNT_ENV, CONFIRM_REGION_ENV, REQUIRE_CONFIRMATION_ENV, AccountNotConfirmed, Lab
+from helpers.learn.plan import plan_frame
+from helpers.core.target import Target, resolve_target
 
 pytestmark = pytest.mark.cloud
 

@@ -19,19 +19,12 @@ import pytest
 from cloudtest import external_target
 
 from helpers import Lab
-from helpers.alerting import (
-    ALARM_KEYS,
-    BUSINESS_METRICS,
-    DASHBOARD_COMPONENT,
-    METRICS_NAMESPACE,
-    AlertingStack,
-    alerting_status,
-    deploy_alerting,
-)
-from helpers.cleanup import destroy_lab
-from helpers.discovery import find_lab_resources
-from helpers.naming import PREFIX_TAG
-from helpers.observability import (
+from helpers.pipeline.step6 import ALARM_KEYS, AlertingStack, alerting_status, deploy_alerting
+from helpers.pipeline.catalog import BUSINESS_METRICS, DASHBOARD_COMPONENT, METRICS_NAMESPACE
+from helpers.ops.cleanup import destroy_lab
+from helpers.ops.discovery import find_lab_resources
+from helpers.core.naming import PREFIX_TAG
+from helpers.ops.observability import (
     AlertInbox,
     MetricQuery,
     alarm_history_frame,
@@ -42,14 +35,15 @@ from helpers.observability import (
     utcnow,
     wait_for_alarm_state,
 )
-from helpers.orders_api import OrdersApi
-from helpers.provision.cloudwatch import describe_alarm, get_dashboard_body
-from helpers.provision.sns import find_subscriptions
-from helpers.provision.sqs import queue_counts
-from helpers.redrive import redrive
-from helpers.stacks import PipelineStack, deploy_order_worker, deploy_pipeline
-from helpers.tracking import sample_queue_counts, wait_for_final_status
-from helpers.waiters import wait_until
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.aws.cloudwatch import describe_alarm, get_dashboard_body
+from helpers.aws.sns import find_subscriptions
+from helpers.aws.sqs import queue_counts
+from helpers.ops.redrive import redrive
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
+from helpers.pipeline.step3 import deploy_order_worker
+from helpers.ops.tracking import sample_queue_counts, wait_for_final_status
+from helpers.core.waiters import wait_until
 
 EMAIL = "learner@example.com"
 LOCAL = external_target() is None

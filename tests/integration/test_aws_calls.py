@@ -6,8 +6,9 @@ import threading
 import pytest
 from cloudtest import own_prefix
 
-from helpers.calls import recording
-from helpers.stacks import deploy_order_worker, enable_order_stream, ensure_order_queues
+from helpers.core.calls import recording
+from helpers.pipeline.step2 import enable_order_stream, ensure_order_queues
+from helpers.pipeline.step3 import deploy_order_worker
 
 pytestmark = pytest.mark.cloud
 

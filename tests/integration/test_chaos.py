@@ -26,14 +26,14 @@ import pytest
 
 from cloudtest import external_target, free_port, own_prefix
 from helpers import Lab
-from helpers.chaos import WorkerKiller, kill_lambda_workers, lambda_workers
-from helpers.ledger import collect, wait_until_settled
-from helpers.load import FaultPlan, plan_orders, send_orders
-from helpers.provision.sqs import queue_counts
-from helpers.stacks import PipelineStack, deploy_pipeline
-from helpers.target import resolve_target
-from helpers.tracking import get_orders, wait_for_statuses
-from helpers.waiters import wait_until
+from helpers.load.chaos import WorkerKiller, kill_lambda_workers, lambda_workers
+from helpers.load.ledger import collect, wait_until_settled
+from helpers.load.traffic import FaultPlan, plan_orders, send_orders
+from helpers.aws.sqs import queue_counts
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
+from helpers.core.target import resolve_target
+from helpers.ops.tracking import get_orders, wait_for_statuses
+from helpers.core.waiters import wait_until
 
 MAX_RECEIVE_COUNT = 3
 

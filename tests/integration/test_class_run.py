@@ -25,15 +25,15 @@ import pytest
 
 from cloudtest import external_target
 from helpers import Lab
-from helpers.discovery import find_lab_resources
-from helpers.runner import run_class, select_notebooks
+from helpers.ops.discovery import find_lab_resources
+from helpers.teach.runner import run_class, select_notebooks
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="the class run test uses the local default")]
 
 
 def _orderlab(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "helpers.cli", *args], env=dict(os.environ), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "helpers.teach.cli", *args], env=dict(os.environ), capture_output=True,
                           text=True, timeout=timeout)
 
 

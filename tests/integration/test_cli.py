@@ -11,13 +11,13 @@ import pytest
 
 import localcloud
 from cloudtest import external_target, free_port
-from helpers.runner import series
+from helpers.teach.runner import series
 
 pytestmark = pytest.mark.skipif(external_target() is not None, reason="the main job runs on the local default")
 
 
 def _orderlab(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "helpers.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "helpers.teach.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -55,7 +55,7 @@ def test_run_fails_with_a_summary_when_a_notebook_fails(tmp_path):
 
 
 def test_clean_deletes_a_prefix_and_reports_nothing_remains(cloud):
-    from helpers.provision import ensure_orders_table
+    from helpers.aws import ensure_orders_table
 
     prefix = f"cl{uuid.uuid4().hex[:6]}"
     from helpers import Lab

@@ -8,7 +8,7 @@ This module starts its own local cloud with ``enforce_iam=True`` (MiniStack ``AU
   execution role, per action and per resource; ``SendMessageBatch`` is authorised by
   ``sqs:SendMessage``; CreateEventSourceMapping refuses a role that cannot read its source;
 - every role the stacks deploy, read back from IAM, grants exactly what its function or pipe
-  needs (:func:`helpers.provision.iam.audit_lab_roles`): no wildcard, no unused and no missing grant;
+  needs (:func:`helpers.aws.iam_audit.audit_lab_roles`): no wildcard, no unused and no missing grant;
 - orders go through the pipeline with enforcement on.
 
 AWS docs: https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html,
@@ -29,15 +29,16 @@ from typing import Any, Iterator
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from cloudtest import external_target, free_port
-from helpers.lab import Lab
-from helpers.orders_api import OrdersApi
-from helpers.provision._aws import error_code
-from helpers.provision.iam import audit_lab_roles, dynamodb_statement, ensure_lambda_role
-from helpers.provision.lambda_ import deploy_function
-from helpers.provision.sqs import ensure_queue, sqs_sender_statement
-from helpers.target import Target
+
+from helpers.aws.common import error_code
+from helpers.aws.iam import dynamodb_statement, ensure_lambda_role
+from helpers.aws.iam_audit import audit_lab_roles
+from helpers.aws.lambda_ import deploy_function
+from helpers.aws.sqs import ensure_queue, sqs_sender_statement
+from helpers.core.lab import Lab
+from helpers.core.target import Target
+from helpers.pipeline.orders_api import OrdersApi
 
 pytestmark = [pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="local cloud with IAM enforcement only")]
@@ -67,7 +68,7 @@ def handler(event, context):
 def enforced() -> Iterator[Lab]:
     """A local cloud of this module's own, with IAM enforced, and a Lab with a unique prefix on it."""
     import localcloud
-    from helpers.cleanup import destroy_lab
+    from helpers.ops.cleanup import destroy_lab
 
     port = free_port()
     status = localcloud.start(port, enforce_iam=True)
@@ -118,7 +119,7 @@ def test_lab_credentials_are_the_root_and_an_iam_users_deny_is_enforced(enforced
 @pytest.fixture(scope="module")
 def probe_lab(enforced: Lab) -> Iterator[Lab]:
     """A prefix of its own for the probe (whose role is deliberately not what its code needs)."""
-    from helpers.cleanup import destroy_lab
+    from helpers.ops.cleanup import destroy_lab
 
     lab = replace(enforced, prefix=f"{enforced.prefix}-p")
     yield lab
@@ -198,7 +199,7 @@ def test_an_event_source_mapping_needs_a_role_that_can_read_its_source(probe_lab
 def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab: Lab, probe,
                                                                       tmp_path: Path) -> None:
     """AWS writes a function's logs with its role: no logs:CreateLogStream/PutLogEvents, no logs."""
-    from helpers.provision.iam import ensure_service_role, lambda_trust_policy
+    from helpers.aws.iam import ensure_service_role, lambda_trust_policy
 
     lab = probe_lab
     source = tmp_path / "iam_probe"
@@ -218,7 +219,7 @@ def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab:
     def events(function: str) -> list[dict[str, Any]]:
         return logs.filter_log_events(logGroupName=f"/aws/lambda/{function}").get("events", [])
 
-    from helpers.waiters import wait_until
+    from helpers.core.waiters import wait_until
 
     wait_until(lambda: events(probe["function"]), timeout=10, interval=0.2, what="the granted probe's logs")
     assert events(silent.name) == []
@@ -226,14 +227,14 @@ def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab:
 
 @pytest.fixture(scope="module")
 def pipeline(enforced: Lab, probe) -> Any:
-    from helpers.stacks import deploy_pipeline
+    from helpers.pipeline.step5 import deploy_pipeline
 
     return deploy_pipeline(enforced, max_receive_count=3, transient_failures=0)
 
 
 def _lab_functions(lab: Lab) -> dict[str, str]:
     """This prefix's functions (by tag, as cleanup finds them) and their roles."""
-    from helpers.discovery import find_lab_resources
+    from helpers.ops.discovery import find_lab_resources
 
     lam = lab.client("lambda")
     return {r.name: lam.get_function_configuration(FunctionName=r.name)["Role"]
@@ -260,7 +261,7 @@ def test_every_pipeline_role_grants_exactly_what_its_function_uses(enforced: Lab
 
 
 def test_orders_go_through_the_pipeline_with_iam_enforced(enforced: Lab, pipeline) -> None:
-    from helpers.tracking import wait_for_statuses
+    from helpers.ops.tracking import wait_for_statuses
 
     api = OrdersApi(pipeline.api.endpoint_url)
     placed = []
@@ -277,9 +278,9 @@ def test_orders_go_through_the_pipeline_with_iam_enforced(enforced: Lab, pipelin
 
 def test_a_grant_removed_from_a_role_fails_the_function_as_on_aws(enforced: Lab, pipeline) -> None:
     """Take UpdateItem away from the worker: its orders can no longer be decided; put it back: they are."""
-    from helpers.stacks import ORDER_WORKER_COMPONENT, order_worker_role_statements
-    from helpers.tracking import get_order, wait_for_final_status
-    from helpers.waiters import wait_until
+    from helpers.pipeline.step3 import ORDER_WORKER_COMPONENT, order_worker_role_statements
+    from helpers.ops.tracking import get_order, wait_for_final_status
+    from helpers.core.waiters import wait_until
 
     lab = enforced
     full = order_worker_role_statements(pipeline.table, pipeline.queues)
@@ -312,7 +313,7 @@ def test_a_grant_removed_from_a_role_fails_the_function_as_on_aws(enforced: Lab,
 
 @pytest.fixture(scope="module")
 def routing(enforced: Lab, pipeline) -> Any:
-    routing = pytest.importorskip("helpers.routing")
+    routing = pytest.importorskip("helpers.pipeline.step4")
     return routing.deploy_high_value_routing(enforced, threshold=1000)
 
 

@@ -19,7 +19,7 @@ import pytest
 
 import localcloud
 from cloudtest import external_target, free_port
-from helpers.runtime import lambda_runtime
+from helpers.aws.runtime import lambda_runtime
 
 pytestmark = pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test")
 
@@ -77,16 +77,16 @@ def test_cloud_outlives_the_process_that_started_it(port):
 
 
 def test_cli_start_prints_the_endpoint_last_and_status_reports_it(port):
-    out = subprocess.run([sys.executable, "-m", "helpers.cli", "cloud", "start", "--port", str(port)],
+    out = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "start", "--port", str(port)],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.strip().splitlines()[-1] == f"http://127.0.0.1:{port}"
-    status = subprocess.run([sys.executable, "-m", "helpers.cli", "cloud", "status", "--port", str(port)],
+    status = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "running, healthy" in status.stdout
-    stop = subprocess.run([sys.executable, "-m", "helpers.cli", "cloud", "stop", "--port", str(port)],
+    stop = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "stop", "--port", str(port)],
                           capture_output=True, text=True, timeout=60)
     assert "stopped" in stop.stdout
-    after = subprocess.run([sys.executable, "-m", "helpers.cli", "cloud", "status", "--port", str(port)],
+    after = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
                            capture_output=True, text=True, timeout=60)
     assert after.returncode == 3 and "stopped" in after.stdout
 

@@ -21,9 +21,9 @@ import schemathesis
 
 from cloudtest import own_prefix
 from helpers import Lab
-from helpers.demo import count_items
-from helpers.openapi import DOCUMENT_PATH
-from helpers.stacks import IngestionStack, deploy_ingestion
+from helpers.learn.demo import count_items
+from helpers.pipeline.openapi import DOCUMENT_PATH
+from helpers.pipeline.step1 import IngestionStack, deploy_ingestion
 
 pytestmark = pytest.mark.cloud
 

@@ -28,16 +28,16 @@ import pytest
 import localcloud
 from cloudtest import external_target, free_port
 from helpers import Lab
-from helpers.alerting import alerting_status, deploy_alerting
-from helpers.chaos import lambda_workers
-from helpers.ledger import collect, wait_until_settled
-from helpers.load import FaultPlan, plan_orders, send_orders
-from helpers.orders_api import OrdersApi
-from helpers.routing import deploy_high_value_routing, routing_status, wait_for_marks
-from helpers.stacks import deploy_pipeline, pipeline_status
-from helpers.target import resolve_target
-from helpers.tracking import get_orders, wait_for_statuses
-from helpers.waiters import wait_until
+from helpers.pipeline.step6 import alerting_status, deploy_alerting
+from helpers.load.chaos import lambda_workers
+from helpers.load.ledger import collect, wait_until_settled
+from helpers.load.traffic import FaultPlan, plan_orders, send_orders
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.pipeline.step4 import deploy_high_value_routing, routing_status, wait_for_marks
+from helpers.pipeline.step5 import deploy_pipeline, pipeline_status
+from helpers.core.target import resolve_target
+from helpers.ops.tracking import get_orders, wait_for_statuses
+from helpers.core.waiters import wait_until
 from localcloud import persistence, snapshots
 
 MAX_RECEIVE_COUNT = 3

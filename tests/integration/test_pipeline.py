@@ -17,21 +17,16 @@ from typing import Any
 import pytest
 
 from helpers import Lab
-from helpers.cleanup import destroy_lab
-from helpers.discovery import find_lab_resources
-from helpers.orders_api import OrdersApi
-from helpers.provision.event_sources import get_event_source_mapping
-from helpers.provision.sqs import queue_counts
-from helpers.redrive import redrive
-from helpers.stacks import (
-    ORDER_WORKER_DIR,
-    STREAM_PROCESSOR_DIR,
-    PipelineStack,
-    deploy_order_worker,
-    deploy_pipeline,
-    pipeline_status,
-)
-from helpers.tracking import (
+from helpers.ops.cleanup import destroy_lab
+from helpers.ops.discovery import find_lab_resources
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.aws.event_sources import get_event_source_mapping
+from helpers.aws.sqs import queue_counts
+from helpers.ops.redrive import redrive
+from helpers.pipeline.step3 import ORDER_WORKER_DIR, deploy_order_worker
+from helpers.pipeline.step2 import STREAM_PROCESSOR_DIR
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline, pipeline_status
+from helpers.ops.tracking import (
     dlq_frame,
     get_order,
     peek_messages,
@@ -39,7 +34,7 @@ from helpers.tracking import (
     wait_for_final_status,
     wait_for_statuses,
 )
-from helpers.waiters import WaitTimeout, wait_until
+from helpers.core.waiters import WaitTimeout, wait_until
 
 MAX_RECEIVE_COUNT = 3
 TRANSIENT_FAILURES = 2

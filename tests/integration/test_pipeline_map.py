@@ -4,13 +4,14 @@ from __future__ import annotations
 import pytest
 from cloudtest import own_prefix
 
-from helpers.alerting import ALARM_KEYS, deploy_alerting
-from helpers.demo import send_burst
-from helpers.orders_api import OrdersApi
-from helpers.pipeline_map import NODES, PipelineMap, draw_map, read_pipeline
-from helpers.routing import deploy_high_value_routing
-from helpers.stacks import deploy_pipeline
-from helpers.waiters import wait_until
+from helpers.core.waiters import wait_until
+from helpers.learn.demo import send_burst
+from helpers.learn.pipeline_map import NODES, PipelineMap, draw_map, read_pipeline
+from helpers.pipeline.catalog import ALARM_KEYS
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.pipeline.step4 import deploy_high_value_routing
+from helpers.pipeline.step5 import deploy_pipeline
+from helpers.pipeline.step6 import deploy_alerting
 
 pytestmark = pytest.mark.cloud
 

@@ -19,11 +19,11 @@ import pytest
 import requests
 
 from helpers import Lab
-from helpers.cleanup import destroy_lab
-from helpers.discovery import find_lab_resources
-from helpers.naming import tag_list
-from helpers.packaging import PackagingError, build_lambda_package
-from helpers.provision import (
+from helpers.ops.cleanup import destroy_lab
+from helpers.ops.discovery import find_lab_resources
+from helpers.core.naming import tag_list
+from helpers.aws.packaging import PackagingError, build_lambda_package
+from helpers.aws import (
     TableSchemaMismatch,
     deploy_function,
     dynamodb_statement,
@@ -32,9 +32,9 @@ from helpers.provision import (
     ensure_log_group,
     ensure_orders_table,
 )
-from helpers.provision.iam import POLICY_NAME, role_name
-from helpers.runtime import RUNTIME_ENV, lambda_runtime, python_version
-from helpers.stacks import (
+from helpers.aws.iam import POLICY_NAME, role_name
+from helpers.aws.runtime import RUNTIME_ENV, lambda_runtime, python_version
+from helpers.pipeline.step1 import (
     API_COMPONENT,
     CREATE_ORDER_COMPONENT,
     CREATE_ORDER_DIR,
@@ -173,7 +173,7 @@ def test_discovery_drops_deleted_resources_the_tagging_api_still_lists() -> None
     """AWS's tagging API lags behind deletions; cleanup must not report those as remaining."""
     from botocore.exceptions import ClientError
 
-    from helpers.discovery import LabResource, _Finder
+    from helpers.ops.discovery import LabResource, _Finder
 
     class GoneLambda:
         def get_function_configuration(self, FunctionName: str) -> None:

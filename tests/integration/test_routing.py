@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from helpers.orders_api import OrdersApi
-from helpers.provision.iam import role_name
-from helpers.provision.pipes import describe_pipe, start_pipe, stop_pipe
-from helpers.provision.sqs import queue_counts
-from helpers.routing import (
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.aws.iam import role_name
+from helpers.aws.pipes import describe_pipe, start_pipe, stop_pipe
+from helpers.aws.sqs import queue_counts
+from helpers.pipeline.step4 import (
     HIGH_VALUE_PATTERN,
     PIPE_COMPONENT,
     RoutingStack,
@@ -28,8 +28,8 @@ from helpers.routing import (
     routing_status,
     wait_for_marks,
 )
-from helpers.stacks import deploy_pipeline
-from helpers.tracking import get_order, wait_for_statuses
+from helpers.pipeline.step5 import deploy_pipeline
+from helpers.ops.tracking import get_order, wait_for_statuses
 
 pytestmark = pytest.mark.cloud
 

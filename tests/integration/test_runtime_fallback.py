@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cloudtest import external_target
-from helpers.waiters import wait_until
+from helpers.core.waiters import wait_until
 from localcloud import runtimes
 
 pytestmark = [pytest.mark.cloud,
@@ -27,8 +27,8 @@ def handler(event, context):
 
 
 def test_the_log_names_the_python_that_runs_a_missing_runtime(lab, tmp_path: Path):
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     missing = [r for r in ("python3.14", "python3.13", "python3.12") if runtimes.interpreter_for(r) is None]
     if not missing:

@@ -18,10 +18,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.cleanup import DELETE_ORDER, destroy_lab
-from helpers.discovery import find_lab_resources, sweep
-from helpers.lab import Lab
-from helpers.runner import CLEANUP_NOTEBOOK, run_notebook
+from helpers.ops.cleanup import DELETE_ORDER, destroy_lab
+from helpers.ops.discovery import find_lab_resources, sweep
+from helpers.core.lab import Lab
+from helpers.teach.runner import CLEANUP_NOTEBOOK, run_notebook
 
 pytestmark = pytest.mark.cloud
 
@@ -47,18 +47,14 @@ def test_dependents_are_deleted_before_what_they_depend_on():
 
 def _half_finished_run(lab: Lab) -> None:
     """Provision pieces of steps 1-6 as a run interrupted at different points would leave them."""
-    from helpers.provision.event_sources import disable_event_source_mapping
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import ensure_log_group
-    from helpers.provision.sns import ensure_sqs_subscription, ensure_topic
-    from helpers.provision.sqs import ensure_queue, sqs_sender_statement
-    from helpers.stacks import (
-        STREAM_PROCESSOR_COMPONENT,
-        deploy_ingestion,
-        deploy_order_worker,
-        enable_order_stream,
-        ensure_order_queues,
-    )
+    from helpers.aws.event_sources import disable_event_source_mapping
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import ensure_log_group
+    from helpers.aws.sns import ensure_sqs_subscription, ensure_topic
+    from helpers.aws.sqs import ensure_queue, sqs_sender_statement
+    from helpers.pipeline.step2 import STREAM_PROCESSOR_COMPONENT, enable_order_stream, ensure_order_queues
+    from helpers.pipeline.step1 import deploy_ingestion
+    from helpers.pipeline.step3 import deploy_order_worker
 
     deploy_ingestion(lab)                                        # step 1 complete
     table = enable_order_stream(lab)                              # step 2: stream and queues ...
@@ -68,7 +64,7 @@ def _half_finished_run(lab: Lab) -> None:
     worker = deploy_order_worker(lab, table, queues)              # step 3, then its trigger paused
     disable_event_source_mapping(lab, worker.mapping.uuid)
     ensure_log_group(lab, lab.name("gone-function"))              # a log group whose function is gone
-    routing = pytest.importorskip("helpers.routing")
+    routing = pytest.importorskip("helpers.pipeline.step4")
     routing.ensure_high_value_queues(lab)                         # step 4: queues, no pipe yet
     topic = ensure_topic(lab, "alerts")                           # step 6: topic + subscription, no alarm
     inbox = ensure_queue(lab, "alert-inbox")
@@ -84,7 +80,7 @@ def _stream_text(path: Path) -> str:
 
 
 def test_cleanup_after_a_half_finished_run_leaves_zero_resources(cloud, tmp_path):
-    from helpers.provision.sqs import ensure_queue
+    from helpers.aws.sqs import ensure_queue
 
     prefix = f"td{uuid.uuid4().hex[:6]}"
     lab = Lab.connect(prefix=prefix, announce=None)

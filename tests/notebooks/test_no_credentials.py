@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook
+from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook
 
 pytestmark = pytest.mark.notebooks
 

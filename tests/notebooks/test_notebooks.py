@@ -18,8 +18,8 @@ import nbformat
 import pytest
 
 from helpers import Lab
-from helpers.discovery import find_lab_resources
-from helpers.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook, series
+from helpers.ops.discovery import find_lab_resources
+from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook, series
 
 pytestmark = pytest.mark.notebooks
 STEPS = ["00_setup", "01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "04_high_value_pipes",
@@ -96,6 +96,6 @@ def test_checked_cells_have_stored_outputs():
 @pytest.mark.parametrize("name", [s for s in STEPS if s != "00_setup"])
 def test_step_notebooks_follow_the_conventions(name):
     """docs/notebook-conventions.md: intro, parameters, prerequisites, 2-3 exercises, check your work."""
-    from helpers.exercises import convention_problems
+    from helpers.learn.exercises import convention_problems
 
     assert convention_problems(nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)) == []

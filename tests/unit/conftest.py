@@ -35,7 +35,7 @@ os.environ.setdefault("ORDER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/12
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 
-from helpers.events import FakeLambdaContext
+from helpers.learn.events import FakeLambdaContext
 
 
 def _like_dynamodb(value: Any) -> Any:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from helpers.observability import Alert, AlertInbox
+from helpers.ops.observability import Alert, AlertInbox
 
 T0 = datetime(2026, 11, 26, 0, 15, 49, 400000, tzinfo=UTC)
 

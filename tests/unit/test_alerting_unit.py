@@ -12,15 +12,15 @@ import json
 
 import pytest
 
-from helpers import alerting
-from helpers.alerting import (
+from helpers.pipeline import step6 as alerting
+from helpers.pipeline.step6 import (
     ALARM_KEYS,
     PipelineNames,
     alarm_specs,
     pipeline_dashboard_body,
 )
-from helpers.provision import cloudwatch, sns
-from helpers.provision.cloudwatch import (
+from helpers.aws import cloudwatch, sns
+from helpers.aws.cloudwatch import (
     AlarmSpec,
     alarm_diff,
     alarm_params,
@@ -28,7 +28,7 @@ from helpers.provision.cloudwatch import (
     metric_widget,
     text_widget,
 )
-from helpers.provision.sns import SubscriptionInfo, sns_publish_queue_policy
+from helpers.aws.sns import SubscriptionInfo, sns_publish_queue_policy
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alice-alerts"
 NAMES = PipelineNames("alice", "us-east-1", "alice-order-queue", "alice-order-dlq", "alice-create-order",

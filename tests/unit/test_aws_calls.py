@@ -1,7 +1,7 @@
 """The AWS-call recorder's pure parts: what is read-only, what is redacted, and the code it writes."""
 from __future__ import annotations
 
-from helpers.calls import REDACTED, Call, CallLog, is_read_only, redact
+from helpers.core.calls import REDACTED, Call, CallLog, is_read_only, redact
 
 
 def _log(*calls: Call) -> CallLog:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.events import FakeLambdaContext, http_api_event
+from helpers.learn.events import FakeLambdaContext, http_api_event
 
 CREATE_ORDER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "create_order"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -597,7 +597,7 @@ def _create_with_threshold(threshold: str, unit_price: float) -> subprocess.Comp
     script = (
         "import json\n"
         "from create_order import handler\n"
-        "from helpers.events import FakeLambdaContext, http_api_event\n"
+        "from helpers.learn.events import FakeLambdaContext, http_api_event\n"
         "class Store:\n"
         "    items = {}\n"
         "    def put_new(self, item): self.items[item['orderId']] = item; return True\n"

@@ -1,6 +1,6 @@
 """Unit tests for step 4's Lambdas: high_value_enricher (pipe enrichment) and high_value (queue consumer).
 
-Events are shaped exactly as AWS delivers them (helpers.events); DynamoDB is a botocore Stubber.
+Events are shaped exactly as AWS delivers them (helpers.learn.events); DynamoDB is a botocore Stubber.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from helpers.events import FakeLambdaContext, dynamodb_stream_record, sqs_event, sqs_record
+from helpers.learn.events import FakeLambdaContext, dynamodb_stream_record, sqs_event, sqs_record
 
 from high_value import handler as consumer
 from high_value import marking

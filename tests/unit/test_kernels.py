@@ -1,4 +1,4 @@
-"""Headless kernels never wait for a message that has already arrived (helpers/kernels.py).
+"""Headless kernels never wait for a message that has already arrived (helpers/teach/kernels.py).
 
 The cause of the class-run hang: ZeroMQ's edge-triggered readiness descriptor and pyzmq's
 asyncio sockets can miss a wake-up when a message arrives while the socket is also sending,
@@ -24,8 +24,8 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_notebook
 
-from helpers.kernels import POLL_SLICE_SECONDS, IpcKernelManager, SlicedPollChannel, SlicedPollKernelClient
-from helpers.runner import run_notebook
+from helpers.teach.kernels import POLL_SLICE_SECONDS, IpcKernelManager, SlicedPollChannel, SlicedPollKernelClient
+from helpers.teach.runner import run_notebook
 
 
 class _LostWakeUpSocket:

@@ -1,4 +1,4 @@
-"""The lab's Lambda runtime (helpers.runtime) and the interpreters the local cloud runs runtimes on
+"""The lab's Lambda runtime (helpers.aws.runtime) and the interpreters the local cloud runs runtimes on
 (localcloud.runtimes): the Python the lab runs on by default, the nearest one when a runtime has none."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from helpers import Lab, Target
-from helpers.plan import plan_frame, plan_text
-from helpers.runtime import (
+from helpers.learn.plan import plan_frame, plan_text
+from helpers.aws.runtime import (
     LAB_RUNTIMES,
     RUNTIME_ENV,
     RuntimeChoiceError,

@@ -1,5 +1,5 @@
-"""The load-and-chaos ledger (helpers/ledger.py ``account``), the load plan (helpers/load.py) and the
-worker-process recognition of helpers/chaos.py: pure logic, no cloud.
+"""The load-and-chaos ledger (helpers/load/ledger.py ``account``), the load plan (helpers/load/traffic.py) and the
+worker-process recognition of helpers/load/chaos.py: pure logic, no cloud.
 
 Each ledger test builds what the table and the dead-letter queue would hold after a run and
 checks that the ledger says exactly what is wrong (or that nothing is).
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from helpers.chaos import function_of
-from helpers.ledger import OUTCOMES, AlertEvidence, DeadLetter, account
-from helpers.load import FaultPlan, LoadResult, SentOrder, latency_summary, plan_orders
+from localcloud import lambda_worker_function
+from helpers.load.ledger import OUTCOMES, AlertEvidence, DeadLetter, account
+from helpers.load.traffic import FaultPlan, LoadResult, SentOrder, latency_summary, plan_orders
 
 
 def sent(index: int, fault: str | None = None, *, status: int = 201) -> SentOrder:
@@ -215,4 +215,4 @@ def test_load_result_rates_and_timeline() -> None:
     (["python", "/tmp/ministack-lambda-x/_worker.py"], None),
 ])
 def test_worker_processes_are_recognised_by_their_directory(cmdline: list[str], function: str | None) -> None:
-    assert function_of(cmdline) == function
+    assert lambda_worker_function(cmdline) == function

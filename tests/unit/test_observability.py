@@ -20,9 +20,10 @@ matplotlib.use("Agg")
 import pandas as pd
 import pytest
 
-from helpers import logs, observability, plots
-from helpers.events import FakeLambdaContext, http_api_event, sqs_event, sqs_record
-from helpers.observability import parse_alert, parse_time, state_intervals
+from helpers.ops import logs, observability
+from helpers.learn import plots
+from helpers.learn.events import FakeLambdaContext, http_api_event, sqs_event, sqs_record
+from helpers.ops.observability import parse_alert, parse_time, state_intervals
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 

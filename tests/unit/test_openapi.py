@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.events import FakeLambdaContext, http_api_event
+from helpers.learn.events import FakeLambdaContext, http_api_event
 from jsonschema import Draft202012Validator
 
-from helpers import openapi
-from helpers.openapi import DOCUMENT_PATH, build_document, render
+from helpers.pipeline import openapi
+from helpers.pipeline.openapi import DOCUMENT_PATH, build_document, render
 
 VALID_ORDER: dict[str, Any] = {
     "customer": {"id": "cust-123", "name": "Ada Lovelace", "email": "ada@example.com"},
@@ -80,7 +80,7 @@ def test_it_is_a_valid_openapi_3_1_document(document: dict[str, Any]) -> None:
 
 
 def test_its_operations_are_the_routes_the_api_is_deployed_with(document: dict[str, Any]) -> None:
-    from helpers.stacks import ROUTES
+    from helpers.pipeline.step1 import ROUTES
 
     described = {f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item}
     assert described == set(ROUTES)

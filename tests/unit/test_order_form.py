@@ -1,4 +1,4 @@
-"""The order form shows each reply in its output area without capturing output (helpers/widgets.py).
+"""The order form shows each reply in its output area without capturing output (helpers/learn/widgets.py).
 
 Capturing (``with output:``) makes headless runs send widget messages back to the kernel in the
 middle of a cell, the trigger of the class-run hang; the form sets the widget's state instead.
@@ -11,8 +11,8 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from helpers.orders_api import ApiReply
-from helpers.widgets import OrderForm
+from helpers.pipeline.orders_api import ApiReply
+from helpers.learn.widgets import OrderForm
 
 
 class _Api:

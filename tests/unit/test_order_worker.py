@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from helpers.events import FakeLambdaContext, sqs_event, sqs_record
+from helpers.learn.events import FakeLambdaContext, sqs_event, sqs_record
 
 ORDER_WORKER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "order_worker"
 ORDER_ID = "0b7e5f0c-2a47-4d5e-9f51-3c1d2b7a9e10"
@@ -190,7 +190,7 @@ def test_md5_of_message_attributes_matches_sqs():
     import hashlib
     import struct
 
-    from helpers.events import md5_of_message_attributes
+    from helpers.learn.events import md5_of_message_attributes
 
     def lp(data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + data

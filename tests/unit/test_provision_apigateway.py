@@ -1,4 +1,4 @@
-"""Pure parts of helpers/provision/apigateway.py: the $default stage's throttle and its convergence.
+"""Pure parts of helpers/aws/apigateway.py: the $default stage's throttle and its convergence.
 
 AWS: HTTP API throttling (token bucket: burst + steady rate, per route via DefaultRouteSettings),
 https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html;
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.provision.apigateway import (
+from helpers.aws.apigateway import (
     DEFAULT_THROTTLING_BURST_LIMIT,
     DEFAULT_THROTTLING_RATE_LIMIT,
     default_route_settings_update,

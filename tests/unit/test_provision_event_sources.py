@@ -1,4 +1,4 @@
-"""ScalingConfig (maximum concurrency) of SQS event source mappings: helpers/provision/event_sources.py.
+"""ScalingConfig (maximum concurrency) of SQS event source mappings: helpers/aws/event_sources.py.
 
 AWS: "Configuring maximum concurrency for Amazon SQS event sources" (2..1000; ScalingConfig={}
 removes it), https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html and
@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from helpers.naming import tags_for
-from helpers.provision import event_sources
-from helpers.provision.event_sources import NO_CONCURRENCY_CAP, mapping_diff, wanted_settings
+from helpers.core.naming import tags_for
+from helpers.aws import event_sources
+from helpers.aws.event_sources import NO_CONCURRENCY_CAP, mapping_diff, wanted_settings
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alice-order-queue"
@@ -24,7 +24,7 @@ U1 = "11111111-2222-3333-4444-555555555555"
 
 
 class FakeLab:
-    """Just enough of helpers.lab.Lab for ensure_event_source_mapping, with a stubbed Lambda client."""
+    """Just enough of helpers.core.lab.Lab for ensure_event_source_mapping, with a stubbed Lambda client."""
 
     prefix, region, account_id = "alice", REGION, ACCOUNT
 

@@ -11,17 +11,13 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from helpers.naming import tags_for
-from helpers.provision import event_sources, sqs
-from helpers.provision.dynamodb import TableInfo
-from helpers.redrive import RedriveError, _find_task, redrive
-from helpers.stacks import (
-    OrderQueues,
-    order_worker_environment,
-    order_worker_role_statements,
-    stream_processor_role_statements,
-)
-from helpers.tracking import _order_of, _reason_of
+from helpers.core.naming import tags_for
+from helpers.aws import event_sources, sqs
+from helpers.aws.dynamodb import TableInfo
+from helpers.ops.redrive import RedriveError, _find_task, redrive
+from helpers.pipeline.step2 import OrderQueues, stream_processor_role_statements
+from helpers.pipeline.step3 import order_worker_environment, order_worker_role_statements
+from helpers.ops.tracking import _order_of, _reason_of
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alice-order-dlq"
@@ -32,7 +28,7 @@ STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/alice-orders/stream/202
 
 
 class FakeLab:
-    """Just enough of helpers.lab.Lab: names, tags, region, account and (stubbed) clients."""
+    """Just enough of helpers.core.lab.Lab: names, tags, region, account and (stubbed) clients."""
 
     prefix, region, account_id = "alice", REGION, ACCOUNT
 
@@ -261,7 +257,7 @@ def test_ensure_mapping_reports_a_mapping_that_will_not_enable(lab: FakeLab, mon
         "BatchSize": 10, "FunctionResponseTypes": ["ReportBatchItemFailures"]})
     stub.add_response("get_event_source_mapping", {**created, "State": "Disabled",
                                                    "StateTransitionReason": "PROBLEM: no permission"}, {"UUID": U2})
-    from helpers.waiters import WaitFailed
+    from helpers.core.waiters import WaitFailed
 
     with pytest.raises(WaitFailed, match="PROBLEM: no permission"):
         event_sources.ensure_event_source_mapping(lab, function_name="alice-order-worker",  # type: ignore[arg-type]

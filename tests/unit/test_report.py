@@ -9,10 +9,11 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from helpers.checks import CheckFailed, Checklist, WaitedTooLong, wait_for
-from helpers.exercises import convention_problems, exercise_cells, exercises_in
-from helpers.report import REPORT_KIND, build_report, notebook_failure, render_html, write_report
-from helpers.runner import NOTEBOOKS_DIR, ClassRun, LearnerRun, NotebookResult
+from helpers.learn.checks import CheckFailed, Checklist, WaitedTooLong, wait_for
+from helpers.learn.exercises import convention_problems, exercise_cells, exercises_in
+from helpers.teach.report import REPORT_KIND, build_report, notebook_failure, render_html, write_report
+from helpers.core.paths import NOTEBOOKS_DIR
+from helpers.teach.results import ClassRun, LearnerRun, NotebookResult
 
 ANSI_TRACEBACK = ["\x1b[0;31m---------------------------------------------------------------------------\x1b[0m",
                   "\x1b[0;31mCheckFailed\x1b[0m: boom"]
@@ -182,7 +183,7 @@ def test_step_notebooks_follow_the_conventions(name: str) -> None:
 
 def test_a_stopped_learner_reports_what_it_got_done(tmp_path: Path) -> None:
     """A learner's process stopped by the class run's timeout: results come from the notebooks papermill saved."""
-    from helpers.runner import _partial_results
+    from helpers.teach.runner import _partial_results
 
     done = executed_notebook(tmp_path / "00_setup.ipynb")
     finished = nbformat.read(done, as_version=4)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from helpers.events import (
+from helpers.learn.events import (
     FakeLambdaContext,
     dynamodb_stream_event,
     dynamodb_stream_record,

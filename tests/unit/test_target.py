@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from helpers import Lab, TargetError, resolve_target
-from helpers.lab import AccountNotConfirmed
-from helpers.naming import tags_for, validate_prefix
-from helpers.session import botocore_config, client, session
-from helpers.target import Target
+from helpers.core.lab import AccountNotConfirmed
+from helpers.core.naming import tags_for, validate_prefix
+from helpers.core.session import botocore_config, client, session
+from helpers.core.target import Target
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ A decision is written only while the order is ``PENDING`` (a conditional update)
 or a duplicate message never applies twice and never moves an order backwards. The same
 atomic update adds 1 to the order's ``appliedCount``: the decision's side effect, counted, so
 anyone can verify afterwards that it was applied exactly once (the load-and-chaos ledger,
-``helpers/ledger.py``, checks ``appliedCount == 1`` on every decided order)::
+``helpers/load/ledger.py``, checks ``appliedCount == 1`` on every decided order)::
 
     import boto3
     store = DynamoOrderStatusStore("orders", boto3.client("dynamodb"))
