@@ -26,14 +26,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from helpers.core.paths import REPO_ROOT
+from helpers.core.target import Target
 
 if TYPE_CHECKING:
     import boto3
-
-    from helpers.core.lab import Lab
 
 __all__ = ["Call", "CallLog", "attach", "is_read_only", "recording", "redact"]
 
@@ -46,6 +45,23 @@ _READ_PREFIXES = ("Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet"
                   "Select", "Test", "Receive", "Filter", "Validate", "Simulate")
 _BLOB_MIN_BYTES = 256
 _LINE_WIDTH = 100
+
+class LabNames(Protocol):
+    """What the code writer needs of a lab (a :class:`helpers.core.lab.Lab`; the session sits below it)."""
+
+    target: Target
+    prefix: str
+    confirmed: bool
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def tags(self) -> dict[str, str]: ...
+
 
 _active: ContextVar[CallLog | None] = ContextVar("orderlab_call_log", default=None)
 
@@ -121,7 +137,7 @@ class Call:
 class CallLog:
     """The calls recorded by one :func:`recording` block, in order."""
 
-    def __init__(self, lab: Lab | None = None) -> None:
+    def __init__(self, lab: LabNames | None = None) -> None:
         self.lab = lab
         self.calls: list[Call] = []
 
@@ -187,7 +203,7 @@ class CallLog:
 
 
 @contextmanager
-def recording(lab: Lab | None = None) -> Iterator[CallLog]:
+def recording(lab: LabNames | None = None) -> Iterator[CallLog]:
     """Record the AWS calls made through attached sessions inside the block (this thread or task only)."""
     log = CallLog(lab)
     token = _active.set(log)
