@@ -23,7 +23,7 @@ from typing import Any, Callable
 import pytest
 
 from helpers.lab import Lab
-from helpers.packaging import REPO_ROOT
+from helpers.packaging import REPO_ROOT, SHARED_MODULES_DIR
 from helpers.provision.dynamodb import TableInfo
 from helpers.provision.iam import (
     _check_scoped,
@@ -206,7 +206,8 @@ CODE_ACTIONS = {
 }
 
 
-@pytest.mark.parametrize("package", sorted(p.name for p in (REPO_ROOT / "lambdas").iterdir() if p.is_dir()))
+@pytest.mark.parametrize("package", sorted(p.name for p in (REPO_ROOT / "lambdas").iterdir()
+                                            if p.is_dir() and p != SHARED_MODULES_DIR))
 def test_each_handlers_code_calls_exactly_the_known_actions(package: str):
     assert package in CODE_ACTIONS, f"a new Lambda package {package}: add what its code calls to CODE_ACTIONS"
     assert code_actions(REPO_ROOT / "lambdas" / package / package) == CODE_ACTIONS[package]
