@@ -1,7 +1,9 @@
 """Build a Lambda deployment zip: the function's source plus its requirements, reproducibly.
 
 The zip carries everything the handler imports except the standard library and the
-runtime's own boto3/botocore: AWS gives a function nothing else. Dependencies are installed
+runtime's own boto3/botocore: AWS gives a function nothing else. That includes the modules
+every function shares, kept once in ``lambdas/_shared/`` (:data:`SHARED_MODULES_DIR`) and
+copied to the root of each zip. Dependencies are installed
 with ``pip install --target`` for the *Lambda* platform (manylinux2014, CPython, binary
 wheels only), never for this machine, so a compiled dependency (pydantic-core...) is the
 Linux build for the function's architecture and its runtime's CPython version (the lab's
@@ -42,9 +44,11 @@ __all__ = [
     "DIRECT_UPLOAD_LIMIT",
     "Package",
     "PackagingError",
+    "SHARED_MODULES_DIR",
     "build_lambda_package",
     "inputs_hash",
     "pip_platforms",
+    "shared_source_files",
     "source_files",
     "write_reproducible_zip",
 ]
@@ -52,8 +56,11 @@ __all__ = [
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "lambda"
 # Lambda's limit for a zip uploaded directly in CreateFunction/UpdateFunctionCode.
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
+# Modules every function imports besides its own package: kept once here, copied to the
+# root of each zip (a function's own file of the same name wins).
+SHARED_MODULES_DIR = REPO_ROOT / "lambdas" / "_shared"
 # Bump when the zip layout changes, so old cached builds are not reused.
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "2"
 
 # Top-level files of a function folder that are not part of the deployed code.
 _TOP_LEVEL_EXCLUDES = frozenset({"requirements.txt", "README.md"})
@@ -155,8 +162,13 @@ def source_files(function_dir: Path) -> list[tuple[str, Path]]:
     return sorted((rel, path) for rel, path, is_dir in _walk(function_dir, source=True) if not is_dir)
 
 
+def shared_source_files() -> list[tuple[str, Path]]:
+    """The shared modules every zip carries at its root (:data:`SHARED_MODULES_DIR`), like :func:`source_files`."""
+    return source_files(SHARED_MODULES_DIR) if SHARED_MODULES_DIR.is_dir() else []
+
+
 def inputs_hash(function_dir: Path, python_version: str, architecture: Architecture) -> str:
-    """A hex digest of everything a build depends on (source, requirements, platform)."""
+    """A hex digest of everything a build depends on (source, shared modules, requirements, platform)."""
     digest = hashlib.sha256()
     for part in (_FORMAT_VERSION, python_version, architecture, *pip_platforms(python_version, architecture)):
         digest.update(part.encode() + b"\0")
@@ -164,6 +176,8 @@ def inputs_hash(function_dir: Path, python_version: str, architecture: Architect
     digest.update(b"requirements\0" + (requirements.read_bytes() if requirements.is_file() else b"") + b"\0")
     for rel, path in source_files(function_dir):
         digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for rel, path in shared_source_files():
+        digest.update(b"shared\0" + rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -241,7 +255,8 @@ def build_lambda_package(
     """Build (or reuse) the deployment zip of the function in ``function_dir``.
 
     The zip holds the folder's files at its root (so ``lambdas/create_order/create_order/handler.py``
-    becomes ``create_order/handler.py``, handler ``create_order.handler.lambda_handler``) and the
+    becomes ``create_order/handler.py``, handler ``create_order.handler.lambda_handler``), the shared
+    modules (``lambdas/_shared/orderlab_runtime.py`` becomes ``orderlab_runtime.py``) and the
     packages of its ``requirements.txt`` installed for the Lambda platform and ``python_version``
     (default: the lab's runtime, e.g. ``"3.12"``). ``force`` rebuilds even when a build of the same
     inputs exists.
@@ -274,8 +289,8 @@ def build_lambda_package(
             _pip_install(requirements, deps, python_version, architecture)
             shutil.rmtree(deps / "bin", ignore_errors=True)  # console scripts: host paths, useless on Lambda
             shutil.copytree(deps, staging, dirs_exist_ok=True)
-        # The function's own files last: they win over a dependency of the same name.
-        for rel, path in source_files(function_dir):
+        # The function's own files last: they win over a dependency or a shared module of the same name.
+        for rel, path in shared_source_files() + source_files(function_dir):
             destination = staging / rel
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)

@@ -1,20 +1,27 @@
-"""Unit-test setup for the Lambdas (create_order, stream_processor, order_worker): import paths,
-environment, fakes.
+"""Unit-test setup for the Lambdas (create_order, stream_processor, order_worker, high_value,
+high_value_enricher): import paths, environment, fakes, and the fixtures every handler's tests share.
 
-No AWS, no network: each handler gets in-memory fakes through its ``set_...`` functions.
+No AWS, no network: each handler gets in-memory fakes through its ``set_...`` functions, and AWS
+clients through ``orderlab_runtime.set_client`` (:func:`handler_client`), stubbed with botocore's
+``Stubber`` (:func:`stubbed_client`).
 """
 
 from __future__ import annotations
 
 import copy
+import io
+import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from helpers.aws.packaging import SHARED_MODULES_DIR
 
 _HERE = Path(__file__).resolve().parent
 CREATE_ORDER_ROOT = _HERE.parents[1] / "lambdas" / "create_order"
@@ -23,9 +30,10 @@ ORDER_WORKER_ROOT = _HERE.parents[1] / "lambdas" / "order_worker"
 HIGH_VALUE_ROOT = _HERE.parents[1] / "lambdas" / "high_value"
 HIGH_VALUE_ENRICHER_ROOT = _HERE.parents[1] / "lambdas" / "high_value_enricher"
 
-for _path in (CREATE_ORDER_ROOT, STREAM_PROCESSOR_ROOT, ORDER_WORKER_ROOT, HIGH_VALUE_ROOT, HIGH_VALUE_ENRICHER_ROOT,
-              _HERE):
-    # _HERE: `import events` works under any import mode
+FUNCTION_ROOTS = (CREATE_ORDER_ROOT, STREAM_PROCESSOR_ROOT, ORDER_WORKER_ROOT, HIGH_VALUE_ROOT, HIGH_VALUE_ENRICHER_ROOT)
+
+for _path in (*FUNCTION_ROOTS, SHARED_MODULES_DIR, _HERE):
+    # SHARED_MODULES_DIR: `import orderlab_runtime` as in a zip; _HERE: `import events` under any import mode
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -94,6 +102,79 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+# --------------------------------------------------------------------------- what every handler's tests share
+
+
+@pytest.fixture
+def stubbed_client() -> Iterator[Callable[[str], tuple[Any, Any]]]:
+    """Make ``(client, stubber)`` for a service: a real boto3 client behind an active botocore
+    ``Stubber`` (no network). Every response a test queued must have been used by its end."""
+    boto3 = pytest.importorskip("boto3")
+    from botocore.stub import Stubber
+
+    made: list[Stubber] = []
+
+    def make(service: str) -> tuple[Any, Stubber]:
+        client = boto3.client(service, region_name="us-east-1", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        stubber = Stubber(client)
+        stubber.activate()
+        made.append(stubber)
+        return client, stubber
+
+    yield make
+    for stubber in made:
+        stubber.deactivate()
+    for stubber in made:
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def handler_client() -> Iterator[Callable[[str, Any], Any]]:
+    """Give the handlers ``client`` as their boto3 client for a service
+    (``orderlab_runtime.client(service)``) for the test's duration; returns it."""
+    import orderlab_runtime
+
+    swapped: list[str] = []
+
+    def swap(service: str, client: Any) -> Any:
+        orderlab_runtime.set_client(service, client)
+        swapped.append(service)
+        return client
+
+    yield swap
+    for service in swapped:
+        orderlab_runtime.set_client(service, None)
+
+
+@pytest.fixture
+def freeze_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], datetime]:
+    """Stop the handlers' clock (``orderlab_runtime.utcnow``) at a given time; returns it."""
+    import orderlab_runtime
+
+    def freeze(moment: datetime) -> datetime:
+        monkeypatch.setattr(orderlab_runtime, "utcnow", lambda: moment)
+        return moment
+
+    return freeze
+
+
+@pytest.fixture
+def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON log lines the handlers write during the test, parsed."""
+    from aws_lambda_powertools import Logger
+
+    # Every handler logs as service "orders": Powertools gives them one logger and one handler,
+    # bound to stdout when the first of them was imported.
+    log_handler = Logger(service="orders").registered_handler
+    stream = io.StringIO()
+    previous = log_handler.setStream(stream)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        log_handler.setStream(previous)
+
+
 # --------------------------------------------------------------------------- standalone zip layouts
 
 # What AWS's Python Lambda runtimes provide besides the standard library.
@@ -119,34 +200,34 @@ def boto3_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def lambda_bundle(tmp_path_factory: pytest.TempPathFactory):
-    """Build a function's zip layout in a directory: ``pip install --target`` of its
-    requirements for the Lambda platform (manylinux2014 x86_64, wheels only) and the CPython
-    running the tests (``run_standalone`` runs the layout on it), plus its package. Call it
-    with the function's folder; the result is cached per folder.
-    Skips (does not fail) only when PyPI cannot be reached at all.
+def lambda_bundle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """Build a function's deployment zip as deploying does (``helpers.packaging``: its package,
+    the shared modules and its requirements, installed for the Lambda platform, manylinux x86_64,
+    wheels only) but for the CPython running the tests (``run_standalone`` runs it on that one),
+    and unpack it into a directory. Call it with the function's folder; the result is cached per
+    folder. Skips (does not fail) only when PyPI cannot be reached at all.
     """
-    import shutil
-    import subprocess
+    import zipfile
 
+    from helpers.aws.packaging import PackagingError, build_lambda_package
+
+    build_root = tmp_path_factory.mktemp("lambda-zips")
     built: dict[Path, Path] = {}
 
     def build(function_dir: Path) -> Path:
         function_dir = function_dir.resolve()
         if function_dir in built:
             return built[function_dir]
-        target = tmp_path_factory.mktemp(function_dir.name + "-zip-layout")
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                   "--no-compile", "--target", str(target), "-r", str(function_dir / "requirements.txt"),
-                   "--platform", "manylinux2014_x86_64", "--only-binary=:all:",
-                   "--python-version", "%d.%d" % sys.version_info[:2], "--implementation", "cp"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-        if result.returncode != 0:
-            if any(marker in result.stderr for marker in _NETWORK_ERRORS):
-                pytest.skip(f"PyPI unreachable, cannot build the zip layout: {result.stderr[-300:]}")
-            raise AssertionError(f"pip install for {function_dir.name} failed:\n{result.stderr}")
-        package = function_dir / function_dir.name
-        shutil.copytree(package, target / function_dir.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        try:
+            package = build_lambda_package(function_dir, python_version="%d.%d" % sys.version_info[:2],
+                                           build_root=build_root)
+        except PackagingError as error:
+            if any(marker in str(error) for marker in _NETWORK_ERRORS):
+                pytest.skip(f"PyPI unreachable, cannot build the zip: {str(error)[-300:]}")
+            raise
+        target = tmp_path_factory.mktemp(function_dir.name + "-unzipped")
+        with zipfile.ZipFile(package.zip_path) as archive:
+            archive.extractall(target)
         built[function_dir] = target
         return target
 

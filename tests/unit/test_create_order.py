@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from helpers.learn.events import FakeLambdaContext, http_api_event
+from helpers.aws.packaging import SHARED_MODULES_DIR
 
 CREATE_ORDER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "create_order"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -67,9 +68,8 @@ def json_body(response: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def frozen_clock(handler_module: Any, monkeypatch: pytest.MonkeyPatch) -> datetime:
-    monkeypatch.setattr(handler_module, "utcnow", lambda: FIXED_NOW)
-    return FIXED_NOW
+def frozen_clock(freeze_clock: Any) -> datetime:
+    return freeze_clock(FIXED_NOW)
 
 
 # --------------------------------------------------------------------------- POST /orders: success
@@ -321,11 +321,11 @@ def test_all_problems_are_reported_together(handler_module, store):
 # --------------------------------------------------------------------------- idempotency
 
 
-def test_idempotent_retry_returns_the_same_order(handler_module, store, monkeypatch):
+def test_idempotent_retry_returns_the_same_order(handler_module, store, freeze_clock):
     headers = {"Idempotency-Key": "checkout-7f3a"}
-    monkeypatch.setattr(handler_module, "utcnow", lambda: FIXED_NOW)
+    freeze_clock(FIXED_NOW)
     first = post(handler_module, valid_order(), headers=headers)
-    monkeypatch.setattr(handler_module, "utcnow", lambda: FIXED_NOW + timedelta(minutes=5))
+    freeze_clock(FIXED_NOW + timedelta(minutes=5))
     second = post(handler_module, valid_order(), headers=headers)
 
     assert first["statusCode"] == second["statusCode"] == 201
@@ -571,7 +571,7 @@ def test_vanished_order_on_retry_propagates(handler_module, store, monkeypatch):
 
 def test_missing_table_env_fails_at_import():
     env = {k: v for k, v in os.environ.items() if k != "ORDERS_TABLE"}
-    env["PYTHONPATH"] = str(CREATE_ORDER_ROOT)
+    env["PYTHONPATH"] = os.pathsep.join([str(CREATE_ORDER_ROOT), str(SHARED_MODULES_DIR)])
     result = subprocess.run(
         [sys.executable, "-c", "import create_order.handler"],
         check=False,
@@ -582,7 +582,7 @@ def test_missing_table_env_fails_at_import():
     )
 
     assert result.returncode != 0
-    assert "ORDERS_TABLE" in result.stderr
+    assert "Environment variable ORDERS_TABLE is required" in result.stderr
 
 
 @pytest.mark.parametrize(("unit_price", "tier"), [(999.99, "STANDARD"), (1000, "HIGH"), (1000.01, "HIGH")])
@@ -608,7 +608,7 @@ def _create_with_threshold(threshold: str, unit_price: float) -> subprocess.Comp
         "print(json.loads(reply['body'])['valueTier'])\n"
     )
     env = {**os.environ, "ORDERS_TABLE": "t", "HIGH_VALUE_THRESHOLD": threshold,
-           "PYTHONPATH": os.pathsep.join([str(CREATE_ORDER_ROOT), str(CREATE_ORDER_ROOT.parents[1])])}
+           "PYTHONPATH": os.pathsep.join([str(CREATE_ORDER_ROOT), str(SHARED_MODULES_DIR), str(CREATE_ORDER_ROOT.parents[1])])}
     return subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True,
                           timeout=60)
 
@@ -625,12 +625,11 @@ def test_bad_threshold_fails_the_cold_start_with_a_clear_message():
     assert "HIGH_VALUE_THRESHOLD must be a positive amount" in result.stderr
 
 
-def test_default_store_is_dynamodb_built_lazily(handler_module, monkeypatch):
+def test_default_store_is_dynamodb_built_lazily(handler_module, handler_client):
     pytest.importorskip("boto3")
     from create_order.store import DynamoOrderStore
 
-    sentinel_client = object()
-    monkeypatch.setattr(handler_module, "dynamodb_client", lambda: sentinel_client)
+    sentinel_client = handler_client("dynamodb", object())
     handler_module.set_store(None)
     try:
         built = handler_module.get_store()
@@ -643,19 +642,6 @@ def test_default_store_is_dynamodb_built_lazily(handler_module, monkeypatch):
 
 
 # --------------------------------------------------------------------------- DynamoOrderStore (botocore Stubber)
-
-
-@pytest.fixture
-def stubbed_dynamodb():
-    boto3 = pytest.importorskip("boto3")
-    from botocore.stub import Stubber
-
-    client = boto3.client(
-        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def _sample_item() -> dict[str, Any]:
@@ -685,10 +671,10 @@ SAMPLE_WIRE_ITEM = {
 }
 
 
-def test_dynamo_store_put_new_serializes_and_is_conditional(stubbed_dynamodb):
+def test_dynamo_store_put_new_serializes_and_is_conditional(stubbed_client):
     from create_order.store import DynamoOrderStore
 
-    client, stubber = stubbed_dynamodb
+    client, stubber = stubbed_client("dynamodb")
     expected = {
         "TableName": "orders",
         "Item": SAMPLE_WIRE_ITEM,
@@ -704,11 +690,11 @@ def test_dynamo_store_put_new_serializes_and_is_conditional(stubbed_dynamodb):
     assert store.put_new(_sample_item()) is False
 
 
-def test_dynamo_store_other_errors_propagate(stubbed_dynamodb):
+def test_dynamo_store_other_errors_propagate(stubbed_client):
     from botocore.exceptions import ClientError
     from create_order.store import DynamoOrderStore
 
-    client, stubber = stubbed_dynamodb
+    client, stubber = stubbed_client("dynamodb")
     stubber.add_client_error(
         "put_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
     )
@@ -717,10 +703,10 @@ def test_dynamo_store_other_errors_propagate(stubbed_dynamodb):
         DynamoOrderStore("orders", client).put_new(_sample_item())
 
 
-def test_dynamo_store_get_deserializes_or_returns_none(stubbed_dynamodb):
+def test_dynamo_store_get_deserializes_or_returns_none(stubbed_client):
     from create_order.store import DynamoOrderStore
 
-    client, stubber = stubbed_dynamodb
+    client, stubber = stubbed_client("dynamodb")
     key = {"orderId": {"S": "0b7e5f0c-2a47-4d5e-9f51-3c1d2b7a9e10"}}
     stubber.add_response(
         "get_item", {"Item": SAMPLE_WIRE_ITEM}, {"TableName": "orders", "Key": key, "ConsistentRead": True}
@@ -745,9 +731,9 @@ def test_orders_docstring_examples_hold():
     assert result.failed == 0
 
 
-def test_build_order_item_requires_an_aware_datetime():
-    from create_order import orders
+def test_an_order_is_never_stamped_with_a_naive_time(handler_module, store, freeze_clock):
+    freeze_clock(datetime(2024, 1, 1))  # no time zone: which moment it means is unknown
 
-    parsed = orders.parse_create_order(json.dumps(valid_order()), {})
     with pytest.raises(ValueError, match="timezone-aware"):
-        orders.build_order_item(parsed.request, order_id="x", now=datetime(2024, 1, 1))
+        post(handler_module, valid_order())
+    assert store.put_attempts == []

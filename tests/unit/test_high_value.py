@@ -8,9 +8,8 @@ import doctest
 import json
 from decimal import Decimal
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 from helpers.learn.events import FakeLambdaContext, dynamodb_stream_record, sqs_event, sqs_record
 
 from high_value import handler as consumer
@@ -69,12 +68,10 @@ def test_bad_p1_total_is_refused_at_cold_start(raw):
 
 
 @pytest.fixture
-def dynamodb():
-    client = boto3.client("dynamodb", region_name="us-east-1")
-    with Stubber(client) as stub:
-        consumer.set_client(client)
-        yield stub
-    consumer.set_client(None)
+def dynamodb(stubbed_client, handler_client):
+    client, stub = stubbed_client("dynamodb")
+    handler_client("dynamodb", client)
+    return stub
 
 
 def routed(order_id="o-1", priority="P1", tier="VIP"):

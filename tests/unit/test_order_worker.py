@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import copy
 import doctest
-import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +17,11 @@ from typing import Any
 import pytest
 
 from helpers.learn.events import FakeLambdaContext, sqs_event, sqs_record
+from helpers.aws.packaging import SHARED_MODULES_DIR
 
 ORDER_WORKER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "order_worker"
+# What a subprocess needs on PYTHONPATH to import the handler from the repository, as from its zip.
+HANDLER_PYTHONPATH = os.pathsep.join([str(ORDER_WORKER_ROOT), str(SHARED_MODULES_DIR)])
 ORDER_ID = "0b7e5f0c-2a47-4d5e-9f51-3c1d2b7a9e10"
 FIXED_NOW = datetime(2024, 5, 1, 12, 31, 2, 345678, tzinfo=UTC)
 FIXED_STAMP = "2024-05-01T12:31:02.345Z"
@@ -118,13 +120,13 @@ def worker() -> Any:
 
 
 @pytest.fixture
-def store(worker: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryOrderStatusStore]:
+def store(worker: Any, monkeypatch: pytest.MonkeyPatch, freeze_clock: Any) -> Iterator[InMemoryOrderStatusStore]:
     from order_worker.rules import Rules
 
     fake = InMemoryOrderStatusStore()
     fake.items[ORDER_ID] = pending_order()
     worker.set_store(fake)
-    monkeypatch.setattr(worker, "utcnow", lambda: FIXED_NOW)
+    freeze_clock(FIXED_NOW)
     # The defaults, whatever the environment the tests run in.
     monkeypatch.setattr(worker, "RULES", Rules())
     monkeypatch.setattr(worker, "TRANSIENT_FAILURES", 2)
@@ -139,17 +141,6 @@ def visibility(worker: Any) -> Iterator[FakeVisibility]:
     worker.set_visibility(fake)
     yield fake
     worker.set_visibility(None)
-
-
-@pytest.fixture
-def logs(worker: Any) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    log_handler = worker.logger.registered_handler
-    stream = io.StringIO()
-    previous = log_handler.setStream(stream)
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        log_handler.setStream(previous)
 
 
 def invoke(worker: Any, *records: dict[str, Any]) -> dict[str, Any]:
@@ -324,7 +315,7 @@ def test_bad_rule_settings_name_the_variable(name, value):
 
 def test_bad_settings_fail_at_import():
     env = {k: v for k, v in os.environ.items()}
-    env.update(PYTHONPATH=str(ORDER_WORKER_ROOT), TRANSIENT_FAILURES="-1")
+    env.update(PYTHONPATH=HANDLER_PYTHONPATH, TRANSIENT_FAILURES="-1")
     result = subprocess.run([sys.executable, "-c", "import order_worker.handler"],
                             check=False, env=env, capture_output=True, text=True, timeout=60)
 
@@ -335,12 +326,12 @@ def test_bad_settings_fail_at_import():
 @pytest.mark.parametrize("missing", ["ORDERS_TABLE", "ORDER_QUEUE_URL"])
 def test_missing_env_fails_at_import(missing):
     env = {k: v for k, v in os.environ.items() if k != missing}
-    env["PYTHONPATH"] = str(ORDER_WORKER_ROOT)
+    env["PYTHONPATH"] = HANDLER_PYTHONPATH
     result = subprocess.run([sys.executable, "-c", "import order_worker.handler"],
                             check=False, env=env, capture_output=True, text=True, timeout=60)
 
     assert result.returncode != 0
-    assert missing in result.stderr
+    assert f"Environment variable {missing} is required" in result.stderr
 
 
 # --------------------------------------------------------------------------- fault injection and backoff
@@ -421,7 +412,7 @@ def test_fault_injection_setting(value, enabled):
 
 
 def test_bad_fault_injection_setting_fails_at_import():
-    env = dict(os.environ, PYTHONPATH=str(ORDER_WORKER_ROOT), FAULT_INJECTION="sometimes")
+    env = dict(os.environ, PYTHONPATH=HANDLER_PYTHONPATH, FAULT_INJECTION="sometimes")
     result = subprocess.run([sys.executable, "-c", "import order_worker.handler"],
                             check=False, env=env, capture_output=True, text=True, timeout=60)
 
@@ -638,9 +629,11 @@ def test_parse_message_reads_the_contract():
 
 
 def test_worker_docstring_examples_hold():
-    from order_worker import errors, faults, handler, messages, rules, store
+    import orderlab_runtime
+    from order_worker import errors, faults, messages, rules, store
 
-    for module in (errors, faults, handler, messages, rules, store):
+    # orderlab_runtime: the handler's timestamps are formatted there
+    for module in (errors, faults, messages, rules, store, orderlab_runtime):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -648,31 +641,11 @@ def test_worker_docstring_examples_hold():
 # --------------------------------------------------------------------------- DynamoDB / SQS (botocore Stubber)
 
 
-@pytest.fixture
-def stubbed():
-    boto3 = pytest.importorskip("boto3")
-    from botocore.stub import Stubber
-
-    def make(service: str):
-        client = boto3.client(service, region_name="us-east-1", aws_access_key_id="testing",
-                              aws_secret_access_key="testing")
-        stubber = Stubber(client)
-        stubber.activate()
-        made.append(stubber)
-        return client, stubber
-
-    made: list[Any] = []
-    yield make
-    for stubber in made:
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
-
-
-def test_dynamo_store_conditional_update_for_confirmed_and_rejected(stubbed):
+def test_dynamo_store_conditional_update_for_confirmed_and_rejected(stubbed_client):
     from order_worker.rules import Decision
     from order_worker.store import DynamoOrderStatusStore
 
-    client, stubber = stubbed("dynamodb")
+    client, stubber = stubbed_client("dynamodb")
     base_names = {"#status": "status", "#updatedAt": "updatedAt", "#processedAt": "processedAt",
                   "#attempts": "attempts", "#appliedCount": "appliedCount"}
     base_values = {":pending": {"S": "PENDING"}, ":now": {"S": FIXED_STAMP}, ":attempts": {"N": "2"},
@@ -706,12 +679,12 @@ def test_dynamo_store_conditional_update_for_confirmed_and_rejected(stubbed):
     assert store.record_decision(ORDER_ID, Decision("CONFIRMED"), timestamp=FIXED_STAMP, attempts=2) is False
 
 
-def test_dynamo_store_other_errors_propagate(stubbed):
+def test_dynamo_store_other_errors_propagate(stubbed_client):
     from botocore.exceptions import ClientError
     from order_worker.rules import Decision
     from order_worker.store import DynamoOrderStatusStore
 
-    client, stubber = stubbed("dynamodb")
+    client, stubber = stubbed_client("dynamodb")
     stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException",
                              http_status_code=400)
 
@@ -720,10 +693,10 @@ def test_dynamo_store_other_errors_propagate(stubbed):
                                                                  timestamp=FIXED_STAMP, attempts=1)
 
 
-def test_dynamo_store_get_is_consistent_and_deserializes(stubbed):
+def test_dynamo_store_get_is_consistent_and_deserializes(stubbed_client):
     from order_worker.store import DynamoOrderStatusStore
 
-    client, stubber = stubbed("dynamodb")
+    client, stubber = stubbed_client("dynamodb")
     expected = {"TableName": "orders", "Key": {"orderId": {"S": ORDER_ID}}, "ConsistentRead": True}
     stubber.add_response("get_item", {"Item": {"orderId": {"S": ORDER_ID}, "status": {"S": "CONFIRMED"},
                                                "attempts": {"N": "2"}}}, expected)
@@ -734,10 +707,10 @@ def test_dynamo_store_get_is_consistent_and_deserializes(stubbed):
     assert store.get(ORDER_ID) is None
 
 
-def test_sqs_visibility_calls_change_message_visibility(stubbed):
+def test_sqs_visibility_calls_change_message_visibility(stubbed_client):
     from order_worker.visibility import SqsMessageVisibility
 
-    client, stubber = stubbed("sqs")
+    client, stubber = stubbed_client("sqs")
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
     stubber.add_response("change_message_visibility", {},
                          {"QueueUrl": url, "ReceiptHandle": "AQEB-handle", "VisibilityTimeout": 8})
@@ -745,13 +718,11 @@ def test_sqs_visibility_calls_change_message_visibility(stubbed):
     SqsMessageVisibility(url, client).change_visibility("AQEB-handle", 8)
 
 
-def test_defaults_are_aws_built_lazily(worker, monkeypatch):
+def test_defaults_are_aws_built_lazily(worker, handler_client):
     from order_worker.store import DynamoOrderStatusStore
     from order_worker.visibility import SqsMessageVisibility
 
-    dynamodb, sqs = object(), object()
-    monkeypatch.setattr(worker, "dynamodb_client", lambda: dynamodb)
-    monkeypatch.setattr(worker, "sqs_client", lambda: sqs)
+    dynamodb, sqs = handler_client("dynamodb", object()), handler_client("sqs", object())
     worker.set_store(None)
     worker.set_visibility(None)
     try:

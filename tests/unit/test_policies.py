@@ -26,7 +26,7 @@ from helpers.aws.code_scan import code_actions
 from helpers.aws.dynamodb import TableInfo
 from helpers.aws.iam import _check_scoped, lambda_trust_policy, logs_statement, pipe_trust_policy, policy_document
 from helpers.aws.iam_audit import pipe_required_grants
-from helpers.aws.packaging import REPO_ROOT
+from helpers.aws.packaging import REPO_ROOT, SHARED_MODULES_DIR
 from helpers.aws.policy_lint import policy_findings, policy_grants
 from helpers.aws.sqs import QueueInfo
 from helpers.core.lab import Lab
@@ -200,7 +200,8 @@ CODE_ACTIONS = {
 }
 
 
-@pytest.mark.parametrize("package", sorted(p.name for p in (REPO_ROOT / "lambdas").iterdir() if p.is_dir()))
+@pytest.mark.parametrize("package", sorted(p.name for p in (REPO_ROOT / "lambdas").iterdir()
+                                            if p.is_dir() and p != SHARED_MODULES_DIR))
 def test_each_handlers_code_calls_exactly_the_known_actions(package: str):
     assert package in CODE_ACTIONS, f"a new Lambda package {package}: add what its code calls to CODE_ACTIONS"
     assert code_actions(REPO_ROOT / "lambdas" / package / package) == CODE_ACTIONS[package]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import doctest
-import io
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from helpers.learn.events import (
     dynamodb_stream_event,
     dynamodb_stream_record,
 )
+from helpers.aws.packaging import SHARED_MODULES_DIR
 
 STREAM_PROCESSOR_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "stream_processor"
 ORDER_ID = "0b7e5f0c-2a47-4d5e-9f51-3c1d2b7a9e10"
@@ -106,17 +106,6 @@ def sleeps(sp_handler: Any, monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
     monkeypatch.setattr(sp_handler, "sleep", slept.append)
     return slept
-
-
-@pytest.fixture
-def logs(sp_handler: Any) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    log_handler = sp_handler.logger.registered_handler
-    stream = io.StringIO()
-    previous = log_handler.setStream(stream)  # Powertools bound its handler to stdout at import
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        log_handler.setStream(previous)
 
 
 def invoke(handler: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -481,26 +470,14 @@ def test_stream_processor_docstring_examples_hold():
 # --------------------------------------------------------------------------- SqsOrderQueue (botocore Stubber)
 
 
-@pytest.fixture
-def stubbed_sqs():
-    boto3 = pytest.importorskip("boto3")
-    from botocore.stub import Stubber
-
-    client = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
 
 
-def test_sqs_queue_sends_the_entries_and_maps_failures(stubbed_sqs):
+def test_sqs_queue_sends_the_entries_and_maps_failures(stubbed_client):
     from stream_processor.messages import send_entry, to_order_message
     from stream_processor.queue import FailedEntry, SqsOrderQueue
 
-    client, stubber = stubbed_sqs
+    client, stubber = stubbed_client("sqs")
     entries = [send_entry(to_order_message(insert(order_id, fault="poison")), f"r{index}")
                for index, order_id in enumerate(order_ids(3))]
     stubber.add_response(
@@ -521,22 +498,21 @@ def test_sqs_queue_sends_the_entries_and_maps_failures(stubbed_sqs):
     ]
 
 
-def test_sqs_queue_call_errors_propagate(stubbed_sqs):
+def test_sqs_queue_call_errors_propagate(stubbed_client):
     from botocore.exceptions import ClientError
     from stream_processor.queue import SqsOrderQueue
 
-    client, stubber = stubbed_sqs
+    client, stubber = stubbed_client("sqs")
     stubber.add_client_error("send_message_batch", service_error_code="AccessDenied", http_status_code=403)
 
     with pytest.raises(ClientError):
         SqsOrderQueue(QUEUE_URL, client).send_batch([{"Id": "r0", "MessageBody": "{}"}])
 
 
-def test_default_queue_is_sqs_built_lazily(sp_handler, monkeypatch):
+def test_default_queue_is_sqs_built_lazily(sp_handler, handler_client):
     from stream_processor.queue import SqsOrderQueue
 
-    sentinel = object()
-    monkeypatch.setattr(sp_handler, "sqs_client", lambda: sentinel)
+    sentinel = handler_client("sqs", object())
     sp_handler.set_queue(None)
     try:
         built = sp_handler.get_queue()
@@ -550,12 +526,12 @@ def test_default_queue_is_sqs_built_lazily(sp_handler, monkeypatch):
 
 def test_missing_queue_url_fails_at_import():
     env = {k: v for k, v in os.environ.items() if k != "ORDER_QUEUE_URL"}
-    env["PYTHONPATH"] = str(STREAM_PROCESSOR_ROOT)
+    env["PYTHONPATH"] = os.pathsep.join([str(STREAM_PROCESSOR_ROOT), str(SHARED_MODULES_DIR)])
     result = subprocess.run([sys.executable, "-c", "import stream_processor.handler"],
                             check=False, env=env, capture_output=True, text=True, timeout=60)
 
     assert result.returncode != 0
-    assert "ORDER_QUEUE_URL" in result.stderr
+    assert "Environment variable ORDER_QUEUE_URL is required" in result.stderr
 
 
 # --------------------------------------------------------------------------- the zip layout

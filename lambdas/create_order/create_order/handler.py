@@ -14,7 +14,9 @@ function's log, dimension ``service=orders``): ``OrdersAccepted`` for every new 
 ``HighValueOrders`` for those with ``valueTier`` ``HIGH``. A replayed request counts nothing.
 
 The routes stay thin: validation, ids and shapes live in :mod:`create_order.orders`,
-persistence behind :class:`create_order.store.OrderStore`. Tests swap the store::
+persistence behind :class:`create_order.store.OrderStore`; settings, the DynamoDB client and
+timestamps come from ``orderlab_runtime``, the module every handler shares (``lambdas/_shared/``,
+copied into each zip). Tests swap the store::
 
     from create_order import handler
     handler.set_store(my_in_memory_store)
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -35,20 +36,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import orderlab_runtime
+
 from create_order import orders
 from create_order.store import DynamoOrderStore, OrderStore
 
-__all__ = ["app", "dynamodb_client", "get_store", "lambda_handler", "logger", "metrics", "set_store", "utcnow"]
+__all__ = ["app", "get_store", "lambda_handler", "logger", "metrics", "set_store"]
 
-
-def _required_env(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"Environment variable {name} is required (the DynamoDB orders table name) but is not set")
-    return value
-
-
-TABLE_NAME = _required_env("ORDERS_TABLE")
+TABLE_NAME = orderlab_runtime.required_env("ORDERS_TABLE", "the DynamoDB orders table name")
 # Orders at or above this total get valueTier HIGH (step 4 routes them); a bad value fails the cold start.
 HIGH_VALUE_THRESHOLD = orders.parse_threshold(os.environ.get("HIGH_VALUE_THRESHOLD"))
 
@@ -61,28 +56,14 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service="orders")
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 app = APIGatewayHttpResolver()
 
-_client: Any = None
 _store: OrderStore | None = None
-
-
-def dynamodb_client() -> Any:
-    """Return the module-wide DynamoDB client, creating it on first use.
-
-    boto3 honours ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` for local emulators.
-    """
-    global _client
-    if _client is None:
-        import boto3
-
-        _client = boto3.client("dynamodb")
-    return _client
 
 
 def get_store() -> OrderStore:
     """Return the order store, building the DynamoDB one on first use."""
     global _store
     if _store is None:
-        _store = DynamoOrderStore(TABLE_NAME, dynamodb_client())
+        _store = DynamoOrderStore(TABLE_NAME, orderlab_runtime.client("dynamodb"))
     return _store
 
 
@@ -90,11 +71,6 @@ def set_store(store: OrderStore | None) -> None:
     """Replace the order store (tests inject an in-memory one); None restores the default."""
     global _store
     _store = store
-
-
-def utcnow() -> datetime:
-    """Current time, timezone-aware UTC (tests may monkeypatch this)."""
-    return datetime.now(UTC)
 
 
 def _json(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -125,8 +101,8 @@ def create_order() -> Response:
     key = parsed.idempotency_key
     order_id = orders.derive_order_id(parsed.request.customer.id, key)
     logger.append_keys(orderId=order_id)
-    item = orders.build_order_item(parsed.request, order_id=order_id, now=utcnow(), idempotency_key=key,
-                                   high_value_threshold=HIGH_VALUE_THRESHOLD)
+    item = orders.build_order_item(parsed.request, order_id=order_id, created_at=orderlab_runtime.timestamp_now(),
+                                   idempotency_key=key, high_value_threshold=HIGH_VALUE_THRESHOLD)
 
     store = get_store()
     if store.put_new(item):

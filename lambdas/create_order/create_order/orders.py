@@ -3,7 +3,6 @@
 Nothing here touches AWS, the clock or the environment, so every function can be
 called (and tested) directly::
 
-    >>> from datetime import datetime, timezone
     >>> parsed = parse_create_order(
     ...     '{"customer": {"id": "c-1", "name": "Ada"},'
     ...     ' "items": [{"sku": "BOOK-1", "quantity": 2, "unitPrice": 19.99},'
@@ -14,7 +13,7 @@ called (and tested) directly::
     >>> item = build_order_item(
     ...     parsed.request,
     ...     order_id=order_id,
-    ...     now=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc),
+    ...     created_at="2024-05-01T12:00:00.000Z",
     ...     idempotency_key=parsed.idempotency_key,
     ... )
     >>> created_response(item)["total"], item["status"], item["createdAt"]
@@ -35,7 +34,6 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -81,7 +79,6 @@ __all__ = [
     "created_response",
     "derive_order_id",
     "format_money",
-    "format_timestamp",
     "order_total",
     "parse_create_order",
     "parse_idempotency_key",
@@ -536,18 +533,6 @@ def parse_threshold(raw: str | None) -> Decimal:
     return value.quantize(_CENT)
 
 
-def format_timestamp(now: datetime) -> str:
-    """Format an aware datetime as ISO-8601 UTC with milliseconds and ``Z``.
-
-    >>> format_timestamp(datetime(2024, 5, 1, 14, 30, 5, 123999, tzinfo=UTC))
-    '2024-05-01T14:30:05.123Z'
-    """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-    utc = now.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 def format_money(amount: Decimal | int) -> str:
     """Render an amount exactly, with two decimal places.
 
@@ -566,7 +551,7 @@ Money = Annotated[str, StringConstraints(pattern=r"^-?[0-9]+\.[0-9]{2}$")]
 
 Timestamp = Annotated[str, StringConstraints(
     pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")]
-"""ISO-8601 UTC with milliseconds and ``Z`` (:func:`format_timestamp`)."""
+"""ISO-8601 UTC with milliseconds and ``Z`` (``orderlab_runtime.format_timestamp``)."""
 
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
 ValueTier = Literal["HIGH", "STANDARD"]
@@ -623,7 +608,7 @@ def build_order_item(
     request: CreateOrderRequest,
     *,
     order_id: str,
-    now: datetime,
+    created_at: str,
     idempotency_key: str | None = None,
     high_value_threshold: Decimal = DEFAULT_HIGH_VALUE_THRESHOLD,
 ) -> dict[str, Any]:
@@ -635,9 +620,9 @@ def build_order_item(
     With an ``idempotency_key`` the item also carries ``idempotencyKey`` and
     ``requestHash`` (see :func:`request_hash`), used to recognise retries.
     ``itemCount`` is the number of order lines (not the sum of quantities).
-    ``fault`` is stored only when the request set it.
+    ``fault`` is stored only when the request set it. ``created_at`` (an ISO-8601 UTC timestamp,
+    ``orderlab_runtime.timestamp_now()``) is both ``createdAt`` and ``updatedAt``.
     """
-    timestamp = format_timestamp(now)
     total = order_total(request)
     customer: dict[str, Any] = {"id": request.customer.id, "name": request.customer.name}
     if request.customer.email is not None:
@@ -651,8 +636,8 @@ def build_order_item(
         "valueTier": value_tier(total, high_value_threshold),
         "currency": request.currency,
         "itemCount": len(request.items),
-        "createdAt": timestamp,
-        "updatedAt": timestamp,
+        "createdAt": created_at,
+        "updatedAt": created_at,
     }
     if request.fault is not None:
         item["fault"] = request.fault

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import orderlab_runtime
+
 __all__ = ["DynamoOrderStore", "OrderStore"]
 
 
@@ -40,14 +42,13 @@ class DynamoOrderStore:
 
     def __init__(self, table_name: str, client: Any) -> None:
         # Imported here so that modules importing this one never need boto3 themselves.
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        from boto3.dynamodb.types import TypeSerializer
 
         if not table_name:
             raise ValueError("table_name is required")
         self.table_name = table_name
         self._client = client
         self._serializer = TypeSerializer()
-        self._deserializer = TypeDeserializer()
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Conditionally put ``item``; return False if ``orderId`` was already taken."""
@@ -63,15 +64,7 @@ class DynamoOrderStore:
 
     def get(self, order_id: str) -> dict[str, Any] | None:
         """Return the item for ``order_id`` (strongly consistent read), or None."""
-        response = self._client.get_item(
-            TableName=self.table_name,
-            Key={"orderId": {"S": order_id}},
-            ConsistentRead=True,
-        )
-        stored = response.get("Item")
-        if stored is None:
-            return None
-        return {name: self._deserializer.deserialize(value) for name, value in stored.items()}
+        return orderlab_runtime.get_item(self._client, self.table_name, {"orderId": order_id})
 
     def _serialize(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {name: self._serializer.serialize(value) for name, value in item.items()}

@@ -7,12 +7,11 @@ Environment: ``ORDERS_TABLE`` (required). Per message (Powertools ``BatchProcess
 - the order does not exist (yet): a failure, retried by SQS, then the queue's DLQ;
 - an unreadable message: a failure too — after maxReceiveCount receives it lands in the DLQ with its body.
 
-Tests swap the DynamoDB client: ``handler.set_client(fake)``; ``handler.set_client(None)`` restores it.
+The setting, the DynamoDB client and the timestamp come from ``orderlab_runtime``, the module every
+handler shares. Tests swap the client: ``orderlab_runtime.set_client("dynamodb", fake)``; ``None`` restores it.
 """
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,54 +23,27 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import orderlab_runtime
+
 from high_value.marking import mark_update, parse_message
 
 
-def _required_env(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"Environment variable {name} is required (the DynamoDB orders table name) but is not set")
-    return value
-
-
-TABLE_NAME = _required_env("ORDERS_TABLE")
+TABLE_NAME = orderlab_runtime.required_env("ORDERS_TABLE", "the DynamoDB orders table name")
 logger = Logger(service="orders")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_client: Any = None
 
 
 class OrderNotFound(RuntimeError):
     """The routed order is not in the table: retried (it may be a replica lag), then the DLQ."""
 
 
-def dynamodb_client() -> Any:
-    """The module-wide DynamoDB client, created on first use."""
-    global _client
-    if _client is None:
-        import boto3
-
-        _client = boto3.client("dynamodb")
-    return _client
-
-
-def set_client(client: Any) -> None:
-    """Replace the DynamoDB client (tests); None restores the default."""
-    global _client
-    _client = client
-
-
-def _timestamp() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-
-
 def record_handler(record: SQSRecord) -> None:
     """Mark one routed order; raise to have SQS retry the message."""
     order = parse_message(record.body)
     logger.append_keys(orderId=order.order_id)
-    client = dynamodb_client()
+    client = orderlab_runtime.client("dynamodb")
     try:
-        client.update_item(**mark_update(TABLE_NAME, order, timestamp=_timestamp()))
+        client.update_item(**mark_update(TABLE_NAME, order, timestamp=orderlab_runtime.timestamp_now()))
     except client.exceptions.ConditionalCheckFailedException as error:
         old = error.response.get("Item")
         if not old:

@@ -21,7 +21,8 @@ A missing or malformed setting fails the function at cold start, naming the vari
 
 Powertools' ``BatchProcessor`` runs :func:`record_handler` per message and returns the
 partial batch response: only the messages that raised are listed, so SQS retries just those.
-Tests swap the store and the visibility control::
+Settings, AWS clients and timestamps come from ``orderlab_runtime``, the module every handler
+shares. Tests swap the store and the visibility control::
 
     from order_worker import handler
     handler.set_store(my_in_memory_store)
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -47,6 +47,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import orderlab_runtime
+
 from order_worker import faults, messages, rules
 from order_worker.errors import OrderNotFound, PermanentFailure, TransientFailure
 from order_worker.store import DynamoOrderStatusStore, OrderStatusStore
@@ -54,8 +56,6 @@ from order_worker.visibility import MessageVisibility, SqsMessageVisibility
 
 __all__ = [
     "decide",
-    "dynamodb_client",
-    "format_timestamp",
     "get_store",
     "get_visibility",
     "lambda_handler",
@@ -65,20 +65,10 @@ __all__ = [
     "record_handler",
     "set_store",
     "set_visibility",
-    "sqs_client",
-    "utcnow",
 ]
 
-
-def _required_env(name: str, meaning: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"Environment variable {name} is required ({meaning}) but is not set")
-    return value
-
-
-TABLE_NAME = _required_env("ORDERS_TABLE", "the DynamoDB orders table name")
-QUEUE_URL = _required_env("ORDER_QUEUE_URL", "the URL of the SQS order queue")
+TABLE_NAME = orderlab_runtime.required_env("ORDERS_TABLE", "the DynamoDB orders table name")
+QUEUE_URL = orderlab_runtime.required_env("ORDER_QUEUE_URL", "the URL of the SQS order queue")
 RULES = rules.rules_from_env(os.environ)
 TRANSIENT_FAILURES = faults.transient_failures_from_env(os.environ)
 FAULT_INJECTION = faults.fault_injection_from_env(os.environ)
@@ -97,37 +87,15 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 DECISION_METRICS = {"CONFIRMED": "OrdersConfirmed", "REJECTED": "OrdersRejected"}
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-_dynamodb: Any = None
-_sqs: Any = None
 _store: OrderStatusStore | None = None
 _visibility: MessageVisibility | None = None
-
-
-def dynamodb_client() -> Any:
-    """Return the module-wide DynamoDB client, creating it on first use."""
-    global _dynamodb
-    if _dynamodb is None:
-        import boto3
-
-        _dynamodb = boto3.client("dynamodb")
-    return _dynamodb
-
-
-def sqs_client() -> Any:
-    """Return the module-wide SQS client, creating it on first use."""
-    global _sqs
-    if _sqs is None:
-        import boto3
-
-        _sqs = boto3.client("sqs")
-    return _sqs
 
 
 def get_store() -> OrderStatusStore:
     """Return the order status store, building the DynamoDB one on first use."""
     global _store
     if _store is None:
-        _store = DynamoOrderStatusStore(TABLE_NAME, dynamodb_client())
+        _store = DynamoOrderStatusStore(TABLE_NAME, orderlab_runtime.client("dynamodb"))
     return _store
 
 
@@ -141,7 +109,7 @@ def get_visibility() -> MessageVisibility:
     """Return the visibility control of the order queue, building the SQS one on first use."""
     global _visibility
     if _visibility is None:
-        _visibility = SqsMessageVisibility(QUEUE_URL, sqs_client())
+        _visibility = SqsMessageVisibility(QUEUE_URL, orderlab_runtime.client("sqs"))
     return _visibility
 
 
@@ -149,23 +117,6 @@ def set_visibility(visibility: MessageVisibility | None) -> None:
     """Replace the visibility control (tests inject a fake); None restores the default."""
     global _visibility
     _visibility = visibility
-
-
-def utcnow() -> datetime:
-    """Current time, timezone-aware UTC (tests may monkeypatch this)."""
-    return datetime.now(UTC)
-
-
-def format_timestamp(now: datetime) -> str:
-    """Format an aware datetime as ISO-8601 UTC with milliseconds and ``Z``.
-
-    >>> format_timestamp(datetime(2024, 5, 1, 14, 30, 5, 123999, tzinfo=UTC))
-    '2024-05-01T14:30:05.123Z'
-    """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-    utc = now.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def decide(order: messages.OrderMessage, receive_count: int) -> str:
@@ -186,7 +137,7 @@ def decide(order: messages.OrderMessage, receive_count: int) -> str:
         logger.info("Fault injection is off: ignoring the order's fault", extra={"fault": order.fault})
     decision = rules.evaluate(order, RULES)
     store = get_store()
-    timestamp = format_timestamp(utcnow())
+    timestamp = orderlab_runtime.timestamp_now()
     if store.record_decision(order.order_id, decision, timestamp=timestamp, attempts=receive_count):
         logger.info(
             f"Order {decision.status.lower()}",
@@ -241,7 +192,7 @@ def _note_failure(order_id: str, exc: Exception, receive_count: int) -> None:
     """Best effort: write why and how often the order failed onto the (still PENDING) order."""
     try:
         get_store().record_failure(order_id, error=f"{type(exc).__name__}: {exc}", attempts=receive_count,
-                                   timestamp=format_timestamp(utcnow()))
+                                   timestamp=orderlab_runtime.timestamp_now())
     except Exception as note_error:  # noqa: BLE001 - the message is retried (or dead-lettered) anyway
         logger.warning("Could not note the failure on the order", extra={"error": f"{type(note_error).__name__}: {note_error}"})
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import orderlab_runtime
+
 from order_worker.rules import PENDING, REJECTED, Decision
 
 __all__ = ["APPLIED_COUNT", "DynamoOrderStatusStore", "OrderStatusStore", "decision_update", "failure_update"]
@@ -108,14 +110,10 @@ class DynamoOrderStatusStore:
     """
 
     def __init__(self, table_name: str, client: Any) -> None:
-        # Imported here so that modules importing this one never need boto3 themselves.
-        from boto3.dynamodb.types import TypeDeserializer
-
         if not table_name:
             raise ValueError("table_name is required")
         self.table_name = table_name
         self._client = client
-        self._deserializer = TypeDeserializer()
 
     def record_decision(self, order_id: str, decision: Decision, *, timestamp: str, attempts: int) -> bool:
         """Conditionally update the order; return False if it is missing or not PENDING."""
@@ -139,12 +137,4 @@ class DynamoOrderStatusStore:
 
     def get(self, order_id: str) -> dict[str, Any] | None:
         """Return the order (strongly consistent read), or None."""
-        response = self._client.get_item(
-            TableName=self.table_name,
-            Key={"orderId": {"S": order_id}},
-            ConsistentRead=True,
-        )
-        stored = response.get("Item")
-        if stored is None:
-            return None
-        return {name: self._deserializer.deserialize(value) for name, value in stored.items()}
+        return orderlab_runtime.get_item(self._client, self.table_name, {"orderId": order_id})

@@ -11,7 +11,8 @@ Each ``INSERT`` becomes one message (see :mod:`stream_processor.messages`); ``MO
 ``REMOVE`` are skipped. Messages go out with ``SendMessageBatch``, 10 per call; entries SQS
 reports as ``Failed`` are retried a few times. What still fails, and any record that cannot
 be turned into a message, is reported back to Lambda as a batch item failure: the lowest such
-sequence number, from which Lambda retries the shard. Tests swap the queue::
+sequence number, from which Lambda retries the shard. The setting and the SQS client come from
+``orderlab_runtime``, the module every handler shares. Tests swap the queue::
 
     from stream_processor import handler
     handler.set_queue(my_fake_queue)
@@ -21,27 +22,20 @@ sequence number, from which Lambda retries the shard. Tests swap the queue::
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import orderlab_runtime
+
 from stream_processor import messages
 from stream_processor.queue import OrderQueue, SqsOrderQueue, send_with_retries
 
-__all__ = ["forward", "get_queue", "lambda_handler", "logger", "set_queue", "sqs_client"]
+__all__ = ["forward", "get_queue", "lambda_handler", "logger", "set_queue"]
 
-
-def _required_env(name: str, meaning: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"Environment variable {name} is required ({meaning}) but is not set")
-    return value
-
-
-QUEUE_URL = _required_env("ORDER_QUEUE_URL", "the URL of the SQS order queue")
+QUEUE_URL = orderlab_runtime.required_env("ORDER_QUEUE_URL", "the URL of the SQS order queue")
 
 SEND_MAX_ATTEMPTS = 3
 """``SendMessageBatch`` calls per chunk at most (the first one plus two retries of failed entries)."""
@@ -53,28 +47,14 @@ logger = Logger(service="orders")
 
 sleep = time.sleep  # tests replace it
 
-_client: Any = None
 _queue: OrderQueue | None = None
-
-
-def sqs_client() -> Any:
-    """Return the module-wide SQS client, creating it on first use.
-
-    boto3 honours ``AWS_ENDPOINT_URL_SQS`` / ``AWS_ENDPOINT_URL`` for local emulators.
-    """
-    global _client
-    if _client is None:
-        import boto3
-
-        _client = boto3.client("sqs")
-    return _client
 
 
 def get_queue() -> OrderQueue:
     """Return the order queue, building the SQS one on first use."""
     global _queue
     if _queue is None:
-        _queue = SqsOrderQueue(QUEUE_URL, sqs_client())
+        _queue = SqsOrderQueue(QUEUE_URL, orderlab_runtime.client("sqs"))
     return _queue
 
 
