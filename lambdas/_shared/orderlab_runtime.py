@@ -1,6 +1,6 @@
 """What every order-pipeline handler needs besides its own logic: settings, AWS clients, the clock.
 
-Kept once, in ``lambdas/_shared/``; packaging (``helpers.packaging``) copies it to the root of
+Kept once, in ``lambdas/_shared/``; packaging (``helpers.aws.packaging``) copies it to the root of
 each function's zip, next to the function's package, so handlers import it as a top-level
 module and every zip stays deployable as is::
 
@@ -19,7 +19,7 @@ Importing it needs only the standard library: boto3 (the Lambda runtime's own) i
 first use, so the functions' pure modules and their tests never need it.
 
 Call :func:`client` and :func:`get_item` through the module (``orderlab_runtime.client("sqs")``):
-the lab's IAM audit (``helpers.provision.iam.code_actions``) reads each handler's own source for
+the lab's IAM audit (``helpers.aws.code_scan.code_actions``) reads each handler's own source for
 ``.client("<service>")`` and ``.<operation>(`` calls to know which permissions its role needs.
 """
 

@@ -201,7 +201,7 @@ def boto3_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def lambda_bundle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
-    """Build a function's deployment zip as deploying does (``helpers.packaging``: its package,
+    """Build a function's deployment zip as deploying does (``helpers.aws.packaging``: its package,
     the shared modules and its requirements, installed for the Lambda platform, manylinux x86_64,
     wheels only) but for the CPython running the tests (``run_standalone`` runs it on that one),
     and unpack it into a directory. Call it with the function's folder; the result is cached per

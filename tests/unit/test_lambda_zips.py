@@ -1,6 +1,6 @@
 """Every function's deployment zip carries the shared module and works on its own.
 
-The zips are built as deploying builds them (helpers.packaging), for the CPython running the tests,
+The zips are built as deploying builds them (helpers.aws.packaging), for the CPython running the tests,
 and imported with ``python -I -S``: only the unpacked zip and the runtime's boto3 on sys.path.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from helpers import packaging
+from helpers.aws import packaging
 from helpers.aws.packaging import REPO_ROOT, SHARED_MODULES_DIR, inputs_hash
 
 SHARED_MODULE = "orderlab_runtime.py"
