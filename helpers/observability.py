@@ -66,7 +66,7 @@ AWS_TIMING_HINT = ("on AWS, SQS and Lambda publish one data point per minute and
 
 
 TIME_SCALE_ENV = "ORDERLAB_CLOUDWATCH_TIME_SCALE"
-# What the local cloud's CloudWatch scheduler logs when it starts (localcloud/patches/cloudwatch.py).
+# What the local cloud's CloudWatch scheduler logs when it starts (localcloud/services/cloudwatch/runtime.py).
 _SCALE_LINE = re.compile(r"CloudWatch: metrics and alarm scheduler running \(time scale ([0-9.]+)")
 # GetMetricData periods shorter than a minute (AWS accepts these for recent data).
 _SHORT_PERIODS = (1, 5, 10, 20, 30)
@@ -88,7 +88,7 @@ def local_time_scale(lab: "Lab") -> float | None:
         found = []
     if found:
         return float(found[-1])
-    from localcloud.patches.cloudwatch import time_scale_from_env
+    from localcloud.services.cloudwatch.runtime import time_scale_from_env
 
     return float(time_scale_from_env().factor)
 
@@ -472,11 +472,11 @@ _LINK = re.compile(r"https?://\S+")
 
 
 def local_mailbox(lab: "Lab") -> Any:
-    """The local cloud's mailbox (:class:`localcloud.mailbox.Mailbox`) on the local target, else None
+    """The local cloud's mailbox (:class:`localcloud.services.sns.mailbox.Mailbox`) on the local target, else None
     (on AWS, SNS mails a real inbox that no notebook can read)."""
     if not lab.target.is_local or lab.target.port is None:
         return None
-    from localcloud.mailbox import Mailbox
+    from localcloud.services.sns.mailbox import Mailbox
 
     return Mailbox(lab.target.port)
 

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcloud import log_store, paths, snapshots
+from localcloud import paths, snapshots
+from localcloud.services.logs import store as log_store
 
 __all__ = [
     "PERSIST_ENV",
@@ -135,7 +136,7 @@ def _stream_state(dynamodb: Any) -> dict[str, Any]:
 
 def _restore_streams(dynamodb: Any, saved: dict[str, Any]) -> int:
     """Put saved stream records back; return how many records were restored."""
-    from localcloud.stream_store import CompactRecords
+    from localcloud.services.dynamodb.stream_store import CompactRecords
 
     restored = 0
     for name in ("records", "trimmed", "closed"):

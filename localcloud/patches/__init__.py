@@ -39,7 +39,7 @@ def check_version() -> str:
         raise PatchError(
             f"The local cloud's fixes were written for MiniStack {PINNED_MINISTACK}, but {installed} "
             f"is installed. Install the pinned version (pip install 'ministack=={PINNED_MINISTACK}') "
-            "or, when upgrading on purpose, re-check every module in localcloud/patches/ and run "
+            "or, when upgrading on purpose, re-check every package in localcloud/services/ and run "
             "tests/conformance."
         )
     return installed
@@ -172,28 +172,12 @@ def request_scope(account_id: str, region: str) -> Iterator[None]:
 
 
 def apply_all() -> list[str]:
-    """Check the MiniStack version and apply every patch; returns the patch names."""
+    """Check the MiniStack version and apply every service's patch; returns the service names."""
     check_version()
-    from localcloud.patches import (
-        apigatewayv2,
-        dynamodb_requests,
-        dynamodb_streams,
-        event_filtering,
-        iam_responses,
-        lambda_event_sources,
-        lambda_responses,
-        lambda_runtime,
-        lambda_service,
-        logs,
-        pipes,
-        sns,
-        sqs,
-    )
-    from localcloud.patches import cloudwatch
+    from localcloud.services import patches
 
     applied = []
-    for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_requests, dynamodb_streams, lambda_event_sources, sqs,
-                   event_filtering, iam_responses, lambda_responses, sns, logs, pipes, cloudwatch):
-        module.apply()
-        applied.append(module.__name__.rsplit(".", 1)[1])
+    for name, apply in patches():
+        apply()
+        applied.append(name)
     return applied

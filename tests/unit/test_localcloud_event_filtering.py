@@ -1,4 +1,4 @@
-"""Lambda FilterCriteria in the local cloud (localcloud/patches/event_filtering.py): the pure parts.
+"""Lambda FilterCriteria in the local cloud (localcloud/services/awslambda/filtering.py): the pure parts.
 
 Follows https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html; the
 end-to-end behaviour (and on AWS) is tests/conformance/test_event_filtering.py.
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from localcloud.patches.event_filtering import INVALID_FILTER_MESSAGE, apply_filter_criteria, filter_criteria_error
+from localcloud.services.awslambda.filtering import INVALID_FILTER_MESSAGE, apply_filter_criteria, filter_criteria_error
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:orders"
 
@@ -125,7 +125,7 @@ def test_the_patch_applies_to_the_pinned_ministack():
     """
     script = (
         "import json\n"
-        "from localcloud.patches import check_version, event_filtering, lambda_event_sources\n"
+        "from localcloud.patches import check_version\nfrom localcloud.services.awslambda import event_sources as lambda_event_sources, filtering as event_filtering\n"
         "from ministack.services import lambda_svc\n"
         "check_version()\n"
         "for _ in range(2):  # idempotent, and layered over lambda_event_sources' own wrappers\n"

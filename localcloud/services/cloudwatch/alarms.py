@@ -1,6 +1,6 @@
 """CloudWatch metric-alarm evaluation as AWS documents it: pure functions, no MiniStack, no clock.
 
-Used by :mod:`localcloud.patches.cloudwatch` (which feeds it MiniStack's stored datapoints on a
+Used by :mod:`localcloud.services.cloudwatch.runtime` (which feeds it MiniStack's stored datapoints on a
 schedule) and unit-tested on its own. What it follows:
 
 - Period / EvaluationPeriods / DatapointsToAlarm ("M out of N"), the *evaluation range* and how

@@ -2,7 +2,7 @@
 
 Event source mappings filter with AWS's event-pattern syntax
 (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html); the matcher is
-:mod:`localcloud.event_patterns`, shared with EventBridge Pipes. What AWS does, and MiniStack
+:mod:`localcloud.services.eventbridge.patterns`, shared with EventBridge Pipes. What AWS does, and MiniStack
 1.5.33 does not:
 
 * **Pattern semantics.** MiniStack's ``_match_esm_filter`` compares ``numeric`` by ``float()``
@@ -28,7 +28,7 @@ Event source mappings filter with AWS's event-pattern syntax
 
 Usage (the server applies it at start; tests call the pure parts)::
 
-    from localcloud.patches.event_filtering import apply_filter_criteria
+    from localcloud.services.awslambda.filtering import apply_filter_criteria
     kept = apply_filter_criteria(records, {"FilterCriteria": {"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]}})
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from localcloud.event_patterns import EventPattern, InvalidEventPattern, compile_pattern
+from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
 from localcloud.patches import PatchError
 
 logger = logging.getLogger("localcloud.esm")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.cloudwatch_alarms import (
+from localcloud.services.cloudwatch.alarms import (
     BASIC_STATISTICS,
     COMPARISONS,
     TREATMENTS,
@@ -27,7 +27,7 @@ from localcloud.cloudwatch_alarms import (
     percentile_of,
     valid_period,
 )
-from localcloud.cloudwatch_sources import dims_key
+from localcloud.services.cloudwatch.sources import dims_key
 
 MAX_EVALUATION_SECONDS = 86_400  # Period x EvaluationPeriods, for periods under an hour
 

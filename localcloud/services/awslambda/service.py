@@ -8,7 +8,7 @@ What AWS does, and MiniStack 1.5.33 does not:
   https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). MiniStack draws a second
   UUID for the execution.
 * **Error payloads** with the exception's class as ``errorType`` and a ``stackTrace``
-  (see :mod:`localcloud.patches.lambda_runtime`, which captures them from the worker).
+  (see :mod:`localcloud.services.awslambda.runtime`, which captures them from the worker).
 * **The runtimes AWS accepts, and AWS's refusals.** CreateFunction and
   UpdateFunctionConfiguration refuse a Runtime AWS refuses, with AWS's
   ``InvalidParameterValueException`` message: a deprecated one (python2.7 ... python3.8,
@@ -26,7 +26,7 @@ What AWS does, and MiniStack 1.5.33 does not:
   environment, those with an invocation in flight included, and deleted their code while others
   were starting from it, so under load one crash cascaded into failed requests and cold starts
   for seconds. Only the failed environment is discarded now
-  (:func:`localcloud.patches.lambda_runtime.discard_environment`).
+  (:func:`localcloud.services.awslambda.runtime.discard_environment`).
 
 Speed only, no behaviour change: MiniStack started new threads per invocation,
 ``run_reentrant`` (an API Gateway integration, Invoke: the invocation may call back into the
@@ -49,7 +49,7 @@ from typing import Any
 
 from localcloud import runtimes
 from localcloud.patches import patch_source, wrap
-from localcloud.patches import lambda_runtime as runtime_patch
+from localcloud.services.awslambda import runtime as runtime_patch
 
 _FUNCTIONS = re.compile(r"^/2015-03-31/functions/?$")
 _CONFIGURATION = re.compile(r"^/2015-03-31/functions/[^/]+/configuration/?$")
@@ -96,7 +96,7 @@ def install_cached_threads() -> None:
                  [("threading.Thread(target=_run, daemon=True, name=thread_name).start()",
                    "_orderlab_threads.submit(_run)")],
                  what="ministack run_reentrant (thread per call)")
-    invoke = inspect.unwrap(lr.Worker.invoke)  # under the wrappers of patches/lambda_runtime.py
+    invoke = inspect.unwrap(lr.Worker.invoke)  # under the wrappers of services/awslambda/runtime.py
     patch_source(invoke,
                  [("reader = threading.Thread(target=_read_response, daemon=True)", "answered = threading.Event()"),
                   ("reader.start()", "_orderlab_threads.submit(lambda: (_read_response(), answered.set()))"),

@@ -28,7 +28,7 @@ _LEVEL = 1  # zlib: level 1 already gets ~1.5x on a pickled record, at a few µs
 
 
 def encode(value: Any) -> bytes:
-    """A stream record (or, for :mod:`localcloud.log_store`, a block of log events) as compressed bytes."""
+    """A stream record (or, for :mod:`localcloud.services.logs.store`, a block of log events) as compressed bytes."""
     return zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _LEVEL)
 
 

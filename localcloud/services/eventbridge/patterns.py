@@ -28,7 +28,7 @@ bare reason. Lambda reports any invalid filter as ``Invalid filter pattern defin
 
 Usage::
 
-    from localcloud.event_patterns import compile_pattern, matches
+    from localcloud.services.eventbridge.patterns import compile_pattern, matches
 
     high = compile_pattern({"detail": {"total": [{"numeric": [">=", 1000]}]}})
     high.matches({"detail": {"total": 1500}})        # True

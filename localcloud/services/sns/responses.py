@@ -34,7 +34,7 @@ at once, sends no confirmation, and only logs "email (stub)" on publish):
   https://docs.aws.amazon.com/sns/latest/dg/sns-send-custom-platform-specific-payloads-mobile-devices.html
 
 No mail ever leaves the machine: every message is written to the local cloud's mailbox
-(:mod:`localcloud.mailbox`, ``~/.orderlab/cloud-<port>/mailbox/<address>/``). Signatures cannot
+(:mod:`localcloud.services.sns.mailbox`, ``~/.orderlab/cloud-<port>/mailbox/<address>/``). Signatures cannot
 be verified locally (there is no SNS signing key): ``Signature`` is a SHA1 digest of the string
 AWS signs, base64-encoded like the real one.
 
@@ -63,7 +63,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import quote
 
-from localcloud.mailbox import Mailbox
+from localcloud.services.sns.mailbox import Mailbox
 from localcloud.patches import PatchError, wrap
 
 logger = logging.getLogger("localcloud.sns")

@@ -55,13 +55,13 @@ def apply() -> None:
 
 
 def install_compact_records(dynamodb: Any) -> None:
-    """Keep each stream-enabled table's records in a :class:`localcloud.stream_store.CompactRecords`.
+    """Keep each stream-enabled table's records in a :class:`localcloud.services.dynamodb.stream_store.CompactRecords`.
 
     Memory only (issue 8): the records and what readers get are unchanged, ~10x smaller held.
     MiniStack creates a table's list in ``_emit_stream_event``; this puts a compact one there
     first (also converting a plain list, e.g. one restored by persistence).
     """
-    from localcloud.stream_store import CompactRecords
+    from localcloud.services.dynamodb.stream_store import CompactRecords
 
     if not callable(getattr(dynamodb, "_emit_stream_event", None)) or getattr(dynamodb, "_stream_records", None) is None:
         raise PatchError("cannot keep DynamoDB stream records compact: "

@@ -34,7 +34,7 @@ What AWS does, and MiniStack 1.5.33 does not:
   https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). MiniStack
   answered ``Runtime.HandlerError: Worker process died``, and when a process died during its
   init it killed *every* environment of the function, the ones serving other requests included
-  (see :mod:`localcloud.patches.lambda_service`), so one crash became a storm of failed requests
+  (see :mod:`localcloud.services.awslambda.service`), so one crash became a storm of failed requests
   and cold starts.
 * **A cold start is not seconds long.** MiniStack extracted the zip in the server for every
   new environment and, with ``-B``, each environment compiled botocore and the package's
@@ -91,7 +91,7 @@ class ExecutionEnvironment:
 
 
 # The environment that served the last invocation on this thread of control (set around each
-# invoke of a warm worker; patches/logs.py writes the invocation's logs to its stream).
+# invoke of a warm worker; services/logs/responses.py writes the invocation's logs to its stream).
 serving_environment: contextvars.ContextVar[ExecutionEnvironment | None] = contextvars.ContextVar(
     "orderlab_serving_environment", default=None
 )

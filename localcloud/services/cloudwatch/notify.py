@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from localcloud.cloudwatch_alarms import iso_millis
+from localcloud.services.cloudwatch.alarms import iso_millis
 
 # https://docs.aws.amazon.com/general/latest/gr/rande.html (the names the console and alarms use).
 REGION_NAMES = {

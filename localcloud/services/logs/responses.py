@@ -29,13 +29,13 @@ What AWS does, and MiniStack 1.5.33 does not (it stores the lines and nothing mo
   or one that replaces a crashed or timed-out environment) starts a new stream
   (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html). MiniStack's
   ``lambda_svc._emit_lambda_logs`` creates a stream per invocation. Here an invocation served by
-  a warm worker (``patches/lambda_runtime.py`` names its environment) writes to the worker's
+  a warm worker (``services/awslambda/runtime.py`` names its environment) writes to the worker's
   stream; other executors keep MiniStack's writer. The first invocation of an environment ends
   its REPORT line with ``Init Duration: <ms> ms``, its cold start, as on AWS
   (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
 
-Events are stored compactly (:mod:`localcloud.log_store`): ``stream["events"]`` is a
-:class:`~localcloud.log_store.CompactEvents`, read like the list of dicts MiniStack keeps.
+Events are stored compactly (:mod:`localcloud.services.logs.store`): ``stream["events"]`` is a
+:class:`~localcloud.services.logs.store.CompactEvents`, read like the list of dicts MiniStack keeps.
 
 Both MiniStack paths (the Lambda log writer and PutLogEvents, also ECS/CodeBuild logs) store
 through ``cloudwatch_logs._append_log_events``: replacing it sees every event once. A Lambda
@@ -60,9 +60,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud import log_store
+from localcloud.services.logs import store as log_store
 from localcloud.patches import PatchError, wrap
-from localcloud.patches.lambda_runtime import ExecutionEnvironment, serving_environment
+from localcloud.services.awslambda.runtime import ExecutionEnvironment, serving_environment
 
 logger = logging.getLogger("localcloud.logs")
 
@@ -360,7 +360,7 @@ def apply() -> None:
             single = d.values[0] if len(d.values) == 1 else None
             many = list(d.values) if len(d.values) != 1 else None
             # Same store and shape as PutMetricData; alarms are evaluated on their schedule
-            # (patches/cloudwatch.py), not here.
+            # (services/cloudwatch/), not here.
             cloudwatch._store_datum(d.namespace, d.name, dict(d.dimensions), d.timestamp, d.unit, single, many,
                                     None, None)
             if d.storage_resolution == 1:  # so a 10-30 s alarm sees these points second by second

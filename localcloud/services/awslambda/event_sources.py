@@ -293,7 +293,7 @@ def _advance(esm_id: str, count: int) -> None:
 
 
 def _invoke(func_rec: dict, event: dict, request_id: str) -> dict:
-    from localcloud.patches import lambda_service
+    from localcloud.services.awslambda import service as lambda_service
 
     token = lambda_service._pinned_request_id.set([request_id])  # the invocation takes this request id
     try:

@@ -32,7 +32,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, MutableSequence
 from typing import Any, overload
 
-from localcloud.stream_store import decode, encode  # one codec: pickled, zlib level 1
+from localcloud.services.dynamodb.stream_store import decode, encode  # one codec: pickled, zlib level 1
 
 Event = dict[str, Any]
 BLOCK = 64   # events per sealed block: ~20 KB of JSON lines, one decode serves a page of readers

@@ -23,7 +23,7 @@ pages cited below; API: https://docs.aws.amazon.com/eventbridge/latest/pipes-ref
   records Lambda gets from the same source: read with MiniStack's own stream functions
   (``stream_records_since`` and the absolute positions of ``pipes._positions``) and SQS helpers.
 * **Filtering** (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-event-filtering.html):
-  ``FilterCriteria.Filters[].Pattern`` event patterns (:mod:`localcloud.event_patterns`), OR'ed;
+  ``FilterCriteria.Filters[].Pattern`` event patterns (:mod:`localcloud.services.eventbridge.patterns`), OR'ed;
   an SQS ``body`` that is JSON is matched as JSON; records that match no filter are dropped (SQS:
   deleted; stream: checkpointed past). An invalid pattern fails CreatePipe/UpdatePipe with
   ValidationException and EventBridge's message. A DynamoDB number is ``{"N": "150"}``, a string,
@@ -103,9 +103,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.event_patterns import EventPattern, InvalidEventPattern, compile_pattern
+from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
 from localcloud.patches import PatchError, request_scope, wrap
-from localcloud.patches.lambda_event_sources import (
+from localcloud.services.awslambda.event_sources import (
     expired_prefix,
     parse_batch_item_failures,
     retry_delay,

@@ -129,7 +129,7 @@ class Mailbox:
     def deliver(self, message: EmailMessage, address: str, *, now: datetime | None = None) -> Path:
         """Write ``message`` to ``address``'s folder; returns the new file.
 
-        Used by the local cloud's SNS (``localcloud/patches/sns.py``); atomic, so a reader
+        Used by the local cloud's SNS (``localcloud/services/sns/responses.py``); atomic, so a reader
         never sees half a message.
         """
         folder = self.root / address_key(address)

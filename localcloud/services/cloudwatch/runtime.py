@@ -50,7 +50,7 @@ Faithful to AWS (and where MiniStack 1.5.33 differed)
   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html
 - **Alarms evaluated on a schedule** (MiniStack evaluated only on PutMetricData/PutMetricAlarm,
   pooled every dimension set of a metric name, and knew no M of N, missing data or percentile
-  rules): see :mod:`localcloud.cloudwatch_alarms`. A new or updated alarm is evaluated at once
+  rules): see :mod:`localcloud.services.cloudwatch.alarms`. A new or updated alarm is evaluated at once
   against the latest complete local minute. SetAlarmState lasts until the next evaluation.
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html,
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html,
@@ -60,7 +60,7 @@ Faithful to AWS (and where MiniStack 1.5.33 differed)
   updated (MiniStack recorded a bogus INSUFFICIENT_DATA -> INSUFFICIENT_DATA state update).
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html
 - **Actions**: AlarmActions / OKActions / InsufficientDataActions that name an SNS topic get AWS's
-  notification (see :mod:`localcloud.cloudwatch_notify`; MiniStack's lacked AlarmArn, the
+  notification (see :mod:`localcloud.services.cloudwatch.notify`; MiniStack's lacked AlarmArn, the
   region's long name and the actions), published with MiniStack's in-process SNS publish so
   SQS, Lambda and e-mail subscribers receive it; not when ActionsEnabled is false.
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-sns-notification.html
@@ -89,7 +89,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from localcloud.cloudwatch_alarms import (
+from localcloud.services.cloudwatch.alarms import (
     ALARM,
     INSUFFICIENT_DATA,
     OK,
@@ -110,15 +110,15 @@ from localcloud.cloudwatch_alarms import (
     state_reason_data,
     tick_index,
 )
-from localcloud.cloudwatch_api import (
+from localcloud.services.cloudwatch.api import (
     MAX_EVALUATION_SECONDS,
     alarm_request,
     datum_resolutions,
     p as _p,
     validation_error,
 )
-from localcloud.cloudwatch_notify import email_text, notification, subject
-from localcloud.cloudwatch_sources import (
+from localcloud.services.cloudwatch.notify import email_text, notification, subject
+from localcloud.services.cloudwatch.sources import (
     MOVED,
     SENT_COUNTED,
     Datum,
