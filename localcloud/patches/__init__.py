@@ -142,12 +142,15 @@ def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..
     original = getattr(owner, name, None)
     if original is None or not callable(original):
         raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name}: not found")
-    # Keyed by the patch that wraps, so two modules may layer wrappers on one function while
-    # re-applying the same patch stays a no-op (apply_all is idempotent).
+    # Keyed by the patch that wraps, so re-applying it is a no-op (apply_all is idempotent) and a
+    # second patch wrapping the same function is refused: one owner per function.
     key = f"{getattr(make, '__module__', '?')}.{getattr(make, '__qualname__', repr(make))}"
     applied: frozenset[str] = getattr(original, "__orderlab_patches__", frozenset())
     if key in applied:
         return
+    if applied:
+        raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name} with {key}: "
+                         f"already wrapped by {', '.join(sorted(applied))} (one owner per function)")
     replacement = make(original)
     if not isinstance(replacement, type):
         functools.update_wrapper(replacement, original)

@@ -234,6 +234,15 @@ def stream_setting_error(data: dict) -> str | None:
     return None
 
 
+def with_stream_defaults(data: dict) -> dict:
+    """A CreateEventSourceMapping request for a stream with AWS's defaults filled in; others as they are."""
+    if not is_stream_source(str(data.get("EventSourceArn", ""))):
+        return data
+    data = {**STREAM_DEFAULTS, "DestinationConfig": {"OnFailure": {}}, **data}
+    data.setdefault("BatchSize", DEFAULT_STREAM_BATCH_SIZE)
+    return data
+
+
 def is_stream_source(arn: str) -> bool:
     return (":dynamodb:" in arn and "/stream/" in arn) or ":kinesis:" in arn
 
@@ -578,25 +587,6 @@ def apply() -> None:
         raise PatchError(f"cannot patch the Lambda event source mappings: MiniStack lacks {', '.join(missing)}")
     _m = lambda_svc
 
-    def make_create(original):
-        def _create_esm(data: dict):
-            error = stream_setting_error(data)
-            if error:
-                return lambda_svc.error_response_json("InvalidParameterValueException", error, 400)
-            if is_stream_source(str(data.get("EventSourceArn", ""))):
-                data = {**STREAM_DEFAULTS, "DestinationConfig": {"OnFailure": {}}, **data}
-                data.setdefault("BatchSize", DEFAULT_STREAM_BATCH_SIZE)
-            return original(data)
-        return _create_esm
-
-    def make_update(original):
-        def _update_esm(esm_id: str, data: dict):
-            error = stream_setting_error(data)
-            if error:
-                return lambda_svc.error_response_json("InvalidParameterValueException", error, 400)
-            return original(esm_id, data)
-        return _update_esm
-
     def make_release(original):
         def _release_esm_poll_state(esm_id: str) -> None:
             forget(esm_id)
@@ -610,8 +600,6 @@ def apply() -> None:
             return original(*args, **kwargs)
         return reset
 
-    wrap(lambda_svc, "_create_esm", make_create)
-    wrap(lambda_svc, "_update_esm", make_update)
     wrap(lambda_svc, "_release_esm_poll_state", make_release)
     wrap(lambda_svc, "reset", make_reset)
     def make_poll(original):

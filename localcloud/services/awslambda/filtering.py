@@ -33,19 +33,17 @@ Usage (the server applies it at start; tests call the pure parts)::
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
-from localcloud.patches import PatchError
+from localcloud.patches import PatchError, wrap
 
 logger = logging.getLogger("localcloud.esm")
 
 INVALID_FILTER_MESSAGE = "Invalid filter pattern definition."
-_MARKER = "__orderlab_event_filtering__"
 
 
 # ---------------------------------------------------------------------------
@@ -174,22 +172,6 @@ def _delete_sqs_records(records: list[dict]) -> None:
 # apply()
 # ---------------------------------------------------------------------------
 
-def _wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    """Like :func:`localcloud.patches.wrap`, but marked with this module's own flag.
-
-    ``wrap`` skips a function that any patch already wrapped; ``_create_esm`` and
-    ``_update_esm`` are wrapped by ``lambda_event_sources`` too, so this layer needs its own mark.
-    """
-    original = getattr(owner, name, None)
-    if original is None or not callable(original):
-        raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name}: not found")
-    if getattr(original, _MARKER, False):
-        return
-    replacement = functools.wraps(original)(make(original))
-    setattr(replacement, _MARKER, True)
-    setattr(owner, name, replacement)
-
-
 def apply() -> None:
     from ministack.services import lambda_svc, sqs
 
@@ -199,28 +181,11 @@ def apply() -> None:
     if missing:
         raise PatchError(f"cannot patch Lambda event filtering: MiniStack lacks {', '.join(missing)}")
 
-    def refuse(error: str) -> Any:
-        return lambda_svc.error_response_json("InvalidParameterValueException", error, 400)
-
-    def make_create(original: Callable[..., Any]) -> Callable[..., Any]:
-        def _create_esm(data: dict):
-            error = filter_criteria_error(data)
-            return refuse(error) if error else original(data)
-        return _create_esm
-
-    def make_update(original: Callable[..., Any]) -> Callable[..., Any]:
-        def _update_esm(esm_id: str, data: dict):
-            error = filter_criteria_error(data)
-            return refuse(error) if error else original(esm_id, data)
-        return _update_esm
-
     def make_filter(original: Callable[..., Any]) -> Callable[..., Any]:
         def _apply_filter_criteria(records: list[dict], esm: dict) -> list[dict]:
             return apply_filter_criteria(records, esm, kinesis_view=lambda_svc._kinesis_record_for_match,
                                          drop_sqs=_delete_sqs_records)
         return _apply_filter_criteria
 
-    _wrap(lambda_svc, "_create_esm", make_create)
-    _wrap(lambda_svc, "_update_esm", make_update)
     # MiniStack's pollers and lambda_event_sources look the function up on the module at call time.
-    _wrap(lambda_svc, "_apply_filter_criteria", make_filter)
+    wrap(lambda_svc, "_apply_filter_criteria", make_filter)

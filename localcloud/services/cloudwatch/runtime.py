@@ -79,12 +79,9 @@ statistic sets so a long session's memory stays flat.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -132,7 +129,12 @@ from localcloud.services.cloudwatch.sources import (
     message_size,
     queue_gauges,
 )
+from localcloud.events import EventBus, bus
 from localcloud.patches import PatchError, request_scope, wrap
+from localcloud.services.apigateway.events import HttpApiRequestServed
+from localcloud.services.awslambda.events import FunctionInvoked
+from localcloud.services.sns.events import DeliveredToQueue
+from localcloud.services.sqs.events import MessagesDeadLettered, MessagesDeleted, MessageSent, MessagesReceived, QueueAccessed
 
 logger = logging.getLogger("localcloud.cloudwatch")
 
@@ -141,7 +143,6 @@ DEFAULT_TIME_SCALE = 12.0
 QUEUE_ACTIVE_SECONDS = 6 * 3600  # "active for up to six hours if ... any action accesses it"
 SERVICE_NAMESPACES = ("AWS/SQS", "AWS/Lambda", "AWS/ApiGateway")  # what this module publishes (and compacts)
 COMPACT_EVERY = 60.0  # wall seconds
-_MARK = "__orderlab_cloudwatch__"
 _ACTION_FIELDS = {ALARM: "AlarmActions", OK: "OKActions", INSUFFICIENT_DATA: "InsufficientDataActions"}
 
 
@@ -172,13 +173,9 @@ class _Runtime:
         self.high_resolution = False
         self.compacted_at = 0.0
         self.fresh: set[tuple[str, str, str]] = set()   # alarms to evaluate at once (created/updated)
-        self.inflight: dict[tuple[str, str, str], int] = {}
-        self.inflight_lock = threading.Lock()
 
 
 _rt = _Runtime()
-_in_execution: contextvars.ContextVar[bool] = contextvars.ContextVar("orderlab_cw_in_execution", default=False)
-_integration: contextvars.ContextVar[list | None] = contextvars.ContextVar("orderlab_cw_integration", default=None)
 
 
 _stack = wrap  # layers over other patches' wrappers of the same function; re-applying is a no-op
@@ -217,7 +214,7 @@ def _record(account: str, region: str, namespace: str, name: str, dimension_sets
 
 
 # ---------------------------------------------------------------------------
-# AWS/Lambda
+# AWS/Lambda, AWS/ApiGateway and AWS/SQS: from the events those services publish
 # ---------------------------------------------------------------------------
 
 def _function_scope(config: dict) -> tuple[str, str, str, str]:
@@ -232,121 +229,37 @@ def _function_scope(config: dict) -> tuple[str, str, str, str]:
     return get_account_id(), get_region(), name, arn
 
 
-def _enter(key: tuple[str, str, str]) -> tuple[int, int]:
-    with _rt.inflight_lock:
-        _rt.inflight[key] = _rt.inflight.get(key, 0) + 1
-        total = sum(v for k, v in _rt.inflight.items() if k[:2] == key[:2])
-        return _rt.inflight[key], total
-
-
-def _leave(key: tuple[str, str, str]) -> None:
-    with _rt.inflight_lock:
-        left = _rt.inflight.get(key, 0) - 1
-        if left > 0:
-            _rt.inflight[key] = left
-        else:
-            _rt.inflight.pop(key, None)
-
-
-def _record_invocation(config: dict, result: Any, started: float, elapsed_ms: float,
-                       concurrency: tuple[int, int]) -> None:
-    account, region, name, arn = _function_scope(config)
-    sets = lambda_dimension_sets(arn, name, config.get("Version"))
+def on_function_invoked(event: FunctionInvoked) -> None:
+    account, region, name, arn = _function_scope(event.config)
+    sets = lambda_dimension_sets(arn, name, event.config.get("Version"))
     ns = "AWS/Lambda"
-    result = result if isinstance(result, dict) else {}
+    started = event.started
+    result = event.result if isinstance(event.result, dict) else {}
     if result.get("throttle"):
         _record(account, region, ns, "Throttles", sets, started, 1, "Count")
         return
     _record(account, region, ns, "Invocations", sets, started, 1, "Count")
     _record(account, region, ns, "Errors", sets, started, 1 if result.get("error") else 0, "Count")
     _record(account, region, ns, "Throttles", sets, started, 0, "Count")
-    _record(account, region, ns, "Duration", sets, started, round(elapsed_ms, 2), "Milliseconds", aggregate=False)
-    _record(account, region, ns, "ConcurrentExecutions", sets[:1], started, concurrency[0], "Count")
-    _record(account, region, ns, "ConcurrentExecutions", [()], started, concurrency[1], "Count")
+    _record(account, region, ns, "Duration", sets, started, round(event.elapsed_ms, 2), "Milliseconds",
+            aggregate=False)
+    _record(account, region, ns, "ConcurrentExecutions", sets[:1], started, event.concurrent, "Count")
+    _record(account, region, ns, "ConcurrentExecutions", [()], started, event.concurrent_in_region, "Count")
 
 
-def _make_execute(original: Callable[..., Any]) -> Callable[..., Any]:
-    def _execute_function(func: dict, event: dict) -> dict:
-        # MiniStack re-enters _execute_function to switch to the function's account scope:
-        # only the outermost call is one invocation.
-        if _in_execution.get():
-            return original(func, event)
-        config = func.get("config") or func
-        account, region, name, _ = _function_scope(config)
-        key = (account, region, name)
-        token = _in_execution.set(True)
-        started = time.time()
-        concurrency = _enter(key)
-        try:
-            result = original(func, event)
-        finally:
-            _in_execution.reset(token)
-            _leave(key)
-        elapsed_ms = (time.time() - started) * 1000.0
-        holder = _integration.get()
-        if holder is not None:
-            holder[0] += elapsed_ms
-            holder[1] = True
-        try:
-            _record_invocation(config, result, started, elapsed_ms, concurrency)
-        except Exception:
-            logger.exception("recording AWS/Lambda metrics failed")
-        return result
-    return _execute_function
-
-
-# ---------------------------------------------------------------------------
-# AWS/ApiGateway (HTTP APIs)
-# ---------------------------------------------------------------------------
-
-def _make_handle_execute(apigateway: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        async def handle_execute(api_id, stage, path, method, headers, body, query_params, *args: Any, **kwargs: Any):
-            scope = apigateway.find_api_scope(api_id)
-            holder: list = [0.0, False]
-            token = _integration.set(holder)
-            started = time.time()
-            status, size = 500, len(body or b"")
-            try:
-                response = await original(api_id, stage, path, method, headers, body, query_params, *args, **kwargs)
-                status = int(response[0])
-                size += len(response[2] or b"") if isinstance(response[2], (bytes, bytearray, str)) else 0
-                return response
-            finally:
-                _integration.reset(token)
-                if scope is not None:
-                    _record_request(scope, api_id, stage, status, started, holder, size)
-        return handle_execute
-    return make
-
-
-def _record_request(scope: tuple[str, str], api_id: str, stage: str, status: int, started: float, holder: list,
-                    size: int) -> None:
-    account, region = scope
-    sets = api_dimension_sets(api_id, stage or "$default")
+def on_http_api_request(event: HttpApiRequestServed) -> None:
+    account, region, started = event.account, event.region, event.started
+    sets = api_dimension_sets(event.api_id, event.stage or "$default")
     ns = "AWS/ApiGateway"
     _record(account, region, ns, "Count", sets, started, 1, "Count")
-    _record(account, region, ns, "4xx", sets, started, 1 if 400 <= status < 500 else 0, "Count")
-    _record(account, region, ns, "5xx", sets, started, 1 if status >= 500 else 0, "Count")
-    _record(account, region, ns, "Latency", sets, started, round((time.time() - started) * 1000.0, 2),
-            "Milliseconds", aggregate=False)
-    if holder[1]:
-        _record(account, region, ns, "IntegrationLatency", sets, started, round(holder[0], 2), "Milliseconds",
-                aggregate=False)
-    _record(account, region, ns, "DataProcessed", sets, started, size, "Bytes", aggregate=False)
-
-
-# ---------------------------------------------------------------------------
-# AWS/SQS
-# ---------------------------------------------------------------------------
-
-def _queue(sqs: Any, url: str) -> dict | None:
-    if not url:
-        return None
-    try:
-        return sqs._get_q(url)
-    except Exception:
-        return None
+    _record(account, region, ns, "4xx", sets, started, 1 if 400 <= event.status < 500 else 0, "Count")
+    _record(account, region, ns, "5xx", sets, started, 1 if event.status >= 500 else 0, "Count")
+    _record(account, region, ns, "Latency", sets, started, round(event.latency_ms, 2), "Milliseconds",
+            aggregate=False)
+    if event.integration_ms is not None:
+        _record(account, region, ns, "IntegrationLatency", sets, started, round(event.integration_ms, 2),
+                "Milliseconds", aggregate=False)
+    _record(account, region, ns, "DataProcessed", sets, started, event.size, "Bytes", aggregate=False)
 
 
 def _arn(queue: dict) -> str:
@@ -367,124 +280,44 @@ def _count_new_last(queue: dict | None, message_id: str | None = None) -> None:
         _rt.meters.touch(_arn(queue), now)
 
 
-def _patch_sqs(sqs: Any, sns: Any) -> None:
-    def make_send(original):
-        def _act_send_message(data: dict, qurl: str) -> dict:
-            result = original(data, qurl)
-            _count_new_last(_queue(sqs, data.get("QueueUrl", qurl)), result.get("MessageId"))
-            return result
-        return _act_send_message
+def on_message_sent(event: MessageSent) -> None:
+    _count_new_last(event.queue, event.message_id)
 
-    def make_receive(original):
-        async def _act_receive_message(data: dict, qurl: str) -> dict:
-            result = await original(data, qurl)
-            queue = _queue(sqs, data.get("QueueUrl", qurl))
-            if queue is not None:
-                _rt.meters.received(_arn(queue), len((result or {}).get("Messages") or []), time.time())
-            return result
-        return _act_receive_message
 
-    def make_delete(original):
-        def _act_delete_message(data: dict, qurl: str) -> dict:
-            result = original(data, qurl)
-            queue = _queue(sqs, data.get("QueueUrl", qurl))
-            if queue is not None:
-                _rt.meters.deleted(_arn(queue), 1, time.time())
-            return result
-        return _act_delete_message
+def on_messages_received(event: MessagesReceived) -> None:
+    _rt.meters.received(_arn(event.queue), event.count, time.time())
 
-    def make_delete_batch(original):
-        def _act_delete_message_batch(data: dict, qurl: str) -> dict:
-            result = original(data, qurl)
-            queue = _queue(sqs, data.get("QueueUrl", qurl))
-            if queue is not None:
-                _rt.meters.deleted(_arn(queue), len((result or {}).get("Successful") or []), time.time())
-            return result
-        return _act_delete_message_batch
 
-    def make_dispatch(original):
-        async def _dispatch(action: str, data: dict, qurl: str) -> dict:
-            result = await original(action, data, qurl)
-            url = (result or {}).get("QueueUrl") if action == "CreateQueue" else (data.get("QueueUrl") or qurl)
-            queue = _queue(sqs, url) if isinstance(url, str) else None
-            if queue is not None:  # "any action accesses it" keeps a queue active
-                _rt.meters.touch(_arn(queue), time.time())
-            return result
-        return _dispatch
+def on_messages_deleted(event: MessagesDeleted) -> None:
+    _rt.meters.deleted(_arn(event.queue), event.count, time.time())
 
-    def make_esm_receive(original):
-        def _receive_messages_for_esm(queue_url: str, max_number: int) -> list:
-            batch = original(queue_url, max_number)
-            queue = _queue(sqs, queue_url)
-            if queue is not None:
-                if batch:
-                    _rt.meters.received(_arn(queue), len(batch), time.time())
-                else:  # Lambda's pollers receive when woken here, not continuously: not an empty receive
-                    _rt.meters.touch(_arn(queue), time.time())
-            return batch
-        return _receive_messages_for_esm
 
-    def make_esm_delete(original):
-        def _delete_messages_for_esm(queue_url: str, receipt_handles: set) -> None:
-            queue = _queue(sqs, queue_url)
-            found = 0
-            if queue is not None and receipt_handles:
-                with sqs._queues_lock:
-                    found = sum(1 for m in queue["messages"] if m.get("receipt_handle") in receipt_handles)
-            original(queue_url, receipt_handles)
-            if queue is not None and found:
-                _rt.meters.deleted(_arn(queue), found, time.time())
-        return _delete_messages_for_esm
+def on_queue_accessed(event: QueueAccessed) -> None:
+    _rt.meters.touch(_arn(event.queue), time.time())
 
-    def make_dlq_sweep(original):
-        def _dlq_sweep(q: dict) -> None:
-            before = len(q.get("messages") or [])
-            original(q)
-            moved = before - len(q.get("messages") or [])
-            if moved <= 0:
-                return
-            try:
-                target = json.loads(q["attributes"].get("RedrivePolicy") or "{}").get("deadLetterTargetArn")
-            except (ValueError, AttributeError):
-                return
-            dlq = sqs._queue_by_arn(target) if target else None
-            if dlq is None:
-                return
-            now = time.time()
-            for message in dlq["messages"][-moved:]:
-                message.setdefault(MOVED, (now, int(message.get("receive_count") or 0)))
-        return _dlq_sweep
 
-    def make_sns_deliver(original):
-        def _deliver_to_sqs(endpoint: str, *args: Any, **kwargs: Any):
-            result = original(endpoint, *args, **kwargs)
-            try:
-                _count_new_last(sqs._queue_by_arn(endpoint))
-            except Exception:
-                logger.debug("counting an SNS delivery failed", exc_info=True)
-            return result
-        return _deliver_to_sqs
+def on_messages_dead_lettered(event: MessagesDeadLettered) -> None:
+    now = time.time()
+    for message in event.messages:  # their age in the dead-letter queue counts from the move
+        message.setdefault(MOVED, (now, int(message.get("receive_count") or 0)))
 
-    _stack(sqs, "_act_send_message", make_send)
-    for action, module_name, make in (("SendMessage", "_act_send_message", None),
-                                      ("ReceiveMessage", None, make_receive),
-                                      ("DeleteMessage", None, make_delete),
-                                      ("DeleteMessageBatch", None, make_delete_batch)):
-        handler = sqs._HANDLERS.get(action)
-        if handler is None:
-            raise PatchError(f"cannot patch SQS {action} for CloudWatch: MiniStack has no handler")
-        if module_name:
-            sqs._HANDLERS[action] = getattr(sqs, module_name)
-        elif not getattr(handler, _MARK, False):
-            replacement = make(handler)
-            functools.update_wrapper(replacement, handler)
-            setattr(replacement, _MARK, True)
-            sqs._HANDLERS[action] = replacement
-    _stack(sqs, "_dispatch", make_dispatch)
-    _stack(sqs, "_receive_messages_for_esm", make_esm_receive)
-    _stack(sqs, "_delete_messages_for_esm", make_esm_delete)
-    _stack(sqs, "_dlq_sweep", make_dlq_sweep)
-    _stack(sns, "_deliver_to_sqs", make_sns_deliver)
+
+def on_delivered_to_queue(event: DeliveredToQueue) -> None:
+    from ministack.services import sqs
+
+    _count_new_last(sqs._queue_by_arn(event.queue_arn))
+
+
+def subscribe(bus: EventBus) -> None:
+    """Count what the other services report; e.g. ``subscribe(localcloud.events.bus)``."""
+    bus.subscribe(FunctionInvoked, on_function_invoked)
+    bus.subscribe(HttpApiRequestServed, on_http_api_request)
+    bus.subscribe(MessageSent, on_message_sent)
+    bus.subscribe(MessagesReceived, on_messages_received)
+    bus.subscribe(MessagesDeleted, on_messages_deleted)
+    bus.subscribe(QueueAccessed, on_queue_accessed)
+    bus.subscribe(MessagesDeadLettered, on_messages_dead_lettered)
+    bus.subscribe(DeliveredToQueue, on_delivered_to_queue)
 
 
 def sample_queues(at: float) -> int:
@@ -932,20 +765,16 @@ _CLOUDWATCH_NEEDS = ("_metrics", "_alarms", "_history_entries", "_evaluate_alarm
                      "_dispatch_alarm_actions", "_put_metric_alarm", "_put_metric_data", "_set_alarm_state",
                      "_evaluate_parent_alarms", "_is_sns_action_arn", "_error", "_cbor_ok", "_json_ok", "_xml",
                      "handle_request", "reset", "_dims_key")
-_SQS_NEEDS = ("_HANDLERS", "_get_q", "_queue_by_arn", "_queues", "_queues_lock", "_act_send_message", "_dispatch",
-              "_receive_messages_for_esm", "_delete_messages_for_esm", "_dlq_sweep")
+_SQS_NEEDS = ("_queue_by_arn", "_queues", "_queues_lock")
 
 
 def apply() -> None:
     import ministack.app as ministack_app
-    from ministack.services import apigateway, cloudwatch, lambda_svc, sns, sqs
+    from ministack.services import cloudwatch, sns, sqs
 
     missing = [f"cloudwatch.{n}" for n in _CLOUDWATCH_NEEDS if not hasattr(cloudwatch, n)]
     missing += [f"sqs.{n}" for n in _SQS_NEEDS if not hasattr(sqs, n)]
-    missing += [f"{m.__name__}.{n}" for m, n in ((sns, "publish_internal"), (sns, "_deliver_to_sqs"),
-                                                  (lambda_svc, "_execute_function"),
-                                                  (lambda_svc, "_emit_lambda_metrics"),
-                                                  (apigateway, "handle_execute"), (apigateway, "find_api_scope"),
+    missing += [f"{m.__name__}.{n}" for m, n in ((sns, "publish_internal"),
                                                   (ministack_app, "_handle_lifespan")) if not hasattr(m, n)]
     if missing:
         raise PatchError(f"cannot patch CloudWatch: MiniStack lacks {', '.join(missing)}")
@@ -983,12 +812,7 @@ def apply() -> None:
     _stack(cloudwatch, "handle_request", make_handle_request)
     _stack(cloudwatch, "reset", make_reset)
 
-    # AWS/Lambda: counted once, where every invocation passes (MiniStack counted direct Invokes
-    # in _invoke and again, for a throttle, in _execute_function).
-    _stack(lambda_svc, "_emit_lambda_metrics", lambda original: lambda *args, **kwargs: None)
-    _stack(lambda_svc, "_execute_function", _make_execute)
-    _stack(apigateway, "handle_execute", _make_handle_execute(apigateway))
-    _patch_sqs(sqs, sns)
+    subscribe(bus)
 
     def make_lifespan(original):
         async def _handle_lifespan(scope, receive, send):

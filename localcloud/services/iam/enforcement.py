@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from localcloud.patches import wrap
+from localcloud.services.awslambda.hooks import log_hooks, mapping_checks
 
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api-actions.html
 BATCH_ACTIONS = {
@@ -90,22 +91,17 @@ def may_write_logs(config: dict[str, Any], group_exists: bool) -> bool:
     return allowed("logs:CreateLogStream", stream_arn) and allowed("logs:PutLogEvents", stream_arn)
 
 
-def _logs_with_role(original):
-    def _emit_lambda_logs(func: dict, request_id: str, log_text: str, error: bool, duration_ms: int,
-                          **kwargs: Any) -> Any:
-        from ministack.app import AUTH
+def logs_allowed(func: dict) -> bool:
+    """Whether the function's role may write its logs (always, without AUTH)."""
+    from ministack.app import AUTH
 
-        if AUTH:
-            from ministack.services import cloudwatch_logs
+    if not AUTH:
+        return True
+    from ministack.services import cloudwatch_logs
 
-            config = func.get("config") or func
-            group = (config.get("LoggingConfig") or {}).get("LogGroup") or \
-                f"/aws/lambda/{config.get('FunctionName', '')}"
-            if not may_write_logs(config, group in cloudwatch_logs._log_groups):
-                return None  # AWS: the invocation runs, its logs are lost
-        return original(func, request_id, log_text, error, duration_ms, **kwargs)
-
-    return _emit_lambda_logs
+    config = func.get("config") or func
+    group = (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config.get('FunctionName', '')}"
+    return may_write_logs(config, group in cloudwatch_logs._log_groups)
 
 
 def mapping_refusal(role_arn: str, function_name: str, source_arn: str) -> str | None:
@@ -122,32 +118,28 @@ def mapping_refusal(role_arn: str, function_name: str, source_arn: str) -> str |
     return None
 
 
-def _checked_create(original):
+def create_mapping_refusal(data: dict) -> str | None:
+    """CreateEventSourceMapping refused when the function's role cannot read the source (only with AUTH)."""
+    from ministack.app import AUTH
     from ministack.services import lambda_svc
 
-    def _create_esm(data: dict) -> Any:
-        from ministack.app import AUTH
-
-        if AUTH:
-            func_name, qualifier, err = lambda_svc._resolve_existing_esm_function(data.get("FunctionName", ""))
-            if not err:
-                record, _config = lambda_svc._get_func_record_for_qualifier(func_name, qualifier)
-                role = ((record or {}).get("config") or {}).get("Role", "")
-                refusal = role and mapping_refusal(role, func_name, str(data.get("EventSourceArn", "")))
-                if refusal:
-                    return lambda_svc.error_response_json("InvalidParameterValueException", refusal, 400)
-        return original(data)
-
-    return _create_esm
+    if not AUTH:
+        return None
+    func_name, qualifier, err = lambda_svc._resolve_existing_esm_function(data.get("FunctionName", ""))
+    if err:
+        return None
+    record, _config = lambda_svc._get_func_record_for_qualifier(func_name, qualifier)
+    role = ((record or {}).get("config") or {}).get("Role", "")
+    return (role and mapping_refusal(role, func_name, str(data.get("EventSourceArn", "")))) or None
 
 
 def apply() -> None:
     from ministack.core import iam_actions
-    from ministack.services import lambda_svc
 
     wrap(iam_actions, "extract_iam_action", _batch_as_single)
-    wrap(lambda_svc, "_create_esm", _checked_create)
-    wrap(lambda_svc, "_emit_lambda_logs", _logs_with_role)
+    # The role is checked before anything else about the mapping, as on AWS.
+    mapping_checks.add_create_check(create_mapping_refusal, first=True)
+    log_hooks.add_gate(logs_allowed)
 
 
 __all__ = ["BATCH_ACTIONS", "apply", "mapping_refusal", "may_write_logs", "role_allows"]

@@ -62,6 +62,7 @@ from typing import Any
 
 from localcloud.services.logs import store as log_store
 from localcloud.patches import PatchError, wrap
+from localcloud.services.awslambda.hooks import log_hooks
 from localcloud.services.awslambda.runtime import ExecutionEnvironment, serving_environment
 
 logger = logging.getLogger("localcloud.logs")
@@ -341,6 +342,26 @@ def by_group_name(data: dict[str, Any], resolve: Callable[[dict[str, Any]], str 
     return {**{k: v for k, v in data.items() if k != "logGroupIdentifier"}, "logGroupName": resolve(data)}
 
 
+def write_to_environment_stream(func: dict, request_id: str, log_text: str, error: bool, duration_ms: int,
+                                *args: Any, **kwargs: Any) -> bool:
+    """Write a warm worker's invocation logs to its execution environment's stream; False: not one
+    (MiniStack writes them)."""
+    from ministack.services import cloudwatch_logs, lambda_svc
+
+    environment = serving_environment.get()
+    serving_environment.set(None)  # consumed: a later invocation on this thread sets its own
+    config = func.get("config") or func
+    if environment is None or environment.function_name != config.get("FunctionName") \
+            or kwargs.get("log_source") == "rie":
+        return False
+    try:
+        emit_to_environment_stream(lambda_svc, cloudwatch_logs, environment, func, request_id, log_text,
+                                   duration_ms)
+    except Exception:  # as MiniStack's writer: a failure to write logs never breaks the invocation
+        logger.exception("CloudWatch Logs write failed for %s", config.get("FunctionName"))
+    return True
+
+
 def apply() -> None:
     from ministack.services import cloudwatch, cloudwatch_logs, lambda_svc
 
@@ -382,23 +403,6 @@ def apply() -> None:
             return result
         return _append_log_events
 
-    def make_emit(original):
-        def _emit_lambda_logs(func: dict, request_id: str, log_text: str, error: bool, duration_ms: int,
-                              *args: Any, **kwargs: Any) -> Any:
-            environment = serving_environment.get()
-            serving_environment.set(None)  # consumed: a later invocation on this thread sets its own
-            config = func.get("config") or func
-            if environment is None or environment.function_name != config.get("FunctionName") \
-                    or kwargs.get("log_source") == "rie":
-                return original(func, request_id, log_text, error, duration_ms, *args, **kwargs)
-            try:
-                emit_to_environment_stream(lambda_svc, cloudwatch_logs, environment, func, request_id, log_text,
-                                           duration_ms)
-            except Exception:  # as MiniStack's writer: a failure to write logs never breaks the invocation
-                logger.exception("CloudWatch Logs write failed for %s", config.get("FunctionName"))
-            return None
-        return _emit_lambda_logs
-
     wrap(cloudwatch_logs, "_append_log_events", make_append)
-    wrap(lambda_svc, "_emit_lambda_logs", make_emit)
+    log_hooks.add_writer(write_to_environment_stream)
     wrap(cloudwatch_logs, "handle_request", make_handle_request)

@@ -359,12 +359,15 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
         topic, _ = sns._get_topic(sns._p(params, "TopicArn"))
         return [topic] if topic else []
 
-    wrap(sns, "_subscribe", make_subscribe)
+    def make_checked_subscribe(original):
+        # The protocol and endpoint checks answer first; e-mail subscriptions then start pending.
+        return make_subscribe_checks(sns)(make_subscribe(original))
+
+    wrap(sns, "_subscribe", make_checked_subscribe)
     wrap(sns, "_fanout", make_fanout)
     wrap(sns, "_list_subscriptions", pending_shown_as_pending(lambda _params: list(sns._topics.values())))
     wrap(sns, "_list_subscriptions_by_topic", pending_shown_as_pending(the_named_topic))
     wrap(sns, "_error", make_error)
-    wrap(sns, "_subscribe", make_subscribe_checks(sns))
 
 
 def _error_codes() -> dict[str, str]:
