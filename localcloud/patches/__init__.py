@@ -45,6 +45,19 @@ def check_version() -> str:
     return installed
 
 
+def check_ministack() -> str:
+    """:func:`check_version`, then every MiniStack symbol the patches use against the manifest
+    (:mod:`localcloud.manifest`); raises naming each one that changed or vanished."""
+    installed = check_version()
+    from localcloud import manifest
+
+    try:
+        manifest.check()
+    except manifest.ManifestError as exc:
+        raise PatchError(str(exc)) from None
+    return installed
+
+
 def replace_once(text: str, old: str, new: str, *, what: str) -> str:
     """Replace ``old`` by ``new`` in ``text``, insisting that ``old`` occurs exactly once."""
     count = text.count(old)
@@ -175,8 +188,8 @@ def request_scope(account_id: str, region: str) -> Iterator[None]:
 
 
 def apply_all() -> list[str]:
-    """Check the MiniStack version and apply every service's patch; returns the service names."""
-    check_version()
+    """Check MiniStack (version, manifest) and apply every service's patch; returns the service names."""
+    check_ministack()
     from localcloud.services import patches
 
     applied = []

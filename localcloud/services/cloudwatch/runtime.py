@@ -178,7 +178,6 @@ class _Runtime:
 _rt = _Runtime()
 
 
-_stack = wrap  # layers over other patches' wrappers of the same function; re-applying is a no-op
 
 
 _scope = request_scope
@@ -784,14 +783,14 @@ def apply() -> None:
     _rt.writer = MetricWriter(cloudwatch._metrics)
 
     # Alarms: evaluated by the scheduler only (AWS evaluates on its own clock, not on PutMetricData).
-    _stack(cloudwatch, "_evaluate_alarm", lambda original: lambda alarm: None)
-    _stack(cloudwatch, "_evaluate_all_alarms", lambda original: lambda: None)
-    _stack(cloudwatch, "_dispatch_alarm_actions",
+    wrap(cloudwatch, "_evaluate_alarm", lambda original: lambda alarm: None)
+    wrap(cloudwatch, "_evaluate_all_alarms", lambda original: lambda: None)
+    wrap(cloudwatch, "_dispatch_alarm_actions",
            lambda original: lambda alarm, old_state, new_state, reason: _dispatch_actions(
                alarm, old_state, new_state, reason))
-    _stack(cloudwatch, "_put_metric_alarm", _make_put_metric_alarm)
-    _stack(cloudwatch, "_set_alarm_state", _make_set_alarm_state)
-    _stack(cloudwatch, "_put_metric_data", _make_put_metric_data)
+    wrap(cloudwatch, "_put_metric_alarm", _make_put_metric_alarm)
+    wrap(cloudwatch, "_set_alarm_state", _make_set_alarm_state)
+    wrap(cloudwatch, "_put_metric_data", _make_put_metric_data)
 
     def make_handle_request(original):
         async def handle_request(method, path, headers, body, query_params):
@@ -809,8 +808,8 @@ def apply() -> None:
             return result
         return reset
 
-    _stack(cloudwatch, "handle_request", make_handle_request)
-    _stack(cloudwatch, "reset", make_reset)
+    wrap(cloudwatch, "handle_request", make_handle_request)
+    wrap(cloudwatch, "reset", make_reset)
 
     subscribe(bus)
 
@@ -823,4 +822,4 @@ def apply() -> None:
                 _stop()
         return _handle_lifespan
 
-    _stack(ministack_app, "_handle_lifespan", make_lifespan)
+    wrap(ministack_app, "_handle_lifespan", make_lifespan)
