@@ -1,4 +1,4 @@
-"""The pure parts of the local cloud's EventBridge Pipes runtime (localcloud/services/pipes/runtime.py).
+"""The pure parts of the local cloud's EventBridge Pipes runtime (localcloud/services/pipes/models.py).
 
 AWS documentation followed:
 - Input transformation (templates, reserved variables, implicit body parsing, quoting):
@@ -20,8 +20,8 @@ import json
 import pytest
 
 from localcloud.services.eventbridge.patterns import InvalidEventPattern
-from localcloud.services.pipes import runtime as pipes
-from localcloud.services.pipes.runtime import (
+from localcloud.services.pipes import responses as pipes
+from localcloud.services.pipes.models import (
     MISSING,
     PipeConfig,
     PipeConflict,
