@@ -1,76 +1,4 @@
-"""Amazon CloudWatch metrics and alarms (MiniStack ``services/cloudwatch.py``, plus the services that publish).
-
-Design note (quotable)
-======================
-**What a learner sees.** Locally, as on AWS: SQS queues publish ``AWS/SQS`` metrics, every Lambda
-invocation publishes ``AWS/Lambda`` metrics (direct Invoke, event source mappings, asynchronous
-invokes, API Gateway), HTTP APIs publish ``AWS/ApiGateway`` metrics, and alarms change state on
-their own, on a schedule, exactly as CloudWatch decides it (M out of N, missing data, per exact
-metric), with AWS's ``StateReason`` wording, alarm history and SNS notifications in AWS's format.
-
-**Time scale.** ``ORDERLAB_CLOUDWATCH_TIME_SCALE`` (default ``12``; read when the local cloud
-starts; ``1`` = exactly AWS's timing) speeds up the *alarm clock* only:
-
-- scaled (divided by the factor): an alarm Period (Period 60 spans 5 wall seconds at 12), the
-  evaluation cadence (every CloudWatch minute = 5 s; a 10/20/30 s high-resolution alarm every
-  10 s / 12), the evaluation range, the one-minute storage resolution of standard metrics, and the
-  one-minute interval at which AWS/SQS publishes (a sample every 5 s);
-- not scaled: datapoint timestamps (real time), GetMetricData / GetMetricStatistics / ListMetrics
-  (their Period is real seconds: a Period-60 graph shows one point per real minute, each
-  aggregating 12 local samples, so counts and maxima are right but SampleCount is 12 times AWS's),
-  everything outside CloudWatch (SQS visibility timeouts and delays, Lambda, retention), the six
-  hours after which an idle queue stops publishing, and producers you run yourself
-  (PutMetricData once a real minute looks like one datapoint every 12 periods to an alarm).
-
-So an alarm with Period 60 and EvaluationPeriods 1 on a queue's
-ApproximateNumberOfMessagesVisible reacts within one local minute (<= 5 s) of a message arriving,
-where AWS takes a few minutes. Code written for AWS runs unchanged; only waits get shorter.
-
-Faithful to AWS (and where MiniStack 1.5.33 differed)
-=====================================================
-- **AWS/SQS metrics** (MiniStack published none), sampled from MiniStack's in-memory queues once
-  a (local) minute for every *active* queue (one with messages, or any action in the last six
-  hours): ApproximateNumberOfMessagesVisible / NotVisible / Delayed, ApproximateAgeOfOldestMessage
-  (Seconds; since the move for a message in a dead-letter queue; poison pills left out),
-  NumberOfMessagesSent / Received / Deleted, NumberOfEmptyReceives (Count, zeros included),
-  SentMessageSize (Bytes, when messages were sent), ApproximateNumberOfGroupsWithInflightMessages
-  (FIFO); dimension ``QueueName``. Messages moved to a dead-letter queue are not "sent"; messages
-  sent by SNS, EventBridge or a redrive are. Lambda's pollers receive only when woken here, so
-  their empty receives are not counted.
-  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html,
-  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-monitoring-using-cloudwatch.html
-- **AWS/Lambda metrics for every invocation** (MiniStack counted direct Invokes only, and counted
-  a throttled Invoke twice): Invocations, Errors, Throttles (Count), Duration (Milliseconds),
-  ConcurrentExecutions (Count, use Maximum), per ``FunctionName``, across all functions, and per
-  ``Resource`` / ``ExecutedVersion`` for aliases and versions, timestamped when the invocation
-  started. A throttled attempt counts only in Throttles.
-  https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
-- **AWS/ApiGateway metrics of HTTP APIs**: Count, 4xx, 5xx (0 or 1 per request), Latency,
-  IntegrationLatency (Milliseconds), DataProcessed (Bytes), per ``ApiId`` and ``ApiId`` + ``Stage``.
-  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html
-- **Alarms evaluated on a schedule** (MiniStack evaluated only on PutMetricData/PutMetricAlarm,
-  pooled every dimension set of a metric name, and knew no M of N, missing data or percentile
-  rules): see :mod:`localcloud.services.cloudwatch.alarms`. A new or updated alarm is evaluated at once
-  against the latest complete local minute. SetAlarmState lasts until the next evaluation.
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html,
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html,
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_SetAlarmState.html
-- **Alarm history**: a ``StateUpdate`` item per transition whose HistoryData carries the old and
-  new state, reason and reason data; a ``ConfigurationUpdate`` item when an alarm is created or
-  updated (MiniStack recorded a bogus INSUFFICIENT_DATA -> INSUFFICIENT_DATA state update).
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html
-- **Actions**: AlarmActions / OKActions / InsufficientDataActions that name an SNS topic get AWS's
-  notification (see :mod:`localcloud.services.cloudwatch.notify`; MiniStack's lacked AlarmArn, the
-  region's long name and the actions), published with MiniStack's in-process SNS publish so
-  SQS, Lambda and e-mail subscribers receive it; not when ActionsEnabled is false.
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-sns-notification.html
-
-How it runs: one asyncio task on the server's event loop (started from MiniStack's lifespan
-startup) wakes at the next local-minute boundary (or high-resolution boundary while such an alarm
-exists), samples the queues, then evaluates the alarms; no busy loop. Service datapoints are
-staged from any thread and written into MiniStack's metric store on that loop; once they are
-older than any alarm can look back (about 2.3 hours at scale 12), they are merged into one-minute
-statistic sets so a long session's memory stays flat.
+"""CloudWatch's running part: staged service datapoints, queue sampling, alarm evaluation, the scheduler.
 
 >>> scale = time_scale_from_env({"ORDERLAB_CLOUDWATCH_TIME_SCALE": "60"})
 >>> scale.minute, scale.length(300)        # a CloudWatch minute lasts 1 s; a 5-minute period 5 s
@@ -83,58 +11,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
-from localcloud.services.cloudwatch.alarms import (
-    ALARM,
-    INSUFFICIENT_DATA,
-    OK,
-    STATES,
-    AlarmRule,
-    Decision,
-    PeriodValue,
-    TimeScale,
-    evaluate,
-    evaluate_expression,
-    expression_ids,
-    iso_millis,
-    low_sample_count,
-    parse_expression,
-    percentile_of,
-    period_values,
-    state_reason,
-    state_reason_data,
-    tick_index,
-)
-from localcloud.services.cloudwatch.api import (
-    MAX_EVALUATION_SECONDS,
-    alarm_request,
-    datum_resolutions,
-    p as _p,
-    validation_error,
-)
+from localcloud.services.cloudwatch.alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, Decision, PeriodValue, TimeScale, evaluate, evaluate_expression, expression_ids, iso_millis, low_sample_count, parse_expression, percentile_of, period_values, state_reason, state_reason_data, tick_index
+from localcloud.services.cloudwatch.api import MAX_EVALUATION_SECONDS
 from localcloud.services.cloudwatch.notify import email_text, notification, subject
-from localcloud.services.cloudwatch.sources import (
-    MOVED,
-    SENT_COUNTED,
-    Datum,
-    MetricWriter,
-    QueueMeters,
-    Recorder,
-    api_dimension_sets,
-    compact,
-    dims_key,
-    lambda_dimension_sets,
-    message_size,
-    queue_gauges,
-)
-from localcloud.events import EventBus, bus
-from localcloud.patches import PatchError, request_scope, wrap
-from localcloud.services.apigateway.events import HttpApiRequestServed
-from localcloud.services.awslambda.events import FunctionInvoked
-from localcloud.services.sns.events import DeliveredToQueue
-from localcloud.services.sqs.events import MessagesDeadLettered, MessagesDeleted, MessageSent, MessagesReceived, QueueAccessed
+from localcloud.services.cloudwatch.sources import SENT_COUNTED, Datum, MetricWriter, QueueMeters, Recorder, compact, dims_key, message_size, queue_arn, queue_gauges
+from localcloud.patches import PatchError, request_scope
+
 
 logger = logging.getLogger("localcloud.cloudwatch")
 
@@ -178,8 +62,6 @@ class _Runtime:
 _rt = _Runtime()
 
 
-
-
 _scope = request_scope
 
 
@@ -212,113 +94,6 @@ def _record(account: str, region: str, namespace: str, name: str, dimension_sets
         _rt.recorder.add(Datum(account, region, namespace, name, dims, ts, value, unit, aggregate))
 
 
-# ---------------------------------------------------------------------------
-# AWS/Lambda, AWS/ApiGateway and AWS/SQS: from the events those services publish
-# ---------------------------------------------------------------------------
-
-def _function_scope(config: dict) -> tuple[str, str, str, str]:
-    """(account, region, name, arn) of a function configuration."""
-    from ministack.core.responses import get_account_id, get_region
-
-    arn = str(config.get("FunctionArn") or "")
-    parts = arn.split(":")
-    name = str(config.get("FunctionName") or (parts[6] if len(parts) > 6 else "unknown"))
-    if len(parts) > 6 and parts[2] == "lambda":
-        return parts[4], parts[3], name, arn
-    return get_account_id(), get_region(), name, arn
-
-
-def on_function_invoked(event: FunctionInvoked) -> None:
-    account, region, name, arn = _function_scope(event.config)
-    sets = lambda_dimension_sets(arn, name, event.config.get("Version"))
-    ns = "AWS/Lambda"
-    started = event.started
-    result = event.result if isinstance(event.result, dict) else {}
-    if result.get("throttle"):
-        _record(account, region, ns, "Throttles", sets, started, 1, "Count")
-        return
-    _record(account, region, ns, "Invocations", sets, started, 1, "Count")
-    _record(account, region, ns, "Errors", sets, started, 1 if result.get("error") else 0, "Count")
-    _record(account, region, ns, "Throttles", sets, started, 0, "Count")
-    _record(account, region, ns, "Duration", sets, started, round(event.elapsed_ms, 2), "Milliseconds",
-            aggregate=False)
-    _record(account, region, ns, "ConcurrentExecutions", sets[:1], started, event.concurrent, "Count")
-    _record(account, region, ns, "ConcurrentExecutions", [()], started, event.concurrent_in_region, "Count")
-
-
-def on_http_api_request(event: HttpApiRequestServed) -> None:
-    account, region, started = event.account, event.region, event.started
-    sets = api_dimension_sets(event.api_id, event.stage or "$default")
-    ns = "AWS/ApiGateway"
-    _record(account, region, ns, "Count", sets, started, 1, "Count")
-    _record(account, region, ns, "4xx", sets, started, 1 if 400 <= event.status < 500 else 0, "Count")
-    _record(account, region, ns, "5xx", sets, started, 1 if event.status >= 500 else 0, "Count")
-    _record(account, region, ns, "Latency", sets, started, round(event.latency_ms, 2), "Milliseconds",
-            aggregate=False)
-    if event.integration_ms is not None:
-        _record(account, region, ns, "IntegrationLatency", sets, started, round(event.integration_ms, 2),
-                "Milliseconds", aggregate=False)
-    _record(account, region, ns, "DataProcessed", sets, started, event.size, "Bytes", aggregate=False)
-
-
-def _arn(queue: dict) -> str:
-    return str((queue.get("attributes") or {}).get("QueueArn", ""))
-
-
-def _count_new_last(queue: dict | None, message_id: str | None = None) -> None:
-    """Count the message just appended to ``queue`` as sent (once)."""
-    if queue is None:
-        return
-    messages = queue.get("messages") or []
-    last = messages[-1] if messages else None
-    now = time.time()
-    if last is not None and not last.get(SENT_COUNTED) and (message_id is None or last.get("id") == message_id):
-        last[SENT_COUNTED] = True
-        _rt.meters.sent(_arn(queue), message_size(last), now)
-    else:
-        _rt.meters.touch(_arn(queue), now)
-
-
-def on_message_sent(event: MessageSent) -> None:
-    _count_new_last(event.queue, event.message_id)
-
-
-def on_messages_received(event: MessagesReceived) -> None:
-    _rt.meters.received(_arn(event.queue), event.count, time.time())
-
-
-def on_messages_deleted(event: MessagesDeleted) -> None:
-    _rt.meters.deleted(_arn(event.queue), event.count, time.time())
-
-
-def on_queue_accessed(event: QueueAccessed) -> None:
-    _rt.meters.touch(_arn(event.queue), time.time())
-
-
-def on_messages_dead_lettered(event: MessagesDeadLettered) -> None:
-    now = time.time()
-    for message in event.messages:  # their age in the dead-letter queue counts from the move
-        message.setdefault(MOVED, (now, int(message.get("receive_count") or 0)))
-
-
-def on_delivered_to_queue(event: DeliveredToQueue) -> None:
-    from ministack.services import sqs
-
-    _count_new_last(sqs._queue_by_arn(event.queue_arn))
-
-
-def subscribe(bus: EventBus) -> None:
-    """Count what the other services report; e.g. ``subscribe(localcloud.events.bus)``."""
-    bus.subscribe(FunctionInvoked, on_function_invoked)
-    bus.subscribe(HttpApiRequestServed, on_http_api_request)
-    bus.subscribe(MessageSent, on_message_sent)
-    bus.subscribe(MessagesReceived, on_messages_received)
-    bus.subscribe(MessagesDeleted, on_messages_deleted)
-    bus.subscribe(QueueAccessed, on_queue_accessed)
-    bus.subscribe(MessagesDeadLettered, on_messages_dead_lettered)
-    bus.subscribe(DeliveredToQueue, on_delivered_to_queue)
-
-
 def sample_queues(at: float) -> int:
     """Publish one AWS/SQS datapoint per metric for every active queue; ``at`` is the local-minute
     boundary just reached (the datapoints carry the minute's start). Returns the queues sampled."""
@@ -331,7 +106,7 @@ def sample_queues(at: float) -> int:
     present: set[str] = set()
     sampled = 0
     for (account, region, _url), queue in sqs._queues.all_items():
-        arn = _arn(queue)
+        arn = queue_arn(queue)
         present.add(arn)
         with sqs._queues_lock:
             messages = list(queue.get("messages") or [])
@@ -504,7 +279,7 @@ def evaluate_alarms(end: float, *, high_resolution: bool, only: set | None = Non
                 logger.exception("evaluating alarm %s failed", name)
 
 
-def _dispatch_actions(alarm: dict, old_state: str, new_state: str, reason: str) -> None:
+def dispatch_actions(alarm: dict, old_state: str, new_state: str, reason: str) -> None:
     """AlarmActions / OKActions / InsufficientDataActions: AWS's notification to each SNS topic."""
     from ministack.core.responses import get_account_id, get_region
     from ministack.services import sns
@@ -533,134 +308,6 @@ def _dispatch_actions(alarm: dict, old_state: str, new_state: str, reason: str) 
                 logger.warning("alarm %s: SNS topic %s does not exist", alarm.get("AlarmName"), action)
         except Exception:
             logger.exception("alarm %s: publishing to %s failed", alarm.get("AlarmName"), action)
-
-
-# ---------------------------------------------------------------------------
-# The API: PutMetricAlarm, SetAlarmState, PutMetricData
-# ---------------------------------------------------------------------------
-
-def _make_put_metric_alarm(original: Callable[..., Any]) -> Callable[..., Any]:
-    def _put_metric_alarm(params, cbor_data, is_cbor, is_json=False):
-        from ministack.core.responses import get_account_id, get_region
-
-        cloudwatch = _cw()
-        request = alarm_request(params, cbor_data or {}, bool(is_cbor or is_json))
-        error = validation_error(request)
-        if error:
-            return cloudwatch._error("ValidationError", error, 400, use_json=is_json, use_cbor=is_cbor)
-        name = request["AlarmName"]
-        existed = name in cloudwatch._alarms
-        response = original(params, cbor_data, is_cbor, is_json)
-        alarm = cloudwatch._alarms.get(name)
-        if response[0] != 200 or alarm is None:
-            return response
-        now = time.time()
-        _complete_alarm(alarm, request, bool(is_cbor or is_json), now)
-        if not existed:
-            _drop_bogus_creation_entry(name)
-        config = {k: v for k, v in alarm.items() if not k.startswith("State")}
-        _history(name, "MetricAlarm", "ConfigurationUpdate", f'Alarm "{name}" {"updated" if existed else "created"}',
-                 {"version": "1.0", "type": "Update" if existed else "Create",
-                  "updatedAlarm" if existed else "createdAlarm": config}, now)
-        _rt.fresh.add((get_account_id(), get_region(), name))
-        if _alarm_period(alarm) < 60:
-            _rt.high_resolution = True
-        if _rt.wake is not None:
-            _rt.wake.set()
-        return response
-    return _put_metric_alarm
-
-
-def _complete_alarm(alarm: dict, request: dict[str, Any], structured: bool, now: float) -> None:
-    """Fields MiniStack does not keep (or keeps where AWS has none)."""
-    if request.get("Metrics"):
-        alarm["Metrics"] = request["Metrics"]
-        for key in ("Statistic", "ExtendedStatistic", "Period", "MetricName", "Namespace", "Unit"):
-            alarm.pop(key, None)
-    elif request.get("ExtendedStatistic"):
-        alarm.pop("Statistic", None)
-    else:
-        alarm.pop("ExtendedStatistic", None)
-    if alarm.get("Unit") is None:
-        alarm.pop("Unit", None)
-    if not request.get("AlarmDescription") and not alarm.get("AlarmDescription"):
-        alarm.pop("AlarmDescription", None)  # AWS describes only what was set
-    if request.get("EvaluateLowSampleCountPercentile"):
-        alarm["EvaluateLowSampleCountPercentile"] = request["EvaluateLowSampleCountPercentile"]
-    if not structured:
-        alarm["InsufficientDataActions"] = request.get("InsufficientDataActions") or []
-    alarm["AlarmConfigurationUpdatedTimestamp"] = round(now, 3)
-
-
-def _drop_bogus_creation_entry(name: str) -> None:
-    entries = _cw()._history_entries()
-    for index in range(len(entries) - 1, -1, -1):
-        entry = entries[index]
-        if (entry.get("AlarmName") == name and entry.get("HistoryItemType") == "StateUpdate"
-                and entry.get("HistorySummary") == "Alarm updated from INSUFFICIENT_DATA to INSUFFICIENT_DATA"):
-            del entries[index]
-            return
-
-
-def _make_set_alarm_state(original: Callable[..., Any]) -> Callable[..., Any]:
-    def _set_alarm_state(params, cbor_data, is_cbor, is_json=False):
-        cloudwatch = _cw()
-        structured = bool(is_cbor or is_json)
-        body = cbor_data or {}
-        name = body.get("AlarmName", "") if structured else _p(params, "AlarmName")
-        state = body.get("StateValue", "") if structured else _p(params, "StateValue")
-        reason = body.get("StateReason", "") if structured else _p(params, "StateReason")
-        reason_data = body.get("StateReasonData", "") if structured else _p(params, "StateReasonData")
-        if state not in STATES:
-            return cloudwatch._error(
-                "ValidationError", f"1 validation error detected: Value '{state}' at 'stateValue' failed to satisfy "
-                "constraint: Member must satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]", 400,
-                use_json=is_json, use_cbor=is_cbor)
-        if reason_data:
-            try:
-                json.loads(reason_data)
-            except ValueError:
-                return cloudwatch._error("InvalidFormat", "StateReasonData is not valid JSON.", 400,
-                                         use_json=is_json, use_cbor=is_cbor)
-        alarm = cloudwatch._alarms.get(name)
-        if alarm is None:  # a composite alarm, or none: MiniStack's answer
-            return original(params, cbor_data, is_cbor, is_json)
-        now = time.time()
-        if state != alarm.get("StateValue"):
-            transition(alarm, state, reason, reason_data or None, now)
-        else:
-            alarm["StateReason"] = reason
-            if reason_data:
-                alarm["StateReasonData"] = reason_data
-            alarm["StateUpdatedTimestamp"] = round(now, 3)
-        if is_cbor:
-            return cloudwatch._cbor_ok({})
-        if is_json:
-            return cloudwatch._json_ok({})
-        return cloudwatch._xml(200, "SetAlarmStateResponse", "")
-    return _set_alarm_state
-
-
-def _make_put_metric_data(original: Callable[..., Any]) -> Callable[..., Any]:
-    """Remember which datapoints are high resolution (StorageResolution 1): a 10-30 s alarm sees
-    them second by second, and standard ones at their minute."""
-    def _put_metric_data(params, cbor_data, is_cbor, is_json=False):
-        cloudwatch = _cw()
-        datums = datum_resolutions(params, cbor_data or {}, bool(is_cbor or is_json))
-        if not any(resolution == 1 for _, _, resolution, _ in datums):
-            return original(params, cbor_data, is_cbor, is_json)
-        keys = {key for key, _, _, _ in datums}
-        before = {key: len(cloudwatch._metrics.get(key) or []) for key in keys}
-        response = original(params, cbor_data, is_cbor, is_json)
-        cursor = dict(before)
-        for key, _, resolution, count in datums:
-            points = cloudwatch._metrics.get(key) or []
-            for point in points[cursor[key]: cursor[key] + count]:
-                if resolution == 1:
-                    point["StorageResolution"] = 1
-            cursor[key] += count
-        return response
-    return _put_metric_data
 
 
 # ---------------------------------------------------------------------------
@@ -737,7 +384,7 @@ async def run_scheduler() -> None:
             logger.exception("CloudWatch scheduler tick failed")
 
 
-def _start() -> None:
+def start() -> None:
     loop = asyncio.get_running_loop()
     _rt.loop = loop
     _rt.wake = asyncio.Event()
@@ -748,78 +395,9 @@ def _start() -> None:
                 _rt.scale.factor, _rt.scale.minute)
 
 
-def _stop() -> None:
+def stop() -> None:
     _rt.recorder.notify = None
     if _rt.task is not None:
         _rt.task.cancel()
         _rt.task = None
     _rt.loop = None
-
-
-# ---------------------------------------------------------------------------
-# apply()
-# ---------------------------------------------------------------------------
-
-_CLOUDWATCH_NEEDS = ("_metrics", "_alarms", "_history_entries", "_evaluate_alarm", "_evaluate_all_alarms",
-                     "_dispatch_alarm_actions", "_put_metric_alarm", "_put_metric_data", "_set_alarm_state",
-                     "_evaluate_parent_alarms", "_is_sns_action_arn", "_error", "_cbor_ok", "_json_ok", "_xml",
-                     "handle_request", "reset", "_dims_key")
-_SQS_NEEDS = ("_queue_by_arn", "_queues", "_queues_lock")
-
-
-def apply() -> None:
-    import ministack.app as ministack_app
-    from ministack.services import cloudwatch, sns, sqs
-
-    missing = [f"cloudwatch.{n}" for n in _CLOUDWATCH_NEEDS if not hasattr(cloudwatch, n)]
-    missing += [f"sqs.{n}" for n in _SQS_NEEDS if not hasattr(sqs, n)]
-    missing += [f"{m.__name__}.{n}" for m, n in ((sns, "publish_internal"),
-                                                  (ministack_app, "_handle_lifespan")) if not hasattr(m, n)]
-    if missing:
-        raise PatchError(f"cannot patch CloudWatch: MiniStack lacks {', '.join(missing)}")
-    if dims_key({"b": "2", "a": "1"}) != cloudwatch._dims_key({"b": "2", "a": "1"}):
-        raise PatchError("cannot patch CloudWatch: MiniStack keys metric dimensions differently now")
-    _rt.scale = time_scale_from_env()
-    _rt.writer = MetricWriter(cloudwatch._metrics)
-
-    # Alarms: evaluated by the scheduler only (AWS evaluates on its own clock, not on PutMetricData).
-    wrap(cloudwatch, "_evaluate_alarm", lambda original: lambda alarm: None)
-    wrap(cloudwatch, "_evaluate_all_alarms", lambda original: lambda: None)
-    wrap(cloudwatch, "_dispatch_alarm_actions",
-           lambda original: lambda alarm, old_state, new_state, reason: _dispatch_actions(
-               alarm, old_state, new_state, reason))
-    wrap(cloudwatch, "_put_metric_alarm", _make_put_metric_alarm)
-    wrap(cloudwatch, "_set_alarm_state", _make_set_alarm_state)
-    wrap(cloudwatch, "_put_metric_data", _make_put_metric_data)
-
-    def make_handle_request(original):
-        async def handle_request(method, path, headers, body, query_params):
-            _flush()  # what was invoked before this request is in the answer
-            return await original(method, path, headers, body, query_params)
-        return handle_request
-
-    def make_reset(original):
-        def reset(*args: Any, **kwargs: Any):
-            result = original(*args, **kwargs)
-            if _rt.writer is not None:
-                _rt.writer.reset()
-            _rt.fresh.clear()
-            _rt.meters.clear()
-            return result
-        return reset
-
-    wrap(cloudwatch, "handle_request", make_handle_request)
-    wrap(cloudwatch, "reset", make_reset)
-
-    subscribe(bus)
-
-    def make_lifespan(original):
-        async def _handle_lifespan(scope, receive, send):
-            _start()
-            try:
-                return await original(scope, receive, send)
-            finally:
-                _stop()
-        return _handle_lifespan
-
-    wrap(ministack_app, "_handle_lifespan", make_lifespan)

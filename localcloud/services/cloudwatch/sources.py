@@ -221,6 +221,11 @@ def queue_gauges(messages: Iterable[Mapping[str, Any]], now: float, *, fifo: boo
     return QueueGauges(visible, not_visible, delayed, float(int(age)), len(groups))
 
 
+def queue_arn(queue: Mapping[str, Any]) -> str:
+    """The ARN of a MiniStack queue record (``attributes.QueueArn``)."""
+    return str((queue.get("attributes") or {}).get("QueueArn", ""))
+
+
 def message_size(message: Mapping[str, Any]) -> int:
     """Bytes of a message: its body plus its attributes' names, types and values."""
     size = len(str(message.get("body") or "").encode("utf-8"))
