@@ -1,9 +1,7 @@
 """The in-process event bus through which one service observes another.
 
-A service publishes typed events about what it did (``services/<service>/events.py``); another
-subscribes to the types it needs, so no service wraps another's MiniStack functions. Delivery is
-synchronous, on the publisher's thread and in its context (context variables included), so a
-subscriber sees the event before the publisher's call returns.
+Services publish typed events (``services/<service>/events.py``) and subscribe to others'; delivery
+is synchronous, on the publisher's thread and context (docs/local-cloud-services.md).
 
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True)

@@ -1,32 +1,9 @@
 """API Gateway HTTP APIs (MiniStack ``services/apigateway.py``, control plane and v2 proxy path).
 
-What AWS does, and MiniStack 1.5.33 does not:
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/apigateway/responses.py`.
 
-* **A failing integration is a 500.** When the integrated Lambda function fails (an
-  unhandled error, a timeout), an HTTP API answers ``500 {"message":"Internal Server Error"}``
-  and never forwards the function's error
-  (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html).
-  MiniStack answers 502 with the function's error object, which leaks the stack trace.
-* **API Gateway needs the function's permission.** An HTTP API may invoke a function only
-  when the function's resource-based policy allows ``lambda:InvokeFunction`` to
-  ``apigateway.amazonaws.com`` for a ``SourceArn`` matching
-  ``arn:aws:execute-api:{region}:{account}:{api-id}/{stage}/{METHOD}{path}``; otherwise the
-  client gets 500 (https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway.html,
-  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html).
-  MiniStack invokes the function regardless.
-* **ApiEndpoint is an address a client can reach.** AWS answers
-  ``https://{api-id}.execute-api.{region}.amazonaws.com``. MiniStack answers
-  ``http://{api-id}.execute-api.localhost:{port}``, which does not resolve on this machine;
-  the local cloud reports its path-style form ``http://127.0.0.1:{port}/_aws/execute-api/{api-id}``
-  instead (served by MiniStack, ``$default`` stage), so clients use ``ApiEndpoint`` unchanged
-  on every target.
-
-Not patched, checked (tests/conformance/test_http_api.py): a stage's ``DefaultRouteSettings``
-(``ThrottlingBurstLimit``, ``ThrottlingRateLimit``) is stored by CreateStage/UpdateStage and
-answered by GetStage as AWS does
-(https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-stages-stagename.html).
-The throttle itself is not enforced locally (no 429 Too Many Requests,
-https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html).
+>>> internal_server_error()[2]          # what a client sees when the function fails
+b'{"message":"Internal Server Error"}'
 """
 from __future__ import annotations
 

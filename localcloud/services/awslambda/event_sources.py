@@ -1,61 +1,9 @@
 """Lambda event source mappings (MiniStack ``services/lambda_svc.py``, the ESM poller).
 
-The DynamoDB-stream poll of MiniStack's ESM thread (``_poll_dynamodb_streams``) is replaced
-by :func:`poll_dynamodb_streams` below: same thread, same wake event, same read functions
-(``stream_records_since``) and the same checkpoint (``_dynamodb_stream_positions``), so
-MiniStack's own stream poll never runs and nothing is delivered twice. The SQS batch runner
-(``_run_sqs_batch``) is replaced by :func:`run_sqs_batch` for the partial-batch contract.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/awslambda/event_sources.py`.
 
-What AWS does, and MiniStack 1.5.33 does not (DynamoDB Streams,
-https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html,
-https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html,
-https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html,
-https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html,
-https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html):
-
-* **MaximumRetryAttempts.** A batch the function fails is retried at most that many times
-  (``-1``, the default: until the records expire), then discarded, and the shard moves on.
-  MiniStack retried forever (a failing record blocked the shard; later records never ran).
-  Throttles and other errors before the function runs are not retries.
-* **MaximumRecordAgeInSeconds.** Records older than that are discarded, before or between
-  retries. MiniStack only looked at it after a failure, and named the condition wrongly.
-* **On-failure destination.** A discarded batch sends an invocation record (not the records)
-  to ``DestinationConfig.OnFailure`` (SQS queue or SNS topic): ``requestContext {requestId,
-  functionArn, condition: RetryAttemptsExhausted | RecordAgeExceeded, approximateInvokeCount}``,
-  ``responseContext {statusCode, executedVersion, functionError}``, ``version "1.0"``,
-  ``timestamp``, ``DDBStreamBatchInfo {shardId, startSequenceNumber, endSequenceNumber,
-  approximateArrivalOfFirstRecord, approximateArrivalOfLastRecord, batchSize, streamArn}``.
-  ``requestId`` is the request id of the batch's last invocation (what its logs show).
-* **BisectBatchOnFunctionError.** A batch that fails with a function error is split in two
-  and each half retried, first half first; "splitting a batch does not count towards the
-  retry quota", so a poison record ends up alone and only its own retries count.
-* **ReportBatchItemFailures.** The function returns ``{"batchItemFailures": [{"itemIdentifier":
-  <SequenceNumber>}]}``; the records before the lowest reported sequence number are
-  checkpointed and the batch is retried from that record (a partial failure is a failed
-  attempt of the remaining records). An empty/null list is success; an empty, null, badly named
-  or unknown ``itemIdentifier`` fails the whole batch. MiniStack ignored the response.
-* **BatchSize default** is 100 for a stream (10 is the SQS default MiniStack used for all), and
-  the stream settings answer their defaults (MaximumRetryAttempts and MaximumRecordAgeInSeconds
-  ``-1``, BisectBatchOnFunctionError false, ParallelizationFactor 1). MaximumRecordAgeInSeconds
-  is ``-1`` or 60..604800 and MaximumRetryAttempts ``-1``..10000, else
-  InvalidParameterValueException.
-
-SQS (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-batchfailurereporting.html,
-https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html): with
-ReportBatchItemFailures, an ``itemIdentifier`` that is empty, null, badly named or not a
-message id of the batch (or a response that is not valid JSON) makes the batch a complete
-failure: every message comes back after its visibility timeout. MiniStack deleted them all.
-What MiniStack already did right is kept: failed messages return after the visibility timeout
-with ApproximateReceiveCount incremented, a function error fails the whole batch, and the
-redrive policy moves a message to the DLQ after exactly maxReceiveCount receives.
-
-Retries of a stream batch wait 0.25 s, doubling up to 2 s (AWS does not document the
-interval); the wait is a timer that sets the poller's wake event, never a busy loop. A stream
-batch is invoked off the poll thread (MiniStack ran it on the poll thread, so no SQS batch
-was dispatched while a stream function ran), one batch per mapping in flight: AWS's default
-ParallelizationFactor 1 ("one concurrent batch per shard"), the records of the shard in order.
-The threads of both kinds of batch are re-used (:class:`localcloud.patches.CachedThreads`)
-instead of started per batch on the poll thread.
+>>> is_stream_source("arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000")
+True
 """
 from __future__ import annotations
 

@@ -1,32 +1,6 @@
 """Lambda event filtering (MiniStack ``services/lambda_svc.py``: ``_apply_filter_criteria``, ESM create/update).
 
-Event source mappings filter with AWS's event-pattern syntax
-(https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html); the matcher is
-:mod:`localcloud.services.eventbridge.patterns`, shared with EventBridge Pipes. What AWS does, and MiniStack
-1.5.33 does not:
-
-* **Pattern semantics.** MiniStack's ``_match_esm_filter`` compares ``numeric`` by ``float()``
-  of whatever it finds, so ``{"N": "150"}`` of a DynamoDB stream image (a *string*) passed a
-  ``numeric`` filter; AWS matches ``numeric`` against JSON numbers only, so that filter never
-  matches a DynamoDB number. MiniStack also let ``anything-but`` match absent fields, took
-  ``exists`` on objects, had no ``equals-ignore-case``, ``wildcard``, ``cidr``, ``$or``,
-  suffix/prefix ignore-case, and silently skipped patterns it could not parse.
-* **Filters are OR'ed** (at most five, "if an event satisfies any one of these filters, Lambda
-  sends the event to your function"), and a record that matches none is dropped and counts as
-  processed: for SQS the message is deleted ("Lambda automatically deletes messages that
-  don't match"), for streams the checkpoint moves past it. MiniStack deleted a dropped SQS
-  message only when the whole batch was dropped; next to matching messages it stayed in flight
-  and came back after its visibility timeout (and a failed batch sent it towards the DLQ).
-* **SQS bodies** (section "Filtering Amazon SQS messages"): a JSON body is filtered as JSON and
-  a plain-string body as a string; when the filter's ``body`` is JSON (an object) but the body
-  is a plain string, or the other way round, "Lambda drops the message". Kinesis ``data`` is
-  decoded the same way (MiniStack's ``_kinesis_record_for_match``). DynamoDB records are
-  filtered as Lambda delivers them (typed attribute values).
-* **Validation.** CreateEventSourceMapping / UpdateEventSourceMapping refuse a filter whose
-  ``Pattern`` is missing or not a valid event pattern with ``InvalidParameterValueException:
-  Invalid filter pattern definition.`` MiniStack stored anything.
-
-Usage (the server applies it at start; tests call the pure parts)::
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/awslambda/filtering.py`.
 
     from localcloud.services.awslambda.filtering import apply_filter_criteria
     kept = apply_filter_criteria(records, {"FilterCriteria": {"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]}})

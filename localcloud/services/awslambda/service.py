@@ -1,42 +1,6 @@
 """Lambda API (MiniStack ``services/lambda_svc.py``).
 
-What AWS does, and MiniStack 1.5.33 does not:
-
-* **One request id.** The ``x-amzn-RequestId`` of an Invoke response is the invocation's
-  request id: the one the handler sees as ``context.aws_request_id`` and the one in the
-  START/END/REPORT log lines (https://docs.aws.amazon.com/lambda/latest/dg/python-context.html,
-  https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). MiniStack draws a second
-  UUID for the execution.
-* **Error payloads** with the exception's class as ``errorType`` and a ``stackTrace``
-  (see :mod:`localcloud.services.awslambda.runtime`, which captures them from the worker).
-* **The runtimes AWS accepts, and AWS's refusals.** CreateFunction and
-  UpdateFunctionConfiguration refuse a Runtime AWS refuses, with AWS's
-  ``InvalidParameterValueException`` message: a deprecated one (python2.7 ... python3.8,
-  "no longer supported for creating or updating") or one outside the API's enum ("failed to
-  satisfy constraint: Member must satisfy enum value set"). Every other ``python3.X`` is
-  accepted, also without an interpreter of that version on this machine (see
-  :mod:`localcloud.runtimes`: it runs on the nearest one and says so in its log), unless
-  ``ORDERLAB_STRICT_RUNTIMES=1``, which refuses it with the same exception, saying why.
-
-* **A failed init ends one execution environment, not all of them.** When an environment's
-  init fails (its process killed while starting, an import error), AWS discards that
-  environment; the function's other environments keep serving their requests
-  (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). MiniStack's
-  ``_execute_function_warm`` called ``invalidate_worker`` for the whole function: it killed every
-  environment, those with an invocation in flight included, and deleted their code while others
-  were starting from it, so under load one crash cascaded into failed requests and cold starts
-  for seconds. Only the failed environment is discarded now
-  (:func:`localcloud.services.awslambda.runtime.discard_environment`).
-
-Speed only, no behaviour change: MiniStack started new threads per invocation,
-``run_reentrant`` (an API Gateway integration, Invoke: the invocation may call back into the
-server) and, inside ``Worker.invoke``, a reader that waits for the worker's answer (so the
-function's timeout can be enforced). ``Thread.start`` waits until the new OS thread runs; on
-the event loop that froze the whole server for a thread start-up per invocation (with 8
-clients, ~8 % of the server's time, more on a busy machine). They now come from
-:class:`localcloud.patches.CachedThreads`: still a thread of its own per call in flight and
-never a bound (a nested request must never queue behind its caller: MiniStack's reason for a
-thread per call), only re-used.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/awslambda/service.py`.
 """
 from __future__ import annotations
 

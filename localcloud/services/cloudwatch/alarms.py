@@ -1,24 +1,6 @@
 """CloudWatch metric-alarm evaluation as AWS documents it: pure functions, no MiniStack, no clock.
 
-Used by :mod:`localcloud.services.cloudwatch.runtime` (which feeds it MiniStack's stored datapoints on a
-schedule) and unit-tested on its own. What it follows:
-
-- Period / EvaluationPeriods / DatapointsToAlarm ("M out of N"), the *evaluation range* and how
-  missing data is treated (``missing``, ``ignore``, ``breaching``, ``notBreaching``), including
-  both example tables and "Avoiding premature transitions to alarm state":
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-evaluation.html,
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html
-- Sliding evaluation windows (the default ``EvaluationWindow``):
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-evaluation-window.html
-- Statistics, percentiles and ``EvaluateLowSampleCountPercentile`` ("fewer than 10/(1-percentile)
-  data points"), AWS/DynamoDB alarms ignoring missing data, valid periods 10, 20, 30 and
-  multiples of 60: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html,
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html
-- Metric math alarms (a small subset: ``+ - * /``, parentheses, numbers, ``FILL`` and ``ABS``):
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
-- The wording of ``StateReason`` / ``StateReasonData`` as AWS writes them (e.g. "Threshold Crossed:
-  1 out of the last 1 datapoints [5.0 (14/05/25 01:55:00)] was greater than or equal to the
-  threshold (1.0) (minimum 1 datapoint for OK -> ALARM transition).").
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/cloudwatch/alarms.py`.
 
 >>> rule = AlarmRule("GreaterThanOrEqualToThreshold", 1.0, evaluation_periods=3, datapoints_to_alarm=3)
 >>> evaluate([None, None, _pv(5.0), None, None], rule).state       # "- - X - -": premature ALARM

@@ -1,17 +1,6 @@
 """What the local cloud's AWS services publish to CloudWatch: the pieces that need no MiniStack.
 
-- :class:`Recorder` / :class:`MetricWriter`: service datapoints (AWS/Lambda, AWS/ApiGateway) are
-  staged from any thread and written into MiniStack's metric store on the server loop; counts of
-  one second and one value share one stored point (``Count``), so a busy function costs a few
-  points a second, not one per metric per invocation.
-- AWS/SQS: :func:`queue_gauges` computes the queue-depth gauges from MiniStack's in-memory
-  messages, :class:`QueueMeters` counts what happened to each queue between two samples.
-  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
-- Dimension sets: AWS/Lambda publishes per ``FunctionName``, per ``FunctionName`` + ``Resource``
-  (an alias or version), per ``ExecutedVersion`` of an alias, and across all functions (no
-  dimension): https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html.
-  An HTTP API publishes per ``ApiId`` and per ``ApiId`` + ``Stage``:
-  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/cloudwatch/sources.py`.
 
 >>> queue_gauges([{"visible_at": 0, "receive_count": 0, "sent_at": 90.0}], 100.0, fifo=False).visible
 1

@@ -1,16 +1,6 @@
 """DynamoDB stream records kept compactly: each record pickled and compressed, decoded when read.
 
-DynamoDB Streams keeps every change record for 24 hours
-(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html), so the local
-cloud keeps them too. MiniStack holds them as nested dicts; an order's record with its
-``OldImage`` and ``NewImage`` costs ~10 KB of Python objects that way, and the same record
-pickled and compressed (zlib level 1) ~0.8 KB. What a reader gets is unchanged: the same
-record, as a dict (records are immutable on AWS: readers only read them).
-
-:class:`CompactRecords` is the per-table list MiniStack keeps in ``dynamodb._stream_records``
-(and moves into ``_closed_streams`` when a stream is disabled). It is a
-:class:`~collections.abc.MutableSequence`, so MiniStack's readers (``records[i]``, slices,
-``len``, ``del records[:n]``, iteration) and its writer (``append``) work on it unchanged.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/dynamodb/stream_store.py`.
 
 >>> records = CompactRecords()
 >>> records.append({"eventName": "INSERT", "dynamodb": {"Keys": {"id": {"S": "o-1"}}}})

@@ -1,22 +1,6 @@
 """DynamoDB Streams records (MiniStack ``services/dynamodb.py``, ``_build_change_record``).
 
-What AWS does, and MiniStack 1.5.33 does not:
-
-* **SizeBytes is the size of the record.** ``dynamodb.SizeBytes`` of a stream record is "the
-  size of the stream record, in bytes"
-  (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html):
-  the DynamoDB item size (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
-  of its ``Keys`` plus its ``NewImage`` plus its ``OldImage`` — the two records of the Lambda
-  guide's example event (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html) are 26 and
-  59 bytes by exactly that sum. MiniStack writes ``0`` in every record, the Lambda event and
-  GetRecords alike.
-
-The rest of the record was checked against the same pages and is left as MiniStack builds it:
-``eventID``, ``eventName`` INSERT/MODIFY/REMOVE, ``eventVersion``, ``eventSource``
-``aws:dynamodb``, ``awsRegion``, ``eventSourceARN`` (the stream ARN) and ``dynamodb``
-``{ApproximateCreationDateTime (epoch seconds), Keys, NewImage/OldImage as the view type
-says, SequenceNumber (increasing digits), StreamViewType}``; one shard, so records of one key
-arrive in the order they were written.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/dynamodb/streams.py`.
 """
 from __future__ import annotations
 

@@ -1,39 +1,8 @@
 """AWS event-pattern matching (EventBridge rules, EventBridge Pipes filters, Lambda FilterCriteria).
 
-One pure-Python matcher with the semantics AWS documents, so every local service that filters
-events agrees with AWS and with each other:
-
-* https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html
-* https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html
-* https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-arrays.html
-* https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-null-values.html
-* https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html
-
-The rules, briefly. A pattern is a JSON object with the event's shape; every leaf is a
-non-empty array of candidates. All fields of the pattern must match (AND); the candidates of
-one field are alternatives (OR); ``$or`` takes two or more alternative sub-patterns. A field is
-named by its dotted path, so ``{"a.b": [1]}`` and ``{"a": {"b": [1]}}`` are the same field.
-An event array matches when any element matches, and the values that satisfy one pattern must
-come from the same element of each array they are in. Values are typed: the pattern ``5``
-never matches the string ``"5"``, ``numeric`` matches JSON numbers only (a DynamoDB stream
-``{"N": "150"}`` is a *string*, so ``numeric`` never matches it), ``null`` matches ``null``
-only and ``""`` the empty string only. Operators apply to leaves: ``exists`` asks whether the
-path has a leaf value (an object or an empty array there is not one), every other operator
-needs the field present (``anything-but`` does not match an absent field, but matches null).
-
-Invalid patterns raise :class:`InvalidEventPattern` whose message is EventBridge's
-(``Event pattern is not valid. Reason: ...``) with the reason texts of AWS's rule compiler
-(aws/event-ruler ``JsonRuleCompiler``, ``CIDR``, ``WildcardParser``); ``.reason`` holds the
-bare reason. Lambda reports any invalid filter as ``Invalid filter pattern definition.``.
-
-Usage::
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/eventbridge/patterns.py`.
 
     from localcloud.services.eventbridge.patterns import compile_pattern, matches
-
-    high = compile_pattern({"detail": {"total": [{"numeric": [">=", 1000]}]}})
-    high.matches({"detail": {"total": 1500}})        # True
-    high.matches({"detail": {"total": "1500"}})      # False: a string is not a number
-    matches('{"source": [{"prefix": "order"}]}', {"source": "orders.api"})  # True
 """
 from __future__ import annotations
 

@@ -1,33 +1,9 @@
 """IAM policy enforcement (MiniStack ``AUTH=true``, ``core/iam_actions.py``, ``services/lambda_svc.py``).
 
-Applied only when the local cloud runs with ``--enforce-iam`` (see :mod:`localcloud.server`).
-Measured on MiniStack 1.5.33 with ``AUTH=true``: the ``test`` credentials are the account root
-(allowed everything); an IAM user's policies are evaluated (an explicit Deny of
-``sqs:SendMessage`` gives ``AccessDenied``); a Lambda function's calls are signed with temporary
-credentials of its execution role and evaluated against that role, per resource. What AWS does,
-and MiniStack 1.5.33 does not:
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/iam/enforcement.py`.
 
-* **SQS batch calls are authorised by the single-message action.** "You cannot set permissions
-  explicitly for SendMessageBatch, DeleteMessageBatch, or ChangeMessageVisibilityBatch. Instead,
-  setting permissions for SendMessage, DeleteMessage, or ChangeMessageVisibility sets permissions
-  for the corresponding batch versions"
-  (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api-actions.html).
-  MiniStack evaluated ``sqs:SendMessageBatch``, an action no policy can grant, so a function allowed
-  ``sqs:SendMessage`` was denied its ``SendMessageBatch``.
-* **CreateEventSourceMapping checks the execution role.** Lambda reads the source with the
-  function's role and refuses a mapping the role cannot read: for a queue
-  ``The provided execution role does not have permissions to call ReceiveMessage on SQS``
-  (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions:
-  ``sqs:ReceiveMessage``, ``sqs:DeleteMessage``, ``sqs:GetQueueAttributes``), for a DynamoDB stream
-  ``Cannot access stream <arn>. Please ensure the role can perform the GetRecords,
-  GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.``
-  (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#events-dynamodb-permissions).
-  MiniStack created the mapping and polled with no check at all.
-* **A function's logs are written with its execution role.** Lambda needs ``logs:CreateLogStream``
-  and ``logs:PutLogEvents`` on the function's log group (and ``logs:CreateLogGroup`` when the group
-  does not exist); without them the function still runs but its logs are lost
-  (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html#monitoring-cloudwatchlogs-prereqs).
-  MiniStack wrote every function's logs (and created its group) whatever the role allowed.
+>>> BATCH_ACTIONS["sqs:SendMessageBatch"]   # a batch is authorised by its single-message action
+'sqs:SendMessage'
 """
 from __future__ import annotations
 

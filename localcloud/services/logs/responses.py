@@ -1,47 +1,6 @@
 """Amazon CloudWatch Logs (MiniStack ``services/cloudwatch_logs.py``): embedded metric format → metrics.
 
-What AWS does, and MiniStack 1.5.33 does not (it stores the lines and nothing more):
-
-* **A log event that is an embedded metric format (EMF) document publishes its metrics.**
-  Powertools Metrics prints such a JSON line to stdout; CloudWatch Logs extracts the metrics
-  from every log event, whether written by Lambda or sent with PutLogEvents (the
-  ``x-amzn-logs-format: json/emf`` header is optional), into the same metric store
-  PutMetricData writes: for each MetricDirective of ``_aws.CloudWatchMetrics``, every
-  DimensionSet × every MetricDefinition is one metric in ``Namespace``, its dimensions the
-  set's keys with their root-member values, its values the root member the metric names (a
-  number, or an array of up to 100 numbers: each one a sample), its ``Unit`` (default None),
-  its ``StorageResolution`` (1 or 60, default 60), at ``_aws.Timestamp`` (ms since the epoch).
-  On Lambda a valid document after the runtime's tab-separated prefix counts too.
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html,
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Generation_PutLogEvents.html,
-  https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html
-* **An invalid document is stored as a log event and publishes nothing.** A document that
-  breaks a MUST of the specification (no ``Timestamp``, a directive without ``Namespace`` /
-  ``Dimensions`` / ``Metrics``, a referenced member missing, a metric value that is not a
-  number or array of numbers, a dimension value that is not a string, more than 30 keys in a
-  set or 100 metrics in a directive or 100 values in an array, an unknown unit or storage
-  resolution) is ignored whole, as CloudWatch does (it counts it in ``EMFValidationErrors``);
-  here it is logged, never an error of the call that wrote it.
-
-* **A function writes to one log stream per execution environment.** "Each log stream
-  corresponds to an instance of your function", named ``YYYY/MM/DD/[version]<instance id>``;
-  every invocation that instance serves appends to it, and a new instance (a concurrent one,
-  or one that replaces a crashed or timed-out environment) starts a new stream
-  (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html). MiniStack's
-  ``lambda_svc._emit_lambda_logs`` creates a stream per invocation. Here an invocation served by
-  a warm worker (``services/awslambda/runtime.py`` names its environment) writes to the worker's
-  stream; other executors keep MiniStack's writer. The first invocation of an environment ends
-  its REPORT line with ``Init Duration: <ms> ms``, its cold start, as on AWS
-  (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
-
-Events are stored compactly (:mod:`localcloud.services.logs.store`): ``stream["events"]`` is a
-:class:`~localcloud.services.logs.store.CompactEvents`, read like the list of dicts MiniStack keeps.
-
-Both MiniStack paths (the Lambda log writer and PutLogEvents, also ECS/CodeBuild logs) store
-through ``cloudwatch_logs._append_log_events``: replacing it sees every event once. A Lambda
-batch is recognised by MiniStack's ``START RequestId:`` first line. The datapoints go through
-``cloudwatch._store_datum`` (what PutMetricData uses, in the same account and region as the log
-group), then alarms are evaluated as after PutMetricData.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/logs/responses.py`.
 
 >>> line = ('{"_aws": {"Timestamp": 1574109732004, "CloudWatchMetrics": [{"Namespace": "lambda-function-metrics",'
 ...         ' "Dimensions": [["functionVersion"]], "Metrics": [{"Name": "time", "Unit": "Milliseconds"}]}]},'

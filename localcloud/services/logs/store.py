@@ -1,24 +1,6 @@
 """CloudWatch Logs events kept compactly: sealed blocks of events pickled and compressed.
 
-CloudWatch Logs keeps every event of a log group (by default forever,
-https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html),
-so the local cloud keeps them too. MiniStack holds a stream's events as a list of
-``{"timestamp", "message", "ingestionTime"}`` dicts (plus ``eventId`` for PutLogEvents): with
-Powertools' JSON lines that is ~4 KB of Python objects per order. The same events pickled in
-blocks of :data:`BLOCK` and compressed (zlib level 1; the JSON keys repeat from line to line)
-take a fraction of that. What a reader gets is unchanged: the same events, as dicts.
-
-:class:`CompactEvents` is what ``stream["events"]`` holds (see :func:`compact_stream`). It is a
-:class:`~collections.abc.MutableSequence`, so MiniStack's readers (``events[i]``, slices,
-``bisect`` with a key, ``len``, iteration: GetLogEvents, FilterLogEvents, Logs Insights,
-DescribeLogGroups' stored bytes) work on it unchanged. New events go to an open tail list;
-every :data:`BLOCK` events the tail is sealed into one compressed block. Readers may run
-while a writer appends (MiniStack reads outside its lock after taking the length under it):
-the blocks and the tail are published together as one tuple, replaced atomically on a seal,
-so an index below a length read earlier always finds its event.
-
-Events are immutable on AWS; a reader that sets a key on an event it got (MiniStack's Logs
-Insights caches an ``eventId`` that way) changes only its copy once the event is sealed.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/logs/store.py`.
 
 >>> events = CompactEvents()
 >>> events.extend({"timestamp": t, "message": f"line {t}", "ingestionTime": t} for t in range(100))

@@ -1,23 +1,9 @@
 """The local cloud's mailbox: where SNS ``email`` / ``email-json`` subscribers' mail lands.
 
-On AWS an e-mail subscriber reads SNS's mail in a real inbox
-(https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html). The local cloud never
-sends mail: it writes each message as one RFC 5322 file (stdlib :mod:`email`) under its state
-directory, ``~/.orderlab/cloud-<port>/mailbox/<address>/<timestamp>-<id>.eml``, and this module
-reads them back — what the alerts notebook shows, message by message, on the local target.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/sns/mailbox.py`.
 
->>> box = Mailbox(4599)                                                        # doctest: +SKIP
->>> confirm = box.wait_for(lambda m: "Subscription Confirmation" in m.subject,
-...                        timeout=10, address="learner@example.com")          # doctest: +SKIP
->>> confirm.subject                                                            # doctest: +SKIP
-'AWS Notification - Subscription Confirmation'
->>> [m.subject for m in box.messages("learner@example.com")]                  # doctest: +SKIP
-['AWS Notification - Subscription Confirmation', 'ALARM: "alice-dlq-depth" in US East (N. Virginia)']
->>> box.clear("learner@example.com")                                           # doctest: +SKIP
-2
-
-The file names sort in delivery order (UTC timestamp to the microsecond first), and a message
-becomes visible only once complete (written to a hidden temporary file, then renamed).
+>>> address_key("Ada@Example.com")     # one mailbox per address, whatever its case
+'ada@example.com'
 """
 from __future__ import annotations
 

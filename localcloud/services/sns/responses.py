@@ -1,42 +1,6 @@
 """Amazon SNS (MiniStack ``services/sns.py``): e-mail subscribers, delivered to a local mailbox.
 
-What AWS does, and MiniStack 1.5.33 does not (it confirms an ``email``/``email-json`` subscriber
-at once, sends no confirmation, and only logs "email (stub)" on publish):
-
-* **Subscribe → pending confirmation → confirmation message.** An e-mail endpoint must be an
-  e-mail address (else ``InvalidParameter``), and a FIFO topic takes no e-mail subscriber.
-  Subscribe answers ``"pending confirmation"`` (the ARN itself only with
-  ``ReturnSubscriptionArn=true``), ListSubscriptions(ByTopic) shows ``PendingConfirmation``
-  instead of its ARN, and SNS mails a confirmation carrying a token: ``email`` gets a text mail
-  "AWS Notification - Subscription Confirmation" with the link to visit, ``email-json`` gets the
-  JSON ``SubscriptionConfirmation`` document (``Token``, ``SubscribeURL``...). Subscribing a
-  still-pending address again mails a new confirmation. Until the subscriber confirms —
-  ConfirmSubscription with the token, or a GET of the SubscribeURL (MiniStack serves
-  ``/?Action=ConfirmSubscription&TopicArn=...&Token=...``; here it is on 127.0.0.1, the only
-  address the local cloud listens on) — nothing is delivered to it.
-  https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html,
-  https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html,
-  https://docs.aws.amazon.com/sns/latest/api/API_ConfirmSubscription.html,
-  https://docs.aws.amazon.com/sns/latest/dg/http-subscription-confirmation-json.html,
-  https://docs.aws.amazon.com/sns/latest/dg/fifo-topic-subscription-protocols.html
-* **Wrong calls answered as AWS answers them**: error codes are the SNS API's
-  (``InvalidParameter``, not the shape name ``InvalidParameterException``), "Topic does not
-  exist" names no ARN, an SQS endpoint must be a queue ARN, and a FIFO queue cannot subscribe
-  to a standard topic (https://docs.aws.amazon.com/sns/latest/dg/fifo-sns-sqs-subscription.html).
-* **Delivery.** ``email``: a plain-text mail from ``<DisplayName or "AWS Notifications">
-  <no-reply@sns.amazonaws.com>``, Subject = the Publish ``Subject`` or "AWS Notification Message",
-  body = the message then the unsubscribe footer. ``email-json``: the body is the JSON
-  notification (``Type`` Notification, ``MessageId``, ``TopicArn``, ``Subject`` when given,
-  ``Message``, ``Timestamp``, ``SignatureVersion``, ``Signature``, ``SigningCertURL``,
-  ``UnsubscribeURL``, ``MessageAttributes`` when any). ``MessageStructure=json`` picks the
-  ``email`` / ``email-json`` key (else ``default``), and subscription filter policies apply, as
-  for every protocol. https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html,
-  https://docs.aws.amazon.com/sns/latest/dg/sns-send-custom-platform-specific-payloads-mobile-devices.html
-
-No mail ever leaves the machine: every message is written to the local cloud's mailbox
-(:mod:`localcloud.services.sns.mailbox`, ``~/.orderlab/cloud-<port>/mailbox/<address>/``). Signatures cannot
-be verified locally (there is no SNS signing key): ``Signature`` is a SHA1 digest of the string
-AWS signs, base64-encoded like the real one.
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/sns/responses.py`.
 
 >>> mail = notification_mail("email", "ada@example.com", topic_arn="arn:aws:sns:us-east-1:1:alerts",
 ...                          subscription_arn="arn:aws:sns:us-east-1:1:alerts:s1", message_id="m1",

@@ -1,35 +1,9 @@
 """Amazon SQS (MiniStack ``services/sqs.py``): dead-letter queue redrive, error types, FIFO defaults.
 
-* **Errors name their shape as AWS's JSON protocol does**: ``x-amzn-errortype`` and ``__type``
-  are ``com.amazonaws.sqs#QueueDoesNotExist`` (MiniStack sent the bare name), beside the
-  ``x-amzn-query-error`` legacy code boto3 reports as ``Error.Code``; an unknown queue is
-  "The specified queue does not exist." (the "for this wsdl version" wording is the XML protocol's),
-  and a batch of 11 says "Maximum number of entries per request are 10. You have sent 11."
-* **A FIFO queue has ``DeduplicationScope`` ``queue`` and ``FifoThroughputLimit`` ``perQueue``**
-  unless created otherwise (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/high-throughput-fifo.html).
+What it changes and why: docs/local-cloud-services.md, `localcloud/services/sqs/responses.py`.
 
-What AWS does, and MiniStack 1.5.33 does not (it answers ``InvalidAction``):
-
-* **StartMessageMoveTask / ListMessageMoveTasks / CancelMessageMoveTask**
-  (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html,
-  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasks.html,
-  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CancelMessageMoveTask.html,
-  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html).
-  An asynchronous task moves the messages of a dead-letter queue (``SourceArn``: only a queue
-  that some queue's RedrivePolicy targets) to ``DestinationArn`` or, without it, "back to their
-  respective original source queues", oldest first, at ``MaxNumberOfMessagesPerSecond`` (1-500)
-  or as fast as it can. Moved messages keep their body and message attributes and "are
-  considered new messages": a new MessageId, a new enqueue time, a receive count starting
-  again. Only one active task per source queue; the destination must be of the same type
-  (standard/FIFO). ``TaskHandle`` identifies a task; ListMessageMoveTasks gives the most recent
-  (``MaxResults`` 1 by default, up to 10) with ``Status`` RUNNING / COMPLETED / CANCELLING /
-  CANCELLED / FAILED, ``ApproximateNumberOfMessagesMoved`` / ``...ToMove`` (counted when the
-  task starts), ``StartedTimestamp``, and the handle only while RUNNING. Cancelling stops the
-  messages not moved yet and answers how many were moved.
-
-The task runs on the server's event loop (where MiniStack's SQS actions run) and takes the
-SQS lock for each move; between moves it sleeps (the rate, or until an in-flight message of
-the snapshot becomes visible), so an idle or rate-limited task costs nothing.
+>>> namespaced_error(400, {"x-amzn-errortype": "QueueDoesNotExist"}, b'{"message": "x"}')[1]
+{'x-amzn-errortype': 'com.amazonaws.sqs#QueueDoesNotExist'}
 """
 from __future__ import annotations
 
