@@ -68,3 +68,36 @@ def test_doctests(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module)
     assert result.attempted and not result.failed
+
+
+def test_each_ministack_function_has_one_wrapper_after_every_patch() -> None:
+    """In a fresh interpreter (patching this one would change MiniStack for every other test)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import inspect, sys\n"
+        "from localcloud.patches import PatchError, apply_all, wrap\n"
+        "from localcloud.services.iam import enforcement\n"
+        "apply_all(); apply_all(); enforcement.apply(); enforcement.apply()  # idempotent\n"
+        "from ministack.services import lambda_svc, sqs\n"
+        "seen = 0\n"
+        "for name, module in list(sys.modules.items()):\n"
+        "    if not name.startswith('ministack'):\n"
+        "        continue\n"
+        "    for owner in [module] + [c for _, c in inspect.getmembers(module, inspect.isclass)]:\n"
+        "        for attr, value in list(vars(owner).items()):\n"
+        "            keys = getattr(value, '__orderlab_patches__', None)\n"
+        "            if keys is not None:\n"
+        "                seen += 1\n"
+        "                assert len(keys) == 1, (name, attr, sorted(keys))\n"
+        "assert seen > 40, seen\n"
+        "try:\n"
+        "    wrap(lambda_svc, '_create_esm', lambda original: original)\n"
+        "except PatchError as exc:\n"
+        "    assert 'one owner per function' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('a second wrapper of _create_esm was accepted')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
