@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-# The order patches are applied in. Lambda first: its runtime patch edits the worker code that the
-# service patch then builds on; CloudWatch last: it subscribes to the other services' events.
+# The order patches are applied in (and listed in the server log). No service depends on another's
+# being applied first: they meet through the event bus and Lambda's hooks, never through wrappers.
 SERVICE_NAMES: tuple[str, ...] = (
     "awslambda", "apigateway", "dynamodb", "sqs", "iam", "sns", "logs", "pipes", "cloudwatch",
 )
