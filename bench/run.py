@@ -493,8 +493,8 @@ def phase_profile() -> dict[str, Any]:
         "stderr_first_line_wait_s": float(drain.group(1)) if drain else None,
         "drain_called_after_each_invoke": "response[\"log\"] = self._drain_stderr_bounded()" in runtime,
         "esm_idle_wake_gap_s": float(gap.group(1)) if gap else None,
-        "local_cloud_fixes": {"stderr wait": "localcloud/patches/lambda_runtime.py: end-of-invocation marker",
-                              "idle wake gap": "localcloud/patches/lambda_event_sources.py: 2 ms"},
+        "local_cloud_fixes": {"stderr wait": "localcloud/services/awslambda/runtime.py: end-of-invocation marker",
+                              "idle wake gap": "localcloud/services/awslambda/event_sources.py: 2 ms"},
     }
 
 

@@ -1,6 +1,6 @@
 """The lab's local cloud: the pinned MiniStack, started in the background on 127.0.0.1.
 
-The same calls back ``orderlab cloud start|stop|status`` and the notebooks:
+Details: docs/local-cloud-services.md, `localcloud/__init__.py`.
 
 >>> status = start()            # returns once healthy; idempotent   # doctest: +SKIP
 >>> status.endpoint
@@ -9,14 +9,9 @@ The same calls back ``orderlab cloud start|stop|status`` and the notebooks:
 True
 >>> reset().files_removed       # stops it and forgets its saved state  # doctest: +SKIP
 2
-
-The process runs in its own session, so it outlives the Jupyter kernel (or shell) that
-started it; its pid file, log and saved state live in ``~/.orderlab/cloud-<port>/``. The
-state survives a stop and start, a reboot, and a crash minus its last seconds
-(:mod:`localcloud.persistence`).
 """
 from localcloud import paths
-from localcloud.mailbox import Mailbox
+from localcloud.services.sns.mailbox import Mailbox
 from localcloud.process import (
     CloudStatus,
     LocalCloudError,
@@ -52,6 +47,6 @@ __all__ = [
 def cloudwatch_time_scale() -> float:
     """How many times faster than AWS a local cloud started from this environment runs CloudWatch's clock."""
     # Imported on use: the CloudWatch patches load MiniStack, which only the server process needs.
-    from localcloud.patches.cloudwatch import time_scale_from_env
+    from localcloud.services.cloudwatch.runtime import time_scale_from_env
 
     return float(time_scale_from_env().factor)

@@ -1,18 +1,6 @@
 """The local cloud keeps its state: across a stop and start, a reboot, and (minus a few seconds) a crash.
 
-On by default (``--no-persist`` / ``ORDERLAB_PERSIST=0`` turn it off). MiniStack 1.5.33 saves
-every service's ``get_state()`` only on a graceful shutdown; this module adds what a lab done
-over several days needs, each part explained in docs/local-cloud.md ("State and persistence"):
-
-- every :data:`SNAPSHOT_SECONDS` a background thread snapshots the state when something changed:
-  the server forks on its event loop (no request halfway through), the child pickles and writes
-  the state atomically (:mod:`localcloud.snapshots`) while the server goes on; the graceful stop
-  writes the last one the same way;
-- DynamoDB stream records and CloudWatch Logs events are part of the snapshot (MiniStack leaves
-  the stream records out, yet saves the mappings' positions in them);
-- :func:`quiesce` before the last snapshot: new work is refused ``503``, the mappings stop, the
-  invocations in flight finish;
-- a crash marker, so the next start says what was recovered (:func:`crash_report`).
+Details: docs/local-cloud-services.md, `localcloud/persistence.py`.
 
 >>> report = restart(4599)                       # doctest: +SKIP
 >>> report.stop_seconds, report.start_seconds    # doctest: +SKIP
@@ -38,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcloud import log_store, paths, snapshots
+from localcloud import paths, snapshots
+from localcloud.services.logs import store as log_store
 
 __all__ = [
     "PERSIST_ENV",
@@ -135,7 +124,7 @@ def _stream_state(dynamodb: Any) -> dict[str, Any]:
 
 def _restore_streams(dynamodb: Any, saved: dict[str, Any]) -> int:
     """Put saved stream records back; return how many records were restored."""
-    from localcloud.stream_store import CompactRecords
+    from localcloud.services.dynamodb.stream_store import CompactRecords
 
     restored = 0
     for name in ("records", "trimmed", "closed"):

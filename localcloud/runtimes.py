@@ -1,18 +1,6 @@
 """Lambda Python runtimes on this machine: which Runtime AWS accepts, the interpreter that runs it, its SDK.
 
-On AWS a ``python3.12`` function runs on Python 3.12 and can import the standard library,
-the runtime's bundled boto3/botocore (with their dependencies) and what its own package
-and layers carry — nothing from anyone's site-packages. The local cloud reproduces that:
-:func:`select_interpreter` finds a real ``python3.X`` for the Runtime, :func:`launcher_for`
-wraps it so it starts isolated (``-I -S``: no site-packages, no PYTHON* variables, no
-current directory), and :func:`sdk_dir` is a directory holding only boto3, botocore and
-their dependencies, appended to ``sys.path`` after the function's code and layers, where
-AWS's runtime puts its copy.
-
-Every Runtime AWS accepts is accepted here, even one this machine has no interpreter for
-(AWS would run it): such a function runs on the nearest Python 3 here, and its log says so
-at each cold start. ``ORDERLAB_STRICT_RUNTIMES=1`` refuses it at deploy time instead. A
-Runtime AWS refuses is refused with AWS's message (:func:`aws_refusal`).
+Details: docs/local-cloud-services.md, `localcloud/runtimes.py`.
 
 >>> select_interpreter("python3.14").note        # on a machine with 3.11-3.13  # doctest: +SKIP
 'localcloud: no python3.14 here; running on Python 3.13.0'

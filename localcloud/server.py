@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if enforce_iam:
         # Only meaningful under AUTH=true (SQS batch actions, the mapping's role check, logs written with
         # the function's role): applied here so a cloud without enforcement runs exactly apply_all()'s patches.
-        from localcloud.patches import iam_enforcement
+        from localcloud.services.iam import enforcement as iam_enforcement
 
         try:
             iam_enforcement.apply()

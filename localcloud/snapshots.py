@@ -1,15 +1,6 @@
 """The local cloud's state on disk: one snapshot file, replaced atomically, and a crash marker.
 
-``snapshot.pickle`` holds every service's state as of one moment (the design and the
-measurements are in docs/local-cloud.md, "State and persistence"). It is two pickles in one
-file: a small header (:class:`SnapshotInfo`, readable without loading the state) and the
-services' states. A new snapshot is written to a temporary file, flushed to disk, then renamed
-over the old one, so a crash at any moment leaves either the previous or the new snapshot,
-never half of one.
-
-``running.json`` says a server is running on the state (its pid); a graceful stop removes it
-after the last snapshot. The server touches it at every snapshot tick, so after a crash its
-modification time is the last moment the server was known alive.
+Details: docs/local-cloud-services.md, `localcloud/snapshots.py`.
 
 >>> import tempfile
 >>> d = Path(tempfile.mkdtemp())

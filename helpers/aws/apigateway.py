@@ -22,7 +22,7 @@ settings but does not enforce them.
 
 ``endpoint_url`` is the API's ``ApiEndpoint``, the ``$default`` stage's base URL, on every
 target: ``https://{api-id}.execute-api.{region}.amazonaws.com`` on AWS; the local cloud
-answers an address reachable from this machine (see ``localcloud/patches/apigatewayv2.py``).
+answers an address reachable from this machine (see ``localcloud/services/apigateway/responses.py``).
 """
 from __future__ import annotations
 

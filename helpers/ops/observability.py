@@ -68,7 +68,7 @@ AWS_TIMING_HINT = ("on AWS, SQS and Lambda publish one data point per minute and
 
 
 TIME_SCALE_ENV = "ORDERLAB_CLOUDWATCH_TIME_SCALE"
-# What the local cloud's CloudWatch scheduler logs when it starts (localcloud/patches/cloudwatch.py).
+# What the local cloud's CloudWatch scheduler logs when it starts (localcloud/services/cloudwatch/runtime.py).
 _SCALE_LINE = re.compile(r"CloudWatch: metrics and alarm scheduler running \(time scale ([0-9.]+)")
 # GetMetricData periods shorter than a minute (AWS accepts these for recent data).
 _SHORT_PERIODS = (1, 5, 10, 20, 30)

@@ -39,9 +39,22 @@ def check_version() -> str:
         raise PatchError(
             f"The local cloud's fixes were written for MiniStack {PINNED_MINISTACK}, but {installed} "
             f"is installed. Install the pinned version (pip install 'ministack=={PINNED_MINISTACK}') "
-            "or, when upgrading on purpose, re-check every module in localcloud/patches/ and run "
+            "or, when upgrading on purpose, re-check every package in localcloud/services/ and run "
             "tests/conformance."
         )
+    return installed
+
+
+def check_ministack() -> str:
+    """:func:`check_version`, then every MiniStack symbol the patches use against the manifest
+    (:mod:`localcloud.manifest`); raises naming each one that changed or vanished."""
+    installed = check_version()
+    from localcloud import manifest
+
+    try:
+        manifest.check()
+    except manifest.ManifestError as exc:
+        raise PatchError(str(exc)) from None
     return installed
 
 
@@ -142,12 +155,15 @@ def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..
     original = getattr(owner, name, None)
     if original is None or not callable(original):
         raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name}: not found")
-    # Keyed by the patch that wraps, so two modules may layer wrappers on one function while
-    # re-applying the same patch stays a no-op (apply_all is idempotent).
+    # Keyed by the patch that wraps, so re-applying it is a no-op (apply_all is idempotent) and a
+    # second patch wrapping the same function is refused: one owner per function.
     key = f"{getattr(make, '__module__', '?')}.{getattr(make, '__qualname__', repr(make))}"
     applied: frozenset[str] = getattr(original, "__orderlab_patches__", frozenset())
     if key in applied:
         return
+    if applied:
+        raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name} with {key}: "
+                         f"already wrapped by {', '.join(sorted(applied))} (one owner per function)")
     replacement = make(original)
     if not isinstance(replacement, type):
         functools.update_wrapper(replacement, original)
@@ -172,28 +188,12 @@ def request_scope(account_id: str, region: str) -> Iterator[None]:
 
 
 def apply_all() -> list[str]:
-    """Check the MiniStack version and apply every patch; returns the patch names."""
-    check_version()
-    from localcloud.patches import (
-        apigatewayv2,
-        dynamodb_requests,
-        dynamodb_streams,
-        event_filtering,
-        iam_responses,
-        lambda_event_sources,
-        lambda_responses,
-        lambda_runtime,
-        lambda_service,
-        logs,
-        pipes,
-        sns,
-        sqs,
-    )
-    from localcloud.patches import cloudwatch
+    """Check MiniStack (version, manifest) and apply every service's patch; returns the service names."""
+    check_ministack()
+    from localcloud.services import patches
 
     applied = []
-    for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_requests, dynamodb_streams, lambda_event_sources, sqs,
-                   event_filtering, iam_responses, lambda_responses, sns, logs, pipes, cloudwatch):
-        module.apply()
-        applied.append(module.__name__.rsplit(".", 1)[1])
+    for name, apply in patches():
+        apply()
+        applied.append(name)
     return applied

@@ -44,8 +44,8 @@ from botocore.exceptions import ClientError
 from conformance._esm import EventProbe, create_queue, event_source_mapping
 from helpers.core.naming import tag_list
 from helpers.core.waiters import WaitTimeout, wait_until
-from localcloud.cloudwatch_notify import region_name
-from localcloud.patches.cloudwatch import time_scale_from_env
+from localcloud.services.cloudwatch.notify import region_name
+from localcloud.services.cloudwatch.runtime import time_scale_from_env
 
 pytestmark = pytest.mark.cloud
 

@@ -2,7 +2,7 @@
 
 On AWS the mail goes to a real inbox that no test can read, so this module is skipped there
 (and on any other endpoint); the local cloud writes every message it would mail to its mailbox
-(``localcloud.mailbox``), which is what these tests read.
+(``localcloud.services.sns.mailbox``), which is what these tests read.
 
 References (AWS documentation followed):
 - E-mail subscriptions: pending until confirmed, a confirmation mail with the link to visit,
@@ -45,7 +45,7 @@ FOOTER = ("\n\n--\nIf you wish to stop receiving notifications from this topic, 
 
 @pytest.fixture(scope="module")
 def mailbox(cloud):
-    from localcloud.mailbox import Mailbox
+    from localcloud.services.sns.mailbox import Mailbox
 
     return Mailbox(cloud.port)
 

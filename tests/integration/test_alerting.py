@@ -47,7 +47,7 @@ from helpers.core.waiters import wait_until
 
 EMAIL = "learner@example.com"
 LOCAL = external_target() is None
-# Locally the alarms are evaluated on an accelerated clock (localcloud/patches/cloudwatch.py); on AWS
+# Locally the alarms are evaluated on an accelerated clock (localcloud/services/cloudwatch/runtime.py); on AWS
 # a one-minute SQS metric plus evaluation takes minutes.
 ALARM_TIMEOUT = 90 if LOCAL else 900
 DLQ_TIMEOUT = 90  # three failing receives (retried at once: a permanent failure gets no backoff)

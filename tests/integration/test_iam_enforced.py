@@ -1,7 +1,7 @@
 """IAM enforced on the local cloud: a missing grant fails locally exactly as it would on AWS.
 
 This module starts its own local cloud with ``enforce_iam=True`` (MiniStack ``AUTH=true`` plus
-``localcloud/patches/iam_enforcement.py``), deploys the whole pipeline there and checks:
+``localcloud/services/iam/enforcement.py``), deploys the whole pipeline there and checks:
 
 - what enforcement means, measured: the lab's ``test`` credentials are the account root; an IAM
   user's explicit Deny gives ``AccessDenied``; a function's calls are evaluated against its

@@ -1,4 +1,4 @@
-"""The event-pattern matcher (localcloud/event_patterns.py), row by row from AWS's documentation.
+"""The event-pattern matcher (localcloud/services/eventbridge/patterns.py), row by row from AWS's documentation.
 
 Each row: pattern, event, expected match, and the AWS page (section) it comes from. Rows marked
 "AWS-recorded" follow behaviour LocalStack recorded against real EventBridge (its
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from localcloud.event_patterns import ERROR_PREFIX, EventPattern, InvalidEventPattern, compile_pattern, matches
+from localcloud.services.eventbridge.patterns import ERROR_PREFIX, EventPattern, InvalidEventPattern, compile_pattern, matches
 
 EB = "https://docs.aws.amazon.com/eventbridge/latest/userguide/"
 PATTERNS = EB + "eb-event-patterns.html"

@@ -19,7 +19,7 @@ from helpers.aws.runtime import (
     python_version,
 )
 from localcloud import runtimes
-from localcloud.patches.lambda_service import _runtime_refusal
+from localcloud.services.awslambda.service import _runtime_refusal
 
 HOST = "python%d.%d" % sys.version_info[:2]
 

@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from localcloud import cloudwatch_alarms as cwa
-from localcloud import cloudwatch_notify as cwn
-from localcloud import cloudwatch_sources as cws
-from localcloud.cloudwatch_alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, PeriodValue, evaluate
+from localcloud.services.cloudwatch import alarms as cwa
+from localcloud.services.cloudwatch import notify as cwn
+from localcloud.services.cloudwatch import sources as cws
+from localcloud.services.cloudwatch.alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, PeriodValue, evaluate
 
 T0 = datetime(2025, 5, 14, 1, 55, tzinfo=timezone.utc).timestamp()
 
@@ -389,7 +389,7 @@ def test_lambda_and_api_dimension_sets():
 
 def test_time_scale_setting():
     from localcloud.patches import PatchError
-    from localcloud.patches import cloudwatch as patch
+    from localcloud.services.cloudwatch import runtime as patch
 
     assert patch.time_scale_from_env({}).factor == patch.DEFAULT_TIME_SCALE
     assert patch.time_scale_from_env({patch.TIME_SCALE_ENV: "1"}).factor == 1.0
@@ -407,7 +407,7 @@ def base_request(**overrides) -> dict:
 
 
 def test_put_metric_alarm_validation():
-    from localcloud.cloudwatch_api import validation_error
+    from localcloud.services.cloudwatch.api import validation_error
 
     assert validation_error(base_request()) is None
     assert validation_error(base_request(Period=10)) is None
@@ -433,7 +433,7 @@ def test_alarm_evaluates_its_exact_dimension_set_only():
     """Two queues publish the same metric name: an alarm reads only its own QueueName."""
     from ministack.services import cloudwatch
 
-    from localcloud.patches import cloudwatch as patch
+    from localcloud.services.cloudwatch import runtime as patch
 
     account, region, end = "999999999999", "eu-west-3", T0 + 60
     keys = []

@@ -1,4 +1,4 @@
-"""The local cloud's DynamoDB request rules (localcloud/patches/dynamodb_requests.py), without a server.
+"""The local cloud's DynamoDB request rules (localcloud/services/dynamodb/requests.py), without a server.
 
 The same rules are checked end to end, against the AWS contract, in
 tests/conformance/test_dynamodb_wrong_calls.py.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud.patches.dynamodb_requests import (
+from localcloud.services.dynamodb.requests import (
     VALIDATION_PREFIX,
     expression_parameter_error,
     partition_in_key_order,
@@ -82,7 +82,7 @@ def test_a_partition_is_ordered_by_number_not_by_text() -> None:
 
 
 def test_an_empty_set_is_found_inside_maps_and_lists() -> None:
-    from localcloud.patches.dynamodb_requests import empty_set_error
+    from localcloud.services.dynamodb.requests import empty_set_error
 
     assert empty_set_error({"a": {"S": "x"}, "b": {"NS": ["1"]}}) is None
     assert empty_set_error({"m": {"M": {"l": {"L": [{"S": "x"}, {"BS": []}]}}}}) == (
@@ -90,7 +90,7 @@ def test_an_empty_set_is_found_inside_maps_and_lists() -> None:
 
 
 def test_unused_placeholders_are_whole_tokens() -> None:
-    from localcloud.patches.dynamodb_requests import unused_placeholder_error
+    from localcloud.services.dynamodb.requests import unused_placeholder_error
 
     used = {"UpdateExpression": "SET #ab = :vv", "ExpressionAttributeNames": {"#ab": "x"},
             "ExpressionAttributeValues": {":vv": {"S": "x"}}}

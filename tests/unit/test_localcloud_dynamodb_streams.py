@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ministack.services.dynamodb import _item_size_bytes
 
-from localcloud.patches.dynamodb_streams import record_size_bytes
+from localcloud.services.dynamodb.streams import record_size_bytes
 
 
 def test_size_bytes_matches_the_lambda_guide_example_records():

@@ -1,4 +1,4 @@
-"""The local cloud's embedded metric format extraction (localcloud/patches/logs.py).
+"""The local cloud's embedded metric format extraction (localcloud/services/logs/responses.py).
 
 Follows https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html:
 the spec's example, several DimensionSets × several metrics, arrays of values, documents that
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.patches import logs
-from localcloud.patches.logs import EmfError, MetricDatum, extract, parse_emf
+from localcloud.services.logs import responses as logs
+from localcloud.services.logs.responses import EmfError, MetricDatum, extract, parse_emf
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Lambda FilterCriteria in the local cloud (localcloud/patches/event_filtering.py): the pure parts.
+"""Lambda FilterCriteria in the local cloud (localcloud/services/awslambda/filtering.py): the pure parts.
 
 Follows https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html; the
 end-to-end behaviour (and on AWS) is tests/conformance/test_event_filtering.py.
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from localcloud.patches.event_filtering import INVALID_FILTER_MESSAGE, apply_filter_criteria, filter_criteria_error
+from localcloud.services.awslambda.filtering import INVALID_FILTER_MESSAGE, apply_filter_criteria, filter_criteria_error
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:orders"
 
@@ -121,19 +121,19 @@ def test_valid_or_absent_filter_criteria_pass(data):
 def test_the_patch_applies_to_the_pinned_ministack():
     """In a fresh interpreter (patching this one would change MiniStack for every other test).
 
-    apply_all registers this module after lambda_event_sources; both wrap ``_create_esm``.
+    The Lambda service's patch wraps ``_create_esm`` once; the filter is one of its checks.
     """
     script = (
         "import json\n"
-        "from localcloud.patches import check_version, event_filtering, lambda_event_sources\n"
+        "from localcloud.patches import check_version\n"
+        "from localcloud.services.awslambda import patch as lambda_patch\n"
         "from ministack.services import lambda_svc\n"
         "check_version()\n"
-        "for _ in range(2):  # idempotent, and layered over lambda_event_sources' own wrappers\n"
-        "    lambda_event_sources.apply(); event_filtering.apply()\n"
-        "assert lambda_svc._apply_filter_criteria.__orderlab_event_filtering__\n"
-        "assert lambda_svc._create_esm.__orderlab_event_filtering__\n"
-        "assert lambda_svc._create_esm.__orderlab_patched__  # lambda_event_sources' layer is kept\n"
-        "assert lambda_svc._update_esm.__orderlab_event_filtering__\n"
+        "for _ in range(2):  # idempotent\n"
+        "    lambda_patch.apply()\n"
+        "assert len(lambda_svc._apply_filter_criteria.__orderlab_patches__) == 1\n"
+        "assert len(lambda_svc._create_esm.__orderlab_patches__) == 1  # one wrapper, every check in it\n"
+        "assert len(lambda_svc._update_esm.__orderlab_patches__) == 1\n"
         "bad = {'FilterCriteria': {'Filters': [{'Pattern': '{\"a\": 1}'}]}}\n"
         "status, headers, body = lambda_svc._create_esm(dict(bad, FunctionName='f', EventSourceArn='x'))\n"
         "assert status == 400 and headers['x-amzn-errortype'] == 'InvalidParameterValueException'\n"

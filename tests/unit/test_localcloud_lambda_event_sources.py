@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from localcloud.patches import lambda_event_sources as les
+from localcloud.services.awslambda import event_sources as les
 
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2024-01-01T00:00:00.000"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:probe"

@@ -1,5 +1,5 @@
-"""The local cloud's Lambda worker pool when an execution environment dies (patches/lambda_runtime.py,
-patches/lambda_service.py): real worker processes, killed for real, no server.
+"""The local cloud's Lambda worker pool when an execution environment dies (services/awslambda/runtime.py,
+services/awslambda/service.py): real worker processes, killed for real, no server.
 
 Each scenario runs in a fresh interpreter (``python this_file <scenario>``) so that MiniStack and
 the patches are imported there, never into the test process.
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from localcloud import code_cache
-from localcloud.patches import lambda_runtime
+from localcloud.services.awslambda import runtime as lambda_runtime
 
 HANDLER = '''
 import os, time

@@ -1,4 +1,4 @@
-"""Compact CloudWatch Logs events (localcloud/log_store.py): same events, in time order, smaller held.
+"""Compact CloudWatch Logs events (localcloud/services/logs/store.py): same events, in time order, smaller held.
 
 GetLogEvents / FilterLogEvents return a stream's events as written, in timestamp order
 (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html,
@@ -16,9 +16,9 @@ from bisect import bisect_left, bisect_right
 
 import pytest
 
-from localcloud import log_store
-from localcloud.log_store import BLOCK, CompactEvents
-from localcloud.patches.logs import store_events
+from localcloud.services.logs import store as log_store
+from localcloud.services.logs.store import BLOCK, CompactEvents
+from localcloud.services.logs.responses import store_events
 
 
 def event(t: int, text: str = "") -> dict:

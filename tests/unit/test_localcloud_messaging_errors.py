@@ -1,10 +1,10 @@
-"""SQS and SNS errors worded and typed as AWS's (localcloud/patches/sqs.py, sns.py), without a server."""
+"""SQS and SNS errors worded and typed as AWS's (localcloud/services/sqs/responses.py, sns.py), without a server."""
 from __future__ import annotations
 
 import json
 
-from localcloud.patches.sns import _error_codes, aws_error, subscription_error
-from localcloud.patches.sqs import namespaced_error
+from localcloud.services.sns.responses import _error_codes, aws_error, subscription_error
+from localcloud.services.sqs.responses import namespaced_error
 
 
 def test_sqs_json_errors_carry_the_namespaced_type() -> None:

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from localcloud import patches, runtimes
-from localcloud.patches import PatchError, lambda_runtime
+from localcloud.patches import PatchError
+from localcloud.services.awslambda import runtime as lambda_runtime
 
 
 def test_refuses_another_ministack_version(monkeypatch):

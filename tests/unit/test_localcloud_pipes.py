@@ -1,4 +1,4 @@
-"""The pure parts of the local cloud's EventBridge Pipes runtime (localcloud/patches/pipes.py).
+"""The pure parts of the local cloud's EventBridge Pipes runtime (localcloud/services/pipes/models.py).
 
 AWS documentation followed:
 - Input transformation (templates, reserved variables, implicit body parsing, quoting):
@@ -19,9 +19,9 @@ import json
 
 import pytest
 
-from localcloud.event_patterns import InvalidEventPattern
-from localcloud.patches import pipes
-from localcloud.patches.pipes import (
+from localcloud.services.eventbridge.patterns import InvalidEventPattern
+from localcloud.services.pipes import responses as pipes
+from localcloud.services.pipes.models import (
     MISSING,
     PipeConfig,
     PipeConflict,

@@ -9,7 +9,7 @@ import pytest
 
 from localcloud import snapshots
 from localcloud.persistence import persist_requested
-from localcloud.stream_store import CompactRecords
+from localcloud.services.dynamodb.stream_store import CompactRecords
 
 
 def test_a_snapshot_round_trips_with_compact_records_and_its_header_reads_alone(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The local cloud's SNS e-mail delivery (localcloud/patches/sns.py) and its mailbox (localcloud/mailbox.py).
+"""The local cloud's SNS e-mail delivery (localcloud/services/sns/responses.py) and its mailbox (localcloud/services/sns/mailbox.py).
 
 Formats follow https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html and
 https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html; the end-to-end
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.mailbox import Mailbox, address_key, mailbox_dir
-from localcloud.patches.sns import LocalUrls, confirmation_mail, is_email_address, notification_mail
+from localcloud.services.sns.mailbox import Mailbox, address_key, mailbox_dir
+from localcloud.services.sns.responses import LocalUrls, confirmation_mail, is_email_address, notification_mail
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 SUB = TOPIC + ":5f1c"
@@ -178,7 +178,7 @@ def test_email_addresses(text, ok):
 _IN_PROCESS = r"""
 import json, sys
 from localcloud.patches import apply_all
-from localcloud.mailbox import Mailbox
+from localcloud.services.sns.mailbox import Mailbox
 from ministack.services import sns
 
 apply_all(); apply_all()   # idempotent; GATEWAY_PORT=4599 (set by the test, as localcloud.server does)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from localcloud.patches import sqs as move
+from localcloud.services.sqs import responses as move
 
 DLQ = "arn:aws:sqs:us-east-1:000000000000:orders-dlq"
 

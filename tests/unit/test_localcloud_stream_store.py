@@ -1,4 +1,4 @@
-"""Compact DynamoDB stream records (localcloud/stream_store.py): same records, smaller held.
+"""Compact DynamoDB stream records (localcloud/services/dynamodb/stream_store.py): same records, smaller held.
 
 DynamoDB Streams keeps each change record for 24 hours and readers get the records as written
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html): compacting
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import pickle
 
-from localcloud.stream_store import CompactRecords, plain
+from localcloud.services.dynamodb.stream_store import CompactRecords, plain
 
 
 def record(n: int) -> dict:

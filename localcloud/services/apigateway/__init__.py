@@ -1,0 +1,1 @@
+"""API Gateway HTTP APIs: the execute-api path and the Lambda proxy response."""

@@ -1,0 +1,1 @@
+"""AWS Lambda: runtimes and workers, Invoke, event source mappings and their filters, responses."""

@@ -1,0 +1,1 @@
+"""CloudWatch: service metrics, alarms evaluated on a schedule, their notifications."""

@@ -1,0 +1,1 @@
+"""DynamoDB: request validation, Scan order, compact stream records."""

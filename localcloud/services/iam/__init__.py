@@ -1,0 +1,1 @@
+"""IAM: response shapes, and policy enforcement when the cloud runs with AUTH."""

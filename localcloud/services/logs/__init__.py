@@ -1,0 +1,1 @@
+"""CloudWatch Logs: compact log storage, embedded metric format, Lambda log streams."""

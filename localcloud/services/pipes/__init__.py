@@ -1,0 +1,1 @@
+"""EventBridge Pipes: source pollers, filter, enrichment, targets."""

@@ -1,0 +1,1 @@
+"""SNS: AWS error codes, subscription rules, e-mail delivery to a local mailbox."""

@@ -1,0 +1,1 @@
+"""SQS: AWS error types and messages, FIFO defaults, batch limits."""
