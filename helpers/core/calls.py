@@ -182,9 +182,16 @@ class CallLog:
                  "result": call.outcome} for n, call in enumerate(self.calls, 1)]
 
     def __repr__(self) -> str:
+        """The summary, each call that changed something, the reads counted by operation."""
         lines = [self.summary()]
-        lines += [f"  {row['#']:>3}  {row['service']:<14} {row['operation']:<34} {row['resource']:<40} {row['result']}"
-                  for row in self.table_rows()]
+        lines += [f"  {call.service} {call.operation} {call.resource}".rstrip() for call in self.changes]
+        reads: dict[str, int] = {}
+        for call in self.calls:
+            if not call.changed:
+                reads[call.operation] = reads.get(call.operation, 0) + 1
+        if reads:
+            lines.append("  and: " + ", ".join(f"{name} ×{count}" if count > 1 else name
+                                               for name, count in reads.items()))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

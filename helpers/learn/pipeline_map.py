@@ -332,8 +332,9 @@ def _png(fig: Figure) -> bytes:
 class PipelineMap:
     """The map, redrawn in place every ``interval`` seconds while orders flow (a background thread).
 
-    ``stop()`` ends the updates and leaves the last frame in the notebook as an image, so headless
-    runs keep it too. Also a context manager: ``with PipelineMap(lab): send_burst(lab, 20)``.
+    The frame is one notebook output updated in place (an IPython display handle), so the last
+    frame is what a saved or headless-run notebook keeps. Also a context manager:
+    ``with PipelineMap(lab): send_burst(api, 20)``.
     """
 
     def __init__(self, lab: Lab, *, interval: float = 1.0, window: timedelta | None = None) -> None:
@@ -346,24 +347,26 @@ class PipelineMap:
         self._names = _Names()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._image: Any = None
+        self._handle: Any = None
+        self._drawn: list[tuple[str, list[str]]] | None = None
 
     def refresh(self) -> PipelineFigures:
-        """Read every part once and redraw (what the thread does each interval)."""
+        """Read every part once and redraw if anything shown changed (what the thread does each interval)."""
         figures = read_pipeline(self.lab, window=self.window, names=self._names)
         self.last = figures
         self.frames += 1
-        if self._image is not None:
-            self._image.value = _png(draw_map(figures))
+        drawn = [(part.health, part.lines) for part in figures.nodes.values()]
+        if self._handle is not None and drawn != self._drawn:  # drawing costs CPU the pipeline could use
+            self._handle.update(_image(figures))
+            self._drawn = drawn
         return figures
 
     def start(self) -> PipelineMap:
-        import ipywidgets
         from IPython.display import display
 
-        self._image = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-        self.refresh()
-        display(self._image)
+        figures = read_pipeline(self.lab, window=self.window, names=self._names)
+        self._handle = display(_image(figures), display_id=True)  # None outside IPython
+        self.last, self.frames = figures, 1
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="pipeline-map", daemon=True)
         self._thread.start()
@@ -377,17 +380,11 @@ class PipelineMap:
                 self.error = f"{type(error).__name__}: {error}"
 
     def stop(self) -> PipelineFigures:
-        """Stop the updates; the final frame replaces the live one as a saved image."""
-        from IPython.display import Image, display
-
+        """Stop the updates after one last frame (the one the notebook keeps)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._image is not None:
-            self._image.close()
-            self._image = None
         figures = self.refresh()
-        display(Image(_png(draw_map(figures)), format="png"))
         if self.error:
             print(f"(the map missed an update: {self.error})")
         return figures
@@ -397,3 +394,9 @@ class PipelineMap:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _image(figures: PipelineFigures) -> Any:
+    from IPython.display import Image
+
+    return Image(_png(draw_map(figures)), format="png")

@@ -107,3 +107,43 @@ def test_a_new_environment_reports_its_init_duration_once(lab, sleeper):
     assert first["pid"] == second["pid"], "the second invocation did not reuse the warm environment"
     assert re.search(r"\tInit Duration: \d+(\.\d+)? ms", _report_of(lab, sleeper, first["requestId"]))
     assert "Init Duration" not in _report_of(lab, sleeper, second["requestId"])
+
+
+SLOW_INIT_HANDLER = '''
+import time
+
+time.sleep(1.5)  # init: imports, clients, configuration
+
+
+def handler(event, context):
+    return {"requestId": context.aws_request_id}
+'''
+
+
+def test_a_slow_init_counts_as_init_duration_not_duration(lab, tmp_path):
+    """Duration is the handler's time; a cold start's init is reported apart (REPORT's Init Duration)
+    and is not in the AWS/Lambda Duration metric either."""
+    from datetime import datetime, timedelta, timezone
+
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
+
+    (tmp_path / "slow_init.py").write_text(SLOW_INIT_HANDLER)
+    role = ensure_lambda_role(lab, "slow-init", statements=[])
+    name = deploy_function(lab, tmp_path, component="slow-init", handler="slow_init.handler", role_arn=role,
+                           environment={}, timeout=10).name
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    request_id = _invoke(lab, name)["requestId"]
+    report = _report_of(lab, name, request_id)
+    duration = float(re.search(r"\tDuration: (\d+(?:\.\d+)?) ms", report).group(1))
+    init = float(re.search(r"\tInit Duration: (\d+(?:\.\d+)?) ms", report).group(1))
+    assert init >= 1500 and duration < 1000, report
+
+    def duration_metric() -> float | None:
+        points = lab.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="Duration", Dimensions=[{"Name": "FunctionName", "Value": name}],
+            StartTime=since, EndTime=datetime.now(timezone.utc) + timedelta(minutes=1), Period=60,
+            Statistics=["Maximum"])["Datapoints"]
+        return max(point["Maximum"] for point in points) if points else None
+
+    assert wait_until(duration_metric, timeout=300, interval=2, what="the Duration metric") < 1000

@@ -18,6 +18,7 @@ from typing import Any
 
 from localcloud.events import bus
 from localcloud.services.awslambda.events import FunctionInvoked
+from localcloud.services.awslambda.runtime import started_environment_init_ms
 
 logger = logging.getLogger("localcloud.lambda")
 
@@ -73,12 +74,15 @@ def make_execute_function(original: Callable[..., Any]) -> Callable[..., Any]:
         token = _in_execution.set(True)
         started = time.time()
         running = concurrency.enter(key)
+        init_token = started_environment_init_ms.set(None)
         try:
             result = original(func, event)
         finally:
             _in_execution.reset(token)
             concurrency.leave(key)
-        elapsed_ms = (time.time() - started) * 1000.0
+        # AWS's Duration is the handler's time: a cold start's init is its own figure (Init Duration).
+        elapsed_ms = max(0.0, (time.time() - started) * 1000.0 - (started_environment_init_ms.get() or 0.0))
+        started_environment_init_ms.reset(init_token)
         bus.publish(FunctionInvoked(config, result, started, elapsed_ms, running[0], running[1]))
         return result
     return _execute_function

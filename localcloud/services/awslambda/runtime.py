@@ -95,6 +95,11 @@ class ExecutionEnvironment:
 serving_environment: contextvars.ContextVar[ExecutionEnvironment | None] = contextvars.ContextVar(
     "orderlab_serving_environment", default=None
 )
+# The Init Duration of the environment the current invocation started (None: a warm start); the
+# invocation's Duration excludes it, as on AWS.
+started_environment_init_ms: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "orderlab_started_environment_init_ms", default=None
+)
 
 
 _PRELUDE = r'''
@@ -328,7 +333,9 @@ def apply() -> None:
                 result = original(self, *args, **kwargs)
             finally:
                 self._orderlab_proc = self._proc  # kept for its exit status if it dies
-            serving_environment.set(dataclasses.replace(environment, init_ms=(time.monotonic() - started) * 1000))
+            init_ms = (time.monotonic() - started) * 1000
+            serving_environment.set(dataclasses.replace(environment, init_ms=init_ms))
+            started_environment_init_ms.set(init_ms)
             return result
         return _spawn
 

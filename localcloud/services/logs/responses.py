@@ -248,6 +248,8 @@ def emit_to_environment_stream(lambda_svc: Any, cloudwatch_logs: Any, environmen
         if stream_name not in group["streams"]:
             group["streams"][stream_name] = _new_stream(now_ms)
         stream = group["streams"][stream_name]
+    if environment.init_ms is not None:  # MiniStack timed the start too; AWS reports it apart
+        duration_ms = max(1, duration_ms - round(environment.init_ms))
     report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {duration_ms} ms\t"
               f"Memory Size: {config.get('MemorySize', 128)} MB\t"
               f"Max Memory Used: {lambda_svc._probe_peak_memory_mb(func)} MB")

@@ -68,3 +68,15 @@ def test_json_documents_are_written_as_json_dumps_and_the_table_is_escaped() -> 
     assert 'PolicyDocument=json.dumps({"Version": "2012-10-17"})' in log.code()
     assert log.code().startswith("import json\n")
     assert "&lt;b&gt;" in log._repr_html_() and "<b>me" not in log._repr_html_()
+
+
+def test_the_text_view_lists_changes_and_counts_reads() -> None:
+    log = _log(Call("sqs", "GetQueueUrl", {"QueueName": "alice-dlq"}, status=400, error_code="QueueDoesNotExist"),
+               Call("sqs", "CreateQueue", {"QueueName": "alice-dlq"}, status=200),
+               Call("sqs", "GetQueueAttributes", {"QueueUrl": "http://x/0/alice-dlq"}, status=200),
+               Call("sqs", "GetQueueAttributes", {"QueueUrl": "http://x/0/alice-dlq"}, status=200))
+    assert repr(log).splitlines() == [
+        "4 AWS calls: 1 changed something, 3 read-only (1 looked for something not there yet)",
+        "  sqs CreateQueue alice-dlq",
+        "  and: GetQueueUrl, GetQueueAttributes ×2",
+    ]
