@@ -18,7 +18,7 @@ from typing import Iterator
 
 import psutil
 
-from localcloud import paths
+from localcloud import lambda_zygote, paths
 from localcloud.server import EDITION, ENFORCE_IAM_ENV, enforce_iam_requested
 
 DEFAULT_PORT = 4599
@@ -108,7 +108,9 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _is_lambda_worker(pid: int) -> bool:
-    return any("/ministack-lambda-" in part for part in _cmdline(pid))
+    """A Lambda execution environment or a zygote the environments are forked from."""
+    cmdline = _cmdline(pid)
+    return any("/ministack-lambda-" in part for part in cmdline) or lambda_zygote.is_zygote_cmdline(cmdline)
 
 
 def _is_our_server(pid: int, port: int) -> bool:
@@ -168,7 +170,7 @@ def status(port: int | None = None) -> CloudStatus:
         return CloudStatus(port, running=False, log_file=str(paths.log_file(port)))
     health = _health(port)
     healthy = bool(health) and health.get("edition") == EDITION
-    workers = len(_descendants(pid))
+    workers = len([p for p in _descendants(pid) if not lambda_zygote.is_zygote_cmdline(_cmdline(p.pid))])
     return CloudStatus(
         port, running=True, healthy=healthy, pid=pid,
         version=(health or {}).get("version"), lambda_workers=workers, log_file=str(paths.log_file(port)),
