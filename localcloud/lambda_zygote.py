@@ -60,8 +60,10 @@ MAX_ZYGOTES = 6
 _START_TIMEOUT_SECONDS = 60.0
 _FORK_TIMEOUT_SECONDS = 10.0
 _MAX_MESSAGE_BYTES = 1 << 20
-# Set per environment, so not part of what makes two environments' zygote the same.
-_PER_ENVIRONMENT_VARIABLES = frozenset({"AWS_LAMBDA_LOG_STREAM_NAME"})
+# Set in each environment, not in the zygote: per environment (its log stream), or from the
+# function's configuration (a change of memory or timeout keeps the zygote of its code).
+_PER_ENVIRONMENT_VARIABLES = frozenset({"AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                                        "AWS_LAMBDA_FUNCTION_VERSION", "_LAMBDA_TIMEOUT"})
 _PR_SET_CHILD_SUBREAPER = 36
 
 

@@ -52,6 +52,7 @@ import contextvars
 import dataclasses
 import inspect
 import json
+import logging
 import queue
 import signal
 import subprocess
@@ -63,6 +64,7 @@ from typing import Any
 from localcloud import code_cache, lambda_zygote, runtimes
 from localcloud.patches import PatchError, patch_source, replace_once, wrap
 
+logger = logging.getLogger("localcloud.lambda_runtime")
 END_MARKER = "\x1eorderlab:end-of-invocation"
 EXIT_ERROR_TYPE = "Runtime.ExitError"
 # What MiniStack's reader answers when the worker's pipes break under it: the process is gone.
@@ -353,8 +355,12 @@ def apply() -> None:
                 result = original(self, *args, **kwargs)
             finally:
                 self._orderlab_proc = self._proc  # kept for its exit status if it dies
+            init_ms = (time.monotonic() - started) * 1000
+            forked = isinstance(self._proc, lambda_zygote.ForkedEnvironment)
+            logger.info("Lambda %s: new execution environment (%s), init %.0f ms", environment.function_name,
+                        "forked from its zygote" if forked else "started", init_ms)
             lambda_zygote.environment_started(self)
-            serving_environment.set(dataclasses.replace(environment, init_ms=(time.monotonic() - started) * 1000))
+            serving_environment.set(dataclasses.replace(environment, init_ms=init_ms))
             return result
         return _spawn
 
