@@ -8,8 +8,8 @@ CPU each, and a kill that replaces three or four environments at once starved th
 Here, once a function's first environment has finished its init, a zygote is started for that
 code version: the same interpreter and launcher flags, the same ``sys.path`` (the function's
 extracted code first, the runtime SDK last: a library vendored in the zip is the one imported),
-the same environment variables, and the modules that first init imported, minus the
-function's own code. Every later environment of that code is a fork of the zygote, so it
+Lambda's environment variables (each fork then sets its own: its log stream, the function's
+``Environment``), and the modules that first init imported, minus the function's own code. Every later environment of that code is a fork of the zygote, so it
 starts with those libraries already imported and runs only its own init: MiniStack's worker
 bootstrap as usual, importing the handler module and running its init code (per environment,
 as on AWS; ``Init Duration`` is still measured around it).
@@ -242,6 +242,9 @@ def _serve(sock, main):
 def main():
     sock = socket.socket(fileno=int(os.environ.pop("ORDERLAB_ZYGOTE_FD")))
     start = json.loads(sock.recv(_MAX))
+    if not (hasattr(sys, "orig_argv") and hasattr(socket, "recv_fds")):  # Python < 3.10
+        _send(sock, {"status": "failed", "error": "Python %d.%d cannot serve forks" % sys.version_info[:2]})
+        return
     try:
         module, imported, skipped = _preload(start)
     except BaseException as exc:
