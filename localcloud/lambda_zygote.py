@@ -9,10 +9,11 @@ Here, once a function's first environment has finished its init, a zygote is sta
 code version: the same interpreter and launcher flags, the same ``sys.path`` (the function's
 extracted code first, the runtime SDK last: a library vendored in the zip is the one imported),
 Lambda's environment variables (each fork then sets its own: its log stream, the function's
-``Environment``), and the modules that first init imported, minus the function's own code. Every later environment of that code is a fork of the zygote, so it
-starts with those libraries already imported and runs only its own init: MiniStack's worker
-bootstrap as usual, importing the handler module and running its init code (per environment,
-as on AWS; ``Init Duration`` is still measured around it).
+``Environment``), and the modules that first init imported, minus the function's own code.
+Every later environment of that code is a fork of the zygote, so it starts with those libraries
+already imported and runs only its own init: MiniStack's worker bootstrap as usual, importing
+the handler module and running its init code (per environment, as on AWS; ``Init Duration`` is
+still measured around it). Design notes and figures: docs/lambda-environment-crashes.md.
 
 What stays the same as a normally started worker (``subprocess.Popen`` of the launcher):
 

@@ -40,7 +40,9 @@ What AWS does, and MiniStack 1.5.33 does not:
   new environment and, with ``-B``, each environment compiled botocore and the package's
   dependencies from source again: on a busy machine several seconds per cold start, and a
   burst of them stalled the API. Environments now share the extracted code and a bytecode
-  cache (:mod:`localcloud.code_cache`); behaviour is unchanged.
+  cache (:mod:`localcloud.code_cache`), and an environment after the first is a fork of a
+  process that has imported the libraries already (:mod:`localcloud.lambda_zygote`); each still
+  runs its own init.
 * **No fixed wait after each invoke.** MiniStack waits up to 50 ms for trailing log lines
   after every invocation (``Worker._drain_stderr_bounded``). The worker here writes an
   end-of-invocation marker after flushing its output, so the server reads the logs up to the
@@ -399,6 +401,7 @@ def apply() -> None:
     for name in ("_spawn", "invoke", "_drain_stderr_bounded"):
         if not hasattr(lr.Worker, name):
             raise PatchError(f"cannot patch ministack Worker.{name}: not found")
+
     def make_invalidate(original):
         def invalidate_worker(func_name: str, qualifier: str | None = None, *args: Any, **kwargs: Any) -> None:
             original(func_name, qualifier, *args, **kwargs)
