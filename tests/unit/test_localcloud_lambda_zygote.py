@@ -264,4 +264,7 @@ def off_switch_starts_normally(tmp: Path) -> None:
 
 if __name__ == "__main__":
     globals()[sys.argv[1]](Path(sys.argv[2]))
+    from ministack.core import lambda_runtime as lr
+
+    lr.reset()  # every environment and zygote ended and reaped before this "server" exits
     print(json.dumps({"ok": sys.argv[1]}))
