@@ -11,6 +11,7 @@ True
 2
 """
 from localcloud import paths
+from localcloud.lambda_zygote import is_zygote_cmdline as is_lambda_zygote
 from localcloud.services.sns.mailbox import Mailbox
 from localcloud.process import (
     CloudStatus,
@@ -34,6 +35,7 @@ __all__ = [
     "available_runtimes",
     "cloudwatch_time_scale",
     "install_hint",
+    "is_lambda_zygote",
     "lambda_worker_function",
     "paths",
     "python_version_of",

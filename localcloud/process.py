@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 
 import psutil
 
-from localcloud import paths
+from localcloud import lambda_zygote, paths
 from localcloud.server import EDITION, ENFORCE_IAM_ENV, enforce_iam_requested
 
 DEFAULT_PORT = 4599
@@ -128,7 +128,9 @@ def lambda_worker_function(cmdline: Iterable[str]) -> str | None:
 
 
 def _is_lambda_worker(pid: int) -> bool:
-    return lambda_worker_function(_cmdline(pid)) is not None
+    """A Lambda execution environment or a zygote the environments are forked from."""
+    cmdline = _cmdline(pid)
+    return lambda_worker_function(cmdline) is not None or lambda_zygote.is_zygote_cmdline(cmdline)
 
 
 def _is_our_server(pid: int, port: int) -> bool:
@@ -188,7 +190,7 @@ def status(port: int | None = None) -> CloudStatus:
         return CloudStatus(port, running=False, log_file=str(paths.log_file(port)))
     health = _health(port)
     healthy = bool(health) and health.get("edition") == EDITION
-    workers = len(_descendants(pid))
+    workers = len([p for p in _descendants(pid) if not lambda_zygote.is_zygote_cmdline(_cmdline(p.pid))])
     return CloudStatus(
         port, running=True, healthy=healthy, pid=pid,
         version=(health or {}).get("version"), lambda_workers=workers, log_file=str(paths.log_file(port)),

@@ -201,7 +201,8 @@ class WorkerKiller:
 
 
 def cloud_memory(port: int) -> dict[str, Any]:
-    """Resident memory of the local cloud: the server, and its Lambda worker pool (MB, count, per function).
+    """Resident memory of the local cloud: the server, its Lambda worker pool (MB, count, per function)
+    and the zygotes the workers are forked from.
 
     >>> cloud_memory(4599)["workers_pss_mb"]                                # doctest: +SKIP
     410.7
@@ -217,10 +218,27 @@ def cloud_memory(port: int) -> dict[str, Any]:
         entry["workers"] += 1
         entry["rss_mb"] = round(entry["rss_mb"] + worker.rss_bytes / 2**20, 1)
         entry["pss_mb"] = round(entry["pss_mb"] + pss / 2**20, 1)
+    zygotes = _zygote_processes(server)
+    zygotes_rss = sum(p.memory_info().rss for p in zygotes)
     return {"server_rss_mb": round(server.memory_info().rss / 2**20, 1),
             "workers_rss_mb": round(sum(w.rss_bytes for w in workers) / 2**20, 1),
             "workers_pss_mb": round(pss_total / 2**20, 1),
-            "workers": len(workers), "by_function": by_function}
+            "workers": len(workers), "by_function": by_function,
+            "zygotes": len(zygotes), "zygotes_rss_mb": round(zygotes_rss / 2**20, 1),
+            "zygotes_pss_mb": round(sum(_pss_bytes(p.pid, p.memory_info().rss) for p in zygotes) / 2**20, 1)}
+
+
+def _zygote_processes(server: psutil.Process) -> list[psutil.Process]:
+    """The processes new environments are forked from (``localcloud.is_lambda_zygote``): the pool's
+    other share of memory, since the environments share their pages."""
+    found = []
+    for proc in server.children(recursive=True):
+        try:
+            if localcloud.is_lambda_zygote(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _pss_bytes(pid: int, fallback: int) -> int:

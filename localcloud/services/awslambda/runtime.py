@@ -40,7 +40,9 @@ What AWS does, and MiniStack 1.5.33 does not:
   new environment and, with ``-B``, each environment compiled botocore and the package's
   dependencies from source again: on a busy machine several seconds per cold start, and a
   burst of them stalled the API. Environments now share the extracted code and a bytecode
-  cache (:mod:`localcloud.code_cache`); behaviour is unchanged.
+  cache (:mod:`localcloud.code_cache`), and an environment after the first is a fork of a
+  process that has imported the libraries already (:mod:`localcloud.lambda_zygote`); each still
+  runs its own init.
 * **No fixed wait after each invoke.** MiniStack waits up to 50 ms for trailing log lines
   after every invocation (``Worker._drain_stderr_bounded``). The worker here writes an
   end-of-invocation marker after flushing its output, so the server reads the logs up to the
@@ -52,6 +54,7 @@ import contextvars
 import dataclasses
 import inspect
 import json
+import logging
 import queue
 import signal
 import subprocess
@@ -60,9 +63,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud import code_cache, runtimes
+from localcloud import code_cache, lambda_zygote, runtimes
 from localcloud.patches import PatchError, patch_source, replace_once, wrap
 
+logger = logging.getLogger("localcloud.lambda_runtime")
 END_MARKER = "\x1eorderlab:end-of-invocation"
 EXIT_ERROR_TYPE = "Runtime.ExitError"
 # What MiniStack's reader answers when the worker's pipes break under it: the process is gone.
@@ -108,8 +112,9 @@ _ORDERLAB_KEEP = {
     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DISABLE_HOST_PREFIX_INJECTION",
     "AWS_CA_BUNDLE", "SSL_CERT_FILE", "LAMBDA_TASK_ROOT", "_HANDLER", "ORDERLAB_LAMBDA_SDK_DIR",
-    "AWS_EXECUTION_ENV", "ORDERLAB_PYCACHE_DIR",
+    "AWS_EXECUTION_ENV", "ORDERLAB_PYCACHE_DIR", "ORDERLAB_ZYGOTE_MODULES_FILE",
 }
+_ORDERLAB_MODULES_FILE = ""
 _ORDERLAB_KEEP_PREFIXES = ("AWS_LAMBDA_", "_LAMBDA_", "_X_AMZN_", "_MINISTACK_")
 
 
@@ -121,6 +126,8 @@ def _orderlab_sandbox(init):
         if name in function_vars or name in _ORDERLAB_KEEP or name.startswith(_ORDERLAB_KEEP_PREFIXES):
             continue
         del os.environ[name]
+    global _ORDERLAB_MODULES_FILE
+    _ORDERLAB_MODULES_FILE = os.environ.pop("ORDERLAB_ZYGOTE_MODULES_FILE", "")
     sdk = os.environ.pop("ORDERLAB_LAMBDA_SDK_DIR", "")
     pycache = os.environ.pop("ORDERLAB_PYCACHE_DIR", "")
     if pycache:  # bytecode outside the function's code, shared by the cloud's environments
@@ -182,6 +189,20 @@ def _orderlab_init_error(exc, module_name, handler_name):
         err = _orderlab_error(exc, "")
     err["requestId"] = ""
     return "orderlab-aws-error:" + json.dumps(err)
+
+
+def _orderlab_report_modules():
+    """After the first init of a code version: what it imported, for the zygote (localcloud/lambda_zygote.py)."""
+    import os, sys
+    if not _ORDERLAB_MODULES_FILE:
+        return
+    try:
+        temporary = _ORDERLAB_MODULES_FILE + ".%d" % os.getpid()
+        with open(temporary, "w") as handle:
+            json.dump(list(sys.modules), handle)
+        os.replace(temporary, _ORDERLAB_MODULES_FILE)
+    except OSError:
+        pass
 
 
 def _orderlab_end_of_invocation():
@@ -268,6 +289,13 @@ def build_worker_script(original: str) -> str:
         '        _real_stdout.flush()\n',
         what="worker invocation",
     )
+    script = replace_once(
+        script,
+        '        _real_stdout.write(json.dumps({"status": "ready", "cold": True}) + "\\n")\n',
+        '        _orderlab_report_modules()\n'
+        '        _real_stdout.write(json.dumps({"status": "ready", "cold": True}) + "\\n")\n',
+        what="worker ready",
+    )
     anchor = "import sys, json, importlib, traceback, os, time\n"
     return replace_once(script, anchor, anchor + _PRELUDE, what="worker imports")
 
@@ -289,6 +317,7 @@ def apply() -> None:
     code_cache.reset(port)
     os.environ[PYCACHE_DIR_ENV] = str(code_cache.pycache_dir(port))
     patched_script = build_worker_script(lr._PYTHON_WORKER_SCRIPT)
+    lambda_zygote.configure(port, patched_script)
 
     def make_detect(original):
         def _detect_runtime_binary(runtime: str) -> tuple[str, str]:
@@ -334,6 +363,10 @@ def apply() -> None:
             finally:
                 self._orderlab_proc = self._proc  # kept for its exit status if it dies
             init_ms = (time.monotonic() - started) * 1000
+            forked = isinstance(self._proc, lambda_zygote.ForkedEnvironment)
+            logger.info("Lambda %s: new execution environment (%s), init %.0f ms", environment.function_name,
+                        "forked from its zygote" if forked else "started", init_ms)
+            lambda_zygote.environment_started(self)
             serving_environment.set(dataclasses.replace(environment, init_ms=init_ms))
             started_environment_init_ms.set(init_ms)
             return result
@@ -374,7 +407,25 @@ def apply() -> None:
     for name in ("_spawn", "invoke", "_drain_stderr_bounded"):
         if not hasattr(lr.Worker, name):
             raise PatchError(f"cannot patch ministack Worker.{name}: not found")
+
+    def make_invalidate(original):
+        def invalidate_worker(func_name: str, qualifier: str | None = None, *args: Any, **kwargs: Any) -> None:
+            original(func_name, qualifier, *args, **kwargs)
+            if qualifier is None:  # the function is deleted or replaced: its zygotes go too
+                lambda_zygote.retire_function(func_name)
+        return invalidate_worker
+
+    def make_reset(original):
+        def reset() -> None:
+            original()
+            lambda_zygote.stop_all()
+        return reset
+
     share_extracted_code(lr, port)
+    from ministack.services import lambda_svc
+
+    wrap(lambda_svc, "invalidate_worker", make_invalidate)  # imported by name there
+    wrap(lr, "reset", make_reset)
     wrap(lr, "_detect_runtime_binary", make_detect)
     wrap(lr.Worker, "_drain_stderr_bounded", make_drain)
     wrap(lr.Worker, "invoke", make_invoke)
@@ -382,8 +433,10 @@ def apply() -> None:
 
 
 def share_extracted_code(lr: Any, port: int) -> None:
-    """Start every environment from the code extracted once (:func:`localcloud.code_cache.code_dir`)."""
+    """Start every environment from the code extracted once (:func:`localcloud.code_cache.code_dir`),
+    as a fork of its code's zygote when there is one (:func:`localcloud.lambda_zygote.popen`)."""
     lr._orderlab_code_dir = lambda code_zip: code_cache.code_dir(code_zip, port=port)
+    lr._orderlab_popen = lambda_zygote.popen
     patch_source(inspect.unwrap(lr.Worker._spawn),
                  [('    code_dir = os.path.join(self._tmpdir, "code")\n'
                    '    os.makedirs(code_dir)\n'
@@ -391,8 +444,12 @@ def share_extracted_code(lr: Any, port: int) -> None:
                    '        f.write(self.code_zip)\n'
                    '    with zipfile.ZipFile(os.path.join(self._tmpdir, "code.zip")) as zf:\n'
                    '        zf.extractall(code_dir)\n',
-                   '    code_dir = _orderlab_code_dir(self.code_zip)\n')],
-                 what="ministack Worker._spawn (extracts the code for each environment)")
+                   '    code_dir = _orderlab_code_dir(self.code_zip)\n'),
+                  ('    self._proc = subprocess.Popen(\n'
+                   '        [binary, worker_path],\n',
+                   '    self._proc = _orderlab_popen(\n'
+                   '        self, [binary, worker_path],\n')],
+                 what="ministack Worker._spawn (extracts the code and starts a process for each environment)")
 
 
 def discard_environment(worker: Any) -> None:
