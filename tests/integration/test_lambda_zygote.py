@@ -15,9 +15,9 @@ import pytest
 
 from cloudtest import external_target, free_port
 from helpers import Lab
-from helpers.chaos import kill_lambda_workers, lambda_workers, server_process
-from helpers.target import resolve_target
-from helpers.waiters import wait_until
+from helpers.load.chaos import kill_lambda_workers, lambda_workers, server_process
+from helpers.core.target import resolve_target
+from helpers.core.waiters import wait_until
 
 pytestmark = [pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="a behaviour of the local cloud")]
@@ -55,8 +55,8 @@ def _server_log(port: int) -> str:
 
 def test_environments_fork_from_a_zygote_chaos_leaves_alone_and_stop_leaves_nothing(tmp_path: Path) -> None:
     import localcloud
-    from helpers.provision.iam import ensure_lambda_role
-    from helpers.provision.lambda_ import deploy_function
+    from helpers.aws.iam import ensure_lambda_role
+    from helpers.aws.lambda_ import deploy_function
 
     port = free_port()
     localcloud.reset(port)

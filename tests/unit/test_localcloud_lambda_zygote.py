@@ -61,7 +61,7 @@ def test_zygote(scenario: str, tmp_path: Path) -> None:
 
 
 def test_zygote_command_line_is_not_an_environment() -> None:
-    from helpers.chaos import function_of
+    from localcloud import lambda_worker_function as function_of
     from localcloud import lambda_zygote
 
     zygote = ["/usr/bin/python3.11", "-I", "-S", "-B", "/root/.orderlab/cloud-4599/lambda-zygotes/"
@@ -150,7 +150,7 @@ def _parent_and_cmdline(pid: int) -> tuple[int, list[str]]:
 def forks_after_first_init(tmp: Path) -> None:
     """The first environment starts normally; later ones are forks of the zygote, each running
     the function's init, importing the zip's vendored library, with the function's variables."""
-    from helpers.chaos import function_of
+    from localcloud import lambda_worker_function as function_of
 
     lambda_svc, func = _setup(tmp)
     first = _invoke(lambda_svc, func, {}, "r1")
@@ -183,7 +183,7 @@ def forks_after_first_init(tmp: Path) -> None:
 def killed_environment_is_replaced_by_a_fork(tmp: Path) -> None:
     """A killed environment: its invocation fails with Runtime.ExitError at once; the next
     invocation gets a forked environment, with its init and an Init Duration."""
-    from localcloud.patches import lambda_runtime
+    from localcloud.services.awslambda import runtime as lambda_runtime
 
     lambda_svc, func = _setup(tmp)
     first = _invoke(lambda_svc, func, {}, "r1")
