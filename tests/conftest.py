@@ -23,6 +23,7 @@ for lambda_dir in sorted((REPO_ROOT / "lambdas").glob("*/")):
         sys.path.insert(0, str(lambda_dir))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
+import seriesrun  # noqa: E402
 from cloudtest import SESSION_MARKER, external_target, free_port  # noqa: E402
 
 # Every process this session starts (local clouds, their Lambda workers, notebook kernels)
@@ -39,6 +40,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--enforce-iam"):
         os.environ["ORDERLAB_ENFORCE_IAM"] = "1"  # read by localcloud.start; notebook kernels inherit it
+
+
+SERIES_RUN_FIXTURE = "series_run"
+
+
+def _needs_series_run(item: pytest.Item) -> bool:
+    return SERIES_RUN_FIXTURE in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that read the session's series run go last: the run goes on while the others run."""
+    items.sort(key=_needs_series_run)  # stable: each group keeps its order
+    for item in items:
+        if _needs_series_run(item):  # the first of them waits for the run
+            item.add_marker(pytest.mark.timeout(seriesrun.RUN_TIMEOUT + 60))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly or not any(_needs_series_run(item) for item in session.items):
+        return
+    base = session.config._tmp_path_factory.mktemp("series-run", numbered=True)  # type: ignore[attr-defined]
+    session.config.stash[SERIES_RUN_KEY] = seriesrun.start(base)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(SERIES_RUN_KEY, None)
+    if run is not None and run.returncode is None:  # interrupted: nothing of it may outlive the session
+        seriesrun.stop(run)
+        seriesrun.finish(run, timeout=1)
+
+
+SERIES_RUN_KEY = pytest.StashKey[seriesrun.SeriesRun]()
+
+
+@pytest.fixture(scope="session")
+def series_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> seriesrun.SeriesRun:
+    """The notebook series, run once for the session by ``orderlab run`` (tests/seriesrun.py)."""
+    run = request.config.stash.get(SERIES_RUN_KEY, None)
+    if run is None:  # not started at collection (e.g. a test selected in an unusual way): start it now
+        run = request.config.stash[SERIES_RUN_KEY] = seriesrun.start(tmp_path_factory.mktemp("series-run"))
+    return seriesrun.finish(run)
 
 
 def _local_cloud_pids() -> set[int]:
