@@ -49,13 +49,15 @@ def _needs_series_run(item: pytest.Item) -> bool:
     return SERIES_RUN_FIXTURE in getattr(item, "fixturenames", ())
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that read the session's series run go last: the run goes on while the others run."""
+    """A test that reads the session's series run is a notebooks test (``-m "not notebooks"`` leaves
+    the series out); they go last, so the run goes on in the background while the others run."""
     items.sort(key=_needs_series_run)  # stable: each group keeps its order
     for item in items:
-        if _needs_series_run(item):  # the first of them waits for the run
-            item.add_marker(pytest.mark.timeout(seriesrun.RUN_TIMEOUT + 60))
+        if _needs_series_run(item):
+            item.add_marker(pytest.mark.notebooks)
+            item.add_marker(pytest.mark.timeout(seriesrun.RUN_TIMEOUT + 60))  # the first of them waits for the run
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

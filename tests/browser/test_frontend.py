@@ -40,7 +40,7 @@ from helpers.openapi import DOCUMENT_PATH
 from helpers.orders_api import OrdersApi
 from helpers.stacks import PipelineStack, deploy_pipeline
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.cloud, pytest.mark.browser]
 
 FINAL_TIMEOUT = 30  # seconds for an order to reach its final status on the page
 XSS_NAME = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'

@@ -28,7 +28,7 @@ from helpers import Lab
 from helpers.discovery import find_lab_resources
 from helpers.runner import run_class, select_notebooks
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.cloud,
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="the class run test uses the local default")]
 
 

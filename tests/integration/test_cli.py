@@ -34,6 +34,7 @@ def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started
     assert series_run.cloud_left_running is False, "orderlab run left the local cloud it started running"
 
 
+@pytest.mark.slow  # starts and stops a local cloud of its own
 def test_run_fails_with_a_summary_when_a_notebook_fails(tmp_path):
     port = free_port()
     env = dict(os.environ, ORDERLAB_PORT=str(port))
