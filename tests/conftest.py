@@ -23,6 +23,7 @@ for lambda_dir in sorted((REPO_ROOT / "lambdas").glob("*/")):
         sys.path.insert(0, str(lambda_dir))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
+import classrun  # noqa: E402
 import seriesrun  # noqa: E402
 from cloudtest import SESSION_MARKER, external_target, free_port  # noqa: E402
 
@@ -42,48 +43,59 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["ORDERLAB_ENFORCE_IAM"] = "1"  # read by localcloud.start; notebook kernels inherit it
 
 
-SERIES_RUN_FIXTURE = "series_run"
+# Runs that take minutes and mostly wait: each starts in the background when collection is done
+# (if a selected test needs it) and the tests that read it go last, so the others run meanwhile.
+BACKGROUND_RUNS = {"series_run": seriesrun, "class_run": classrun}
+BACKGROUND_RUNS_KEY = pytest.StashKey[dict]()
 
 
-def _needs_series_run(item: pytest.Item) -> bool:
-    return SERIES_RUN_FIXTURE in getattr(item, "fixturenames", ())
+def _background_runs_needed(item: pytest.Item) -> list[str]:
+    return [name for name in BACKGROUND_RUNS if name in getattr(item, "fixturenames", ())]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that reads the session's series run is a notebooks test (``-m "not notebooks"`` leaves
-    the series out); they go last, so the run goes on in the background while the others run."""
-    items.sort(key=_needs_series_run)  # stable: each group keeps its order
+    """A test that reads a background run is a notebooks test (``-m "not notebooks"`` leaves the runs
+    out), and goes last."""
+    items.sort(key=lambda item: bool(_background_runs_needed(item)))  # stable: each group keeps its order
     for item in items:
-        if _needs_series_run(item):
+        if _background_runs_needed(item):
             item.add_marker(pytest.mark.notebooks)
-            item.add_marker(pytest.mark.timeout(seriesrun.RUN_TIMEOUT + 60))  # the first of them waits for the run
+            item.add_marker(pytest.mark.timeout(seriesrun.RUN_TIMEOUT + 60))  # the first reader waits for the run
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.option.collectonly or not any(_needs_series_run(item) for item in session.items):
-        return
-    base = session.config._tmp_path_factory.mktemp("series-run", numbered=True)  # type: ignore[attr-defined]
-    session.config.stash[SERIES_RUN_KEY] = seriesrun.start(base)
+    runs = session.config.stash.setdefault(BACKGROUND_RUNS_KEY, {})
+    if session.config.option.collectonly or external_target():
+        return  # on another target each test runs what it needs itself
+    wanted = {name for item in session.items for name in _background_runs_needed(item)}
+    for name in sorted(wanted):
+        runs[name] = BACKGROUND_RUNS[name].start(session.config._tmp_path_factory.mktemp(name))  # type: ignore[attr-defined]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    run = session.config.stash.get(SERIES_RUN_KEY, None)
-    if run is not None and run.returncode is None:  # interrupted: nothing of it may outlive the session
-        seriesrun.stop(run)
-        seriesrun.finish(run, timeout=1)
+    for name, run in session.config.stash.get(BACKGROUND_RUNS_KEY, {}).items():
+        if run.returncode is None:  # never read (interrupted, or its tests failed early): it may not outlive the session
+            BACKGROUND_RUNS[name].stop(run)
 
 
-SERIES_RUN_KEY = pytest.StashKey[seriesrun.SeriesRun]()
+def _background_run(request: pytest.FixtureRequest, name: str):
+    runs = request.config.stash.setdefault(BACKGROUND_RUNS_KEY, {})
+    if name not in runs:  # not started at collection (e.g. another target): start it now
+        runs[name] = BACKGROUND_RUNS[name].start(request.config._tmp_path_factory.mktemp(name))  # type: ignore[attr-defined]
+    return BACKGROUND_RUNS[name].finish(runs[name])
 
 
 @pytest.fixture(scope="session")
-def series_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> seriesrun.SeriesRun:
+def series_run(request: pytest.FixtureRequest) -> seriesrun.SeriesRun:
     """The notebook series, run once for the session by ``orderlab run`` (tests/seriesrun.py)."""
-    run = request.config.stash.get(SERIES_RUN_KEY, None)
-    if run is None:  # not started at collection (e.g. a test selected in an unusual way): start it now
-        run = request.config.stash[SERIES_RUN_KEY] = seriesrun.start(tmp_path_factory.mktemp("series-run"))
-    return seriesrun.finish(run)
+    return _background_run(request, "series_run")
+
+
+@pytest.fixture(scope="session")
+def class_run(request: pytest.FixtureRequest) -> classrun.ClassRun:
+    """``orderlab class`` for three learners on a cloud of its own (tests/classrun.py)."""
+    return _background_run(request, "class_run")
 
 
 def _local_cloud_pids() -> set[int]:

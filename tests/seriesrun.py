@@ -99,7 +99,7 @@ def finish(run: SeriesRun, *, timeout: float = RUN_TIMEOUT) -> SeriesRun:
     try:
         run.process.wait(timeout=max(1.0, timeout - (time.monotonic() - run.started)))
     except subprocess.TimeoutExpired:
-        stop(run)
+        stop(run)  # the tests then report what the log says
     run.returncode = run.process.returncode
     run.seconds = time.monotonic() - run.started
     run.stdout = (run.output.parent / LOG_FILE).read_text(errors="replace")
@@ -114,17 +114,21 @@ def finish(run: SeriesRun, *, timeout: float = RUN_TIMEOUT) -> SeriesRun:
 
 
 def stop(run: SeriesRun) -> None:
-    """End a run still going (the whole process group: kernels and a cloud it started)."""
-    if run.process is None or run.process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(run.process.pid, signal.SIGTERM)
-    try:
-        run.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+    """End a run still going (its process group: the CLI and its kernels), and the cloud it started."""
+    if run.process is not None and run.process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.process.pid, signal.SIGKILL)
-        run.process.wait(timeout=10)
+            os.killpg(run.process.pid, signal.SIGTERM)
+        try:
+            run.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.process.pid, signal.SIGKILL)
+            run.process.wait(timeout=10)
+    if run.port is not None:
+        import localcloud
+
+        localcloud.stop(run.port)
+        localcloud.reset(run.port)
 
 
 # ------------------------------------------------------------------------------ the run itself
