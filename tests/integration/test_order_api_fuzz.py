@@ -68,6 +68,7 @@ ORDER_API = schemathesis.openapi.from_dict(json.loads(DOCUMENT_PATH.read_text(en
                                            config=schemathesis_config())
 
 
+@pytest.mark.slow
 @ORDER_API.parametrize()
 def test_every_generated_request_is_answered_as_documented_and_refusals_write_nothing(
         case: Any, fuzz_lab: Lab, stack: IngestionStack) -> None:
