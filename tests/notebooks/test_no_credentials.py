@@ -90,3 +90,4 @@ def test_a_fresh_run_never_shows_the_environments_credentials(series_run):
     assert len(executed) >= len(STORED), series_run.failure()
     for path in executed:
         assert credential_findings(notebook_text(path), environment=series_run.credentials) == [], path.name
+    assert credential_findings(series_run.stdout, environment=series_run.credentials) == [], "orderlab run's output"
