@@ -51,7 +51,7 @@ class ClassRun:
 
 
 def start(base_dir: Path) -> ClassRun:
-    from cloudtest import free_port
+    from cloudtest import BACKGROUND_RUN_MARKER, free_port
 
     base_dir.mkdir(parents=True, exist_ok=True)
     run = ClassRun(output=base_dir / "class-run", base=f"c{uuid.uuid4().hex[:5]}", port=free_port())
@@ -60,7 +60,7 @@ def start(base_dir: Path) -> ClassRun:
                "--learner-timeout", "150"]
     log = (base_dir / LOG_FILE).open("wb")
     run.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(run.port), *command],
-                                   env=dict(os.environ, ORDERLAB_PORT=str(run.port)), stdout=log,
+                                   env=dict(os.environ, ORDERLAB_PORT=str(run.port), **{BACKGROUND_RUN_MARKER: "class"}), stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    cwd=Path(__file__).resolve().parent.parent)
     log.close()

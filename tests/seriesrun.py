@@ -74,13 +74,13 @@ class SeriesRun:
 
 def start(base: Path) -> SeriesRun:
     """Start the run in the background (its own process group, output in ``base``)."""
-    from cloudtest import external_target, free_port
+    from cloudtest import BACKGROUND_RUN_MARKER, external_target, free_port
 
     base.mkdir(parents=True, exist_ok=True)
     port = None if external_target() else free_port()
     run = SeriesRun(output=base / "series", prefix=f"sr{uuid.uuid4().hex[:6]}", port=port,
                     credentials=fake_credentials())
-    env = dict(os.environ, **run.credentials)
+    env = dict(os.environ, **run.credentials, **{BACKGROUND_RUN_MARKER: "series"})
     if port is not None:
         env["ORDERLAB_PORT"] = str(port)
     log = (base / LOG_FILE).open("wb")
