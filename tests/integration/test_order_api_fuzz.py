@@ -25,7 +25,7 @@ from helpers.demo import count_items
 from helpers.openapi import DOCUMENT_PATH
 from helpers.stacks import IngestionStack, deploy_ingestion
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.cloud, pytest.mark.slow]  # one fuzz run, which the last test reads too
 
 SEED = 20240501
 FUZZED_EXAMPLES = 25  # per operation, after the document's example and the coverage phase's boundary cases
@@ -68,7 +68,6 @@ ORDER_API = schemathesis.openapi.from_dict(json.loads(DOCUMENT_PATH.read_text(en
                                            config=schemathesis_config())
 
 
-@pytest.mark.slow
 @ORDER_API.parametrize()
 def test_every_generated_request_is_answered_as_documented_and_refusals_write_nothing(
         case: Any, fuzz_lab: Lab, stack: IngestionStack) -> None:
