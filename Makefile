@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.orderlab-installed
 
-.PHONY: install run test test-py312 test-py313 bench lab clean-lab cloud-stop
+.PHONY: install run test test-fast test-py312 test-py313 bench lab clean-lab cloud-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: $(STAMP)
 test: $(STAMP)
 	sh scripts/install-browser.sh
 	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --enforce-iam
+
+## the inner loop (docs/testing.md): unit, conformance and the fast integration tests on the local
+## cloud — no notebook series, no browser, nothing marked slow; `make test` still runs everything
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest --enforce-iam -m "not notebooks and not browser and not slow"
 
 ## CI's second Python (test-py312, test-py313): a virtualenv .venv3XX on that Python (scripts/find-python.sh
 ## finds it, or says what to install), then the whole series headless -> runs/latest-py3.XX/ and the

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 SESSION_MARKER = "ORDERLAB_TEST_SESSION"
+# Set (to the run's name) in the processes of a run the session keeps going in the background
+# (tests/seriesrun.py, tests/classrun.py): their kernels are not a leftover of the test running meanwhile.
+BACKGROUND_RUN_MARKER = "ORDERLAB_TEST_BACKGROUND_RUN"
 
 
 def free_port() -> int:

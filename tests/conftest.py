@@ -25,6 +25,8 @@ for lambda_dir in sorted((REPO_ROOT / "lambdas").glob("*/")):
         sys.path.insert(0, str(lambda_dir))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
+import classrun  # noqa: E402
+import seriesrun  # noqa: E402
 from cloudtest import SESSION_MARKER, external_target, free_port  # noqa: E402
 
 # Every process this session starts (local clouds, their Lambda workers, notebook kernels)
@@ -41,6 +43,61 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--enforce-iam"):
         os.environ["ORDERLAB_ENFORCE_IAM"] = "1"  # read by localcloud.start; notebook kernels inherit it
+
+
+# Runs that take minutes and mostly wait: each starts in the background when collection is done
+# (if a selected test needs it) and the tests that read it go last, so the others run meanwhile.
+BACKGROUND_RUNS = {"series_run": seriesrun, "class_run": classrun}
+BACKGROUND_RUNS_KEY = pytest.StashKey[dict]()
+
+
+def _background_runs_needed(item: pytest.Item) -> list[str]:
+    return [name for name in BACKGROUND_RUNS if name in getattr(item, "fixturenames", ())]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that reads a background run is a notebooks test (``-m "not notebooks"`` leaves the runs
+    out), and goes last."""
+    items.sort(key=lambda item: bool(_background_runs_needed(item)))  # stable: each group keeps its order
+    for item in items:
+        if _background_runs_needed(item):
+            item.add_marker(pytest.mark.notebooks)
+            item.add_marker(pytest.mark.timeout(seriesrun.RUN_TIMEOUT + 60))  # the first reader waits for the run
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    runs = session.config.stash.setdefault(BACKGROUND_RUNS_KEY, {})
+    if session.config.option.collectonly or external_target():
+        return  # on another target each test runs what it needs itself
+    wanted = {name for item in session.items for name in _background_runs_needed(item)}
+    for name in sorted(wanted):
+        runs[name] = BACKGROUND_RUNS[name].start(session.config._tmp_path_factory.mktemp(name))  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for name, run in session.config.stash.get(BACKGROUND_RUNS_KEY, {}).items():
+        if run.returncode is None:  # never read (interrupted, or its tests failed early): it may not outlive the session
+            BACKGROUND_RUNS[name].stop(run)
+
+
+def _background_run(request: pytest.FixtureRequest, name: str):
+    runs = request.config.stash.setdefault(BACKGROUND_RUNS_KEY, {})
+    if name not in runs:  # not started at collection (e.g. another target): start it now
+        runs[name] = BACKGROUND_RUNS[name].start(request.config._tmp_path_factory.mktemp(name))  # type: ignore[attr-defined]
+    return BACKGROUND_RUNS[name].finish(runs[name])
+
+
+@pytest.fixture(scope="session")
+def series_run(request: pytest.FixtureRequest) -> seriesrun.SeriesRun:
+    """The notebook series, run once for the session by ``orderlab run`` (tests/seriesrun.py)."""
+    return _background_run(request, "series_run")
+
+
+@pytest.fixture(scope="session")
+def class_run(request: pytest.FixtureRequest) -> classrun.ClassRun:
+    """``orderlab class`` for three learners on a cloud of its own (tests/classrun.py)."""
+    return _background_run(request, "class_run")
 
 
 def _local_cloud_pids() -> set[int]:

@@ -176,17 +176,19 @@ class JupyterLabServer:
 
 
 def jupyter_processes(marker: str) -> list[str]:
-    """JupyterLab servers and kernels of this test session still running (by the session marker)."""
+    """JupyterLab servers and kernels of this test session still running (by the session marker),
+    leaving out those of the session's background runs."""
     import psutil
 
-    from cloudtest import SESSION_MARKER
+    from cloudtest import BACKGROUND_RUN_MARKER, SESSION_MARKER
 
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error, OSError):
             cmdline = " ".join(proc.info.get("cmdline") or [])
             if ("jupyterlab" in cmdline or "ipykernel_launcher" in cmdline or "jupyter-lab" in cmdline) \
-                    and proc.environ().get(SESSION_MARKER) == marker and proc.status() != psutil.STATUS_ZOMBIE:
+                    and proc.environ().get(SESSION_MARKER) == marker and BACKGROUND_RUN_MARKER not in proc.environ() \
+                    and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(f"{proc.pid}: {cmdline[:120]}")
     return found
 

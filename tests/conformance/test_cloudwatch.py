@@ -249,6 +249,7 @@ def test_http_api_metrics_per_api_and_stage(lab, probes):
 # Alarms
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_queue_depth_alarm_follows_its_own_queue_only(lab):
     """OK -> ALARM when a message waits, back to OK when it is deleted; the same alarm on another queue (same metric
     name, other QueueName) stays OK: each dimension set is its own metric."""
@@ -280,6 +281,7 @@ def test_queue_depth_alarm_follows_its_own_queue_only(lab):
         assert all(u["newState"]["stateValue"] != "ALARM" for u in state_updates(lab, alarm_b))
 
 
+@pytest.mark.slow
 def test_treat_missing_data(lab):
     """With no datapoint at all: breaching -> ALARM, notBreaching -> OK, missing and ignore stay INSUFFICIENT_DATA."""
     namespace = f"OrderLab/{lab.prefix}/conformance"

@@ -56,6 +56,7 @@ def _delivered_bodies(found: list[Invocation]) -> list[str]:
     return sorted(record["body"] for invocation in found for record in invocation.records)
 
 
+@pytest.mark.slow
 def test_only_messages_matching_a_filter_invoke_the_function(lab, probe):
     url, arn = create_queue(lab, "filter-sqs")
     sqs = lab.client("sqs")
@@ -80,6 +81,7 @@ def test_only_messages_matching_a_filter_invoke_the_function(lab, probe):
     assert _delivered_bodies(found) == sorted([sent["big"], sent["vip"]])
 
 
+@pytest.mark.slow
 def test_a_plain_string_filter_matches_plain_bodies_only(lab, probe):
     url, arn = create_queue(lab, "filter-plain")
     sqs = lab.client("sqs")

@@ -78,6 +78,7 @@ def _wait_empty(lab, url: str) -> None:
                what=f"{url} to be empty")
 
 
+@pytest.mark.slow
 def test_partial_batch_failure_brings_back_only_the_reported_message(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-partial", VisibilityTimeout=str(VISIBILITY))
     _send(lab, url, "ok-1")
@@ -93,6 +94,7 @@ def test_partial_batch_failure_brings_back_only_the_reported_message(lab, probe)
     assert second.at - first.at >= VISIBILITY * 0.8, "it came back after its visibility timeout"
 
 
+@pytest.mark.slow
 def test_an_invalid_item_identifier_fails_the_whole_batch(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-badid", VisibilityTimeout=str(VISIBILITY))
     _send(lab, url, "misreported", behaviour="bad-id", until=2)
@@ -104,6 +106,7 @@ def test_an_invalid_item_identifier_fails_the_whole_batch(lab, probe):
     assert [i.outcome for i, _ in _deliveries(found, "misreported")] == ["partial", "ok"]
 
 
+@pytest.mark.slow
 def test_a_function_error_brings_back_the_whole_batch(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-error", VisibilityTimeout=str(VISIBILITY))
     _send(lab, url, "bystander")
@@ -122,6 +125,7 @@ def test_a_function_error_brings_back_the_whole_batch(lab, probe):
         assert int(record["attributes"]["ApproximateReceiveCount"]) + 1 in _counts(found, name)
 
 
+@pytest.mark.slow
 def test_change_message_visibility_decides_when_a_failed_message_returns(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-visibility", VisibilityTimeout=str(VISIBILITY))
     extended = 4
@@ -151,6 +155,7 @@ def test_redrive_to_the_dlq_after_exactly_max_receive_count_receives(lab, probe)
     assert all(b - a >= VISIBILITY * 0.8 for a, b in pairwise(times)), "each retry waits the visibility timeout"
 
 
+@pytest.mark.slow
 def test_a_zero_visibility_timeout_sends_a_failing_message_to_the_dlq_without_waiting(lab, probe):
     """The order worker's path for a permanent failure: ChangeMessageVisibility to 0 on each failed
     receive (API_ChangeMessageVisibility: "the message is immediately visible"); SQS still counts

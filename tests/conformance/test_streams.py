@@ -109,6 +109,7 @@ def _assert_invocation_record(record: dict, *, probe: EventProbe, stream_arn: st
     assert info["streamArn"] == stream_arn
 
 
+@pytest.mark.slow
 def test_stream_records_have_the_aws_shape_arrive_in_order_and_respect_batch_size(lab, probe):
     table = _table(lab, "esm-shape")
     ddb = lab.client("dynamodb")
@@ -171,6 +172,7 @@ def test_starting_position_latest_skips_what_was_written_before(lab, probe):
     assert not _with_key(found, "before")
 
 
+@pytest.mark.slow
 def test_retries_stop_after_maximum_retry_attempts_then_on_failure_and_later_records_run(lab, probe):
     table = _table(lab, "esm-retries")
     dlq_url, dlq_arn = create_queue(lab, "esm-retries-onfailure")
@@ -199,6 +201,7 @@ def test_retries_stop_after_maximum_retry_attempts_then_on_failure_and_later_rec
     assert invocations(lab, probe, table.stream_arn) == found, "nothing ran again after good-2"
 
 
+@pytest.mark.slow
 def test_on_failure_destination_can_be_an_sns_topic(lab, probe):
     table = _table(lab, "esm-sns")
     sns, sqs = lab.client("sns"), lab.client("sqs")
@@ -224,6 +227,7 @@ def test_on_failure_destination_can_be_an_sns_topic(lab, probe):
                               invoke_count=1, first=poisoned.records[0], last=poisoned.records[0], size=1)
 
 
+@pytest.mark.slow
 def test_bisect_isolates_the_poison_record_and_processes_the_good_ones(lab, probe):
     table = _table(lab, "esm-bisect")
     dlq_url, dlq_arn = create_queue(lab, "esm-bisect-onfailure")
@@ -248,6 +252,7 @@ def test_bisect_isolates_the_poison_record_and_processes_the_good_ones(lab, prob
     assert record["DDBStreamBatchInfo"]["endSequenceNumber"] == poison_record["dynamodb"]["SequenceNumber"]
 
 
+@pytest.mark.slow
 def test_report_batch_item_failures_checkpoints_before_the_reported_record(lab, probe):
     table = _table(lab, "esm-partial")
     dlq_url, dlq_arn = create_queue(lab, "esm-partial-onfailure")

@@ -137,6 +137,7 @@ def test_a_changed_alarm_is_put_back(lab: Lab, alerting: AlertingStack) -> None:
     assert not deploy_alerting(lab, alert_email=EMAIL).changed
 
 
+@pytest.mark.slow
 def test_poison_order_alarm_alert_redrive_ok(lab: Lab, pipeline: PipelineStack, alerting: AlertingStack) -> None:
     name = alerting.alarm("dlq").name
     dlq = pipeline.queues.dlq

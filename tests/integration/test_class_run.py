@@ -1,7 +1,9 @@
 """An instructor's class run on the local default: ``orderlab class`` for 3 learners, 2 at a time.
 
 SLOW (about a minute on 2 cores: it executes notebooks 00 and 01 three times), marked ``notebooks``.
-It keeps to notebooks 00-01 on purpose: the whole series for one learner is covered by
+``orderlab class`` itself runs in the background from the start of the session (tests/classrun.py),
+on a local cloud of its own that is already running, as the session's would be; this test, ordered
+last, reads it. It keeps to notebooks 00-01 on purpose: the whole series for one learner is covered by
 tests/notebooks/test_notebooks.py and tests/integration/test_cli.py.
 
 Checks: every learner passes and gets its own folder, report.json/report.html show each learner's
@@ -28,7 +30,7 @@ from helpers import Lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.teach.runner import run_class, select_notebooks
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.cloud,
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="the class run test uses the local default")]
 
 
@@ -47,15 +49,18 @@ def _stream_text(path: Path) -> str:
                      for out in cell.get("outputs", []) if out.get("output_type") == "stream")
 
 
-def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(cloud, tmp_path: Path) -> None:
-    base = f"c{uuid.uuid4().hex[:5]}"
-    prefixes = [f"{base}01", f"{base}02", f"{base}03"]
-    run_dir = tmp_path / "class-run"
-    proc = _orderlab("class", "--learners", "3", "--prefix-base", base, "--concurrency", "2", "--notebooks", "00,01",
-                     "--grade", "-p", "demo_orders", "3", "--output", str(run_dir), "--learner-timeout", "150")
+def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(class_run, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # ``orderlab class --learners 3 --concurrency 2 --notebooks 00,01 --grade -p demo_orders 3
+    # --learner-timeout 150``, run in the background on a cloud of its own (tests/classrun.py).
+    monkeypatch.setenv("ORDERLAB_PORT", str(class_run.port))  # what follows works on the class's cloud
+    prefixes = class_run.prefixes
+    base = class_run.base
+    run_dir = class_run.output
     try:
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
-        assert "3/3 learners passed" in proc.stdout
+        assert class_run.returncode == 0, class_run.stdout[-7000:]
+        assert "3/3 learners passed" in class_run.stdout
+        assert class_run.running_after_the_class_run, "orderlab class stopped a cloud it did not start"
 
         # The report: JSON and HTML, per learner and per notebook, with links to the executed notebooks.
         report = json.loads((run_dir / "report.json").read_text())
@@ -102,3 +107,4 @@ def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(cloud,
     assert everyone.returncode == 0 and "Nothing remains for any learner of the class." in everyone.stdout, \
         everyone.stdout + everyone.stderr
     assert all(_resources(prefix) == [] for prefix in prefixes)
+    assert class_run.stop_cloud(), "the class run's cloud was not running at the end"

@@ -21,37 +21,32 @@ def _orderlab(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess
                           text=True, timeout=timeout)
 
 
-def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started(tmp_path):
-    port = free_port()
-    env = dict(os.environ, ORDERLAB_PORT=str(port))
-    out_dir = tmp_path / "runs" / "latest"
-    try:
-        proc = _orderlab("run", "--output", str(out_dir), "-p", "prefix", f"run{uuid.uuid4().hex[:6]}",
-                         "-p", "demo_orders", "3", env=env)
-    finally:
-        leftover = localcloud.stop(port)
-        localcloud.reset(port)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = proc.stdout.splitlines()
+def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started(series_run):
+    """The session's one series run is ``orderlab run`` (tests/seriesrun.py), on a port of its own."""
+    assert series_run.returncode == 0, series_run.failure()
+    summary = series_run.stdout.splitlines()
     names = [p.name for p in series()]
     for name in names:
-        assert any(line.startswith(name) and " ok " in line for line in summary), proc.stdout
-        executed = nbformat.read(out_dir / name, as_version=4)
+        assert any(line.startswith(name) and " ok " in line for line in summary), series_run.stdout
+        executed = nbformat.read(series_run.notebook(name), as_version=4)
         assert executed.metadata["papermill"]["parameters"]["target"] == "local"
     assert any(line.startswith("total") and f"{len(names)}/{len(names)} ok" in line for line in summary)
-    assert leftover.stopped is False, "orderlab run left the local cloud it started running"
+    assert series_run.cloud_left_running is False, "orderlab run left the local cloud it started running"
 
 
+@pytest.mark.slow  # starts and stops a local cloud of its own
 def test_run_fails_with_a_summary_when_a_notebook_fails(tmp_path):
     port = free_port()
     env = dict(os.environ, ORDERLAB_PORT=str(port))
     try:
         proc = _orderlab("run", "--output", str(tmp_path / "out"), "-p", "prefix", "Not_A_Valid_Prefix", env=env)
     finally:
+        leftover = localcloud.stop(port)
         localcloud.reset(port)
     assert proc.returncode == 1
     assert "FAILED" in proc.stdout and "Invalid prefix" in proc.stdout
     assert any(line.startswith("total") and f"0/{len(series())} ok" in line for line in proc.stdout.splitlines())
+    assert leftover.stopped is False, "orderlab run left the local cloud it started running"
 
 
 def test_clean_deletes_a_prefix_and_reports_nothing_remains(cloud):

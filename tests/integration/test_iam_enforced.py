@@ -65,21 +65,26 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def enforced() -> Iterator[Lab]:
-    """A local cloud of this module's own, with IAM enforced, and a Lab with a unique prefix on it."""
+def enforced(cloud: Any) -> Iterator[Lab]:
+    """A local cloud with IAM enforced, and a Lab with a unique prefix on it.
+
+    The session's cloud when it enforces IAM already (``--enforce-iam``, as ``make test`` runs),
+    else a cloud of this module's own.
+    """
     import localcloud
     from helpers.ops.cleanup import destroy_lab
 
-    port = free_port()
-    status = localcloud.start(port, enforce_iam=True)
+    own_port = None if cloud is not None and cloud.iam_enforced else free_port()
+    status = cloud if own_port is None else localcloud.start(own_port, enforce_iam=True)
     assert status.iam_enforced is True, status
-    lab = Lab(Target("local", "us-east-1", f"http://127.0.0.1:{port}"), f"i{uuid.uuid4().hex[:8]}")
+    lab = Lab(Target("local", "us-east-1", f"http://127.0.0.1:{status.port}"), f"i{uuid.uuid4().hex[:8]}")
     try:
         yield lab
         report = destroy_lab(lab)
         assert report.ok, report.summary()
     finally:
-        localcloud.reset(port)
+        if own_port is not None:
+            localcloud.reset(own_port)
 
 
 def _client(lab: Lab, service: str, key: str, secret: str) -> Any:

@@ -21,7 +21,8 @@ import localcloud
 from cloudtest import external_target, free_port
 from helpers.aws.runtime import lambda_runtime
 
-pytestmark = pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test")
+pytestmark = [pytest.mark.slow,  # each test starts and stops a local cloud of its own
+              pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test")]
 
 
 @pytest.fixture

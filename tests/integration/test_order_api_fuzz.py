@@ -25,7 +25,7 @@ from helpers.learn.demo import count_items
 from helpers.pipeline.openapi import DOCUMENT_PATH
 from helpers.pipeline.step1 import IngestionStack, deploy_ingestion
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.cloud, pytest.mark.slow]  # one fuzz run, which the last test reads too
 
 SEED = 20240501
 FUZZED_EXAMPLES = 25  # per operation, after the document's example and the coverage phase's boundary cases

@@ -155,6 +155,7 @@ def test_rule_violation_is_rejected_with_its_reason(lab: Lab, stack: PipelineSta
     assert reason_has in item["statusReason"], item["statusReason"]
 
 
+@pytest.mark.slow
 def test_transient_order_is_confirmed_after_retries(lab: Lab, stack: PipelineStack, api: OrdersApi) -> None:
     order_id = place(api, order_body(fault="transient"))
     item = wait_for_final_status(lab, stack.table.name, order_id, timeout=FINAL_TIMEOUT)

@@ -101,6 +101,7 @@ def test_package_build_is_byte_reproducible(tmp_path: Path) -> None:
     assert [n for n in names if n.startswith(f"markupsafe/_speedups.{cpython_tag()}-x86_64-linux-gnu")]
 
 
+@pytest.mark.slow
 def test_package_cache_skips_unchanged_and_rebuilds_changed(tmp_path: Path) -> None:
     source = tmp_path / "echo_fn"
     shutil.copytree(ECHO_FN, source)
@@ -136,6 +137,7 @@ def test_pip_failure_names_package_and_platform(tmp_path: Path) -> None:
     assert "orderlab-no-such-package-xyz" in message and "manylinux2014_x86_64" in message
 
 
+@pytest.mark.slow
 @needs_create_order
 def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
     """What AWS gives a function is stdlib + boto3: everything else must be in the zip."""
@@ -157,6 +159,7 @@ def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
+@pytest.mark.slow
 @needs_create_order
 @pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
 def test_create_order_package_follows_the_chosen_runtime(tmp_path: Path, monkeypatch, runtime: str) -> None:
@@ -281,6 +284,7 @@ def test_post_through_http_api_creates_item(lab: Lab) -> None:
     assert preflight.headers.get("Access-Control-Allow-Origin") == FRONTEND_ORIGIN
 
 
+@pytest.mark.slow
 @pytest.mark.cloud
 def test_deploy_function_updates_only_what_changed(lab: Lab, tmp_path: Path) -> None:
     source = tmp_path / "echo_fn"
@@ -314,6 +318,7 @@ def test_deploy_function_updates_only_what_changed(lab: Lab, tmp_path: Path) -> 
     assert group_tags.items() >= lab.tags.items()
 
 
+@pytest.mark.slow
 @pytest.mark.cloud
 def test_deploy_function_follows_the_lab_runtime(lab: Lab, monkeypatch) -> None:
     """A function deployed on another runtime is moved to the lab's, with its dependencies rebuilt for it."""

@@ -79,6 +79,7 @@ def _stream_text(path: Path) -> str:
                      for output in cell.get("outputs", []) if output.get("output_type") == "stream")
 
 
+@pytest.mark.slow
 def test_cleanup_after_a_half_finished_run_leaves_zero_resources(cloud, tmp_path):
     from helpers.aws.sqs import ensure_queue
 

@@ -1,8 +1,8 @@
 """No credentials in notebooks or their outputs.
 
 Scanned: the notebooks as stored in the repository, every executed notebook under ``runs/`` (what
-``orderlab run`` writes), and a fresh headless run of ``00_setup`` and ``cleanup`` made with
-realistic-looking AWS credentials in the environment — which the local target must never use,
+``orderlab run`` writes), and the session's headless run of the whole series (tests/seriesrun.py), made
+with realistic-looking AWS credentials in the environment — which the local target must never use,
 print or store. Looked for: access key ids (``AKIA``… long-term, ``ASIA``… temporary), secret
 access keys and session tokens next to their names, and the exact values of the environment's
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``.
@@ -15,15 +15,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import string
-import uuid
 from pathlib import Path
 
 import nbformat
 import pytest
+from seriesrun import fake_credentials
 
-from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook
+from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.notebooks
 
@@ -55,15 +53,6 @@ def credential_findings(text: str, *, environment: dict[str, str] | None = None)
     return findings
 
 
-def fake_credentials() -> dict[str, str]:
-    alphabet = string.ascii_uppercase + "234567"
-    return {
-        "AWS_ACCESS_KEY_ID": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
-        "AWS_SECRET_ACCESS_KEY": "".join(secrets.choice(string.ascii_letters + string.digits + "/+") for _ in range(40)),
-        "AWS_SESSION_TOKEN": "IQoJb3JpZ2luX2VjE" + secrets.token_hex(40),
-    }
-
-
 def test_the_scanner_finds_planted_credentials(tmp_path):
     planted = fake_credentials()
     notebook = nbformat.v4.new_notebook()
@@ -92,14 +81,13 @@ def test_stored_and_executed_notebooks_hold_no_credentials(path: Path):
     assert credential_findings(notebook_text(path)) == []
 
 
-def test_a_fresh_run_never_shows_the_environments_credentials(cloud, tmp_path, monkeypatch):
-    """The local target uses dummy credentials: real-looking ones in the environment stay out of outputs."""
-    planted = fake_credentials()
-    for name, value in planted.items():
-        monkeypatch.setenv(name, value)
-    prefix = f"nc{uuid.uuid4().hex[:6]}"
-    for notebook in (NOTEBOOKS_DIR / "00_setup.ipynb", CLEANUP_NOTEBOOK):
-        output = tmp_path / notebook.name
-        result = run_notebook(notebook, output, {"prefix": prefix})
-        assert result.ok, f"{notebook.name}: {result.error}"
-        assert credential_findings(notebook_text(output), environment=planted) == [], notebook.name
+def test_a_fresh_run_never_shows_the_environments_credentials(series_run):
+    """The local target uses dummy credentials: real-looking ones in the environment stay out of outputs.
+
+    The session's series run had ``series_run.credentials`` in its environment (tests/seriesrun.py).
+    """
+    executed = sorted(series_run.output.glob("**/*.ipynb"))
+    assert len(executed) >= len(STORED), series_run.failure()
+    for path in executed:
+        assert credential_findings(notebook_text(path), environment=series_run.credentials) == [], path.name
+    assert credential_findings(series_run.stdout, environment=series_run.credentials) == [], "orderlab run's output"

@@ -1,30 +1,32 @@
 """The notebook series, executed headless as instructors and CI run it.
 
-- papermill runs the series (00 to 07) with a unique prefix, then 01, 03 and 04 again,
-  then cleanup: every notebook passes its own "check your work" cell, the re-runs converge
-  (same resources, nothing redeployed) and cleanup leaves zero tagged resources;
-- nbval (lax mode) re-executes the notebooks and compares the cells marked
-  ``# NBVAL_CHECK_OUTPUT`` with their stored outputs (ids, timestamps, ports sanitised).
+The session runs the series once (tests/seriesrun.py: ``orderlab run`` with a unique prefix, the
+notebooks' default parameters), and these tests read that run:
+
+- every notebook passes its own "check your work" cell;
+- re-running the notebooks that deploy (01, 03, 04) on the deployed pipeline converges (same
+  resources, nothing redeployed), and cleanup leaves zero tagged resources;
+- the cells marked ``# NBVAL_CHECK_OUTPUT`` match their stored outputs, compared by nbval's own
+  code in lax mode (ids, timestamps, ports sanitised: sanitize.cfg) — tests/notebooks/nbval_outputs.py.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import uuid
+import copy
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbval_outputs import OutputComparison, checked_cells, output_problems
 
-from helpers import Lab
-from helpers.ops.discovery import find_lab_resources
-from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run_notebook, series
+from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, series
 
 pytestmark = pytest.mark.notebooks
 STEPS = ["00_setup", "01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "04_high_value_pipes",
          "05_dead_letter_queue", "06_alerts_observability", "07_load_and_chaos"]
 SERIES = [NOTEBOOKS_DIR / f"{name}.ipynb" for name in STEPS] + [CLEANUP_NOTEBOOK]
+DEPLOYED_KINDS = [("apigateway", "api"), ("cloudwatch", "alarm"), ("cloudwatch", "dashboard"), ("dynamodb", "table"),
+                  ("iam", "role"), ("lambda", "event-source-mapping"), ("lambda", "function"), ("logs", "log-group"),
+                  ("pipes", "pipe"), ("sns", "subscription"), ("sns", "topic"), ("sqs", "queue")]
 
 
 def _stream_text(path: Path) -> str:
@@ -33,53 +35,69 @@ def _stream_text(path: Path) -> str:
                      for out in cell.get("outputs", []) if out.get("output_type") == "stream")
 
 
-def _kinds(lab) -> list[tuple[str, str, str]]:
-    return sorted((r.service, r.kind, r.name) for r in find_lab_resources(lab))
-
-
 def test_the_main_job_runs_the_steps_in_order_then_cleanup():
     assert [p.name for p in series()] == [p.name for p in SERIES]
 
 
-def test_series_runs_headless_converges_and_cleans_up(cloud, tmp_path):
-    prefix = f"nb{uuid.uuid4().hex[:6]}"
-    params = {"prefix": prefix, "demo_orders": 5}
-    lab = Lab.connect(prefix=prefix)
-
-    for notebook in SERIES[:-1]:
-        result = run_notebook(notebook, tmp_path / f"1-{notebook.name}", params)
-        assert result.ok, f"{notebook.name} failed: {result.error}"
-    assert "all 9 checks passed" in _stream_text(tmp_path / "1-01_order_ingestion.ipynb")
+def test_series_runs_headless_and_every_step_passes_its_checks(series_run):
+    assert series_run.returncode == 0, series_run.failure()
+    for notebook in SERIES:
+        executed = nbformat.read(series_run.notebook(notebook.name), as_version=4)
+        assert executed.metadata["papermill"]["parameters"]["prefix"] == series_run.prefix, notebook.name
+    assert "all 9 checks passed" in _stream_text(series_run.notebook("01_order_ingestion.ipynb"))
     for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("04_high_value_pipes", 6),
                          ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7)):
-        assert f"all {checks} checks passed" in _stream_text(tmp_path / f"1-{name}.ipynb"), name
-    first = _kinds(lab)
-    kinds = sorted({k[:2] for k in first})
-    assert kinds == [("apigateway", "api"), ("cloudwatch", "alarm"), ("cloudwatch", "dashboard"), ("dynamodb", "table"),
-                     ("iam", "role"), ("lambda", "event-source-mapping"), ("lambda", "function"), ("logs", "log-group"),
-                     ("pipes", "pipe"), ("sns", "subscription"), ("sns", "topic"), ("sqs", "queue")], kinds
-
-    for name in ("01_order_ingestion", "03_sqs_workers", "04_high_value_pipes"):
-        again = run_notebook(NOTEBOOKS_DIR / f"{name}.ipynb", tmp_path / f"2-{name}.ipynb", params)
-        assert again.ok, f"re-running {name} failed: {again.error}"
-        assert _kinds(lab) == first, f"re-running {name} created or lost resources"
-    assert "changed by this run: no (already up to date)" in _stream_text(tmp_path / "2-01_order_ingestion.ipynb")
-
-    cleanup = run_notebook(CLEANUP_NOTEBOOK, tmp_path / "cleanup.ipynb", params)
-    assert cleanup.ok, cleanup.error
-    assert find_lab_resources(lab) == []
+        assert f"all {checks} checks passed" in _stream_text(series_run.notebook(f"{name}.ipynb")), name
 
 
-def test_notebooks_pass_nbval(cloud):
-    env = dict(os.environ, ORDERLAB_PREFIX=f"nv{uuid.uuid4().hex[:6]}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax",
-         "--nbval-sanitize-with", str(REPO_ROOT / "tests" / "notebooks" / "sanitize.cfg"),
-         "-o", "addopts=", "-q", *[str(p) for p in SERIES]],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout
+def test_rerunning_the_deploying_notebooks_converges(series_run):
+    report = series_run.report
+    assert report.get("deployed"), series_run.failure()
+    assert sorted({tuple(r[:2]) for r in report["deployed"]}) == DEPLOYED_KINDS
+    assert [rerun["notebook"] for rerun in report["reruns"]] == ["01_order_ingestion", "03_sqs_workers",
+                                                                 "04_high_value_pipes"]
+    for rerun in report["reruns"]:
+        assert rerun["ok"], f"re-running {rerun['notebook']} failed: {rerun['error']}"
+        assert rerun["resources"] == report["deployed"], f"re-running {rerun['notebook']} created or lost resources"
+    assert "changed by this run: no (already up to date)" in _stream_text(
+        series_run.rerun_notebook("01_order_ingestion.ipynb"))
+
+
+def test_cleanup_leaves_no_resource_of_the_prefix(series_run):
+    assert series_run.report.get("after_cleanup") == [], series_run.failure()
+
+
+@pytest.mark.parametrize("notebook", SERIES, ids=[p.stem for p in SERIES])
+def test_checked_outputs_match_the_stored_outputs(series_run, notebook):
+    """What ``pytest --nbval-lax --nbval-sanitize-with tests/notebooks/sanitize.cfg`` compares, on the session's run."""
+    assert series_run.notebook(notebook.name).is_file(), series_run.failure()
+    assert output_problems(notebook, series_run.notebook(notebook.name)) == []
+
+
+def test_output_comparison_sanitizes_volatile_values_and_catches_a_changed_output():
+    stored = checked_cells(nbformat.read(NOTEBOOKS_DIR / "06_alerts_observability.ipynb", as_version=4))[0].outputs
+    comparison = OutputComparison()
+    assert comparison.differences(stored, stored) == ""
+
+    changed = copy.deepcopy(stored)
+    changed[0]["text"] = changed[0]["text"].replace("GreaterThanThreshold 300", "GreaterThanThreshold 301")
+    assert "mismatch 'stdout'" in OutputComparison().differences(changed, stored)
+
+    volatile = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in (
+        "order 0f8fad5b-d9cb-469f-a165-70867728950e at 2026-12-04T12:00:01.123Z from 127.0.0.1:4599 in 12 ms\n",
+        "order 7c9e6679-7425-40de-944b-e07fc1f90ae7 at 2025-01-31T23:59:59Z from 127.0.0.1:51234 in 3.5 s\n")]
+    assert OutputComparison().differences(volatile[:1], volatile[1:]) == ""
+    assert OutputComparison().differences(stored, volatile[:1]) != ""
+
+
+def test_output_comparison_reports_a_checked_cell_missing_from_the_run(tmp_path):
+    stored_path = NOTEBOOKS_DIR / "06_alerts_observability.ipynb"
+    executed = nbformat.read(stored_path, as_version=4)
+    checked_id = checked_cells(executed)[0].id
+    executed.cells = [cell for cell in executed.cells if cell.get("id") != checked_id]
+    nbformat.write(executed, tmp_path / "executed.ipynb")
+    assert output_problems(stored_path, tmp_path / "executed.ipynb") == [
+        f"cell {checked_id}: not in the executed notebook"]
 
 
 def test_checked_cells_have_stored_outputs():
