@@ -99,7 +99,7 @@ def stop(run: ClassRun) -> None:
 
 if __name__ == "__main__":
     import localcloud
-    from helpers import cli
+    from helpers.teach import cli
 
     localcloud.start(int(sys.argv[1]))
     sys.exit(cli.main(sys.argv[2:]))

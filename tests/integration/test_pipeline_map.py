@@ -13,7 +13,7 @@ from helpers.pipeline.step4 import deploy_high_value_routing
 from helpers.pipeline.step5 import deploy_pipeline
 from helpers.pipeline.step6 import deploy_alerting
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.cloud, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
