@@ -81,6 +81,7 @@ __all__ = [
     "DEFAULT_HIGH_VALUE_THRESHOLD",
     "check_threshold",
     "current_threshold",
+    "create_order_environment",
     "create_order_role_statements",
     "deploy_create_order",
     "deploy_ingestion",
@@ -92,9 +93,11 @@ __all__ = [
     "ensure_order_queues",
     "ensure_orders_api",
     "ingestion_status",
+    "order_queue_settings",
     "order_worker_environment",
     "order_worker_role_statements",
     "pipeline_status",
+    "stream_processor_environment",
     "stream_processor_role_statements",
 ]
 
@@ -109,6 +112,7 @@ ROUTES = ("POST /orders", "GET /orders/{orderId}")
 DEFAULT_CORS_ORIGINS = ["http://127.0.0.1:8000"]
 # create_order's default (lambdas/create_order/create_order/orders.py DEFAULT_HIGH_VALUE_THRESHOLD).
 DEFAULT_HIGH_VALUE_THRESHOLD = Decimal("1000")
+HIGH_VALUE_THRESHOLD_VARIABLE = "HIGH_VALUE_THRESHOLD"
 
 
 @dataclass(frozen=True)
@@ -143,18 +147,11 @@ def deploy_create_order(lab: "Lab", table: TableInfo, *, function_dir: Path = CR
     None keeps what the function has (so re-running step 1 does not undo step 4's choice), else 1000.
     """
     role_arn = ensure_lambda_role(lab, CREATE_ORDER_COMPONENT, create_order_role_statements(table))
-    environment = {
-        "ORDERS_TABLE": table.name,
-        "POWERTOOLS_SERVICE_NAME": "orders",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "HIGH_VALUE_THRESHOLD": str(DEFAULT_HIGH_VALUE_THRESHOLD),
-    }
     if high_value_threshold is None:
-        current = current_threshold(lab)
-        if current is not None:
-            environment["HIGH_VALUE_THRESHOLD"] = str(current)
+        threshold = current_threshold(lab) or DEFAULT_HIGH_VALUE_THRESHOLD
     else:
-        environment["HIGH_VALUE_THRESHOLD"] = str(check_threshold(high_value_threshold))
+        threshold = check_threshold(high_value_threshold)
+    environment = create_order_environment(table.name, threshold)
     return deploy_function(
         lab,
         function_dir,
@@ -165,11 +162,21 @@ def deploy_create_order(lab: "Lab", table: TableInfo, *, function_dir: Path = CR
     )
 
 
+def create_order_environment(table_name: str, threshold: Decimal) -> dict[str, str]:
+    """create_order's environment: its table and the high-value threshold (:data:`HIGH_VALUE_THRESHOLD_VARIABLE`)."""
+    return {
+        "ORDERS_TABLE": table_name,
+        "POWERTOOLS_SERVICE_NAME": "orders",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        HIGH_VALUE_THRESHOLD_VARIABLE: str(threshold),
+    }
+
+
 def current_threshold(lab: "Lab") -> Decimal | None:
     """The high-value threshold create_order uses now (None before step 1)."""
     function = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
     variables = ((function or {}).get("Configuration", {}).get("Environment") or {}).get("Variables", {})
-    raw = variables.get("HIGH_VALUE_THRESHOLD")
+    raw = variables.get(HIGH_VALUE_THRESHOLD_VARIABLE)
     return Decimal(raw) if raw else None
 
 
@@ -292,6 +299,19 @@ ORDER_WORKER_TIMEOUT = 5
 # AWS: set the source queue's visibility timeout to at least six times the function's timeout.
 ORDER_QUEUE_VISIBILITY_TIMEOUT = 6 * ORDER_WORKER_TIMEOUT
 DEFAULT_MAX_RECEIVE_COUNT = 3
+# The event source mappings' settings (helpers.aws.event_sources.ensure_event_source_mapping keywords).
+# Stream: a failing batch is split in two and retried at most twice; records older than an hour are
+# not retried; the function reports partial batch failures.
+STREAM_PROCESSOR_MAPPING: dict[str, Any] = {
+    "batch_size": 10, "starting_position": "TRIM_HORIZON", "bisect_batch_on_function_error": True,
+    "maximum_retry_attempts": 2, "maximum_record_age_in_seconds": 3600,
+    "function_response_types": ("ReportBatchItemFailures",),
+}
+# Queue: no batching window, partial batch failures, at most 5 concurrent invocations.
+ORDER_WORKER_MAPPING: dict[str, Any] = {
+    "batch_size": 10, "maximum_batching_window_seconds": 0, "function_response_types": ("ReportBatchItemFailures",),
+    "maximum_concurrency": 5,
+}
 # The order worker's business rules, by keyword: the environment variable each one sets.
 WORKER_RULES = {
     "max_quantity_per_item": "MAX_QUANTITY_PER_ITEM",
@@ -386,12 +406,23 @@ def ensure_order_queues(lab: "Lab", *, max_receive_count: int = DEFAULT_MAX_RECE
     >>> queues.queue.name, queues.dlq.name                              # doctest: +SKIP
     ('alice-order-queue', 'alice-order-dlq')
     """
-    dlq = ensure_queue(lab, ORDER_DLQ_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS,
-                       redrive_allow_source_arns=[queue_arn(lab, ORDER_QUEUE_COMPONENT)])
-    queue = ensure_queue(lab, ORDER_QUEUE_COMPONENT, visibility_timeout=ORDER_QUEUE_VISIBILITY_TIMEOUT,
-                         dead_letter_target_arn=dlq.arn, max_receive_count=max_receive_count)
-    failures = ensure_queue(lab, STREAM_FAILURES_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS)
-    return OrderQueues(queue=queue, dlq=dlq, stream_failures=failures)
+    queues = {component: ensure_queue(lab, component, **settings)
+              for component, settings in order_queue_settings(lab, max_receive_count=max_receive_count).items()}
+    return OrderQueues(queue=queues[ORDER_QUEUE_COMPONENT], dlq=queues[ORDER_DLQ_COMPONENT],
+                       stream_failures=queues[STREAM_FAILURES_COMPONENT])
+
+
+def order_queue_settings(lab: "Lab", *, max_receive_count: int) -> dict[str, dict[str, Any]]:
+    """The queues of steps 2, 3 and 5: component -> :func:`helpers.aws.sqs.ensure_queue` settings,
+    in creation order (the dead-letter queue before the queue that names it)."""
+    return {
+        ORDER_DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS,
+                              "redrive_allow_source_arns": [queue_arn(lab, ORDER_QUEUE_COMPONENT)]},
+        ORDER_QUEUE_COMPONENT: {"visibility_timeout": ORDER_QUEUE_VISIBILITY_TIMEOUT,
+                                "dead_letter_target_arn": queue_arn(lab, ORDER_DLQ_COMPONENT),
+                                "max_receive_count": max_receive_count},
+        STREAM_FAILURES_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS},
+    }
 
 
 def stream_processor_role_statements(table: TableInfo, queues: OrderQueues) -> list[dict[str, Any]]:
@@ -420,20 +451,22 @@ def deploy_stream_processor(
     function = deploy_function(
         lab, function_dir, component=STREAM_PROCESSOR_COMPONENT, handler=STREAM_PROCESSOR_HANDLER,
         role_arn=role_arn, timeout=STREAM_PROCESSOR_TIMEOUT,
-        environment={"ORDER_QUEUE_URL": queues.queue.url, "POWERTOOLS_SERVICE_NAME": "orders",
-                     "POWERTOOLS_LOG_LEVEL": "INFO"},
+        environment=stream_processor_environment(queues.queue.url),
     )
     for stale in find_event_source_mappings(lab, function.name):
         source = stale.get("EventSourceArn", "")
         if source.startswith(f"{table.arn}/stream/") and source != table.stream_arn:
             delete_event_source_mapping(lab, stale["UUID"])
     mapping = ensure_event_source_mapping(
-        lab, function_name=function.name, source_arn=table.stream_arn, batch_size=10,
-        starting_position="TRIM_HORIZON", bisect_batch_on_function_error=True, maximum_retry_attempts=2,
-        maximum_record_age_in_seconds=3600, on_failure_destination_arn=queues.stream_failures.arn,
-        function_response_types=("ReportBatchItemFailures",),
+        lab, function_name=function.name, source_arn=table.stream_arn,
+        on_failure_destination_arn=queues.stream_failures.arn, **STREAM_PROCESSOR_MAPPING,
     )
     return StepInfo(function, mapping)
+
+
+def stream_processor_environment(order_queue_url: str) -> dict[str, str]:
+    """stream_processor's environment: where it sends orders."""
+    return {"ORDER_QUEUE_URL": order_queue_url, "POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_LOG_LEVEL": "INFO"}
 
 
 def order_worker_role_statements(table: TableInfo, queues: OrderQueues) -> list[dict[str, Any]]:
@@ -514,11 +547,8 @@ def deploy_order_worker(
         environment=order_worker_environment(table, queues, transient_failures=transient_failures,
                                              fault_injection=fault_injection, rules=rules, extra=environment),
     )
-    mapping = ensure_event_source_mapping(
-        lab, function_name=function.name, source_arn=queues.queue.arn, batch_size=10,
-        maximum_batching_window_seconds=0, function_response_types=("ReportBatchItemFailures",),
-        maximum_concurrency=5,
-    )
+    mapping = ensure_event_source_mapping(lab, function_name=function.name, source_arn=queues.queue.arn,
+                                          **ORDER_WORKER_MAPPING)
     return StepInfo(function, mapping)
 
 
