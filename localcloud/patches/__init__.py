@@ -189,11 +189,11 @@ def apply_all() -> list[str]:
         sns,
         sqs,
     )
-    from localcloud.patches import cloudwatch
+    from localcloud.patches import cloudformation, cloudwatch
 
     applied = []
     for module in (lambda_runtime, lambda_service, apigatewayv2, dynamodb_requests, dynamodb_streams, lambda_event_sources, sqs,
-                   event_filtering, iam_responses, lambda_responses, sns, logs, pipes, cloudwatch):
+                   event_filtering, iam_responses, lambda_responses, sns, logs, pipes, cloudwatch, cloudformation):
         module.apply()
         applied.append(module.__name__.rsplit(".", 1)[1])
     return applied
