@@ -1,0 +1,65 @@
+"""`orderlab iac deploy|delete`: the exported template deployed as a stack behaves like the hand-built pipeline.
+
+A fresh prefix: the stack's pipeline is built beside whatever the session's other tests deployed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from cloudtest import external_target
+from helpers import Lab
+from helpers.ops.discovery import sweep
+from helpers.ops.iac import stack_outputs
+from helpers.ops.tracking import wait_for_final_status
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.pipeline.step4 import wait_for_marks
+from helpers.pipeline.template import OUTPUTS, stack_name
+
+pytestmark = [pytest.mark.cloud,
+              pytest.mark.skipif(external_target() is not None, reason="deploys on the local cloud")]
+
+
+def orderlab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "helpers.teach.cli", "iac", *args], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=600)
+
+
+def order(total: int) -> dict:
+    return {"customer": {"id": "cust-iac", "name": "Ada"}, "items": [{"sku": "SKU-1", "quantity": 1, "unitPrice": total}]}
+
+
+def test_deploy_route_orders_then_delete_leaves_nothing(cloud) -> None:
+    lab = Lab.connect(prefix=f"iac{uuid.uuid4().hex[:6]}")
+    deployed = orderlab("deploy", "--prefix", lab.prefix)
+    try:
+        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        assert f"stack {stack_name(lab.prefix)}: CREATE_COMPLETE" in deployed.stdout
+        outputs = stack_outputs(lab, stack_name(lab.prefix))
+        assert set(outputs) == set(OUTPUTS)
+        for key in OUTPUTS:
+            assert f"{key} = {outputs[key]}" in deployed.stdout
+
+        api = OrdersApi(outputs["ApiUrl"])
+        standard, high = api.create(order(20)), api.create(order(1500))
+        assert standard.status == 201 and high.status == 201, (standard.json, high.json)
+        assert standard.json["valueTier"] == "STANDARD" and high.json["valueTier"] == "HIGH"
+        table = outputs["OrdersTableName"]
+        for placed in (standard, high):
+            assert wait_for_final_status(lab, table, placed.json["orderId"], timeout=60)["status"] == "CONFIRMED"
+        marked = wait_for_marks(lab, table, [high.json["orderId"]], timeout=60)[high.json["orderId"]]
+        assert marked["priority"] in ("P1", "P2") and Decimal(str(marked["total"])) == Decimal("1500")
+        standard_item = wait_for_final_status(lab, table, standard.json["orderId"], timeout=5)
+        assert "priority" not in standard_item, "a standard order is not routed by the pipe"
+    finally:
+        deleted = orderlab("delete", "--prefix", lab.prefix)
+    assert deleted.returncode == 0, deleted.stdout[-3000:] + deleted.stderr[-3000:]
+    assert f"nothing of prefix {lab.prefix!r} remains" in deleted.stdout
+    assert sweep(lab).clean
+    stacks = lab.client("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])
+    assert stack_name(lab.prefix) not in [s["StackName"] for s in stacks["StackSummaries"]]
