@@ -1,4 +1,5 @@
-"""`orderlab iac deploy|delete`: the exported template deployed as a stack behaves like the hand-built pipeline.
+"""`orderlab iac deploy|delete`: the exported template deployed as a stack passes the lab's own step checks and
+behaves like the hand-built pipeline.
 
 A fresh prefix: the stack's pipeline is built beside whatever the session's other tests deployed.
 """
@@ -20,6 +21,7 @@ from helpers.ops.tracking import wait_for_final_status
 from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.step4 import wait_for_marks
 from helpers.pipeline.template import OUTPUTS, stack_name
+from helpers.teach.grade import grade_lab
 
 pytestmark = [pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="deploys on the local cloud")]
@@ -44,6 +46,9 @@ def test_deploy_route_orders_then_delete_leaves_nothing(cloud) -> None:
         assert set(outputs) == set(OUTPUTS)
         for key in OUTPUTS:
             assert f"{key} = {outputs[key]}" in deployed.stdout
+
+        grade = grade_lab(lab)
+        assert grade.done == ["01", "02", "03", "04", "05", "06"], grade.summary()
 
         api = OrdersApi(outputs["ApiUrl"])
         standard, high = api.create(order(20)), api.create(order(1500))
