@@ -23,6 +23,8 @@ What AWS does, and MiniStack 1.5.33 does not:
   per operation with an ``x-amazon-apigateway-integration``; an update re-imports the routes.
   ``Fn::GetAtt Api.ApiEndpoint`` is the reachable endpoint GetApi answers
   (:mod:`localcloud.patches.apigatewayv2`). MiniStack ignored ``Body``: the API had no routes.
+  A stack's stage keeps its ``DefaultRouteSettings``/``RouteSettings`` (the throttle): MiniStack stored
+  the template's PascalCase members, which GetStage then answered as empty.
   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-api.html,
   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-open-api.html
 """
@@ -131,6 +133,26 @@ def openapi_operations(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
     return operations
 
 
+def stage_route_settings(props: dict[str, Any]) -> dict[str, Any]:
+    """A stage's properties with its route settings in the API's wire form (camelCase members), the form
+    CreateStage stores and GetStage answers.
+
+    >>> stage_route_settings({"StageName": "$default", "DefaultRouteSettings": {"ThrottlingBurstLimit": 200}})
+    {'StageName': '$default', 'DefaultRouteSettings': {'throttlingBurstLimit': 200}}
+    """
+    def camel(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key[:1].lower() + key[1:]: camel(item) for key, item in value.items()}
+        return value
+
+    converted = dict(props)
+    if isinstance(props.get("DefaultRouteSettings"), dict):
+        converted["DefaultRouteSettings"] = camel(props["DefaultRouteSettings"])
+    if isinstance(props.get("RouteSettings"), dict):  # route key -> settings: the keys are route keys
+        converted["RouteSettings"] = {route: camel(settings) for route, settings in props["RouteSettings"].items()}
+    return converted
+
+
 def _parsed_body(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
@@ -161,6 +183,7 @@ def apply() -> None:
     needed = {"handlers": (handlers, ("_capabilities_enforced",)),
               "provisioners": (provisioners, ("_RESOURCE_HANDLERS", "_lambda_create", "_apigw_v2_api_create",
                                               "_apigw_v2_api_update", "_apigw_v2_integration_create",
+                                              "_apigw_v2_stage_create", "_apigw_v2_stage_update",
                                               "_apigw_v2_route_create", "_pipes_pipe_create", "_pipes_pipe_update",
                                               "_pipes_pipe_delete")),
               "iam": (iam_service, ("_roles",)), "s3": (s3_service, ("_get_object_data",))}
@@ -223,6 +246,17 @@ def apply() -> None:
             import_routes(api_id, body, logical_id or physical_id, stack_name)
         return api_id, {**attributes, "ApiEndpoint": apigatewayv2_patch.local_api_endpoint(api_id)}
 
+    original_stage_create = provisioners._apigw_v2_stage_create
+    original_stage_update = provisioners._apigw_v2_stage_update
+
+    def stage_create(logical_id: str, props: dict[str, Any], stack_name: str) -> Any:
+        return original_stage_create(logical_id, stage_route_settings(props), stack_name)
+
+    def stage_update(physical_id: str, old_props: dict[str, Any], new_props: dict[str, Any], stack_name: str,
+                     logical_id: str | None = None) -> Any:
+        return original_stage_update(physical_id, stage_route_settings(old_props), stage_route_settings(new_props),
+                                     stack_name, logical_id)
+
     def pipe_body(props: dict[str, Any]) -> dict[str, Any]:
         body = {key: props[key] for key in _PIPE_FIELDS if props.get(key) not in (None, "", {})}
         tags = props.get("Tags")
@@ -261,11 +295,14 @@ def apply() -> None:
     provisioners._lambda_create = lambda_create
     provisioners._apigw_v2_api_create = api_create
     provisioners._apigw_v2_api_update = api_update
+    provisioners._apigw_v2_stage_create = stage_create
+    provisioners._apigw_v2_stage_update = stage_update
     provisioners._pipes_pipe_create = pipe_create
     provisioners._pipes_pipe_update = pipe_update
     provisioners._pipes_pipe_delete = pipe_delete
     for resource_type, operations in (("AWS::Lambda::Function", {"create": lambda_create}),
                                       ("AWS::ApiGatewayV2::Api", {"create": api_create, "update": api_update}),
+                                      ("AWS::ApiGatewayV2::Stage", {"create": stage_create, "update": stage_update}),
                                       ("AWS::Pipes::Pipe", {"create": pipe_create, "update": pipe_update,
                                                             "delete": pipe_delete})):
         registry[resource_type] = {**registry[resource_type], **operations}

@@ -229,10 +229,12 @@ def test_a_stack_pipe_filters_enriches_and_transforms_as_created_pipes_do(lab) -
 
 # --------------------------------------------------------------------------- an HTTP API from SAM
 
-def test_a_sam_http_api_routes_to_its_function(lab) -> None:
+def test_a_sam_http_api_routes_to_its_function_behind_its_throttled_stage(lab) -> None:
     api_name = lab.name(f"cfn-api-{uuid.uuid4().hex[:4]}")
     resources = {
-        "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Name": api_name, "Tags": lab.tags}},
+        "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {
+            "Name": api_name, "Tags": lab.tags,
+            "DefaultRouteSettings": {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 25.0}}},
         "Echo": {"Type": "AWS::Serverless::Function", "Properties": {
             "FunctionName": f"{api_name}-echo", "Runtime": RUNTIME, "Handler": "index.handler",
             "InlineCode": ECHO_HANDLER, "Tags": lab.tags,
@@ -248,6 +250,8 @@ def test_a_sam_http_api_routes_to_its_function(lab) -> None:
         apigw = lab.client("apigatewayv2")
         assert apigw.get_api(ApiId=outputs["ApiId"])["Name"] == api_name
         assert [r["RouteKey"] for r in apigw.get_routes(ApiId=outputs["ApiId"])["Items"]] == ["GET /hello/{name}"]
+        throttle = apigw.get_stage(ApiId=outputs["ApiId"], StageName="$default")["DefaultRouteSettings"]
+        assert (throttle["ThrottlingBurstLimit"], throttle["ThrottlingRateLimit"]) == (50, 25.0)
         answers: list[requests.Response] = []
 
         def answered() -> bool:
