@@ -24,7 +24,7 @@ def main() -> None:
     from helpers import Lab
     from helpers.learn.demo import VALID_ORDER
     from helpers.pipeline.orders_api import OrdersApi
-    from helpers.pipeline.stacks import deploy_pipeline
+    from helpers.pipeline.step5 import deploy_pipeline
     from helpers.ops.tracking import wait_for_final_status
     from helpers.core.target import resolve_target
 

@@ -27,7 +27,7 @@ def _run(persist: bool, orders: int, clients: int) -> dict[str, Any]:
     from helpers.load.chaos import cloud_memory
     from helpers.load.ledger import collect, wait_until_settled
     from helpers.load.traffic import plan_orders, send_orders
-    from helpers.pipeline.stacks import deploy_pipeline
+    from helpers.pipeline.step5 import deploy_pipeline
     from helpers.core.target import resolve_target
     from localcloud import persistence
 

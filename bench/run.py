@@ -223,7 +223,7 @@ def phase_baseline(cloud: Cloud, calls: int = 3000, seconds: float = 6.0) -> dic
 def phase_api(cloud: Cloud, *, sequential: int = 500, parallel: int = 3000, clients: int = 8) -> dict[str, Any]:
     """POST /orders through the HTTP API on the step-1 stack: 1 client, then ``clients`` clients."""
     from helpers.load.traffic import plan_orders, send_orders
-    from helpers.pipeline.stacks import deploy_ingestion
+    from helpers.pipeline.step1 import deploy_ingestion
 
     lab = cloud.lab("api")
     stack = deploy_ingestion(lab)
@@ -257,7 +257,7 @@ def _e2e_ms(lab: Any, table: str, sent: list[Any]) -> list[float]:
 def phase_e2e(cloud: Cloud, *, rate: float = 50.0, seconds: float = 60.0) -> dict[str, Any]:
     """Order POST -> final status at a steady ``rate`` for ``seconds`` (all orders without faults)."""
     from helpers.load.traffic import plan_orders, send_orders
-    from helpers.pipeline.stacks import deploy_pipeline
+    from helpers.pipeline.step5 import deploy_pipeline
     from helpers.ops.tracking import wait_for_statuses
 
     lab = cloud.lab("e2e")
@@ -405,7 +405,7 @@ def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: f
     from helpers.load.chaos import WorkerKiller, kill_lambda_workers
     from helpers.load.ledger import collect, wait_until_settled
     from helpers.load.traffic import FaultPlan, plan_orders, send_orders
-    from helpers.pipeline.stacks import deploy_pipeline
+    from helpers.pipeline.step5 import deploy_pipeline
     from localcloud import persistence
 
     with Cloud(persist=restart) as cloud:

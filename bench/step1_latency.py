@@ -30,7 +30,7 @@ def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
     from helpers import Lab
     from helpers.learn.demo import VALID_ORDER
     from helpers.aws.runtime import lambda_runtime
-    from helpers.pipeline.stacks import deploy_ingestion
+    from helpers.pipeline.step1 import deploy_ingestion
     from helpers.core.target import resolve_target
 
     lab = Lab(resolve_target("endpoint", endpoint_url=endpoint), prefix=f"bench{uuid.uuid4().hex[:4]}")

@@ -15,6 +15,43 @@ started it; its pid file, log and saved state live in ``~/.orderlab/cloud-<port>
 state survives a stop and start, a reboot, and a crash minus its last seconds
 (:mod:`localcloud.persistence`).
 """
-from localcloud.process import CloudStatus, LocalCloudError, ResetReport, StopReport, reset, start, status, stop
+from localcloud import paths
+from localcloud.mailbox import Mailbox
+from localcloud.process import (
+    CloudStatus,
+    LocalCloudError,
+    ResetReport,
+    StopReport,
+    lambda_worker_function,
+    reset,
+    start,
+    status,
+    stop,
+)
+from localcloud.runtimes import available_runtimes, install_hint, python_version_of
 
-__all__ = ["CloudStatus", "LocalCloudError", "ResetReport", "StopReport", "reset", "start", "status", "stop"]
+__all__ = [
+    "CloudStatus",
+    "LocalCloudError",
+    "Mailbox",
+    "ResetReport",
+    "StopReport",
+    "available_runtimes",
+    "cloudwatch_time_scale",
+    "install_hint",
+    "lambda_worker_function",
+    "paths",
+    "python_version_of",
+    "reset",
+    "start",
+    "status",
+    "stop",
+]
+
+
+def cloudwatch_time_scale() -> float:
+    """How many times faster than AWS a local cloud started from this environment runs CloudWatch's clock."""
+    # Imported on use: the CloudWatch patches load MiniStack, which only the server process needs.
+    from localcloud.patches.cloudwatch import time_scale_from_env
+
+    return float(time_scale_from_env().factor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import psutil
 
@@ -107,8 +108,27 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
+# MiniStack runs each execution environment from tempfile.mkdtemp(prefix=f"ministack-lambda-{name}-").
+_WORKER_DIR = re.compile(r"/ministack-lambda-(?P<function>[A-Za-z0-9_-]+?)-[A-Za-z0-9_]{8}(?:/|$)")
+
+
+def lambda_worker_function(cmdline: Iterable[str]) -> str | None:
+    """The Lambda function a local cloud worker process runs, from its command line (None: not a worker).
+
+    >>> lambda_worker_function(["/usr/bin/python3", "/tmp/ministack-lambda-alice-order-worker-k2j_9x1a/_worker.py"])
+    'alice-order-worker'
+    >>> lambda_worker_function(["python", "-m", "localcloud.server"]) is None
+    True
+    """
+    for part in cmdline:
+        match = _WORKER_DIR.search(part)
+        if match:
+            return match.group("function")
+    return None
+
+
 def _is_lambda_worker(pid: int) -> bool:
-    return any("/ministack-lambda-" in part for part in _cmdline(pid))
+    return lambda_worker_function(_cmdline(pid)) is not None
 
 
 def _is_our_server(pid: int, port: int) -> bool:

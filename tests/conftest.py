@@ -17,6 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+import localcloud
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 for lambda_dir in sorted((REPO_ROOT / "lambdas").glob("*/")):
     if str(lambda_dir) not in sys.path:
@@ -46,7 +48,7 @@ def _local_cloud_pids() -> set[int]:
     for proc in psutil.process_iter(["cmdline"]):
         try:
             cmdline = proc.info.get("cmdline") or []
-            is_cloud = "localcloud.server" in cmdline or any("/ministack-lambda-" in part for part in cmdline)
+            is_cloud = "localcloud.server" in cmdline or localcloud.lambda_worker_function(cmdline) is not None
             if is_cloud and proc.environ().get(SESSION_MARKER) == os.environ[SESSION_MARKER]:
                 pids.add(proc.pid)
         except (psutil.Error, OSError):

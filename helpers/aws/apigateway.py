@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from helpers.core.naming import PREFIX_TAG, PROJECT, PROJECT_TAG
 from helpers.aws.common import error_code, error_message, paginate, partition, tags_missing
+from helpers.core.naming import PREFIX_TAG, PROJECT, PROJECT_TAG
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab

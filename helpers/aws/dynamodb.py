@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from helpers.core.naming import tag_list
 from helpers.aws.common import error_code, tags_missing
+from helpers.core.naming import tag_list
 from helpers.core.waiters import wait_table_active, wait_table_deleted
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from helpers.aws.packaging import DIRECT_UPLOAD_LIMIT, Package, PackagingError, build_lambda_package
 from helpers.aws.common import error_code, error_message, log_group_arn, log_group_name, retry_on, tags_missing
+from helpers.aws.packaging import DIRECT_UPLOAD_LIMIT, Package, PackagingError, build_lambda_package
 from helpers.aws.runtime import lambda_runtime, python_version
 from helpers.core.waiters import wait_function_active, wait_function_updated
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-from helpers.core.paths import REPO_ROOT
 from helpers.aws.runtime import python_version as runtime_python_version
+from helpers.core.paths import REPO_ROOT
 
 Architecture = Literal["x86_64", "arm64"]
 

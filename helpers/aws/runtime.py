@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
+import localcloud
 from helpers.core.errors import FriendlyError
 
 __all__ = ["LAB_RUNTIMES", "RUNTIME_ENV", "RuntimeChoiceError", "describe_runtime", "host_runtime",
@@ -50,7 +51,11 @@ def lambda_runtime(override: str | None = None) -> str:
 
 def python_version(runtime: str | None = None) -> str:
     """The CPython version of ``runtime`` (default: :func:`lambda_runtime`), e.g. ``"3.12"``."""
-    return (runtime or lambda_runtime()).removeprefix("python")
+    chosen = runtime or lambda_runtime()
+    version = localcloud.python_version_of(chosen)
+    if version is None:
+        raise RuntimeChoiceError(f"Lambda runtime {chosen!r} is not a Python 3 runtime")
+    return version
 
 
 def describe_runtime() -> str:
@@ -63,9 +68,7 @@ def describe_runtime() -> str:
 
 def missing_interpreter_hint(runtime: str) -> str:
     """What to do when this machine has no interpreter for ``runtime`` (local target)."""
-    from localcloud.runtimes import install_hint
-
-    hint = f"{install_hint(runtime)} and restart the local cloud"
+    hint = f"{localcloud.install_hint(runtime)} and restart the local cloud"
     if runtime != host_runtime() and host_runtime() in LAB_RUNTIMES:
         hint += f", or set {RUNTIME_ENV}={host_runtime()}"
     return hint

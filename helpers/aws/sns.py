@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from helpers.core.naming import tag_list
 from helpers.aws.common import error_code, paginate, partition, tags_missing
+from helpers.core.naming import tag_list
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Callable
 
+import localcloud
 from helpers.core import naming
 from helpers.core.session import client as _client
 from helpers.core.target import Target, TargetError, resolve_target
@@ -35,6 +36,7 @@ __all__ = [
     "REQUIRE_CONFIRMATION_ENV",
     "AccountNotConfirmed",
     "Lab",
+    "show_plan_with",
 ]
 
 CONFIRM_ACCOUNT_ENV = "ORDERLAB_CONFIRM_ACCOUNT"
@@ -43,6 +45,15 @@ REQUIRE_CONFIRMATION_ENV = "ORDERLAB_REQUIRE_CONFIRMATION"
 # Read-only calls that tell where the credentials point; allowed before the confirmation.
 _BEFORE_CONFIRMATION = frozenset({"sts"})
 _REGION_ENVS = ("ORDERLAB_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+# What an unconfirmed connection shows of what it would create. The plan reads the catalog, above this
+# layer, so it is handed in: helpers/__init__.py installs helpers.learn.plan.plan_text.
+_plan_text: Callable[["Lab"], str] = lambda lab: ""
+
+
+def show_plan_with(plan_text: Callable[["Lab"], str]) -> None:
+    """Let :meth:`Lab.confirm`'s refusal show ``plan_text(lab)``: what the series would create, and its cost."""
+    global _plan_text
+    _plan_text = plan_text
 
 
 class AccountNotConfirmed(TargetError):
@@ -122,8 +133,6 @@ class Lab:
             if configured and configured != resolved.region:
                 resolved = resolve_target(target, region=configured, endpoint_url=endpoint_url, profile=profile)
         if resolved.is_local and start_local:
-            import localcloud
-
             started = localcloud.start(port=resolved.port)
             if started.note and announce is not None:  # e.g. recovered from a crash: what may be lost
                 announce(f"local cloud: {started.note}")
@@ -159,9 +168,8 @@ class Lab:
             confirmed = replace(self, confirmed=True)
             confirmed.__dict__["account_id"] = actual  # cached_property: no second STS call
             return confirmed
-        from helpers.learn.plan import plan_text
 
-        plan = plan_text(self)
+        plan = _plan_text(self)
         raise AccountNotConfirmed(
             f"Not confirmed: the lab would create resources in account {actual}, region {self.region} "
             f"({self.target.describe()}), named {self.prefix}-* and tagged {naming.PROJECT_TAG}={naming.PROJECT}, "

@@ -18,12 +18,11 @@ allowances (not the 12-month ones), assuming nothing else in the account uses th
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helpers.core.paths import REPO_ROOT
+from helpers.aws.common import paginate
+from helpers.pipeline.catalog import ALARMS, BUSINESS_METRICS, DASHBOARD_COMPONENT, METRICS_NAMESPACE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +39,6 @@ __all__ = [
     "Price",
     "cloudwatch_inventory",
     "deployed_cloudwatch_inventory",
-    "emf_metric_names",
     "estimate",
     "estimate_frame",
     "inventory_frame",
@@ -123,46 +121,15 @@ class CloudWatchInventory:
     dashboard_names: tuple[str, ...] = ()
 
 
-def emf_metric_names(lambdas_dir: Path = REPO_ROOT / "lambdas") -> tuple[str, ...]:
-    """The business metrics the handlers publish with Powertools (``metrics.add_metric(name=...)``),
-    read from their source: literal names, and the values of a module-level dict used as the name.
-
-    >>> "OrdersAccepted" in emf_metric_names()
-    True
-    """
-    names: set[str] = set()
-    for source in sorted(lambdas_dir.glob("*/*/*.py")):
-        tree = ast.parse(source.read_text(), filename=str(source))
-        dicts = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
-                 for target in node.targets if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict)}
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "add_metric"):
-                continue
-            for keyword in node.keywords:
-                value = keyword.value
-                if keyword.arg != "name":
-                    continue
-                if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                    names.add(value.value)
-                elif isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) \
-                        and value.value.id in dicts:
-                    names.update(v.value for v in dicts[value.value.id].values
-                                 if isinstance(v, ast.Constant) and isinstance(v.value, str))
-    return tuple(sorted(names))
-
-
 def cloudwatch_inventory(prefix: str = "<prefix>") -> CloudWatchInventory:
-    """What step 6 creates (alarms and dashboard from :mod:`helpers.pipeline.step6`) and the custom metrics
-    the functions publish (one dimension set, ``service``, each: :func:`emf_metric_names`).
+    """What step 6 creates (its alarms and dashboard) and the custom metrics the functions publish (one
+    dimension set, ``service``, each), as the catalog declares them.
 
     >>> cloudwatch_inventory("alice").alarms >= 1
     True
     """
-    from helpers.pipeline.step6 import ALARM_COMPONENTS, DASHBOARD_COMPONENT
-
-    metrics = emf_metric_names()
-    alarms = tuple(f"{prefix}-{component}" for component in ALARM_COMPONENTS.values())
+    metrics = tuple(sorted(BUSINESS_METRICS))
+    alarms = tuple(f"{prefix}-{alarm.component}" for alarm in ALARMS)
     return CloudWatchInventory(alarms=len(alarms), custom_metrics=len(metrics), dashboards=1,
                                alarm_names=alarms, metric_names=metrics,
                                dashboard_names=(f"{prefix}-{DASHBOARD_COMPONENT}",))
@@ -171,9 +138,6 @@ def cloudwatch_inventory(prefix: str = "<prefix>") -> CloudWatchInventory:
 def deployed_cloudwatch_inventory(lab: "Lab") -> CloudWatchInventory:
     """What this prefix has right now: alarms and dashboards named ``<prefix>-*``; custom metrics of the
     lab's namespace (shared by every prefix in the account: metrics carry no prefix)."""
-    from helpers.pipeline.step6 import METRICS_NAMESPACE
-    from helpers.aws.common import paginate
-
     cloudwatch = lab.client("cloudwatch")
     alarms = [a["AlarmName"] for page in cloudwatch.get_paginator("describe_alarms").paginate(
         AlarmNamePrefix=f"{lab.prefix}-") for a in page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])]

@@ -13,7 +13,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from helpers.learn.checks import Checklist
+from helpers.pipeline.orders import random_order
 from helpers.pipeline.orders_api import ApiReply, OrdersApi
+from helpers.pipeline.step1 import ingestion_status
 
 VALID_ORDER: dict[str, Any] = {
     "customer": {"id": "cust-001", "name": "Ada Lovelace", "email": "ada@example.com"},
@@ -54,14 +56,6 @@ BAD_REQUESTS: list[BadRequest] = [
 ]
 
 
-def random_order(rng: random.Random) -> dict[str, Any]:
-    """A plausible order: 1-3 items, small quantities, prices with cents."""
-    items = [{"sku": f"SKU-{rng.randint(1, 40):03d}", "quantity": rng.randint(1, 5),
-              "unitPrice": round(rng.uniform(1, 120), 2)} for _ in range(rng.randint(1, 3))]
-    customer = rng.randint(1, 20)
-    return {"customer": {"id": f"cust-{customer:03d}", "name": f"Customer {customer}"}, "items": items}
-
-
 def send_burst(api: OrdersApi, count: int, *, seed: int = 7, progress: bool = True) -> list[ApiReply]:
     """POST ``count`` random orders one after the other (each with its own Idempotency-Key)."""
     rng = random.Random(seed)
@@ -79,8 +73,6 @@ def count_items(lab, table_name: str) -> int:
 
 def check_ingestion(lab, api: OrdersApi, table_name: str) -> Checklist:
     """Everything step 1 promises, checked end to end through the real API."""
-    from helpers.pipeline.stacks import ingestion_status
-
     check = Checklist("Step 1 · order ingestion")
     status = ingestion_status(lab)
     check.expect(status["ready"], "table, function and HTTP API are deployed",

@@ -43,17 +43,20 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import ClientError
 
-from helpers.aws.packaging import REPO_ROOT
+import localcloud
 from helpers.aws.common import error_code, error_message, partition
-
-if TYPE_CHECKING:
-    from helpers.core.lab import Lab
+from helpers.aws.lambda_ import FunctionInfo, get_function
+from helpers.aws.packaging import REPO_ROOT
+from helpers.core.lab import Lab
+from helpers.core.naming import DEFAULT_PREFIX
+from helpers.pipeline.openapi import document_for, render
+from helpers.pipeline.step1 import CREATE_ORDER_COMPONENT, ensure_orders_api
 
 __all__ = [
     "CONFIG_FILE",
@@ -80,7 +83,7 @@ FRONTEND_DIR = REPO_ROOT / "frontend"
 SITE_FILES = ("index.html", "app.js", "style.css")
 CONFIG_FILE = "config.js"
 OPENAPI_FILE = "openapi.json"  # the kept document (helpers.pipeline.openapi), published with this API's URL as its server
-DEFAULT_PORT = 8000  # the default prefix's page; helpers.pipeline.stacks.DEFAULT_CORS_ORIGINS allows it
+DEFAULT_PORT = 8000  # the default prefix's page; helpers.pipeline.step1.DEFAULT_CORS_ORIGINS allows it
 # Other prefixes: DEFAULT_PORT + 1 + (crc32(prefix) % PORT_SPAN), then the next ones if taken.
 PORT_SPAN = 999
 PORT_TRIES = 20
@@ -136,8 +139,6 @@ def openapi_json(api_url: str) -> str:
     >>> json.loads(openapi_json("https://abc.execute-api.eu-west-1.amazonaws.com/"))["servers"]
     [{'url': 'https://abc.execute-api.eu-west-1.amazonaws.com'}]
     """
-    from helpers.pipeline.openapi import document_for, render
-
     return render(document_for(_check_api_url(api_url)))
 
 
@@ -233,9 +234,7 @@ class _SiteHandler(SimpleHTTPRequestHandler):
 
 
 def _site_dir(port: int) -> Path:
-    from localcloud import paths
-
-    return paths.home() / f"frontend-{port}"
+    return localcloud.paths.home() / f"frontend-{port}"
 
 
 def _write_site(root: Path, generated: dict[str, str], source: Path = FRONTEND_DIR) -> None:
@@ -284,8 +283,6 @@ def preferred_port(lab: "Lab") -> int:
     >>> preferred_port(SimpleNamespace(prefix="orderlab")), preferred_port(SimpleNamespace(prefix="alice"))
     (8000, 8066)
     """
-    from helpers.core.naming import DEFAULT_PREFIX
-
     if lab.prefix == DEFAULT_PREFIX:
         return DEFAULT_PORT
     return DEFAULT_PORT + 1 + zlib.crc32(lab.prefix.encode("utf-8")) % PORT_SPAN
@@ -466,9 +463,6 @@ def deploy_frontend_s3(lab: "Lab", api_url: str) -> str:
 
 def set_api_cors_origin(lab: "Lab", origin: str):
     """Allow exactly ``origin`` in the order API's CORS settings (the API must be deployed)."""
-    from helpers.aws.lambda_ import FunctionInfo, get_function
-    from helpers.pipeline.stacks import CREATE_ORDER_COMPONENT, ensure_orders_api
-
     found = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
     if found is None:
         raise RuntimeError(f"The create_order function of prefix {lab.prefix!r} is not deployed: "
@@ -500,7 +494,6 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import time
 
-    from helpers.core.lab import Lab
 
     parser = argparse.ArgumentParser(description="Serve the order page locally (the API's CORS is not changed).")
     parser.add_argument("--api-url", required=True, help="the HTTP API's base URL (without /orders)")

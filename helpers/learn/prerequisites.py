@@ -3,18 +3,15 @@
 >>> require_step(lab, "02")     # raises PrerequisiteMissing naming the notebook to run  # doctest: +SKIP
 ✔ step 02 (02_dynamodb_streams.ipynb) is in place for prefix 'alice'
 
-The steps and how to tell whether one is in place come from the registry in ``helpers/teach/grade.py``
+The steps and how to tell whether one is in place come from the registry in :mod:`helpers.pipeline.steps`
 (the same entries ``orderlab grade`` reports), so a new step (04, 06, …) registered there is
 checked here too. ``require_step(lab, "00")`` checks only that the target answers.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from helpers.core.errors import FriendlyError
-
-if TYPE_CHECKING:
-    from helpers.core.lab import Lab
+from helpers.core.lab import Lab
+from helpers.pipeline.steps import STEPS, step_status
 
 __all__ = ["NOTEBOOKS", "PrerequisiteMissing", "require_step"]
 
@@ -27,15 +24,13 @@ class PrerequisiteMissing(FriendlyError, RuntimeError):
 
 
 def _notebooks() -> dict[str, str]:
-    from helpers.teach.grade import STEPS
-
     return {"00": "00_setup.ipynb", **{step: check.notebook for step, check in STEPS.items()}}
 
 
 NOTEBOOKS = _notebooks()
 
 
-def _target_answers(lab: "Lab") -> list[str]:
+def _target_answers(lab: Lab) -> list[str]:
     try:
         lab.client("sts").get_caller_identity()
     except Exception as error:  # any failure here means the same thing to a learner: no cloud
@@ -45,10 +40,8 @@ def _target_answers(lab: "Lab") -> list[str]:
     return []
 
 
-def require_step(lab: "Lab", step: str) -> None:
+def require_step(lab: Lab, step: str) -> None:
     """Raise :class:`PrerequisiteMissing` unless ``step`` is deployed for this lab's prefix."""
-    from helpers.teach.grade import STEPS, step_status
-
     if step == "00":
         missing = _target_answers(lab)
         notebook = "00_setup.ipynb"

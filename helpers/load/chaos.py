@@ -1,7 +1,7 @@
 """Chaos on the local cloud: find and kill Lambda execution environments (worker processes).
 
 On the local cloud every warm Lambda execution environment is a worker process, a child of
-the local cloud's server, running from a directory named ``ministack-lambda-<function>-…``.
+the local cloud's server; the local cloud tells which function one runs (``localcloud.lambda_worker_function``).
 Killing one mid-invocation is what a crashed execution environment looks like on AWS: the
 invocation fails (``Runtime.ExitError``, locally too), so an SQS event source mapping leaves the
 whole batch on the queue and it comes back after the queue's visibility timeout
@@ -21,18 +21,16 @@ There is no AWS API to kill an execution environment, so this works on the local
 """
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 
-if TYPE_CHECKING:
-    from helpers.core.lab import Lab
+import localcloud
+from helpers.core.lab import Lab
 
 __all__ = [
     "ChaosUnavailable",
@@ -47,8 +45,6 @@ __all__ = [
     "server_process",
 ]
 
-# MiniStack's worker directory: tempfile.mkdtemp(prefix=f"ministack-lambda-{name}-") (core/lambda_runtime.py).
-_WORKER_DIR = re.compile(r"/ministack-lambda-(?P<function>[A-Za-z0-9_-]+?)-[A-Za-z0-9_]{8}/")
 
 
 class ChaosUnavailable(RuntimeError):
@@ -74,13 +70,11 @@ class Kill:
     pids: tuple[int, ...]
 
 
-def local_cloud_port(lab: "Lab") -> int | None:
+def local_cloud_port(lab: Lab) -> int | None:
     """The port of the local cloud ``lab`` talks to, or None (AWS, or an endpoint that is not ours).
 
     The ``endpoint`` target counts when it points at a local cloud of this project on this machine.
     """
-    import localcloud
-
     if lab.target.is_aws or lab.target.port is None:
         return None
     if not lab.target.is_local and "127.0.0.1" not in lab.target.endpoint_url and "localhost" not in lab.target.endpoint_url:
@@ -90,27 +84,10 @@ def local_cloud_port(lab: "Lab") -> int | None:
 
 def server_process(port: int) -> psutil.Process:
     """The local cloud server on ``port`` (raises :class:`ChaosUnavailable` if it is not running)."""
-    import localcloud
-
     status = localcloud.status(port)
     if not status.running or status.pid is None:
         raise ChaosUnavailable(f"No local cloud runs on port {port}: chaos needs the local cloud")
     return psutil.Process(status.pid)
-
-
-def function_of(cmdline: Iterable[str]) -> str | None:
-    """The Lambda function a worker process runs, from its command line (None: not a worker).
-
-    >>> function_of(["/usr/bin/python3", "/tmp/ministack-lambda-alice-order-worker-k2j_9x1a/_worker.py"])
-    'alice-order-worker'
-    >>> function_of(["python", "-m", "localcloud.server"]) is None
-    True
-    """
-    for part in cmdline:
-        match = _WORKER_DIR.search(part)
-        if match:
-            return match.group("function")
-    return None
 
 
 def lambda_workers(port: int, function_name: str | None = None) -> list[LambdaWorker]:
@@ -118,7 +95,7 @@ def lambda_workers(port: int, function_name: str | None = None) -> list[LambdaWo
     found = []
     for proc in server_process(port).children(recursive=True):
         try:
-            function = function_of(proc.cmdline())
+            function = localcloud.lambda_worker_function(proc.cmdline())
             if function is None or (function_name is not None and function != function_name):
                 continue
             if proc.status() == psutil.STATUS_ZOMBIE:
@@ -149,7 +126,7 @@ def kill_lambda_workers(port: int, function_name: str | None = None, *, limit: i
     return Kill(time.time(), function_name, tuple(pids))
 
 
-def kill_when_quiet(port: int, function_name: str, *, lab: "Lab", queue_url: str, timeout: float = 30.0,
+def kill_when_quiet(port: int, function_name: str, *, lab: Lab, queue_url: str, timeout: float = 30.0,
                     settle: float = 0.3) -> Kill:
     """Kill ``function_name``'s workers once its queue has no visible message (twice, ``settle`` s apart).
 

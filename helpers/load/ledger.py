@@ -24,13 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from helpers.ops.tracking import FINAL_STATUSES, get_orders
 from helpers.core.waiters import WaitTimeout
+from helpers.ops.observability import AlertInbox, alarm_state, utcnow
+from helpers.ops.observability import wait_for_alarm_state
+from helpers.ops.tracking import FINAL_STATUSES, get_orders
+from helpers.pipeline.step6 import alerting_status
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
     from helpers.load.traffic import SentOrder
-    from helpers.pipeline.stacks import OrderQueues
+    from helpers.pipeline.step2 import OrderQueues
 
 __all__ = [
     "AlertEvidence",
@@ -397,9 +400,6 @@ class DlqAlarmWatch:
     """
 
     def __init__(self, lab: "Lab") -> None:
-        from helpers.pipeline.step6 import alerting_status
-        from helpers.ops.observability import AlertInbox, alarm_state, utcnow
-
         self.lab = lab
         status = alerting_status(lab)
         self.ready = bool(status["ready"])
@@ -415,9 +415,6 @@ class DlqAlarmWatch:
 
     def evidence(self, *, timeout: float) -> AlertEvidence | None:
         """Wait for the alarm to be ALARM and its alert (since the run began); None without step 6."""
-        from helpers.ops.observability import wait_for_alarm_state
-        from helpers.core.waiters import WaitTimeout
-
         if not self.ready or self.inbox is None:
             return None
         fired, arrived, detail = False, False, ""

@@ -33,12 +33,14 @@ import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
-from helpers.learn.demo import random_order
+from helpers.load.chaos import lambda_workers
+from helpers.load.chaos import local_cloud_port
+from helpers.pipeline.orders import random_order
 from helpers.pipeline.orders_api import OrdersApi
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
-    from helpers.pipeline.stacks import OrderQueues
+    from helpers.pipeline.step2 import OrderQueues
 
 __all__ = [
     "FaultPlan",
@@ -323,7 +325,6 @@ class PipelineWatch:
         self._started = 0.0
         self.started_at = 0.0  # wall clock (epoch seconds) of t = 0
         self._sqs = lab.client("sqs")  # created here: boto3 clients are thread-safe, their creation is not
-        from helpers.load.chaos import local_cloud_port
 
         self._port = local_cloud_port(lab)
 
@@ -340,8 +341,6 @@ class PipelineWatch:
         row: dict[str, Any] = {"t": round(time.monotonic() - self._started, 3), "order_queue": visible + in_flight,
                                "in_flight": in_flight, "dlq": dlq_visible + dlq_in_flight}
         if self._port is not None and self.functions:
-            from helpers.load.chaos import lambda_workers
-
             workers = lambda_workers(self._port)
             for name in self.functions:
                 row[f"workers_{name}"] = sum(1 for w in workers if w.function == name)

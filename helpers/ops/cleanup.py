@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Callable
 
 from botocore.exceptions import ClientError
 
-from helpers.ops.discovery import LabResource, find_lab_resources
 from helpers.aws.common import error_code, error_message, paginate
 from helpers.core.waiters import (
     WaitFailed,
@@ -28,6 +27,8 @@ from helpers.core.waiters import (
     wait_table_deleted,
     wait_until,
 )
+from helpers.ops.discovery import LabResource, find_lab_resources
+from helpers.pipeline.catalog import DASHBOARD_COMPONENT
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
@@ -269,8 +270,6 @@ def _is_owned(lab: "Lab", resource: LabResource) -> bool:
     if resource.owner_evidence in ("tag", "function", "topic"):  # "topic": a subscription of a lab topic/queue
         return True
     if (resource.service, resource.kind) == ("cloudwatch", "dashboard") and resource.owner_evidence == "name":
-        from helpers.pipeline.step6 import DASHBOARD_COMPONENT
-
         return resource.name == lab.name(DASHBOARD_COMPONENT)  # an endpoint that cannot tag dashboards
     return resource.owner_evidence == "name" and resource.name.startswith(f"/aws/lambda/{lab.prefix}-")
 

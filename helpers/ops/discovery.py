@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from helpers.core.naming import PREFIX_TAG, PROJECT, PROJECT_TAG
-from helpers.aws.common import error_code, log_group_arn, paginate, partition
 from helpers.aws.apigateway import api_arn
+from helpers.aws.common import error_code, log_group_arn, paginate, partition
 from helpers.aws.iam import ROLE_PATH
+from helpers.core.naming import PREFIX_TAG, PROJECT, PROJECT_TAG
+from helpers.pipeline.catalog import DASHBOARD_COMPONENT
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
@@ -388,8 +389,6 @@ class _Finder:
         """Dashboards named ``<prefix>-*`` that carry this prefix's tags (AWS tags dashboards). Where the
         endpoint cannot tag a dashboard (it answers ResourceNotFound for the dashboard's ARN), only a
         dashboard with the exact name of one the lab creates (``helpers.pipeline.step6``) counts, by name."""
-        from helpers.pipeline.step6 import DASHBOARD_COMPONENT
-
         cloudwatch = self.lab.client("cloudwatch")
         lab_names = {self.lab.name(DASHBOARD_COMPONENT)}
         for entry in paginate(cloudwatch, "list_dashboards", "DashboardEntries",

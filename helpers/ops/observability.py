@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+import localcloud
+from helpers.aws.sns import find_subscriptions
 from helpers.core.waiters import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
@@ -80,17 +82,13 @@ def local_time_scale(lab: "Lab") -> float | None:
     """
     if not lab.target.is_local or lab.target.port is None:
         return None
-    from localcloud import paths
-
     try:
-        found = _SCALE_LINE.findall(paths.log_file(lab.target.port).read_text(errors="replace"))
+        found = _SCALE_LINE.findall(localcloud.paths.log_file(lab.target.port).read_text(errors="replace"))
     except OSError:
         found = []
     if found:
         return float(found[-1])
-    from localcloud.patches.cloudwatch import time_scale_from_env
-
-    return float(time_scale_from_env().factor)
+    return localcloud.cloudwatch_time_scale()
 
 
 def metric_period(lab: "Lab", scale: float | None = None) -> int:
@@ -472,13 +470,11 @@ _LINK = re.compile(r"https?://\S+")
 
 
 def local_mailbox(lab: "Lab") -> Any:
-    """The local cloud's mailbox (:class:`localcloud.mailbox.Mailbox`) on the local target, else None
+    """The local cloud's mailbox (:class:`localcloud.Mailbox`) on the local target, else None
     (on AWS, SNS mails a real inbox that no notebook can read)."""
     if not lab.target.is_local or lab.target.port is None:
         return None
-    from localcloud.mailbox import Mailbox
-
-    return Mailbox(lab.target.port)
+    return localcloud.Mailbox(lab.target.port)
 
 
 def confirmation_link(body: str) -> str | None:
@@ -504,8 +500,6 @@ def confirm_email_from_mailbox(lab: "Lab", topic_arn: str, address: str, *, time
     >>> confirm_email_from_mailbox(lab, topic.arn, "learner@example.com").subject   # doctest: +SKIP
     'AWS Notification - Subscription Confirmation'
     """
-    from helpers.aws.sns import find_subscriptions
-
     mailbox = local_mailbox(lab)
     if mailbox is None:
         raise RuntimeError(f"No mailbox to read on {lab.target.describe()}: open the confirmation e-mail SNS sent "

@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from boto3.dynamodb.types import TypeDeserializer
 
 from helpers.aws.sqs import QueueCounts, queue_counts
 from helpers.core.waiters import WaitTimeout
+from helpers.pipeline.orders import FINAL_STATUSES, get_order, get_orders
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
@@ -29,26 +29,13 @@ __all__ = [
     "FINAL_STATUSES",
     "dlq_frame",
     "get_order",
+    "get_orders",
     "peek_messages",
     "sample_queue_counts",
     "wait_for_final_status",
     "wait_for_statuses",
 ]
 
-FINAL_STATUSES = ("CONFIRMED", "REJECTED")
-_deserializer = TypeDeserializer()
-
-
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item (attribute-value form) as plain Python (numbers are Decimal)."""
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
-
-
-def get_order(lab: "Lab", table_name: str, order_id: str) -> dict[str, Any] | None:
-    """The stored order (strongly consistent read), as plain Python, or None."""
-    item = lab.client("dynamodb").get_item(TableName=table_name, Key={"orderId": {"S": order_id}},
-                                           ConsistentRead=True).get("Item")
-    return _plain(item) if item else None
 
 
 def wait_for_final_status(
@@ -84,30 +71,6 @@ def wait_for_final_status(
         time.sleep(min(interval, remaining))
 
 
-def _batch_get(lab: "Lab", table_name: str, order_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """BatchGetItem (consistent) in chunks of 100, retrying unprocessed keys a bounded number of times."""
-    ddb = lab.client("dynamodb")
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(order_ids), 100):
-        keys = [{"orderId": {"S": order_id}} for order_id in order_ids[start:start + 100]]
-        request: dict[str, Any] = {table_name: {"Keys": keys, "ConsistentRead": True}}
-        for attempt in range(8):
-            reply = ddb.batch_get_item(RequestItems=request)
-            for item in reply.get("Responses", {}).get(table_name, []):
-                plain = _plain(item)
-                found[plain["orderId"]] = plain
-            request = reply.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2 ** attempt, 1.0))
-    return found
-
-
-def get_orders(lab: "Lab", table_name: str, order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The stored orders of ``order_ids`` that exist (consistent BatchGetItem), as ``{orderId: item}``."""
-    return _batch_get(lab, table_name, list(dict.fromkeys(order_ids)))
-
-
 def wait_for_statuses(
     lab: "Lab",
     table_name: str,
@@ -132,7 +95,7 @@ def wait_for_statuses(
     while True:
         pending = [order_id for order_id in ids if order_id not in done]
         if pending:
-            for order_id, item in _batch_get(lab, table_name, pending).items():
+            for order_id, item in get_orders(lab, table_name, pending).items():
                 if item.get("status") in wanted:
                     done[order_id] = item
         if len(done) == len(ids):
@@ -140,7 +103,7 @@ def wait_for_statuses(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             still = [order_id for order_id in ids if order_id not in done]
-            last = _batch_get(lab, table_name, still[:100])
+            last = get_orders(lab, table_name, still[:100])
             summary = ", ".join(f"{order_id} ({(last.get(order_id) or {}).get('status', 'missing')})"
                                 for order_id in still[:10])
             raise WaitTimeout(f"{len(ids)} orders in {table_name} to reach {' or '.join(wanted)}", timeout,

@@ -8,7 +8,7 @@
 
 The request schema is ``CreateOrderRequest.model_json_schema()``; the answers are the handler's own
 shapes (``CreatedOrder``, ``OrderView``, ``ErrorBody``, ``MessageBody`` in
-``lambdas/create_order/create_order/orders.py``); the paths are :data:`helpers.pipeline.stacks.ROUTES`. So a
+``lambdas/create_order/create_order/orders.py``); the paths are :data:`helpers.pipeline.step1.ROUTES`. So a
 rule changes in one place, the handler, and the document follows. It is kept as
 ``frontend/openapi.json``: the order page reads its client-side rules from it and the page server
 serves it next to the page (with the API's URL as its server, :func:`document_for`). After changing
@@ -26,7 +26,10 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from helpers.aws.apigateway import DEFAULT_THROTTLING_BURST_LIMIT, DEFAULT_THROTTLING_RATE_LIMIT
 from helpers.aws.packaging import REPO_ROOT
+from helpers.pipeline.step1 import CREATE_ORDER_DIR
+from helpers.pipeline.step1 import ROUTES
 
 __all__ = ["DOCUMENT_PATH", "OPENAPI_VERSION", "build_document", "document_for", "main", "render"]
 
@@ -39,8 +42,6 @@ _JSON = "application/json"
 
 def _orders() -> ModuleType:
     """create_order's pure module, imported from its Lambda folder (it has no side effects)."""
-    from helpers.pipeline.stacks import CREATE_ORDER_DIR
-
     if str(CREATE_ORDER_DIR) not in sys.path:
         sys.path.append(str(CREATE_ORDER_DIR))
     return importlib.import_module("create_order.orders")
@@ -72,8 +73,6 @@ def _json_response(description: str, schema: str, **extra: Any) -> dict[str, Any
 
 def _responses(orders: ModuleType) -> dict[str, Any]:
     """components.responses shared by both operations: what API Gateway itself may answer."""
-    from helpers.aws.apigateway import DEFAULT_THROTTLING_BURST_LIMIT, DEFAULT_THROTTLING_RATE_LIMIT
-
     retry = f"Retrying with the same `{orders.IDEMPOTENCY_HEADER}` is safe."
     return {
         "Throttled": _json_response(
@@ -160,7 +159,6 @@ def build_document() -> dict[str, Any]:
     """The OpenAPI document of the order API, without ``servers`` (each deployment has its own URL)."""
     from importlib.metadata import version
 
-    from helpers.pipeline.stacks import ROUTES
 
     orders = _orders()
     operations = {"POST /orders": _create_order(orders), "GET /orders/{orderId}": _get_order()}

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from helpers.pipeline.step1 import ingestion_status
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,6 @@ class OrdersApi:
     @classmethod
     def for_lab(cls, lab, **kwargs: Any) -> "OrdersApi":
         """The client for this lab's deployed API (step 1 must be deployed)."""
-        from helpers.pipeline.stacks import ingestion_status
-
         url = ingestion_status(lab)["api"].get("orders_url")
         if not url:
             raise RuntimeError(f"The order API of prefix {lab.prefix!r} is not deployed: run 01_order_ingestion.ipynb first")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -44,32 +44,37 @@ from helpers.aws.sqs import (
     sqs_consumer_statement,
     sqs_sender_statement,
 )
-from helpers.pipeline.stacks import (
-    LAMBDAS_DIR,
-    ORDERS_COMPONENT,
-    StepInfo,
-    check_threshold,
-    current_threshold,
-    deploy_create_order,
-    enable_order_stream,
-    pipeline_status,
-)
-from helpers.ops.tracking import get_orders
+from helpers.core.lab import Lab
 from helpers.core.waiters import WaitTimeout, wait_until
-
-if TYPE_CHECKING:
-    from helpers.core.lab import Lab
+from helpers.pipeline.catalog import (
+    HIGH_VALUE_CONSUMER,
+    HIGH_VALUE_DLQ_COMPONENT,
+    HIGH_VALUE_ENRICHER,
+    HIGH_VALUE_PIPE_COMPONENT,
+    HIGH_VALUE_PIPE_DLQ_COMPONENT,
+    HIGH_VALUE_QUEUE_COMPONENT,
+    ORDERS_COMPONENT,
+    PITFALL_PIPE_COMPONENT,
+    PITFALL_QUEUE_COMPONENT,
+    step,
+)
+from helpers.pipeline.orders import get_orders
+from helpers.pipeline.step1 import check_threshold, current_threshold, deploy_create_order
+from helpers.pipeline.step2 import StepInfo, enable_order_stream
+from helpers.pipeline.step5 import pipeline_status
 
 __all__ = [
     "CONSUMER_COMPONENT",
+    "CONSUMER_MAPPING",
     "ENRICHER_COMPONENT",
     "HIGH_VALUE_PATTERN",
-    "current_threshold",  # re-exported from helpers.pipeline.stacks for notebook 04
+    "current_threshold",  # step 1's, re-exported for notebook 04
     "HighValueQueues",
     "PIPE_COMPONENT",
     "PITFALL_PIPE_COMPONENT",
     "RoutingStack",
     "consumer_environment",
+    "consumer_role_statements",
     "deploy_enricher",
     "deploy_high_value_consumer",
     "deploy_high_value_routing",
@@ -87,28 +92,25 @@ __all__ = [
     "set_high_value_threshold",
 ]
 
-NOTEBOOK = "04_high_value_pipes.ipynb"
-PIPE_COMPONENT = "high-value-pipe"
-PITFALL_PIPE_COMPONENT = "numeric-pitfall-pipe"
-QUEUE_COMPONENT = "high-value-queue"
-DLQ_COMPONENT = "high-value-dlq"
-PIPE_DLQ_COMPONENT = "high-value-pipe-dlq"
-PITFALL_QUEUE_COMPONENT = "numeric-pitfall-queue"
-ENRICHER_COMPONENT = "high-value-enricher"
-CONSUMER_COMPONENT = "high-value"
-ENRICHER_DIR = LAMBDAS_DIR / "high_value_enricher"
-CONSUMER_DIR = LAMBDAS_DIR / "high_value"
-ENRICHER_HANDLER = "high_value_enricher.handler.lambda_handler"
-CONSUMER_HANDLER = "high_value.handler.lambda_handler"
-CONSUMER_TIMEOUT = 5
-ENRICHER_TIMEOUT = 5
+NOTEBOOK = step("04").notebook
+PIPE_COMPONENT = HIGH_VALUE_PIPE_COMPONENT
+QUEUE_COMPONENT = HIGH_VALUE_QUEUE_COMPONENT
+DLQ_COMPONENT = HIGH_VALUE_DLQ_COMPONENT
+PIPE_DLQ_COMPONENT = HIGH_VALUE_PIPE_DLQ_COMPONENT
+ENRICHER_COMPONENT = HIGH_VALUE_ENRICHER.component
+CONSUMER_COMPONENT = HIGH_VALUE_CONSUMER.component
+ENRICHER_DIR = HIGH_VALUE_ENRICHER.directory
+CONSUMER_DIR = HIGH_VALUE_CONSUMER.directory
+ENRICHER_HANDLER = HIGH_VALUE_ENRICHER.handler
+CONSUMER_HANDLER = HIGH_VALUE_CONSUMER.handler
+CONSUMER_TIMEOUT = HIGH_VALUE_CONSUMER.timeout
+MAX_RECEIVE_COUNT = 3
 # high_value's mapping from the high-value queue (ensure_event_source_mapping keywords): partial batch
 # failures, at most 5 concurrent invocations.
 CONSUMER_MAPPING: dict[str, Any] = {
     "batch_size": 10, "maximum_batching_window_seconds": 0, "function_response_types": ("ReportBatchItemFailures",),
     "maximum_concurrency": 5,
 }
-MAX_RECEIVE_COUNT = 3
 # A failed enrichment/delivery is retried this many times, then the pipe sends the batch's
 # metadata to its dead-letter queue (with -1, AWS's default, a bad record would block the shard
 # for the 24 h of the stream's retention).
@@ -155,14 +157,14 @@ class RoutingStack:
     create_order: FunctionInfo
 
 
-def set_high_value_threshold(lab: "Lab", threshold: Decimal | int | str) -> FunctionInfo:
+def set_high_value_threshold(lab: Lab, threshold: Decimal | int | str) -> FunctionInfo:
     """Redeploy create_order so that orders of at least ``threshold`` get ``valueTier`` HIGH
     (only its environment changes; the code and the API stay)."""
     table = enable_order_stream(lab)
     return deploy_create_order(lab, table, high_value_threshold=threshold)
 
 
-def ensure_high_value_queues(lab: "Lab") -> HighValueQueues:
+def ensure_high_value_queues(lab: Lab) -> HighValueQueues:
     """The high-value queue (its consumer's failures go to the high-value DLQ after
     :data:`MAX_RECEIVE_COUNT` receives) and the pipe's dead-letter queue."""
     queues = {component: ensure_queue(lab, component, **settings)
@@ -170,7 +172,7 @@ def ensure_high_value_queues(lab: "Lab") -> HighValueQueues:
     return HighValueQueues(queue=queues[QUEUE_COMPONENT], dlq=queues[DLQ_COMPONENT], pipe_dlq=queues[PIPE_DLQ_COMPONENT])
 
 
-def high_value_queue_settings(lab: "Lab") -> dict[str, dict[str, Any]]:
+def high_value_queue_settings(lab: Lab) -> dict[str, dict[str, Any]]:
     """Step 4's queues: component -> :func:`helpers.aws.sqs.ensure_queue` settings, in creation order."""
     return {
         DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS,
@@ -182,13 +184,14 @@ def high_value_queue_settings(lab: "Lab") -> dict[str, dict[str, Any]]:
     }
 
 
-def deploy_enricher(lab: "Lab", *, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000
+def deploy_enricher(lab: Lab, *, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000
                     ) -> FunctionInfo:
     """The enrichment function. Its role only writes its own logs: the *pipe's* role may invoke it."""
     role_arn = ensure_lambda_role(lab, ENRICHER_COMPONENT, [])
     return deploy_function(
         lab, ENRICHER_DIR, component=ENRICHER_COMPONENT, handler=ENRICHER_HANDLER, role_arn=role_arn,
-        timeout=ENRICHER_TIMEOUT, environment=enricher_environment(vip_customers=vip_customers, p1_total=p1_total),
+        timeout=HIGH_VALUE_ENRICHER.timeout,
+        environment=enricher_environment(vip_customers=vip_customers, p1_total=p1_total),
     )
 
 
@@ -209,7 +212,7 @@ def consumer_role_statements(table_arn: str, queue_arn: str) -> list[dict[str, A
     return [dynamodb_statement(table_arn, ["dynamodb:UpdateItem"]), sqs_consumer_statement(queue_arn)]
 
 
-def deploy_high_value_consumer(lab: "Lab", table_name: str, table_arn: str, queues: HighValueQueues) -> StepInfo:
+def deploy_high_value_consumer(lab: Lab, table_name: str, table_arn: str, queues: HighValueQueues) -> StepInfo:
     """The high_value function and its mapping from the high-value queue (partial batch failures,
     at most 5 concurrent invocations: ``ScalingConfig.MaximumConcurrency``)."""
     role_arn = ensure_lambda_role(lab, CONSUMER_COMPONENT, consumer_role_statements(table_arn, queues.queue.arn))
@@ -234,7 +237,7 @@ def pipe_role_statements(stream_arn: str, target_queue_arn: str, dead_letter_arn
     return statements
 
 
-def ensure_high_value_pipe(lab: "Lab", stream_arn: str, queues: HighValueQueues, *,
+def ensure_high_value_pipe(lab: Lab, stream_arn: str, queues: HighValueQueues, *,
                            enricher: FunctionInfo | None = None, desired_state: str = "RUNNING",
                            batch_size: int = 10) -> PipeInfo:
     """The pipe: stream → :data:`HIGH_VALUE_PATTERN` → (enricher) → high-value queue.
@@ -260,7 +263,7 @@ def high_value_pipe_settings(stream_arn: str, target_queue_arn: str, dead_letter
     }
 
 
-def ensure_numeric_pitfall_pipe(lab: "Lab", stream_arn: str, threshold: Decimal | int | str) -> tuple[PipeInfo, QueueInfo]:
+def ensure_numeric_pitfall_pipe(lab: Lab, stream_arn: str, threshold: Decimal | int | str) -> tuple[PipeInfo, QueueInfo]:
     """A second pipe with :func:`numeric_pitfall_pattern`, into a scratch queue: to *see* that it routes nothing."""
     queue = ensure_queue(lab, PITFALL_QUEUE_COMPONENT, message_retention_seconds=3600)
     role_arn = ensure_pipe_role(lab, PITFALL_PIPE_COMPONENT,
@@ -274,7 +277,7 @@ def ensure_numeric_pitfall_pipe(lab: "Lab", stream_arn: str, threshold: Decimal 
     return pipe, queue
 
 
-def deploy_high_value_routing(lab: "Lab", *, threshold: Decimal | int | str | None = None, enrichment: bool = True,
+def deploy_high_value_routing(lab: Lab, *, threshold: Decimal | int | str | None = None, enrichment: bool = True,
                               vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000,
                               desired_state: str = "RUNNING") -> RoutingStack:
     """Deploy (or converge) step 4 on top of steps 1–3.
@@ -296,7 +299,7 @@ def deploy_high_value_routing(lab: "Lab", *, threshold: Decimal | int | str | No
                         enricher=enricher, consumer=consumer, pipe=pipe, create_order=create_order)
 
 
-def wait_for_marks(lab: "Lab", table_name: str, order_ids: Iterable[str], *, timeout: float = 60
+def wait_for_marks(lab: Lab, table_name: str, order_ids: Iterable[str], *, timeout: float = 60
                    ) -> dict[str, dict[str, Any]]:
     """Wait until every order of ``order_ids`` carries the high-value consumer's ``priority`` mark.
 
@@ -342,7 +345,7 @@ def routing_frame(items: Mapping[str, Mapping[str, Any]], threshold: Decimal) ->
     return pd.DataFrame(rows, columns=columns)
 
 
-def routing_status(lab: "Lab") -> dict[str, Any]:
+def routing_status(lab: Lab) -> dict[str, Any]:
     """What exists of step 4 (read-only), for later notebooks' prerequisite checks and grading.
 
     ``{"ready", "missing", "notebook", "pipe_state", "threshold", "message"}``.

@@ -34,9 +34,8 @@ What is built (AWS console: SNS → Topics; CloudWatch → Alarms; CloudWatch �
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from helpers.aws.common import log_group_name
 from helpers.aws.apigateway import find_http_apis
 from helpers.aws.cloudwatch import (
     AlarmInfo,
@@ -52,6 +51,7 @@ from helpers.aws.cloudwatch import (
     metric_widget,
     text_widget,
 )
+from helpers.aws.common import log_group_name
 from helpers.aws.sns import (
     SubscriptionInfo,
     TopicInfo,
@@ -63,9 +63,24 @@ from helpers.aws.sns import (
     topic_arn,
 )
 from helpers.aws.sqs import QueueInfo, describe_queue, ensure_queue
-
-if TYPE_CHECKING:
-    from helpers.core.lab import Lab
+from helpers.core.lab import Lab
+from helpers.pipeline.catalog import (
+    ALARM_KEYS,
+    ALARMS,
+    ALERT_INBOX_COMPONENT,
+    ALERTS_TOPIC_COMPONENT,
+    API_COMPONENT,
+    BUSINESS_METRICS,
+    CREATE_ORDER,
+    DASHBOARD_COMPONENT,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
+    ORDER_DLQ_COMPONENT,
+    ORDER_QUEUE_COMPONENT,
+    ORDER_WORKER,
+    STREAM_PROCESSOR,
+    step,
+)
 
 __all__ = [
     "ALARM_KEYS",
@@ -85,26 +100,12 @@ __all__ = [
     "pipeline_names",
 ]
 
-ALERTS_TOPIC_COMPONENT = "alerts"
-ALERT_INBOX_COMPONENT = "alert-inbox"
-DASHBOARD_COMPONENT = "order-pipeline"
 DEFAULT_ALERT_EMAIL = "learner@example.com"
 TOPIC_DISPLAY_NAME = "Order pipeline alerts"
 # The inbox queue (ensure_queue keywords): a day of alerts is plenty for tests and notebooks to read.
 ALERT_INBOX_SETTINGS: dict[str, Any] = {"message_retention_seconds": 86_400}
-# The namespace and dimension the Lambda handlers publish their business metrics under (Powertools EMF).
-METRICS_NAMESPACE = "OrderPipelineLab"
-METRICS_SERVICE = "orders"
-BUSINESS_METRICS = ("OrdersAccepted", "HighValueOrders", "OrdersConfirmed", "OrdersRejected")
 # Alarm key -> component of its name (lab.name(component)).
-ALARM_COMPONENTS = {
-    "dlq": "order-dlq-not-empty",
-    "worker-errors": "order-worker-errors",
-    "queue-age": "order-queue-oldest-message",
-    "api-5xx": "orders-api-5xx",
-    "api-latency": "orders-api-latency",
-}
-ALARM_KEYS = tuple(ALARM_COMPONENTS)
+ALARM_COMPONENTS = {alarm.key: alarm.component for alarm in ALARMS}
 
 
 @dataclass(frozen=True)
@@ -129,22 +130,13 @@ class PipelineNames:
         return name.removeprefix(f"{self.prefix}-")
 
 
-def pipeline_names(lab: "Lab") -> PipelineNames:
+def pipeline_names(lab: Lab) -> PipelineNames:
     """Names of the queues and functions (from the lab's naming) and the orders API's id (looked up)."""
-    from helpers.pipeline.stacks import (
-        API_COMPONENT,
-        CREATE_ORDER_COMPONENT,
-        ORDER_DLQ_COMPONENT,
-        ORDER_QUEUE_COMPONENT,
-        ORDER_WORKER_COMPONENT,
-        STREAM_PROCESSOR_COMPONENT,
-    )
-
     apis = find_http_apis(lab, API_COMPONENT)
     return PipelineNames(
         prefix=lab.prefix, region=lab.region, order_queue=lab.name(ORDER_QUEUE_COMPONENT), dlq=lab.name(ORDER_DLQ_COMPONENT),
-        create_order=lab.name(CREATE_ORDER_COMPONENT), stream_processor=lab.name(STREAM_PROCESSOR_COMPONENT),
-        order_worker=lab.name(ORDER_WORKER_COMPONENT), api_id=apis[0]["ApiId"] if apis else None,
+        create_order=lab.name(CREATE_ORDER.component), stream_processor=lab.name(STREAM_PROCESSOR.component),
+        order_worker=lab.name(ORDER_WORKER.component), api_id=apis[0]["ApiId"] if apis else None,
     )
 
 
@@ -283,7 +275,7 @@ class AlertingStack:
         return found
 
 
-def ensure_alert_topic(lab: "Lab", *, alert_email: str | None = DEFAULT_ALERT_EMAIL
+def ensure_alert_topic(lab: Lab, *, alert_email: str | None = DEFAULT_ALERT_EMAIL
                        ) -> tuple[TopicInfo, QueueInfo, SubscriptionInfo, SubscriptionInfo | None]:
     """Step 6a: the topic, the inbox queue subscribed to it (raw delivery off), the e-mail subscriber."""
     topic = ensure_topic(lab, ALERTS_TOPIC_COMPONENT, display_name=TOPIC_DISPLAY_NAME)
@@ -294,7 +286,7 @@ def ensure_alert_topic(lab: "Lab", *, alert_email: str | None = DEFAULT_ALERT_EM
 
 
 def deploy_alerting(
-    lab: "Lab",
+    lab: Lab,
     *,
     alert_email: str | None = DEFAULT_ALERT_EMAIL,
     queue_age_seconds: int = 300,
@@ -318,7 +310,7 @@ def deploy_alerting(
                          email_subscription=email_subscription, alarms=alarms, dashboard=dashboard)
 
 
-def alerting_status(lab: "Lab") -> dict[str, Any]:
+def alerting_status(lab: Lab) -> dict[str, Any]:
     """What exists of step 6 (read-only): ``{"ready", "missing", "topic", "inbox", "alarms", "dashboard"}``.
 
     >>> alerting_status(lab)["missing"]                                 # doctest: +SKIP
@@ -360,5 +352,5 @@ def alerting_status(lab: "Lab") -> dict[str, Any]:
                   "url": (inbox or {}).get("QueueUrl"), "arn": inbox_arn},
         "alarms": alarms,
         "dashboard": {"name": dashboard_name, "exists": dashboard_exists},
-        "notebook": "06_alerts_observability.ipynb",
+        "notebook": step("06").notebook,
     }

@@ -31,7 +31,8 @@ from helpers.aws.common import log_group_name
 from helpers.aws.runtime import LAB_RUNTIMES, lambda_runtime
 from helpers.core import naming
 from helpers.core.paths import REPO_ROOT
-from helpers.pipeline import stacks, step4, step6
+from helpers.aws.dynamodb import ORDERS_KEY, TableInfo
+from helpers.pipeline import catalog, step1, step2, step3, step4, step6
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
@@ -189,17 +190,15 @@ def _event(event_type: str, source_key: str, source: str, mapping: dict[str, Any
 
 
 @dataclass(frozen=True)
-class _FunctionDeclaration:
-    component: str
-    directory: Path
-    handler: str
-    timeout: int
+class _FunctionSettings:
+    """What the step that deploys a catalog function gives it: environment, role statements, event sources."""
+
     environment: dict[str, Any]
     statements: list[dict[str, Any]]
     events: dict[str, dict[str, Any]]
 
 
-def _add_function(builder: _Builder, function: _FunctionDeclaration, runtime: str) -> None:
+def _add_function(builder: _Builder, function: catalog.Function, settings: _FunctionSettings, runtime: str) -> None:
     """The function, its log group (created first, as the helpers do) and its least-privilege role."""
     lab = builder.lab
     logical = _logical_id(function.component)
@@ -210,7 +209,7 @@ def _add_function(builder: _Builder, function: _FunctionDeclaration, runtime: st
         "Path": iam.ROLE_PATH,
         "AssumeRolePolicyDocument": iam.lambda_trust_policy(),
         "Policies": [{"PolicyName": iam.POLICY_NAME,
-                      "PolicyDocument": iam.policy_document(symbolic, function.component, function.statements)}],
+                      "PolicyDocument": iam.policy_document(symbolic, function.component, settings.statements)}],
         "Tags": _tag_list(lab),
     })
     builder.add(f"{logical}LogGroup", "AWS::Logs::LogGroup", {
@@ -231,11 +230,11 @@ def _add_function(builder: _Builder, function: _FunctionDeclaration, runtime: st
         "MemorySize": _default(lambda_.deploy_function, "memory"),
         "Timeout": function.timeout,
         "Role": {"Fn::GetAtt": [f"{logical}Role", "Arn"]},
-        "Environment": {"Variables": function.environment},
+        "Environment": {"Variables": settings.environment},
         "Tags": dict(lab.tags),
     }
-    if function.events:
-        properties["Events"] = function.events
+    if settings.events:
+        properties["Events"] = settings.events
     builder.add(f"{logical}Function", "AWS::Serverless::Function", properties, DependsOn=[f"{logical}LogGroup"])
     builder.references[_function_arn(lab, function.component)] = {"Fn::GetAtt": [f"{logical}Function", "Arn"]}
 
@@ -255,18 +254,19 @@ def pipeline_template(*, runtime: str | None = None) -> dict[str, Any]:
     builder = _Builder(lab)
 
     # Step 1 (+2): the orders table with its stream.
-    table_name = lab.name(stacks.ORDERS_COMPONENT)
+    table_name = lab.name(catalog.ORDERS_COMPONENT)
     table_arn = f"arn:aws:dynamodb:{lab.region}:{lab.account_id}:table/{table_name}"
     stream_arn = f"{table_arn}/stream/{_STREAM_LABEL}"
-    table = stacks.TableInfo(table_name, table_arn, stream_arn=stream_arn)
+    table = TableInfo(table_name, table_arn, stream_arn=stream_arn)
     builder.references.update({table_arn: {"Fn::GetAtt": ["OrdersTable", "Arn"]},
                                stream_arn: {"Fn::GetAtt": ["OrdersTable", "StreamArn"]}})
     builder.add("OrdersTable", "AWS::DynamoDB::Table", _table_properties(lab, table_name),
                 DeletionPolicy="Delete", UpdateReplacePolicy="Delete")
 
-    # Steps 2, 3, 5 and 4: the queues.
-    queue_settings = {**stacks.order_queue_settings(symbolic, max_receive_count=stacks.DEFAULT_MAX_RECEIVE_COUNT),
-                      **step4.high_value_queue_settings(symbolic), step6.ALERT_INBOX_COMPONENT: step6.ALERT_INBOX_SETTINGS}
+    # Steps 2, 3, 5, 4 and 6: the queues.
+    queue_settings = {**step2.order_queue_settings(symbolic, max_receive_count=step2.DEFAULT_MAX_RECEIVE_COUNT),
+                      **step4.high_value_queue_settings(symbolic),
+                      catalog.ALERT_INBOX_COMPONENT: step6.ALERT_INBOX_SETTINGS}
     queues: dict[str, sqs.QueueInfo] = {}
     for component, settings in queue_settings.items():
         logical = _logical_id(component)
@@ -278,64 +278,63 @@ def pipeline_template(*, runtime: str | None = None) -> dict[str, Any]:
         if "RedriveAllowPolicy" in properties:
             properties["RedriveAllowPolicy"] = builder.resolve(properties["RedriveAllowPolicy"], references=False)
         builder.add(logical, "AWS::SQS::Queue", properties, DeletionPolicy="Delete", UpdateReplacePolicy="Delete")
-    order_queues = stacks.OrderQueues(queue=queues[stacks.ORDER_QUEUE_COMPONENT],
-                                      dlq=queues[stacks.ORDER_DLQ_COMPONENT],
-                                      stream_failures=queues[stacks.STREAM_FAILURES_COMPONENT])
-    order_queue = builder.resources[_logical_id(stacks.ORDER_QUEUE_COMPONENT)]["Properties"]
+    order_queues = step2.OrderQueues(queue=queues[catalog.ORDER_QUEUE_COMPONENT],
+                                     dlq=queues[catalog.ORDER_DLQ_COMPONENT],
+                                     stream_failures=queues[catalog.STREAM_FAILURES_COMPONENT])
+    order_queue = builder.resources[_logical_id(catalog.ORDER_QUEUE_COMPONENT)]["Properties"]
     order_queue["RedrivePolicy"]["maxReceiveCount"] = {"Ref": "MaxReceiveCount"}
-    high_value_queue = queues[step4.QUEUE_COMPONENT]
-    pipe_dlq = queues[step4.PIPE_DLQ_COMPONENT]
+    high_value_queue = queues[catalog.HIGH_VALUE_QUEUE_COMPONENT]
+    pipe_dlq = queues[catalog.HIGH_VALUE_PIPE_DLQ_COMPONENT]
 
-    # The functions, each with its role and log group.
-    create_order_environment: dict[str, Any] = stacks.create_order_environment(
-        table_name, stacks.DEFAULT_HIGH_VALUE_THRESHOLD)
-    create_order_environment[stacks.HIGH_VALUE_THRESHOLD_VARIABLE] = {"Ref": "HighValueThreshold"}
-    api_events = {_route_event_name(route): _api_event(route) for route in stacks.ROUTES}
-    functions = [
-        _FunctionDeclaration(stacks.CREATE_ORDER_COMPONENT, stacks.CREATE_ORDER_DIR, stacks.CREATE_ORDER_HANDLER,
-                             _default(lambda_.deploy_function, "timeout"), create_order_environment,
-                             stacks.create_order_role_statements(table), api_events),
-        _FunctionDeclaration(stacks.STREAM_PROCESSOR_COMPONENT, stacks.STREAM_PROCESSOR_DIR,
-                             stacks.STREAM_PROCESSOR_HANDLER, stacks.STREAM_PROCESSOR_TIMEOUT,
-                             stacks.stream_processor_environment(order_queues.queue.url),
-                             stacks.stream_processor_role_statements(table, order_queues),
-                             {"OrdersStream": _event("DynamoDB", "Stream", stream_arn, stacks.STREAM_PROCESSOR_MAPPING,
-                                                     order_queues.stream_failures.arn)}),
-        _FunctionDeclaration(stacks.ORDER_WORKER_COMPONENT, stacks.ORDER_WORKER_DIR, stacks.ORDER_WORKER_HANDLER,
-                             stacks.ORDER_WORKER_TIMEOUT, stacks.order_worker_environment(table, order_queues),
-                             stacks.order_worker_role_statements(table, order_queues),
-                             {"OrderQueue": _event("SQS", "Queue", order_queues.queue.arn, stacks.ORDER_WORKER_MAPPING)}),
-        _FunctionDeclaration(step4.ENRICHER_COMPONENT, step4.ENRICHER_DIR, step4.ENRICHER_HANDLER,
-                             step4.ENRICHER_TIMEOUT, step4.enricher_environment(), [], {}),
-        _FunctionDeclaration(step4.CONSUMER_COMPONENT, step4.CONSUMER_DIR, step4.CONSUMER_HANDLER,
-                             step4.CONSUMER_TIMEOUT, step4.consumer_environment(table_name),
-                             step4.consumer_role_statements(table_arn, high_value_queue.arn),
-                             {"HighValueQueue": _event("SQS", "Queue", high_value_queue.arn, step4.CONSUMER_MAPPING)}),
-    ]
-    for function in functions:
-        _add_function(builder, function, runtime)
+    # The catalog's functions, each with its role and log group, set up as its step sets it up.
+    create_order_environment: dict[str, Any] = step1.create_order_environment(
+        table_name, step1.DEFAULT_HIGH_VALUE_THRESHOLD)
+    create_order_environment[step1.HIGH_VALUE_THRESHOLD_VARIABLE] = {"Ref": "HighValueThreshold"}
+    settings_of = {
+        catalog.CREATE_ORDER.component: _FunctionSettings(
+            create_order_environment, step1.create_order_role_statements(table),
+            {_route_event_name(route): _api_event(route) for route in step1.ROUTES}),
+        catalog.STREAM_PROCESSOR.component: _FunctionSettings(
+            step2.stream_processor_environment(order_queues.queue.url),
+            step2.stream_processor_role_statements(table, order_queues),
+            {"OrdersStream": _event("DynamoDB", "Stream", stream_arn, step2.STREAM_PROCESSOR_MAPPING,
+                                    order_queues.stream_failures.arn)}),
+        catalog.ORDER_WORKER.component: _FunctionSettings(
+            step3.order_worker_environment(table, order_queues), step3.order_worker_role_statements(table, order_queues),
+            {"OrderQueue": _event("SQS", "Queue", order_queues.queue.arn, step3.ORDER_WORKER_MAPPING)}),
+        catalog.HIGH_VALUE_ENRICHER.component: _FunctionSettings(step4.enricher_environment(), [], {}),
+        catalog.HIGH_VALUE_CONSUMER.component: _FunctionSettings(
+            step4.consumer_environment(table_name), step4.consumer_role_statements(table_arn, high_value_queue.arn),
+            {"HighValueQueue": _event("SQS", "Queue", high_value_queue.arn, step4.CONSUMER_MAPPING)}),
+    }
+    unknown = sorted({f.component for f in catalog.FUNCTIONS} ^ set(settings_of))
+    if unknown:
+        raise ValueError(f"the template does not know how the steps set up function(s) {unknown}")
+    for function in catalog.FUNCTIONS:
+        _add_function(builder, function, settings_of[function.component], runtime)
 
     # Step 1: the HTTP API (SAM adds the routes, integrations, $default stage and invoke permissions).
     builder.add("OrdersApi", "AWS::Serverless::HttpApi", _api_properties(lab))
     builder.references[_API_ID] = {"Ref": "OrdersApi"}
 
     # Step 4: the pipe and its role.
-    enricher_arn = _function_arn(lab, step4.ENRICHER_COMPONENT)
+    enricher_arn = _function_arn(lab, catalog.HIGH_VALUE_ENRICHER.component)
     pipe_settings = step4.high_value_pipe_settings(stream_arn, high_value_queue.arn, pipe_dlq.arn, enricher_arn)
-    pipe_role = _logical_id(step4.PIPE_COMPONENT, "Role")
+    pipe_component = catalog.HIGH_VALUE_PIPE_COMPONENT
+    pipe_role = _logical_id(pipe_component, "Role")
     builder.add(pipe_role, "AWS::IAM::Role", {
-        "RoleName": iam.role_name(symbolic, step4.PIPE_COMPONENT),
+        "RoleName": iam.role_name(symbolic, pipe_component),
         "Path": iam.ROLE_PATH,
-        "AssumeRolePolicyDocument": iam.pipe_trust_policy(symbolic, lab.name(step4.PIPE_COMPONENT)),
+        "AssumeRolePolicyDocument": iam.pipe_trust_policy(symbolic, lab.name(pipe_component)),
         "Policies": [{"PolicyName": iam.POLICY_NAME, "PolicyDocument": {
             "Version": "2012-10-17",
             "Statement": step4.pipe_role_statements(stream_arn, high_value_queue.arn, pipe_dlq.arn, enricher_arn)}}],
         "Tags": _tag_list(lab),
     })
-    definition = pipes.pipe_definition(step4.PIPE_COMPONENT, role_arn="iacpiperoletoken", **pipe_settings)
+    definition = pipes.pipe_definition(pipe_component, role_arn="iacpiperoletoken", **pipe_settings)
     builder.references["iacpiperoletoken"] = {"Fn::GetAtt": [pipe_role, "Arn"]}
-    builder.add(_logical_id(step4.PIPE_COMPONENT), "AWS::Pipes::Pipe", {
-        "Name": lab.name(step4.PIPE_COMPONENT),
+    builder.add(_logical_id(pipe_component), "AWS::Pipes::Pipe", {
+        "Name": lab.name(pipe_component),
         "Source": pipe_settings["source_arn"],
         "DesiredState": _default(pipes.ensure_pipe, "desired_state"),
         **definition,
@@ -364,11 +363,11 @@ def _parameters(runtime: str) -> dict[str, Any]:
         "Prefix": {"Type": "String", "Default": naming.DEFAULT_PREFIX,
                    "AllowedPattern": "^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$",
                    "Description": "Learner prefix: every resource is named <prefix>-<component> and tagged with it"},
-        "HighValueThreshold": {"Type": "String", "Default": str(stacks.DEFAULT_HIGH_VALUE_THRESHOLD),
+        "HighValueThreshold": {"Type": "String", "Default": str(step1.DEFAULT_HIGH_VALUE_THRESHOLD),
                                "AllowedPattern": r"^[0-9]+(\.[0-9]{1,2})?$",
                                "Description": "Orders whose total is at least this get valueTier HIGH and are routed "
                                               "by the pipe"},
-        "MaxReceiveCount": {"Type": "Number", "Default": stacks.DEFAULT_MAX_RECEIVE_COUNT, "MinValue": 1,
+        "MaxReceiveCount": {"Type": "Number", "Default": step2.DEFAULT_MAX_RECEIVE_COUNT, "MinValue": 1,
                             "MaxValue": 1000,
                             "Description": "Receives of an order message before SQS moves it to the dead-letter queue"},
         "AlertEmail": {"Type": "String", "Default": step6.DEFAULT_ALERT_EMAIL,
@@ -380,25 +379,23 @@ def _outputs() -> dict[str, Any]:
     outputs = {
         "ApiUrl": ({"Fn::GetAtt": ["OrdersApi", "ApiEndpoint"]}, "Base URL of the orders API (POST /orders)"),
         "OrdersTableName": ({"Ref": "OrdersTable"}, "DynamoDB table of the orders"),
-        "OrderQueueUrl": ({"Ref": _logical_id(stacks.ORDER_QUEUE_COMPONENT)}, "SQS queue the order worker consumes"),
-        "DeadLetterQueueUrl": ({"Ref": _logical_id(stacks.ORDER_DLQ_COMPONENT)}, "Dead-letter queue of the order queue"),
-        "HighValueQueueUrl": ({"Ref": _logical_id(step4.QUEUE_COMPONENT)}, "SQS queue the pipe routes high-value "
+        "OrderQueueUrl": ({"Ref": _logical_id(catalog.ORDER_QUEUE_COMPONENT)}, "SQS queue the order worker consumes"),
+        "DeadLetterQueueUrl": ({"Ref": _logical_id(catalog.ORDER_DLQ_COMPONENT)}, "Dead-letter queue of the order queue"),
+        "HighValueQueueUrl": ({"Ref": _logical_id(catalog.HIGH_VALUE_QUEUE_COMPONENT)}, "SQS queue the pipe routes high-value "
                                                                            "orders to"),
-        "AlertTopicArn": ({"Ref": _logical_id(step6.ALERTS_TOPIC_COMPONENT, "Topic")}, "SNS topic of the alarms"),
+        "AlertTopicArn": ({"Ref": _logical_id(catalog.ALERTS_TOPIC_COMPONENT, "Topic")}, "SNS topic of the alarms"),
     }
     assert tuple(outputs) == OUTPUTS
     return {name: {"Description": description, "Value": value} for name, (value, description) in outputs.items()}
 
 
 def _table_properties(lab: _SymbolicLab, table_name: str) -> dict[str, Any]:
-    from helpers.aws.dynamodb import ORDERS_KEY
-
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [{"AttributeName": ORDERS_KEY, "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": ORDERS_KEY, "KeyType": "HASH"}],
-        "StreamSpecification": {"StreamViewType": stacks.STREAM_VIEW_TYPE},
+        "StreamSpecification": {"StreamViewType": step2.STREAM_VIEW_TYPE},
         "Tags": _tag_list(lab),
     }
 
@@ -419,9 +416,9 @@ def _api_properties(lab: _SymbolicLab) -> dict[str, Any]:
     throttle = apigateway.stage_throttling(apigateway.DEFAULT_THROTTLING_BURST_LIMIT,
                                            apigateway.DEFAULT_THROTTLING_RATE_LIMIT)
     return {
-        "Name": lab.name(stacks.API_COMPONENT),
+        "Name": lab.name(catalog.API_COMPONENT),
         "Description": "Order pipeline lab",
-        "CorsConfiguration": apigateway._cors(list(stacks.DEFAULT_CORS_ORIGINS)),
+        "CorsConfiguration": apigateway._cors(list(step1.DEFAULT_CORS_ORIGINS)),
         "DefaultRouteSettings": dict(throttle),
         "Tags": dict(lab.tags),
     }
@@ -429,13 +426,13 @@ def _api_properties(lab: _SymbolicLab) -> dict[str, Any]:
 
 def _add_alerting(builder: _Builder, symbolic: "Lab") -> None:
     lab = builder.lab
-    topic = _logical_id(step6.ALERTS_TOPIC_COMPONENT, "Topic")
-    topic_arn = sns.topic_arn(symbolic, step6.ALERTS_TOPIC_COMPONENT)
+    topic = _logical_id(catalog.ALERTS_TOPIC_COMPONENT, "Topic")
+    topic_arn = sns.topic_arn(symbolic, catalog.ALERTS_TOPIC_COMPONENT)
     builder.references[topic_arn] = {"Ref": topic}
-    builder.add(topic, "AWS::SNS::Topic", {"TopicName": lab.name(step6.ALERTS_TOPIC_COMPONENT),
+    builder.add(topic, "AWS::SNS::Topic", {"TopicName": lab.name(catalog.ALERTS_TOPIC_COMPONENT),
                                            "DisplayName": step6.TOPIC_DISPLAY_NAME, "Tags": _tag_list(lab)})
-    inbox_arn = sqs.queue_arn(symbolic, step6.ALERT_INBOX_COMPONENT)
-    inbox = _logical_id(step6.ALERT_INBOX_COMPONENT)
+    inbox_arn = sqs.queue_arn(symbolic, catalog.ALERT_INBOX_COMPONENT)
+    inbox = _logical_id(catalog.ALERT_INBOX_COMPONENT)
     builder.add(f"{inbox}Policy", "AWS::SQS::QueuePolicy", {
         "Queues": [{"Ref": inbox}], "PolicyDocument": sns.sns_publish_queue_policy(inbox_arn, topic_arn)})
     builder.add(f"{inbox}Subscription", "AWS::SNS::Subscription", {
@@ -444,10 +441,10 @@ def _add_alerting(builder: _Builder, symbolic: "Lab") -> None:
         "TopicArn": topic_arn, "Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}}, Condition="HasAlertEmail")
 
     names = step6.PipelineNames(
-        prefix=lab.prefix, region=lab.region, order_queue=lab.name(stacks.ORDER_QUEUE_COMPONENT),
-        dlq=lab.name(stacks.ORDER_DLQ_COMPONENT), create_order=lab.name(stacks.CREATE_ORDER_COMPONENT),
-        stream_processor=lab.name(stacks.STREAM_PROCESSOR_COMPONENT),
-        order_worker=lab.name(stacks.ORDER_WORKER_COMPONENT), api_id=_API_ID)
+        prefix=lab.prefix, region=lab.region, order_queue=lab.name(catalog.ORDER_QUEUE_COMPONENT),
+        dlq=lab.name(catalog.ORDER_DLQ_COMPONENT), create_order=lab.name(catalog.CREATE_ORDER.component),
+        stream_processor=lab.name(catalog.STREAM_PROCESSOR.component),
+        order_worker=lab.name(catalog.ORDER_WORKER.component), api_id=_API_ID)
     alarm_arns = []
     for spec in step6.alarm_specs(names).values():
         name = lab.name(spec.component)
@@ -457,8 +454,8 @@ def _add_alerting(builder: _Builder, symbolic: "Lab") -> None:
             del properties["InsufficientDataActions"]
         builder.add(_logical_id(spec.component, "Alarm"), "AWS::CloudWatch::Alarm",
                     {**properties, "Tags": _tag_list(lab)})
-    builder.add(_logical_id(step6.DASHBOARD_COMPONENT, "Dashboard"), "AWS::CloudWatch::Dashboard", {
-        "DashboardName": lab.name(step6.DASHBOARD_COMPONENT),
+    builder.add(_logical_id(catalog.DASHBOARD_COMPONENT, "Dashboard"), "AWS::CloudWatch::Dashboard", {
+        "DashboardName": lab.name(catalog.DASHBOARD_COMPONENT),
         "DashboardBody": json.dumps(step6.pipeline_dashboard_body(names, alarm_arns), separators=(",", ":")),
     })
 

@@ -13,10 +13,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from helpers.core.target import TargetError
+import localcloud
+
+from helpers.core.lab import Lab
+from helpers.core.paths import REPO_ROOT
+from helpers.core.target import TargetError, resolve_target
+
+# The series (runner), grading and cleanup are imported inside the commands that use them: they load
+# Jupyter, pandas and every step (~1 s), which `orderlab cloud ...` does not need.
 
 CLASS_EPILOG = """\
 examples:
@@ -48,8 +56,6 @@ def _parse_value(raw: str):
 
 
 def _cmd_cloud(args: argparse.Namespace) -> int:
-    import localcloud
-
     if args.action == "start":
         status = localcloud.start(args.port, enforce_iam=True if args.enforce_iam else None,
                                   persist=False if args.no_persist else None)
@@ -76,9 +82,7 @@ def _cmd_cloud(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import localcloud
-    from helpers.teach.runner import REPO_ROOT, run_series, summary_table
-    from helpers.core.target import resolve_target
+    from helpers.teach.runner import run_series, summary_table  # imported on use (see the top)
 
     parameters = {name: _parse_value(value) for name, value in (args.parameter or [])}
     target = resolve_target(parameters.get("target"))
@@ -98,7 +102,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _class_dir(value: str | None) -> Path:
     """The class run folder: ``value``, or the newest ``runs/class-*`` with a report."""
-    from helpers.teach.runner import REPO_ROOT
 
     if value:
         path = Path(value)
@@ -113,16 +116,14 @@ def _class_dir(value: str | None) -> Path:
 
 
 def _class_prefixes(path: Path) -> tuple[list[str], str | None]:
-    import json
 
     report = json.loads((path / "report.json").read_text(encoding="utf-8"))
     return [learner["prefix"] for learner in report["learners"]], (report.get("parameters") or {}).get("target")
 
 
 def _cmd_class(args: argparse.Namespace) -> int:
-    import localcloud
-    from helpers.teach.runner import class_output_dir, class_prefixes, run_class, select_notebooks, summary_table
-    from helpers.core.target import resolve_target
+    from helpers.teach.runner import (  # imported on use (see the top)
+        class_output_dir, class_prefixes, run_class, select_notebooks, summary_table)
 
     parameters = {name: _parse_value(value) for name, value in (args.parameter or [])}
     if args.target:
@@ -155,10 +156,8 @@ def _cmd_class(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    import json
 
-    from helpers import Lab
-    from helpers.teach.grade import grade_lab
+    from helpers.teach.grade import grade_lab  # imported on use (see the top)
 
     target = args.target
     prefixes = list(args.prefix or [])
@@ -181,8 +180,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     if args.class_dir is not None:
         return _clean_class(args)
-    from helpers import Lab
-    from helpers.ops.cleanup import destroy_lab
+    from helpers.ops.cleanup import destroy_lab  # imported on use (see the top)
 
     lab = Lab.connect(args.target, args.prefix)
     print(f"Deleting every resource tagged for prefix {lab.prefix!r} on {lab.target.describe()} ...")
@@ -198,8 +196,6 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         return 1
     print("Nothing remains.")
     if args.stop_cloud and lab.target.is_local:
-        import localcloud
-
         localcloud.stop()
     return 0 if not report.errors else 1
 
@@ -241,7 +237,7 @@ def _cmd_iac(args: argparse.Namespace) -> int:
 
 
 def _clean_class(args: argparse.Namespace) -> int:
-    from helpers.teach.runner import cleanup_prefix
+    from helpers.teach.runner import cleanup_prefix  # imported on use (see the top)
 
     path = _class_dir(args.class_dir or None)
     prefixes, class_target = _class_prefixes(path)
@@ -261,8 +257,6 @@ def _clean_class(args: argparse.Namespace) -> int:
         return 1
     print("Nothing remains for any learner of the class.")
     if args.stop_cloud:
-        import localcloud
-        from helpers.core.target import resolve_target
 
         if resolve_target(target).is_local:
             localcloud.stop()
@@ -360,9 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"orderlab: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from localcloud import LocalCloudError
-
-        if isinstance(exc, LocalCloudError):
+        if isinstance(exc, localcloud.LocalCloudError):
             print(f"orderlab: {exc}", file=sys.stderr)
             return 2
         raise

@@ -6,7 +6,7 @@ links to the executed notebooks, and each learner's grade and cleanup — as JSO
 The pure parts work on plain data and files, so they are unit-tested without a cloud:
 :func:`notebook_failure` reads an executed notebook and finds the cell that failed (and, for a
 ``CheckFailed``, the verdict it printed); :func:`build_report` turns a
-:class:`helpers.teach.runner.ClassRun` into JSON-ready data; :func:`render_html` renders that data.
+:class:`helpers.teach.results.ClassRun` into JSON-ready data; :func:`render_html` renders that data.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from helpers.teach.runner import ClassRun, NotebookResult
+    from helpers.teach.results import ClassRun, NotebookResult
 
 __all__ = ["REPORT_KIND", "Failure", "build_report", "notebook_failure", "render_html", "write_report"]
 

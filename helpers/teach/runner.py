@@ -21,24 +21,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from helpers.core.lab import Lab
+from helpers.core.naming import validate_prefix
 from helpers.core.paths import NOTEBOOKS_DIR, REPO_ROOT
+from helpers.core.target import resolve_target
+from helpers.ops.cleanup import destroy_lab
+from helpers.ops.discovery import find_lab_resources
+from helpers.teach.grade import STEPS, grade_lab
 from helpers.teach.kernels import IpcKernelManager
+from helpers.teach.report import write_report
+from helpers.teach.results import ClassRun, LearnerRun, NotebookResult
 
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
-
-
-@dataclass(frozen=True)
-class NotebookResult:
-    notebook: str
-    ok: bool
-    seconds: float
-    output: Path
-    error: str = ""
 
 
 def series(include_cleanup: bool = True) -> list[Path]:
@@ -128,48 +126,12 @@ def summary_table(results: list[NotebookResult]) -> str:
 # A class: many learners, one cloud
 # ---------------------------------------------------------------------------------------------
 
-@dataclass
-class LearnerRun:
-    """One learner of a class run: its notebooks' results, and its grade/cleanup when asked for."""
-
-    prefix: str
-    output_dir: Path
-    results: list[NotebookResult] = field(default_factory=list)
-    seconds: float = 0.0
-    grade: dict[str, Any] | None = None    # helpers.teach.grade.GradeReport.to_dict()
-    cleanup: dict[str, Any] | None = None  # {"ok", "deleted", "errors", "remaining"}
-    error: str = ""                        # the run itself broke (not a notebook)
-
-    @property
-    def ok(self) -> bool:
-        cleaned = self.cleanup is None or self.cleanup.get("ok", False)
-        return not self.error and bool(self.results) and all(r.ok for r in self.results) and cleaned
-
-
-@dataclass
-class ClassRun:
-    output_dir: Path
-    target: str
-    notebooks: list[str]
-    concurrency: int
-    parameters: dict[str, Any]
-    started_at: str
-    learners: list[LearnerRun] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.learners) and all(learner.ok for learner in self.learners)
-
-
 def class_prefixes(count: int, base: str = "learner") -> list[str]:
     """``count`` learner prefixes ``<base>01``, ``<base>02``, … (each a valid lab prefix).
 
     >>> class_prefixes(3)
     ['learner01', 'learner02', 'learner03']
     """
-    from helpers.core.naming import validate_prefix
-
     if count < 1:
         raise ValueError(f"a class has at least one learner, got {count}")
     width = max(2, len(str(count)))
@@ -192,10 +154,6 @@ def select_notebooks(steps: Iterable[str] | None) -> list[Path]:
 
 def cleanup_prefix(target: str | None, prefix: str) -> dict[str, Any]:
     """Delete every resource of ``prefix`` (by tag) and verify none remains: ``{"ok", "deleted", …}``."""
-    from helpers.ops.cleanup import destroy_lab
-    from helpers.ops.discovery import find_lab_resources
-    from helpers.core.lab import Lab
-
     lab = Lab.connect(target, prefix)
     report = destroy_lab(lab)
     remaining = find_lab_resources(lab)  # verified by a fresh search, not taken on trust
@@ -219,9 +177,6 @@ def run_learner(prefix: str, notebooks: list[Path], output_dir: Path, parameters
         learner.results = run_series(learner.output_dir, {**parameters, "prefix": prefix}, notebooks=notebooks,
                                      echo=echo)
         if grade:
-            from helpers.teach.grade import STEPS, grade_lab
-            from helpers.core.lab import Lab
-
             steps = sorted({p.name[:2] for p in notebooks} & set(STEPS))
             learner.grade = grade_lab(Lab.connect(target, prefix), steps).to_dict()
             echo(f"graded: {len(learner.grade['done'])}/{len(learner.grade['steps'])} steps done correctly")
@@ -333,10 +288,6 @@ def run_class(
     a process of its own; ``learner_timeout`` (default 15 min per notebook) bounds it. Writes
     ``report.json`` and ``report.html`` into ``output_dir`` (:mod:`helpers.teach.report`).
     """
-    from helpers.core.naming import validate_prefix
-    from helpers.teach.report import write_report
-    from helpers.core.target import resolve_target
-
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     if len(set(prefixes)) != len(prefixes):

@@ -38,7 +38,7 @@ from helpers.learn.frontend import (
 )
 from helpers.pipeline.openapi import DOCUMENT_PATH
 from helpers.pipeline.orders_api import OrdersApi
-from helpers.pipeline.stacks import PipelineStack, deploy_pipeline
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
 
 pytestmark = pytest.mark.cloud
 

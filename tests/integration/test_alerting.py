@@ -19,15 +19,8 @@ import pytest
 from cloudtest import external_target
 
 from helpers import Lab
-from helpers.pipeline.step6 import (
-    ALARM_KEYS,
-    BUSINESS_METRICS,
-    DASHBOARD_COMPONENT,
-    METRICS_NAMESPACE,
-    AlertingStack,
-    alerting_status,
-    deploy_alerting,
-)
+from helpers.pipeline.step6 import ALARM_KEYS, AlertingStack, alerting_status, deploy_alerting
+from helpers.pipeline.catalog import BUSINESS_METRICS, DASHBOARD_COMPONENT, METRICS_NAMESPACE
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.core.naming import PREFIX_TAG
@@ -47,7 +40,8 @@ from helpers.aws.cloudwatch import describe_alarm, get_dashboard_body
 from helpers.aws.sns import find_subscriptions
 from helpers.aws.sqs import queue_counts
 from helpers.ops.redrive import redrive
-from helpers.pipeline.stacks import PipelineStack, deploy_order_worker, deploy_pipeline
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
+from helpers.pipeline.step3 import deploy_order_worker
 from helpers.ops.tracking import sample_queue_counts, wait_for_final_status
 from helpers.core.waiters import wait_until
 

@@ -30,7 +30,7 @@ from helpers.load.chaos import WorkerKiller, kill_lambda_workers, lambda_workers
 from helpers.load.ledger import collect, wait_until_settled
 from helpers.load.traffic import FaultPlan, plan_orders, send_orders
 from helpers.aws.sqs import queue_counts
-from helpers.pipeline.stacks import PipelineStack, deploy_pipeline
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
 from helpers.core.target import resolve_target
 from helpers.ops.tracking import get_orders, wait_for_statuses
 from helpers.core.waiters import wait_until

@@ -8,7 +8,7 @@ This module starts its own local cloud with ``enforce_iam=True`` (MiniStack ``AU
   execution role, per action and per resource; ``SendMessageBatch`` is authorised by
   ``sqs:SendMessage``; CreateEventSourceMapping refuses a role that cannot read its source;
 - every role the stacks deploy, read back from IAM, grants exactly what its function or pipe
-  needs (:func:`helpers.aws.iam.audit_lab_roles`): no wildcard, no unused and no missing grant;
+  needs (:func:`helpers.aws.iam_audit.audit_lab_roles`): no wildcard, no unused and no missing grant;
 - orders go through the pipeline with enforcement on.
 
 AWS docs: https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html,
@@ -29,15 +29,16 @@ from typing import Any, Iterator
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from cloudtest import external_target, free_port
-from helpers.core.lab import Lab
-from helpers.pipeline.orders_api import OrdersApi
+
 from helpers.aws.common import error_code
-from helpers.aws.iam import audit_lab_roles, dynamodb_statement, ensure_lambda_role
+from helpers.aws.iam import dynamodb_statement, ensure_lambda_role
+from helpers.aws.iam_audit import audit_lab_roles
 from helpers.aws.lambda_ import deploy_function
 from helpers.aws.sqs import ensure_queue, sqs_sender_statement
+from helpers.core.lab import Lab
 from helpers.core.target import Target
+from helpers.pipeline.orders_api import OrdersApi
 
 pytestmark = [pytest.mark.cloud,
               pytest.mark.skipif(external_target() is not None, reason="local cloud with IAM enforcement only")]
@@ -226,7 +227,7 @@ def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab:
 
 @pytest.fixture(scope="module")
 def pipeline(enforced: Lab, probe) -> Any:
-    from helpers.pipeline.stacks import deploy_pipeline
+    from helpers.pipeline.step5 import deploy_pipeline
 
     return deploy_pipeline(enforced, max_receive_count=3, transient_failures=0)
 
@@ -277,7 +278,7 @@ def test_orders_go_through_the_pipeline_with_iam_enforced(enforced: Lab, pipelin
 
 def test_a_grant_removed_from_a_role_fails_the_function_as_on_aws(enforced: Lab, pipeline) -> None:
     """Take UpdateItem away from the worker: its orders can no longer be decided; put it back: they are."""
-    from helpers.pipeline.stacks import ORDER_WORKER_COMPONENT, order_worker_role_statements
+    from helpers.pipeline.step3 import ORDER_WORKER_COMPONENT, order_worker_role_statements
     from helpers.ops.tracking import get_order, wait_for_final_status
     from helpers.core.waiters import wait_until
 

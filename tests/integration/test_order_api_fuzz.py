@@ -23,7 +23,7 @@ from cloudtest import own_prefix
 from helpers import Lab
 from helpers.learn.demo import count_items
 from helpers.pipeline.openapi import DOCUMENT_PATH
-from helpers.pipeline.stacks import IngestionStack, deploy_ingestion
+from helpers.pipeline.step1 import IngestionStack, deploy_ingestion
 
 pytestmark = pytest.mark.cloud
 

@@ -34,7 +34,7 @@ from helpers.load.ledger import collect, wait_until_settled
 from helpers.load.traffic import FaultPlan, plan_orders, send_orders
 from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.step4 import deploy_high_value_routing, routing_status, wait_for_marks
-from helpers.pipeline.stacks import deploy_pipeline, pipeline_status
+from helpers.pipeline.step5 import deploy_pipeline, pipeline_status
 from helpers.core.target import resolve_target
 from helpers.ops.tracking import get_orders, wait_for_statuses
 from helpers.core.waiters import wait_until

@@ -23,14 +23,9 @@ from helpers.pipeline.orders_api import OrdersApi
 from helpers.aws.event_sources import get_event_source_mapping
 from helpers.aws.sqs import queue_counts
 from helpers.ops.redrive import redrive
-from helpers.pipeline.stacks import (
-    ORDER_WORKER_DIR,
-    STREAM_PROCESSOR_DIR,
-    PipelineStack,
-    deploy_order_worker,
-    deploy_pipeline,
-    pipeline_status,
-)
+from helpers.pipeline.step3 import ORDER_WORKER_DIR, deploy_order_worker
+from helpers.pipeline.step2 import STREAM_PROCESSOR_DIR
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline, pipeline_status
 from helpers.ops.tracking import (
     dlq_frame,
     get_order,

@@ -34,7 +34,7 @@ from helpers.aws import (
 )
 from helpers.aws.iam import POLICY_NAME, role_name
 from helpers.aws.runtime import RUNTIME_ENV, lambda_runtime, python_version
-from helpers.pipeline.stacks import (
+from helpers.pipeline.step1 import (
     API_COMPONENT,
     CREATE_ORDER_COMPONENT,
     CREATE_ORDER_DIR,

@@ -28,7 +28,7 @@ from helpers.pipeline.step4 import (
     routing_status,
     wait_for_marks,
 )
-from helpers.pipeline.stacks import deploy_pipeline
+from helpers.pipeline.step5 import deploy_pipeline
 from helpers.ops.tracking import get_order, wait_for_statuses
 
 pytestmark = pytest.mark.cloud

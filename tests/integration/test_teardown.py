@@ -52,13 +52,9 @@ def _half_finished_run(lab: Lab) -> None:
     from helpers.aws.lambda_ import ensure_log_group
     from helpers.aws.sns import ensure_sqs_subscription, ensure_topic
     from helpers.aws.sqs import ensure_queue, sqs_sender_statement
-    from helpers.pipeline.stacks import (
-        STREAM_PROCESSOR_COMPONENT,
-        deploy_ingestion,
-        deploy_order_worker,
-        enable_order_stream,
-        ensure_order_queues,
-    )
+    from helpers.pipeline.step2 import STREAM_PROCESSOR_COMPONENT, enable_order_stream, ensure_order_queues
+    from helpers.pipeline.step1 import deploy_ingestion
+    from helpers.pipeline.step3 import deploy_order_worker
 
     deploy_ingestion(lab)                                        # step 1 complete
     table = enable_order_stream(lab)                              # step 2: stream and queues ...

@@ -7,7 +7,9 @@ https://aws.amazon.com/cloudwatch/pricing/, https://aws.amazon.com/free/
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +18,6 @@ from helpers.learn.cost import (
     CloudWatchInventory,
     LabUsage,
     cloudwatch_inventory,
-    emf_metric_names,
     estimate,
     estimate_frame,
     inventory_frame,
@@ -24,10 +25,37 @@ from helpers.learn.cost import (
     summary_line,
 )
 from helpers.core.lab import Lab
-from helpers.learn.plan import STEP_RESOURCES, plan_frame, plan_text
+from helpers.core.paths import LAMBDAS_DIR
 from helpers.core.target import Target
+from helpers.learn.plan import plan_frame, plan_text
+from helpers.pipeline import catalog
 
 QUIET = CloudWatchInventory(alarms=0, custom_metrics=0, dashboards=0)
+
+
+def emf_metric_names(lambdas_dir: Path = LAMBDAS_DIR) -> tuple[str, ...]:
+    """The business metrics the handlers publish with Powertools (``metrics.add_metric(name=...)``),
+    read from their source: literal names, and the values of a module-level dict used as the name."""
+    names: set[str] = set()
+    for source in sorted(lambdas_dir.glob("*/*/*.py")):
+        tree = ast.parse(source.read_text(), filename=str(source))
+        dicts = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                 for target in node.targets if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "add_metric"):
+                continue
+            for keyword in node.keywords:
+                value = keyword.value
+                if keyword.arg != "name":
+                    continue
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    names.add(value.value)
+                elif isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) \
+                        and value.value.id in dicts:
+                    names.update(v.value for v in dicts[value.value.id].values
+                                 if isinstance(v, ast.Constant) and isinstance(v.value, str))
+    return tuple(sorted(names))
 
 
 def total(rows, attribute: str = "list_cost") -> float:
@@ -97,12 +125,13 @@ def test_alarms_dashboards_and_metrics_are_charged_by_the_hour():
 def test_the_inventory_matches_what_step_6_creates_and_what_the_functions_publish():
     alerting = pytest.importorskip("helpers.pipeline.step6")
     inventory = cloudwatch_inventory("alice")
-    assert inventory.alarms == len(alerting.ALARM_COMPONENTS)
+    assert inventory.alarms == len(alerting.ALARM_COMPONENTS) == len(catalog.ALARMS)
     assert inventory.alarm_names == tuple(f"alice-{c}" for c in alerting.ALARM_COMPONENTS.values())
-    assert inventory.dashboard_names == (f"alice-{alerting.DASHBOARD_COMPONENT}",)
-    # The dashboard and alarms watch the metrics the handlers really publish (read from their code).
-    assert set(emf_metric_names()) == set(alerting.BUSINESS_METRICS)
-    assert inventory.custom_metrics == len(alerting.BUSINESS_METRICS)
+    assert inventory.dashboard_names == (f"alice-{catalog.DASHBOARD_COMPONENT}",)
+    # The catalog declares the metrics the handlers really publish (read from their code).
+    assert "OrdersAccepted" in emf_metric_names()
+    assert set(emf_metric_names()) == set(catalog.BUSINESS_METRICS)
+    assert inventory.custom_metrics == len(catalog.BUSINESS_METRICS)
     frame = inventory_frame(inventory)
     assert list(frame["kind"]) == ["alarms", "custom metrics", "dashboards"]
     assert list(frame["count"]) == [inventory.alarms, inventory.custom_metrics, inventory.dashboards]
@@ -131,19 +160,23 @@ def test_the_plan_names_every_resource_with_the_prefix():
     groups = set(frame[frame["service"] == "CloudWatch Logs"]["name"])
     assert {f"{f}-role" for f in functions} <= roles
     assert {f"/aws/lambda/{f}" for f in functions} == groups
-    # The components are the ones the stacks create.
-    stacks = pytest.importorskip("helpers.pipeline.stacks")
-    components = {c for _, _, c, _, _ in STEP_RESOURCES}
-    for constant in ("ORDERS_COMPONENT", "CREATE_ORDER_COMPONENT", "API_COMPONENT", "ORDER_QUEUE_COMPONENT",
-                     "ORDER_DLQ_COMPONENT", "STREAM_FAILURES_COMPONENT", "STREAM_PROCESSOR_COMPONENT",
-                     "ORDER_WORKER_COMPONENT"):
-        assert getattr(stacks, constant) in components, constant
-    routing = pytest.importorskip("helpers.pipeline.step4")
-    for constant in ("PIPE_COMPONENT", "PITFALL_PIPE_COMPONENT", "QUEUE_COMPONENT", "DLQ_COMPONENT",
-                     "PIPE_DLQ_COMPONENT", "PITFALL_QUEUE_COMPONENT", "ENRICHER_COMPONENT", "CONSUMER_COMPONENT"):
-        assert getattr(routing, constant) in components, constant
-    alerting = pytest.importorskip("helpers.pipeline.step6")
-    for constant in ("ALERTS_TOPIC_COMPONENT", "ALERT_INBOX_COMPONENT", "DASHBOARD_COMPONENT"):
-        assert getattr(alerting, constant) in components, constant
+    # The components are the ones the step modules create.
+    components = {resource.component for resource in catalog.RESOURCES}
+    for module, constants in {
+        "helpers.pipeline.step1": ("ORDERS_COMPONENT", "CREATE_ORDER_COMPONENT", "API_COMPONENT"),
+        "helpers.pipeline.step2": ("ORDER_QUEUE_COMPONENT", "ORDER_DLQ_COMPONENT", "STREAM_FAILURES_COMPONENT",
+                                   "STREAM_PROCESSOR_COMPONENT"),
+        "helpers.pipeline.step3": ("ORDER_WORKER_COMPONENT",),
+        "helpers.pipeline.step4": ("PIPE_COMPONENT", "PITFALL_PIPE_COMPONENT", "QUEUE_COMPONENT", "DLQ_COMPONENT",
+                                   "PIPE_DLQ_COMPONENT", "PITFALL_QUEUE_COMPONENT", "ENRICHER_COMPONENT",
+                                   "CONSUMER_COMPONENT"),
+        "helpers.pipeline.step6": ("ALERTS_TOPIC_COMPONENT", "ALERT_INBOX_COMPONENT", "DASHBOARD_COMPONENT"),
+    }.items():
+        step = pytest.importorskip(module)
+        for constant in constants:
+            assert getattr(step, constant) in components, (module, constant)
+    # Every alarm step 6 creates is in the plan.
+    alarms = set(frame[frame["service"] == "CloudWatch"]["name"])
+    assert {f"alice-{c}" for c in pytest.importorskip("helpers.pipeline.step6").ALARM_COMPONENTS.values()} <= alarms
     text = plan_text(lab)
     assert "alice-orders" in text and "orderlab:prefix=alice" in text and "Cost:" in text

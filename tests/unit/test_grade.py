@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from helpers.teach import grade as grading
+from helpers.pipeline import steps
 from helpers.teach.grade import STEPS, GradeReport, StepCheck, grade_lab, grade_step, register_step
 from helpers.learn.prerequisites import NOTEBOOKS, PrerequisiteMissing, require_step
 
@@ -108,21 +108,19 @@ def test_by_default_only_steps_whose_notebook_exists_are_graded(registry: dict) 
 
 
 def test_one_pipeline_status_per_grading_pass(monkeypatch: pytest.MonkeyPatch, registry: dict) -> None:
-    import helpers.pipeline.stacks
-
     calls = []
 
     def fake_pipeline_status(lab: Any) -> dict[str, Any]:
         calls.append(lab.prefix)
         return {"steps": {s: {"ready": False, "missing": [f"part of step {s}"]} for s in ("01", "02", "03", "05")}}
 
-    monkeypatch.setattr(helpers.pipeline.stacks, "pipeline_status", fake_pipeline_status)
+    monkeypatch.setattr(steps, "pipeline_status", fake_pipeline_status)
     report = grade_lab(FakeLab(), ["01", "02", "03", "05"])
     assert calls == ["alice"], "steps 01, 02, 03 and 05 share one pipeline_status per pass"
     assert [s.missing for s in report.steps] == [[f"part of step {s}"] for s in ("01", "02", "03", "05")]
     grade_lab(FakeLab(prefix="bob"), ["02", "03"])
     assert calls == ["alice", "bob"]
-    grading._pipeline(FakeLab())  # outside a pass: not cached
+    steps._pipeline(FakeLab())  # outside a pass: not cached
     assert calls == ["alice", "bob", "alice"]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers.load.chaos import function_of
+from localcloud import lambda_worker_function
 from helpers.load.ledger import OUTCOMES, AlertEvidence, DeadLetter, account
 from helpers.load.traffic import FaultPlan, LoadResult, SentOrder, latency_summary, plan_orders
 
@@ -215,4 +215,4 @@ def test_load_result_rates_and_timeline() -> None:
     (["python", "/tmp/ministack-lambda-x/_worker.py"], None),
 ])
 def test_worker_processes_are_recognised_by_their_directory(cmdline: list[str], function: str | None) -> None:
-    assert function_of(cmdline) == function
+    assert lambda_worker_function(cmdline) == function

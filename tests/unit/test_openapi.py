@@ -80,7 +80,7 @@ def test_it_is_a_valid_openapi_3_1_document(document: dict[str, Any]) -> None:
 
 
 def test_its_operations_are_the_routes_the_api_is_deployed_with(document: dict[str, Any]) -> None:
-    from helpers.pipeline.stacks import ROUTES
+    from helpers.pipeline.step1 import ROUTES
 
     described = {f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item}
     assert described == set(ROUTES)

@@ -2,7 +2,7 @@
 
 Every ``*_role_statements`` function of the stack modules is found by name (so a role a stack adds
 later is covered without touching this file: a function whose arguments this file cannot build
-fails loudly), its statements are linted with :func:`helpers.aws.iam.policy_findings` (no
+fails loudly), its statements are linted with :func:`helpers.aws.policy_lint.policy_findings` (no
 wildcard actions, no ``*`` resources, wildcards only where AWS offers nothing narrower, no
 NotAction/NotResource, every resource an ARN of the lab's account and region, no action granted
 on another service's resource, no duplicate grant), and the full inline policy (statements + the
@@ -22,28 +22,21 @@ from typing import Any, Callable
 
 import pytest
 
-from helpers.core.lab import Lab
-from helpers.aws.packaging import REPO_ROOT
+from helpers.aws.code_scan import code_actions
 from helpers.aws.dynamodb import TableInfo
-from helpers.aws.iam import (
-    _check_scoped,
-    code_actions,
-    lambda_trust_policy,
-    logs_statement,
-    pipe_required_grants,
-    pipe_trust_policy,
-    policy_document,
-    policy_findings,
-    policy_grants,
-)
+from helpers.aws.iam import _check_scoped, lambda_trust_policy, logs_statement, pipe_trust_policy, policy_document
+from helpers.aws.iam_audit import pipe_required_grants
+from helpers.aws.packaging import REPO_ROOT
+from helpers.aws.policy_lint import policy_findings, policy_grants
 from helpers.aws.sqs import QueueInfo
+from helpers.core.lab import Lab
 from helpers.core.target import Target
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 PREFIX = "alice"
-# Modules whose *_role_statements functions build the lab's roles (the lead's step-4 module included).
-STACK_MODULES = ("helpers.pipeline.stacks", "helpers.pipeline.step4")
+# Modules whose *_role_statements functions build the lab's roles: one module per step.
+STACK_MODULES = tuple(f"helpers.pipeline.step{number}" for number in range(1, 7))
 
 
 def arn(service: str, resource: str) -> str:
@@ -62,7 +55,7 @@ def queue(component: str) -> QueueInfo:
 # How to build each argument of a *_role_statements function, by parameter name.
 ARGUMENTS: dict[str, Callable[[], Any]] = {
     "table": lambda: TABLE,
-    "queues": lambda: importlib.import_module("helpers.pipeline.stacks").OrderQueues(
+    "queues": lambda: importlib.import_module("helpers.pipeline.step2").OrderQueues(
         queue("order-queue"), queue("order-dlq"), queue("stream-failures")),
     "table_arn": lambda: TABLE.arn,
     "stream_arn": lambda: TABLE.stream_arn,
@@ -112,9 +105,10 @@ FUNCTIONS = statement_functions()
 
 def test_the_stacks_role_statement_functions_are_found():
     names = [name for name, _ in FUNCTIONS]
-    for expected in ("create_order_role_statements", "stream_processor_role_statements",
-                     "order_worker_role_statements"):
-        assert f"helpers.pipeline.stacks.{expected}" in names, names
+    for expected in ("step1.create_order_role_statements", "step2.stream_processor_role_statements",
+                     "step3.order_worker_role_statements", "step4.consumer_role_statements",
+                     "step4.pipe_role_statements"):
+        assert f"helpers.pipeline.{expected}" in names, names
 
 
 @pytest.mark.parametrize("name,function", FUNCTIONS, ids=[n for n, _ in FUNCTIONS])
@@ -217,9 +211,9 @@ STREAM_TRIGGER = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:Ge
 
 
 @pytest.mark.parametrize("function,package,extra", [
-    ("helpers.pipeline.stacks.create_order_role_statements", "create_order", set()),
-    ("helpers.pipeline.stacks.order_worker_role_statements", "order_worker", SQS_TRIGGER),
-    ("helpers.pipeline.stacks.stream_processor_role_statements", "stream_processor", STREAM_TRIGGER),
+    ("helpers.pipeline.step1.create_order_role_statements", "create_order", set()),
+    ("helpers.pipeline.step3.order_worker_role_statements", "order_worker", SQS_TRIGGER),
+    ("helpers.pipeline.step2.stream_processor_role_statements", "stream_processor", STREAM_TRIGGER),
     ("helpers.pipeline.step4.consumer_role_statements", "high_value", SQS_TRIGGER),
 ])
 def test_a_functions_role_grants_what_its_code_and_trigger_use_and_nothing_else(function, package, extra):

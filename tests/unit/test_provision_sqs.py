@@ -15,12 +15,8 @@ from helpers.core.naming import tags_for
 from helpers.aws import event_sources, sqs
 from helpers.aws.dynamodb import TableInfo
 from helpers.ops.redrive import RedriveError, _find_task, redrive
-from helpers.pipeline.stacks import (
-    OrderQueues,
-    order_worker_environment,
-    order_worker_role_statements,
-    stream_processor_role_statements,
-)
+from helpers.pipeline.step2 import OrderQueues, stream_processor_role_statements
+from helpers.pipeline.step3 import order_worker_environment, order_worker_role_statements
 from helpers.ops.tracking import _order_of, _reason_of
 
 REGION, ACCOUNT = "us-east-1", "123456789012"

@@ -12,7 +12,8 @@ from nbformat import v4
 from helpers.learn.checks import CheckFailed, Checklist, WaitedTooLong, wait_for
 from helpers.learn.exercises import convention_problems, exercise_cells, exercises_in
 from helpers.teach.report import REPORT_KIND, build_report, notebook_failure, render_html, write_report
-from helpers.teach.runner import NOTEBOOKS_DIR, ClassRun, LearnerRun, NotebookResult
+from helpers.core.paths import NOTEBOOKS_DIR
+from helpers.teach.results import ClassRun, LearnerRun, NotebookResult
 
 ANSI_TRACEBACK = ["\x1b[0;31m---------------------------------------------------------------------------\x1b[0m",
                   "\x1b[0;31mCheckFailed\x1b[0m: boom"]
