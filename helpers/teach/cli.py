@@ -6,7 +6,7 @@
     orderlab grade --prefix P          which steps a prefix has deployed correctly
     orderlab clean [--prefix P]        delete everything the lab created (by tag), verify none remains
     orderlab cleanup --class [DIR]     the same for every learner of a class run
-    orderlab iac export [-o FILE]      the pipeline as an AWS SAM template (default infra/template.yaml)
+    orderlab iac export [--prefix P] [-o FILE]   the pipeline as an AWS SAM template (default infra/template.yaml)
     orderlab iac deploy --prefix P     deploy it as stack P-order-pipeline (change set), print its outputs
     orderlab iac delete --prefix P     delete that stack and verify nothing of P remains
 """
@@ -204,7 +204,7 @@ def _cmd_iac(args: argparse.Namespace) -> int:
     if args.action == "export":
         from helpers.pipeline.template import DEFAULT_TEMPLATE_PATH, export_template, lint_template
 
-        path = export_template(Path(args.output) if args.output else DEFAULT_TEMPLATE_PATH)
+        path = export_template(Path(args.output) if args.output else DEFAULT_TEMPLATE_PATH, prefix=args.prefix)
         findings = lint_template(path.read_text())
         print(f"wrote {path}")
         for finding in findings:
@@ -336,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     iac = sub.add_parser("iac", help="the pipeline as infrastructure as code: export, deploy or delete its stack")
     iac.add_argument("action", choices=["export", "deploy", "delete"])
-    iac.add_argument("--prefix", default=None, help="the learner prefix (default ORDERLAB_PREFIX or orderlab)")
+    iac.add_argument("--prefix", default=None, help="the learner prefix (default ORDERLAB_PREFIX or orderlab); "
+                     "export: the Prefix parameter's default")
     iac.add_argument("--target", default=None, help="local (default), aws or endpoint")
     iac.add_argument("-o", "--output", help="export: where to write the template (default infra/template.yaml)")
     iac.add_argument("--high-value-threshold", default=None, help="deploy: the HighValueThreshold parameter")

@@ -177,3 +177,10 @@ def test_checkov_finds_nothing_outside_the_curated_skips() -> None:
                              "--quiet", "-o", "json"], capture_output=True, text=True, timeout=600)
     report = json.loads(result.stdout)
     assert report["summary"]["failed"] == 0, [f["check_id"] for f in report["results"]["failed_checks"]]
+
+
+def test_the_prefix_parameter_defaults_to_the_prefix_asked_for() -> None:
+    assert pipeline_template()["Parameters"]["Prefix"]["Default"] == "orderlab"
+    assert pipeline_template(prefix="alice")["Parameters"]["Prefix"]["Default"] == "alice"
+    with pytest.raises(ValueError):
+        pipeline_template(prefix="Not A Prefix")
