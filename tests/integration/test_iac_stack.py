@@ -5,6 +5,7 @@ A fresh prefix: the stack's pipeline is built beside whatever the session's othe
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from cloudtest import external_target
 from helpers import Lab
+from helpers.core.naming import tag_list
 from helpers.ops.discovery import sweep
 from helpers.ops.iac import stack_outputs
 from helpers.ops.tracking import wait_for_final_status
@@ -47,6 +49,8 @@ def test_deploy_route_orders_then_delete_leaves_nothing(cloud) -> None:
         for key in OUTPUTS:
             assert f"{key} = {outputs[key]}" in deployed.stdout
 
+        listed = [r for r in sweep(lab).remaining if r.service == "cloudformation"]
+        assert [r.name for r in listed] == [stack_name(lab.prefix)], "the cleanup sweep sees the stack"
         grade = grade_lab(lab)
         assert grade.done == ["01", "02", "03", "04", "05", "06"], grade.summary()
 
@@ -68,3 +72,18 @@ def test_deploy_route_orders_then_delete_leaves_nothing(cloud) -> None:
     assert sweep(lab).clean
     stacks = lab.client("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE", "UPDATE_COMPLETE"])
     assert stack_name(lab.prefix) not in [s["StackName"] for s in stacks["StackSummaries"]]
+
+
+def test_the_labs_cleanup_deletes_a_stack_of_its_prefix(cloud) -> None:
+    from helpers.ops.cleanup import destroy_lab
+
+    lab = Lab.connect(prefix=f"iac{uuid.uuid4().hex[:6]}")
+    cloudformation = lab.client("cloudformation")
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": lab.name("stack-topic")}}
+    cloudformation.create_stack(StackName=stack_name(lab.prefix), Tags=tag_list(lab.tags),
+                                TemplateBody=json.dumps({"Resources": {"Topic": topic}}))
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=stack_name(lab.prefix),
+                                                            WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    report = destroy_lab(lab)
+    assert [r.name for r in report.deleted if r.service == "cloudformation"] == [stack_name(lab.prefix)]
+    assert not report.remaining and sweep(lab).clean
