@@ -251,3 +251,88 @@ def delete_stack(lab: "Lab", *, progress: Progress | None = None) -> StackDeleti
         say(f"stack {name} deleted")
     report = destroy_lab(lab, progress=say)
     return StackDeletion(name, deleted, sweep(lab), [str(r) for r in report.deleted])
+
+
+@dataclass(frozen=True)
+class PipelineBehaviour:
+    """What a pipeline did with three orders: one standard, one high-value, one poison."""
+
+    prefix: str
+    standard_status: str
+    high_value_priority: str | None
+    poison_in_dlq: bool
+    dlq_alarm_state: str
+    alert_received: bool
+    note: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {"prefix": self.prefix, "standard order": self.standard_status,
+                "high-value order: priority mark": self.high_value_priority or "(not routed)",
+                "poison order in the DLQ": self.poison_in_dlq, "DLQ alarm": self.dlq_alarm_state,
+                "ALARM alert in alert-inbox": self.alert_received, "note": self.note}
+
+
+def observe_pipeline(lab: "Lab", *, timeout: float = 90.0, alarm_timeout: float = 90.0) -> PipelineBehaviour:
+    """Send a standard, a high-value and a poison order through ``lab``'s API and see what the pipeline does.
+
+    The same calls for a hand-built pipeline and a stack-built one (the names are the prefix's either way):
+    the standard order should end CONFIRMED, the high-value one be routed and marked, the poison one reach
+    the DLQ, the DLQ alarm fire and its alert arrive. A DLQ alarm already in ALARM (messages waited there
+    before) sends no new alert: the note says so.
+    """
+    from helpers.aws.sqs import find_queue_url
+    from helpers.core.waiters import WaitTimeout, wait_until
+    from helpers.ops.observability import AlertInbox, alarm_state, utcnow, wait_for_alarm_state
+    from helpers.ops.tracking import dlq_frame, wait_for_final_status
+    from helpers.pipeline.catalog import (ALARMS, ALERT_INBOX_COMPONENT, ORDER_DLQ_COMPONENT, ORDERS_COMPONENT)
+    from helpers.pipeline.orders_api import OrdersApi
+    from helpers.pipeline.step1 import DEFAULT_HIGH_VALUE_THRESHOLD, current_threshold
+    from helpers.pipeline.step4 import wait_for_marks
+
+    api = OrdersApi.for_lab(lab)
+    table = lab.name(ORDERS_COMPONENT)
+    dlq_url = find_queue_url(lab, lab.name(ORDER_DLQ_COMPONENT))
+    inbox_url = find_queue_url(lab, lab.name(ALERT_INBOX_COMPONENT))
+    if dlq_url is None or inbox_url is None:
+        raise RuntimeError(f"prefix {lab.prefix!r} has no {ORDER_DLQ_COMPONENT} or {ALERT_INBOX_COMPONENT} queue")
+    dlq_alarm = lab.name(next(alarm.component for alarm in ALARMS if alarm.key == "dlq"))
+    threshold = current_threshold(lab) or DEFAULT_HIGH_VALUE_THRESHOLD
+    customer = {"id": "cust-iac", "name": "Stack Check"}
+
+    def order(total: Any, **extra: Any) -> dict[str, Any]:
+        return {"customer": customer, "items": [{"sku": "IAC-1", "quantity": 1, "unitPrice": float(total)}], **extra}
+
+    inbox = AlertInbox(lab, inbox_url)
+    inbox.poll(wait_seconds=0)  # earlier alerts are not this check's
+    already = alarm_state(lab, dlq_alarm).get("StateValue") == "ALARM"
+    poison_at = utcnow()
+    standard = api.create(order(20))
+    high = api.create(order(threshold + 100))
+    poison = api.create(order(30, fault="poison"))
+    for reply in (standard, high, poison):
+        if reply.status != 201:
+            raise RuntimeError(f"POST /orders answered {reply.status}: {reply.json}")
+    status = wait_for_final_status(lab, table, standard.json["orderId"], timeout=timeout)["status"]
+    try:
+        marked = wait_for_marks(lab, table, [high.json["orderId"]], timeout=timeout)[high.json["orderId"]]
+        priority = marked.get("priority")
+    except WaitTimeout:
+        priority = None
+    poison_id = poison.json["orderId"]
+    try:
+        in_dlq = bool(wait_until(lambda: poison_id in set(dlq_frame(lab, dlq_url)["orderId"]), timeout=timeout,
+                                 interval=0.5, what=f"order {poison_id} to reach the DLQ"))
+    except WaitTimeout:
+        in_dlq = False
+    try:
+        state = wait_for_alarm_state(lab, dlq_alarm, "ALARM", timeout=alarm_timeout)["StateValue"]
+    except WaitTimeout:
+        state = alarm_state(lab, dlq_alarm).get("StateValue", "?")
+    received = False
+    if not already:
+        try:
+            received = bool(inbox.wait_for(dlq_alarm, "ALARM", timeout=alarm_timeout, since=poison_at))
+        except WaitTimeout:
+            received = False
+    return PipelineBehaviour(lab.prefix, status, priority, in_dlq, state, received,
+                             note="the DLQ alarm was in ALARM already: no new alert" if already else "")
