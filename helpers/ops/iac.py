@@ -7,7 +7,7 @@
 True
 
 What ``sam deploy`` does, with the lab's own parts: each function is packaged by the lab's packaging
-(the same zip a notebook deploys), uploaded to the artifacts bucket ``<prefix>-iac-<account>-<region>``
+(the same zip a notebook deploys), uploaded to the artifacts bucket ``<prefix>-artifacts-<account>-<region>``
 (tagged, so the cleanup sweep finds it), the template's ``CodeUri`` pointed at it; then a change set
 (CREATE or UPDATE) is created, shown, executed, and waited for with boto3's waiters.
 """
@@ -76,7 +76,7 @@ class StackDeletion:
 
 def artifacts_bucket(lab: "Lab") -> str:
     """The bucket the function zips are uploaded to (S3 names are global: account and region in it)."""
-    return lab.name(f"iac-{lab.account_id}-{lab.region}")[:63]
+    return lab.name(f"artifacts-{lab.account_id}-{lab.region}")[:63]
 
 
 def _ensure_bucket(lab: "Lab", name: str) -> None:

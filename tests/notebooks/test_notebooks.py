@@ -1,6 +1,6 @@
 """The notebook series, executed headless as instructors and CI run it.
 
-- papermill runs the series (00 to 07) with a unique prefix, then 01, 03 and 04 again,
+- papermill runs the series (00 to 08) with a unique prefix, then 01, 03 and 04 again,
   then cleanup: every notebook passes its own "check your work" cell, the re-runs converge
   (same resources, nothing redeployed) and cleanup leaves zero tagged resources;
 - nbval (lax mode) re-executes the notebooks and compares the cells marked
@@ -23,7 +23,7 @@ from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, REPO_ROOT, run
 
 pytestmark = pytest.mark.notebooks
 STEPS = ["00_setup", "01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "04_high_value_pipes",
-         "05_dead_letter_queue", "06_alerts_observability", "07_load_and_chaos"]
+         "05_dead_letter_queue", "06_alerts_observability", "07_load_and_chaos", "08_infrastructure_as_code"]
 SERIES = [NOTEBOOKS_DIR / f"{name}.ipynb" for name in STEPS] + [CLEANUP_NOTEBOOK]
 
 
@@ -51,7 +51,8 @@ def test_series_runs_headless_converges_and_cleans_up(cloud, tmp_path):
         assert result.ok, f"{notebook.name} failed: {result.error}"
     assert "all 9 checks passed" in _stream_text(tmp_path / "1-01_order_ingestion.ipynb")
     for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("04_high_value_pipes", 6),
-                         ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7)):
+                         ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7),
+                         ("08_infrastructure_as_code", 8)):
         assert f"all {checks} checks passed" in _stream_text(tmp_path / f"1-{name}.ipynb"), name
     first = _kinds(lab)
     kinds = sorted({k[:2] for k in first})
