@@ -52,7 +52,7 @@ def test_series_runs_headless_converges_and_cleans_up(cloud, tmp_path):
     assert "all 9 checks passed" in _stream_text(tmp_path / "1-01_order_ingestion.ipynb")
     for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("04_high_value_pipes", 6),
                          ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7),
-                         ("08_infrastructure_as_code", 8)):
+                         ("08_infrastructure_as_code", 9)):
         assert f"all {checks} checks passed" in _stream_text(tmp_path / f"1-{name}.ipynb"), name
     first = _kinds(lab)
     kinds = sorted({k[:2] for k in first})
