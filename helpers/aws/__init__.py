@@ -1,4 +1,4 @@
-"""Idempotent provisioning, one module per service: call again and it converges.
+"""AWS, one module per service: idempotent provisioning (call again and it converges), packaging, IAM tools.
 
 >>> from helpers.aws import ensure_orders_table, ensure_lambda_role, dynamodb_statement
 >>> from helpers.aws import deploy_function, ensure_http_api

@@ -81,6 +81,7 @@ def chromium_driver(*, width: int = 1100, height: int = 900, page_load_timeout: 
     if problem:
         raise BrowserMissing(problem)
     try:
+        # selenium on use: a browser is optional (no screenshot without one)
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError as error:  # pragma: no cover - selenium is a main dependency
@@ -145,6 +146,7 @@ def screenshot(
     ...     driver.find_element("id", "customer-name").send_keys("Ada")
     >>> screenshot("http://127.0.0.1:8000/", "form.png", actions=fill)     # doctest: +SKIP
     """
+    # selenium on use: a browser is optional
     from selenium.webdriver.support.ui import WebDriverWait
 
     steps: list[Action] = [] if actions is None else [actions] if callable(actions) else list(actions)

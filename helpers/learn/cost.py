@@ -256,6 +256,7 @@ def summary_line(usage: LabUsage | None = None) -> str:
 
 def price_frame() -> "pd.DataFrame":
     """The per-request prices the estimate uses, with the free tier and the page each comes from."""
+    # pandas on use: `import helpers` loads this module (the account gate's plan)
     import pandas as pd
 
     return pd.DataFrame([{
@@ -267,6 +268,7 @@ def price_frame() -> "pd.DataFrame":
 
 def estimate_frame(usage: LabUsage | None = None) -> "pd.DataFrame":
     """The estimate as a table: usage, cost at list price, cost after the free tier; a total row last."""
+    # pandas on use: `import helpers` loads this module (the account gate's plan)
     import pandas as pd
 
     rows = estimate(usage)
@@ -282,6 +284,7 @@ def estimate_frame(usage: LabUsage | None = None) -> "pd.DataFrame":
 
 def inventory_frame(inventory: CloudWatchInventory | None = None) -> "pd.DataFrame":
     """Alarms, custom metrics and dashboards: how many, which, and their monthly list price."""
+    # pandas on use: `import helpers` loads this module (the account gate's plan)
     import pandas as pd
 
     inventory = inventory or cloudwatch_inventory()

@@ -135,6 +135,7 @@ def solution(exercise_id: str) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 
 def _cell(kind: str, source: str, exercise_id: str, role: str, extra: dict[str, Any] | None = None) -> Any:
+    # nbformat on use: only building notebooks needs it, not a learner's kernel
     import nbformat.v4 as v4
 
     notebook, number = _parse_id(exercise_id)

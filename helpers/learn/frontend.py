@@ -47,16 +47,15 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
-from botocore.exceptions import ClientError
 
 import localcloud
-from helpers.aws.common import error_code, error_message, partition
-from helpers.aws.lambda_ import FunctionInfo, get_function
-from helpers.aws.packaging import REPO_ROOT
+from helpers.aws.website import WebsiteFile, publish_website
 from helpers.core.lab import Lab
 from helpers.core.naming import DEFAULT_PREFIX
+from helpers.core.paths import FRONTEND_DIR
+from helpers.pipeline.catalog import FRONTEND_COMPONENT
 from helpers.pipeline.openapi import document_for, render
-from helpers.pipeline.step1 import CREATE_ORDER_COMPONENT, ensure_orders_api
+from helpers.pipeline.step1 import set_api_cors_origin
 
 __all__ = [
     "CONFIG_FILE",
@@ -74,12 +73,9 @@ __all__ = [
     "preferred_port",
     "publish_frontend",
     "serve_frontend",
-    "set_api_cors_origin",
     "stop_frontend",
-    "website_url",
 ]
 
-FRONTEND_DIR = REPO_ROOT / "frontend"
 SITE_FILES = ("index.html", "app.js", "style.css")
 CONFIG_FILE = "config.js"
 OPENAPI_FILE = "openapi.json"  # the kept document (helpers.pipeline.openapi), published with this API's URL as its server
@@ -88,17 +84,10 @@ DEFAULT_PORT = 8000  # the default prefix's page; helpers.pipeline.step1.DEFAULT
 PORT_SPAN = 999
 PORT_TRIES = 20
 LOCAL_HOST = "127.0.0.1"
-FRONTEND_COMPONENT = "frontend"
 # Answers JSON {"app": "orderlab-frontend", "root": ..., "pid": ..., "prefix": ...}: how a second
 # caller recognises the lab's own page server on a port, whose page it is, and the folder it serves.
 MARKER_PATH = "/__orderlab_frontend__"
 MARKER_APP = "orderlab-frontend"
-# S3 website endpoints use "s3-website-<region>" in these regions, "s3-website.<region>" elsewhere.
-# https://docs.aws.amazon.com/general/latest/gr/s3.html#s3_website_region_endpoints
-_DASH_WEBSITE_REGIONS = frozenset({
-    "us-east-1", "us-west-1", "us-west-2", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1",
-    "eu-west-1", "sa-east-1", "us-gov-west-1",
-})
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -371,108 +360,26 @@ def frontend_bucket_name(lab: "Lab") -> str:
     return f"{lab.name(FRONTEND_COMPONENT)}-{lab.account_id}"
 
 
-def website_url(lab: "Lab", bucket: str) -> str:
-    """The page's address: the bucket's S3 website endpoint on AWS (http only); on another
-    endpoint (the local cloud, LocalStack) the object URL of ``index.html``."""
-    if lab.target.is_aws:
-        separator = "-" if lab.region in _DASH_WEBSITE_REGIONS else "."
-        suffix = "amazonaws.com.cn" if lab.region.startswith("cn-") else "amazonaws.com"
-        return f"http://{bucket}.s3-website{separator}{lab.region}.{suffix}/"
-    return f"{str(lab.target.endpoint_url).rstrip('/')}/{bucket}/index.html"
-
-
-def _public_read_policy(lab: "Lab", bucket: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "PublicReadForTheOrderPage",
-            "Effect": "Allow",
-            "Principal": "*",
-            "Action": "s3:GetObject",
-            "Resource": f"arn:{partition(lab.region)}:s3:::{bucket}/*",  # the objects, not the bucket
-        }],
-    }
-
-
-def _ensure_bucket(lab: "Lab", bucket: str) -> None:
-    s3 = lab.client("s3")
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return
-    except ClientError as error:
-        if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
-            if error_code(error) in ("403", "AccessDenied"):
-                raise RuntimeError(f"Bucket {bucket} exists but this account cannot use it "
-                                   f"({error_message(error)})") from error
-            raise
-    kwargs: dict[str, Any] = {"Bucket": bucket}
-    if lab.region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": lab.region}
-    try:
-        s3.create_bucket(**kwargs)
-    except ClientError as error:
-        if error_code(error) == "BucketAlreadyOwnedByYou":
-            return
-        if error_code(error) == "BucketAlreadyExists":
-            raise RuntimeError(f"The bucket name {bucket} is taken by another AWS account") from error
-        raise
-
-
 def deploy_frontend_s3(lab: "Lab", api_url: str) -> str:
-    """Upload the page to the S3 static-website bucket ``<prefix>-frontend-<account>``; return its URL.
-
-    Converges on every call: bucket (tagged), Block Public Access relaxed for bucket *policies*
-    only (ACLs stay blocked), website hosting with ``index.html``, a bucket policy allowing
-    ``s3:GetObject`` on the objects to everyone (nothing else: no listing, no writes), then the
-    files with their content types — ``config.js`` and ``openapi.json`` with the API URL, not cached.
-    """
+    """Upload the page to the S3 static-website bucket ``<prefix>-frontend-<account>``; return its URL
+    (:func:`helpers.aws.website.publish_website`). ``config.js`` and ``openapi.json`` carry the API
+    URL and are not cached; the page's own files are revalidated."""
     files = _generated_files(lab, api_url)
     missing = [name for name in SITE_FILES if not (FRONTEND_DIR / name).is_file()]
     if missing:
         raise FileNotFoundError(f"The frontend files {missing} are missing from {FRONTEND_DIR}")
-    s3 = lab.client("s3")
-    bucket = frontend_bucket_name(lab)
-    _ensure_bucket(lab, bucket)
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in lab.tags.items()]})
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
-    s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
-    try:
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_public_read_policy(lab, bucket)))
-    except ClientError as error:
-        if error_code(error) == "AccessDenied":
-            raise RuntimeError(
-                f"S3 refused the public-read policy on {bucket}: the account's Block Public Access setting "
-                "probably forbids public bucket policies (S3 console → Block Public Access settings for this "
-                f"account). {error_message(error)}"
-            ) from error
-        raise
+    site: dict[str, WebsiteFile] = {}
     for name in SITE_FILES:
         content_type = _CONTENT_TYPES.get(Path(name).suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        s3.put_object(Bucket=bucket, Key=name, Body=(FRONTEND_DIR / name).read_bytes(), ContentType=content_type,
-                      CacheControl="no-cache")
+        site[name] = ((FRONTEND_DIR / name).read_bytes(), content_type, "no-cache")
     for name, text in files.items():
-        s3.put_object(Bucket=bucket, Key=name, Body=text.encode("utf-8"), ContentType=_CONTENT_TYPES[Path(name).suffix],
-                      CacheControl="no-store")
-    return website_url(lab, bucket)
+        site[name] = (text.encode("utf-8"), _CONTENT_TYPES[Path(name).suffix], "no-store")
+    return publish_website(lab, frontend_bucket_name(lab), site)
 
 
 # ---------------------------------------------------------------------------------------------
 # one call for the notebooks
 # ---------------------------------------------------------------------------------------------
-
-def set_api_cors_origin(lab: "Lab", origin: str):
-    """Allow exactly ``origin`` in the order API's CORS settings (the API must be deployed)."""
-    found = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
-    if found is None:
-        raise RuntimeError(f"The create_order function of prefix {lab.prefix!r} is not deployed: "
-                           "run 01_order_ingestion.ipynb (steps 1-3) first")
-    conf = found["Configuration"]
-    function = FunctionInfo(name=conf["FunctionName"], arn=conf["FunctionArn"], code_sha256=conf.get("CodeSha256", ""),
-                            version=conf.get("Version", "$LATEST"), state=conf.get("State", ""),
-                            last_modified=conf.get("LastModified", ""), last_update_status=conf.get("LastUpdateStatus"))
-    return ensure_orders_api(lab, function, cors_allow_origins=[origin])
-
 
 def publish_frontend(lab: "Lab", api_url: str, *, port: int | None = None) -> str:
     """Publish the order page for ``api_url`` and make the API accept calls from it; return the page URL.

@@ -23,6 +23,7 @@ __all__ = ["cost_frame", "environment_frame", "plan_frame", "plan_text"]
 
 def plan_frame(lab: Lab) -> "pd.DataFrame":
     """Every resource the series creates for this prefix (the catalog's), with its name and console location."""
+    # pandas on use: `import helpers` loads this module (the account gate's plan)
     import pandas as pd
 
     runtime = lambda_runtime()
@@ -54,6 +55,7 @@ def cost_frame(orders: int = 1_000, *, memory_mb: int = 256, avg_duration_ms: fl
 
 def environment_frame(lab: Lab) -> "pd.DataFrame":
     """Where the lab runs: target, endpoint, region and (locally) the local cloud's state."""
+    # pandas on use: `import helpers` loads this module (the account gate's plan)
     import pandas as pd
 
     rows = [("target", lab.target.kind), ("where", lab.target.describe()), ("region", lab.region),

@@ -536,6 +536,7 @@ class Sweep:
 
     def frame(self) -> Any:
         """:meth:`rows` as a pandas DataFrame."""
+        # pandas on use: discovery also runs where no table is shown (cleanup, the CLI)
         import pandas as pd
 
         return pd.DataFrame(self.rows(), columns=["listing", "found", "names"])

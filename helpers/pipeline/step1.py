@@ -27,7 +27,6 @@ from helpers.aws.dynamodb import TableInfo, describe_table, ensure_orders_table
 from helpers.aws.iam import dynamodb_statement, ensure_lambda_role
 from helpers.aws.lambda_ import FunctionInfo, deploy_function, get_function
 from helpers.core.lab import Lab
-from helpers.core.paths import LAMBDAS_DIR
 from helpers.pipeline.catalog import API_COMPONENT, CREATE_ORDER, ORDERS_COMPONENT
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "DEFAULT_CORS_ORIGINS",
     "DEFAULT_HIGH_VALUE_THRESHOLD",
     "IngestionStack",
-    "LAMBDAS_DIR",
     "ORDERS_COMPONENT",
     "ROUTES",
     "HIGH_VALUE_THRESHOLD_VARIABLE",
@@ -51,6 +49,7 @@ __all__ = [
     "ensure_ingestion_table",
     "ensure_orders_api",
     "ingestion_status",
+    "set_api_cors_origin",
 ]
 
 CREATE_ORDER_COMPONENT = CREATE_ORDER.component
@@ -219,3 +218,16 @@ def ingestion_status(lab: Lab) -> dict[str, Any]:
     status["missing"] = missing
     status["ready"] = not missing
     return status
+
+
+def set_api_cors_origin(lab: Lab, origin: str) -> HttpApiInfo:
+    """Allow exactly ``origin`` in the order API's CORS settings (the API must be deployed)."""
+    found = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
+    if found is None:
+        raise RuntimeError(f"The create_order function of prefix {lab.prefix!r} is not deployed: "
+                           "run 01_order_ingestion.ipynb (steps 1-3) first")
+    conf = found["Configuration"]
+    function = FunctionInfo(name=conf["FunctionName"], arn=conf["FunctionArn"], code_sha256=conf.get("CodeSha256", ""),
+                            version=conf.get("Version", "$LATEST"), state=conf.get("State", ""),
+                            last_modified=conf.get("LastModified", ""), last_update_status=conf.get("LastUpdateStatus"))
+    return ensure_orders_api(lab, function, cors_allow_origins=[origin])

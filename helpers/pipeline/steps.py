@@ -99,7 +99,7 @@ def _verify_ingestion(lab: Lab, status: dict[str, Any]) -> list[Verdict]:
 def _verify_streams(lab: Lab, status: dict[str, Any]) -> list[Verdict]:
     mapping = lab.client("lambda").get_event_source_mapping(UUID=status["mapping"]["uuid"])
     on_failure = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-    table = lab.client("dynamodb").describe_table(TableName=lab.name("orders"))["Table"]
+    table = lab.client("dynamodb").describe_table(TableName=lab.name(catalog.ORDERS_COMPONENT))["Table"]
     return [
         ((table.get("StreamSpecification") or {}).get("StreamViewType") == STREAM_VIEW_TYPE,
          f"the orders table streams {STREAM_VIEW_TYPE}", "run step 1 of 02_dynamodb_streams again"),

@@ -62,6 +62,7 @@ def notebook_failure(path: Path) -> Failure | None:
 
     Cells tagged ``raises-exception`` are expected to fail and are skipped.
     """
+    # nbformat on use: only the HTML report reads executed notebooks
     import nbformat
 
     if not Path(path).is_file():

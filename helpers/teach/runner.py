@@ -60,6 +60,7 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
     through nbclient's ``resources.metadata.path`` instead of papermill's ``cwd``, which would
     ``chdir`` the whole process.
     """
+    # papermill on use: heavy, and only executing a notebook needs it
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +249,7 @@ def _spawn_learner(prefix: str, notebooks: list[Path], output_dir: Path, paramet
 
 def _partial_results(notebooks: list[Path], folder: Path, reason: str) -> list[NotebookResult]:
     """What a stopped learner got done, from the executed notebooks papermill saved as it went."""
+    # nbformat on use: only reading a learner's executed notebooks needs it
     import nbformat
 
     results: list[NotebookResult] = []
