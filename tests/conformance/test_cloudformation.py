@@ -203,7 +203,7 @@ def test_a_stack_pipe_filters_enriches_and_transforms_as_created_pipes_do(lab) -
             "TargetParameters": {"InputTemplate": '{"pk": "<$.dynamodb.Keys.pk.S>", "enriched": "<$.enriched>"}'},
             "Tags": lab.tags}},
     }
-    with stack(lab, template(resources), capabilities=["CAPABILITY_IAM"]):
+    with stack(lab, template(resources), capabilities=["CAPABILITY_IAM"]) as name:
         pipes = lab.client("pipes")
         described = pipes.describe_pipe(Name=table)
         assert described["SourceParameters"]["FilterCriteria"]["Filters"]
@@ -225,6 +225,23 @@ def test_a_stack_pipe_filters_enriches_and_transforms_as_created_pipes_do(lab) -
         wait_until(delivered, timeout=PATIENCE, interval=POLL, what="the pipe to deliver the HIGH record")
         delivered()  # anything else would have arrived by now (one shard, in order: standard came first)
         assert bodies == [{"pk": "high", "enriched": "yes"}]
+
+        # An update of the filter goes to the pipe itself (UpdatePipe), in place: same pipe, new pattern.
+        arn = described["Arn"]
+        medium = json.dumps({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"tier": {"S": ["MEDIUM"]}}}})
+        resources["Pipe"]["Properties"]["SourceParameters"]["FilterCriteria"]["Filters"][0]["Pattern"] = medium
+        cloudformation = lab.client("cloudformation")
+        cloudformation.update_stack(StackName=name, TemplateBody=template(resources), Capabilities=["CAPABILITY_IAM"],
+                                    Tags=tag_list(lab.tags))
+        status = wait_until(
+            lambda: (lambda s: None if s.endswith("_IN_PROGRESS") else s)(
+                cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]),
+            timeout=PATIENCE * 4, interval=POLL, what=f"stack {name} to settle after the update")
+        assert status == "UPDATE_COMPLETE", failures(lab, name)
+        updated = pipes.describe_pipe(Name=table)
+        assert updated["Arn"] == arn
+        assert [json.loads(f["Pattern"]) for f in updated["SourceParameters"]["FilterCriteria"]["Filters"]] == \
+            [json.loads(medium)]
 
 
 # --------------------------------------------------------------------------- an HTTP API from SAM
