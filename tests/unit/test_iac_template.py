@@ -184,3 +184,12 @@ def test_the_prefix_parameter_defaults_to_the_prefix_asked_for() -> None:
     assert pipeline_template(prefix="alice")["Parameters"]["Prefix"]["Default"] == "alice"
     with pytest.raises(ValueError):
         pipeline_template(prefix="Not A Prefix")
+
+
+def test_orderlab_iac_export_writes_a_lint_clean_template(tmp_path, capsys) -> None:
+    from helpers.teach.cli import main
+
+    assert main(["iac", "export", "--prefix", "alice", "-o", str(tmp_path / "t.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 't.yaml'}" in out and "cfn-lint: 0 finding(s)" in out
+    assert yaml.safe_load((tmp_path / "t.yaml").read_text())["Parameters"]["Prefix"]["Default"] == "alice"
