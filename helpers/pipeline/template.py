@@ -29,9 +29,9 @@ from helpers.aws import apigateway, iam, lambda_, pipes, sns, sqs
 from helpers.aws.cloudwatch import alarm_params
 from helpers.aws.common import log_group_name
 from helpers.aws.runtime import LAB_RUNTIMES, lambda_runtime
+from helpers.aws.dynamodb import ORDERS_KEY, TableInfo
 from helpers.core import naming
 from helpers.core.paths import REPO_ROOT
-from helpers.aws.dynamodb import ORDERS_KEY, TableInfo
 from helpers.pipeline import catalog, step1, step2, step3, step4, step6
 
 if TYPE_CHECKING:
@@ -410,7 +410,8 @@ def _route_event_name(route: str) -> str:
 def _api_event(route: str) -> dict[str, Any]:
     method, _, path = route.partition(" ")
     return {"Type": "HttpApi", "Properties": {"ApiId": {"Ref": "OrdersApi"}, "Method": method, "Path": path,
-                                              "PayloadFormatVersion": "2.0", "TimeoutInMillis": 29000}}
+                                              "PayloadFormatVersion": "2.0",
+                                              "TimeoutInMillis": apigateway.INTEGRATION_TIMEOUT_MILLIS}}
 
 
 def _api_properties(lab: _SymbolicLab) -> dict[str, Any]:
@@ -418,7 +419,7 @@ def _api_properties(lab: _SymbolicLab) -> dict[str, Any]:
                                            apigateway.DEFAULT_THROTTLING_RATE_LIMIT)
     return {
         "Name": lab.name(catalog.API_COMPONENT),
-        "Description": "Order pipeline lab",
+        "Description": apigateway.API_DESCRIPTION,
         "CorsConfiguration": apigateway._cors(list(step1.DEFAULT_CORS_ORIGINS)),
         "DefaultRouteSettings": dict(throttle),
         "Tags": dict(lab.tags),
