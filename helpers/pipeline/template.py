@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from helpers.aws import apigateway, iam, lambda_, pipes, sns, sqs
+from helpers.aws import apigateway, dynamodb, iam, lambda_, pipes, sns, sqs
 from helpers.aws.cloudwatch import alarm_params
 from helpers.aws.common import log_group_name
 from helpers.aws.runtime import LAB_RUNTIMES, lambda_runtime
-from helpers.aws.dynamodb import ORDERS_KEY, TableInfo
+from helpers.aws.dynamodb import TableInfo
 from helpers.core import naming
 from helpers.core.paths import REPO_ROOT
 from helpers.pipeline import catalog, step1, step2, step3, step4, step6
@@ -391,14 +391,12 @@ def _outputs() -> dict[str, Any]:
 
 
 def _table_properties(lab: _SymbolicLab, table_name: str) -> dict[str, Any]:
-    return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": ORDERS_KEY, "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": ORDERS_KEY, "KeyType": "HASH"}],
-        "StreamSpecification": {"StreamViewType": step2.STREAM_VIEW_TYPE},
-        "Tags": _tag_list(lab),
-    }
+    """``AWS::DynamoDB::Table`` properties: CreateTable's, as the helpers create the table (a template's
+    stream specification has no ``StreamEnabled``: declaring it is enabling it)."""
+    properties = dynamodb.orders_table_parameters(table_name, stream_view_type=step2.STREAM_VIEW_TYPE)
+    properties["StreamSpecification"] = {key: value for key, value in properties["StreamSpecification"].items()
+                                         if key != "StreamEnabled"}
+    return {**properties, "Tags": _tag_list(lab)}
 
 
 def _route_event_name(route: str) -> str:
