@@ -22,7 +22,8 @@ from helpers.core.waiters import wait_table_active, wait_table_deleted
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
 
-__all__ = ["ORDERS_KEY", "TableInfo", "TableSchemaMismatch", "describe_table", "ensure_orders_table"]
+__all__ = ["ORDERS_KEY", "TableInfo", "TableSchemaMismatch", "describe_table", "ensure_orders_table",
+           "orders_table_parameters"]
 
 ORDERS_KEY = "orderId"
 StreamViewType = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
@@ -70,6 +71,23 @@ def _info(table: dict[str, Any]) -> TableInfo:
                      table.get("LatestStreamArn") if streaming else None)
 
 
+def orders_table_parameters(name: str, *, stream_view_type: StreamViewType | None = None) -> dict[str, Any]:
+    """CreateTable's parameters for the orders table (without tags): on demand, hash key ``orderId`` (S).
+
+    >>> orders_table_parameters("a-orders", stream_view_type="NEW_AND_OLD_IMAGES")["StreamSpecification"]
+    {'StreamEnabled': True, 'StreamViewType': 'NEW_AND_OLD_IMAGES'}
+    """
+    params: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": ORDERS_KEY, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": ORDERS_KEY, "KeyType": "HASH"}],
+    }
+    if stream_view_type:
+        params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream_view_type}
+    return params
+
+
 def ensure_orders_table(
     lab: "Lab",
     name: str | None = None,
@@ -94,15 +112,7 @@ def ensure_orders_table(
         wait_table_deleted(ddb, name, timeout=timeout)
         table = None
     if table is None:
-        params: dict[str, Any] = {
-            "TableName": name,
-            "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": ORDERS_KEY, "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": ORDERS_KEY, "KeyType": "HASH"}],
-            "Tags": tag_list(lab.tags),
-        }
-        if stream_view_type:
-            params["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream_view_type}
+        params = {**orders_table_parameters(name, stream_view_type=stream_view_type), "Tags": tag_list(lab.tags)}
         try:
             ddb.create_table(**params)
         except ClientError as error:

@@ -33,6 +33,7 @@ __all__ = [
     "delete_pipe",
     "describe_pipe",
     "ensure_pipe",
+    "pipe_definition",
     "find_pipes",
     "pipe_arn",
     "start_pipe",
@@ -188,6 +189,40 @@ def _is_role_not_ready(error: ClientError) -> bool:
     return error_code(error) == "ValidationException" and any(word in message for word in _ROLE_NOT_READY)
 
 
+def pipe_definition(
+    component: str,
+    *,
+    source_arn: str,
+    target_arn: str,
+    role_arn: str,
+    filter_patterns: Iterable[dict[str, Any] | str] = (),
+    enrichment_arn: str | None = None,
+    enrichment_input_template: str | None = None,
+    target_input_template: str | None = None,
+    batch_size: int = 10,
+    batching_window_seconds: int = 0,
+    starting_position: str = "LATEST",
+    maximum_retry_attempts: int | None = None,
+    dead_letter_arn: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """What CreatePipe is given besides the source, name, state and tags (the same shape as a stack's
+    ``AWS::Pipes::Pipe`` properties): role, target, source parameters with the filter, enrichment."""
+    source_parameters = _source_parameters(
+        source_arn, filter_patterns=list(filter_patterns), batch_size=batch_size,
+        batching_window=batching_window_seconds, maximum_retry_attempts=maximum_retry_attempts,
+        dead_letter_arn=dead_letter_arn, starting_position=starting_position)
+    wanted: dict[str, Any] = {"RoleArn": role_arn, "Target": target_arn, "SourceParameters": source_parameters,
+                              "Description": description or f"{component} (order pipeline lab)"}
+    if enrichment_arn:
+        wanted["Enrichment"] = enrichment_arn
+        if enrichment_input_template:
+            wanted["EnrichmentParameters"] = {"InputTemplate": enrichment_input_template}
+    if target_input_template:
+        wanted["TargetParameters"] = {"InputTemplate": target_input_template}
+    return wanted
+
+
 def ensure_pipe(
     lab: "Lab",
     component: str,
@@ -218,19 +253,12 @@ def ensure_pipe(
     name = lab.name(component)
     if len(name) > 64:
         raise ValueError(f"Pipe name {name!r} is longer than the 64 characters Pipes allows")
-    patterns = list(filter_patterns)
-    source_parameters = _source_parameters(
-        source_arn, filter_patterns=patterns, batch_size=batch_size, batching_window=batching_window_seconds,
-        maximum_retry_attempts=maximum_retry_attempts, dead_letter_arn=dead_letter_arn,
-        starting_position=starting_position)
-    wanted: dict[str, Any] = {"RoleArn": role_arn, "Target": target_arn, "SourceParameters": source_parameters,
-                              "Description": description or f"{component} (order pipeline lab)"}
-    if enrichment_arn:
-        wanted["Enrichment"] = enrichment_arn
-        if enrichment_input_template:
-            wanted["EnrichmentParameters"] = {"InputTemplate": enrichment_input_template}
-    if target_input_template:
-        wanted["TargetParameters"] = {"InputTemplate": target_input_template}
+    wanted = pipe_definition(
+        component, source_arn=source_arn, target_arn=target_arn, role_arn=role_arn, filter_patterns=filter_patterns,
+        enrichment_arn=enrichment_arn, enrichment_input_template=enrichment_input_template,
+        target_input_template=target_input_template, batch_size=batch_size,
+        batching_window_seconds=batching_window_seconds, starting_position=starting_position,
+        maximum_retry_attempts=maximum_retry_attempts, dead_letter_arn=dead_letter_arn, description=description)
     client = lab.client("pipes")
     current = describe_pipe(lab, name)
     if current is not None and current.get("CurrentState") not in SETTLED | FAILED:

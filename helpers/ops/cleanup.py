@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from helpers.aws.common import error_code, error_message, paginate
 from helpers.core.waiters import (
@@ -37,8 +37,9 @@ __all__ = ["DELETE_ORDER", "CleanupError", "CleanupReport", "destroy_lab"]
 
 Progress = Callable[[str], None]
 
-# Dependents before what they depend on.
+# Dependents before what they depend on. A stack first: it deletes what it owns in its own order.
 DELETE_ORDER: list[tuple[str, str]] = [
+    ("cloudformation", "stack"),
     ("pipes", "pipe"),
     ("cloudwatch", "alarm"),
     ("cloudwatch", "dashboard"),
@@ -97,6 +98,13 @@ class _Deleter:
         if method is None:
             raise NotImplementedError(f"cleanup does not know how to delete a {resource.service} {resource.kind}")
         method(resource)
+
+    def _cloudformation_stack(self, r: LabResource) -> None:
+        client = self.lab.client("cloudformation")
+        client.delete_stack(StackName=r.arn)
+        delay = 5 if self.lab.target.is_aws else 1
+        client.get_waiter("stack_delete_complete").wait(
+            StackName=r.arn, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.timeout // delay))})
 
     def _pipes_pipe(self, r: LabResource) -> None:
         client = self.lab.client("pipes")
@@ -308,7 +316,7 @@ def destroy_lab(lab: "Lab", *, progress: Progress | None = None, timeout: float 
                     failed[resource.arn] = CleanupError(resource, message)
                     say(f"FAILED to delete {resource}: {message}")
                     continue
-            except (NotImplementedError, WaitTimeout, WaitFailed) as error:
+            except (NotImplementedError, WaitTimeout, WaitFailed, WaiterError) as error:
                 failed[resource.arn] = CleanupError(resource, str(error))
                 say(f"FAILED to delete {resource}: {error}")
                 continue

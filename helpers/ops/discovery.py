@@ -79,6 +79,8 @@ def parse_arn(arn: str) -> tuple[str, str, str]:
     ('apigateway', 'api', 'a1b2c3')
     >>> parse_arn("arn:aws:s3:::alice-frontend-123456789012")
     ('s3', 'bucket', 'alice-frontend-123456789012')
+    >>> parse_arn("arn:aws:cloudformation:us-east-1:1:stack/alice-order-pipeline/0f1e2d3c")
+    ('cloudformation', 'stack', 'alice-order-pipeline')
     """
     parts = arn.split(":", 5)
     if len(parts) < 6 or parts[0] != "arn":
@@ -89,6 +91,9 @@ def parse_arn(arn: str) -> tuple[str, str, str]:
         if segments[:1] == ["apis"] and len(segments) >= 2:
             return (service, "api" if len(segments) == 2 else segments[2].rstrip("s"), segments[1])
         return (service, segments[0] if segments else "unknown", segments[-1])
+    if service == "cloudformation":  # stack/<name>/<id>
+        kind, _, rest = resource.partition("/")
+        return (service, kind, rest.split("/", 1)[0])
     if service == "s3":
         bucket, _, key = resource.partition("/")
         return (service, "object" if key else "bucket", resource if key else bucket)
@@ -359,6 +364,24 @@ class _Finder:
             if _tags_ok(self.lab, tags):
                 self.add(LabResource("pipes", "pipe", pipe["Name"], pipe["Arn"], "tag"))
 
+    def cloudformation_stacks(self) -> None:
+        """Stacks named ``<prefix>-*`` carrying the lab's tags (``orderlab iac deploy`` tags its stack)."""
+        cloudformation = self.lab.client("cloudformation")
+        for summary in paginate(cloudformation, "list_stacks", "StackSummaries"):
+            name = summary["StackName"]
+            if summary.get("StackStatus") == "DELETE_COMPLETE" or not name.startswith(f"{self.lab.prefix}-"):
+                continue
+            try:
+                stack = cloudformation.describe_stacks(StackName=summary["StackId"])["Stacks"][0]
+            except ClientError as error:
+                if error_code(error) == "ValidationError":  # deleted meanwhile
+                    continue
+                raise
+            tags = _as_dict(stack.get("Tags"))
+            self.note_prefix(tags)
+            if stack.get("StackStatus") != "DELETE_COMPLETE" and _tags_ok(self.lab, tags):
+                self.add(LabResource("cloudformation", "stack", name, stack["StackId"], "tag"))
+
     def s3_buckets(self) -> None:
         s3 = self.lab.client("s3")
         for bucket in s3.list_buckets().get("Buckets", []):
@@ -422,13 +445,14 @@ def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None,
                        _trace: dict[str, Any] | None = None) -> list[LabResource]:
     """Every resource carrying this lab's tags (plus its untagged Lambda log groups), sorted.
 
-    ``services`` limits the per-service listings (``{"lambda", "logs", "iam", "apigateway",
+    ``services`` limits the per-service listings (``{"cloudformation", "lambda", "logs", "iam", "apigateway",
     "dynamodb", "sqs", "sns", "pipes", "cloudwatch", "s3"}``); the tagging API is always asked.
     """
     finder = _Finder(lab)
     steps: list[tuple[str, Callable[[], None]]] = [
         ("tagging", finder.tagging_api),
         ("tagging", finder.prefixes_in_use),
+        ("cloudformation", finder.cloudformation_stacks),
         ("lambda", finder.lambda_functions),
         ("lambda", finder.event_source_mappings),
         ("iam", finder.iam_roles),
@@ -461,6 +485,7 @@ def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None,
 # What each listing of find_lab_resources() covers: the rows of the sweep's proof.
 _SWEEP_SOURCES: list[tuple[str, str]] = [
     ("tagging_api", "Resource Groups Tagging API: GetResources with the lab's project and prefix tags"),
+    ("cloudformation_stacks", "CloudFormation ListStacks (+ tags)"),
     ("lambda_functions", "Lambda ListFunctions (+ tags)"),
     ("event_source_mappings", "Lambda ListEventSourceMappings of the lab's functions"),
     ("iam_roles", f"IAM ListRoles under {ROLE_PATH} (+ tags): the tagging API does not list IAM"),

@@ -39,7 +39,9 @@ __all__ = [
     "IngestionStack",
     "ORDERS_COMPONENT",
     "ROUTES",
+    "HIGH_VALUE_THRESHOLD_VARIABLE",
     "check_threshold",
+    "create_order_environment",
     "create_order_role_statements",
     "current_threshold",
     "deploy_create_order",
@@ -58,6 +60,7 @@ ROUTES = ("POST /orders", "GET /orders/{orderId}")
 DEFAULT_CORS_ORIGINS = ["http://127.0.0.1:8000"]
 # create_order's default (lambdas/create_order/create_order/orders.py DEFAULT_HIGH_VALUE_THRESHOLD).
 DEFAULT_HIGH_VALUE_THRESHOLD = Decimal("1000")
+HIGH_VALUE_THRESHOLD_VARIABLE = "HIGH_VALUE_THRESHOLD"
 
 
 @dataclass(frozen=True)
@@ -89,18 +92,11 @@ def deploy_create_order(lab: Lab, table: TableInfo, *, function_dir: Path = CREA
     None keeps what the function has (so re-running step 1 does not undo step 4's choice), else 1000.
     """
     role_arn = ensure_lambda_role(lab, CREATE_ORDER_COMPONENT, create_order_role_statements(table))
-    environment = {
-        "ORDERS_TABLE": table.name,
-        "POWERTOOLS_SERVICE_NAME": "orders",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "HIGH_VALUE_THRESHOLD": str(DEFAULT_HIGH_VALUE_THRESHOLD),
-    }
     if high_value_threshold is None:
-        current = current_threshold(lab)
-        if current is not None:
-            environment["HIGH_VALUE_THRESHOLD"] = str(current)
+        threshold = current_threshold(lab) or DEFAULT_HIGH_VALUE_THRESHOLD
     else:
-        environment["HIGH_VALUE_THRESHOLD"] = str(check_threshold(high_value_threshold))
+        threshold = check_threshold(high_value_threshold)
+    environment = create_order_environment(table.name, threshold)
     return deploy_function(
         lab,
         function_dir,
@@ -110,11 +106,21 @@ def deploy_create_order(lab: Lab, table: TableInfo, *, function_dir: Path = CREA
         environment=environment,
     )
 
+def create_order_environment(table_name: str, threshold: Decimal) -> dict[str, str]:
+    """create_order's environment: its table and the high-value threshold (:data:`HIGH_VALUE_THRESHOLD_VARIABLE`)."""
+    return {
+        "ORDERS_TABLE": table_name,
+        "POWERTOOLS_SERVICE_NAME": "orders",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        HIGH_VALUE_THRESHOLD_VARIABLE: str(threshold),
+    }
+
+
 def current_threshold(lab: Lab) -> Decimal | None:
     """The high-value threshold create_order uses now (None before step 1)."""
     function = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
     variables = ((function or {}).get("Configuration", {}).get("Environment") or {}).get("Variables", {})
-    raw = variables.get("HIGH_VALUE_THRESHOLD")
+    raw = variables.get(HIGH_VALUE_THRESHOLD_VARIABLE)
     return Decimal(raw) if raw else None
 
 def check_threshold(value: Decimal | int | str) -> Decimal:

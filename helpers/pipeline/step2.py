@@ -34,6 +34,9 @@ from helpers.pipeline.catalog import (
 
 __all__ = [
     "DEFAULT_MAX_RECEIVE_COUNT",
+    "ORDER_QUEUE_VISIBILITY_TIMEOUT",
+    "STREAM_PROCESSOR_MAPPING",
+    "STREAM_PROCESSOR_TIMEOUT",
     "ORDER_DLQ_COMPONENT",
     "ORDER_QUEUE_COMPONENT",
     "OrderQueues",
@@ -46,6 +49,8 @@ __all__ = [
     "deploy_stream_processor",
     "enable_order_stream",
     "ensure_order_queues",
+    "order_queue_settings",
+    "stream_processor_environment",
     "stream_processor_role_statements",
 ]
 
@@ -57,6 +62,14 @@ STREAM_PROCESSOR_TIMEOUT = STREAM_PROCESSOR.timeout
 # AWS: set the source queue's visibility timeout to at least six times the function's timeout.
 ORDER_QUEUE_VISIBILITY_TIMEOUT = 6 * ORDER_WORKER.timeout
 DEFAULT_MAX_RECEIVE_COUNT = 3
+# The stream mapping's settings (helpers.aws.event_sources.ensure_event_source_mapping keywords): a
+# failing batch is split in two and retried at most twice; records older than an hour are not
+# retried; the function reports partial batch failures.
+STREAM_PROCESSOR_MAPPING: dict[str, Any] = {
+    "batch_size": 10, "starting_position": "TRIM_HORIZON", "bisect_batch_on_function_error": True,
+    "maximum_retry_attempts": 2, "maximum_record_age_in_seconds": 3600,
+    "function_response_types": ("ReportBatchItemFailures",),
+}
 
 
 @dataclass(frozen=True)
@@ -110,12 +123,23 @@ def ensure_order_queues(lab: Lab, *, max_receive_count: int = DEFAULT_MAX_RECEIV
     >>> queues.queue.name, queues.dlq.name                              # doctest: +SKIP
     ('alice-order-queue', 'alice-order-dlq')
     """
-    dlq = ensure_queue(lab, ORDER_DLQ_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS,
-                       redrive_allow_source_arns=[queue_arn(lab, ORDER_QUEUE_COMPONENT)])
-    queue = ensure_queue(lab, ORDER_QUEUE_COMPONENT, visibility_timeout=ORDER_QUEUE_VISIBILITY_TIMEOUT,
-                         dead_letter_target_arn=dlq.arn, max_receive_count=max_receive_count)
-    failures = ensure_queue(lab, STREAM_FAILURES_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS)
-    return OrderQueues(queue=queue, dlq=dlq, stream_failures=failures)
+    queues = {component: ensure_queue(lab, component, **settings)
+              for component, settings in order_queue_settings(lab, max_receive_count=max_receive_count).items()}
+    return OrderQueues(queue=queues[ORDER_QUEUE_COMPONENT], dlq=queues[ORDER_DLQ_COMPONENT],
+                       stream_failures=queues[STREAM_FAILURES_COMPONENT])
+
+
+def order_queue_settings(lab: Lab, *, max_receive_count: int) -> dict[str, dict[str, Any]]:
+    """The queues of steps 2, 3 and 5: component -> :func:`helpers.aws.sqs.ensure_queue` settings,
+    in creation order (the dead-letter queue before the queue that names it)."""
+    return {
+        ORDER_DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS,
+                              "redrive_allow_source_arns": [queue_arn(lab, ORDER_QUEUE_COMPONENT)]},
+        ORDER_QUEUE_COMPONENT: {"visibility_timeout": ORDER_QUEUE_VISIBILITY_TIMEOUT,
+                                "dead_letter_target_arn": queue_arn(lab, ORDER_DLQ_COMPONENT),
+                                "max_receive_count": max_receive_count},
+        STREAM_FAILURES_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS},
+    }
 
 def stream_processor_role_statements(table: TableInfo, queues: OrderQueues) -> list[dict[str, Any]]:
     """Read the table's stream; send to the order queue; send to stream-failures (the mapping's
@@ -142,17 +166,19 @@ def deploy_stream_processor(
     function = deploy_function(
         lab, function_dir, component=STREAM_PROCESSOR_COMPONENT, handler=STREAM_PROCESSOR_HANDLER,
         role_arn=role_arn, timeout=STREAM_PROCESSOR_TIMEOUT,
-        environment={"ORDER_QUEUE_URL": queues.queue.url, "POWERTOOLS_SERVICE_NAME": "orders",
-                     "POWERTOOLS_LOG_LEVEL": "INFO"},
+        environment=stream_processor_environment(queues.queue.url),
     )
     for stale in find_event_source_mappings(lab, function.name):
         source = stale.get("EventSourceArn", "")
         if source.startswith(f"{table.arn}/stream/") and source != table.stream_arn:
             delete_event_source_mapping(lab, stale["UUID"])
     mapping = ensure_event_source_mapping(
-        lab, function_name=function.name, source_arn=table.stream_arn, batch_size=10,
-        starting_position="TRIM_HORIZON", bisect_batch_on_function_error=True, maximum_retry_attempts=2,
-        maximum_record_age_in_seconds=3600, on_failure_destination_arn=queues.stream_failures.arn,
-        function_response_types=("ReportBatchItemFailures",),
+        lab, function_name=function.name, source_arn=table.stream_arn,
+        on_failure_destination_arn=queues.stream_failures.arn, **STREAM_PROCESSOR_MAPPING,
     )
     return StepInfo(function, mapping)
+
+
+def stream_processor_environment(order_queue_url: str) -> dict[str, str]:
+    """stream_processor's environment: where it sends orders."""
+    return {"ORDER_QUEUE_URL": order_queue_url, "POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_LOG_LEVEL": "INFO"}

@@ -21,6 +21,7 @@ __all__ = [
     "ORDER_WORKER_COMPONENT",
     "ORDER_WORKER_DIR",
     "ORDER_WORKER_HANDLER",
+    "ORDER_WORKER_MAPPING",
     "ORDER_WORKER_TIMEOUT",
     "WORKER_RULES",
     "deploy_order_worker",
@@ -32,6 +33,12 @@ ORDER_WORKER_COMPONENT = ORDER_WORKER.component
 ORDER_WORKER_DIR = ORDER_WORKER.directory
 ORDER_WORKER_HANDLER = ORDER_WORKER.handler
 ORDER_WORKER_TIMEOUT = ORDER_WORKER.timeout
+# The queue mapping's settings (ensure_event_source_mapping keywords): no batching window, partial
+# batch failures, at most 5 concurrent invocations.
+ORDER_WORKER_MAPPING: dict[str, Any] = {
+    "batch_size": 10, "maximum_batching_window_seconds": 0, "function_response_types": ("ReportBatchItemFailures",),
+    "maximum_concurrency": 5,
+}
 # The order worker's business rules, by keyword: the environment variable each one sets.
 WORKER_RULES = {
     "max_quantity_per_item": "MAX_QUANTITY_PER_ITEM",
@@ -117,9 +124,6 @@ def deploy_order_worker(
         environment=order_worker_environment(table, queues, transient_failures=transient_failures,
                                              fault_injection=fault_injection, rules=rules, extra=environment),
     )
-    mapping = ensure_event_source_mapping(
-        lab, function_name=function.name, source_arn=queues.queue.arn, batch_size=10,
-        maximum_batching_window_seconds=0, function_response_types=("ReportBatchItemFailures",),
-        maximum_concurrency=5,
-    )
+    mapping = ensure_event_source_mapping(lab, function_name=function.name, source_arn=queues.queue.arn,
+                                          **ORDER_WORKER_MAPPING)
     return StepInfo(function, mapping)

@@ -40,6 +40,7 @@ from helpers.aws.sqs import (
     QueueInfo,
     describe_queue,
     ensure_queue,
+    queue_arn,
     sqs_consumer_statement,
     sqs_sender_statement,
 )
@@ -64,6 +65,7 @@ from helpers.pipeline.step5 import pipeline_status
 
 __all__ = [
     "CONSUMER_COMPONENT",
+    "CONSUMER_MAPPING",
     "ENRICHER_COMPONENT",
     "HIGH_VALUE_PATTERN",
     "current_threshold",  # step 1's, re-exported for notebook 04
@@ -71,12 +73,17 @@ __all__ = [
     "PIPE_COMPONENT",
     "PITFALL_PIPE_COMPONENT",
     "RoutingStack",
+    "consumer_environment",
+    "consumer_role_statements",
     "deploy_enricher",
     "deploy_high_value_consumer",
     "deploy_high_value_routing",
+    "enricher_environment",
     "ensure_high_value_pipe",
     "ensure_high_value_queues",
     "ensure_numeric_pitfall_pipe",
+    "high_value_pipe_settings",
+    "high_value_queue_settings",
     "numeric_pitfall_pattern",
     "pipe_role_statements",
     "routing_frame",
@@ -98,6 +105,12 @@ ENRICHER_HANDLER = HIGH_VALUE_ENRICHER.handler
 CONSUMER_HANDLER = HIGH_VALUE_CONSUMER.handler
 CONSUMER_TIMEOUT = HIGH_VALUE_CONSUMER.timeout
 MAX_RECEIVE_COUNT = 3
+# high_value's mapping from the high-value queue (ensure_event_source_mapping keywords): partial batch
+# failures, at most 5 concurrent invocations.
+CONSUMER_MAPPING: dict[str, Any] = {
+    "batch_size": 10, "maximum_batching_window_seconds": 0, "function_response_types": ("ReportBatchItemFailures",),
+    "maximum_concurrency": 5,
+}
 # A failed enrichment/delivery is retried this many times, then the pipe sends the batch's
 # metadata to its dead-letter queue (with -1, AWS's default, a bad record would block the shard
 # for the 24 h of the stream's retention).
@@ -154,13 +167,21 @@ def set_high_value_threshold(lab: Lab, threshold: Decimal | int | str) -> Functi
 def ensure_high_value_queues(lab: Lab) -> HighValueQueues:
     """The high-value queue (its consumer's failures go to the high-value DLQ after
     :data:`MAX_RECEIVE_COUNT` receives) and the pipe's dead-letter queue."""
-    dlq = ensure_queue(lab, DLQ_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS)
-    pipe_dlq = ensure_queue(lab, PIPE_DLQ_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS)
-    queue = ensure_queue(lab, QUEUE_COMPONENT, visibility_timeout=CONSUMER_TIMEOUT * 6,
-                         dead_letter_target_arn=dlq.arn, max_receive_count=MAX_RECEIVE_COUNT)
-    ensure_queue(lab, DLQ_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS,
-                 redrive_allow_source_arns=[queue.arn])
-    return HighValueQueues(queue=queue, dlq=dlq, pipe_dlq=pipe_dlq)
+    queues = {component: ensure_queue(lab, component, **settings)
+              for component, settings in high_value_queue_settings(lab).items()}
+    return HighValueQueues(queue=queues[QUEUE_COMPONENT], dlq=queues[DLQ_COMPONENT], pipe_dlq=queues[PIPE_DLQ_COMPONENT])
+
+
+def high_value_queue_settings(lab: Lab) -> dict[str, dict[str, Any]]:
+    """Step 4's queues: component -> :func:`helpers.aws.sqs.ensure_queue` settings, in creation order."""
+    return {
+        DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS,
+                        "redrive_allow_source_arns": [queue_arn(lab, QUEUE_COMPONENT)]},
+        PIPE_DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS},
+        QUEUE_COMPONENT: {"visibility_timeout": CONSUMER_TIMEOUT * 6,
+                          "dead_letter_target_arn": queue_arn(lab, DLQ_COMPONENT),
+                          "max_receive_count": MAX_RECEIVE_COUNT},
+    }
 
 
 def deploy_enricher(lab: Lab, *, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000
@@ -170,9 +191,20 @@ def deploy_enricher(lab: Lab, *, vip_customers: Iterable[str] = (), p1_total: De
     return deploy_function(
         lab, ENRICHER_DIR, component=ENRICHER_COMPONENT, handler=ENRICHER_HANDLER, role_arn=role_arn,
         timeout=HIGH_VALUE_ENRICHER.timeout,
-        environment={"VIP_CUSTOMERS": ",".join(sorted(set(vip_customers))), "P1_TOTAL": str(check_threshold(p1_total)),
-                     "POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_LOG_LEVEL": "INFO"},
+        environment=enricher_environment(vip_customers=vip_customers, p1_total=p1_total),
     )
+
+
+def enricher_environment(*, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000
+                         ) -> dict[str, str]:
+    """The enrichment function's environment: the VIP customers and the total from which an order is P1."""
+    return {"VIP_CUSTOMERS": ",".join(sorted(set(vip_customers))), "P1_TOTAL": str(check_threshold(p1_total)),
+            "POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_LOG_LEVEL": "INFO"}
+
+
+def consumer_environment(table_name: str) -> dict[str, str]:
+    """high_value's environment: the orders table it marks."""
+    return {"ORDERS_TABLE": table_name, "POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_LOG_LEVEL": "INFO"}
 
 
 def consumer_role_statements(table_arn: str, queue_arn: str) -> list[dict[str, Any]]:
@@ -186,14 +218,10 @@ def deploy_high_value_consumer(lab: Lab, table_name: str, table_arn: str, queues
     role_arn = ensure_lambda_role(lab, CONSUMER_COMPONENT, consumer_role_statements(table_arn, queues.queue.arn))
     function = deploy_function(
         lab, CONSUMER_DIR, component=CONSUMER_COMPONENT, handler=CONSUMER_HANDLER, role_arn=role_arn,
-        timeout=CONSUMER_TIMEOUT,
-        environment={"ORDERS_TABLE": table_name, "POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_LOG_LEVEL": "INFO"},
+        timeout=CONSUMER_TIMEOUT, environment=consumer_environment(table_name),
     )
-    mapping: MappingInfo = ensure_event_source_mapping(
-        lab, function_name=function.name, source_arn=queues.queue.arn, batch_size=10,
-        maximum_batching_window_seconds=0, function_response_types=("ReportBatchItemFailures",),
-        maximum_concurrency=5,
-    )
+    mapping: MappingInfo = ensure_event_source_mapping(lab, function_name=function.name,
+                                                       source_arn=queues.queue.arn, **CONSUMER_MAPPING)
     return StepInfo(function, mapping)
 
 
@@ -219,13 +247,20 @@ def ensure_high_value_pipe(lab: Lab, stream_arn: str, queues: HighValueQueues, *
     enrichment_arn = enricher.arn if enricher else None
     role_arn = ensure_pipe_role(lab, PIPE_COMPONENT, pipe_role_statements(
         stream_arn, queues.queue.arn, queues.pipe_dlq.arn, enrichment_arn))
-    return ensure_pipe(
-        lab, PIPE_COMPONENT, source_arn=stream_arn, target_arn=queues.queue.arn, role_arn=role_arn,
-        filter_patterns=[HIGH_VALUE_PATTERN], enrichment_arn=enrichment_arn, batch_size=batch_size,
-        starting_position="LATEST", maximum_retry_attempts=PIPE_MAX_RETRIES, dead_letter_arn=queues.pipe_dlq.arn,
-        description="High-value orders: orders stream -> valueTier HIGH -> enrichment -> high-value queue",
-        desired_state=desired_state,
-    )
+    return ensure_pipe(lab, PIPE_COMPONENT, role_arn=role_arn, desired_state=desired_state,
+                       **high_value_pipe_settings(stream_arn, queues.queue.arn, queues.pipe_dlq.arn, enrichment_arn,
+                                                  batch_size=batch_size))
+
+
+def high_value_pipe_settings(stream_arn: str, target_queue_arn: str, dead_letter_arn: str,
+                             enrichment_arn: str | None, *, batch_size: int = 10) -> dict[str, Any]:
+    """The pipe's source, filter, enrichment and target (:func:`helpers.aws.pipes.ensure_pipe` keywords)."""
+    return {
+        "source_arn": stream_arn, "target_arn": target_queue_arn, "filter_patterns": [HIGH_VALUE_PATTERN],
+        "enrichment_arn": enrichment_arn, "batch_size": batch_size, "starting_position": "LATEST",
+        "maximum_retry_attempts": PIPE_MAX_RETRIES, "dead_letter_arn": dead_letter_arn,
+        "description": "High-value orders: orders stream -> valueTier HIGH -> enrichment -> high-value queue",
+    }
 
 
 def ensure_numeric_pitfall_pipe(lab: Lab, stream_arn: str, threshold: Decimal | int | str) -> tuple[PipeInfo, QueueInfo]:

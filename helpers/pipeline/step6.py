@@ -102,6 +102,8 @@ __all__ = [
 
 DEFAULT_ALERT_EMAIL = "learner@example.com"
 TOPIC_DISPLAY_NAME = "Order pipeline alerts"
+# The inbox queue (ensure_queue keywords): a day of alerts is plenty for tests and notebooks to read.
+ALERT_INBOX_SETTINGS: dict[str, Any] = {"message_retention_seconds": 86_400}
 # Alarm key -> component of its name (lab.name(component)).
 ALARM_COMPONENTS = {alarm.key: alarm.component for alarm in ALARMS}
 
@@ -277,7 +279,7 @@ def ensure_alert_topic(lab: Lab, *, alert_email: str | None = DEFAULT_ALERT_EMAI
                        ) -> tuple[TopicInfo, QueueInfo, SubscriptionInfo, SubscriptionInfo | None]:
     """Step 6a: the topic, the inbox queue subscribed to it (raw delivery off), the e-mail subscriber."""
     topic = ensure_topic(lab, ALERTS_TOPIC_COMPONENT, display_name=TOPIC_DISPLAY_NAME)
-    inbox = ensure_queue(lab, ALERT_INBOX_COMPONENT, message_retention_seconds=86_400)
+    inbox = ensure_queue(lab, ALERT_INBOX_COMPONENT, **ALERT_INBOX_SETTINGS)
     sqs_subscription = ensure_sqs_subscription(lab, topic.arn, inbox, raw_message_delivery=False)
     email_subscription = ensure_email_subscription(lab, topic.arn, alert_email) if alert_email else None
     return topic, inbox, sqs_subscription, email_subscription

@@ -6,6 +6,9 @@
     orderlab grade --prefix P          which steps a prefix has deployed correctly
     orderlab clean [--prefix P]        delete everything the lab created (by tag), verify none remains
     orderlab cleanup --class [DIR]     the same for every learner of a class run
+    orderlab iac export [--prefix P] [-o FILE]   the pipeline as an AWS SAM template (default infra/template.yaml)
+    orderlab iac deploy --prefix P     deploy it as stack P-order-pipeline (change set), print its outputs
+    orderlab iac delete --prefix P     delete that stack and verify nothing of P remains
 """
 from __future__ import annotations
 
@@ -197,6 +200,42 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     return 0 if not report.errors else 1
 
 
+def _cmd_iac(args: argparse.Namespace) -> int:
+    if args.action == "export":
+        from helpers.pipeline.template import DEFAULT_TEMPLATE_PATH, export_template, lint_template
+
+        path = export_template(Path(args.output) if args.output else DEFAULT_TEMPLATE_PATH, prefix=args.prefix)
+        findings = lint_template(path.read_text())
+        print(f"wrote {path}")
+        for finding in findings:
+            print(f"  cfn-lint {finding.rule} line {finding.line}: {finding.message}")
+        print(f"cfn-lint: {len(findings)} finding(s)")
+        return 1 if findings else 0
+    from helpers import Lab
+    from helpers.ops.iac import delete_stack, deploy_stack
+
+    lab = Lab.connect(args.target, args.prefix)
+    if args.action == "deploy":
+        result = deploy_stack(lab, high_value_threshold=args.high_value_threshold,
+                              max_receive_count=args.max_receive_count, alert_email=args.alert_email, progress=print)
+        for change in result.changes:
+            print(f"  {change.action:<8} {change.logical_id:<40} {change.resource_type}"
+                  + (f" (replacement: {change.replacement})" if change.replacement else ""))
+        print(f"stack {result.stack_name}: {result.status}")
+        for key, value in result.outputs.items():
+            print(f"  {key} = {value}")
+        return 0
+    deletion = delete_stack(lab, progress=print)
+    if deletion.sweep.remaining:
+        print(f"{len(deletion.sweep.remaining)} resource(s) of prefix {lab.prefix!r} remain:")
+        for item in deletion.sweep.remaining:
+            print(f"  {item}")
+        return 1
+    print(f"stack {deletion.stack_name} {'deleted' if deletion.deleted else 'did not exist'}; "
+          f"nothing of prefix {lab.prefix!r} remains")
+    return 0
+
+
 def _clean_class(args: argparse.Namespace) -> int:
     from helpers.teach.runner import cleanup_prefix  # imported on use (see the top)
 
@@ -294,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every learner of a class run (default: the latest runs/class-*)")
     clean.add_argument("--stop-cloud", action="store_true", help="also stop the local cloud")
     clean.set_defaults(func=_cmd_clean)
+
+    iac = sub.add_parser("iac", help="the pipeline as infrastructure as code: export, deploy or delete its stack")
+    iac.add_argument("action", choices=["export", "deploy", "delete"])
+    iac.add_argument("--prefix", default=None, help="the learner prefix (default ORDERLAB_PREFIX or orderlab); "
+                     "export: the Prefix parameter's default")
+    iac.add_argument("--target", default=None, help="local (default), aws or endpoint")
+    iac.add_argument("-o", "--output", help="export: where to write the template (default infra/template.yaml)")
+    iac.add_argument("--high-value-threshold", default=None, help="deploy: the HighValueThreshold parameter")
+    iac.add_argument("--max-receive-count", type=int, default=None, help="deploy: the MaxReceiveCount parameter")
+    iac.add_argument("--alert-email", default=None, help="deploy: the AlertEmail parameter ('' for none)")
+    iac.set_defaults(func=_cmd_iac)
     return parser
 
 

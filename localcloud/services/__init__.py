@@ -11,7 +11,7 @@ from collections.abc import Callable
 # The order patches are applied in (and listed in the server log). No service depends on another's
 # being applied first: they meet through the event bus and Lambda's hooks, never through wrappers.
 SERVICE_NAMES: tuple[str, ...] = (
-    "awslambda", "apigateway", "dynamodb", "sqs", "iam", "sns", "logs", "pipes", "cloudwatch",
+    "awslambda", "apigateway", "dynamodb", "sqs", "iam", "sns", "logs", "pipes", "cloudwatch", "cloudformation",
 )
 
 

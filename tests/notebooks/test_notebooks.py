@@ -22,7 +22,7 @@ from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, series
 
 pytestmark = pytest.mark.notebooks
 STEPS = ["00_setup", "01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "04_high_value_pipes",
-         "05_dead_letter_queue", "06_alerts_observability", "07_load_and_chaos"]
+         "05_dead_letter_queue", "06_alerts_observability", "07_load_and_chaos", "08_infrastructure_as_code"]
 SERIES = [NOTEBOOKS_DIR / f"{name}.ipynb" for name in STEPS] + [CLEANUP_NOTEBOOK]
 DEPLOYED_KINDS = [("apigateway", "api"), ("cloudwatch", "alarm"), ("cloudwatch", "dashboard"), ("dynamodb", "table"),
                   ("iam", "role"), ("lambda", "event-source-mapping"), ("lambda", "function"), ("logs", "log-group"),
@@ -46,7 +46,8 @@ def test_series_runs_headless_and_every_step_passes_its_checks(series_run):
         assert executed.metadata["papermill"]["parameters"]["prefix"] == series_run.prefix, notebook.name
     assert "all 9 checks passed" in _stream_text(series_run.notebook("01_order_ingestion.ipynb"))
     for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("04_high_value_pipes", 6),
-                         ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7)):
+                         ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7),
+                         ("08_infrastructure_as_code", 9)):
         assert f"all {checks} checks passed" in _stream_text(series_run.notebook(f"{name}.ipynb")), name
 
 
