@@ -8,6 +8,7 @@ Calling it again converges: no second table, tags put back if someone removed th
 on-demand billing restored if it was switched. A table that exists with another key schema
 is an error (a key schema cannot be changed in place): the message says how to fix it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class TableInfo:
     stream_arn: str | None = None
 
 
-def describe_table(lab: "Lab", name: str) -> dict[str, Any] | None:
+def describe_table(lab: Lab, name: str) -> dict[str, Any] | None:
     """DescribeTable's ``Table``, or None when the table does not exist."""
     try:
         return lab.client("dynamodb").describe_table(TableName=name)["Table"]
@@ -66,12 +67,16 @@ def _key_schema_of(table: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def _info(table: dict[str, Any]) -> TableInfo:
     streaming = table.get("StreamSpecification", {}).get("StreamEnabled")
-    return TableInfo(table["TableName"], table["TableArn"], table.get("TableStatus", "ACTIVE"),
-                     table.get("LatestStreamArn") if streaming else None)
+    return TableInfo(
+        table["TableName"],
+        table["TableArn"],
+        table.get("TableStatus", "ACTIVE"),
+        table.get("LatestStreamArn") if streaming else None,
+    )
 
 
 def ensure_orders_table(
-    lab: "Lab",
+    lab: Lab,
     name: str | None = None,
     *,
     stream_view_type: StreamViewType | None = None,

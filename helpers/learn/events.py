@@ -259,8 +259,12 @@ def _message_attribute(value: Any) -> dict[str, Any]:
             raise ValueError("a message attribute given as a mapping needs a dataType")
         return attribute
     if isinstance(value, (bytes, bytearray)):
-        return {"binaryValue": b64.b64encode(bytes(value)).decode("ascii"), "stringListValues": [],
-                "binaryListValues": [], "dataType": "Binary"}
+        return {
+            "binaryValue": b64.b64encode(bytes(value)).decode("ascii"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Binary",
+        }
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return {"stringValue": str(value), "stringListValues": [], "binaryListValues": [], "dataType": "Number"}
     return {"stringValue": str(value), "stringListValues": [], "binaryListValues": [], "dataType": "String"}

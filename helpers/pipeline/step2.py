@@ -5,6 +5,7 @@
 >>> deploy_stream_processor(lab, table, queues).mapping.state       # doctest: +SKIP
 'Enabled'
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,12 +37,12 @@ __all__ = [
     "DEFAULT_MAX_RECEIVE_COUNT",
     "ORDER_DLQ_COMPONENT",
     "ORDER_QUEUE_COMPONENT",
-    "OrderQueues",
     "STREAM_FAILURES_COMPONENT",
     "STREAM_PROCESSOR_COMPONENT",
     "STREAM_PROCESSOR_DIR",
     "STREAM_PROCESSOR_HANDLER",
     "STREAM_VIEW_TYPE",
+    "OrderQueues",
     "StepInfo",
     "deploy_stream_processor",
     "enable_order_stream",
@@ -75,6 +76,7 @@ class OrderQueues:
         """``{label: url}`` for :func:`helpers.ops.tracking.sample_queue_counts`."""
         return {"order queue": self.queue.url, "DLQ": self.dlq.url, "stream failures": self.stream_failures.url}
 
+
 @dataclass(frozen=True)
 class StepInfo:
     """A function and the event source mapping that feeds it."""
@@ -86,6 +88,7 @@ class StepInfo:
     def changed(self) -> bool:
         return self.function.changed or self.mapping.changed
 
+
 def enable_order_stream(lab: Lab) -> TableInfo:
     """Step 2a: turn on the orders table's stream (``NEW_AND_OLD_IMAGES``); returns the table with its stream ARN.
 
@@ -96,6 +99,7 @@ def enable_order_stream(lab: Lab) -> TableInfo:
     if not table.stream_arn:
         raise RuntimeError(f"DynamoDB table {table.name} reports no LatestStreamArn after enabling its stream")
     return table
+
 
 def ensure_order_queues(lab: Lab, *, max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT) -> OrderQueues:
     """Steps 3 and 5: the order queue with its dead-letter queue, and the stream-failures queue.
@@ -110,24 +114,41 @@ def ensure_order_queues(lab: Lab, *, max_receive_count: int = DEFAULT_MAX_RECEIV
     >>> queues.queue.name, queues.dlq.name                              # doctest: +SKIP
     ('alice-order-queue', 'alice-order-dlq')
     """
-    dlq = ensure_queue(lab, ORDER_DLQ_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS,
-                       redrive_allow_source_arns=[queue_arn(lab, ORDER_QUEUE_COMPONENT)])
-    queue = ensure_queue(lab, ORDER_QUEUE_COMPONENT, visibility_timeout=ORDER_QUEUE_VISIBILITY_TIMEOUT,
-                         dead_letter_target_arn=dlq.arn, max_receive_count=max_receive_count)
+    dlq = ensure_queue(
+        lab,
+        ORDER_DLQ_COMPONENT,
+        message_retention_seconds=MAX_RETENTION_SECONDS,
+        redrive_allow_source_arns=[queue_arn(lab, ORDER_QUEUE_COMPONENT)],
+    )
+    queue = ensure_queue(
+        lab,
+        ORDER_QUEUE_COMPONENT,
+        visibility_timeout=ORDER_QUEUE_VISIBILITY_TIMEOUT,
+        dead_letter_target_arn=dlq.arn,
+        max_receive_count=max_receive_count,
+    )
     failures = ensure_queue(lab, STREAM_FAILURES_COMPONENT, message_retention_seconds=MAX_RETENTION_SECONDS)
     return OrderQueues(queue=queue, dlq=dlq, stream_failures=failures)
+
 
 def stream_processor_role_statements(table: TableInfo, queues: OrderQueues) -> list[dict[str, Any]]:
     """Read the table's stream; send to the order queue; send to stream-failures (the mapping's
     on-failure destination: Lambda sends those records with the function's role)."""
     if not table.stream_arn:
         raise ValueError(f"Table {table.name} has no stream: call enable_order_stream(lab) first")
-    return [*dynamodb_stream_statements(table.stream_arn),
-            sqs_sender_statement(queues.queue.arn),
-            sqs_sender_statement(queues.stream_failures.arn)]
+    return [
+        *dynamodb_stream_statements(table.stream_arn),
+        sqs_sender_statement(queues.queue.arn),
+        sqs_sender_statement(queues.stream_failures.arn),
+    ]
+
 
 def deploy_stream_processor(
-    lab: Lab, table: TableInfo, queues: OrderQueues, *, function_dir: Path = STREAM_PROCESSOR_DIR,
+    lab: Lab,
+    table: TableInfo,
+    queues: OrderQueues,
+    *,
+    function_dir: Path = STREAM_PROCESSOR_DIR,
 ) -> StepInfo:
     """Step 2b: the stream_processor function and its mapping from the table's stream.
 
@@ -140,19 +161,32 @@ def deploy_stream_processor(
         raise ValueError(f"Table {table.name} has no stream: call enable_order_stream(lab) first")
     role_arn = ensure_lambda_role(lab, STREAM_PROCESSOR_COMPONENT, stream_processor_role_statements(table, queues))
     function = deploy_function(
-        lab, function_dir, component=STREAM_PROCESSOR_COMPONENT, handler=STREAM_PROCESSOR_HANDLER,
-        role_arn=role_arn, timeout=STREAM_PROCESSOR_TIMEOUT,
-        environment={"ORDER_QUEUE_URL": queues.queue.url, "POWERTOOLS_SERVICE_NAME": "orders",
-                     "POWERTOOLS_LOG_LEVEL": "INFO"},
+        lab,
+        function_dir,
+        component=STREAM_PROCESSOR_COMPONENT,
+        handler=STREAM_PROCESSOR_HANDLER,
+        role_arn=role_arn,
+        timeout=STREAM_PROCESSOR_TIMEOUT,
+        environment={
+            "ORDER_QUEUE_URL": queues.queue.url,
+            "POWERTOOLS_SERVICE_NAME": "orders",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        },
     )
     for stale in find_event_source_mappings(lab, function.name):
         source = stale.get("EventSourceArn", "")
         if source.startswith(f"{table.arn}/stream/") and source != table.stream_arn:
             delete_event_source_mapping(lab, stale["UUID"])
     mapping = ensure_event_source_mapping(
-        lab, function_name=function.name, source_arn=table.stream_arn, batch_size=10,
-        starting_position="TRIM_HORIZON", bisect_batch_on_function_error=True, maximum_retry_attempts=2,
-        maximum_record_age_in_seconds=3600, on_failure_destination_arn=queues.stream_failures.arn,
+        lab,
+        function_name=function.name,
+        source_arn=table.stream_arn,
+        batch_size=10,
+        starting_position="TRIM_HORIZON",
+        bisect_batch_on_function_error=True,
+        maximum_retry_attempts=2,
+        maximum_record_age_in_seconds=3600,
+        on_failure_destination_arn=queues.stream_failures.arn,
         function_response_types=("ReportBatchItemFailures",),
     )
     return StepInfo(function, mapping)

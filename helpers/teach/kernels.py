@@ -7,6 +7,7 @@ wake-up while nbclient sends on the socket it waits on (cells writing to an ``Ou
 which left a cell waiting for a reply that had arrived (docs/notebook-conventions.md,
 "Headless kernels").
 """
+
 from __future__ import annotations
 
 import os
@@ -58,4 +59,3 @@ class IpcKernelManager(AsyncKernelManager):
         # the client stays where it is, and a relative prefix would point them at two different files.
         kwargs.setdefault("ip", os.path.join(tempfile.gettempdir(), f"orderlab-kernel-{uuid.uuid4().hex[:12]}"))
         super().__init__(**kwargs)
-

@@ -1,4 +1,5 @@
 """The local cloud's patch layer refuses to run where its fixes would silently not apply."""
+
 from __future__ import annotations
 
 import importlib.metadata

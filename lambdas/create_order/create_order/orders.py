@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -48,9 +48,10 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
+
 # typing_extensions' TypedDict (a dependency of pydantic): pydantic documents the response shapes
 # below from it, and refuses typing.TypedDict before Python 3.12.
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 __all__ = [
     "CREATED_STATUS",
@@ -83,10 +84,10 @@ __all__ = [
     "parse_create_order",
     "parse_idempotency_key",
     "parse_order_id",
+    "parse_threshold",
     "request_hash",
     "to_api",
     "value_tier",
-    "parse_threshold",
 ]
 
 CREATED_STATUS = "PENDING"
@@ -246,9 +247,15 @@ UnitPrice = Annotated[
     # The before-validator hides the constraints from pydantic's JSON schema (it would say "a number
     # or a string"): what a client may send is a JSON number, > 0, <= MAX_UNIT_PRICE, in cents. Not
     # "multipleOf": 0.01: binary floats make validators refuse 19.99; an x- annotation says it instead.
-    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_UNIT_PRICE,
-                    "x-decimal-places": PRICE_DECIMAL_PLACES,
-                    "description": f"A JSON number (not a string) with at most {PRICE_DECIMAL_PLACES} decimal places"}),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_UNIT_PRICE,
+            "x-decimal-places": PRICE_DECIMAL_PLACES,
+            "description": f"A JSON number (not a string) with at most {PRICE_DECIMAL_PLACES} decimal places",
+        }
+    ),
 ]
 
 
@@ -549,8 +556,9 @@ def format_money(amount: Decimal | int) -> str:
 Money = Annotated[str, StringConstraints(pattern=r"^-?[0-9]+\.[0-9]{2}$")]
 """An exact amount as returned to clients: a string with two decimal places, ``"44.98"``."""
 
-Timestamp = Annotated[str, StringConstraints(
-    pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")]
+Timestamp = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
+]
 """ISO-8601 UTC with milliseconds and ``Z`` (``orderlab_runtime.format_timestamp``)."""
 
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]

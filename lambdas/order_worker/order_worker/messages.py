@@ -115,8 +115,9 @@ def parse_message(body: str | None) -> OrderMessage:
     )
 
 
-def _text(document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None,
-          required: bool = True) -> str | None:
+def _text(
+    document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None, required: bool = True
+) -> str | None:
     where = where or name
     value = document.get(name)
     if value is None:
@@ -129,7 +130,9 @@ def _text(document: Mapping[str, Any], name: str, problems: list[str], *, where:
     return value
 
 
-def _decimal(document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None) -> Decimal | None:
+def _decimal(
+    document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None
+) -> Decimal | None:
     where = where or name
     value = document.get(name)
     if value is None:

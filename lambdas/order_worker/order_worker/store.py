@@ -42,7 +42,9 @@ class OrderStatusStore(Protocol):
         ...
 
 
-def decision_update(table_name: str, order_id: str, decision: Decision, *, timestamp: str, attempts: int) -> dict[str, Any]:
+def decision_update(
+    table_name: str, order_id: str, decision: Decision, *, timestamp: str, attempts: int
+) -> dict[str, Any]:
     """Return the ``UpdateItem`` parameters that record ``decision`` on a PENDING order.
 
     ``statusReason`` is set for REJECTED only; ``updatedAt`` and ``processedAt`` are both
@@ -55,8 +57,13 @@ def decision_update(table_name: str, order_id: str, decision: Decision, *, times
     >>> params["UpdateExpression"], params["ConditionExpression"]
     ('SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts ADD #appliedCount :one', '#status = :pending')
     """
-    names = {"#status": "status", "#updatedAt": "updatedAt", "#processedAt": "processedAt", "#attempts": "attempts",
-             "#appliedCount": APPLIED_COUNT}
+    names = {
+        "#status": "status",
+        "#updatedAt": "updatedAt",
+        "#processedAt": "processedAt",
+        "#attempts": "attempts",
+        "#appliedCount": APPLIED_COUNT,
+    }
     values: dict[str, Any] = {
         ":decision": {"S": decision.status},
         ":pending": {"S": PENDING},
@@ -94,10 +101,18 @@ def failure_update(table_name: str, order_id: str, *, error: str, attempts: int,
         "Key": {"orderId": {"S": order_id}},
         "UpdateExpression": "SET #failedAttempts = :attempts, #lastError = :error, #lastFailedAt = :now",
         "ConditionExpression": "#status = :pending",
-        "ExpressionAttributeNames": {"#status": "status", "#failedAttempts": "failedAttempts",
-                                     "#lastError": "lastError", "#lastFailedAt": "lastFailedAt"},
-        "ExpressionAttributeValues": {":attempts": {"N": str(int(attempts))}, ":error": {"S": error[:500]},
-                                      ":now": {"S": timestamp}, ":pending": {"S": PENDING}},
+        "ExpressionAttributeNames": {
+            "#status": "status",
+            "#failedAttempts": "failedAttempts",
+            "#lastError": "lastError",
+            "#lastFailedAt": "lastFailedAt",
+        },
+        "ExpressionAttributeValues": {
+            ":attempts": {"N": str(int(attempts))},
+            ":error": {"S": error[:500]},
+            ":now": {"S": timestamp},
+            ":pending": {"S": PENDING},
+        },
     }
 
 

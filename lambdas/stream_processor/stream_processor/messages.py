@@ -131,7 +131,9 @@ def sequence_number(record: Mapping[str, Any]) -> str:
     stream_record = record.get("dynamodb")
     value = stream_record.get("SequenceNumber") if isinstance(stream_record, Mapping) else None
     if not isinstance(value, str) or not value:
-        raise ValueError(f"Not a DynamoDB Streams record (no dynamodb.SequenceNumber): eventID={record.get('eventID')!r}")
+        raise ValueError(
+            f"Not a DynamoDB Streams record (no dynamodb.SequenceNumber): eventID={record.get('eventID')!r}"
+        )
     return value
 
 
@@ -227,7 +229,9 @@ def to_order_message(record: Mapping[str, Any]) -> OrderMessage | None:
         source=SourceInfo(
             eventID=event_id if isinstance(event_id, str) else None,
             sequenceNumber=sequence,
-            approximateCreationDateTime=approximate if _is_number(approximate) or isinstance(approximate, str) else None,
+            approximateCreationDateTime=approximate
+            if _is_number(approximate) or isinstance(approximate, str)
+            else None,
         ),
     )
 

@@ -3,6 +3,7 @@
 >>> FunctionInvoked({"FunctionName": "f"}, {}, started=0.0, elapsed_ms=3.5, concurrent=1, concurrent_in_region=2).elapsed_ms
 3.5
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """A probe function for the conformance suite: reports what a Lambda function sees."""
+
 import importlib
 import os
 import sys
@@ -45,4 +46,5 @@ def http_handler(event, context):
     if path.endswith("/plain"):
         return {"hello": "world"}
     import json
+
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps({"event": event})}
