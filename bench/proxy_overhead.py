@@ -136,13 +136,19 @@ def main() -> None:
 
         results = {}
         for label, port in (("direct", cloud_port), ("via_proxy", proxy_port)):
-            d, l = clients(port)
+            ddb, lam_client = clients(port)
             counter = iter(range(10**9))
+            # Default arguments bind this iteration's clients (the lambdas run before the loop moves on anyway).
             results[label] = {
                 "dynamodb_put_item": _timed(
-                    lambda: d.put_item(TableName="bench", Item={"pk": {"S": str(next(counter))}}), args.calls
+                    lambda ddb=ddb, counter=counter: ddb.put_item(
+                        TableName="bench", Item={"pk": {"S": str(next(counter))}}
+                    ),
+                    args.calls,
                 ),
-                "lambda_invoke": _timed(lambda: l.invoke(FunctionName="bench", Payload=b"{}"), args.calls),
+                "lambda_invoke": _timed(
+                    lambda lam_client=lam_client: lam_client.invoke(FunctionName="bench", Payload=b"{}"), args.calls
+                ),
             }
         for op in ("dynamodb_put_item", "lambda_invoke"):
             direct, proxied = results["direct"][op]["p50_ms"], results["via_proxy"][op]["p50_ms"]

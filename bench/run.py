@@ -597,7 +597,8 @@ def targets_table(results: dict[str, Any]) -> list[dict[str, Any]]:
     baseline = results.get("baseline") or {}
     raw = (
         (
-            f"PutItem {baseline.get('put_item', {}).get('per_s')}/s p50 {baseline.get('put_item', {}).get('p50_ms')} ms; "
+            f"PutItem {baseline.get('put_item', {}).get('per_s')}/s "
+            f"p50 {baseline.get('put_item', {}).get('p50_ms')} ms; "
             f"SendMessage {baseline.get('send_message', {}).get('per_s')}/s"
         )
         if baseline

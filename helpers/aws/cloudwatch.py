@@ -194,7 +194,8 @@ def alarm_params(
 
     >>> spec = AlarmSpec("x", "d", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "q"},
     ...                  "Maximum", 60, 1, 0, "GreaterThanThreshold", "notBreaching")
-    >>> p = alarm_params(spec, "alice-x", alarm_actions=["arn:aws:sns:us-east-1:1:t"], ok_actions=["arn:aws:sns:us-east-1:1:t"])
+    >>> p = alarm_params(spec, "alice-x", alarm_actions=["arn:aws:sns:us-east-1:1:t"],
+    ...                  ok_actions=["arn:aws:sns:us-east-1:1:t"])
     >>> p["Statistic"], p["Dimensions"], p["DatapointsToAlarm"], p["TreatMissingData"], p["OKActions"]
     ('Maximum', [{'Name': 'QueueName', 'Value': 'q'}], 1, 'notBreaching', ['arn:aws:sns:us-east-1:1:t'])
     """

@@ -130,8 +130,10 @@ def wanted_settings(
 ) -> dict[str, Any]:
     """The mapping settings to manage, in the API's shape (None = not managed, left out).
 
-    >>> wanted_settings(batch_size=10, maximum_retry_attempts=2, on_failure_destination_arn="arn:aws:sqs:r:1:q")
-    {'BatchSize': 10, 'FunctionResponseTypes': ['ReportBatchItemFailures'], 'MaximumRetryAttempts': 2, 'DestinationConfig': {'OnFailure': {'Destination': 'arn:aws:sqs:r:1:q'}}}
+    >>> wanted_settings(batch_size=10, maximum_retry_attempts=2,  # doctest: +NORMALIZE_WHITESPACE
+    ...                 on_failure_destination_arn="arn:aws:sqs:r:1:q")
+    {'BatchSize': 10, 'FunctionResponseTypes': ['ReportBatchItemFailures'], 'MaximumRetryAttempts': 2,
+     'DestinationConfig': {'OnFailure': {'Destination': 'arn:aws:sqs:r:1:q'}}}
     >>> wanted_settings(batch_size=10, maximum_concurrency=5)["ScalingConfig"]
     {'MaximumConcurrency': 5}
     >>> wanted_settings(batch_size=10, maximum_concurrency=NO_CONCURRENCY_CAP)["ScalingConfig"]
@@ -256,7 +258,8 @@ def _wait_settled(
             if time.monotonic() - started < grace:
                 return None
             raise WaitFailed(
-                f"Event source mapping {uuid} is {state}, not {want} (reason: {mapping.get('StateTransitionReason')!r}; "
+                f"Event source mapping {uuid} is {state}, not {want} "
+                f"(reason: {mapping.get('StateTransitionReason')!r}; "
                 f"last processing result: {mapping.get('LastProcessingResult')!r})"
             )
         return mapping
@@ -311,7 +314,8 @@ def ensure_event_source_mapping(
     ``maximum_concurrency`` (2..1000, or NO_CONCURRENCY_CAP) is for a queue only.
     Duplicate mappings for the same pair (left by an interrupted run) are deleted, the oldest is kept.
 
-    >>> ensure_event_source_mapping(lab, function_name=fn.name, source_arn=table.stream_arn, batch_size=10,  # doctest: +SKIP
+    >>> ensure_event_source_mapping(  # doctest: +SKIP
+    ...     lab, function_name=fn.name, source_arn=table.stream_arn, batch_size=10,
     ...     starting_position="TRIM_HORIZON", bisect_batch_on_function_error=True, maximum_retry_attempts=2,
     ...     maximum_record_age_in_seconds=3600, on_failure_destination_arn=failures.arn)
     """
@@ -467,8 +471,9 @@ def dynamodb_stream_statement(stream_arn: str, *, sid: str = "ReadOrdersStream")
     table's streams (``<table>/stream/*``): :func:`dynamodb_stream_statements` gives both.
 
     >>> s = dynamodb_stream_statement("arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/2024-01-01T00:00:00.000")
-    >>> s["Action"], s["Resource"]
-    (['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'], ['arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/2024-01-01T00:00:00.000'])
+    >>> s["Action"], s["Resource"]  # doctest: +NORMALIZE_WHITESPACE
+    (['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+     ['arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/2024-01-01T00:00:00.000'])
     """
     _check_stream_arn(stream_arn)
     return {

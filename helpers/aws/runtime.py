@@ -40,7 +40,7 @@ class RuntimeChoiceError(FriendlyError, ValueError):
 
 def host_runtime() -> str:
     """The runtime named after the Python running this code, e.g. ``"python3.12"``."""
-    return "python%d.%d" % sys.version_info[:2]
+    return f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def lambda_runtime(override: str | None = None) -> str:

@@ -179,8 +179,9 @@ def sns_publish_queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     >>> policy = sns_publish_queue_policy("arn:aws:sqs:us-east-1:1:alice-alert-inbox",
     ...                                   "arn:aws:sns:us-east-1:1:alice-alerts")
     >>> statement = policy["Statement"][0]
-    >>> statement["Principal"], statement["Action"], statement["Condition"]
-    ({'Service': 'sns.amazonaws.com'}, 'sqs:SendMessage', {'ArnEquals': {'aws:SourceArn': 'arn:aws:sns:us-east-1:1:alice-alerts'}})
+    >>> statement["Principal"], statement["Action"], statement["Condition"]  # doctest: +NORMALIZE_WHITESPACE
+    ({'Service': 'sns.amazonaws.com'}, 'sqs:SendMessage',
+     {'ArnEquals': {'aws:SourceArn': 'arn:aws:sns:us-east-1:1:alice-alerts'}})
     """
     return {
         "Version": "2012-10-17",

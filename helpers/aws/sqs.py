@@ -174,8 +174,10 @@ def wanted_attributes(
     ``RedrivePolicy`` is ``""`` when no dead-letter queue is wanted (that removes one).
 
     >>> wanted_attributes(visibility_timeout=30, receive_wait_time=0, message_retention_seconds=345600,
-    ...                   dead_letter_target_arn=None, max_receive_count=None, redrive_allow_source_arns=None)
-    {'VisibilityTimeout': '30', 'ReceiveMessageWaitTimeSeconds': '0', 'MessageRetentionPeriod': '345600', 'RedrivePolicy': '', 'RedriveAllowPolicy': '{"redrivePermission": "allowAll"}'}
+    ...                   dead_letter_target_arn=None, max_receive_count=None,
+    ...                   redrive_allow_source_arns=None)  # doctest: +NORMALIZE_WHITESPACE
+    {'VisibilityTimeout': '30', 'ReceiveMessageWaitTimeSeconds': '0', 'MessageRetentionPeriod': '345600',
+     'RedrivePolicy': '', 'RedriveAllowPolicy': '{"redrivePermission": "allowAll"}'}
     """
     if not 0 <= visibility_timeout <= 43_200:
         raise ValueError(f"visibility_timeout must be 0-43200 seconds, got {visibility_timeout}")
@@ -206,8 +208,10 @@ def attributes_diff(current: dict[str, str], wanted: dict[str, str]) -> dict[str
     A wanted empty ``RedrivePolicy`` differs only if the queue has one; a wanted allow-all
     ``RedriveAllowPolicy`` matches a queue without the attribute (that is SQS's default).
 
-    >>> attributes_diff({"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn":"a","maxReceiveCount":5}'},
-    ...                 {"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn": "a", "maxReceiveCount": 3}'})
+    >>> attributes_diff(
+    ...     {"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn":"a","maxReceiveCount":5}'},
+    ...     {"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn": "a", "maxReceiveCount": 3}'},
+    ... )
     {'RedrivePolicy': '{"deadLetterTargetArn": "a", "maxReceiveCount": 3}'}
     >>> attributes_diff({"VisibilityTimeout": "30"}, {"VisibilityTimeout": "30", "RedrivePolicy": ""})
     {}
@@ -351,8 +355,10 @@ def sqs_consumer_statement(
     ``change_visibility`` adds ``sqs:ChangeMessageVisibility`` for a function whose code sets its own backoff.
 
     >>> s = sqs_consumer_statement("arn:aws:sqs:us-east-1:1:alice-order-queue", change_visibility=True)
-    >>> s["Sid"], s["Action"], s["Resource"]
-    ('SqsConsumeAliceOrderQueue', ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], ['arn:aws:sqs:us-east-1:1:alice-order-queue'])
+    >>> s["Sid"], s["Action"], s["Resource"]  # doctest: +NORMALIZE_WHITESPACE
+    ('SqsConsumeAliceOrderQueue',
+     ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+     ['arn:aws:sqs:us-east-1:1:alice-order-queue'])
     """
     _check_queue_arn(queue_arn, "queue_arn")
     actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]

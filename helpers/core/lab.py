@@ -47,9 +47,15 @@ REQUIRE_CONFIRMATION_ENV = "ORDERLAB_REQUIRE_CONFIRMATION"
 # Read-only calls that tell where the credentials point; allowed before the confirmation.
 _BEFORE_CONFIRMATION = frozenset({"sts"})
 _REGION_ENVS = ("ORDERLAB_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 # What an unconfirmed connection shows of what it would create. The plan reads the catalog, above this
 # layer, so it is handed in: helpers/__init__.py installs helpers.learn.plan.plan_text.
-_plan_text: Callable[[Lab], str] = lambda lab: ""
+def _no_plan(lab: Lab) -> str:
+    return ""
+
+
+_plan_text: Callable[[Lab], str] = _no_plan
 
 
 def show_plan_with(plan_text: Callable[[Lab], str]) -> None:

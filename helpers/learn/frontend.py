@@ -262,7 +262,8 @@ def _generated_files(lab: Lab, api_url: str) -> dict[str, str]:
 
 
 def _probe(port: int) -> tuple[Path, str] | bool | None:
-    """What listens on 127.0.0.1:port: (root, prefix) of a lab page server, False if nothing, None if another program."""
+    """What listens on 127.0.0.1:port: (root, prefix) of a lab page server, False if nothing,
+    None if another program."""
     try:
         with socket.create_connection((LOCAL_HOST, port), timeout=0.5):
             pass

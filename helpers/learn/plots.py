@@ -157,7 +157,8 @@ def lambda_metrics_plot(frame: pd.DataFrame, *, title: str = "Lambda: invocation
 
 def alarm_timeline_plot(intervals: pd.DataFrame, *, title: str = "Alarm states over time", markers=None):
     """One row per alarm, coloured by state (OK green, ALARM red, INSUFFICIENT_DATA grey), from
-    ``helpers.ops.observability.state_intervals``; ``markers`` (``{text: datetime}``) as in :func:`metric_lines_plot`."""
+    ``helpers.ops.observability.state_intervals``; ``markers`` (``{text: datetime}``) as in
+    :func:`metric_lines_plot`."""
     import matplotlib.dates as mdates
     from matplotlib.patches import Patch
 

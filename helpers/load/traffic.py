@@ -187,7 +187,7 @@ class LoadResult:
         """Accepted orders per second in ``bucket``-second bins: columns ``t``, ``rate``."""
         if not self.sent:
             return pd.DataFrame(columns=["t", "rate"])
-        bins = int(math.ceil(max(self.seconds, bucket) / bucket)) + 1
+        bins = math.ceil(max(self.seconds, bucket) / bucket) + 1
         counts = [0] * bins
         for s in self.accepted:
             finished = s.offset_s + s.latency_ms / 1000

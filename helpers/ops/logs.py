@@ -1,7 +1,8 @@
 """Read a function's CloudWatch Logs from a notebook (Powertools writes one JSON object per line).
 
->>> line = find_json_log(lab, "alice-stream-processor", lambda entry: entry.get("orderId") == order_id)  # doctest: +SKIP
->>> line["message"]                                                                                      # doctest: +SKIP
+>>> line = find_json_log(  # doctest: +SKIP
+...     lab, "alice-stream-processor", lambda entry: entry.get("orderId") == order_id)
+>>> line["message"]  # doctest: +SKIP
 'Order forwarded to the queue'
 
 Tail a function's log group, like ``aws logs tail --follow`` (bounded: it stops after ``seconds``
@@ -135,7 +136,8 @@ def format_log_line(entry: dict[str, Any]) -> str:
     ...                  "message": "failed", "orderId": "o-1", "receiveCount": 2, "service": "orders"})
     '12:00:01.120 ERROR   failed  orderId=o-1 receiveCount=2'
     >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, tzinfo=timezone.utc), "message": "",
-    ...                  "_aws": {"CloudWatchMetrics": [{"Metrics": [{"Name": "OrdersConfirmed"}]}]}, "OrdersConfirmed": [1.0]})
+    ...                  "_aws": {"CloudWatchMetrics": [{"Metrics": [{"Name": "OrdersConfirmed"}]}]},
+    ...                  "OrdersConfirmed": [1.0]})
     '12:00:01.000 METRIC  OrdersConfirmed=[1.0]'
     """
     when = entry.get("time")

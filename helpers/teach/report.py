@@ -151,7 +151,8 @@ def build_report(run: ClassRun) -> dict[str, Any]:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#1f2328;max-width:1200px}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d0d7de}
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.5em 0}
+th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f6f8fa}.ok{color:#1a7f37}.failed{color:#cf222e}.skipped{color:#9a6700}
 td.ok{background:#dafbe1}td.failed{background:#ffebe9}td.skipped{background:#fff8c5}
 pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;margin:.3em 0}.muted{color:#656d76}

@@ -422,7 +422,8 @@ def class_output_dir(root: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.teach.runner --prefix P --output DIR --notebooks a.ipynb,b.ipynb``: one learner of a class."""
+    """One learner of a class:
+    ``python -m helpers.teach.runner --prefix P --output DIR --notebooks a.ipynb,b.ipynb``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="One learner of a class run (used by `orderlab class`).")

@@ -35,7 +35,7 @@ def check_version() -> str:
     try:
         installed = importlib.metadata.version("ministack")
     except importlib.metadata.PackageNotFoundError:
-        raise PatchError("MiniStack is not installed: pip install 'ministack==%s'" % PINNED_MINISTACK) from None
+        raise PatchError(f"MiniStack is not installed: pip install 'ministack=={PINNED_MINISTACK}'") from None
     if installed != PINNED_MINISTACK:
         raise PatchError(
             f"The local cloud's fixes were written for MiniStack {PINNED_MINISTACK}, but {installed} "

@@ -103,12 +103,12 @@ class Page:
 
         try:
             return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
-        except TimeoutException:
+        except TimeoutException as error:
             self.shot(f"timeout-{uuid.uuid4().hex[:6]}")
             raise AssertionError(
                 f"timed out after {timeout}s waiting for {what}; "
                 f"status area: {self.text('status-detail')!r}, banner: {self.text('form-message')!r}"
-            )
+            ) from error
 
     def el(self, element_id: str) -> Any:
         return self.driver.find_element(self.By.ID, element_id)
@@ -160,8 +160,8 @@ class Page:
     def status(self) -> str:
         return (
             self.driver.execute_script(
-                "const e = document.getElementById('order-status'); return e && !document.getElementById('current-order')"
-                ".hidden ? e.dataset.status : ''"
+                "const e = document.getElementById('order-status'); "
+                "return e && !document.getElementById('current-order').hidden ? e.dataset.status : ''"
             )
             or ""
         )

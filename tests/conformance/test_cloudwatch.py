@@ -1,4 +1,5 @@
-"""CloudWatch metrics of SQS, Lambda and HTTP APIs, and alarms that change state by themselves, against the AWS contract.
+"""CloudWatch metrics of SQS, Lambda and HTTP APIs, and alarms that change state by themselves,
+against the AWS contract.
 
 References (AWS documentation followed):
 - SQS metrics (names, ``QueueName`` dimension, units; published every minute for active queues):

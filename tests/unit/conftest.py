@@ -49,7 +49,7 @@ os.environ.setdefault("ORDER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/12
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 
-from helpers.learn.events import FakeLambdaContext
+from helpers.learn.events import FakeLambdaContext  # noqa: E402 (needs the sys.path and environment set above)
 
 
 def _like_dynamodb(value: Any) -> Any:
@@ -233,7 +233,7 @@ def lambda_bundle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], 
             return built[function_dir]
         try:
             package = build_lambda_package(
-                function_dir, python_version="%d.%d" % sys.version_info[:2], build_root=build_root
+                function_dir, python_version=f"{sys.version_info.major}.{sys.version_info.minor}", build_root=build_root
             )
         except PackagingError as error:
             if any(marker in str(error) for marker in _NETWORK_ERRORS):

@@ -604,7 +604,8 @@ def _create_with_threshold(threshold: str, unit_price: float) -> subprocess.Comp
         "    def put_new(self, item): self.items[item['orderId']] = item; return True\n"
         "    def get(self, order_id): return self.items.get(order_id)\n"
         "handler.set_store(Store())\n"
-        f"body = {{'customer': {{'id': 'c-1', 'name': 'Ada'}}, 'items': [{{'sku': 'S', 'quantity': 1, 'unitPrice': {unit_price}}}]}}\n"
+        "body = {'customer': {'id': 'c-1', 'name': 'Ada'}, "
+        f"'items': [{{'sku': 'S', 'quantity': 1, 'unitPrice': {unit_price}}}]}}\n"
         "reply = handler.lambda_handler(http_api_event('POST', '/orders', body=body), FakeLambdaContext())\n"
         "print(json.loads(reply['body'])['valueTier'])\n"
     )

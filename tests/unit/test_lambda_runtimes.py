@@ -22,7 +22,7 @@ from helpers.learn.plan import plan_frame, plan_text
 from localcloud import runtimes
 from localcloud.services.awslambda.service import _runtime_refusal
 
-HOST = "python%d.%d" % sys.version_info[:2]
+HOST = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _missing_here() -> str:
@@ -39,7 +39,7 @@ def _missing_here() -> str:
 def test_the_runtime_follows_the_python_the_lab_runs_on(monkeypatch):
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     assert lambda_runtime() == HOST
-    assert python_version() == "%d.%d" % sys.version_info[:2]
+    assert python_version() == f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def test_the_environment_and_the_argument_override_it(monkeypatch):

@@ -94,8 +94,8 @@ GSI_TABLE = {
         (
             {"Select": "ALL_ATTRIBUTES", "IndexName": "by-status"},
             "Scan",
-            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary "
-            "index by-status because its projection type is not ALL",
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported "
+            "for global secondary index by-status because its projection type is not ALL",
         ),
         (
             {"Select": "COUNT", "AttributesToGet": ["a"]},

@@ -243,7 +243,9 @@ assert len(cloudwatch._metrics.get(("OrderLab", "Orders", ""))) == 3
 assert sorted(k[0] for k in cloudwatch._metrics.keys()) == ["OrderLab", "OrderLab"], "the invalid one published nothing"
 
 # A Lambda function's output, as MiniStack writes it after an invocation.
-lambda_svc._emit_lambda_logs({"config": {"FunctionName": "emf-unit", "MemorySize": 128}}, "req-1", lambda_line, False, 3)
+lambda_svc._emit_lambda_logs(
+    {"config": {"FunctionName": "emf-unit", "MemorySize": 128}}, "req-1", lambda_line, False, 3
+)
 assert [p["Value"] for p in cloudwatch._metrics.get(("OrderLab", "Orders", "Service=lambda"))] == [7.0]
 print("ok")
 """

@@ -176,7 +176,8 @@ def test_the_patch_applies_to_the_pinned_ministack():
         "assert json.loads(body)['message'] == 'Invalid filter pattern definition.', body\n"
         "pattern = json.dumps({'dynamodb': {'NewImage': {'total': {'N': [{'numeric': ['>', 1]}]}}}})\n"
         "rec = {'eventSource': 'aws:dynamodb', 'dynamodb': {'NewImage': {'total': {'N': '5'}}}}\n"
-        "assert lambda_svc._apply_filter_criteria([rec], {'FilterCriteria': {'Filters': [{'Pattern': pattern}]}}) == []\n"
+        "esm = {'FilterCriteria': {'Filters': [{'Pattern': pattern}]}}\n"
+        "assert lambda_svc._apply_filter_criteria([rec], esm) == []\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr

@@ -92,7 +92,7 @@ def _setup(tmp: Path, init_sleep: float) -> tuple[Any, dict[str, Any]]:
 
     config = {
         "FunctionName": FUNCTION,
-        "Runtime": "python%d.%d" % sys.version_info[:2],
+        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
         "Handler": "handler.handler",
         "Timeout": 60,
         "MemorySize": 128,

@@ -1,4 +1,5 @@
-"""The local cloud's SNS e-mail delivery (localcloud/services/sns/responses.py) and its mailbox (localcloud/services/sns/mailbox.py).
+"""The local cloud's SNS e-mail delivery (localcloud/services/sns/responses.py) and its mailbox
+(localcloud/services/sns/mailbox.py).
 
 Formats follow https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html and
 https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html; the end-to-end

@@ -411,7 +411,7 @@ def test_redrive_refuses_while_another_task_runs(lab: FakeLab) -> None:
         },
         {"SourceArn": DLQ_ARN, "MaxResults": 10},
     )
-    with pytest.raises(RedriveError, match="one active task per source queue.*cancel_redrive"):
+    with pytest.raises(RedriveError, match=r"one active task per source queue.*cancel_redrive"):
         redrive(lab, DLQ_ARN)  # type: ignore[arg-type]
 
 
@@ -471,7 +471,7 @@ def test_redrive_failed_task_is_an_error(lab: FakeLab) -> None:
         },
         {"SourceArn": DLQ_ARN, "MaxResults": 10},
     )
-    with pytest.raises(RedriveError, match="FAILED.*AccessDenied"):
+    with pytest.raises(RedriveError, match=r"FAILED.*AccessDenied"):
         redrive(lab, DLQ_ARN, timeout=10)  # type: ignore[arg-type]
 
 

@@ -317,10 +317,11 @@ def parse_create_order(
     >>> parse_create_order('{"customer": {"id": "c-1", "name": " Ada "}, "items": '
     ...                    '[{"sku": "A", "quantity": 1, "unitPrice": 1.5}]}', {}).request.customer.name
     'Ada'
-    >>> parse_create_order("eyJpdGVtcyI6IFtdfQ==", {}, is_base64_encoded=True)
+    >>> parse_create_order("eyJpdGVtcyI6IFtdfQ==", {}, is_base64_encoded=True)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    create_order.orders.ValidationFailure: Invalid order: customer: Field required; items: List should have at least 1 item after validation, not 0
+    create_order.orders.ValidationFailure: Invalid order: customer: Field required;
+        items: List should have at least 1 item after validation, not 0
     """
     errors: list[FieldError] = []
     idempotency_key: str | None = None
@@ -445,10 +446,11 @@ def parse_order_id(raw: str | None) -> str:
 
     >>> parse_order_id("3F2504E0-4F89-41D3-9A0C-0305E82C3301")
     '3f2504e0-4f89-41d3-9a0c-0305e82c3301'
-    >>> parse_order_id("42")
+    >>> parse_order_id("42")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    create_order.orders.ValidationFailure: Invalid request: orderId: Must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+    create_order.orders.ValidationFailure: Invalid request: orderId:
+        Must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301
     """
     if raw is None or not _UUID_RE.fullmatch(raw):
         raise ValidationFailure(

@@ -59,7 +59,8 @@ def priority_of(total: Decimal, tier: str, settings: EnrichmentSettings) -> str:
     """``P1`` for a VIP or a total of at least ``p1_total``, else ``P2``.
 
     >>> s = EnrichmentSettings()
-    >>> priority_of(Decimal("5000"), "STANDARD", s), priority_of(Decimal("1200"), "VIP", s), priority_of(Decimal("1200"), "STANDARD", s)
+    >>> (priority_of(Decimal("5000"), "STANDARD", s), priority_of(Decimal("1200"), "VIP", s),
+    ...  priority_of(Decimal("1200"), "STANDARD", s))
     ('P1', 'P1', 'P2')
     """
     return "P1" if tier == "VIP" or total >= settings.p1_total else "P2"

@@ -50,12 +50,15 @@ def decision_update(
     ``statusReason`` is set for REJECTED only; ``updatedAt`` and ``processedAt`` are both
     ``timestamp``; ``attempts`` is the message's receive count. ``ADD #appliedCount :one``
     counts the application in the same atomic, conditional write (``ADD`` starts a missing
-    number at 0: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html#Expressions.UpdateExpressions.ADD),
+    number at 0:
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html#Expressions.UpdateExpressions.ADD),
     so a second application, if the condition ever let one through, would show as 2.
 
-    >>> params = decision_update("orders", "o-1", Decision("CONFIRMED"), timestamp="2024-05-01T12:00:00.000Z", attempts=2)
-    >>> params["UpdateExpression"], params["ConditionExpression"]
-    ('SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts ADD #appliedCount :one', '#status = :pending')
+    >>> params = decision_update("orders", "o-1", Decision("CONFIRMED"), timestamp="2024-05-01T12:00:00.000Z",
+    ...                          attempts=2)
+    >>> params["UpdateExpression"], params["ConditionExpression"]  # doctest: +NORMALIZE_WHITESPACE
+    ('SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts
+      ADD #appliedCount :one', '#status = :pending')
     """
     names = {
         "#status": "status",

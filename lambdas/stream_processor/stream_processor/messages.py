@@ -173,10 +173,11 @@ def to_order_message(record: Mapping[str, Any]) -> OrderMessage | None:
     naming every problem::
 
         >>> to_order_message({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "111",
-        ...     "NewImage": {"orderId": {"S": "o-1"}, "items": {"L": []}}}})
+        ...     "NewImage": {"orderId": {"S": "o-1"}, "items": {"L": []}}}})  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        stream_processor.messages.MalformedRecord: customer: missing; items: must be a non-empty list; total: missing; currency: missing; createdAt: missing
+        stream_processor.messages.MalformedRecord: customer: missing; items: must be a non-empty list;
+            total: missing; currency: missing; createdAt: missing
     """
     if record.get("eventName") != INSERT:
         return None

@@ -263,7 +263,8 @@ def build_worker_script(original: str) -> str:
     )
     script = replace_once(
         script,
-        '    except Exception as e:\n        _real_stdout.write(json.dumps({"status": "error", "error": str(e)}) + "\\n")',
+        "    except Exception as e:\n"
+        '        _real_stdout.write(json.dumps({"status": "error", "error": str(e)}) + "\\n")',
         '    except Exception as e:\n        _real_stdout.write(json.dumps({"status": "error", '
         '"error": _orderlab_init_error(e, module_name, handler_name)}) + "\\n")',
         what="worker init error",
@@ -274,14 +275,16 @@ def build_worker_script(original: str) -> str:
         "            result = handler_fn(event, context)\n"
         '            _real_stdout.write(json.dumps({"status": "ok", "result": result}) + "\\n")\n'
         "        except Exception as e:\n"
-        '            _real_stdout.write(json.dumps({"status": "error", "error": str(e), "trace": traceback.format_exc()}) + "\\n")\n'
+        '            _real_stdout.write(json.dumps({"status": "error", "error": str(e), '
+        '"trace": traceback.format_exc()}) + "\\n")\n'
         "        _real_stdout.flush()\n",
         "        try:\n"
         "            result = handler_fn(event, context)\n"
         "            try:\n"
         '                _ms_line = \'{"status": "ok", "result": \' + _orderlab_json(result) + "}"\n'
         "            except (TypeError, ValueError) as e:\n"
-        '                _ms_err = {"errorMessage": "Unable to marshal response: %s" % e, "errorType": "Runtime.MarshalError", '
+        '                _ms_err = {"errorMessage": "Unable to marshal response: %s" % e, '
+        '"errorType": "Runtime.MarshalError", '
         '"requestId": context.aws_request_id, "stackTrace": []}\n'
         '                _ms_line = json.dumps({"status": "ok", "result": None, "orderlab_function_error": _ms_err})\n'
         "        except Exception as e:\n"

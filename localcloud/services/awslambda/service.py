@@ -86,7 +86,8 @@ def discard_only_the_failed_environment() -> None:
         inspect.unwrap(lambda_svc._execute_function_warm),
         [
             (
-                "        invalidate_worker(func_name, qualifier=qualifier, account=get_account_id(), region=get_region())\n"
+                "        invalidate_worker(func_name, qualifier=qualifier, "
+                "account=get_account_id(), region=get_region())\n"
                 "        worker = None  # invalidate_worker already dropped it from the pool\n",
                 "        _orderlab_discard_environment(worker)\n        worker = None  # dropped from the pool\n",
             )

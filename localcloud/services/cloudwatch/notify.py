@@ -196,8 +196,9 @@ def email_text(message: Mapping[str, Any], region: str) -> str:
     ...                 "ComparisonOperator": "GreaterThanThreshold", "Threshold": 0.0,
     ...                 "TreatMissingData": "notBreaching", "Dimensions": [{"value": "a-dlq", "name": "QueueName"}]}},
     ...     "us-east-1")
-    >>> text.splitlines()[0]
-    'You are receiving this email because your Amazon CloudWatch Alarm "a-dlq" in the US East (N. Virginia) region has entered the ALARM state, because "Threshold Crossed" at "Wednesday 25 November, 2026 21:00:00 UTC".'
+    >>> text.splitlines()[0]  # doctest: +NORMALIZE_WHITESPACE
+    'You are receiving this email because your Amazon CloudWatch Alarm "a-dlq" in the US East (N. Virginia) region
+    has entered the ALARM state, because "Threshold Crossed" at "Wednesday 25 November, 2026 21:00:00 UTC".'
     >>> "- Dimensions:                          [QueueName = a-dlq]" in text
     True
     """
@@ -228,7 +229,8 @@ def email_text(message: Mapping[str, Any], region: str) -> str:
             "",
             "Threshold:",
             f"- The alarm is in the ALARM state when the metric is {trig.get('ComparisonOperator')} "
-            f"{float(trig.get('Threshold') or 0.0)} for at least {trig.get('DatapointsToAlarm') or trig.get('EvaluationPeriods')} "
+            f"{float(trig.get('Threshold') or 0.0)} "
+            f"for at least {trig.get('DatapointsToAlarm') or trig.get('EvaluationPeriods')} "
             f"of the last {trig.get('EvaluationPeriods')} period(s) of {trig.get('Period')} seconds.",
             "",
             "Monitored Metric:",

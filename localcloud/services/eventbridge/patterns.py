@@ -256,7 +256,9 @@ def _anything_but(spec: Any) -> _Matcher:
             if not isinstance(value, str):
                 raise InvalidEventPattern(
                     {
-                        "equals-ignore-case": "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
+                        "equals-ignore-case": (
+                            "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
+                        ),
                         "wildcard": "wildcard match pattern must be a string",
                     }.get(kind, "prefix/suffix match pattern must be a string")
                 )

@@ -102,12 +102,15 @@ def mapping_refusal(role_arn: str, function_name: str, source_arn: str) -> str |
         for action in SQS_SOURCE_ACTIONS:
             if not role_allows(role_arn, function_name, action, source_arn):
                 return f"The provided execution role does not have permissions to call {action.split(':', 1)[1]} on SQS"
-    elif ":dynamodb:" in source_arn and "/stream/" in source_arn:
-        if not all(role_allows(role_arn, function_name, a, source_arn) for a in STREAM_SOURCE_ACTIONS):
-            return (
-                f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
-                "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
-            )
+    elif (
+        ":dynamodb:" in source_arn
+        and "/stream/" in source_arn
+        and not all(role_allows(role_arn, function_name, a, source_arn) for a in STREAM_SOURCE_ACTIONS)
+    ):
+        return (
+            f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
+            "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
+        )
     return None
 
 

@@ -474,7 +474,10 @@ def subscription_error(protocol: str, endpoint: str, topic_is_fifo: bool) -> str
     if not endpoint.startswith("arn:"):
         return "Invalid parameter: SQS endpoint ARN"
     if endpoint.endswith(".fifo") and not topic_is_fifo:
-        return "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics"
+        return (
+            "Invalid parameter: Invalid parameter: Endpoint Reason: "
+            "FIFO SQS Queues can not be subscribed to standard SNS topics"
+        )
     return None
 
 
