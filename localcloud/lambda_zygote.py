@@ -454,7 +454,7 @@ def _end(proc: subprocess.Popen[bytes], grace: float) -> None:
         proc.wait(timeout=5)
 
 
-class ForkedEnvironment(subprocess.Popen):  # type: ignore[type-arg]
+class ForkedEnvironment(subprocess.Popen):
     """A worker process forked from a zygote instead of executed; otherwise a ``Popen`` like any other.
 
     ``subprocess`` makes the pipes and their file objects; only the start of the child differs.
@@ -495,7 +495,7 @@ class ForkedEnvironment(subprocess.Popen):  # type: ignore[type-arg]
             self._closed_child_pipe_fds = True
 
 
-def popen(worker: Any, args: list[str], **kwargs: Any) -> subprocess.Popen:  # type: ignore[type-arg]
+def popen(worker: Any, args: list[str], **kwargs: Any) -> subprocess.Popen:
     """Start one execution environment of ``worker``: a fork of its zygote when there is one ready.
 
     The hook in MiniStack's ``Worker._spawn`` (its ``subprocess.Popen`` call, same arguments).

@@ -280,7 +280,7 @@ def scan(root: Path = PACKAGE_ROOT) -> dict[Symbol, list[str]]:
 
 
 def build(used: dict[Symbol, list[str]]) -> dict[str, Any]:
-    symbols = {}
+    symbols: dict[str, dict[str, Any]] = {}
     for symbol, files in used.items():
         home = defined_in(symbol.module, symbol.name)
         # defined_in: the module whose file holds the definition, so whose file hash covers it

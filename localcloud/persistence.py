@@ -488,7 +488,7 @@ def _child_main(
         for name in _PURE_COPY_MODULES:
             module = sys.modules.get(f"ministack.services.{name}")
             if module is not None and getattr(module, "copy", None) is _copy_module:
-                module.copy = _NoCopy()
+                module.copy = _NoCopy()  # type: ignore[attr-defined]  # ModuleType declares no attributes to set
         globals()["copy"] = _NoCopy()  # _with_streams' copy of the stream records
         started = time.perf_counter()
         states, blobs = _captured()

@@ -192,7 +192,7 @@ def status(port: int | None = None) -> CloudStatus:
     if pid is None or not _is_our_server(pid, port):
         return CloudStatus(port, running=False, log_file=str(paths.log_file(port)))
     health = _health(port)
-    healthy = bool(health) and health.get("edition") == EDITION
+    healthy = health is not None and health.get("edition") == EDITION
     workers = len([p for p in _descendants(pid) if not lambda_zygote.is_zygote_cmdline(_cmdline(p.pid))])
     return CloudStatus(
         port,

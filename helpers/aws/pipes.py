@@ -114,7 +114,7 @@ def wait_pipe_state(
         if pipe is None:
             raise WaitFailed(f"Pipe {name} does not exist (deleted while waiting for {sorted(wanted)})")
         state = pipe.get("CurrentState")
-        if seen is not None and (not seen or seen[-1] != state):
+        if seen is not None and state is not None and (not seen or seen[-1] != state):
             seen.append(state)
         if state in wanted:
             return pipe

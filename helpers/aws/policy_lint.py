@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["Grant", "as_list", "policy_findings", "policy_grants"]
 
@@ -64,7 +64,7 @@ def policy_findings(
     []
     """
     if isinstance(document, str):
-        document = json.loads(document)
+        document = cast(dict[str, Any], json.loads(document))
     findings: list[str] = []
     if document.get("Version") != "2012-10-17":
         findings.append(f"policy Version is {document.get('Version')!r}, not '2012-10-17'")
@@ -125,7 +125,7 @@ def policy_grants(document: dict[str, Any] | str) -> set[Grant]:
     [('a:Y', 'r'), ('b:X', 'r')]
     """
     if isinstance(document, str):
-        document = json.loads(document)
+        document = cast(dict[str, Any], json.loads(document))
     return {
         (str(action), str(resource))
         for statement in as_list(document.get("Statement"))

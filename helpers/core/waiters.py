@@ -87,7 +87,7 @@ def wait_until(
     while True:
         last = check()
         if last:
-            return last  # type: ignore[return-value]
+            return last
         if on_wait is not None:
             on_wait()
         remaining = deadline - time.monotonic()

@@ -118,9 +118,9 @@ def http_api_event(
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     if query_string:
-        event["queryStringParameters"] = dict(
-            pair.split("=", 1) if "=" in pair else (pair, "") for pair in query_string.split("&")
-        )
+        event["queryStringParameters"] = {
+            key: value for key, _, value in (pair.partition("=") for pair in query_string.split("&"))
+        }
     return event
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -207,7 +207,7 @@ class _SiteHandler(SimpleHTTPRequestHandler):
         self.prefix = prefix
         super().__init__(*args, **kwargs)
 
-    extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, **_CONTENT_TYPES}
+    extensions_map = SimpleHTTPRequestHandler.extensions_map | _CONTENT_TYPES
 
     def do_GET(self) -> None:  # http.server's naming
         if self.path.split("?", 1)[0] == MARKER_PATH:

@@ -421,7 +421,7 @@ class PipelineMap:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handle: Any = None
-        self._drawn: list[tuple[str, list[str]]] | None = None
+        self._drawn: list[tuple[Health, list[str]]] | None = None
 
     def refresh(self) -> PipelineFigures:
         """Read every part once and redraw if anything shown changed (what the thread does each interval)."""

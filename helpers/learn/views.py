@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -62,7 +63,8 @@ def orders_frame(lab, table_name: str) -> pd.DataFrame:
 def replies_frame(replies: Iterable[ApiReply], labels: Iterable[str] | None = None) -> pd.DataFrame:
     """API replies side by side: status, message and the fields the API named."""
     rows = []
-    for index, (reply, label) in enumerate(zip(replies, labels or iter(lambda: None, 0), strict=False)):
+    names: Iterable[str | None] = labels or itertools.repeat(None)
+    for index, (reply, label) in enumerate(zip(replies, names, strict=False)):
         body = reply.json if isinstance(reply.json, dict) else {}
         fields = ", ".join(e.get("field", "") for e in body.get("errors", []) if isinstance(e, dict))
         rows.append(

@@ -77,11 +77,8 @@ def local_cloud_port(lab: Lab) -> int | None:
     """
     if lab.target.is_aws or lab.target.port is None:
         return None
-    if (
-        not lab.target.is_local
-        and "127.0.0.1" not in lab.target.endpoint_url
-        and "localhost" not in lab.target.endpoint_url
-    ):
+    endpoint = lab.target.endpoint_url or ""
+    if not lab.target.is_local and "127.0.0.1" not in endpoint and "localhost" not in endpoint:
         return None
     return lab.target.port if localcloud.status(lab.target.port).running else None
 

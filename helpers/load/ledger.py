@@ -375,7 +375,7 @@ def wait_until_settled(
     """
     accepted = [s for s in sent if s.accepted]
     poison = {s.order_id for s in accepted if s.fault == "poison"}
-    ids = [s.order_id for s in accepted]
+    ids = [s.order_id for s in accepted if s.order_id is not None]
     sqs = lab.client("sqs")
     deadline = time.monotonic() + timeout
     settled: set[str] = set()
@@ -418,7 +418,7 @@ def collect(
 
     Stream failures count from the run's first POST (earlier ones belong to other runs).
     """
-    items = get_orders(lab, table_name, [s.order_id for s in sent if s.accepted])
+    items = get_orders(lab, table_name, [s.order_id for s in sent if s.accepted and s.order_id is not None])
     since = min((s.sent_at for s in sent), default=0.0)
     return account(
         sent,

@@ -14,6 +14,7 @@ Resources that are already gone or half-created are fine: a missing one counts a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -263,7 +264,7 @@ class _Deleter:
         for queue in self.queues_to_wait:
             try:
                 wait_until(
-                    lambda url=queue.detail["url"]: gone(url),
+                    functools.partial(gone, queue.detail["url"]),
                     timeout=min(self.timeout, 90),
                     interval=1,
                     max_interval=5,

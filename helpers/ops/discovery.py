@@ -558,7 +558,7 @@ class Sweep:
         rows = []
         for step, covers in _SWEEP_SOURCES:
             found = self.found_by.get(step, [])
-            row = {"listing": covers, "found": len(found), "names": ", ".join(str(r) for r in found)}
+            row: dict[str, Any] = {"listing": covers, "found": len(found), "names": ", ".join(str(r) for r in found)}
             if step == "tagging_api":
                 stale = len(self.tagging_listed) - len(found)
                 row["names"] += f" ({stale} listed but verified deleted: the tagging API lags)" if stale > 0 else ""

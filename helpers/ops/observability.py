@@ -214,8 +214,8 @@ def metric_frame(
         ScanBy="TimestampAscending",
     ):
         for result in page.get("MetricDataResults", []):
-            query = ids.get(result.get("Id", ""))
-            label = query.label if query else result.get("Label", result.get("Id"))
+            asked = ids.get(result.get("Id", ""))
+            label = asked.label if asked else result.get("Label", result.get("Id"))
             for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                 rows.append({"timestamp": parse_time(timestamp), "label": label, "value": float(value)})
     frame = pd.DataFrame(rows, columns=["timestamp", "label", "value"])
@@ -605,6 +605,7 @@ def confirm_email_from_mailbox(lab: Lab, topic_arn: str, address: str, *, timeou
         what=f"SNS's confirmation mail to {address} in the local mailbox ({mailbox.root})",
     )
     link = confirmation_link(mail.body)
+    assert link is not None  # confirmation() only accepts mails with a link
     # The link points at the local cloud (127.0.0.1): following it is the learner's click.
     with urllib.request.urlopen(link, timeout=10) as reply:
         reply.read()

@@ -25,7 +25,7 @@ import importlib
 import json
 import sys
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from helpers.aws.apigateway import DEFAULT_THROTTLING_BURST_LIMIT, DEFAULT_THROTTLING_RATE_LIMIT
 from helpers.aws.packaging import REPO_ROOT
@@ -51,7 +51,7 @@ def _schemas(orders: ModuleType) -> dict[str, Any]:
     """components.schemas: the request model (validation mode) and the answers (serialization mode)."""
     from pydantic import TypeAdapter
 
-    shapes = {
+    shapes: dict[str, tuple[Literal["validation", "serialization"], Any]] = {
         "CreateOrderRequest": ("validation", orders.CreateOrderRequest),
         "CreatedOrder": ("serialization", orders.CreatedOrder),
         "OrderView": ("serialization", orders.OrderView),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from helpers.aws.dynamodb import TableInfo, ensure_orders_table
 from helpers.aws.event_sources import (
@@ -50,7 +50,7 @@ __all__ = [
     "stream_processor_role_statements",
 ]
 
-STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
+STREAM_VIEW_TYPE: Final = "NEW_AND_OLD_IMAGES"
 STREAM_PROCESSOR_COMPONENT = STREAM_PROCESSOR.component
 STREAM_PROCESSOR_DIR = STREAM_PROCESSOR.directory
 STREAM_PROCESSOR_HANDLER = STREAM_PROCESSOR.handler

@@ -35,7 +35,7 @@ What is built (AWS console: SNS → Topics; CloudWatch → Alarms; CloudWatch �
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from helpers.aws.apigateway import find_http_apis
 from helpers.aws.cloudwatch import (
@@ -300,6 +300,16 @@ def pipeline_dashboard_body(names: PipelineNames, alarm_arns: list[str]) -> dict
     return grid(widgets)
 
 
+class _Deployed(Protocol):
+    """What each ensured part reports of the deploy (topic, queue, subscription, alarm, dashboard)."""
+
+    @property
+    def changed(self) -> bool: ...
+
+    @property
+    def created(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class AlertingStack:
     """Step 6: the alerts topic, its two subscriptions, the alarms (by key), the dashboard."""
@@ -336,14 +346,15 @@ class AlertingStack:
     def changes(self) -> list[str]:
         """What this deploy changed, as short phrases (empty when everything was already in place)."""
         found = []
-        for label, thing in (
+        parts: tuple[tuple[str, _Deployed | None], ...] = (
             ("topic", self.topic),
             ("alert inbox queue", self.inbox),
             ("SQS subscription", self.sqs_subscription),
             ("e-mail subscription", self.email_subscription),
             ("dashboard", self.dashboard),
             *((f"alarm {a.name}", a) for a in self.alarms.values()),
-        ):
+        )
+        for label, thing in parts:
             if thing is not None and thing.changed:
                 found.append(f"{label}: {'created' if thing.created else 'updated'}")
         return found

@@ -204,8 +204,8 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     report = destroy_lab(lab)
     for item in report.deleted:
         print(f"  deleted {item}")
-    for item in report.errors:
-        print(f"  ERROR {item}")
+    for error in report.errors:
+        print(f"  ERROR {error}")
     if report.remaining:
         print(f"{len(report.remaining)} resource(s) remain:")
         for item in report.remaining:

@@ -28,7 +28,8 @@ POLL_SLICE_SECONDS = 0.25  # the longest a missed wake-up can delay a message
 class SlicedPollChannel(AsyncZMQSocketChannel):
     """An asyncio channel whose ``get_msg`` polls in slices of :data:`POLL_SLICE_SECONDS`."""
 
-    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+    # jupyter_client declares the base's get_msg sync; on this asyncio channel it is a coroutine.
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
         """The next message; ``queue.Empty`` after ``timeout`` seconds (``None``: wait for ever)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -43,15 +44,15 @@ class SlicedPollChannel(AsyncZMQSocketChannel):
 class SlicedPollKernelClient(AsyncKernelClient):
     """nbclient's kernel client with :class:`SlicedPollChannel` for the shell, iopub and control channels."""
 
-    shell_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
-    iopub_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
-    control_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+    shell_channel_class = Type(SlicedPollChannel)
+    iopub_channel_class = Type(SlicedPollChannel)
+    control_channel_class = Type(SlicedPollChannel)
 
 
 class IpcKernelManager(AsyncKernelManager):
     """Kernels over Unix sockets (no TCP port, no unencrypted-transport warning), with the sliced client."""
 
-    client_factory = Type(SlicedPollKernelClient)  # type: ignore[assignment]
+    client_factory = Type(SlicedPollKernelClient)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("transport", "ipc")

@@ -431,6 +431,7 @@ def _run_stream_batch(
     segment.invokes += 1
     segment.last_request_id = request_id
     segment.last_response = {"statusCode": 200, "executedVersion": (config or {}).get("Version", "$LATEST")}
+    identifiers: list[str]
     if result.get("error"):
         segment.last_response["functionError"] = "Unhandled"
         outcome, identifiers = "failure", []
@@ -523,7 +524,8 @@ def run_sqs_batch(esm: dict, func_rec: dict, event: dict, batch: list, queue_url
     m = _m
     esm_id = esm["UUID"]
     result = m._execute_function(func_rec, event)
-    outcome, identifiers = "success", []
+    identifiers: list[str] = []
+    outcome = "success"
     if result.get("error"):
         outcome = "failure"
     elif "ReportBatchItemFailures" in (esm.get("FunctionResponseTypes") or []):

@@ -122,7 +122,8 @@ def apply_filter_criteria(
     filters = _filters(esm)
     if not filters:
         return records
-    kept, dropped = [], []
+    kept: list[dict] = []
+    dropped: list[dict] = []
     for record in records:
         (kept if record_matches(record, filters, kinesis_view) else dropped).append(record)
     if kept and dropped and drop_sqs is not None:

@@ -230,7 +230,10 @@ def period_values(
     out: list[PeriodValue | None] = []
     for index, bucket in enumerate(buckets):
         value = _statistic(bucket, statistic) if bucket is not None else None
-        out.append(None if value is None else PeriodValue(end - length * (index + 1), value, bucket.count))
+        if bucket is None or value is None:
+            out.append(None)
+        else:
+            out.append(PeriodValue(end - length * (index + 1), value, bucket.count))
     return out
 
 

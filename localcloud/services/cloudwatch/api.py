@@ -115,7 +115,7 @@ def alarm_request(params: dict, body: dict, structured: bool) -> dict[str, Any]:
         except ValueError:
             return None
 
-    actions = []
+    actions: list[str] = []
     while p(params, f"InsufficientDataActions.member.{len(actions) + 1}"):
         actions.append(p(params, f"InsufficientDataActions.member.{len(actions) + 1}"))
     return {

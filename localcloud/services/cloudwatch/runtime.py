@@ -221,7 +221,7 @@ def _alarm_period(alarm: dict) -> int:
 def _series(
     account: str, region: str, metric: dict, *, end: float, period: int, count: int, statistic: str, unit: str | None
 ) -> list[PeriodValue | None]:
-    dims = {d.get("Name"): d.get("Value", "") for d in metric.get("Dimensions") or [] if isinstance(d, dict)}
+    dims = {str(d.get("Name")): d.get("Value", "") for d in metric.get("Dimensions") or [] if isinstance(d, dict)}
     key = (metric.get("Namespace"), metric.get("MetricName"), dims_key(dims))
     points = _cw()._metrics.get_scoped(account, region, key) or []
     return period_values(

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from localcloud.patches import PatchError, wrap
 from localcloud.services.awslambda.hooks import log_hooks
@@ -84,7 +84,7 @@ class MetricDatum:
     timestamp: float  # seconds since the epoch
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -419,7 +419,7 @@ def apply() -> None:
     def make_append(original):
         def _append_log_events(stream, events, *args: Any, **kwargs: Any):
             # MiniStack's function, on compact storage (its late-batch path rebuilt a plain list).
-            result = store_events(stream, list(events or []), cloudwatch_logs._log_events_lock)
+            store_events(stream, list(events or []), cloudwatch_logs._log_events_lock)
             try:
                 batch = list(events or [])
                 datums = extract(batch, lambda_output=is_lambda_batch(batch))
@@ -427,7 +427,6 @@ def apply() -> None:
                     publish(datums)
             except Exception:  # metrics are a by-product: never fail the write that carried them
                 logger.exception("embedded metric format extraction failed")
-            return result
 
         return _append_log_events
 

@@ -94,7 +94,7 @@ def json_path(value: Any, path: str) -> Any:
         position = match.end()
     current, wildcard = [value], False
     for token in tokens:
-        following = []
+        following: list[Any] = []
         for item in current:
             if token == "*":
                 wildcard = True

@@ -128,7 +128,7 @@ def _check_configuration(record_like: Mapping[str, Any]) -> tuple[int, dict, byt
         _pipes_module.check_target_supported(record_like.get("Target") or "")
     except ValueError as error:
         return _validation(str(error))
-    error = configuration_error(
+    problem = configuration_error(
         record_like.get("Source", ""),
         record_like.get("Target", ""),
         record_like.get("Enrichment"),
@@ -136,8 +136,8 @@ def _check_configuration(record_like: Mapping[str, Any]) -> tuple[int, dict, byt
         record_like.get("TargetParameters") or {},
         record_like.get("EnrichmentParameters") or {},
     )
-    if error:
-        return _validation(error)
+    if problem:
+        return _validation(problem)
     try:
         compile_filters(record_like.get("SourceParameters") or {})
     except InvalidEventPattern as error:

@@ -141,7 +141,7 @@ class Mailbox:
             folders = [d for d in self.root.iterdir() if d.is_dir()]
         else:
             folders = []
-        found = []
+        found: list[tuple[Path, str]] = []
         for folder in folders:
             if folder.is_dir():
                 found.extend((f, unquote(folder.name)) for f in folder.glob(f"*{SUFFIX}") if not f.name.startswith("."))
