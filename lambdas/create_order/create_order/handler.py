@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import orderlab_runtime
@@ -72,7 +73,7 @@ def set_store(store: OrderStore | None) -> None:
     _store = store
 
 
-def _json(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def _json(status_code: int, body: Mapping[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status_code,
         content_type=content_types.APPLICATION_JSON,

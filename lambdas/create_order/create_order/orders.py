@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Final, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -90,7 +90,7 @@ __all__ = [
     "value_tier",
 ]
 
-CREATED_STATUS = "PENDING"
+CREATED_STATUS: Final = "PENDING"
 # valueTier: a *string* attribute, because EventBridge Pipes / Lambda event filters cannot
 # compare a DynamoDB stream's numbers (``{"N": "1500"}`` is a string to them): routing on
 # ``total`` with a ``numeric`` rule never matches on AWS, routing on ``valueTier`` does.
@@ -190,7 +190,7 @@ class ValidationFailure(Exception):
 
     def to_body(self) -> ErrorBody:
         """Return the JSON body of the 400 response."""
-        return {"message": self.message, "errors": [dict(error) for error in self.errors]}
+        return {"message": self.message, "errors": [error.copy() for error in self.errors]}
 
 
 class IdempotencyConflict(Exception):
@@ -663,14 +663,16 @@ def created_response(item: Mapping[str, Any]) -> CreatedOrder:
     It is the same on an idempotent replay as the first time, so ``status`` is always
     the creation status; ``GET /orders/{orderId}`` shows the current one.
     """
-    return {
+    body: CreatedOrder = {
         "orderId": item["orderId"],
         "status": CREATED_STATUS,
         "total": format_money(item["total"]),
         "currency": item["currency"],
         "createdAt": item["createdAt"],
-        **({"valueTier": item["valueTier"]} if "valueTier" in item else {}),
     }
+    if "valueTier" in item:
+        body["valueTier"] = item["valueTier"]
+    return body
 
 
 def to_api(item: Mapping[str, Any]) -> dict[str, Any]:
