@@ -132,10 +132,10 @@ def _parse(event: dict[str, Any]) -> dict[str, Any]:
 def format_log_line(entry: dict[str, Any]) -> str:
     """One parsed line for a human: time, level, message, then the context keys (orderId first).
 
-    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, 120000, tzinfo=timezone.utc), "level": "ERROR",
+    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, 120000, tzinfo=UTC), "level": "ERROR",
     ...                  "message": "failed", "orderId": "o-1", "receiveCount": 2, "service": "orders"})
     '12:00:01.120 ERROR   failed  orderId=o-1 receiveCount=2'
-    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, tzinfo=timezone.utc), "message": "",
+    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, tzinfo=UTC), "message": "",
     ...                  "_aws": {"CloudWatchMetrics": [{"Metrics": [{"Name": "OrdersConfirmed"}]}]},
     ...                  "OrdersConfirmed": [1.0]})
     '12:00:01.000 METRIC  OrdersConfirmed=[1.0]'

@@ -340,7 +340,7 @@ def state_intervals(
     An alarm's state before its first change is that change's ``old_state``; an alarm with no
     change in the window is in its ``current`` state throughout.
 
-    >>> t = lambda s: datetime(2024, 5, 1, 12, 0, s, tzinfo=timezone.utc)
+    >>> t = lambda s: datetime(2024, 5, 1, 12, 0, s, tzinfo=UTC)
     >>> history = pd.DataFrame([{"alarm": "dlq", "timestamp": t(10), "old_state": "OK", "new_state": "ALARM"},
     ...                         {"alarm": "dlq", "timestamp": t(30), "old_state": "ALARM", "new_state": "OK"}])
     >>> intervals = state_intervals(history, start=t(0), end=t(40), current={"dlq": "OK", "age": "OK"})

@@ -64,6 +64,7 @@ def order_worker_environment(
     ``blocked_customers``, ``discontinued_skus`` (lists become comma-separated); unset rules keep
     the worker's defaults. ``extra`` adds variables as they are (e.g. tuning knobs).
 
+    >>> from helpers.aws.sqs import QueueInfo
     >>> env = order_worker_environment(TableInfo("a-orders", "arn:aws:dynamodb:r:1:table/a-orders"),
     ...     OrderQueues(*(QueueInfo(n, f"https://q/{n}", f"arn:aws:sqs:r:1:{n}") for n in ("q", "d", "f"))),
     ...     rules={"blocked_customers": ["cust-666", "cust-13"], "max_quantity_per_item": 100})

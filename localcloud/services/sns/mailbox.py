@@ -67,7 +67,7 @@ class MailMessage:
     def json(self) -> Any:
         """The body parsed as JSON: what an ``email-json`` subscriber receives.
 
-        >>> MailMessage("a@b.c", "s", datetime.now(timezone.utc), '{"Type": "Notification"}', {},
+        >>> MailMessage("a@b.c", "s", datetime.now(UTC), '{"Type": "Notification"}', {},
         ...             Path("x.eml")).json()["Type"]
         'Notification'
         """
