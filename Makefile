@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.orderlab-installed
 
-.PHONY: install run test test-fast test-py312 test-py313 bench lab clean-lab cloud-stop
+.PHONY: install run test test-fast test-py312 test-py313 lint bench lab clean-lab cloud-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test-py312 test-py313: test-py3%:
 	$(MAKE) --no-print-directory PYTHON=$$interpreter VENV=.venv3$* install
 	ORDERLAB_LAMBDA_RUNTIME= .venv3$*/bin/orderlab run --output runs/latest-py3.$*
 	ORDERLAB_LAMBDA_RUNTIME= .venv3$*/bin/python -m pytest --enforce-iam tests/conformance
+
+## ruff (lint, then formatting) and mypy (helpers, localcloud and the Lambda functions: [tool.mypy] in pyproject.toml)
+LINT_PATHS := helpers localcloud lambdas tests bench scripts
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 ## benchmarks (not part of the tests): runs/bench-<timestamp>/results.json + plot.png
 bench: $(STAMP)

@@ -1,4 +1,5 @@
 """Shared by the benchmark scripts (run as ``python bench/<name>.py``: bench/ is on sys.path)."""
+
 from __future__ import annotations
 
 import socket
@@ -19,4 +20,9 @@ def latency_stats(samples_ms: list[float]) -> dict:
     def pick(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
 
-    return {"p50_ms": round(statistics.median(ordered), 2), "p95_ms": pick(0.95), "p99_ms": pick(0.99), "n": len(ordered)}
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": pick(0.95),
+        "p99_ms": pick(0.99),
+        "n": len(ordered),
+    }

@@ -6,6 +6,7 @@ Starts a local cloud of its own, deploys steps 1-3 and 5, then posts orders one 
 and polls the order (GetItem, ConsistentRead, every 5 ms) until it is final. Also reports
 the raw PutItem and API POST latencies measured in the same run, as the baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,17 +17,14 @@ import uuid
 from common import free_port, latency_stats
 
 
-
-
-
 def main() -> None:
     import localcloud
     from helpers import Lab
+    from helpers.core.target import resolve_target
     from helpers.learn.demo import VALID_ORDER
+    from helpers.ops.tracking import wait_for_final_status
     from helpers.pipeline.orders_api import OrdersApi
     from helpers.pipeline.step5 import deploy_pipeline
-    from helpers.ops.tracking import wait_for_final_status
-    from helpers.core.target import resolve_target
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=60)
@@ -34,7 +32,9 @@ def main() -> None:
     port = free_port()
     localcloud.start(port)
     try:
-        lab = Lab(resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix=f"e2e{uuid.uuid4().hex[:4]}")
+        lab = Lab(
+            resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix=f"e2e{uuid.uuid4().hex[:4]}"
+        )
         stack = deploy_pipeline(lab)
         api = OrdersApi(stack.ingestion.api.endpoint_url)
         ddb = lab.client("dynamodb")
@@ -57,8 +57,16 @@ def main() -> None:
             start = time.perf_counter()
             ddb.put_item(TableName=f"{table}", Item={"orderId": {"S": f"bench-{index}"}, "status": {"S": "CONFIRMED"}})
             put.append((time.perf_counter() - start) * 1000)
-        print(json.dumps({"order_post_to_final_status": latency_stats(e2e), "api_post_orders": latency_stats(post),
-                          "baseline_put_item": latency_stats(put)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "order_post_to_final_status": latency_stats(e2e),
+                    "api_post_orders": latency_stats(post),
+                    "baseline_put_item": latency_stats(put),
+                },
+                indent=2,
+            )
+        )
     finally:
         localcloud.reset(port)
 

@@ -8,6 +8,7 @@ pipeline settled. Reported per mode: ingest and completion rates, server RSS, an
 persistence on the snapshots' figures at the end (event-loop pause of the last and the longest
 capture, pickling and writing time, size on disk) and a graceful stop and start's seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,18 +25,20 @@ from common import free_port
 def _run(persist: bool, orders: int, clients: int) -> dict[str, Any]:
     import localcloud
     from helpers import Lab
+    from helpers.core.target import resolve_target
     from helpers.load.chaos import cloud_memory
     from helpers.load.ledger import collect, wait_until_settled
     from helpers.load.traffic import plan_orders, send_orders
     from helpers.pipeline.step5 import deploy_pipeline
-    from helpers.core.target import resolve_target
     from localcloud import persistence
 
     port = free_port()
     localcloud.reset(port)
     localcloud.start(port, persist=persist)
     try:
-        lab = Lab(resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix=f"pc{uuid.uuid4().hex[:4]}")
+        lab = Lab(
+            resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix=f"pc{uuid.uuid4().hex[:4]}"
+        )
         stack = deploy_pipeline(lab, fault_injection=False)
         send_orders(stack.api.endpoint_url, plan_orders(clients * 2), concurrency=clients, progress=False)
         started = time.time()
@@ -44,7 +47,9 @@ def _run(persist: bool, orders: int, clients: int) -> dict[str, Any]:
         settled = time.time() - started
         ledger = collect(lab, stack.table.name, stack.queues, result.sent)
         figures: dict[str, Any] = {
-            "persist": persist, "orders": orders, "clients": clients,
+            "persist": persist,
+            "orders": orders,
+            "clients": clients,
             "ingest_orders_per_s": round(result.rate, 1),
             "completion_orders_per_s": round(orders / settled, 1),
             "api_post": result.latency_stats(),

@@ -8,6 +8,7 @@ ASGI proxy (hypercorn + httpx, keep-alive), in the same run.
 
     python bench/proxy_overhead.py [--calls 500]     # prints JSON
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,9 @@ import time
 import zipfile
 
 import boto3
-
 from common import free_port
-from helpers.aws.runtime import lambda_runtime
 
+from helpers.aws.runtime import lambda_runtime
 
 
 def _run_proxy(listen: int, upstream: int) -> None:
@@ -47,9 +47,17 @@ def _run_proxy(listen: int, upstream: int) -> None:
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.lower() != b"host"]
         path = scope["raw_path"].decode() + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
         resp = await client.request(scope["method"], path, headers=headers, content=body)
-        await send({"type": "http.response.start", "status": resp.status_code,
-                    "headers": [(k.encode(), v.encode()) for k, v in resp.headers.items()
-                                if k.lower() not in ("content-length", "transfer-encoding", "connection")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": resp.status_code,
+                "headers": [
+                    (k.encode(), v.encode())
+                    for k, v in resp.headers.items()
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection")
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": resp.content})
 
     config = Config()
@@ -77,8 +85,11 @@ def _timed(fn, calls: int) -> dict:
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    return {"p50_ms": round(statistics.median(samples), 3), "p95_ms": round(samples[int(len(samples) * 0.95)], 3),
-            "per_second": round(1000 / statistics.mean(samples), 1)}
+    return {
+        "p50_ms": round(statistics.median(samples), 3),
+        "p95_ms": round(samples[int(len(samples) * 0.95)], 3),
+        "per_second": round(1000 / statistics.mean(samples), 1),
+    }
 
 
 def main() -> None:
@@ -96,32 +107,55 @@ def main() -> None:
         _wait_port(proxy_port)
 
         def clients(port):
-            kw = dict(endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
+            kw = dict(
+                endpoint_url=f"http://127.0.0.1:{port}",
+                region_name="us-east-1",
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
             return boto3.client("dynamodb", **kw), boto3.client("lambda", **kw)
 
         ddb, lam = clients(cloud_port)
-        ddb.create_table(TableName="bench", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.create_table(
+            TableName="bench",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
-        lam.create_function(FunctionName="bench", Runtime=lambda_runtime(), Role="arn:aws:iam::000000000000:role/r",
-                            Handler="app.handler", Code={"ZipFile": buf.getvalue()})
+        lam.create_function(
+            FunctionName="bench",
+            Runtime=lambda_runtime(),
+            Role="arn:aws:iam::000000000000:role/r",
+            Handler="app.handler",
+            Code={"ZipFile": buf.getvalue()},
+        )
         lam.get_waiter("function_active_v2").wait(FunctionName="bench")
 
         results = {}
         for label, port in (("direct", cloud_port), ("via_proxy", proxy_port)):
-            d, l = clients(port)
+            ddb, lam_client = clients(port)
             counter = iter(range(10**9))
+            # Default arguments bind this iteration's clients (the lambdas run before the loop moves on anyway).
             results[label] = {
-                "dynamodb_put_item": _timed(lambda: d.put_item(TableName="bench", Item={"pk": {"S": str(next(counter))}}), args.calls),
-                "lambda_invoke": _timed(lambda: l.invoke(FunctionName="bench", Payload=b"{}"), args.calls),
+                "dynamodb_put_item": _timed(
+                    lambda ddb=ddb, counter=counter: ddb.put_item(
+                        TableName="bench", Item={"pk": {"S": str(next(counter))}}
+                    ),
+                    args.calls,
+                ),
+                "lambda_invoke": _timed(
+                    lambda lam_client=lam_client: lam_client.invoke(FunctionName="bench", Payload=b"{}"), args.calls
+                ),
             }
         for op in ("dynamodb_put_item", "lambda_invoke"):
             direct, proxied = results["direct"][op]["p50_ms"], results["via_proxy"][op]["p50_ms"]
             results.setdefault("proxy_overhead", {})[op] = {
-                "added_p50_ms": round(proxied - direct, 3), "ratio_p50": round(proxied / direct, 2)}
+                "added_p50_ms": round(proxied - direct, 3),
+                "ratio_p50": round(proxied / direct, 2),
+            }
         print(json.dumps(results, indent=2))
     finally:
         proxy.terminate()

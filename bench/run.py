@@ -31,6 +31,7 @@ with persistence on, as learners run it, except the chaos phase without its rest
 
 What persistence costs (snapshot pause and size, throughput on vs off): bench/persistence_cost.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,6 @@ for entry in (str(REPO_ROOT), str(HERE)):
         sys.path.insert(0, entry)
 
 import psutil  # noqa: E402
-
 from common import free_port  # noqa: E402
 
 # Measured earlier on this machine with MiniStack 1.5.33 alone (DESIGN.md, the issue): the
@@ -94,8 +94,11 @@ def log(message: str) -> None:
 def machine_state() -> dict[str, Any]:
     """Is the machine busy? (other engineers share these cores)"""
     load1, load5, load15 = os.getloadavg()
-    return {"load_avg": [round(load1, 2), round(load5, 2), round(load15, 2)], "cpus": psutil.cpu_count(),
-            "cpu_percent_1s": psutil.cpu_percent(interval=1.0)}
+    return {
+        "load_avg": [round(load1, 2), round(load5, 2), round(load15, 2)],
+        "cpus": psutil.cpu_count(),
+        "cpu_percent_1s": psutil.cpu_percent(interval=1.0),
+    }
 
 
 class Cloud:
@@ -105,7 +108,7 @@ class Cloud:
         self.port = free_port()
         self.persist = persist  # on, as learners run it (snapshots included in every figure)
 
-    def __enter__(self) -> "Cloud":
+    def __enter__(self) -> Cloud:
         import localcloud
 
         localcloud.reset(self.port)
@@ -134,14 +137,19 @@ class Cloud:
 class MiniStackAlone(Cloud):
     """The pinned MiniStack started on its own (``python -m ministack``, loopback), for comparison."""
 
-    def __enter__(self) -> "MiniStackAlone":
+    def __enter__(self) -> MiniStackAlone:
         import subprocess
 
         import requests
 
         env = dict(os.environ, GATEWAY_PORT=str(self.port), BIND_HOST="127.0.0.1")
-        self._proc = subprocess.Popen([sys.executable, "-m", "ministack"], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ministack"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -194,8 +202,9 @@ def _warm(api_base: str, clients: int) -> None:
     """Start ``clients`` warm execution environments of create_order (cold starts are not measured)."""
     from helpers.load.traffic import plan_orders, send_orders
 
-    send_orders(api_base, plan_orders(clients * 3, run_id=f"warm{uuid.uuid4().hex[:6]}"), concurrency=clients,
-                progress=False)
+    send_orders(
+        api_base, plan_orders(clients * 3, run_id=f"warm{uuid.uuid4().hex[:6]}"), concurrency=clients, progress=False
+    )
 
 
 # ------------------------------------------------------------------------------------------ phases
@@ -213,10 +222,16 @@ def phase_baseline(cloud: Cloud, calls: int = 3000, seconds: float = 6.0) -> dic
     for index in range(20):  # connection set-up, first-call costs
         ddb.put_item(TableName=table.name, Item={"orderId": {"S": f"w{index}"}})
         sqs.send_message(QueueUrl=queue.url, MessageBody="w")
-    put = _timed_calls(lambda i: ddb.put_item(TableName=table.name, Item={
-        "orderId": {"S": f"o{i}"}, "status": {"S": "PENDING"}, "total": {"N": "30.97"}}), calls, seconds)
-    send = _timed_calls(lambda i: sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps({"orderId": f"o{i}"})),
-                        calls, seconds)
+    put = _timed_calls(
+        lambda i: ddb.put_item(
+            TableName=table.name, Item={"orderId": {"S": f"o{i}"}, "status": {"S": "PENDING"}, "total": {"N": "30.97"}}
+        ),
+        calls,
+        seconds,
+    )
+    send = _timed_calls(
+        lambda i: sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps({"orderId": f"o{i}"})), calls, seconds
+    )
     return {"put_item": put, "send_message": send}
 
 
@@ -257,8 +272,8 @@ def _e2e_ms(lab: Any, table: str, sent: list[Any]) -> list[float]:
 def phase_e2e(cloud: Cloud, *, rate: float = 50.0, seconds: float = 60.0) -> dict[str, Any]:
     """Order POST -> final status at a steady ``rate`` for ``seconds`` (all orders without faults)."""
     from helpers.load.traffic import plan_orders, send_orders
-    from helpers.pipeline.step5 import deploy_pipeline
     from helpers.ops.tracking import wait_for_statuses
+    from helpers.pipeline.step5 import deploy_pipeline
 
     lab = cloud.lab("e2e")
     stack = deploy_pipeline(lab)
@@ -268,10 +283,16 @@ def phase_e2e(cloud: Cloud, *, rate: float = 50.0, seconds: float = 60.0) -> dic
     result = send_orders(base, plan_orders(int(rate * seconds)), concurrency=4, rate=rate, progress=False)
     wait_for_statuses(lab, stack.table.name, [s.order_id for s in result.accepted], timeout=120)
     e2e = _e2e_ms(lab, stack.table.name, result.sent)
-    return {"orders": len(result.sent) + 12, "rate_offered": rate, "seconds": seconds,
-            "rate_achieved": round(result.rate, 1),
-            "order_post_to_final_status": _latency(e2e), "api_post": result.latency_stats(),
-            "lab": lab, "stack": stack}
+    return {
+        "orders": len(result.sent) + 12,
+        "rate_offered": rate,
+        "seconds": seconds,
+        "rate_achieved": round(result.rate, 1),
+        "order_post_to_final_status": _latency(e2e),
+        "api_post": result.latency_stats(),
+        "lab": lab,
+        "stack": stack,
+    }
 
 
 def _cpu_seconds(procs: dict[int, psutil.Process]) -> dict[int, float]:
@@ -285,8 +306,9 @@ def _cpu_seconds(procs: dict[int, psutil.Process]) -> dict[int, float]:
     return out
 
 
-def phase_sustained(cloud: Cloud, lab: Any, stack: Any, *, rate: float = SUSTAINED_RATE, seconds: float = 60.0,
-                    clients: int = 8) -> dict[str, Any]:
+def phase_sustained(
+    cloud: Cloud, lab: Any, stack: Any, *, rate: float = SUSTAINED_RATE, seconds: float = 60.0, clients: int = 8
+) -> dict[str, Any]:
     """The full pipeline at ``rate`` orders/s offered for ``seconds``: does it keep up, and leave nothing behind?"""
     from helpers.load.chaos import lambda_workers, server_process
     from helpers.load.ledger import collect, wait_until_settled
@@ -318,7 +340,7 @@ def phase_sustained(cloud: Cloud, lab: Any, stack: Any, *, rate: float = SUSTAIN
         settle_error = ""
         try:
             wait_until_settled(lab, stack.table.name, stack.queues, result.sent, max_receive_count=3, timeout=180)
-        except Exception as exc:  # noqa: BLE001 - reported, and the ledger says what is missing
+        except Exception as exc:
             settle_error = str(exc)[:300]
         settled = time.time()
     cpu_server = sum(_cpu_seconds({server.pid: server}).values()) - sum(before_server.values())
@@ -331,8 +353,11 @@ def phase_sustained(cloud: Cloud, lab: Any, stack: Any, *, rate: float = SUSTAIN
     samples = watch.frame()
     wall = settled - wall0
     return {
-        "rate_offered": rate, "seconds": seconds, "clients": clients,
-        "orders": len(plan), "accepted": result.accepted_count,
+        "rate_offered": rate,
+        "seconds": seconds,
+        "clients": clients,
+        "orders": len(plan),
+        "accepted": result.accepted_count,
         "ingest_orders_per_s": round(result.rate, 1),
         "completion_orders_per_s": round(len(finals) / max(finals[-1] - wall0, 1e-9), 1) if finals else 0.0,
         "completed_within_window": completed_in_window,
@@ -341,13 +366,18 @@ def phase_sustained(cloud: Cloud, lab: Any, stack: Any, *, rate: float = SUSTAIN
         "max_order_queue_depth": int(samples["order_queue"].max()) if not samples.empty else None,
         "api_post": result.latency_stats(),
         "order_post_to_final_status": _latency(_e2e_ms(lab, stack.table.name, result.sent)),
-        "cpu_cores_used": {"server": round(cpu_server / wall, 2), "lambda_workers": round(cpu_workers / wall, 2),
-                           "load_generator": round(cpu_me / wall, 2)},
+        "cpu_cores_used": {
+            "server": round(cpu_server / wall, 2),
+            "lambda_workers": round(cpu_workers / wall, 2),
+            "load_generator": round(cpu_me / wall, 2),
+        },
         "ledger": ledger.summary(),
-        "timeline": {"t": samples["t"].tolist() if not samples.empty else [],
-                     "order_queue": samples["order_queue"].tolist() if not samples.empty else [],
-                     "ingest": result.ingest_timeline(1.0)["rate"].tolist(),
-                     "completions": _per_second(finals, wall0)},
+        "timeline": {
+            "t": samples["t"].tolist() if not samples.empty else [],
+            "order_queue": samples["order_queue"].tolist() if not samples.empty else [],
+            "ingest": result.ingest_timeline(1.0)["rate"].tolist(),
+            "completions": _per_second(finals, wall0),
+        },
     }
 
 
@@ -392,13 +422,26 @@ def phase_series(out_dir: Path) -> dict[str, Any]:
             os.environ.pop("ORDERLAB_PORT", None)
         else:
             os.environ["ORDERLAB_PORT"] = previous
-    return {"total_s": round(total, 1), "all_ok": all(r.ok for r in results),
-            "notebooks": [{"notebook": r.notebook, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error}
-                          for r in results]}
+    return {
+        "total_s": round(total, 1),
+        "all_ok": all(r.ok for r in results),
+        "notebooks": [
+            {"notebook": r.notebook, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error} for r in results
+        ],
+    }
 
 
-def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: float = 0.10,
-                poison_rate: float = 0.01, kills: int = 3, restart: bool = True, seed: int = 7) -> dict[str, Any]:
+def phase_chaos(
+    *,
+    orders: int,
+    rate: float,
+    clients: int = 8,
+    transient_rate: float = 0.10,
+    poison_rate: float = 0.01,
+    kills: int = 3,
+    restart: bool = True,
+    seed: int = 7,
+) -> dict[str, Any]:
     """``orders`` orders with faults, worker kills and a graceful restart with persistence; the ledger."""
     import threading
 
@@ -413,8 +456,8 @@ def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: f
         stack = deploy_pipeline(lab, transient_failures=1)  # one failing receive, so a kill still leaves a spare
         alarm_watch = None
         try:
-            from helpers.pipeline.step6 import deploy_alerting
             from helpers.load.ledger import DlqAlarmWatch
+            from helpers.pipeline.step6 import deploy_alerting
 
             deploy_alerting(lab, alert_email=None)  # step 6: the DLQ alarm -> SNS -> alert-inbox
             alarm_watch = DlqAlarmWatch(lab)
@@ -448,11 +491,13 @@ def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: f
             result = send_orders(base, plan, concurrency=clients, rate=rate, progress=False, retry_for=120)
         for thread in helpers_threads:
             thread.join(timeout=120)
-        events += [{"t": round(k.wall_time - t0, 2), "event": f"killed order-worker x{len(k.pids)}"} for k in killer.kills]
+        events += [
+            {"t": round(k.wall_time - t0, 2), "event": f"killed order-worker x{len(k.pids)}"} for k in killer.kills
+        ]
         settle_error = ""
         try:
             wait_until_settled(lab, stack.table.name, stack.queues, result.sent, max_receive_count=3, timeout=240)
-        except Exception as exc:  # noqa: BLE001 - the ledger says what is missing
+        except Exception as exc:
             settle_error = str(exc)[:300]
         settled_s = time.time() - t0
         alert = alarm_watch.evidence(timeout=60) if alarm_watch is not None else None
@@ -463,16 +508,32 @@ def phase_chaos(*, orders: int, rate: float, clients: int = 8, transient_rate: f
         memory = cloud_memory(cloud.port)
         server_log = paths.log_file(cloud.port).read_text(errors="replace")
         # What the crashes did, from the cloud's own log: whole batches lost (visibility timeout), timeouts, retries.
-        log_counts = {label: server_log.count(needle) for label, needle in (
-            ("sqs_batches_failed", "failed an SQS batch"), ("invocation_timeouts", "timed out after"),
-            ("worker_exited", "Worker process exited"), ("stream_batches_bisected", "bisected into"),
-            ("stream_records_discarded", "discarding"))}
-        return {"orders": orders, "rate_offered": rate, "transient_rate": transient_rate, "poison_rate": poison_rate,
-                "ingest_orders_per_s": round(result.rate, 1), "retried_posts": result.retried,
-                "settled_after_s": round(settled_s, 1), "settle_error": settle_error,
-                "events": sorted(events, key=lambda e: e["t"]), "restart": restart_box.get("report"),
-                "memory_at_end": memory, "server_log_counts": log_counts, "ledger": ledger.summary(),
-                "ledger_table": ledger.table().to_dict()}
+        log_counts = {
+            label: server_log.count(needle)
+            for label, needle in (
+                ("sqs_batches_failed", "failed an SQS batch"),
+                ("invocation_timeouts", "timed out after"),
+                ("worker_exited", "Worker process exited"),
+                ("stream_batches_bisected", "bisected into"),
+                ("stream_records_discarded", "discarding"),
+            )
+        }
+        return {
+            "orders": orders,
+            "rate_offered": rate,
+            "transient_rate": transient_rate,
+            "poison_rate": poison_rate,
+            "ingest_orders_per_s": round(result.rate, 1),
+            "retried_posts": result.retried,
+            "settled_after_s": round(settled_s, 1),
+            "settle_error": settle_error,
+            "events": sorted(events, key=lambda e: e["t"]),
+            "restart": restart_box.get("report"),
+            "memory_at_end": memory,
+            "server_log_counts": log_counts,
+            "ledger": ledger.summary(),
+            "ledger_table": ledger.table().to_dict(),
+        }
 
 
 def phase_profile() -> dict[str, Any]:
@@ -491,10 +552,12 @@ def phase_profile() -> dict[str, Any]:
     return {
         "ministack_version": importlib.metadata.version("ministack"),
         "stderr_first_line_wait_s": float(drain.group(1)) if drain else None,
-        "drain_called_after_each_invoke": "response[\"log\"] = self._drain_stderr_bounded()" in runtime,
+        "drain_called_after_each_invoke": 'response["log"] = self._drain_stderr_bounded()' in runtime,
         "esm_idle_wake_gap_s": float(gap.group(1)) if gap else None,
-        "local_cloud_fixes": {"stderr wait": "localcloud/services/awslambda/runtime.py: end-of-invocation marker",
-                              "idle wake gap": "localcloud/services/awslambda/event_sources.py: 2 ms"},
+        "local_cloud_fixes": {
+            "stderr wait": "localcloud/services/awslambda/runtime.py: end-of-invocation marker",
+            "idle wake gap": "localcloud/services/awslambda/event_sources.py: 2 ms",
+        },
     }
 
 
@@ -516,7 +579,8 @@ def _measured(results: dict[str, Any]) -> dict[str, float | None]:
         "api_sequential_p50_ms": get("api", "sequential", "p50_ms"),
         "api_8_clients_orders_per_s": get("api", "clients_8", "orders_per_s"),
         "pipeline_sustained_orders_per_s": (min(ingest, completion) if sustained_ok else 0.0)
-        if ingest is not None and completion is not None else None,
+        if ingest is not None and completion is not None
+        else None,
         "e2e_p99_ms_at_50_per_s": get("e2e", "order_post_to_final_status", "p99_ms"),
         "series_headless_s": get("series", "total_s"),
         "server_rss_mb_after_10k": get("memory", "server_rss_mb"),
@@ -531,26 +595,42 @@ def targets_table(results: dict[str, Any]) -> list[dict[str, Any]]:
     alone = results.get("ministack_alone") or {}
     reference = MINISTACK_ALONE_REFERENCE
     baseline = results.get("baseline") or {}
-    raw = (f"PutItem {baseline.get('put_item', {}).get('per_s')}/s p50 {baseline.get('put_item', {}).get('p50_ms')} ms; "
-           f"SendMessage {baseline.get('send_message', {}).get('per_s')}/s") if baseline else None
+    raw = (
+        (
+            f"PutItem {baseline.get('put_item', {}).get('per_s')}/s "
+            f"p50 {baseline.get('put_item', {}).get('p50_ms')} ms; "
+            f"SendMessage {baseline.get('send_message', {}).get('per_s')}/s"
+        )
+        if baseline
+        else None
+    )
     rows = []
     for key, (op, target, label) in TARGETS.items():
         value = measured.get(key)
         met = None if value is None else (value <= target if op == "<=" else value >= target)
-        rows.append({"key": key, "what": label, "target": f"{op} {target:g}", "measured": value, "met": met,
-                     "same_run_raw_baseline": raw,
-                     "ministack_alone_same_run": _alone_value(alone, key),
-                     "ministack_alone_reference": reference.get(key)})
+        rows.append(
+            {
+                "key": key,
+                "what": label,
+                "target": f"{op} {target:g}",
+                "measured": value,
+                "met": met,
+                "same_run_raw_baseline": raw,
+                "ministack_alone_same_run": _alone_value(alone, key),
+                "ministack_alone_reference": reference.get(key),
+            }
+        )
     return rows
 
 
 def _alone_value(alone: dict[str, Any], key: str) -> float | None:
     if not alone:
         return None
-    return {"api_sequential_p50_ms": alone.get("api", {}).get("sequential", {}).get("p50_ms"),
-            "api_8_clients_orders_per_s": alone.get("api", {}).get("clients_8", {}).get("orders_per_s"),
-            "e2e_p99_ms_at_50_per_s": alone.get("e2e", {}).get("order_post_to_final_status", {}).get("p99_ms"),
-            }.get(key)
+    return {
+        "api_sequential_p50_ms": alone.get("api", {}).get("sequential", {}).get("p50_ms"),
+        "api_8_clients_orders_per_s": alone.get("api", {}).get("clients_8", {}).get("orders_per_s"),
+        "e2e_p99_ms_at_50_per_s": alone.get("e2e", {}).get("order_post_to_final_status", {}).get("p99_ms"),
+    }.get(key)
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -564,7 +644,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax = axes[0][0]
     rows = [r for r in results.get("targets", []) if r["measured"] is not None]
     labels = [r["key"].replace("_", " ") for r in rows]
-    ratios = [(float(r["measured"]) / float(r["target"].split()[1])) if float(r["target"].split()[1]) else 0 for r in rows]
+    ratios = [
+        (float(r["measured"]) / float(r["target"].split()[1])) if float(r["target"].split()[1]) else 0 for r in rows
+    ]
     colors = ["tab:green" if r["met"] else "tab:red" for r in rows]
     ax.barh(labels, ratios, color=colors)
     ax.axvline(1.0, color="black", linestyle="--")
@@ -580,15 +662,19 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax2.plot(timeline["t"], timeline["order_queue"], color="tab:gray", alpha=0.6, label="order queue depth")
         ax2.set_ylabel("order queue depth (grey)", fontsize=8)
         ax.legend(loc="upper left", fontsize=8)
-        ax.set_title(f"sustained: {results['sustained']['rate_offered']:g}/s offered for "
-                     f"{results['sustained']['seconds']:g} s", fontsize=9)
+        ax.set_title(
+            f"sustained: {results['sustained']['rate_offered']:g}/s offered for {results['sustained']['seconds']:g} s",
+            fontsize=9,
+        )
         ax.set_xlabel("s")
 
     ax = axes[1][0]
-    series = {"API 1 client": (results.get("api") or {}).get("sequential"),
-              "API 8 clients": (results.get("api") or {}).get("clients_8"),
-              "e2e @50/s": (results.get("e2e") or {}).get("order_post_to_final_status"),
-              "e2e @sustained": (results.get("sustained") or {}).get("order_post_to_final_status")}
+    series = {
+        "API 1 client": (results.get("api") or {}).get("sequential"),
+        "API 8 clients": (results.get("api") or {}).get("clients_8"),
+        "e2e @50/s": (results.get("e2e") or {}).get("order_post_to_final_status"),
+        "e2e @sustained": (results.get("sustained") or {}).get("order_post_to_final_status"),
+    }
     names = [k for k, v in series.items() if v]
     for offset, pct in enumerate(("p50_ms", "p95_ms", "p99_ms")):
         ax.bar([i + offset * 0.27 for i in range(len(names))], [series[n][pct] for n in names], width=0.27, label=pct)
@@ -601,20 +687,27 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax = axes[1][1]
     memory = results.get("memory") or {}
     if memory:
-        ax.bar(["server RSS", "Lambda workers PSS", "Lambda workers RSS sum"],
-               [memory["server_rss_mb"], memory.get("workers_pss_mb", 0.0), memory["workers_rss_mb"]],
-               color=["tab:blue", "tab:orange", "tab:gray"])
+        ax.bar(
+            ["server RSS", "Lambda workers PSS", "Lambda workers RSS sum"],
+            [memory["server_rss_mb"], memory.get("workers_pss_mb", 0.0), memory["workers_rss_mb"]],
+            color=["tab:blue", "tab:orange", "tab:gray"],
+        )
         for x, limit in ((0, 300), (1, 700)):
             ax.hlines(limit, x - 0.4, x + 0.4, colors="red", linestyles="--")
         ax.set_ylabel("MB")
-        ax.set_title(f"memory after {memory.get('orders_seen', '?')} orders ({memory.get('workers')} workers); "
-                     "red: target", fontsize=9)
+        ax.set_title(
+            f"memory after {memory.get('orders_seen', '?')} orders ({memory.get('workers')} workers); red: target",
+            fontsize=9,
+        )
 
     ax = axes[2][0]
     notebooks = (results.get("series") or {}).get("notebooks") or []
     if notebooks:
-        ax.barh([n["notebook"] for n in notebooks], [n["seconds"] for n in notebooks],
-                color=["tab:green" if n["ok"] else "tab:red" for n in notebooks])
+        ax.barh(
+            [n["notebook"] for n in notebooks],
+            [n["seconds"] for n in notebooks],
+            color=["tab:green" if n["ok"] else "tab:red" for n in notebooks],
+        )
         ax.set_title(f"series headless: {results['series']['total_s']} s (target 120 s)", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
 
@@ -624,8 +717,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
         outcomes = chaos["ledger"]["outcomes"]
         ax.bar(list(outcomes), list(outcomes.values()), color="tab:purple")
         ax.set_yscale("symlog")
-        ax.set_title(f"chaos: {chaos['orders']} orders, {chaos['ledger']['accounted_pct']} % accounted, "
-                     f"{len(chaos['ledger']['problems'])} problem(s)", fontsize=9)
+        ax.set_title(
+            f"chaos: {chaos['orders']} orders, {chaos['ledger']['accounted_pct']} % accounted, "
+            f"{len(chaos['ledger']['problems'])} problem(s)",
+            fontsize=9,
+        )
         ax.tick_params(axis="x", labelsize=7)
     fig.suptitle(f"Order Pipeline Lab benchmark — {results['started_at']}")
     fig.tight_layout()
@@ -636,10 +732,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'target':<62} {'goal':>10} {'measured':>10} {'met':>5}  {'MiniStack alone (run / ref)':>28}")
     for r in rows:
-        alone = f"{r['ministack_alone_same_run'] if r['ministack_alone_same_run'] is not None else '-'} / " \
-                f"{r['ministack_alone_reference'] if r['ministack_alone_reference'] is not None else '-'}"
+        alone = (
+            f"{r['ministack_alone_same_run'] if r['ministack_alone_same_run'] is not None else '-'} / "
+            f"{r['ministack_alone_reference'] if r['ministack_alone_reference'] is not None else '-'}"
+        )
         met = {True: "yes", False: "NO", None: "-"}[r["met"]]
-        print(f"{r['what']:<62} {r['target']:>10} {str(r['measured']):>10} {met:>5}  {alone:>28}")
+        print(f"{r['what']:<62} {r['target']:>10} {r['measured']!s:>10} {met:>5}  {alone:>28}")
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -654,8 +752,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos-orders", type=int, default=None, help="orders in the chaos run (default 10,000)")
     parser.add_argument("--sustained-rate", type=float, default=SUSTAINED_RATE)
     parser.add_argument("--sustained-clients", type=int, default=8)
-    parser.add_argument("--ministack-alone", action="store_true",
-                        help="also measure API ingest and e2e on MiniStack alone in this run")
+    parser.add_argument(
+        "--ministack-alone", action="store_true", help="also measure API ingest and e2e on MiniStack alone in this run"
+    )
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/bench-<timestamp>)")
     args = parser.parse_args(argv)
     phases = [p.strip() for p in args.only.split(",") if p.strip()] or list(PHASES)
@@ -664,12 +763,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown phase(s) {unknown}; use {', '.join(PHASES)}")
     seconds = 10.0 if args.quick else 60.0
     chaos_orders = args.chaos_orders or (1000 if args.quick else 10_000)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or REPO_ROOT / "runs" / f"bench-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"started_at": stamp, "quick": args.quick, "phases": phases,
-                               "machine": {"before": machine_state(), "python": platform.python_version(),
-                                           "platform": platform.platform()}}
+    results: dict[str, Any] = {
+        "started_at": stamp,
+        "quick": args.quick,
+        "phases": phases,
+        "machine": {"before": machine_state(), "python": platform.python_version(), "platform": platform.platform()},
+    }
 
     def save() -> None:
         results["targets"] = targets_table(results)
@@ -684,8 +786,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["baseline"] = phase_baseline(cloud)
             if "api" in phases:
                 log("api: POST /orders, 1 and 8 clients")
-                results["api"] = phase_api(cloud, sequential=200 if args.quick else 500,
-                                           parallel=1000 if args.quick else 3000)
+                results["api"] = phase_api(
+                    cloud, sequential=200 if args.quick else 500, parallel=1000 if args.quick else 3000
+                )
         save()
     if {"e2e", "sustained", "memory"} & set(phases):
         # A cloud of its own: the memory figure is the pipeline's alone (no step-1-only stack's warm workers).
@@ -698,8 +801,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["e2e"] = e2e
             if "sustained" in phases and stack_info:
                 log(f"sustained: {args.sustained_rate:g} orders/s for {seconds:g} s")
-                results["sustained"] = phase_sustained(cloud, *stack_info, rate=args.sustained_rate, seconds=seconds,
-                                                       clients=args.sustained_clients)
+                results["sustained"] = phase_sustained(
+                    cloud, *stack_info, rate=args.sustained_rate, seconds=seconds, clients=args.sustained_clients
+                )
             if "memory" in phases:
                 memory = phase_memory(cloud)
                 memory["orders_seen"] = sum(int((results.get(k) or {}).get("orders", 0)) for k in ("e2e", "sustained"))

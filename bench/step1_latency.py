@@ -6,6 +6,7 @@ For each cloud: warm Lambda Invoke of a trivial function, and POST /orders throu
 HTTP API -> create_order -> DynamoDB PutItem (the real step-1 stack, sequential, one client).
 The baseline is the pinned MiniStack started on its own (`ministack`, loopback only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,20 +19,16 @@ import time
 import uuid
 import zipfile
 
-
-from common import free_port, latency_stats
 import requests
-
-
-
+from common import free_port, latency_stats
 
 
 def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
     from helpers import Lab
-    from helpers.learn.demo import VALID_ORDER
     from helpers.aws.runtime import lambda_runtime
-    from helpers.pipeline.step1 import deploy_ingestion
     from helpers.core.target import resolve_target
+    from helpers.learn.demo import VALID_ORDER
+    from helpers.pipeline.step1 import deploy_ingestion
 
     lab = Lab(resolve_target("endpoint", endpoint_url=endpoint), prefix=f"bench{uuid.uuid4().hex[:4]}")
     stack = deploy_ingestion(lab)
@@ -51,8 +48,13 @@ def _measure(endpoint: str, api_base_for, requests_count: int) -> dict:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("app.py", "def handler(event, context):\n    return 1\n")
     name = lab.name("noop")
-    lam.create_function(FunctionName=name, Runtime=lambda_runtime(), Role="arn:aws:iam::000000000000:role/r",
-                        Handler="app.handler", Code={"ZipFile": buf.getvalue()})
+    lam.create_function(
+        FunctionName=name,
+        Runtime=lambda_runtime(),
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+    )
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     for _ in range(10):
         lam.invoke(FunctionName=name, Payload=b"{}")
@@ -84,8 +86,13 @@ def main() -> None:
 
     base_port = free_port()
     env = dict(os.environ, GATEWAY_PORT=str(base_port), BIND_HOST="127.0.0.1")
-    baseline = subprocess.Popen([sys.executable, "-m", "ministack"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+    baseline = subprocess.Popen(
+        [sys.executable, "-m", "ministack"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -97,7 +104,9 @@ def main() -> None:
         # MiniStack alone answers an unreachable *.execute-api.localhost ApiEndpoint; use its path form.
         results["ministack_alone"] = _measure(
             f"http://127.0.0.1:{base_port}",
-            lambda api: f"http://127.0.0.1:{base_port}/_aws/execute-api/{api.api_id}", args.requests)
+            lambda api: f"http://127.0.0.1:{base_port}/_aws/execute-api/{api.api_id}",
+            args.requests,
+        )
     finally:
         os.killpg(baseline.pid, 15)
         baseline.wait(timeout=30)

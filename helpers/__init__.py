@@ -5,6 +5,7 @@
 >>> lab.name("orders")
 'alice-orders'
 """
+
 from helpers.core.lab import Lab, show_plan_with
 from helpers.core.target import Target, TargetError, resolve_target
 from helpers.learn.plan import plan_text

@@ -10,9 +10,9 @@ True
 >>> reset().files_removed       # stops it and forgets its saved state  # doctest: +SKIP
 2
 """
+
 from localcloud import paths
 from localcloud.lambda_zygote import is_zygote_cmdline as is_lambda_zygote
-from localcloud.services.sns.mailbox import Mailbox
 from localcloud.process import (
     CloudStatus,
     LocalCloudError,
@@ -25,6 +25,7 @@ from localcloud.process import (
     stop,
 )
 from localcloud.runtimes import available_runtimes, install_hint, python_version_of
+from localcloud.services.sns.mailbox import Mailbox
 
 __all__ = [
     "CloudStatus",

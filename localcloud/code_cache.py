@@ -17,6 +17,7 @@ copy, the standard library, the content-named code directories).
 >>> code_dir(b"PK...", port=4599)                                    # doctest: +SKIP
 '/root/.orderlab/cloud-4599/lambda-code/3f0c.../code'
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -14,6 +14,7 @@ is synchronous, on the publisher's thread and context (docs/local-cloud-services
 >>> seen
 [Pinged(count=3)]
 """
+
 from __future__ import annotations
 
 import logging

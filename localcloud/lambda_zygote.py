@@ -32,6 +32,7 @@ threads is unsafe); functions with layers start normally (their layers are extra
 environment). A zygote that dies is started again; while there is none, environments start
 normally. ``ORDERLAB_LAMBDA_ZYGOTE=0`` turns all of this off.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -63,8 +64,9 @@ _FORK_TIMEOUT_SECONDS = 10.0
 _MAX_MESSAGE_BYTES = 1 << 20
 # Set in each environment, not in the zygote: per environment (its log stream), or from the
 # function's configuration (a change of memory or timeout keeps the zygote of its code).
-_PER_ENVIRONMENT_VARIABLES = frozenset({"AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                                        "AWS_LAMBDA_FUNCTION_VERSION", "_LAMBDA_TIMEOUT"})
+_PER_ENVIRONMENT_VARIABLES = frozenset(
+    {"AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION", "_LAMBDA_TIMEOUT"}
+)
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -269,7 +271,6 @@ main()
 # ---------------------------------------------------------------------------------------------
 
 
-
 class ZygoteUnavailable(RuntimeError):
     """The zygote cannot fork an environment now (not started, dead, or refused)."""
 
@@ -346,9 +347,14 @@ def key_for(worker: Any, args: list[str], cwd: str, env: dict[str, str]) -> Zygo
         return None  # no room to show its _worker.py in the fork's command line
     own = _function_variables(worker)
     shared = sorted((k, v) for k, v in env.items() if k not in _PER_ENVIRONMENT_VARIABLES and k not in own)
-    return ZygoteKey(str(worker.config.get("FunctionArn", "")), str(worker.func_name), args[0], cwd,
-                     str(worker.config.get("Handler", "index.handler")),
-                     hashlib.sha256(repr(shared).encode()).hexdigest())
+    return ZygoteKey(
+        str(worker.config.get("FunctionArn", "")),
+        str(worker.func_name),
+        args[0],
+        cwd,
+        str(worker.config.get("Handler", "index.handler")),
+        hashlib.sha256(repr(shared).encode()).hexdigest(),
+    )
 
 
 class Zygote:
@@ -373,8 +379,11 @@ class Zygote:
         try:
             proc = subprocess.Popen(
                 [self.key.launcher, str(_script_path()), " " * CMDLINE_ROOM],
-                cwd=self.key.code_dir, env=env, pass_fds=(zygote_end.fileno(),),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # stderr: the server's log
+                cwd=self.key.code_dir,
+                env=env,
+                pass_fds=(zygote_end.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # stderr: the server's log
             )
         finally:
             zygote_end.close()
@@ -389,17 +398,22 @@ class Zygote:
         if answer.get("status") != "ready":
             server_end.close()
             _end(proc, grace=0.0)
-            raise ZygoteUnavailable(f"Lambda zygote for {self.key.function_name} did not start: "
-                                    f"{answer.get('error', answer)}")
+            raise ZygoteUnavailable(
+                f"Lambda zygote for {self.key.function_name} did not start: {answer.get('error', answer)}"
+            )
         server_end.settimeout(_FORK_TIMEOUT_SECONDS)
         with self._lock:
             old, self._sock = self._sock, server_end
             self.ready = not self.retired
         if old is not None:
             old.close()
-        logger.info("Lambda zygote for %s: pid %s, %d module(s) imported%s", self.key.function_name, proc.pid,
-                    answer.get("imported", 0),
-                    f", {len(answer['skipped'])} left to the environments" if answer.get("skipped") else "")
+        logger.info(
+            "Lambda zygote for %s: pid %s, %d module(s) imported%s",
+            self.key.function_name,
+            proc.pid,
+            answer.get("imported", 0),
+            f", {len(answer['skipped'])} left to the environments" if answer.get("skipped") else "",
+        )
 
     def fork(self, request: dict[str, Any], fds: tuple[int, int, int]) -> int:
         """Fork an environment on ``fds`` (its stdin, stdout, stderr): its pid, a child of the server."""
@@ -414,8 +428,9 @@ class Zygote:
                 raise ZygoteUnavailable(f"the Lambda zygote for {self.key.function_name} is gone ({exc})") from exc
             if "pid" not in answer:
                 self.ready = False
-                raise ZygoteUnavailable(f"the Lambda zygote for {self.key.function_name} could not fork: "
-                                        f"{answer.get('error', answer)}")
+                raise ZygoteUnavailable(
+                    f"the Lambda zygote for {self.key.function_name} could not fork: {answer.get('error', answer)}"
+                )
             self.forks += 1
             return int(answer["pid"])
 
@@ -439,7 +454,7 @@ def _end(proc: subprocess.Popen[bytes], grace: float) -> None:
         proc.wait(timeout=5)
 
 
-class ForkedEnvironment(subprocess.Popen):  # type: ignore[type-arg]
+class ForkedEnvironment(subprocess.Popen):
     """A worker process forked from a zygote instead of executed; otherwise a ``Popen`` like any other.
 
     ``subprocess`` makes the pipes and their file objects; only the start of the child differs.
@@ -450,10 +465,26 @@ class ForkedEnvironment(subprocess.Popen):  # type: ignore[type-arg]
         self._request = request
         super().__init__(args, **kwargs)
 
-    def _execute_child(self, args: Any, executable: Any, preexec_fn: Any, close_fds: Any, pass_fds: Any,
-                       cwd: Any, env: Any, startupinfo: Any, creationflags: Any, shell: Any,
-                       p2cread: int, p2cwrite: int, c2pread: int, c2pwrite: int, errread: int, errwrite: int,
-                       *_unused: Any) -> None:
+    def _execute_child(
+        self,
+        args: Any,
+        executable: Any,
+        preexec_fn: Any,
+        close_fds: Any,
+        pass_fds: Any,
+        cwd: Any,
+        env: Any,
+        startupinfo: Any,
+        creationflags: Any,
+        shell: Any,
+        p2cread: int,
+        p2cwrite: int,
+        c2pread: int,
+        c2pwrite: int,
+        errread: int,
+        errwrite: int,
+        *_unused: Any,
+    ) -> None:
         try:
             self.pid = self._zygote.fork(self._request, (p2cread, c2pwrite, errwrite))
             self._child_created = True
@@ -464,7 +495,7 @@ class ForkedEnvironment(subprocess.Popen):  # type: ignore[type-arg]
             self._closed_child_pipe_fds = True
 
 
-def popen(worker: Any, args: list[str], **kwargs: Any) -> subprocess.Popen:  # type: ignore[type-arg]
+def popen(worker: Any, args: list[str], **kwargs: Any) -> subprocess.Popen:
     """Start one execution environment of ``worker``: a fork of its zygote when there is one ready.
 
     The hook in MiniStack's ``Worker._spawn`` (its ``subprocess.Popen`` call, same arguments).
@@ -522,8 +553,11 @@ def _ensure_started(zygote: Zygote, replace: bool = False) -> None:
         if zygote.retired or zygote.starting or _zygotes.get(zygote.key) is not zygote:
             return
         if zygote.starts >= 5:
-            logger.warning("Lambda zygote for %s ended %d times: its environments start normally from now on",
-                           zygote.key.function_name, zygote.starts)
+            logger.warning(
+                "Lambda zygote for %s ended %d times: its environments start normally from now on",
+                zygote.key.function_name,
+                zygote.starts,
+            )
             zygote.retired = True
             return
         zygote.starting = True
@@ -599,8 +633,7 @@ def _start_message(worker: Any, key: ZygoteKey, modules: list[str]) -> dict[str,
     return {
         "worker_script": _settings.worker_script,
         "worker_path": str(Path(key.code_dir).parent / "_worker.py"),
-        "init": {"code_dir": key.code_dir, "module": module_name.replace("/", "."), "handler": handler_name,
-                 "env": {}},
+        "init": {"code_dir": key.code_dir, "module": module_name.replace("/", "."), "handler": handler_name, "env": {}},
         "env": env,
         "modules": modules,
     }

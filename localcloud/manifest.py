@@ -11,6 +11,7 @@ re-checking those files against the new MiniStack::
 >>> symbol_hash("ministack.services.sqs", "_act_send_message").startswith("sha256:")
 True
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,8 @@ _NAMING_CALLS = {"wrap", "getattr", "hasattr", "setattr"}
 
 @dataclass(frozen=True, order=True)
 class Symbol:
-    module: str      # e.g. ministack.services.sqs
-    name: str        # e.g. _dispatch, or Worker.invoke for a class attribute
+    module: str  # e.g. ministack.services.sqs
+    name: str  # e.g. _dispatch, or Worker.invoke for a class attribute
 
     @property
     def key(self) -> str:
@@ -56,6 +57,7 @@ class ManifestError(RuntimeError):
 # ---------------------------------------------------------------------------
 # Hashing
 # ---------------------------------------------------------------------------
+
 
 def resolve(symbol: Symbol) -> Any:
     """The object ``symbol`` names; AttributeError / ImportError when it is gone."""
@@ -76,7 +78,7 @@ def module_file_hash(module: str) -> str:
     return "sha256:" + hashlib.sha256(Path(source_file).read_bytes()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_source(module: str) -> tuple[list[str], ast.Module] | None:
     source_file = inspect.getsourcefile(importlib.import_module(module))
     if source_file is None:
@@ -97,11 +99,13 @@ def _definition(module: str, name: str) -> str | None:
     for part in name.split("."):
         found = None
         for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == part:
-                found = node
-            elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == part for t in node.targets):
-                found = node
-            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == part:
+            if (
+                (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == part)
+                or (
+                    isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == part for t in node.targets)
+                )
+                or (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == part)
+            ):
                 found = node
         if found is None:
             return None
@@ -109,7 +113,7 @@ def _definition(module: str, name: str) -> str | None:
     if found is None:
         return None
     start = min([found.lineno] + [d.lineno for d in getattr(found, "decorator_list", [])])
-    return "".join(lines[start - 1:found.end_lineno])
+    return "".join(lines[start - 1 : found.end_lineno])
 
 
 def defined_in(module: str, name: str) -> tuple[str, str] | None:
@@ -122,8 +126,12 @@ def defined_in(module: str, name: str) -> tuple[str, str] | None:
     except (ImportError, AttributeError, ValueError):
         return None
     home, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
-    if isinstance(home, str) and home.startswith("ministack") and isinstance(qualname, str) \
-            and _definition(home, qualname) is not None:
+    if (
+        isinstance(home, str)
+        and home.startswith("ministack")
+        and isinstance(qualname, str)
+        and _definition(home, qualname) is not None
+    ):
         return home, qualname
     return None
 
@@ -146,6 +154,7 @@ def symbol_hash(module: str, name: str) -> str:
 # Finding what localcloud/ uses
 # ---------------------------------------------------------------------------
 
+
 def _module_aliases(tree: ast.AST) -> dict[str, str]:
     """Names bound to a MiniStack module anywhere in a file (imports, and ``_sqs = sqs`` rebindings)."""
     aliases: dict[str, str] = {}
@@ -163,9 +172,14 @@ def _module_aliases(tree: ast.AST) -> dict[str, str]:
                     continue
                 aliases[alias.asname or alias.name] = full
     for node in ast.walk(tree):  # def _cw(): from ministack.services import cloudwatch; return cloudwatch
-        if isinstance(node, ast.FunctionDef) and not node.args.args and node.body \
-                and isinstance(node.body[-1], ast.Return) and isinstance(node.body[-1].value, ast.Name) \
-                and node.body[-1].value.id in aliases:
+        if (
+            isinstance(node, ast.FunctionDef)
+            and not node.args.args
+            and node.body
+            and isinstance(node.body[-1], ast.Return)
+            and isinstance(node.body[-1].value, ast.Name)
+            and node.body[-1].value.id in aliases
+        ):
             aliases[node.name + "()"] = aliases[node.body[-1].value.id]
     changed = True
     while changed:  # rebindings may chain
@@ -174,12 +188,18 @@ def _module_aliases(tree: ast.AST) -> dict[str, str]:
             if not isinstance(node, ast.Assign):
                 continue
             for target in node.targets:
-                pairs = (zip(target.elts, node.value.elts)
-                         if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
-                         else [(target, node.value)])
+                pairs = (
+                    zip(target.elts, node.value.elts, strict=False)
+                    if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+                    else [(target, node.value)]
+                )
                 for left, right in pairs:
-                    if isinstance(left, ast.Name) and isinstance(right, ast.Name) \
-                            and right.id in aliases and aliases.get(left.id) != aliases[right.id]:
+                    if (
+                        isinstance(left, ast.Name)
+                        and isinstance(right, ast.Name)
+                        and right.id in aliases
+                        and aliases.get(left.id) != aliases[right.id]
+                    ):
                         aliases[left.id] = aliases[right.id]
                         changed = True
     return aliases
@@ -202,12 +222,20 @@ def _symbols_in(tree: ast.AST, aliases: dict[str, str]) -> Iterator[Symbol]:
                     yield Symbol(node.module or "", alias.name)
         elif isinstance(node, ast.Attribute) and _alias_of(node.value, aliases):
             yield Symbol(_alias_of(node.value, aliases) or "", node.attr)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
-                and _alias_of(node.value.value, aliases):
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and _alias_of(node.value.value, aliases)
+        ):
             yield Symbol(_alias_of(node.value.value, aliases) or "", f"{node.value.attr}.{node.attr}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _NAMING_CALLS \
-                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
-                and isinstance(node.args[1].value, str):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _NAMING_CALLS
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
             owner = node.args[0]
             if _alias_of(owner, aliases):
                 yield Symbol(_alias_of(owner, aliases) or "", node.args[1].value)
@@ -250,13 +278,17 @@ def scan(root: Path = PACKAGE_ROOT) -> dict[Symbol, list[str]]:
 # The manifest file
 # ---------------------------------------------------------------------------
 
+
 def build(used: dict[Symbol, list[str]]) -> dict[str, Any]:
-    symbols = {}
+    symbols: dict[str, dict[str, Any]] = {}
     for symbol, files in used.items():
         home = defined_in(symbol.module, symbol.name)
         # defined_in: the module whose file holds the definition, so whose file hash covers it
-        symbols[symbol.key] = {"sha256": symbol_hash(symbol.module, symbol.name), "used_in": files,
-                               "defined_in": home[0] if home is not None else None}
+        symbols[symbol.key] = {
+            "sha256": symbol_hash(symbol.module, symbol.name),
+            "used_in": files,
+            "defined_in": home[0] if home is not None else None,
+        }
     modules = {symbol.module for symbol in used} | {e["defined_in"] for e in symbols.values() if e["defined_in"]}
     return {
         "ministack": importlib.metadata.version("ministack"),
@@ -297,8 +329,10 @@ def check(manifest: dict[str, Any] | None = None) -> None:
     if stale:
         raise ManifestError(
             f"{len(stale)} MiniStack symbol(s) the local cloud patches differ from the ones it was written for "
-            f"(MiniStack {manifest['ministack']}):\n  " + "\n  ".join(stale) +
-            "\nRe-check the files named, then run: python -m localcloud.manifest --update")
+            f"(MiniStack {manifest['ministack']}):\n  "
+            + "\n  ".join(stale)
+            + "\nRe-check the files named, then run: python -m localcloud.manifest --update"
+        )
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -12,6 +12,7 @@ water mark. Two standard glibc controls (``mallopt(3)``, ``malloc_trim(3)``):
 
 Memory only; no behaviour changes. No-ops where glibc is not the C library.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -3,6 +3,7 @@
 >>> cloud_dir(4599).name
 'cloud-4599'
 """
+
 from __future__ import annotations
 
 import os

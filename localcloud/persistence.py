@@ -6,6 +6,7 @@ Details: docs/local-cloud-services.md, `localcloud/persistence.py`.
 >>> report.stop_seconds, report.start_seconds    # doctest: +SKIP
 (2.1, 0.9)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,10 +32,10 @@ from localcloud.services.logs import store as log_store
 
 __all__ = [
     "PERSIST_ENV",
-    "RestartReport",
     "SNAPSHOT_SECONDS",
     "STATS_PATH",
     "STREAMS_KEY",
+    "RestartReport",
     "clear_state",
     "configure_environment",
     "crash_report",
@@ -65,7 +66,7 @@ _pass_lock = threading.Lock()
 _installed = False
 _changes = 0  # requests and mapping passes that did work: a snapshot is due when it moved
 _loaded: dict[str, Any] | None = None
-_snapshotter: "Snapshotter | None" = None
+_snapshotter: Snapshotter | None = None
 _EXECUTE_API_HOST = re.compile(r"^[0-9a-z]+\.execute-api\.")
 _INVOKE_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/functions/[^/]+/invocations")
 _QUIET_PATHS = ("/_ministack/health", "/_ministack/ready")
@@ -76,7 +77,7 @@ STATS_PATH = "/_orderlab/persistence"
 _CAPTURE_ORDER = ("lambda", "pipes", "sqs", "dynamodb")
 
 
-def persist_requested(environ: "os._Environ[str] | dict[str, str] | None" = None) -> bool:
+def persist_requested(environ: os._Environ[str] | dict[str, str] | None = None) -> bool:
     """True unless ``ORDERLAB_PERSIST`` says 0/false/no/off: persistence is the default."""
     value = str((os.environ if environ is None else environ).get(PERSIST_ENV, "")).strip().lower()
     return value not in ("0", "false", "no", "off")
@@ -129,8 +130,9 @@ def _restore_streams(dynamodb: Any, saved: dict[str, Any]) -> int:
     restored = 0
     for name in ("records", "trimmed", "closed"):
         source = saved.get(name)
-        target = getattr(dynamodb, {"records": "_stream_records", "trimmed": "_stream_trimmed",
-                                    "closed": "_closed_streams"}[name])
+        target = getattr(
+            dynamodb, {"records": "_stream_records", "trimmed": "_stream_trimmed", "closed": "_closed_streams"}[name]
+        )
         if source is None:
             continue
         for key, value in getattr(source, "_data", {}).items():
@@ -150,6 +152,7 @@ def _with_streams(original: Callable[[], dict[str, Any]], dynamodb: Any) -> Call
         # A copy, like MiniStack's own get_state (compact records copy as their list of blobs).
         state[STREAMS_KEY] = copy.deepcopy(_stream_state(dynamodb))
         return state
+
     return get_state
 
 
@@ -160,17 +163,20 @@ def _restoring_streams(original: Callable[[Any], Any], dynamodb: Any) -> Callabl
             count = _restore_streams(dynamodb, data[STREAMS_KEY])
             logger.info("Persistence: restored %d DynamoDB stream record(s)", count)
         return result
+
     return load_persisted_state
 
 
 def _compacting_log_events(original: Callable[[Any], Any], cloudwatch_logs: Any) -> Callable[[Any], Any]:
     """Restored log events stored compactly (a JSON state of an earlier version has plain lists)."""
+
     def load_persisted_state(data: Any) -> Any:
         result = original(data)
         with cloudwatch_logs._log_events_lock:
             count = log_store.compact_groups(cloudwatch_logs._log_groups)
         logger.info("Persistence: restored %d CloudWatch Logs event(s)", count)
         return result
+
     return load_persisted_state
 
 
@@ -179,6 +185,7 @@ def _compacting_log_events(original: Callable[[Any], Any], cloudwatch_logs: Any)
 
 def _gated(original: Callable[[], bool]) -> Callable[[], bool]:
     """A poll function that takes no new work once :func:`quiesce` began, and whose pass can be awaited."""
+
     def poll() -> bool:
         global _changes
         if _paused.is_set():
@@ -190,6 +197,7 @@ def _gated(original: Callable[[], bool]) -> Callable[[], bool]:
         if worked:
             _changes += 1
         return worked
+
     poll.__orderlab_persistence__ = True  # type: ignore[attr-defined]
     return poll
 
@@ -211,21 +219,37 @@ def _refusing_new_work(app: Callable[..., Any]) -> Callable[..., Any]:
         global _changes
         if scope.get("type") == "http":
             if _closing.is_set() and _new_work(scope):
-                await send({"type": "http.response.start", "status": 503,
-                            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
-                                        (b"content-length", str(len(body)).encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 503,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"retry-after", b"1"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
             if scope.get("path") == STATS_PATH:
                 stats = json.dumps(snapshot_stats()).encode()
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(stats)).encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(stats)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": stats})
                 return
             if not scope.get("path", "").startswith(_QUIET_PATHS):
                 _changes += 1
         await app(scope, receive, send)
+
     gate.__orderlab_persistence__ = True  # type: ignore[attr-defined]
     return gate
 
@@ -304,8 +328,7 @@ def snapshot_stats() -> dict[str, float | int]:
     return dict(_stats.__dict__)
 
 
-def _save(states: dict[str, Any], blobs: set[str] | None, taken_at: float,
-          prune: Callable[[set[str]], None]) -> None:
+def _save(states: dict[str, Any], blobs: set[str] | None, taken_at: float, prune: Callable[[set[str]], None]) -> None:
     """Pickle and write the last snapshot, in the server (at shutdown: nothing else runs)."""
     started = time.perf_counter()
     payload = pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL)
@@ -328,8 +351,9 @@ class Snapshotter(threading.Thread):
     copies, pickles and writes it on another core, then exits. See docs/local-cloud.md.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, prune: Callable[[set[str]], None],
-                 interval: float = SNAPSHOT_SECONDS) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, prune: Callable[[set[str]], None], interval: float = SNAPSHOT_SECONDS
+    ) -> None:
         super().__init__(name="orderlab-snapshots", daemon=True)
         self.loop, self.prune, self.interval = loop, prune, interval
         self.finished = threading.Event()
@@ -351,7 +375,7 @@ class Snapshotter(threading.Thread):
                 continue
             try:
                 self.snapshot()
-            except Exception as exc:  # noqa: BLE001 - keep trying; the log says why
+            except Exception as exc:
                 logger.error("Persistence: periodic snapshot failed: %s", exc)
 
     def snapshot(self) -> None:
@@ -382,9 +406,15 @@ class Snapshotter(threading.Thread):
         _stats.count += 1
         _stats.size, _stats.pickle_ms, _stats.write_ms = report["size"], report["pickle_ms"], report["write_ms"]
         if _stats.count % 30 == 1:
-            logger.info("Persistence: snapshot %d: %.1f MB, loop held %.1f ms (fork), pickled in %.1f ms, "
-                        "written in %.1f ms (in the snapshot process)", _stats.count, _stats.size / 1e6,
-                        _stats.pause_ms, _stats.pickle_ms, _stats.write_ms)
+            logger.info(
+                "Persistence: snapshot %d: %.1f MB, loop held %.1f ms (fork), pickled in %.1f ms, "
+                "written in %.1f ms (in the snapshot process)",
+                _stats.count,
+                _stats.size / 1e6,
+                _stats.pause_ms,
+                _stats.pickle_ms,
+                _stats.write_ms,
+            )
 
     def stop(self) -> None:
         """No more snapshots; one being written by a child is abandoned (the final one follows)."""
@@ -439,8 +469,9 @@ def _fork(prune: Callable[[set[str]], None], last: bytes | None) -> tuple[int, i
     return pid, reader, pause
 
 
-def _child_main(writer: int, reader: int, prune: Callable[[set[str]], None], last: bytes | None,
-                taken_at: float) -> None:
+def _child_main(
+    writer: int, reader: int, prune: Callable[[set[str]], None], last: bytes | None, taken_at: float
+) -> None:
     """The snapshot process: alone (no other thread), it captures, pickles, writes, reports, exits."""
     code = 1
     try:
@@ -457,7 +488,7 @@ def _child_main(writer: int, reader: int, prune: Callable[[set[str]], None], las
         for name in _PURE_COPY_MODULES:
             module = sys.modules.get(f"ministack.services.{name}")
             if module is not None and getattr(module, "copy", None) is _copy_module:
-                module.copy = _NoCopy()
+                module.copy = _NoCopy()  # type: ignore[attr-defined]  # ModuleType declares no attributes to set
         globals()["copy"] = _NoCopy()  # _with_streams' copy of the stream records
         started = time.perf_counter()
         states, blobs = _captured()
@@ -472,11 +503,14 @@ def _child_main(writer: int, reader: int, prune: Callable[[set[str]], None], las
             info = snapshots.write(_directory(), states, taken_at=taken_at, payload=payload, digest=digest.hex())
             if blobs is not None:
                 prune(blobs)
-            report.update(size=info.size, pickle_ms=round((pickled - started) * 1000, 1),
-                          write_ms=round((time.perf_counter() - pickled) * 1000, 1))
+            report.update(
+                size=info.size,
+                pickle_ms=round((pickled - started) * 1000, 1),
+                write_ms=round((time.perf_counter() - pickled) * 1000, 1),
+            )
         os.write(writer, json.dumps(report).encode())
         code = 0
-    except BaseException as exc:  # noqa: BLE001 - reported to the server, which logs it
+    except BaseException as exc:
         try:
             os.write(writer, json.dumps({"error": f"{type(exc).__name__}: {exc}"[:500]}).encode())
         except OSError:
@@ -524,6 +558,7 @@ def _child_report(pid: int, reader: int, *, timeout: float) -> dict[str, Any]:
 
 def _load_state(original: Callable[[str], Any]) -> Callable[[str], Any]:
     """MiniStack's per-service load, served from the snapshot (an earlier version's JSON files otherwise)."""
+
     def load_state(service: str) -> Any:
         global _loaded
         if _loaded is None:
@@ -531,6 +566,7 @@ def _load_state(original: Callable[[str], Any]) -> Callable[[str], Any]:
         if _loaded:
             return _loaded.get(service)
         return original(service)
+
     return load_state
 
 
@@ -540,20 +576,29 @@ def _read_snapshot() -> dict[str, Any]:
         return {}
     try:
         info, states = snapshots.read(directory)
-    except Exception as exc:  # noqa: BLE001 - a snapshot that does not load must not stop the cloud
+    except Exception as exc:
         kept = directory / f"{snapshots.SNAPSHOT}.unreadable"
         os.replace(directory / snapshots.SNAPSHOT, kept)
-        logger.error("Persistence: the snapshot could not be read (%s): starting empty; it was kept as %s "
-                     "(orderlab cloud reset deletes it)", exc, kept)
+        logger.error(
+            "Persistence: the snapshot could not be read (%s): starting empty; it was kept as %s "
+            "(orderlab cloud reset deletes it)",
+            exc,
+            kept,
+        )
         print(f"localcloud: the saved state could not be read ({exc}); starting empty, kept as {kept}", flush=True)
         return {}
-    logger.info("Persistence: loading the snapshot of %s (%.1f MB, MiniStack %s)",
-                time.strftime("%H:%M:%S", time.localtime(info.taken_at)), info.size / 1e6, info.ministack)
+    logger.info(
+        "Persistence: loading the snapshot of %s (%.1f MB, MiniStack %s)",
+        time.strftime("%H:%M:%S", time.localtime(info.taken_at)),
+        info.size / 1e6,
+        info.ministack,
+    )
     return states
 
 
 def _loading(original: Callable[[], None], prune: Callable[[set[str]], None]) -> Callable[[], None]:
     """After MiniStack's load (lifespan startup, on the loop): the crash marker, then the snapshot thread."""
+
     def load_persisted_state() -> None:
         global _snapshotter
         report = snapshots.crash_report(_directory())
@@ -565,11 +610,13 @@ def _loading(original: Callable[[], None], prune: Callable[[set[str]], None]) ->
         snapshots.mark_running(_directory(), os.getpid())
         _snapshotter = Snapshotter(asyncio.get_running_loop(), prune)
         _snapshotter.start()
+
     return load_persisted_state
 
 
 def _saving_last(prune: Callable[[set[str]], None]) -> Callable[[dict[str, Any]], None]:
     """MiniStack's save on shutdown: the last snapshot (the same atomic file), then the marker removed."""
+
     def save_all(_services: dict[str, Any]) -> None:
         if _snapshotter is not None:
             _snapshotter.stop()
@@ -584,6 +631,7 @@ def _saving_last(prune: Callable[[set[str]], None]) -> Callable[[dict[str, Any]]
             _stats.size = report["size"]
         snapshots.mark_stopped(_directory())
         logger.info("Persistence: final snapshot written (%.1f MB)", _stats.size / 1e6)
+
     return save_all
 
 
@@ -610,8 +658,7 @@ def install() -> None:
             raise RuntimeError(f"ministack.app has no {name}: re-check localcloud/persistence.py")
     dynamodb.get_state = _with_streams(dynamodb.get_state, dynamodb)
     dynamodb.load_persisted_state = _restoring_streams(dynamodb.load_persisted_state, dynamodb)
-    cloudwatch_logs.load_persisted_state = _compacting_log_events(cloudwatch_logs.load_persisted_state,
-                                                                  cloudwatch_logs)
+    cloudwatch_logs.load_persisted_state = _compacting_log_events(cloudwatch_logs.load_persisted_state, cloudwatch_logs)
     global _libc
     try:
         import ctypes
@@ -652,8 +699,12 @@ def quiesce(timeout: float = DEFAULT_QUIESCE_SECONDS) -> dict[str, float | int]:
         time.sleep(0.01)
     batches, invocations = _inflight(lambda_svc), lambda_runtime.workers_in_use()
     seconds = round(time.monotonic() - started, 3)
-    logger.info("Persistence: quiesced in %.3f s (%d batch(es), %d invocation(s) still in flight)",
-                seconds, batches, invocations)
+    logger.info(
+        "Persistence: quiesced in %.3f s (%d batch(es), %d invocation(s) still in flight)",
+        seconds,
+        batches,
+        invocations,
+    )
     return {"seconds": seconds, "batches_left": batches, "invocations_left": invocations}
 
 
@@ -687,7 +738,8 @@ def restart(port: int, *, grace: float = 30.0, timeout: float = 60.0) -> Restart
     if "--no-persist" in psutil.Process(current.pid).cmdline():
         raise process.LocalCloudError(
             f"The local cloud on port {port} runs without persistence: a restart would lose its state. "
-            "Start it with localcloud.start(port) (persistence is the default; ORDERLAB_PERSIST=0 turns it off).")
+            "Start it with localcloud.start(port) (persistence is the default; ORDERLAB_PERSIST=0 turns it off)."
+        )
     stopped = process.stop(port, grace=grace, graceful=True)
     files = len(list(state_dir(port).glob(snapshots.SNAPSHOT)))
     started = time.monotonic()

@@ -1,4 +1,5 @@
 """Start, stop and inspect the local cloud process (pid file, log, health, process group)."""
+
 from __future__ import annotations
 
 import fcntl
@@ -12,10 +13,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import psutil
 
@@ -84,8 +85,10 @@ class ResetReport:
 
     def describe(self) -> str:
         stopped = "stopped, " if self.stopped else ""
-        return (f"local cloud on port {self.port}: {stopped}saved state deleted ({self.files_removed} file(s) in "
-                f"{self.state_dir}); the next start is a clean slate")
+        return (
+            f"local cloud on port {self.port}: {stopped}saved state deleted ({self.files_removed} file(s) in "
+            f"{self.state_dir}); the next start is a clean slate"
+        )
 
 
 def _port(port: int | None) -> int:
@@ -189,11 +192,16 @@ def status(port: int | None = None) -> CloudStatus:
     if pid is None or not _is_our_server(pid, port):
         return CloudStatus(port, running=False, log_file=str(paths.log_file(port)))
     health = _health(port)
-    healthy = bool(health) and health.get("edition") == EDITION
+    healthy = health is not None and health.get("edition") == EDITION
     workers = len([p for p in _descendants(pid) if not lambda_zygote.is_zygote_cmdline(_cmdline(p.pid))])
     return CloudStatus(
-        port, running=True, healthy=healthy, pid=pid,
-        version=(health or {}).get("version"), lambda_workers=workers, log_file=str(paths.log_file(port)),
+        port,
+        running=True,
+        healthy=healthy,
+        pid=pid,
+        version=(health or {}).get("version"),
+        lambda_workers=workers,
+        log_file=str(paths.log_file(port)),
         iam_enforced=(health.get("auth") == "enabled") if health else None,
         persistent="--no-persist" not in _cmdline(pid),
     )
@@ -230,8 +238,9 @@ def _check_enforcement(current: CloudStatus, enforce_iam: bool) -> CloudStatus:
     return current
 
 
-def start(port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool | None = None,
-          persist: bool | None = None) -> CloudStatus:
+def start(
+    port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool | None = None, persist: bool | None = None
+) -> CloudStatus:
     """Start the local cloud on ``port`` (default ``ORDERLAB_PORT`` or 4599) and wait until healthy.
 
     Idempotent: when it already runs, returns its status without starting another.
@@ -280,12 +289,24 @@ def start(port: int | None = None, *, timeout: float = 60.0, enforce_iam: bool |
         source_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = source_root
         with open(log_path, "ab") as log:
-            log.write(f"\n--- starting local cloud on 127.0.0.1:{port} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
+            log.write(
+                f"\n--- starting local cloud on 127.0.0.1:{port} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode()
+            )
             proc = subprocess.Popen(
-                [sys.executable, "-m", "localcloud.server", "--port", str(port),
-                 *(["--enforce-iam"] if enforce else []), *([] if persist else ["--no-persist"])],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=source_root, env=env,
+                [
+                    sys.executable,
+                    "-m",
+                    "localcloud.server",
+                    "--port",
+                    str(port),
+                    *(["--enforce-iam"] if enforce else []),
+                    *([] if persist else ["--no-persist"]),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=source_root,
+                env=env,
                 start_new_session=True,  # own session: survives the kernel/shell that started it
             )
         paths.pid_file(port).write_text(f"{proc.pid}\n")
@@ -376,8 +397,7 @@ def stop(port: int | None = None, *, grace: float | None = None, graceful: bool 
                     pass
             psutil.wait_procs(list(leftovers.values()), timeout=5)
         paths.pid_file(port).unlink(missing_ok=True)
-        return StopReport(port, stopped=True, seconds=time.monotonic() - started,
-                          killed=sorted(doomed), forced=forced)
+        return StopReport(port, stopped=True, seconds=time.monotonic() - started, killed=sorted(doomed), forced=forced)
 
 
 def reset(port: int | None = None) -> ResetReport:

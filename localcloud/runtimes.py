@@ -5,6 +5,7 @@ Details: docs/local-cloud-services.md, `localcloud/runtimes.py`.
 >>> select_interpreter("python3.14").note        # on a machine with 3.11-3.13  # doctest: +SKIP
 'localcloud: no python3.14 here; running on Python 3.13.0'
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,9 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from localcloud.paths import runtime_root
 
@@ -71,11 +72,15 @@ def aws_refusal(runtime: object) -> str | None:
     if not isinstance(runtime, str) or runtime.startswith("arn:"):
         return None
     if runtime in BLOCKED_PYTHON_RUNTIMES:
-        return (f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
-                "functions. We recommend you use a supported runtime while creating or updating functions.")
+        return (
+            f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
+            "functions. We recommend you use a supported runtime while creating or updating functions."
+        )
     if runtime not in modeled_runtimes() and runtime not in SUPPORTED_PYTHON_RUNTIMES:
-        return (f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
-                f"[{', '.join(modeled_runtimes())}] or be a valid ARN")
+        return (
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"[{', '.join(modeled_runtimes())}] or be a valid ARN"
+        )
     return None
 
 
@@ -97,21 +102,27 @@ def _candidates(version: str) -> list[str]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(candidate: str) -> str | None:
     """The full version (``"3.13.0"``) ``candidate`` runs, or None if it does not run."""
     if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
         return None
     try:
-        return subprocess.run(
-            [candidate, "-I", "-S", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip() or None
+        return (
+            subprocess.run(
+                [candidate, "-I", "-S", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _found(version: str) -> tuple[str, str] | None:
     """``(path, full version)`` of an interpreter of Python ``version`` (``"3.12"``) here, or None."""
     for candidate in _candidates(version):
@@ -210,13 +221,16 @@ def launcher_for(runtime: str) -> str:
 def unavailable_message(runtime: str) -> str:
     """Why the local cloud cannot run ``runtime`` (strict, or no Python 3 at all), and what to do."""
     have = ", ".join(available_runtimes()) or "none"
-    why = (f"{STRICT_ENV}=1 asks for the interpreter the runtime names" if strict()
-           else "no Python 3 interpreter was found")
+    why = (
+        f"{STRICT_ENV}=1 asks for the interpreter the runtime names"
+        if strict()
+        else "no Python 3 interpreter was found"
+    )
     return (
         f"The local cloud cannot run Runtime {runtime}: no python{python_version_of(runtime)} interpreter on this "
         f"machine ({why}). Runtimes available here: {have}. Use one of those, or {install_hint(runtime)} and "
-        f"restart the local cloud" + (f", or unset {STRICT_ENV} to run it on the nearest Python here." if strict()
-                                      else ".")
+        f"restart the local cloud"
+        + (f", or unset {STRICT_ENV} to run it on the nearest Python here." if strict() else ".")
     )
 
 

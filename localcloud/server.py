@@ -14,6 +14,7 @@ role's policies, so a missing grant fails locally with ``AccessDenied`` as it wo
 >>> enforce_iam_requested({"ORDERLAB_ENFORCE_IAM": "1"}), enforce_iam_requested({})
 (True, False)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ ENFORCE_IAM_ENV = "ORDERLAB_ENFORCE_IAM"
 _TRUE = ("1", "true", "yes", "on")
 
 
-def enforce_iam_requested(environ: "os._Environ[str] | dict[str, str] | None" = None) -> bool:
+def enforce_iam_requested(environ: os._Environ[str] | dict[str, str] | None = None) -> bool:
     """True when ``ORDERLAB_ENFORCE_IAM`` asks for IAM enforcement (1/true/yes/on)."""
     environ = os.environ if environ is None else environ
     return str(environ.get(ENFORCE_IAM_ENV, "")).strip().lower() in _TRUE
@@ -46,11 +47,10 @@ def _configure_environment(port: int, *, enforce_iam: bool = False) -> None:
     os.environ["AUTH"] = "true" if enforce_iam else "false"
 
 
-async def _serve(port: int, *, before_stop: "Callable[[], object] | None" = None) -> None:
+async def _serve(port: int, *, before_stop: Callable[[], object] | None = None) -> None:
+    import ministack.app as ministack_app
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
-
-    import ministack.app as ministack_app
 
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
@@ -84,11 +84,17 @@ def _kill_lambda_workers() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Order Pipeline Lab local cloud (MiniStack + AWS-fidelity patches)")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--enforce-iam", action="store_true",
-                        help=f"evaluate IAM policies (MiniStack AUTH=true); also {ENFORCE_IAM_ENV}=1")
-    parser.add_argument("--no-persist", action="store_true",
-                        help="keep the state in memory only (by default it is snapshotted to "
-                             "~/.orderlab/cloud-<port>/state/, localcloud/persistence.py); also ORDERLAB_PERSIST=0")
+    parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help=f"evaluate IAM policies (MiniStack AUTH=true); also {ENFORCE_IAM_ENV}=1",
+    )
+    parser.add_argument(
+        "--no-persist",
+        action="store_true",
+        help="keep the state in memory only (by default it is snapshotted to "
+        "~/.orderlab/cloud-<port>/state/, localcloud/persistence.py); also ORDERLAB_PERSIST=0",
+    )
     parser.add_argument("--persist", action="store_true", help=argparse.SUPPRESS)  # the default; accepted
     args = parser.parse_args(argv)
     enforce_iam = args.enforce_iam or enforce_iam_requested()
@@ -126,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"localcloud: IAM policy enforcement {'ON' if enforce_iam else 'off'}", flush=True)
     if persist:
         persistence.install()
-        print(f"localcloud: state persistence ON ({os.environ['STATE_DIR']}, snapshots every "
-              f"{persistence.SNAPSHOT_SECONDS:g} s when something changed)", flush=True)
+        print(
+            f"localcloud: state persistence ON ({os.environ['STATE_DIR']}, snapshots every "
+            f"{persistence.SNAPSHOT_SECONDS:g} s when something changed)",
+            flush=True,
+        )
     else:
         print("localcloud: state persistence off (state in memory only)", flush=True)
     try:

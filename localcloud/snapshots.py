@@ -9,6 +9,7 @@ True
 >>> read_info(d).taken_at, read(d)[1]
 (100.0, {'sqs': {'queues': {}}})
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONFIRMED", "FORMAT", "MARKER", "SNAPSHOT", "CrashReport", "SnapshotInfo", "confirm", "crash_report",
-           "mark_running",
-           "mark_stopped", "read", "read_info", "touch_marker", "write"]
+__all__ = [
+    "CONFIRMED",
+    "FORMAT",
+    "MARKER",
+    "SNAPSHOT",
+    "CrashReport",
+    "SnapshotInfo",
+    "confirm",
+    "crash_report",
+    "mark_running",
+    "mark_stopped",
+    "read",
+    "read_info",
+    "touch_marker",
+    "write",
+]
 
 FORMAT = 1
 SNAPSHOT = "snapshot.pickle"
@@ -58,8 +72,9 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write(directory: Path, states: dict[str, Any], *, taken_at: float, payload: bytes | None = None,
-          digest: str = "") -> SnapshotInfo:
+def write(
+    directory: Path, states: dict[str, Any], *, taken_at: float, payload: bytes | None = None, digest: str = ""
+) -> SnapshotInfo:
     """Replace ``directory``/snapshot.pickle atomically with ``states`` (or their pickle, ``payload``)."""
     directory.mkdir(parents=True, exist_ok=True)
     info = SnapshotInfo(taken_at, _ministack_version(), tuple(states), digest=digest)
@@ -97,8 +112,7 @@ def read_info(directory: Path) -> SnapshotInfo | None:
     try:
         with open(path, "rb") as handle:
             header = pickle.load(handle)
-        info = SnapshotInfo(**{**header, "services": tuple(header.get("services", ())),
-                               "size": path.stat().st_size})
+        info = SnapshotInfo(**{**header, "services": tuple(header.get("services", ())), "size": path.stat().st_size})
     except (OSError, pickle.UnpicklingError, EOFError, TypeError, ValueError):
         return None
     try:
@@ -159,11 +173,12 @@ class CrashReport:
 
     def describe(self) -> str:
         if self.snapshot_at is None:
-            return ("recovered from a crash (server pid {}): no snapshot had been taken yet; "
-                    "starting empty").format(self.pid)
+            return f"recovered from a crash (server pid {self.pid}): no snapshot had been taken yet; starting empty"
         at = time.strftime("%H:%M:%S", time.localtime(self.snapshot_at))
-        return (f"recovered from a crash: state as of {at} ({self.lost_seconds:.0f} s before the crash); "
-                f"changes after it are lost")
+        return (
+            f"recovered from a crash: state as of {at} ({self.lost_seconds:.0f} s before the crash); "
+            f"changes after it are lost"
+        )
 
 
 def crash_report(directory: Path, *, alive: bool = False) -> CrashReport | None:

@@ -8,6 +8,7 @@ the session's cloud would be (a cloud already running: the class run must leave 
 Run as a script (``python tests/classrun.py PORT ARGS...``): start the cloud on PORT, then
 ``orderlab ARGS...``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,14 +56,34 @@ def start(base_dir: Path) -> ClassRun:
 
     base_dir.mkdir(parents=True, exist_ok=True)
     run = ClassRun(output=base_dir / "class-run", base=f"c{uuid.uuid4().hex[:5]}", port=free_port())
-    command = ["class", "--learners", str(LEARNERS), "--prefix-base", run.base, "--concurrency", "2",
-               "--notebooks", "00,01", "--grade", "-p", "demo_orders", "3", "--output", str(run.output),
-               "--learner-timeout", "150"]
+    command = [
+        "class",
+        "--learners",
+        str(LEARNERS),
+        "--prefix-base",
+        run.base,
+        "--concurrency",
+        "2",
+        "--notebooks",
+        "00,01",
+        "--grade",
+        "-p",
+        "demo_orders",
+        "3",
+        "--output",
+        str(run.output),
+        "--learner-timeout",
+        "150",
+    ]
     log = (base_dir / LOG_FILE).open("wb")
-    run.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(run.port), *command],
-                                   env=dict(os.environ, ORDERLAB_PORT=str(run.port), **{BACKGROUND_RUN_MARKER: "class"}), stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   cwd=Path(__file__).resolve().parent.parent)
+    run.process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), str(run.port), *command],
+        env=dict(os.environ, ORDERLAB_PORT=str(run.port), **{BACKGROUND_RUN_MARKER: "class"}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     log.close()
     run.started = time.monotonic()
     return run

@@ -1,4 +1,5 @@
 """Small helpers shared by test modules (importable as ``cloudtest``; tests/ is on sys.path)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ To run the same tests against another target (the conformance suite is written f
     ORDERLAB_TARGET=aws AWS_PROFILE=... pytest tests/conformance      # a real account
     ORDERLAB_TARGET=endpoint AWS_ENDPOINT_URL=http://127.0.0.1:4566 pytest tests/conformance
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,13 @@ os.environ[SESSION_MARKER] = uuid.uuid4().hex
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--enforce-iam", action="store_true", default=False,
-                     help="start the local cloud with IAM policy enforcement (same as ORDERLAB_ENFORCE_IAM=1): "
-                          "every call a Lambda function makes is checked against its execution role")
+    parser.addoption(
+        "--enforce-iam",
+        action="store_true",
+        default=False,
+        help="start the local cloud with IAM policy enforcement (same as ORDERLAB_ENFORCE_IAM=1): "
+        "every call a Lambda function makes is checked against its execution role",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,7 +82,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for name, run in session.config.stash.get(BACKGROUND_RUNS_KEY, {}).items():
-        if run.returncode is None:  # never read (interrupted, or its tests failed early): it may not outlive the session
+        if (
+            run.returncode is None
+        ):  # never read (interrupted, or its tests failed early): it may not outlive the session
             BACKGROUND_RUNS[name].stop(run)
 
 
@@ -141,8 +148,11 @@ def cloud():
     report = localcloud.stop(port)
     localcloud.reset(port)
     assert report.stopped, "the local cloud was not running at the end of the session"
-    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.pid in report.killed and p.is_running()
-                 and p.status() != psutil.STATUS_ZOMBIE]
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.pid in report.killed and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
     assert not leftovers, f"processes left after stopping the local cloud: {leftovers}"
 
 

@@ -12,6 +12,7 @@ step and cleanup, while the pipeline is deployed, it re-runs the notebooks that 
 04) and records what exists before and after each; after cleanup, what remains. That goes to
 ``run.json`` next to the executed notebooks.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,7 +42,9 @@ def fake_credentials() -> dict[str, str]:
     alphabet = string.ascii_uppercase + "234567"
     return {
         "AWS_ACCESS_KEY_ID": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
-        "AWS_SECRET_ACCESS_KEY": "".join(secrets.choice(string.ascii_letters + string.digits + "/+") for _ in range(40)),
+        "AWS_SECRET_ACCESS_KEY": "".join(
+            secrets.choice(string.ascii_letters + string.digits + "/+") for _ in range(40)
+        ),
         "AWS_SESSION_TOKEN": "IQoJb3JpZ2luX2VjE" + secrets.token_hex(40),
     }
 
@@ -52,7 +55,7 @@ class SeriesRun:
 
     output: Path
     prefix: str
-    port: int | None                 # the local cloud ``orderlab run`` started (None on another target)
+    port: int | None  # the local cloud ``orderlab run`` started (None on another target)
     credentials: dict[str, str]
     process: Any = None
     started: float = 0.0
@@ -78,15 +81,21 @@ def start(base: Path) -> SeriesRun:
 
     base.mkdir(parents=True, exist_ok=True)
     port = None if external_target() else free_port()
-    run = SeriesRun(output=base / "series", prefix=f"sr{uuid.uuid4().hex[:6]}", port=port,
-                    credentials=fake_credentials())
+    run = SeriesRun(
+        output=base / "series", prefix=f"sr{uuid.uuid4().hex[:6]}", port=port, credentials=fake_credentials()
+    )
     env = dict(os.environ, **run.credentials, **{BACKGROUND_RUN_MARKER: "series"})
     if port is not None:
         env["ORDERLAB_PORT"] = str(port)
     log = (base / LOG_FILE).open("wb")
-    run.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(run.output), run.prefix],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   cwd=Path(__file__).resolve().parent.parent)
+    run.process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), str(run.output), run.prefix],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     log.close()
     run.started = time.monotonic()
     return run
@@ -133,6 +142,7 @@ def stop(run: SeriesRun) -> None:
 
 # ------------------------------------------------------------------------------ the run itself
 
+
 def _resources(lab: Any) -> list[list[str]]:
     from helpers.ops.discovery import find_lab_resources
 
@@ -156,10 +166,21 @@ def main(output: Path, prefix: str) -> int:
             lab = Lab.connect(prefix=prefix, announce=None)
             report["deployed"] = _resources(lab)
             for name in RERUN_NOTEBOOKS:
-                again = run_notebook(runner.NOTEBOOKS_DIR / f"{name}.ipynb",
-                                     destination.parent / RERUN_DIR / f"{name}.ipynb", parameters, **options)
-                report["reruns"].append({"notebook": name, "ok": again.ok, "error": again.error,
-                                         "seconds": again.seconds, "resources": _resources(lab)})
+                again = run_notebook(
+                    runner.NOTEBOOKS_DIR / f"{name}.ipynb",
+                    destination.parent / RERUN_DIR / f"{name}.ipynb",
+                    parameters,
+                    **options,
+                )
+                report["reruns"].append(
+                    {
+                        "notebook": name,
+                        "ok": again.ok,
+                        "error": again.error,
+                        "seconds": again.seconds,
+                        "resources": _resources(lab),
+                    }
+                )
         result = run_notebook(notebook, destination, parameters, **options)
         if not result.ok:
             failed.append(notebook.name)

@@ -8,6 +8,7 @@
 
 Every resource is named ``lab.name(component)`` and carries ``lab.tags``.
 """
+
 from helpers.aws.apigateway import HttpApiInfo, ensure_http_api, find_http_apis
 from helpers.aws.dynamodb import TableInfo, TableSchemaMismatch, describe_table, ensure_orders_table
 from helpers.aws.iam import RoleConflict, dynamodb_statement, ensure_lambda_role, role_name
@@ -23,8 +24,8 @@ __all__ = [
     "describe_table",
     "dynamodb_statement",
     "ensure_http_api",
-    "ensure_log_group",
     "ensure_lambda_role",
+    "ensure_log_group",
     "ensure_orders_table",
     "find_http_apis",
     "get_function",

@@ -24,6 +24,7 @@ settings but does not enforce them.
 target: ``https://{api-id}.execute-api.{region}.amazonaws.com`` on AWS; the local cloud
 answers an address reachable from this machine (see ``localcloud/services/apigateway/responses.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -97,18 +98,21 @@ def execution_arn(region: str, account: str, api_id: str) -> str:
     return f"arn:{partition(region)}:execute-api:{region}:{account}:{api_id}"
 
 
-def _is_ours(lab: "Lab", api: dict[str, Any]) -> bool:
+def _is_ours(lab: Lab, api: dict[str, Any]) -> bool:
     tags = api.get("Tags") or {}
     return tags.get(PREFIX_TAG) == lab.prefix and tags.get(PROJECT_TAG) == PROJECT
 
 
-def find_http_apis(lab: "Lab", component: str | None = None) -> list[dict[str, Any]]:
+def find_http_apis(lab: Lab, component: str | None = None) -> list[dict[str, Any]]:
     """The lab's HTTP APIs (GetApis, paginated, filtered on the lab's tags), oldest first.
 
     With ``component``, only those named ``lab.name(component)``.
     """
-    apis = [a for a in paginate(lab.client("apigatewayv2"), "get_apis", "Items")
-            if a.get("ProtocolType") == "HTTP" and _is_ours(lab, a)]
+    apis = [
+        a
+        for a in paginate(lab.client("apigatewayv2"), "get_apis", "Items")
+        if a.get("ProtocolType") == "HTTP" and _is_ours(lab, a)
+    ]
     if component is not None:
         apis = [a for a in apis if a.get("Name") == lab.name(component)]
     return sorted(apis, key=lambda a: (str(a.get("CreatedDate", "")), a["ApiId"]))
@@ -140,8 +144,9 @@ def _same_cors(current: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     return norm(current) == norm(wanted)
 
 
-def stage_throttling(burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT,
-                     rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT) -> dict[str, Any]:
+def stage_throttling(
+    burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT, rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT
+) -> dict[str, Any]:
     """The throttle part of a stage's ``DefaultRouteSettings`` (RouteSettings: burst an integer, rate a double).
 
     https://docs.aws.amazon.com/apigatewayv2/latest/api-reference/apis-apiid-stages-stagename.html
@@ -195,7 +200,7 @@ def _integration_target(integration: dict[str, Any]) -> str:
     return uri
 
 
-def _ensure_permission(lab: "Lab", function_arn: str, api_name: str, api_id: str) -> None:
+def _ensure_permission(lab: Lab, function_arn: str, api_name: str, api_id: str) -> None:
     """Let API Gateway invoke the function from this API only (a stable StatementId per API name)."""
     lam = lab.client("lambda")
     sid = f"{api_name}-invoke"
@@ -227,7 +232,7 @@ def _ensure_permission(lab: "Lab", function_arn: str, api_name: str, api_id: str
 
 
 def ensure_http_api(
-    lab: "Lab",
+    lab: Lab,
     *,
     component: str,
     routes: dict[str, str],
@@ -286,8 +291,9 @@ def ensure_http_api(
         wanted = target in routes.values() and target not in integrations
         if integration.get("IntegrationType") == "AWS_PROXY" and wanted:
             if integration.get("PayloadFormatVersion") != "2.0":
-                apigw.update_integration(ApiId=api_id, IntegrationId=integration["IntegrationId"],
-                                         PayloadFormatVersion="2.0")
+                apigw.update_integration(
+                    ApiId=api_id, IntegrationId=integration["IntegrationId"], PayloadFormatVersion="2.0"
+                )
             integrations[target] = integration["IntegrationId"]
     for function_arn in dict.fromkeys(routes.values()):
         _function_name(function_arn)  # validates
@@ -315,8 +321,9 @@ def ensure_http_api(
         route_ids[key] = route["RouteId"]
     for key, function_arn in routes.items():
         if key not in route_ids:
-            created = apigw.create_route(ApiId=api_id, RouteKey=key,
-                                         Target=f"integrations/{integrations[function_arn]}")
+            created = apigw.create_route(
+                ApiId=api_id, RouteKey=key, Target=f"integrations/{integrations[function_arn]}"
+            )
             route_ids[key] = created["RouteId"]
 
     # Integrations no route uses any more.
@@ -336,8 +343,9 @@ def ensure_http_api(
     except ClientError as error:
         if error_code(error) != "NotFoundException":
             raise
-        stage = apigw.create_stage(ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True,
-                                   DefaultRouteSettings=dict(throttle), Tags=lab.tags)
+        stage = apigw.create_stage(
+            ApiId=api_id, StageName=DEFAULT_STAGE, AutoDeploy=True, DefaultRouteSettings=dict(throttle), Tags=lab.tags
+        )
     else:
         stage_changes: dict[str, Any] = {}
         if not stage.get("AutoDeploy"):

@@ -21,6 +21,7 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_TagResource
 Dashboards are a JSON body (widgets on a 24-column grid):
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html
 """
+
 from __future__ import annotations
 
 import json
@@ -61,15 +62,35 @@ __all__ = [
     "text_widget",
 ]
 
-COMPARISONS = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold",
-               "LessThanOrEqualToThreshold")
+COMPARISONS = (
+    "GreaterThanOrEqualToThreshold",
+    "GreaterThanThreshold",
+    "LessThanThreshold",
+    "LessThanOrEqualToThreshold",
+)
 TREAT_MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")
 STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 _NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "DashboardNotFoundError", "NotFound"}
 # Fields of DescribeAlarms that PutMetricAlarm sets: what "different" means for ensure_metric_alarm.
-_MANAGED = ("AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions", "InsufficientDataActions",
-            "Namespace", "MetricName", "Dimensions", "Statistic", "ExtendedStatistic", "Period", "Unit",
-            "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData")
+_MANAGED = (
+    "AlarmDescription",
+    "ActionsEnabled",
+    "AlarmActions",
+    "OKActions",
+    "InsufficientDataActions",
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "ExtendedStatistic",
+    "Period",
+    "Unit",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +123,9 @@ class AlarmSpec:
         if self.treat_missing_data not in TREAT_MISSING_DATA:
             raise ValueError(f"treat_missing_data must be one of {TREAT_MISSING_DATA}, got {self.treat_missing_data!r}")
         if self.statistic not in STATISTICS and not _is_percentile(self.statistic):
-            raise ValueError(f"statistic must be one of {STATISTICS} or a percentile like 'p99', got {self.statistic!r}")
+            raise ValueError(
+                f"statistic must be one of {STATISTICS} or a percentile like 'p99', got {self.statistic!r}"
+            )
         if self.period not in (10, 30) and (self.period < 60 or self.period % 60):
             raise ValueError(f"period must be 10, 30 or a multiple of 60 seconds, got {self.period}")
         if self.evaluation_periods < 1:
@@ -159,13 +182,20 @@ def _is_percentile(statistic: str) -> bool:
     return 0 < value < 100
 
 
-def alarm_params(spec: AlarmSpec, name: str, *, alarm_actions: Sequence[str] = (), ok_actions: Sequence[str] = (),
-                 insufficient_data_actions: Sequence[str] = ()) -> dict[str, Any]:
+def alarm_params(
+    spec: AlarmSpec,
+    name: str,
+    *,
+    alarm_actions: Sequence[str] = (),
+    ok_actions: Sequence[str] = (),
+    insufficient_data_actions: Sequence[str] = (),
+) -> dict[str, Any]:
     """The ``PutMetricAlarm`` parameters of ``spec`` (without tags).
 
     >>> spec = AlarmSpec("x", "d", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "q"},
     ...                  "Maximum", 60, 1, 0, "GreaterThanThreshold", "notBreaching")
-    >>> p = alarm_params(spec, "alice-x", alarm_actions=["arn:aws:sns:us-east-1:1:t"], ok_actions=["arn:aws:sns:us-east-1:1:t"])
+    >>> p = alarm_params(spec, "alice-x", alarm_actions=["arn:aws:sns:us-east-1:1:t"],
+    ...                  ok_actions=["arn:aws:sns:us-east-1:1:t"])
     >>> p["Statistic"], p["Dimensions"], p["DatapointsToAlarm"], p["TreatMissingData"], p["OKActions"]
     ('Maximum', [{'Name': 'QueueName', 'Value': 'q'}], 1, 'notBreaching', ['arn:aws:sns:us-east-1:1:t'])
     """
@@ -232,11 +262,15 @@ def alarm_diff(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[s
     # An alarm has a Statistic or an ExtendedStatistic (percentile), never both: with a percentile wanted,
     # a Statistic the endpoint reports anyway is not a difference.
     skip = {"Statistic"} if wanted.get("ExtendedStatistic") else set()
-    return tuple(name for name in _MANAGED if name not in skip
-                 and _canonical(name, current.get(name), current) != _canonical(name, wanted.get(name), wanted))
+    return tuple(
+        name
+        for name in _MANAGED
+        if name not in skip
+        and _canonical(name, current.get(name), current) != _canonical(name, wanted.get(name), wanted)
+    )
 
 
-def describe_alarm(lab: "Lab", name: str) -> dict[str, Any] | None:
+def describe_alarm(lab: Lab, name: str) -> dict[str, Any] | None:
     """DescribeAlarms of metric alarm ``name`` (a full name), or None."""
     found = lab.client("cloudwatch").describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])
     alarms = found.get("MetricAlarms") or []
@@ -244,7 +278,7 @@ def describe_alarm(lab: "Lab", name: str) -> dict[str, Any] | None:
 
 
 def ensure_metric_alarm(
-    lab: "Lab",
+    lab: Lab,
     spec: AlarmSpec,
     *,
     actions: Iterable[str] = (),
@@ -265,9 +299,13 @@ def ensure_metric_alarm(
     if not 1 <= len(name) <= 255:
         raise ValueError(f"Alarm name {name!r} must be 1-255 characters")
     alarm_actions = list(actions)
-    wanted = alarm_params(spec, name, alarm_actions=alarm_actions,
-                          ok_actions=list(alarm_actions if ok_actions is None else ok_actions),
-                          insufficient_data_actions=list(insufficient_data_actions))
+    wanted = alarm_params(
+        spec,
+        name,
+        alarm_actions=alarm_actions,
+        ok_actions=list(alarm_actions if ok_actions is None else ok_actions),
+        insufficient_data_actions=list(insufficient_data_actions),
+    )
     current = describe_alarm(lab, name)
     created = current is None
     updated: tuple[str, ...] = ()
@@ -287,28 +325,35 @@ def ensure_metric_alarm(
     missing = tags_missing(tags, lab.tags)
     if missing:
         cloudwatch.tag_resource(ResourceARN=arn, Tags=tag_list(missing))
-    return AlarmInfo(name=name, arn=arn, state=str(current.get("StateValue", "")), created=created,
-                     updated=updated, tagged=bool(missing) and not created)
+    return AlarmInfo(
+        name=name,
+        arn=arn,
+        state=str(current.get("StateValue", "")),
+        created=created,
+        updated=updated,
+        tagged=bool(missing) and not created,
+    )
 
 
-def delete_alarms(lab: "Lab", names: Iterable[str]) -> None:
+def delete_alarms(lab: Lab, names: Iterable[str]) -> None:
     """Delete these alarms (full names); missing ones are ignored (DeleteAlarms takes up to 100)."""
     names = sorted(set(names))
     for start in range(0, len(names), 100):
-        if names[start:start + 100]:
-            lab.client("cloudwatch").delete_alarms(AlarmNames=names[start:start + 100])
+        if names[start : start + 100]:
+            lab.client("cloudwatch").delete_alarms(AlarmNames=names[start : start + 100])
 
 
 # ---------------------------------------------------------------------------------------------
 # Dashboards
 # ---------------------------------------------------------------------------------------------
 
-def dashboard_arn(lab: "Lab", name: str) -> str:
+
+def dashboard_arn(lab: Lab, name: str) -> str:
     """``arn:aws:cloudwatch::{account}:dashboard/{name}`` (dashboards have no region in their ARN)."""
     return f"arn:{partition(lab.region)}:cloudwatch::{lab.account_id}:dashboard/{name}"
 
 
-def get_dashboard_body(lab: "Lab", name: str) -> dict[str, Any] | None:
+def get_dashboard_body(lab: Lab, name: str) -> dict[str, Any] | None:
     """The dashboard's body (parsed JSON), or None when there is no such dashboard."""
     try:
         reply = lab.client("cloudwatch").get_dashboard(DashboardName=name)
@@ -319,12 +364,12 @@ def get_dashboard_body(lab: "Lab", name: str) -> dict[str, Any] | None:
     return json.loads(reply.get("DashboardBody") or "{}")
 
 
-def list_dashboards(lab: "Lab", name_prefix: str) -> list[dict[str, Any]]:
+def list_dashboards(lab: Lab, name_prefix: str) -> list[dict[str, Any]]:
     """ListDashboards entries (``DashboardName``, ``DashboardArn``, ...) whose name starts with ``name_prefix``."""
     return paginate(lab.client("cloudwatch"), "list_dashboards", "DashboardEntries", DashboardNamePrefix=name_prefix)
 
 
-def _tag_dashboard(lab: "Lab", arn: str) -> bool:
+def _tag_dashboard(lab: Lab, arn: str) -> bool:
     """Put the lab's missing tags on a dashboard; False where the endpoint cannot tag dashboards.
 
     AWS tags dashboards (TagResource with the dashboard ARN); an endpoint that only tags alarms
@@ -343,7 +388,7 @@ def _tag_dashboard(lab: "Lab", arn: str) -> bool:
     return True
 
 
-def ensure_dashboard(lab: "Lab", component: str, body: Mapping[str, Any]) -> DashboardInfo:
+def ensure_dashboard(lab: Lab, component: str, body: Mapping[str, Any]) -> DashboardInfo:
     """Create dashboard ``lab.name(component)`` or replace its body when it differs; tag it.
 
     PutDashboard validates the body; its ``DashboardValidationMessages`` (warnings) are raised
@@ -371,7 +416,7 @@ def ensure_dashboard(lab: "Lab", component: str, body: Mapping[str, Any]) -> Das
     return DashboardInfo(name=name, arn=arn, created=created, updated=updated, tags_supported=_tag_dashboard(lab, arn))
 
 
-def delete_dashboards(lab: "Lab", names: Iterable[str]) -> None:
+def delete_dashboards(lab: Lab, names: Iterable[str]) -> None:
     """Delete these dashboards (full names); missing ones are ignored."""
     cloudwatch = lab.client("cloudwatch")
     for name in sorted(set(names)):
@@ -384,9 +429,19 @@ def delete_dashboards(lab: "Lab", names: Iterable[str]) -> None:
 
 # -- widgets (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html)
 
-def metric_widget(title: str, metrics: Sequence[Sequence[Any]], *, region: str, stat: str = "Sum",
-                  period: int = 60, width: int = 12, height: int = 6, view: str = "timeSeries",
-                  y_label: str | None = None) -> dict[str, Any]:
+
+def metric_widget(
+    title: str,
+    metrics: Sequence[Sequence[Any]],
+    *,
+    region: str,
+    stat: str = "Sum",
+    period: int = 60,
+    width: int = 12,
+    height: int = 6,
+    view: str = "timeSeries",
+    y_label: str | None = None,
+) -> dict[str, Any]:
     """A metric graph. Each ``metrics`` row: ``[namespace, metric, dim1, value1, ..., {"label": ...}]``.
 
     >>> w = metric_widget("DLQ", [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "q"]],
@@ -394,8 +449,15 @@ def metric_widget(title: str, metrics: Sequence[Sequence[Any]], *, region: str, 
     >>> w["type"], w["properties"]["stat"], w["width"]
     ('metric', 'Maximum', 12)
     """
-    properties: dict[str, Any] = {"title": title, "metrics": [list(row) for row in metrics], "region": region,
-                                  "stat": stat, "period": period, "view": view, "stacked": False}
+    properties: dict[str, Any] = {
+        "title": title,
+        "metrics": [list(row) for row in metrics],
+        "region": region,
+        "stat": stat,
+        "period": period,
+        "view": view,
+        "stacked": False,
+    }
     if y_label:
         properties["yAxis"] = {"left": {"label": y_label, "showUnits": False}}
     return {"type": "metric", "width": width, "height": height, "properties": properties}
@@ -403,15 +465,28 @@ def metric_widget(title: str, metrics: Sequence[Sequence[Any]], *, region: str, 
 
 def alarm_widget(title: str, alarm_arns: Sequence[str], *, width: int = 24, height: int = 3) -> dict[str, Any]:
     """An alarm status widget: one coloured tile per alarm."""
-    return {"type": "alarm", "width": width, "height": height,
-            "properties": {"title": title, "alarms": list(alarm_arns)}}
+    return {
+        "type": "alarm",
+        "width": width,
+        "height": height,
+        "properties": {"title": title, "alarms": list(alarm_arns)},
+    }
 
 
 def alarm_graph_widget(title: str, alarm_arn: str, *, region: str, width: int = 12, height: int = 6) -> dict[str, Any]:
     """A graph of one alarm (its metric with the threshold line)."""
-    return {"type": "metric", "width": width, "height": height,
-            "properties": {"title": title, "annotations": {"alarms": [alarm_arn]}, "region": region,
-                           "view": "timeSeries", "stacked": False}}
+    return {
+        "type": "metric",
+        "width": width,
+        "height": height,
+        "properties": {
+            "title": title,
+            "annotations": {"alarms": [alarm_arn]},
+            "region": region,
+            "view": "timeSeries",
+            "stacked": False,
+        },
+    }
 
 
 def text_widget(markdown: str, *, width: int = 24, height: int = 2) -> dict[str, Any]:
@@ -419,16 +494,21 @@ def text_widget(markdown: str, *, width: int = 24, height: int = 2) -> dict[str,
     return {"type": "text", "width": width, "height": height, "properties": {"markdown": markdown}}
 
 
-def log_widget(title: str, log_groups: Sequence[str], query: str, *, region: str, width: int = 24,
-               height: int = 6) -> dict[str, Any]:
+def log_widget(
+    title: str, log_groups: Sequence[str], query: str, *, region: str, width: int = 24, height: int = 6
+) -> dict[str, Any]:
     """A CloudWatch Logs Insights table: ``query`` runs over ``log_groups``.
 
     >>> log_widget("errors", ["/aws/lambda/a"], "fields @timestamp, message", region="eu-west-1")["properties"]["query"]
     "SOURCE '/aws/lambda/a' | fields @timestamp, message"
     """
     source = " | ".join(f"SOURCE '{group}'" for group in log_groups)
-    return {"type": "log", "width": width, "height": height,
-            "properties": {"title": title, "query": f"{source} | {query}", "region": region, "view": "table"}}
+    return {
+        "type": "log",
+        "width": width,
+        "height": height,
+        "properties": {"title": title, "query": f"{source} | {query}", "region": region, "view": "table"},
+    }
 
 
 def grid(widgets: Sequence[Mapping[str, Any]], *, columns: int = 24) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 >>> sorted(code_actions(LAMBDAS_DIR / "create_order" / "create_order"))   # doctest: +SKIP
 ['dynamodb:GetItem', 'dynamodb:PutItem']
 """
+
 from __future__ import annotations
 
 import ast
@@ -17,11 +18,14 @@ __all__ = ["code_actions"]
 _IAM_PREFIX = {"monitoring": "cloudwatch", "dynamodbstreams": "dynamodb", "apigatewayv2": "apigateway"}
 # SQS authorises a batch call with the permission of its single-message action
 # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html).
-_BATCH_ACTIONS = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
-                  "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
+_BATCH_ACTIONS = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 
 
-def code_actions(package_dir: "str | Path") -> set[str]:
+def code_actions(package_dir: str | Path) -> set[str]:
     """The IAM actions a Lambda package's own code can call, read from its source (not run).
 
     Finds the services it makes clients for (``boto3.client("sqs")``) and every method called on
@@ -38,8 +42,12 @@ def code_actions(package_dir: "str | Path") -> set[str]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
-            if node.func.attr in ("client", "resource") and node.args and isinstance(node.args[0], ast.Constant) \
-                    and isinstance(node.args[0].value, str):
+            if (
+                node.func.attr in ("client", "resource")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 services.add(node.args[0].value)
             methods.add(node.func.attr)
     session = botocore.session.get_session()

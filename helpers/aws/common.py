@@ -5,9 +5,11 @@
 >>> log_group_arn("eu-west-1", "123456789012", "/aws/lambda/alice-create-order")
 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/alice-create-order'
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 

@@ -8,6 +8,7 @@ Calling it again converges: no second table, tags put back if someone removed th
 on-demand billing restored if it was switched. A table that exists with another key schema
 is an error (a key schema cannot be changed in place): the message says how to fix it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,14 @@ from helpers.core.waiters import wait_table_active, wait_table_deleted
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
 
-__all__ = ["ORDERS_KEY", "TableInfo", "TableSchemaMismatch", "describe_table", "ensure_orders_table",
-           "orders_table_parameters"]
+__all__ = [
+    "ORDERS_KEY",
+    "TableInfo",
+    "TableSchemaMismatch",
+    "describe_table",
+    "ensure_orders_table",
+    "orders_table_parameters",
+]
 
 ORDERS_KEY = "orderId"
 StreamViewType = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
@@ -43,7 +50,7 @@ class TableInfo:
     stream_arn: str | None = None
 
 
-def describe_table(lab: "Lab", name: str) -> dict[str, Any] | None:
+def describe_table(lab: Lab, name: str) -> dict[str, Any] | None:
     """DescribeTable's ``Table``, or None when the table does not exist."""
     try:
         return lab.client("dynamodb").describe_table(TableName=name)["Table"]
@@ -67,8 +74,12 @@ def _key_schema_of(table: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def _info(table: dict[str, Any]) -> TableInfo:
     streaming = table.get("StreamSpecification", {}).get("StreamEnabled")
-    return TableInfo(table["TableName"], table["TableArn"], table.get("TableStatus", "ACTIVE"),
-                     table.get("LatestStreamArn") if streaming else None)
+    return TableInfo(
+        table["TableName"],
+        table["TableArn"],
+        table.get("TableStatus", "ACTIVE"),
+        table.get("LatestStreamArn") if streaming else None,
+    )
 
 
 def orders_table_parameters(name: str, *, stream_view_type: StreamViewType | None = None) -> dict[str, Any]:
@@ -89,7 +100,7 @@ def orders_table_parameters(name: str, *, stream_view_type: StreamViewType | Non
 
 
 def ensure_orders_table(
-    lab: "Lab",
+    lab: Lab,
     name: str | None = None,
     *,
     stream_view_type: StreamViewType | None = None,

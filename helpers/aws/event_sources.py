@@ -25,11 +25,13 @@ https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html.
 On AWS, a mapping created right after its role changed can be refused until IAM propagates
 ("the function execution role does not have permissions..."): that error is retried (bounded).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
     from helpers.core.lab import Lab
 
 __all__ = [
-    "MappingInfo",
     "NO_CONCURRENCY_CAP",
+    "MappingInfo",
     "delete_event_source_mapping",
     "disable_event_source_mapping",
     "dynamodb_stream_statement",
@@ -109,9 +111,10 @@ def _info(mapping: dict[str, Any], *, created: bool = False, updated: Iterable[s
     )
 
 
-def _mapping_arn(lab: "Lab", mapping: dict[str, Any]) -> str:
+def _mapping_arn(lab: Lab, mapping: dict[str, Any]) -> str:
     return mapping.get("EventSourceMappingArn") or (
-        f"arn:{partition(lab.region)}:lambda:{lab.region}:{lab.account_id}:event-source-mapping:{mapping['UUID']}")
+        f"arn:{partition(lab.region)}:lambda:{lab.region}:{lab.account_id}:event-source-mapping:{mapping['UUID']}"
+    )
 
 
 def wanted_settings(
@@ -127,8 +130,10 @@ def wanted_settings(
 ) -> dict[str, Any]:
     """The mapping settings to manage, in the API's shape (None = not managed, left out).
 
-    >>> wanted_settings(batch_size=10, maximum_retry_attempts=2, on_failure_destination_arn="arn:aws:sqs:r:1:q")
-    {'BatchSize': 10, 'FunctionResponseTypes': ['ReportBatchItemFailures'], 'MaximumRetryAttempts': 2, 'DestinationConfig': {'OnFailure': {'Destination': 'arn:aws:sqs:r:1:q'}}}
+    >>> wanted_settings(batch_size=10, maximum_retry_attempts=2,  # doctest: +NORMALIZE_WHITESPACE
+    ...                 on_failure_destination_arn="arn:aws:sqs:r:1:q")
+    {'BatchSize': 10, 'FunctionResponseTypes': ['ReportBatchItemFailures'], 'MaximumRetryAttempts': 2,
+     'DestinationConfig': {'OnFailure': {'Destination': 'arn:aws:sqs:r:1:q'}}}
     >>> wanted_settings(batch_size=10, maximum_concurrency=5)["ScalingConfig"]
     {'MaximumConcurrency': 5}
     >>> wanted_settings(batch_size=10, maximum_concurrency=NO_CONCURRENCY_CAP)["ScalingConfig"]
@@ -136,13 +141,20 @@ def wanted_settings(
     """
     if not 1 <= batch_size <= 10_000:
         raise ValueError(f"batch_size must be 1-10000, got {batch_size}")
-    if maximum_concurrency is not None and maximum_concurrency != NO_CONCURRENCY_CAP and (
-            isinstance(maximum_concurrency, bool) or not isinstance(maximum_concurrency, int)
-            or not MIN_MAXIMUM_CONCURRENCY <= maximum_concurrency <= MAX_MAXIMUM_CONCURRENCY):
-        raise ValueError(f"maximum_concurrency must be {MIN_MAXIMUM_CONCURRENCY}-{MAX_MAXIMUM_CONCURRENCY} "
-                         f"(or NO_CONCURRENCY_CAP to remove the cap), got {maximum_concurrency!r}")
-    settings: dict[str, Any] = {"BatchSize": batch_size,
-                                "FunctionResponseTypes": sorted(set(function_response_types))}
+    if (
+        maximum_concurrency is not None
+        and maximum_concurrency != NO_CONCURRENCY_CAP
+        and (
+            isinstance(maximum_concurrency, bool)
+            or not isinstance(maximum_concurrency, int)
+            or not MIN_MAXIMUM_CONCURRENCY <= maximum_concurrency <= MAX_MAXIMUM_CONCURRENCY
+        )
+    ):
+        raise ValueError(
+            f"maximum_concurrency must be {MIN_MAXIMUM_CONCURRENCY}-{MAX_MAXIMUM_CONCURRENCY} "
+            f"(or NO_CONCURRENCY_CAP to remove the cap), got {maximum_concurrency!r}"
+        )
+    settings: dict[str, Any] = {"BatchSize": batch_size, "FunctionResponseTypes": sorted(set(function_response_types))}
     if maximum_batching_window_seconds is not None:
         settings["MaximumBatchingWindowInSeconds"] = maximum_batching_window_seconds
     if bisect_batch_on_function_error is not None:
@@ -154,8 +166,9 @@ def wanted_settings(
     if on_failure_destination_arn is not None:
         settings["DestinationConfig"] = {"OnFailure": {"Destination": on_failure_destination_arn}}
     if maximum_concurrency is not None:
-        settings["ScalingConfig"] = ({} if maximum_concurrency == NO_CONCURRENCY_CAP
-                                     else {"MaximumConcurrency": maximum_concurrency})
+        settings["ScalingConfig"] = (
+            {} if maximum_concurrency == NO_CONCURRENCY_CAP else {"MaximumConcurrency": maximum_concurrency}
+        )
     return settings
 
 
@@ -175,8 +188,9 @@ def mapping_diff(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, A
         if key == "FunctionResponseTypes":
             same = sorted(current.get(key) or []) == sorted(value)
         elif key == "DestinationConfig":
-            same = (((current.get(key) or {}).get("OnFailure") or {}).get("Destination")
-                    == value["OnFailure"]["Destination"])
+            same = ((current.get(key) or {}).get("OnFailure") or {}).get("Destination") == value["OnFailure"][
+                "Destination"
+            ]
         elif key == "ScalingConfig":  # no ScalingConfig, {} and no MaximumConcurrency all mean "no cap"
             same = (current.get(key) or {}).get("MaximumConcurrency") == value.get("MaximumConcurrency")
         else:
@@ -186,7 +200,7 @@ def mapping_diff(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, A
     return diff
 
 
-def find_event_source_mappings(lab: "Lab", function_name: str, source_arn: str | None = None) -> list[dict[str, Any]]:
+def find_event_source_mappings(lab: Lab, function_name: str, source_arn: str | None = None) -> list[dict[str, Any]]:
     """The mappings of function ``function_name`` (from ``source_arn`` only, if given), oldest first."""
     lam = lab.client("lambda")
     params: dict[str, Any] = {"FunctionName": function_name}
@@ -201,13 +215,16 @@ def find_event_source_mappings(lab: "Lab", function_name: str, source_arn: str |
             return []
         raise
     function_arn_suffix = f":function:{function_name}"
-    mappings = [m for m in mappings
-                if (not source_arn or m.get("EventSourceArn") == source_arn)
-                and (m.get("FunctionArn", "").endswith(function_arn_suffix) or function_name.startswith("arn:"))]
+    mappings = [
+        m
+        for m in mappings
+        if (not source_arn or m.get("EventSourceArn") == source_arn)
+        and (m.get("FunctionArn", "").endswith(function_arn_suffix) or function_name.startswith("arn:"))
+    ]
     return sorted(mappings, key=lambda m: str(m.get("LastModified", "")))
 
 
-def get_event_source_mapping(lab: "Lab", uuid: str) -> dict[str, Any] | None:
+def get_event_source_mapping(lab: Lab, uuid: str) -> dict[str, Any] | None:
     """GetEventSourceMapping's response, or None when the mapping does not exist."""
     try:
         return dict(lab.client("lambda").get_event_source_mapping(UUID=uuid))
@@ -217,8 +234,9 @@ def get_event_source_mapping(lab: "Lab", uuid: str) -> dict[str, Any] | None:
         raise
 
 
-def _wait_settled(lab: "Lab", uuid: str, *, want: str | None, timeout: float,
-                  grace: float | None = None) -> dict[str, Any]:
+def _wait_settled(
+    lab: Lab, uuid: str, *, want: str | None, timeout: float, grace: float | None = None
+) -> dict[str, Any]:
     """Wait until the mapping is out of its transitional states (and in state ``want``, if given).
 
     A mapping that settles in the other steady state (e.g. ``Disabled`` when ``Enabled`` was
@@ -230,7 +248,9 @@ def _wait_settled(lab: "Lab", uuid: str, *, want: str | None, timeout: float,
     def check() -> dict[str, Any] | None:
         mapping = get_event_source_mapping(lab, uuid)
         if mapping is None:
-            raise WaitFailed(f"Event source mapping {uuid} disappeared while waiting for it to become {want or 'settled'}")
+            raise WaitFailed(
+                f"Event source mapping {uuid} disappeared while waiting for it to become {want or 'settled'}"
+            )
         state = mapping.get("State")
         if state in BUSY_STATES:
             return None
@@ -238,28 +258,41 @@ def _wait_settled(lab: "Lab", uuid: str, *, want: str | None, timeout: float,
             if time.monotonic() - started < grace:
                 return None
             raise WaitFailed(
-                f"Event source mapping {uuid} is {state}, not {want} (reason: {mapping.get('StateTransitionReason')!r}; "
-                f"last processing result: {mapping.get('LastProcessingResult')!r})")
+                f"Event source mapping {uuid} is {state}, not {want} "
+                f"(reason: {mapping.get('StateTransitionReason')!r}; "
+                f"last processing result: {mapping.get('LastProcessingResult')!r})"
+            )
         return mapping
 
-    return wait_until(check, timeout=timeout, interval=0.5, max_interval=3,
-                      what=f"event source mapping {uuid} to become {want or 'settled'}")
+    return wait_until(
+        check,
+        timeout=timeout,
+        interval=0.5,
+        max_interval=3,
+        what=f"event source mapping {uuid} to become {want or 'settled'}",
+    )
 
 
 def _is_role_not_ready(error: ClientError) -> bool:
     """IAM has not propagated the execution role's new permissions to Lambda yet (real AWS)."""
     message = error_message(error).lower()
     return error_code(error) == "InvalidParameterValueException" and (
-        "permission" in message or "ensure the role can perform" in message or "cannot be assumed" in message)
+        "permission" in message or "ensure the role can perform" in message or "cannot be assumed" in message
+    )
 
 
 def _call_with_role_retry(call: Any, what: str) -> Any:
-    return retry_on(call, should_retry=_is_role_not_ready, timeout=ROLE_PROPAGATION_TIMEOUT,
-                    what=f"{what} (IAM role propagation)", first_delay=2.0)
+    return retry_on(
+        call,
+        should_retry=_is_role_not_ready,
+        timeout=ROLE_PROPAGATION_TIMEOUT,
+        what=f"{what} (IAM role propagation)",
+        first_delay=2.0,
+    )
 
 
 def ensure_event_source_mapping(
-    lab: "Lab",
+    lab: Lab,
     *,
     function_name: str,
     source_arn: str,
@@ -281,7 +314,8 @@ def ensure_event_source_mapping(
     ``maximum_concurrency`` (2..1000, or NO_CONCURRENCY_CAP) is for a queue only.
     Duplicate mappings for the same pair (left by an interrupted run) are deleted, the oldest is kept.
 
-    >>> ensure_event_source_mapping(lab, function_name=fn.name, source_arn=table.stream_arn, batch_size=10,  # doctest: +SKIP
+    >>> ensure_event_source_mapping(  # doctest: +SKIP
+    ...     lab, function_name=fn.name, source_arn=table.stream_arn, batch_size=10,
     ...     starting_position="TRIM_HORIZON", bisect_batch_on_function_error=True, maximum_retry_attempts=2,
     ...     maximum_record_age_in_seconds=3600, on_failure_destination_arn=failures.arn)
     """
@@ -294,19 +328,27 @@ def ensure_event_source_mapping(
         raise ValueError(f"maximum_concurrency applies to Amazon SQS sources only, not to {source_arn}")
     lam = lab.client("lambda")
     wanted = wanted_settings(
-        batch_size=batch_size, maximum_batching_window_seconds=maximum_batching_window_seconds,
+        batch_size=batch_size,
+        maximum_batching_window_seconds=maximum_batching_window_seconds,
         function_response_types=function_response_types,
         bisect_batch_on_function_error=bisect_batch_on_function_error,
-        maximum_retry_attempts=maximum_retry_attempts, maximum_record_age_in_seconds=maximum_record_age_in_seconds,
-        on_failure_destination_arn=on_failure_destination_arn, maximum_concurrency=maximum_concurrency,
+        maximum_retry_attempts=maximum_retry_attempts,
+        maximum_record_age_in_seconds=maximum_record_age_in_seconds,
+        on_failure_destination_arn=on_failure_destination_arn,
+        maximum_concurrency=maximum_concurrency,
     )
     want_state = "Enabled" if enabled else "Disabled"
     existing = find_event_source_mappings(lab, function_name, source_arn)
     existing = [m for m in existing if m.get("State") != "Deleting"]
 
     if not existing:
-        params: dict[str, Any] = {"FunctionName": function_name, "EventSourceArn": source_arn,
-                                  "Enabled": enabled, "Tags": lab.tags, **wanted}
+        params: dict[str, Any] = {
+            "FunctionName": function_name,
+            "EventSourceArn": source_arn,
+            "Enabled": enabled,
+            "Tags": lab.tags,
+            **wanted,
+        }
         if not params["FunctionResponseTypes"]:
             del params["FunctionResponseTypes"]
         if params.get("ScalingConfig") == {}:
@@ -314,8 +356,10 @@ def ensure_event_source_mapping(
         if starting_position is not None:
             params["StartingPosition"] = starting_position
         try:
-            mapping = _call_with_role_retry(lambda: lam.create_event_source_mapping(**params),
-                                            f"CreateEventSourceMapping {function_name} <- {source_arn}")
+            mapping = _call_with_role_retry(
+                lambda: lam.create_event_source_mapping(**params),
+                f"CreateEventSourceMapping {function_name} <- {source_arn}",
+            )
         except ClientError as error:
             if error_code(error) != "ResourceConflictException":
                 raise
@@ -336,14 +380,16 @@ def ensure_event_source_mapping(
     if current.get("State") not in (want_state,):
         diff["Enabled"] = enabled
     if diff:
-        _call_with_role_retry(lambda: lam.update_event_source_mapping(UUID=keep["UUID"], **diff),
-                              f"UpdateEventSourceMapping {keep['UUID']}")
+        _call_with_role_retry(
+            lambda: lam.update_event_source_mapping(UUID=keep["UUID"], **diff),
+            f"UpdateEventSourceMapping {keep['UUID']}",
+        )
     settled = _wait_settled(lab, keep["UUID"], want=want_state, timeout=timeout)
     _ensure_tags(lab, settled)
     return _info(settled, updated=diff)
 
 
-def _ensure_tags(lab: "Lab", mapping: dict[str, Any]) -> None:
+def _ensure_tags(lab: Lab, mapping: dict[str, Any]) -> None:
     lam = lab.client("lambda")
     arn = _mapping_arn(lab, mapping)
     try:
@@ -357,7 +403,7 @@ def _ensure_tags(lab: "Lab", mapping: dict[str, Any]) -> None:
         lam.tag_resource(Resource=arn, Tags=missing)
 
 
-def set_event_source_mapping_enabled(lab: "Lab", uuid: str, enabled: bool, *, timeout: float = 120) -> MappingInfo:
+def set_event_source_mapping_enabled(lab: Lab, uuid: str, enabled: bool, *, timeout: float = 120) -> MappingInfo:
     """Pause (``enabled=False``) or resume a mapping; wait until it is ``Disabled``/``Enabled``.
 
     While a queue's mapping is disabled, messages wait in the queue (watch them pile up);
@@ -375,7 +421,7 @@ def set_event_source_mapping_enabled(lab: "Lab", uuid: str, enabled: bool, *, ti
     return _info(_wait_settled(lab, uuid, want=want, timeout=timeout), updated=("Enabled",))
 
 
-def disable_event_source_mapping(lab: "Lab", uuid: str, *, timeout: float = 120) -> MappingInfo:
+def disable_event_source_mapping(lab: Lab, uuid: str, *, timeout: float = 120) -> MappingInfo:
     """Pause a mapping (see :func:`set_event_source_mapping_enabled`).
 
     >>> disable_event_source_mapping(lab, stack.worker.mapping.uuid).state      # doctest: +SKIP
@@ -384,12 +430,12 @@ def disable_event_source_mapping(lab: "Lab", uuid: str, *, timeout: float = 120)
     return set_event_source_mapping_enabled(lab, uuid, False, timeout=timeout)
 
 
-def enable_event_source_mapping(lab: "Lab", uuid: str, *, timeout: float = 120) -> MappingInfo:
+def enable_event_source_mapping(lab: Lab, uuid: str, *, timeout: float = 120) -> MappingInfo:
     """Resume a paused mapping (see :func:`set_event_source_mapping_enabled`)."""
     return set_event_source_mapping_enabled(lab, uuid, True, timeout=timeout)
 
 
-def delete_event_source_mapping(lab: "Lab", uuid: str, *, timeout: float = 120) -> None:
+def delete_event_source_mapping(lab: Lab, uuid: str, *, timeout: float = 120) -> None:
     """Delete a mapping and wait (bounded) until it is gone. A missing mapping is fine."""
     lam = lab.client("lambda")
     try:
@@ -401,8 +447,13 @@ def delete_event_source_mapping(lab: "Lab", uuid: str, *, timeout: float = 120) 
             raise
         _wait_settled(lab, uuid, want=None, timeout=timeout)
         lam.delete_event_source_mapping(UUID=uuid)
-    wait_until(lambda: get_event_source_mapping(lab, uuid) is None, timeout=timeout, interval=0.5, max_interval=5,
-               what=f"event source mapping {uuid} to be deleted")
+    wait_until(
+        lambda: get_event_source_mapping(lab, uuid) is None,
+        timeout=timeout,
+        interval=0.5,
+        max_interval=5,
+        what=f"event source mapping {uuid} to be deleted",
+    )
 
 
 def _check_stream_arn(stream_arn: str) -> str:
@@ -420,13 +471,17 @@ def dynamodb_stream_statement(stream_arn: str, *, sid: str = "ReadOrdersStream")
     table's streams (``<table>/stream/*``): :func:`dynamodb_stream_statements` gives both.
 
     >>> s = dynamodb_stream_statement("arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/2024-01-01T00:00:00.000")
-    >>> s["Action"], s["Resource"]
-    (['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'], ['arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/2024-01-01T00:00:00.000'])
+    >>> s["Action"], s["Resource"]  # doctest: +NORMALIZE_WHITESPACE
+    (['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+     ['arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/2024-01-01T00:00:00.000'])
     """
     _check_stream_arn(stream_arn)
-    return {"Sid": sid, "Effect": "Allow",
-            "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
-            "Resource": [stream_arn]}
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+        "Resource": [stream_arn],
+    }
 
 
 def dynamodb_stream_statements(stream_arn: str) -> list[dict[str, Any]]:
@@ -437,6 +492,12 @@ def dynamodb_stream_statements(stream_arn: str) -> list[dict[str, Any]]:
     [['arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/L'], ['arn:aws:dynamodb:us-east-1:1:table/a-orders/stream/*']]
     """
     table_arn = _check_stream_arn(stream_arn)
-    return [dynamodb_stream_statement(stream_arn),
-            {"Sid": "ListOrdersTableStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"],
-             "Resource": [f"{table_arn}/stream/*"]}]
+    return [
+        dynamodb_stream_statement(stream_arn),
+        {
+            "Sid": "ListOrdersTableStreams",
+            "Effect": "Allow",
+            "Action": ["dynamodb:ListStreams"],
+            "Resource": [f"{table_arn}/stream/*"],
+        },
+    ]

@@ -12,10 +12,12 @@ CloudWatch Logs writes to the function's own log group only.
 Least privilege is checked by :mod:`helpers.aws.policy_lint` (a document), :mod:`helpers.aws.code_scan`
 (what a package's code calls) and :mod:`helpers.aws.iam_audit` (every deployed role against its user).
 """
+
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -35,9 +37,9 @@ __all__ = [
     "ensure_lambda_role",
     "ensure_pipe_role",
     "ensure_service_role",
-    "pipe_trust_policy",
     "lambda_trust_policy",
     "logs_statement",
+    "pipe_trust_policy",
     "policy_document",
     "role_name",
 ]
@@ -50,7 +52,7 @@ class RoleConflict(RuntimeError):
     """A role of that name exists but is not this lab's, or cannot be converged."""
 
 
-def role_name(lab: "Lab", function_component: str) -> str:
+def role_name(lab: Lab, function_component: str) -> str:
     """``<prefix>-<component>-role``. IAM role names are at most 64 characters."""
     name = lab.name(f"{function_component}-role")
     if len(name) > 64:
@@ -62,11 +64,13 @@ def lambda_trust_policy() -> dict[str, Any]:
     """The trust policy that lets Lambda assume a role."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
     }
 
 
@@ -97,7 +101,7 @@ def dynamodb_statement(
     return {"Sid": sid or default_sid[:100], "Effect": "Allow", "Action": actions, "Resource": resources}
 
 
-def logs_statement(lab: "Lab", function_name: str) -> dict[str, Any]:
+def logs_statement(lab: Lab, function_name: str) -> dict[str, Any]:
     """Log streams and events in ``/aws/lambda/<function_name>`` only.
 
     No ``logs:CreateLogGroup``: the lab creates the group itself, with its retention and tags, before
@@ -134,15 +138,15 @@ def _check_scoped(statements: list[dict[str, Any]]) -> None:
         if not resources or any(r == "*" or not r.startswith("arn:") for r in resources):
             problems.append(f"name the resources by ARN (no Resource '*'): {resources}")
         if problems:
-            raise ValueError(f"Scope every statement to named actions on named resources: {'; '.join(problems)} "
-                             f"in {statement}")
+            raise ValueError(
+                f"Scope every statement to named actions on named resources: {'; '.join(problems)} in {statement}"
+            )
 
 
-def policy_document(lab: "Lab", function_component: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+def policy_document(lab: Lab, function_component: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
     """The inline policy document: ``statements`` plus the function's own logs statement."""
     _check_scoped(statements)
-    return {"Version": "2012-10-17",
-            "Statement": [*statements, logs_statement(lab, lab.name(function_component))]}
+    return {"Version": "2012-10-17", "Statement": [*statements, logs_statement(lab, lab.name(function_component))]}
 
 
 def _canonical(value: Any) -> Any:
@@ -179,7 +183,7 @@ def _get_role(iam: Any, name: str) -> dict[str, Any] | None:
 
 
 def ensure_lambda_role(
-    lab: "Lab",
+    lab: Lab,
     function_component: str,
     statements: list[dict[str, Any]],
     *,
@@ -194,14 +198,16 @@ def ensure_lambda_role(
     'arn:aws:iam::123456789012:role/orderlab/alice-create-order-role'
     """
     return ensure_service_role(
-        lab, function_component, trust=lambda_trust_policy(),
+        lab,
+        function_component,
+        trust=lambda_trust_policy(),
         document=policy_document(lab, function_component, statements),
         description=f"Execution role of Lambda function {lab.name(function_component)} (order pipeline lab)",
         timeout=timeout,
     )
 
 
-def pipe_trust_policy(lab: "Lab", pipe_name: str) -> dict[str, Any]:
+def pipe_trust_policy(lab: Lab, pipe_name: str) -> dict[str, Any]:
     """The trust policy that lets EventBridge Pipes assume a role, for this account's pipe only.
 
     The ``aws:SourceAccount``/``aws:SourceArn`` conditions guard against the confused-deputy problem, as
@@ -210,17 +216,18 @@ def pipe_trust_policy(lab: "Lab", pipe_name: str) -> dict[str, Any]:
     pipe_arn = f"arn:{_partition(lab.region)}:pipes:{lab.region}:{lab.account_id}:pipe/{pipe_name}"
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "pipes.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": lab.account_id, "aws:SourceArn": pipe_arn}},
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pipes.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": lab.account_id, "aws:SourceArn": pipe_arn}},
+            }
+        ],
     }
 
 
-def ensure_pipe_role(lab: "Lab", pipe_component: str, statements: list[dict[str, Any]], *,
-                     timeout: float = 60) -> str:
+def ensure_pipe_role(lab: Lab, pipe_component: str, statements: list[dict[str, Any]], *, timeout: float = 60) -> str:
     """Create or converge the role of pipe ``lab.name(pipe_component)``: exactly ``statements``
     (read the source, invoke the enrichment, send to the target), nothing else; return its ARN.
 
@@ -229,7 +236,9 @@ def ensure_pipe_role(lab: "Lab", pipe_component: str, statements: list[dict[str,
     """
     _check_scoped(statements)
     return ensure_service_role(
-        lab, pipe_component, trust=pipe_trust_policy(lab, lab.name(pipe_component)),
+        lab,
+        pipe_component,
+        trust=pipe_trust_policy(lab, lab.name(pipe_component)),
         document={"Version": "2012-10-17", "Statement": list(statements)},
         description=f"Role of EventBridge pipe {lab.name(pipe_component)} (order pipeline lab)",
         timeout=timeout,
@@ -237,7 +246,7 @@ def ensure_pipe_role(lab: "Lab", pipe_component: str, statements: list[dict[str,
 
 
 def ensure_service_role(
-    lab: "Lab",
+    lab: Lab,
     component: str,
     *,
     trust: dict[str, Any],
@@ -267,8 +276,10 @@ def ensure_service_role(
     else:
         current_tags = {t["Key"]: t["Value"] for t in paginate(iam, "list_role_tags", "Tags", RoleName=name)}
         if current_tags.get(PREFIX_TAG) not in (None, lab.prefix):
-            raise RoleConflict(f"IAM role {name} belongs to lab prefix {current_tags[PREFIX_TAG]!r}, "
-                               f"not {lab.prefix!r}: choose another prefix")
+            raise RoleConflict(
+                f"IAM role {name} belongs to lab prefix {current_tags[PREFIX_TAG]!r}, "
+                f"not {lab.prefix!r}: choose another prefix"
+            )
         if role.get("Path") != ROLE_PATH:
             raise RoleConflict(
                 f"IAM role {name} exists with path {role.get('Path')!r}, but lab roles live under {ROLE_PATH!r} "

@@ -3,6 +3,7 @@
 >>> [a.problems for a in audit_lab_roles(lab)]      # every deployed role vs what uses it    # doctest: +SKIP
 [[], [], [], []]
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,15 @@ from helpers.core.lab import Lab
 from helpers.core.naming import PREFIX_TAG, PROJECT, PROJECT_TAG
 from helpers.core.paths import LAMBDAS_DIR
 
-__all__ = ["LOG_ACTIONS", "SQS_SOURCE_ACTIONS", "STREAM_READ_ACTIONS", "RoleAudit", "audit_lab_roles",
-           "function_required_grants", "pipe_required_grants"]
+__all__ = [
+    "LOG_ACTIONS",
+    "SQS_SOURCE_ACTIONS",
+    "STREAM_READ_ACTIONS",
+    "RoleAudit",
+    "audit_lab_roles",
+    "function_required_grants",
+    "pipe_required_grants",
+]
 
 # What a Lambda event source mapping does with the function's execution role, per source:
 # https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions and
@@ -69,8 +77,9 @@ def _env_resources(lab: Lab, variables: dict[str, str]) -> dict[str, set[str]]:
             arn = value
         elif value.startswith(("http://", "https://")) and f"/{lab.prefix}-" in value:
             try:
-                arn = lab.client("sqs").get_queue_attributes(QueueUrl=value, AttributeNames=["QueueArn"])[
-                    "Attributes"]["QueueArn"]
+                arn = lab.client("sqs").get_queue_attributes(QueueUrl=value, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
             except ClientError:
                 continue
         elif value.startswith(f"{lab.prefix}-"):
@@ -85,8 +94,9 @@ def _env_resources(lab: Lab, variables: dict[str, str]) -> dict[str, set[str]]:
 
 def _stream_grants(stream_arn: str) -> set[Grant]:
     table_arn = stream_arn.split("/stream/")[0]
-    return {(action, stream_arn) for action in STREAM_READ_ACTIONS} | {("dynamodb:ListStreams",
-                                                                        f"{table_arn}/stream/*")}
+    return {(action, stream_arn) for action in STREAM_READ_ACTIONS} | {
+        ("dynamodb:ListStreams", f"{table_arn}/stream/*")
+    }
 
 
 def _destination_grants(arn: str) -> set[Grant]:
@@ -94,12 +104,13 @@ def _destination_grants(arn: str) -> set[Grant]:
     return {("sqs:SendMessage", arn)} if service == "sqs" else {("sns:Publish", arn)} if service == "sns" else set()
 
 
-def function_required_grants(lab: Lab, configuration: dict[str, Any], code_dir: "str | Path | None") -> set[Grant]:
+def function_required_grants(lab: Lab, configuration: dict[str, Any], code_dir: str | Path | None) -> set[Grant]:
     """What function ``configuration`` (GetFunctionConfiguration) needs its role for: its code's calls on
     the resources its environment names, its event source mappings, and its own log streams."""
     name = configuration["FunctionName"]
-    required: set[Grant] = {(a, f"{log_group_arn(lab.region, lab.account_id, log_group_name(name))}:*")
-                            for a in LOG_ACTIONS}
+    required: set[Grant] = {
+        (a, f"{log_group_arn(lab.region, lab.account_id, log_group_name(name))}:*") for a in LOG_ACTIONS
+    }
     env = _env_resources(lab, (configuration.get("Environment") or {}).get("Variables") or {})
     for action in code_actions(code_dir) if code_dir else set():
         service = action.split(":", 1)[0]
@@ -142,7 +153,7 @@ def pipe_required_grants(pipe: dict[str, Any]) -> set[Grant]:
     return required
 
 
-def _function_code_dir(configuration: dict[str, Any]) -> "Path | None":
+def _function_code_dir(configuration: dict[str, Any]) -> Path | None:
     """``lambdas/<package>/<package>`` for a handler ``<package>.<module>.<function>``, if it exists here."""
     package = configuration.get("Handler", "").split(".", 1)[0]
     candidate = LAMBDAS_DIR / package / package
@@ -172,15 +183,21 @@ def audit_lab_roles(lab: Lab) -> list[RoleAudit]:
     for function in paginate(lam, "list_functions", "Functions"):
         if function.get("Role") in users:
             configuration = lam.get_function_configuration(FunctionName=function["FunctionName"])
-            users[function["Role"]].append((f"function {function['FunctionName']}", function_required_grants(
-                lab, configuration, _function_code_dir(configuration)), "lambda.amazonaws.com"))
+            users[function["Role"]].append(
+                (
+                    f"function {function['FunctionName']}",
+                    function_required_grants(lab, configuration, _function_code_dir(configuration)),
+                    "lambda.amazonaws.com",
+                )
+            )
     try:
         pipes_client = lab.client("pipes")
         for summary in paginate(pipes_client, "list_pipes", "Pipes", NamePrefix=f"{lab.prefix}-"):
             pipe = pipes_client.describe_pipe(Name=summary["Name"])
             if pipe.get("RoleArn") in users:
-                users[pipe["RoleArn"]].append((f"pipe {pipe['Name']}", pipe_required_grants(pipe),
-                                               "pipes.amazonaws.com"))
+                users[pipe["RoleArn"]].append(
+                    (f"pipe {pipe['Name']}", pipe_required_grants(pipe), "pipes.amazonaws.com")
+                )
     except ClientError as error:
         if error_code(error) not in ("UnknownOperationException", "InvalidAction", "NotImplemented"):
             raise
@@ -191,8 +208,9 @@ def audit_lab_roles(lab: Lab) -> list[RoleAudit]:
         findings: list[str] = []
         for policy_name in paginate(iam, "list_role_policies", "PolicyNames", RoleName=name):
             document = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
-            findings += [f"{policy_name}: {f}" for f in policy_findings(document, account=lab.account_id,
-                                                                          region=lab.region)]
+            findings += [
+                f"{policy_name}: {f}" for f in policy_findings(document, account=lab.account_id, region=lab.region)
+            ]
             granted |= policy_grants(document)
         for attached in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
             findings.append(f"managed policy {attached['PolicyArn']} attached (use the one inline policy)")
@@ -202,13 +220,15 @@ def audit_lab_roles(lab: Lab) -> list[RoleAudit]:
         trust = role.get("AssumeRolePolicyDocument") or {}
         if isinstance(trust, str):
             trust = json.loads(trust)
-        trusted = {p for s in as_list(trust.get("Statement"))
-                   for p in as_list((s.get("Principal") or {}).get("Service"))}
+        trusted = {
+            p for s in as_list(trust.get("Statement")) for p in as_list((s.get("Principal") or {}).get("Service"))
+        }
         required: set[Grant] = set()
         for user, needs, service in used:
             required |= needs
             if trusted != {service}:
                 findings.append(f"trust policy names {sorted(trusted)}, but {user} needs exactly {service!r}")
-        audits.append(RoleAudit(name, ", ".join(u for u, _, _ in used), frozenset(granted), frozenset(required),
-                                tuple(findings)))
+        audits.append(
+            RoleAudit(name, ", ".join(u for u, _, _ in used), frozenset(granted), frozenset(required), tuple(findings))
+        )
     return audits

@@ -12,6 +12,7 @@ Idempotent: the code is uploaded only when the zip's SHA-256 differs from the fu
 ``CodeSha256`` (builds are byte-reproducible, so an unchanged folder uploads nothing), the
 configuration only when a setting differs; both wait for the update to finish.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class FunctionInfo:
         return self.created or self.code_updated or self.config_updated
 
 
-def get_function(lab: "Lab", name: str) -> dict[str, Any] | None:
+def get_function(lab: Lab, name: str) -> dict[str, Any] | None:
     """GetFunction's response (``Configuration``, ``Tags``...), or None if the function does not exist."""
     try:
         return lab.client("lambda").get_function(FunctionName=name)
@@ -66,7 +67,7 @@ def get_function(lab: "Lab", name: str) -> dict[str, Any] | None:
         raise
 
 
-def ensure_log_group(lab: "Lab", function_name: str, retention_days: int = 7) -> str:
+def ensure_log_group(lab: Lab, function_name: str, retention_days: int = 7) -> str:
     """Create the function's log group ``/aws/lambda/<function_name>`` (tagged, with retention).
 
     Created up front so that it carries the lab's tags (cleanup finds it) and does not keep
@@ -105,8 +106,9 @@ def _describe_log_group(logs: Any, name: str) -> dict[str, Any] | None:
 
 def _is_role_not_ready(error: ClientError) -> bool:
     """IAM has not propagated a new role (or its trust) to Lambda yet."""
-    return (error_code(error) == "InvalidParameterValueException"
-            and "cannot be assumed by Lambda" in error_message(error))
+    return error_code(error) == "InvalidParameterValueException" and "cannot be assumed by Lambda" in error_message(
+        error
+    )
 
 
 def _is_update_in_progress(error: ClientError) -> bool:
@@ -114,7 +116,13 @@ def _is_update_in_progress(error: ClientError) -> bool:
 
 
 def _wanted_configuration(
-    *, role_arn: str, handler: str, runtime: str, timeout: int, memory: int, environment: dict[str, str],
+    *,
+    role_arn: str,
+    handler: str,
+    runtime: str,
+    timeout: int,
+    memory: int,
+    environment: dict[str, str],
 ) -> dict[str, Any]:
     return {
         "Role": role_arn,
@@ -139,7 +147,7 @@ def _configuration_diff(current: dict[str, Any], wanted: dict[str, Any]) -> dict
 
 
 def deploy_function(
-    lab: "Lab",
+    lab: Lab,
     source_dir: Path,
     *,
     component: str,
@@ -162,8 +170,7 @@ def deploy_function(
     """
     runtime = lambda_runtime(runtime)
     name = lab.name(component)
-    package = build_lambda_package(Path(source_dir), python_version=python_version(runtime),
-                                   architecture=architecture)
+    package = build_lambda_package(Path(source_dir), python_version=python_version(runtime), architecture=architecture)
     if package.size > DIRECT_UPLOAD_LIMIT:
         raise PackagingError(
             f"{package.zip_path} is {package.size / 2**20:.1f} MiB: above Lambda's {DIRECT_UPLOAD_LIMIT // 2**20} MiB "
@@ -171,8 +178,9 @@ def deploy_function(
         )
     ensure_log_group(lab, name, log_retention_days)
     lam = lab.client("lambda")
-    wanted = _wanted_configuration(role_arn=role_arn, handler=handler, runtime=runtime, timeout=timeout,
-                                   memory=memory, environment=environment)
+    wanted = _wanted_configuration(
+        role_arn=role_arn, handler=handler, runtime=runtime, timeout=timeout, memory=memory, environment=environment
+    )
     existing = get_function(lab, name)
     created = code_updated = config_updated = False
 
@@ -190,18 +198,27 @@ def deploy_function(
             wait_function_active(lam, name, timeout=wait_timeout)
         if configuration.get("LastUpdateStatus") == "InProgress":
             wait_function_updated(lam, name, timeout=wait_timeout)
-        if (configuration.get("CodeSha256") != package.sha256_b64
-                or configuration.get("Architectures", ["x86_64"]) != [architecture]):
-            _retry_busy(lam, name, wait_timeout, lambda: lam.update_function_code(
-                FunctionName=name, ZipFile=package.read_bytes(), Architectures=[architecture]))
+        if configuration.get("CodeSha256") != package.sha256_b64 or configuration.get("Architectures", ["x86_64"]) != [
+            architecture
+        ]:
+            _retry_busy(
+                lam,
+                name,
+                wait_timeout,
+                lambda: lam.update_function_code(
+                    FunctionName=name, ZipFile=package.read_bytes(), Architectures=[architecture]
+                ),
+            )
             wait_function_updated(lam, name, timeout=wait_timeout)
             code_updated = True
         diff = _configuration_diff(configuration, wanted)
         if diff:
             retry_on(
-                lambda: _retry_busy(lam, name, wait_timeout,
-                                    lambda: lam.update_function_configuration(FunctionName=name, **diff)),
-                should_retry=_is_role_not_ready, timeout=ROLE_PROPAGATION_TIMEOUT,
+                lambda: _retry_busy(
+                    lam, name, wait_timeout, lambda: lam.update_function_configuration(FunctionName=name, **diff)
+                ),
+                should_retry=_is_role_not_ready,
+                timeout=ROLE_PROPAGATION_TIMEOUT,
                 what=f"UpdateFunctionConfiguration of {name} (IAM role propagation)",
             )
             wait_function_updated(lam, name, timeout=wait_timeout)
@@ -215,8 +232,10 @@ def deploy_function(
         raise RuntimeError(f"Lambda function {name} vanished right after it was deployed")
     configuration = final["Configuration"]
     if configuration.get("CodeSha256") != package.sha256_b64:
-        raise RuntimeError(f"Lambda function {name} reports CodeSha256 {configuration.get('CodeSha256')} "
-                           f"after deploying {package.zip_path.name} ({package.sha256_b64})")
+        raise RuntimeError(
+            f"Lambda function {name} reports CodeSha256 {configuration.get('CodeSha256')} "
+            f"after deploying {package.zip_path.name} ({package.sha256_b64})"
+        )
     return FunctionInfo(
         name=name,
         arn=configuration["FunctionArn"],
@@ -232,7 +251,7 @@ def deploy_function(
     )
 
 
-def _create(lab: "Lab", name: str, package: Package, wanted: dict[str, Any], architecture: str) -> bool:
+def _create(lab: Lab, name: str, package: Package, wanted: dict[str, Any], architecture: str) -> bool:
     """CreateFunction; False if it already exists. Retries while IAM propagates the role."""
     lam = lab.client("lambda")
     code = package.read_bytes()
@@ -250,8 +269,12 @@ def _create(lab: "Lab", name: str, package: Package, wanted: dict[str, Any], arc
         )
 
     try:
-        retry_on(create, should_retry=_is_role_not_ready, timeout=ROLE_PROPAGATION_TIMEOUT,
-                 what=f"CreateFunction {name} (IAM role propagation)")
+        retry_on(
+            create,
+            should_retry=_is_role_not_ready,
+            timeout=ROLE_PROPAGATION_TIMEOUT,
+            what=f"CreateFunction {name} (IAM role propagation)",
+        )
     except ClientError as error:
         if error_code(error) == "ResourceConflictException" and not _is_update_in_progress(error):
             return False

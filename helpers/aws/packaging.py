@@ -18,6 +18,7 @@ permissions, no bytecode, no install records), so the zip's SHA-256 — Lambda's
 >>> pkg.zip_path.name, pkg.size, pkg.sha256_b64                       # doctest: +SKIP
 ('create_order-x86_64-py3.12-3f0c....zip', 4182311, 'q8m...=')
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,9 +31,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from helpers.aws.runtime import python_version as runtime_python_version
 from helpers.core.paths import REPO_ROOT
@@ -42,9 +44,9 @@ Architecture = Literal["x86_64", "arm64"]
 __all__ = [
     "DEFAULT_BUILD_ROOT",
     "DIRECT_UPLOAD_LIMIT",
+    "SHARED_MODULES_DIR",
     "Package",
     "PackagingError",
-    "SHARED_MODULES_DIR",
     "build_lambda_package",
     "inputs_hash",
     "pip_platforms",
@@ -65,9 +67,18 @@ _FORMAT_VERSION = "2"
 # Top-level files of a function folder that are not part of the deployed code.
 _TOP_LEVEL_EXCLUDES = frozenset({"requirements.txt", "README.md"})
 # Names excluded at any depth of the function's own folder.
-_SOURCE_EXCLUDES = frozenset({
-    "__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git", ".venv", ".DS_Store",
-})
+_SOURCE_EXCLUDES = frozenset(
+    {
+        "__pycache__",
+        "tests",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".git",
+        ".venv",
+        ".DS_Store",
+    }
+)
 # Names excluded at any depth of the zip (dependencies keep their own ``tests`` packages).
 _ZIP_EXCLUDES = frozenset({"__pycache__"})
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
@@ -135,22 +146,21 @@ def _excluded(rel_parts: tuple[str, ...], is_dir: bool, source: bool) -> bool:
         return True
     if not is_dir and name.endswith(_EXCLUDED_SUFFIXES):
         return True
-    if (not is_dir and len(rel_parts) >= 2 and rel_parts[-2].endswith(".dist-info")
-            and name in _DIST_INFO_EXCLUDES):
-        return True
-    return False
+    return bool(
+        not is_dir and len(rel_parts) >= 2 and rel_parts[-2].endswith(".dist-info") and name in _DIST_INFO_EXCLUDES
+    )
 
 
 def _walk(root: Path, *, source: bool) -> Iterator[tuple[str, Path, bool]]:
     """``(posix relative path, path, is_dir)`` below ``root``, excluded names pruned, sorted."""
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).parts
-        dirnames[:] = sorted(d for d in dirnames if not _excluded(rel_dir + (d,), True, source))
+        dirnames[:] = sorted(d for d in dirnames if not _excluded((*rel_dir, d), True, source))
         for d in dirnames:
-            yield "/".join(rel_dir + (d,)), Path(dirpath, d), True
+            yield "/".join((*rel_dir, d)), Path(dirpath, d), True
         for f in sorted(filenames):
-            if not _excluded(rel_dir + (f,), False, source):
-                yield "/".join(rel_dir + (f,)), Path(dirpath, f), False
+            if not _excluded((*rel_dir, f), False, source):
+                yield "/".join((*rel_dir, f)), Path(dirpath, f), False
 
 
 def source_files(function_dir: Path) -> list[tuple[str, Path]]:
@@ -213,13 +223,21 @@ _PIP_MISSING_RE = re.compile(r"(?:No matching distribution found for|satisfies t
 
 def _pip_install(requirements: Path, target: Path, python_version: str, architecture: Architecture) -> None:
     platforms = pip_platforms(python_version, architecture)
-    command = [sys.executable, "-m", "pip", "install", "--target", str(target),
-               "--requirement", str(requirements)]
+    command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--requirement", str(requirements)]
     for platform in platforms:
         command += ["--platform", platform]
-    command += ["--implementation", "cp", "--python-version", python_version,
-                "--only-binary=:all:", "--no-compile", "--no-input", "--disable-pip-version-check",
-                "--no-warn-script-location", "--quiet"]
+    command += [
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--only-binary=:all:",
+        "--no-compile",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--quiet",
+    ]
     env = {**os.environ, "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode == 0:

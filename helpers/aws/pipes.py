@@ -13,11 +13,13 @@ waiter for pipes, so :func:`wait_pipe_state` polls DescribePipe, bounded. Re-run
 changes nothing that is already as asked (the source of a pipe cannot change: a different source is an
 error naming the pipe to delete).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -33,17 +35,24 @@ __all__ = [
     "delete_pipe",
     "describe_pipe",
     "ensure_pipe",
-    "pipe_definition",
     "find_pipes",
     "pipe_arn",
+    "pipe_definition",
     "start_pipe",
     "stop_pipe",
     "wait_pipe_state",
 ]
 
 SETTLED = {"RUNNING", "STOPPED"}
-FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "START_FAILED", "STOP_FAILED", "CREATE_ROLLBACK_FAILED",
-          "DELETE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED"}
+FAILED = {
+    "CREATE_FAILED",
+    "UPDATE_FAILED",
+    "START_FAILED",
+    "STOP_FAILED",
+    "CREATE_ROLLBACK_FAILED",
+    "DELETE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_FAILED",
+}
 DEFAULT_TIMEOUT = 180.0
 _ROLE_NOT_READY = ("role", "assume", "not authorized", "cannot be assumed")
 
@@ -64,12 +73,12 @@ class PipeInfo:
     updated: tuple[str, ...] = ()
 
 
-def pipe_arn(lab: "Lab", name: str) -> str:
+def pipe_arn(lab: Lab, name: str) -> str:
     """The ARN a pipe of that name has (or will have) in the lab's account and region."""
     return f"arn:aws:pipes:{lab.region}:{lab.account_id}:pipe/{name}"
 
 
-def describe_pipe(lab: "Lab", name: str) -> dict[str, Any] | None:
+def describe_pipe(lab: Lab, name: str) -> dict[str, Any] | None:
     """DescribePipe, or None when there is no such pipe."""
     try:
         return lab.client("pipes").describe_pipe(Name=name)
@@ -79,15 +88,21 @@ def describe_pipe(lab: "Lab", name: str) -> dict[str, Any] | None:
         raise
 
 
-def find_pipes(lab: "Lab", component: str | None = None) -> list[dict[str, Any]]:
+def find_pipes(lab: Lab, component: str | None = None) -> list[dict[str, Any]]:
     """The lab's pipes (ListPipes by name prefix), or the one of ``component``."""
     prefix = lab.name(component) if component else f"{lab.prefix}-"
     found = paginate(lab.client("pipes"), "list_pipes", "Pipes", NamePrefix=prefix)
     return [p for p in found if component is None or p["Name"] == prefix]
 
 
-def wait_pipe_state(lab: "Lab", name: str, *, want: str | Iterable[str] = SETTLED,
-                    timeout: float = DEFAULT_TIMEOUT, seen: list[str] | None = None) -> dict[str, Any]:
+def wait_pipe_state(
+    lab: Lab,
+    name: str,
+    *,
+    want: str | Iterable[str] = SETTLED,
+    timeout: float = DEFAULT_TIMEOUT,
+    seen: list[str] | None = None,
+) -> dict[str, Any]:
     """Poll DescribePipe until ``CurrentState`` is one of ``want``; fail fast on a ``*_FAILED`` state.
 
     ``seen`` (optional) collects each state observed, in order, without repeats: e.g.
@@ -100,7 +115,7 @@ def wait_pipe_state(lab: "Lab", name: str, *, want: str | Iterable[str] = SETTLE
         if pipe is None:
             raise WaitFailed(f"Pipe {name} does not exist (deleted while waiting for {sorted(wanted)})")
         state = pipe.get("CurrentState")
-        if seen is not None and (not seen or seen[-1] != state):
+        if seen is not None and state is not None and (not seen or seen[-1] != state):
             seen.append(state)
         if state in wanted:
             return pipe
@@ -108,33 +123,48 @@ def wait_pipe_state(lab: "Lab", name: str, *, want: str | Iterable[str] = SETTLE
             raise WaitFailed(f"Pipe {name} is {state}: {pipe.get('StateReason') or 'no reason given'}")
         return None
 
-    return wait_until(settled, timeout=timeout, interval=0.1, max_interval=2.0,
-                      what=f"pipe {name} to be {' or '.join(sorted(wanted))}")
+    return wait_until(
+        settled,
+        timeout=timeout,
+        interval=0.1,
+        max_interval=2.0,
+        what=f"pipe {name} to be {' or '.join(sorted(wanted))}",
+    )
 
 
 def _filter_criteria(patterns: Iterable[dict[str, Any] | str]) -> dict[str, Any]:
-    filters = [{"Pattern": p if isinstance(p, str) else json.dumps(p, separators=(",", ":"), sort_keys=True)}
-               for p in patterns]
+    filters = [
+        {"Pattern": p if isinstance(p, str) else json.dumps(p, separators=(",", ":"), sort_keys=True)} for p in patterns
+    ]
     return {"Filters": filters}
 
 
-def _source_parameters(source_arn: str, *, filter_patterns: list[Any], batch_size: int,
-                       batching_window: int, maximum_retry_attempts: int | None,
-                       dead_letter_arn: str | None, starting_position: str) -> dict[str, Any]:
+def _source_parameters(
+    source_arn: str,
+    *,
+    filter_patterns: list[Any],
+    batch_size: int,
+    batching_window: int,
+    maximum_retry_attempts: int | None,
+    dead_letter_arn: str | None,
+    starting_position: str,
+) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     if filter_patterns:
         parameters["FilterCriteria"] = _filter_criteria(filter_patterns)
     if ":dynamodb:" in source_arn:
-        stream: dict[str, Any] = {"BatchSize": batch_size, "MaximumBatchingWindowInSeconds": batching_window,
-                                  "StartingPosition": starting_position}
+        stream: dict[str, Any] = {
+            "BatchSize": batch_size,
+            "MaximumBatchingWindowInSeconds": batching_window,
+            "StartingPosition": starting_position,
+        }
         if maximum_retry_attempts is not None:
             stream["MaximumRetryAttempts"] = maximum_retry_attempts
         if dead_letter_arn:
             stream["DeadLetterConfig"] = {"Arn": dead_letter_arn}
         parameters["DynamoDBStreamParameters"] = stream
     elif ":sqs:" in source_arn:
-        parameters["SqsQueueParameters"] = {"BatchSize": batch_size,
-                                            "MaximumBatchingWindowInSeconds": batching_window}
+        parameters["SqsQueueParameters"] = {"BatchSize": batch_size, "MaximumBatchingWindowInSeconds": batching_window}
     else:
         raise ValueError(f"Unsupported pipe source {source_arn!r}: use a DynamoDB stream or an SQS queue")
     return parameters
@@ -209,11 +239,20 @@ def pipe_definition(
     """What CreatePipe is given besides the source, name, state and tags (the same shape as a stack's
     ``AWS::Pipes::Pipe`` properties): role, target, source parameters with the filter, enrichment."""
     source_parameters = _source_parameters(
-        source_arn, filter_patterns=list(filter_patterns), batch_size=batch_size,
-        batching_window=batching_window_seconds, maximum_retry_attempts=maximum_retry_attempts,
-        dead_letter_arn=dead_letter_arn, starting_position=starting_position)
-    wanted: dict[str, Any] = {"RoleArn": role_arn, "Target": target_arn, "SourceParameters": source_parameters,
-                              "Description": description or f"{component} (order pipeline lab)"}
+        source_arn,
+        filter_patterns=list(filter_patterns),
+        batch_size=batch_size,
+        batching_window=batching_window_seconds,
+        maximum_retry_attempts=maximum_retry_attempts,
+        dead_letter_arn=dead_letter_arn,
+        starting_position=starting_position,
+    )
+    wanted: dict[str, Any] = {
+        "RoleArn": role_arn,
+        "Target": target_arn,
+        "SourceParameters": source_parameters,
+        "Description": description or f"{component} (order pipeline lab)",
+    }
     if enrichment_arn:
         wanted["Enrichment"] = enrichment_arn
         if enrichment_input_template:
@@ -224,7 +263,7 @@ def pipe_definition(
 
 
 def ensure_pipe(
-    lab: "Lab",
+    lab: Lab,
     component: str,
     *,
     source_arn: str,
@@ -254,20 +293,35 @@ def ensure_pipe(
     if len(name) > 64:
         raise ValueError(f"Pipe name {name!r} is longer than the 64 characters Pipes allows")
     wanted = pipe_definition(
-        component, source_arn=source_arn, target_arn=target_arn, role_arn=role_arn, filter_patterns=filter_patterns,
-        enrichment_arn=enrichment_arn, enrichment_input_template=enrichment_input_template,
-        target_input_template=target_input_template, batch_size=batch_size,
-        batching_window_seconds=batching_window_seconds, starting_position=starting_position,
-        maximum_retry_attempts=maximum_retry_attempts, dead_letter_arn=dead_letter_arn, description=description)
+        component,
+        source_arn=source_arn,
+        target_arn=target_arn,
+        role_arn=role_arn,
+        filter_patterns=filter_patterns,
+        enrichment_arn=enrichment_arn,
+        enrichment_input_template=enrichment_input_template,
+        target_input_template=target_input_template,
+        batch_size=batch_size,
+        batching_window_seconds=batching_window_seconds,
+        starting_position=starting_position,
+        maximum_retry_attempts=maximum_retry_attempts,
+        dead_letter_arn=dead_letter_arn,
+        description=description,
+    )
     client = lab.client("pipes")
     current = describe_pipe(lab, name)
     if current is not None and current.get("CurrentState") not in SETTLED | FAILED:
         current = wait_pipe_state(lab, name, want=SETTLED | FAILED, timeout=timeout)
 
     if current is None:
-        retry_on(lambda: client.create_pipe(Name=name, Source=source_arn, DesiredState=desired_state,
-                                            Tags=lab.tags, **wanted),
-                 should_retry=_is_role_not_ready, timeout=60, what=f"CreatePipe {name} (IAM role propagation)")
+        retry_on(
+            lambda: client.create_pipe(
+                Name=name, Source=source_arn, DesiredState=desired_state, Tags=lab.tags, **wanted
+            ),
+            should_retry=_is_role_not_ready,
+            timeout=60,
+            what=f"CreatePipe {name} (IAM role propagation)",
+        )
         settled = wait_pipe_state(lab, name, want=desired_state, timeout=timeout)
         return _info(settled, created=True)
 
@@ -275,17 +329,23 @@ def ensure_pipe(
     if tags.get("orderlab:prefix") not in (None, lab.prefix):
         raise PipeConflict(f"Pipe {name} belongs to lab prefix {tags['orderlab:prefix']!r}, not {lab.prefix!r}")
     if current.get("Source") != source_arn:
-        raise PipeConflict(f"Pipe {name} reads {current.get('Source')}, not {source_arn}: a pipe's source cannot "
-                           "change; delete the pipe (cleanup, or DeletePipe) and run this again")
+        raise PipeConflict(
+            f"Pipe {name} reads {current.get('Source')}, not {source_arn}: a pipe's source cannot "
+            "change; delete the pipe (cleanup, or DeletePipe) and run this again"
+        )
     changed = _differences(current, wanted)
     if current.get("DesiredState") != desired_state or current.get("CurrentState") in FAILED:
         changed.append("DesiredState")
     if changed:
-        update = {**wanted, "SourceParameters": _update_source_parameters(source_parameters)}
+        update = {**wanted, "SourceParameters": _update_source_parameters(wanted["SourceParameters"])}
         if not enrichment_arn and current.get("Enrichment"):
             update["Enrichment"] = ""  # UpdatePipe removes the enrichment when given an empty string
-        retry_on(lambda: client.update_pipe(Name=name, DesiredState=desired_state, **update),
-                 should_retry=_is_role_not_ready, timeout=60, what=f"UpdatePipe {name} (IAM role propagation)")
+        retry_on(
+            lambda: client.update_pipe(Name=name, DesiredState=desired_state, **update),
+            should_retry=_is_role_not_ready,
+            timeout=60,
+            what=f"UpdatePipe {name} (IAM role propagation)",
+        )
         current = wait_pipe_state(lab, name, want=desired_state, timeout=timeout)
     missing = tags_missing(tags, lab.tags)
     if missing:
@@ -294,12 +354,19 @@ def ensure_pipe(
 
 
 def _info(pipe: dict[str, Any], *, created: bool = False, updated: tuple[str, ...] = ()) -> PipeInfo:
-    return PipeInfo(name=pipe["Name"], arn=pipe["Arn"], state=pipe.get("CurrentState", ""),
-                    source=pipe.get("Source", ""), target=pipe.get("Target", ""),
-                    enrichment=pipe.get("Enrichment") or None, created=created, updated=updated)
+    return PipeInfo(
+        name=pipe["Name"],
+        arn=pipe["Arn"],
+        state=pipe.get("CurrentState", ""),
+        source=pipe.get("Source", ""),
+        target=pipe.get("Target", ""),
+        enrichment=pipe.get("Enrichment") or None,
+        created=created,
+        updated=updated,
+    )
 
 
-def _set_state(lab: "Lab", name: str, desired: str, timeout: float, seen: list[str] | None) -> PipeInfo:
+def _set_state(lab: Lab, name: str, desired: str, timeout: float, seen: list[str] | None) -> PipeInfo:
     current = describe_pipe(lab, name)
     if current is None:
         raise PipeConflict(f"There is no pipe {name}: run the cell that creates it first")
@@ -314,17 +381,17 @@ def _set_state(lab: "Lab", name: str, desired: str, timeout: float, seen: list[s
     return _info(wait_pipe_state(lab, name, want=desired, timeout=timeout, seen=seen))
 
 
-def stop_pipe(lab: "Lab", name: str, *, timeout: float = DEFAULT_TIMEOUT, seen: list[str] | None = None) -> PipeInfo:
+def stop_pipe(lab: Lab, name: str, *, timeout: float = DEFAULT_TIMEOUT, seen: list[str] | None = None) -> PipeInfo:
     """StopPipe, then wait through STOPPING to STOPPED (a stopped pipe is already fine)."""
     return _set_state(lab, name, "STOPPED", timeout, seen)
 
 
-def start_pipe(lab: "Lab", name: str, *, timeout: float = DEFAULT_TIMEOUT, seen: list[str] | None = None) -> PipeInfo:
+def start_pipe(lab: Lab, name: str, *, timeout: float = DEFAULT_TIMEOUT, seen: list[str] | None = None) -> PipeInfo:
     """StartPipe, then wait through STARTING to RUNNING (a running pipe is already fine)."""
     return _set_state(lab, name, "RUNNING", timeout, seen)
 
 
-def delete_pipe(lab: "Lab", name: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
+def delete_pipe(lab: Lab, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
     """DeletePipe and wait until it is gone; False if there was none."""
     if describe_pipe(lab, name) is None:
         return False
@@ -333,6 +400,11 @@ def delete_pipe(lab: "Lab", name: str, *, timeout: float = DEFAULT_TIMEOUT) -> b
     except ClientError as error:
         if error_code(error) not in ("NotFoundException", "ResourceNotFoundException"):
             raise
-    wait_until(lambda: describe_pipe(lab, name) is None, timeout=timeout, interval=0.1, max_interval=2.0,
-               what=f"pipe {name} to be deleted")
+    wait_until(
+        lambda: describe_pipe(lab, name) is None,
+        timeout=timeout,
+        interval=0.1,
+        max_interval=2.0,
+        what=f"pipe {name} to be deleted",
+    )
     return True

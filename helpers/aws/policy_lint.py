@@ -3,11 +3,12 @@
 >>> policy_findings(document)                       # wildcards, NotAction, foreign ARNs...  # doctest: +SKIP
 []
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["Grant", "as_list", "policy_findings", "policy_grants"]
 
@@ -18,12 +19,21 @@ __all__ = ["Grant", "as_list", "policy_findings", "policy_grants"]
 #   re-enabled; AWS SAM's DynamoDBStreamReadPolicy uses the same form);
 # - one table's indexes for Query/Scan.
 _WILDCARD_FORMS: list[tuple[str, frozenset[str], str]] = [
-    (r"arn:[a-z-]+:logs:[a-z0-9-]+:\d{12}:log-group:[^*?]+:\*",
-     frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), "the function's own log streams"),
-    (r"arn:[a-z-]+:dynamodb:[a-z0-9-]+:\d{12}:table/[^*?/]+/stream/\*",
-     frozenset({"dynamodb:ListStreams"}), "the streams of one table"),
-    (r"arn:[a-z-]+:dynamodb:[a-z0-9-]+:\d{12}:table/[^*?/]+/index/\*",
-     frozenset({"dynamodb:Query", "dynamodb:Scan"}), "the indexes of one table"),
+    (
+        r"arn:[a-z-]+:logs:[a-z0-9-]+:\d{12}:log-group:[^*?]+:\*",
+        frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
+        "the function's own log streams",
+    ),
+    (
+        r"arn:[a-z-]+:dynamodb:[a-z0-9-]+:\d{12}:table/[^*?/]+/stream/\*",
+        frozenset({"dynamodb:ListStreams"}),
+        "the streams of one table",
+    ),
+    (
+        r"arn:[a-z-]+:dynamodb:[a-z0-9-]+:\d{12}:table/[^*?/]+/index/\*",
+        frozenset({"dynamodb:Query", "dynamodb:Scan"}),
+        "the indexes of one table",
+    ),
 ]
 
 Grant = tuple[str, str]  # (action, resource ARN)
@@ -35,8 +45,9 @@ def as_list(value: Any) -> list[Any]:
     return [value] if isinstance(value, (str, dict)) else list(value)
 
 
-def policy_findings(document: dict[str, Any] | str, *, account: str | None = None,
-                    region: str | None = None) -> list[str]:
+def policy_findings(
+    document: dict[str, Any] | str, *, account: str | None = None, region: str | None = None
+) -> list[str]:
     """Everything that makes an identity policy broader than "these actions on these resources".
 
     Refused: ``*`` or ``?`` in an action, a ``*`` resource or any resource wildcard outside the
@@ -53,7 +64,7 @@ def policy_findings(document: dict[str, Any] | str, *, account: str | None = Non
     []
     """
     if isinstance(document, str):
-        document = json.loads(document)
+        document = cast(dict[str, Any], json.loads(document))
     findings: list[str] = []
     if document.get("Version") != "2012-10-17":
         findings.append(f"policy Version is {document.get('Version')!r}, not '2012-10-17'")
@@ -86,8 +97,11 @@ def policy_findings(document: dict[str, Any] | str, *, account: str | None = Non
                 continue
             service, arn_region, arn_account = parts[2], parts[3], parts[4]
             if "*" in resource or "?" in resource:
-                allowed = [why for pattern, acts, why in _WILDCARD_FORMS
-                           if re.fullmatch(pattern, resource) and set(actions) <= acts]
+                allowed = [
+                    why
+                    for pattern, acts, why in _WILDCARD_FORMS
+                    if re.fullmatch(pattern, resource) and set(actions) <= acts
+                ]
                 if not allowed:
                     findings.append(f"{sid}: wildcard resource {resource!r} for {sorted(actions)}")
             if account and arn_account and arn_account != account:
@@ -111,9 +125,11 @@ def policy_grants(document: dict[str, Any] | str) -> set[Grant]:
     [('a:Y', 'r'), ('b:X', 'r')]
     """
     if isinstance(document, str):
-        document = json.loads(document)
-    return {(str(action), str(resource))
-            for statement in as_list(document.get("Statement")) if statement.get("Effect") == "Allow"
-            for action in as_list(statement.get("Action")) for resource in as_list(statement.get("Resource"))}
-
-
+        document = cast(dict[str, Any], json.loads(document))
+    return {
+        (str(action), str(resource))
+        for statement in as_list(document.get("Statement"))
+        if statement.get("Effect") == "Allow"
+        for action in as_list(statement.get("Action"))
+        for resource in as_list(statement.get("Resource"))
+    }

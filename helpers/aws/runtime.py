@@ -9,6 +9,7 @@ notebooks read it from here, on every target. ``ORDERLAB_LAMBDA_RUNTIME`` (or th
 >>> lambda_runtime("python3.13"), python_version("python3.13")
 ('python3.13', '3.13')
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,16 @@ import sys
 import localcloud
 from helpers.core.errors import FriendlyError
 
-__all__ = ["LAB_RUNTIMES", "RUNTIME_ENV", "RuntimeChoiceError", "describe_runtime", "host_runtime",
-           "lambda_runtime", "missing_interpreter_hint", "python_version"]
+__all__ = [
+    "LAB_RUNTIMES",
+    "RUNTIME_ENV",
+    "RuntimeChoiceError",
+    "describe_runtime",
+    "host_runtime",
+    "lambda_runtime",
+    "missing_interpreter_hint",
+    "python_version",
+]
 
 RUNTIME_ENV = "ORDERLAB_LAMBDA_RUNTIME"
 # The AWS Lambda Python runtimes the lab's functions and their pinned dependencies run on.
@@ -31,7 +40,7 @@ class RuntimeChoiceError(FriendlyError, ValueError):
 
 def host_runtime() -> str:
     """The runtime named after the Python running this code, e.g. ``"python3.12"``."""
-    return "python%d.%d" % sys.version_info[:2]
+    return f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def lambda_runtime(override: str | None = None) -> str:
@@ -40,8 +49,13 @@ def lambda_runtime(override: str | None = None) -> str:
     from_env = os.environ.get(RUNTIME_ENV, "").strip()
     chosen = override or from_env or host_runtime()
     if chosen not in LAB_RUNTIMES:
-        where = ("asked for" if override else f"set in {RUNTIME_ENV}" if from_env
-                 else f"the Python the lab runs on ({sys.version.split()[0]})")
+        where = (
+            "asked for"
+            if override
+            else f"set in {RUNTIME_ENV}"
+            if from_env
+            else f"the Python the lab runs on ({sys.version.split()[0]})"
+        )
         raise RuntimeChoiceError(
             f"Lambda runtime {chosen!r} ({where}) is not one the lab supports: {', '.join(LAB_RUNTIMES)}. "
             f"Set {RUNTIME_ENV} to one of them, or run the lab on Python 3.11-3.14."

@@ -26,6 +26,7 @@ what differs is changed.
 - ``DeleteTopic`` deletes the topic's subscriptions too.
   https://docs.aws.amazon.com/sns/latest/api/API_DeleteTopic.html
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,8 @@ from helpers.aws.common import error_code, paginate, partition, tags_missing
 from helpers.core.naming import tag_list
 
 if TYPE_CHECKING:
-    from helpers.core.lab import Lab
     from helpers.aws.sqs import QueueInfo
+    from helpers.core.lab import Lab
 
 __all__ = [
     "PENDING",
@@ -96,12 +97,12 @@ class SubscriptionInfo:
         return self.created or bool(self.updated)
 
 
-def topic_arn(lab: "Lab", component: str) -> str:
+def topic_arn(lab: Lab, component: str) -> str:
     """The ARN topic ``lab.name(component)`` has (or will have): ``arn:aws:sns:{region}:{account}:{name}``."""
     return f"arn:{partition(lab.region)}:sns:{lab.region}:{lab.account_id}:{lab.name(component)}"
 
 
-def get_topic_attributes(lab: "Lab", arn: str) -> dict[str, str] | None:
+def get_topic_attributes(lab: Lab, arn: str) -> dict[str, str] | None:
     """GetTopicAttributes of ``arn``, or None when the topic does not exist."""
     try:
         return dict(lab.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"])
@@ -111,7 +112,7 @@ def get_topic_attributes(lab: "Lab", arn: str) -> dict[str, str] | None:
         raise
 
 
-def ensure_topic(lab: "Lab", component: str, *, display_name: str = "") -> TopicInfo:
+def ensure_topic(lab: Lab, component: str, *, display_name: str = "") -> TopicInfo:
     """Create standard topic ``lab.name(component)`` with the lab's tags, or converge it.
 
     ``display_name`` is the sender name of e-mail notifications (at most 100 characters).
@@ -145,8 +146,9 @@ def ensure_topic(lab: "Lab", component: str, *, display_name: str = "") -> Topic
     return TopicInfo(name=name, arn=arn, updated=tuple(updated))
 
 
-def find_subscriptions(lab: "Lab", topic_arn: str, *, protocol: str | None = None,
-                       endpoint: str | None = None) -> list[SubscriptionInfo]:
+def find_subscriptions(
+    lab: Lab, topic_arn: str, *, protocol: str | None = None, endpoint: str | None = None
+) -> list[SubscriptionInfo]:
     """The topic's subscriptions (ListSubscriptionsByTopic, paginated), optionally filtered.
 
     A subscription awaiting confirmation has ``arn == "PendingConfirmation"``.
@@ -160,8 +162,14 @@ def find_subscriptions(lab: "Lab", topic_arn: str, *, protocol: str | None = Non
             continue
         if endpoint is not None and sub.get("Endpoint") != endpoint:
             continue
-        found.append(SubscriptionInfo(topic_arn=topic_arn, protocol=sub.get("Protocol", ""),
-                                      endpoint=sub.get("Endpoint", ""), arn=sub.get("SubscriptionArn", "")))
+        found.append(
+            SubscriptionInfo(
+                topic_arn=topic_arn,
+                protocol=sub.get("Protocol", ""),
+                endpoint=sub.get("Endpoint", ""),
+                arn=sub.get("SubscriptionArn", ""),
+            )
+        )
     return found
 
 
@@ -171,19 +179,22 @@ def sns_publish_queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     >>> policy = sns_publish_queue_policy("arn:aws:sqs:us-east-1:1:alice-alert-inbox",
     ...                                   "arn:aws:sns:us-east-1:1:alice-alerts")
     >>> statement = policy["Statement"][0]
-    >>> statement["Principal"], statement["Action"], statement["Condition"]
-    ({'Service': 'sns.amazonaws.com'}, 'sqs:SendMessage', {'ArnEquals': {'aws:SourceArn': 'arn:aws:sns:us-east-1:1:alice-alerts'}})
+    >>> statement["Principal"], statement["Action"], statement["Condition"]  # doctest: +NORMALIZE_WHITESPACE
+    ({'Service': 'sns.amazonaws.com'}, 'sqs:SendMessage',
+     {'ArnEquals': {'aws:SourceArn': 'arn:aws:sns:us-east-1:1:alice-alerts'}})
     """
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": _POLICY_SID,
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-        }],
+        "Statement": [
+            {
+                "Sid": _POLICY_SID,
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
     }
 
 
@@ -201,8 +212,9 @@ def _attribute_bool(value: Any) -> bool:
     return str(value).strip().lower() == "true"
 
 
-def ensure_sqs_subscription(lab: "Lab", topic_arn: str, queue: "QueueInfo", *,
-                            raw_message_delivery: bool = False) -> SubscriptionInfo:
+def ensure_sqs_subscription(
+    lab: Lab, topic_arn: str, queue: QueueInfo, *, raw_message_delivery: bool = False
+) -> SubscriptionInfo:
     """Subscribe SQS queue ``queue`` to the topic, with the queue policy SNS needs; converge both.
 
     The queue's ``Policy`` becomes :func:`sns_publish_queue_policy` (this topic only). The
@@ -225,20 +237,25 @@ def ensure_sqs_subscription(lab: "Lab", topic_arn: str, queue: "QueueInfo", *,
     raw = "true" if raw_message_delivery else "false"
     existing = find_subscriptions(lab, topic_arn, protocol="sqs", endpoint=queue.arn)
     if not existing:
-        arn = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue.arn,
-                            Attributes={"RawMessageDelivery": raw}, ReturnSubscriptionArn=True)["SubscriptionArn"]
-        return SubscriptionInfo(topic_arn, "sqs", queue.arn, arn, raw_message_delivery, created=True,
-                                updated=tuple(updated))
+        arn = sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue.arn,
+            Attributes={"RawMessageDelivery": raw},
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        return SubscriptionInfo(
+            topic_arn, "sqs", queue.arn, arn, raw_message_delivery, created=True, updated=tuple(updated)
+        )
     sub = existing[0]
     attributes = sns.get_subscription_attributes(SubscriptionArn=sub.arn)["Attributes"]
     if _attribute_bool(attributes.get("RawMessageDelivery", "false")) != raw_message_delivery:
-        sns.set_subscription_attributes(SubscriptionArn=sub.arn, AttributeName="RawMessageDelivery",
-                                        AttributeValue=raw)
+        sns.set_subscription_attributes(SubscriptionArn=sub.arn, AttributeName="RawMessageDelivery", AttributeValue=raw)
         updated.append("RawMessageDelivery")
     return SubscriptionInfo(topic_arn, "sqs", queue.arn, sub.arn, raw_message_delivery, updated=tuple(updated))
 
 
-def ensure_email_subscription(lab: "Lab", topic_arn: str, address: str) -> SubscriptionInfo:
+def ensure_email_subscription(lab: Lab, topic_arn: str, address: str) -> SubscriptionInfo:
     """Subscribe e-mail ``address`` to the topic unless it already is (confirmed or pending).
 
     SNS then mails a confirmation link; until it is followed the subscription is pending and
@@ -254,8 +271,8 @@ def ensure_email_subscription(lab: "Lab", topic_arn: str, address: str) -> Subsc
     existing = find_subscriptions(lab, topic_arn, protocol="email", endpoint=address)
     if existing:
         return existing[0]
-    arn = lab.client("sns").subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=address,
-                                      ReturnSubscriptionArn=False)["SubscriptionArn"]
+    arn = lab.client("sns").subscribe(
+        TopicArn=topic_arn, Protocol="email", Endpoint=address, ReturnSubscriptionArn=False
+    )["SubscriptionArn"]
     # Without ReturnSubscriptionArn, SNS answers "pending confirmation" for an e-mail subscriber.
-    return SubscriptionInfo(topic_arn, "email", address, PENDING if "pending" in arn.lower() else arn,
-                            created=True)
+    return SubscriptionInfo(topic_arn, "email", address, PENDING if "pending" in arn.lower() else arn, created=True)

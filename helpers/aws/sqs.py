@@ -13,11 +13,13 @@ wait, retention, ``RedrivePolicy``, ``RedriveAllowPolicy``) end up exactly as as
 redrive policy that is not asked for is removed — and only the attributes that differ are
 sent with ``SetQueueAttributes``. Missing tags are put back.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -45,8 +47,13 @@ MAX_RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum
 # AWS: "After you delete a queue, you must wait at least 60 seconds before creating a queue with the same name."
 QUEUE_DELETED_RECENTLY_TIMEOUT = 75.0
 _NOT_FOUND = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
-_MANAGED = ("VisibilityTimeout", "ReceiveMessageWaitTimeSeconds", "MessageRetentionPeriod",
-            "RedrivePolicy", "RedriveAllowPolicy")
+_MANAGED = (
+    "VisibilityTimeout",
+    "ReceiveMessageWaitTimeSeconds",
+    "MessageRetentionPeriod",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class QueueCounts:
         return self.visible + self.in_flight + self.delayed
 
 
-def queue_arn(lab: "Lab", component: str) -> str:
+def queue_arn(lab: Lab, component: str) -> str:
     """The ARN queue ``lab.name(component)`` has (or will have): ``arn:aws:sqs:{region}:{account}:{name}``."""
     return f"arn:{partition(lab.region)}:sqs:{lab.region}:{lab.account_id}:{lab.name(component)}"
 
@@ -92,8 +99,11 @@ def redrive_policy(dead_letter_target_arn: str, max_receive_count: int) -> str:
     ...
     ValueError: maxReceiveCount must be an integer from 1 to 1000, got 0
     """
-    if isinstance(max_receive_count, bool) or not isinstance(max_receive_count, int) \
-            or not 1 <= max_receive_count <= 1000:
+    if (
+        isinstance(max_receive_count, bool)
+        or not isinstance(max_receive_count, int)
+        or not 1 <= max_receive_count <= 1000
+    ):
         raise ValueError(f"maxReceiveCount must be an integer from 1 to 1000, got {max_receive_count!r}")
     _check_queue_arn(dead_letter_target_arn, "dead_letter_target_arn")
     return json.dumps({"deadLetterTargetArn": dead_letter_target_arn, "maxReceiveCount": max_receive_count})
@@ -137,8 +147,10 @@ def _canonical_attribute(name: str, value: Any) -> Any:
         if not value:
             return None
         policy = json.loads(value) if isinstance(value, str) else dict(value)
-        return {"deadLetterTargetArn": policy.get("deadLetterTargetArn"),
-                "maxReceiveCount": int(policy.get("maxReceiveCount", 0))}
+        return {
+            "deadLetterTargetArn": policy.get("deadLetterTargetArn"),
+            "maxReceiveCount": int(policy.get("maxReceiveCount", 0)),
+        }
     if name == "RedriveAllowPolicy":
         policy = json.loads(value) if isinstance(value, str) and value else (value or {"redrivePermission": "allowAll"})
         result = {"redrivePermission": policy.get("redrivePermission", "allowAll")}
@@ -162,23 +174,30 @@ def wanted_attributes(
     ``RedrivePolicy`` is ``""`` when no dead-letter queue is wanted (that removes one).
 
     >>> wanted_attributes(visibility_timeout=30, receive_wait_time=0, message_retention_seconds=345600,
-    ...                   dead_letter_target_arn=None, max_receive_count=None, redrive_allow_source_arns=None)
-    {'VisibilityTimeout': '30', 'ReceiveMessageWaitTimeSeconds': '0', 'MessageRetentionPeriod': '345600', 'RedrivePolicy': '', 'RedriveAllowPolicy': '{"redrivePermission": "allowAll"}'}
+    ...                   dead_letter_target_arn=None, max_receive_count=None,
+    ...                   redrive_allow_source_arns=None)  # doctest: +NORMALIZE_WHITESPACE
+    {'VisibilityTimeout': '30', 'ReceiveMessageWaitTimeSeconds': '0', 'MessageRetentionPeriod': '345600',
+     'RedrivePolicy': '', 'RedriveAllowPolicy': '{"redrivePermission": "allowAll"}'}
     """
     if not 0 <= visibility_timeout <= 43_200:
         raise ValueError(f"visibility_timeout must be 0-43200 seconds, got {visibility_timeout}")
     if not 0 <= receive_wait_time <= 20:
         raise ValueError(f"receive_wait_time must be 0-20 seconds, got {receive_wait_time}")
     if not 60 <= message_retention_seconds <= MAX_RETENTION_SECONDS:
-        raise ValueError(f"message_retention_seconds must be 60-{MAX_RETENTION_SECONDS}, got {message_retention_seconds}")
+        raise ValueError(
+            f"message_retention_seconds must be 60-{MAX_RETENTION_SECONDS}, got {message_retention_seconds}"
+        )
     if (dead_letter_target_arn is None) != (max_receive_count is None):
         raise ValueError("Give both dead_letter_target_arn and max_receive_count (a redrive policy), or neither")
     return {
         "VisibilityTimeout": str(int(visibility_timeout)),
         "ReceiveMessageWaitTimeSeconds": str(int(receive_wait_time)),
         "MessageRetentionPeriod": str(int(message_retention_seconds)),
-        "RedrivePolicy": (redrive_policy(dead_letter_target_arn, max_receive_count)  # type: ignore[arg-type]
-                          if dead_letter_target_arn is not None else ""),
+        "RedrivePolicy": (
+            redrive_policy(dead_letter_target_arn, max_receive_count)  # type: ignore[arg-type]
+            if dead_letter_target_arn is not None
+            else ""
+        ),
         "RedriveAllowPolicy": redrive_allow_policy(redrive_allow_source_arns),
     }
 
@@ -189,17 +208,22 @@ def attributes_diff(current: dict[str, str], wanted: dict[str, str]) -> dict[str
     A wanted empty ``RedrivePolicy`` differs only if the queue has one; a wanted allow-all
     ``RedriveAllowPolicy`` matches a queue without the attribute (that is SQS's default).
 
-    >>> attributes_diff({"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn":"a","maxReceiveCount":5}'},
-    ...                 {"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn": "a", "maxReceiveCount": 3}'})
+    >>> attributes_diff(
+    ...     {"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn":"a","maxReceiveCount":5}'},
+    ...     {"VisibilityTimeout": "30", "RedrivePolicy": '{"deadLetterTargetArn": "a", "maxReceiveCount": 3}'},
+    ... )
     {'RedrivePolicy': '{"deadLetterTargetArn": "a", "maxReceiveCount": 3}'}
     >>> attributes_diff({"VisibilityTimeout": "30"}, {"VisibilityTimeout": "30", "RedrivePolicy": ""})
     {}
     """
-    return {name: value for name, value in wanted.items()
-            if _canonical_attribute(name, current.get(name)) != _canonical_attribute(name, value)}
+    return {
+        name: value
+        for name, value in wanted.items()
+        if _canonical_attribute(name, current.get(name)) != _canonical_attribute(name, value)
+    }
 
 
-def find_queue_url(lab: "Lab", name: str) -> str | None:
+def find_queue_url(lab: Lab, name: str) -> str | None:
     """The URL of queue ``name`` (a full name, e.g. ``lab.name("order-queue")``), or None."""
     try:
         return str(lab.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
@@ -209,7 +233,7 @@ def find_queue_url(lab: "Lab", name: str) -> str | None:
         raise
 
 
-def describe_queue(lab: "Lab", name: str) -> dict[str, str] | None:
+def describe_queue(lab: Lab, name: str) -> dict[str, str] | None:
     """All attributes of queue ``name`` plus ``QueueUrl``, or None when it does not exist."""
     url = find_queue_url(lab, name)
     if url is None:
@@ -224,7 +248,7 @@ def describe_queue(lab: "Lab", name: str) -> dict[str, str] | None:
 
 
 def ensure_queue(
-    lab: "Lab",
+    lab: Lab,
     component: str,
     *,
     visibility_timeout: int = 30,
@@ -247,24 +271,33 @@ def ensure_queue(
     if len(name) > 80:
         raise ValueError(f"Queue name {name!r} is longer than SQS's 80 characters: use a shorter component name")
     wanted = wanted_attributes(
-        visibility_timeout=visibility_timeout, receive_wait_time=receive_wait_time,
-        message_retention_seconds=message_retention_seconds, dead_letter_target_arn=dead_letter_target_arn,
-        max_receive_count=max_receive_count, redrive_allow_source_arns=redrive_allow_source_arns,
+        visibility_timeout=visibility_timeout,
+        receive_wait_time=receive_wait_time,
+        message_retention_seconds=message_retention_seconds,
+        dead_letter_target_arn=dead_letter_target_arn,
+        max_receive_count=max_receive_count,
+        redrive_allow_source_arns=redrive_allow_source_arns,
     )
     sqs = lab.client("sqs")
     created = False
     url = find_queue_url(lab, name)
     if url is None:
         # Only non-empty, non-default attributes on create: CreateQueue refuses an empty RedrivePolicy.
-        create_attributes = {k: v for k, v in wanted.items()
-                             if v and not (k == "RedriveAllowPolicy" and redrive_allow_source_arns is None)}
+        create_attributes = {
+            k: v
+            for k, v in wanted.items()
+            if v and not (k == "RedriveAllowPolicy" and redrive_allow_source_arns is None)
+        }
         try:
             url = retry_on(
                 lambda: sqs.create_queue(QueueName=name, Attributes=create_attributes, tags=lab.tags)["QueueUrl"],
-                should_retry=lambda e: error_code(e) in ("AWS.SimpleQueueService.QueueDeletedRecently",
-                                                         "QueueDeletedRecently"),
-                timeout=QUEUE_DELETED_RECENTLY_TIMEOUT, what=f"CreateQueue {name} (a queue of that name was just deleted)",
-                first_delay=5.0, max_delay=10.0,
+                should_retry=lambda e: (
+                    error_code(e) in ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently")
+                ),
+                timeout=QUEUE_DELETED_RECENTLY_TIMEOUT,
+                what=f"CreateQueue {name} (a queue of that name was just deleted)",
+                first_delay=5.0,
+                max_delay=10.0,
             )
             created = True
         except ClientError as error:
@@ -283,22 +316,30 @@ def ensure_queue(
     missing = tags_missing(tags, lab.tags)
     if missing:
         sqs.tag_queue(QueueUrl=url, Tags=missing)
-    return QueueInfo(name=name, url=url, arn=current["QueueArn"], created=created,
-                     updated=() if created else tuple(sorted(diff)))
+    return QueueInfo(
+        name=name, url=url, arn=current["QueueArn"], created=created, updated=() if created else tuple(sorted(diff))
+    )
 
 
-def queue_counts(lab: "Lab", url: str) -> QueueCounts:
+def queue_counts(lab: Lab, url: str) -> QueueCounts:
     """How many messages the queue holds (SQS's approximate counts; they lag by a second or so on AWS).
 
     >>> queue_counts(lab, queues.dlq.url).visible                    # doctest: +SKIP
     1
     """
-    attributes = lab.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-    return QueueCounts(visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-                       in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-                       delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)))
+    attributes = lab.client("sqs").get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return QueueCounts(
+        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )
 
 
 def _sid(prefix: str, arn: str) -> str:
@@ -306,22 +347,29 @@ def _sid(prefix: str, arn: str) -> str:
     return (prefix + "".join(part.title() for part in name.replace("_", "-").split("-") if part.isalnum()))[:100]
 
 
-def sqs_consumer_statement(queue_arn: str, *, sid: str | None = None,
-                           change_visibility: bool = False) -> dict[str, Any]:
+def sqs_consumer_statement(
+    queue_arn: str, *, sid: str | None = None, change_visibility: bool = False
+) -> dict[str, Any]:
     """What a Lambda SQS event source mapping needs on one queue (ReceiveMessage, DeleteMessage,
     GetQueueAttributes: https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions);
     ``change_visibility`` adds ``sqs:ChangeMessageVisibility`` for a function whose code sets its own backoff.
 
     >>> s = sqs_consumer_statement("arn:aws:sqs:us-east-1:1:alice-order-queue", change_visibility=True)
-    >>> s["Sid"], s["Action"], s["Resource"]
-    ('SqsConsumeAliceOrderQueue', ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], ['arn:aws:sqs:us-east-1:1:alice-order-queue'])
+    >>> s["Sid"], s["Action"], s["Resource"]  # doctest: +NORMALIZE_WHITESPACE
+    ('SqsConsumeAliceOrderQueue',
+     ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+     ['arn:aws:sqs:us-east-1:1:alice-order-queue'])
     """
     _check_queue_arn(queue_arn, "queue_arn")
     actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     if change_visibility:
         actions.append("sqs:ChangeMessageVisibility")
-    return {"Sid": sid or _sid("SqsConsume", queue_arn), "Effect": "Allow", "Action": sorted(actions),
-            "Resource": [queue_arn]}
+    return {
+        "Sid": sid or _sid("SqsConsume", queue_arn),
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": [queue_arn],
+    }
 
 
 def sqs_sender_statement(queue_arn: str, *, sid: str | None = None) -> dict[str, Any]:
@@ -331,5 +379,9 @@ def sqs_sender_statement(queue_arn: str, *, sid: str | None = None) -> dict[str,
     'SqsSendAliceStreamFailures'
     """
     _check_queue_arn(queue_arn, "queue_arn")
-    return {"Sid": sid or _sid("SqsSend", queue_arn), "Effect": "Allow", "Action": ["sqs:SendMessage"],
-            "Resource": [queue_arn]}
+    return {
+        "Sid": sid or _sid("SqsSend", queue_arn),
+        "Effect": "Allow",
+        "Action": ["sqs:SendMessage"],
+        "Resource": [queue_arn],
+    }

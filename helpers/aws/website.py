@@ -4,6 +4,7 @@
 ...                       {"index.html": (b"<html>...", "text/html; charset=utf-8", "no-cache")})
 'http://alice-frontend-123456789012.s3-website-us-east-1.amazonaws.com/'
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,19 @@ __all__ = ["WebsiteFile", "publish_website", "website_url"]
 
 # S3 website endpoints use "s3-website-<region>" in these regions, "s3-website.<region>" elsewhere.
 # https://docs.aws.amazon.com/general/latest/gr/s3.html#s3_website_region_endpoints
-_DASH_WEBSITE_REGIONS = frozenset({
-    "us-east-1", "us-west-1", "us-west-2", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1",
-    "eu-west-1", "sa-east-1", "us-gov-west-1",
-})
+_DASH_WEBSITE_REGIONS = frozenset(
+    {
+        "us-east-1",
+        "us-west-1",
+        "us-west-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "eu-west-1",
+        "sa-east-1",
+        "us-gov-west-1",
+    }
+)
 WebsiteFile = tuple[bytes, str, str]  # (body, Content-Type, Cache-Control)
 
 
@@ -34,17 +44,21 @@ def website_url(lab: Lab, bucket: str) -> str:
         return f"http://{bucket}.s3-website{separator}{lab.region}.{suffix}/"
     return f"{str(lab.target.endpoint_url).rstrip('/')}/{bucket}/index.html"
 
+
 def _public_read_policy(lab: Lab, bucket: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "PublicReadForTheOrderPage",
-            "Effect": "Allow",
-            "Principal": "*",
-            "Action": "s3:GetObject",
-            "Resource": f"arn:{partition(lab.region)}:s3:::{bucket}/*",  # the objects, not the bucket
-        }],
+        "Statement": [
+            {
+                "Sid": "PublicReadForTheOrderPage",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:{partition(lab.region)}:s3:::{bucket}/*",  # the objects, not the bucket
+            }
+        ],
     }
+
 
 def _ensure_bucket(lab: Lab, bucket: str) -> None:
     s3 = lab.client("s3")
@@ -54,8 +68,9 @@ def _ensure_bucket(lab: Lab, bucket: str) -> None:
     except ClientError as error:
         if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
             if error_code(error) in ("403", "AccessDenied"):
-                raise RuntimeError(f"Bucket {bucket} exists but this account cannot use it "
-                                   f"({error_message(error)})") from error
+                raise RuntimeError(
+                    f"Bucket {bucket} exists but this account cannot use it ({error_message(error)})"
+                ) from error
             raise
     kwargs: dict[str, Any] = {"Bucket": bucket}
     if lab.region != "us-east-1":
@@ -81,8 +96,15 @@ def publish_website(lab: Lab, bucket: str, files: dict[str, WebsiteFile]) -> str
     s3 = lab.client("s3")
     _ensure_bucket(lab, bucket)
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in lab.tags.items()]})
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False,
+        },
+    )
     s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
     try:
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_public_read_policy(lab, bucket)))

@@ -13,6 +13,7 @@ clients exist (helpers.session does it for every lab session), and they only rec
 ``recording()`` block of the same thread or task (a context variable), so background samplers are
 never mixed in. Secrets are redacted by parameter name; see docs/aws-calls.md for the code rules.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,7 +26,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from helpers.core.paths import REPO_ROOT
@@ -39,12 +39,30 @@ __all__ = ["Call", "CallLog", "attach", "is_read_only", "recording", "redact"]
 REDACTED = "<redacted>"
 BLOB_DIR = REPO_ROOT / "build" / "recorded"
 # Parameter names whose values are secrets; pagination and idempotency tokens are not.
-_SECRET_KEY = re.compile(r"(?i)(secret|password|passphrase|credential|private.?key|access.?key|auth.*value|"
-                         r"api.?key.?value|(?<!next)(?<!client)(?<!continuation)(?<!pagination)(?<!idempotency)token)")
-_READ_PREFIXES = ("Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet", "Lookup", "Search",
-                  "Select", "Test", "Receive", "Filter", "Validate", "Simulate")
+_SECRET_KEY = re.compile(
+    r"(?i)(secret|password|passphrase|credential|private.?key|access.?key|auth.*value|"
+    r"api.?key.?value|(?<!next)(?<!client)(?<!continuation)(?<!pagination)(?<!idempotency)token)"
+)
+_READ_PREFIXES = (
+    "Describe",
+    "Get",
+    "List",
+    "Head",
+    "Query",
+    "Scan",
+    "BatchGet",
+    "Lookup",
+    "Search",
+    "Select",
+    "Test",
+    "Receive",
+    "Filter",
+    "Validate",
+    "Simulate",
+)
 _BLOB_MIN_BYTES = 256
 _LINE_WIDTH = 100
+
 
 class LabNames(Protocol):
     """What the code writer needs of a lab (a :class:`helpers.core.lab.Lab`; the session sits below it)."""
@@ -80,8 +98,12 @@ def redact(value: Any) -> Any:
     {'NextToken': 'abc'}
     """
     if isinstance(value, Mapping):
-        return {key: REDACTED if isinstance(key, str) and _SECRET_KEY.search(key) and value[key] not in (None, "")
-                else redact(item) for key, item in value.items()}
+        return {
+            key: REDACTED
+            if isinstance(key, str) and _SECRET_KEY.search(key) and value[key] not in (None, "")
+            else redact(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [redact(item) for item in value]
     return value
@@ -178,8 +200,16 @@ class CallLog:
         return _CodeWriter(self).write()
 
     def table_rows(self) -> list[dict[str, str]]:
-        return [{"#": str(n), "service": call.service, "operation": call.operation, "resource": call.resource,
-                 "result": call.outcome} for n, call in enumerate(self.calls, 1)]
+        return [
+            {
+                "#": str(n),
+                "service": call.service,
+                "operation": call.operation,
+                "resource": call.resource,
+                "result": call.outcome,
+            }
+            for n, call in enumerate(self.calls, 1)
+        ]
 
     def __repr__(self) -> str:
         """The summary, each call that changed something, the reads counted by operation."""
@@ -190,22 +220,31 @@ class CallLog:
             if not call.changed:
                 reads[call.operation] = reads.get(call.operation, 0) + 1
         if reads:
-            lines.append("  and: " + ", ".join(f"{name} ×{count}" if count > 1 else name
-                                               for name, count in reads.items()))
+            lines.append(
+                "  and: " + ", ".join(f"{name} ×{count}" if count > 1 else name for name, count in reads.items())
+            )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{name}</th>" for name in ("#", "service", "operation", "resource", "result"))
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(row[key])}</td>" for key in ("#", "service", "operation",
-                                                                             "resource", "result")) + "</tr>"
-            for row in self.table_rows())
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(row[key])}</td>" for key in ("#", "service", "operation", "resource", "result")
+            )
+            + "</tr>"
+            for row in self.table_rows()
+        )
         code = ""
         if self.changes:
-            code = (f"<details><summary>boto3 code for the {len(self.changes)} call(s) that changed something "
-                    f"(runs in a fresh cell of this lab)</summary><pre>{html.escape(self.code())}</pre></details>")
-        table = f"<details><summary>all {len(self.calls)} calls</summary><table>" \
-                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>"
+            code = (
+                f"<details><summary>boto3 code for the {len(self.changes)} call(s) that changed something "
+                f"(runs in a fresh cell of this lab)</summary><pre>{html.escape(self.code())}</pre></details>"
+            )
+        table = (
+            f"<details><summary>all {len(self.calls)} calls</summary><table>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>"
+        )
         return f"<div class='orderlab-calls'><p>{html.escape(self.summary())}</p>{table}{code}</div>"
 
 
@@ -231,8 +270,7 @@ def _before_call(params: dict[str, Any], model: Any, context: dict[str, Any], **
     log = _active.get()
     if log is None:
         return
-    call = Call(service=model.service_model.service_name, operation=model.name,
-                params=redact(copy.deepcopy(params)))
+    call = Call(service=model.service_model.service_name, operation=model.name, params=redact(copy.deepcopy(params)))
     context["orderlab_call"] = call
     log.calls.append(call)
 
@@ -372,8 +410,7 @@ class _CodeWriter:
             exact[lab.account_id] = "lab.account_id"
         if value in exact:
             return _Expr(exact[value])
-        pattern = "|".join(
-            [rf"(?<![A-Za-z0-9-]){re.escape(lab.prefix)}(?=-)"] + [re.escape(key) for key in exact])
+        pattern = "|".join([rf"(?<![A-Za-z0-9-]){re.escape(lab.prefix)}(?=-)"] + [re.escape(key) for key in exact])
         pieces = re.split(f"({pattern})", value)
         if len(pieces) == 1:
             return value

@@ -1,4 +1,5 @@
 """Errors a learner reads as a sentence (no stack trace in Jupyter)."""
+
 from __future__ import annotations
 
 __all__ = ["FriendlyError"]

@@ -18,12 +18,14 @@ helpers.core.lab.AccountNotConfirmed: Not confirmed: the lab would create resour
 >>> Lab.connect("local", "alice", require_confirmation=True,                               # doctest: +SKIP
 ...             confirm_account="000000000000", confirm_region="us-east-1")
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 import localcloud
 from helpers.core import naming
@@ -45,12 +47,18 @@ REQUIRE_CONFIRMATION_ENV = "ORDERLAB_REQUIRE_CONFIRMATION"
 # Read-only calls that tell where the credentials point; allowed before the confirmation.
 _BEFORE_CONFIRMATION = frozenset({"sts"})
 _REGION_ENVS = ("ORDERLAB_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 # What an unconfirmed connection shows of what it would create. The plan reads the catalog, above this
 # layer, so it is handed in: helpers/__init__.py installs helpers.learn.plan.plan_text.
-_plan_text: Callable[["Lab"], str] = lambda lab: ""
+def _no_plan(lab: Lab) -> str:
+    return ""
 
 
-def show_plan_with(plan_text: Callable[["Lab"], str]) -> None:
+_plan_text: Callable[[Lab], str] = _no_plan
+
+
+def show_plan_with(plan_text: Callable[[Lab], str]) -> None:
     """Let :meth:`Lab.confirm`'s refusal show ``plan_text(lab)``: what the series would create, and its cost."""
     global _plan_text
     _plan_text = plan_text
@@ -115,7 +123,7 @@ class Lab:
         require_confirmation: bool | None = None,
         start_local: bool = True,
         announce: Callable[[str], None] | None = print,
-    ) -> "Lab":
+    ) -> Lab:
         """Resolve the target; for ``local``, make sure the local cloud is running.
 
         ``prefix`` defaults to ``ORDERLAB_PREFIX`` or ``orderlab``. On ``aws`` (and wherever
@@ -153,7 +161,7 @@ class Lab:
         """True on ``aws`` always, elsewhere when ``require_confirmation`` is on."""
         return self.target.is_aws or self.require_confirmation
 
-    def confirm(self, account: str | None, region: str | None) -> "Lab":
+    def confirm(self, account: str | None, region: str | None) -> Lab:
         """This lab, confirmed — if ``account`` and ``region`` are exactly where its credentials point.
 
         Raises :class:`AccountNotConfirmed` otherwise, with the plan in the message. Creates nothing.
@@ -176,15 +184,19 @@ class Lab:
             f"{naming.PREFIX_TAG}={self.prefix}. Unconfirmed: {' and '.join(wrong)}. Nothing has been created.\n"
             f"To go ahead, set {CONFIRM_ACCOUNT_ENV}={actual} and {CONFIRM_REGION_ENV}={self.region} (or pass "
             f"confirm_account={actual!r}, confirm_region={self.region!r}).\n\n{plan}",
-            account=actual, region=self.region, plan=plan,
+            account=actual,
+            region=self.region,
+            plan=plan,
         )
 
     def banner(self) -> str:
         """One line: where this lab creates things, under which names and tags."""
         where = f"account {self.account_id}, region {self.region}" if self.confirmed else self.target.describe()
-        return (f"Confirmed: {where} ({self.target.describe()}); resources named {self.prefix}-*, tagged "
-                f"{naming.PROJECT_TAG}={naming.PROJECT}, {naming.PREFIX_TAG}={self.prefix}. "
-                f"Delete them with cleanup.ipynb.")
+        return (
+            f"Confirmed: {where} ({self.target.describe()}); resources named {self.prefix}-*, tagged "
+            f"{naming.PROJECT_TAG}={naming.PROJECT}, {naming.PREFIX_TAG}={self.prefix}. "
+            f"Delete them with cleanup.ipynb."
+        )
 
     def client(self, service: str) -> Any:
         """A boto3 client on this lab's target (only STS until an account that needs it is confirmed)."""
@@ -192,7 +204,10 @@ class Lab:
             raise AccountNotConfirmed(
                 f"This lab's account and region are not confirmed: no {service} client. Use "
                 f"Lab.connect(..., confirm_account=..., confirm_region=...) (or {CONFIRM_ACCOUNT_ENV} and "
-                f"{CONFIRM_REGION_ENV}).", account="?", region=self.region)
+                f"{CONFIRM_REGION_ENV}).",
+                account="?",
+                region=self.region,
+            )
         return _client(service, self.target)
 
     def name(self, component: str) -> str:

@@ -8,6 +8,7 @@ from everyone else's in the same account or local cloud.
 >>> resource_name("alice", "orders")
 'alice-orders'
 """
+
 from __future__ import annotations
 
 import re

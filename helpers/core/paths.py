@@ -1,4 +1,5 @@
 """Where the lab's folders are in the repository (the package is installed editable, next to them)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 >>> from helpers.core.target import resolve_target
 >>> ddb = client("dynamodb", resolve_target("local"))   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import threading
@@ -59,8 +60,6 @@ def client(service: str, target: Target) -> Any:
         cached = _clients.get(key)
     if cached is not None:
         return cached
-    made = session(target).client(
-        service, endpoint_url=target.endpoint_url, config=botocore_config(target)
-    )
+    made = session(target).client(service, endpoint_url=target.endpoint_url, config=botocore_config(target))
     with _lock:
         return _clients.setdefault(key, made)

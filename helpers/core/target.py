@@ -7,6 +7,7 @@ Real AWS is used only when it is chosen explicitly (``target="aws"`` or
 >>> resolve_target("local").endpoint_url
 'http://127.0.0.1:4599'
 """
+
 from __future__ import annotations
 
 import os
@@ -101,9 +102,12 @@ def resolve_target(
     kind = (target or os.environ.get("ORDERLAB_TARGET") or "local").strip().lower()
     if kind not in KINDS:
         raise TargetError(f"Unknown target {kind!r}: choose one of {', '.join(KINDS)}")
-    region = region or os.environ.get("ORDERLAB_REGION") or (
-        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") if kind == "aws" else None
-    ) or DEFAULT_REGION
+    region = (
+        region
+        or os.environ.get("ORDERLAB_REGION")
+        or (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") if kind == "aws" else None)
+        or DEFAULT_REGION
+    )
     if kind == "local":
         return Target("local", region, f"http://127.0.0.1:{local_port()}")
     if kind == "endpoint":

@@ -17,11 +17,13 @@ from a timeout, and turn its errors into :class:`WaitTimeout` / :class:`WaitFail
     wait_table_active(lab.client("dynamodb"), "alice-orders", timeout=120)
     wait_function_updated(lab.client("lambda"), "alice-create-order", timeout=120)
 """
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import WaiterError
 
@@ -58,7 +60,7 @@ class WaitFailed(RuntimeError):
 
 
 def wait_until(
-    check: Callable[[], T | None | bool],
+    check: Callable[[], T | bool | None],
     *,
     timeout: float,
     interval: float = 0.25,
@@ -85,7 +87,7 @@ def wait_until(
     while True:
         last = check()
         if last:
-            return last  # type: ignore[return-value]
+            return last
         if on_wait is not None:
             on_wait()
         remaining = deadline - time.monotonic()
@@ -114,16 +116,21 @@ def _last_state(error: WaiterError) -> Any:
     for key in ("Table", "Configuration"):
         if key in response:  # DescribeTable / GetFunction
             body = response[key]
-            return {k: body.get(k) for k in ("TableStatus", "State", "StateReason", "LastUpdateStatus",
-                                              "LastUpdateStatusReason") if k in body}
+            return {
+                k: body.get(k)
+                for k in ("TableStatus", "State", "StateReason", "LastUpdateStatus", "LastUpdateStatusReason")
+                if k in body
+            }
     if "State" in response:  # GetFunctionConfiguration
-        return {k: response.get(k) for k in ("State", "StateReason", "LastUpdateStatus",
-                                             "LastUpdateStatusReason") if k in response}
+        return {
+            k: response.get(k)
+            for k in ("State", "StateReason", "LastUpdateStatus", "LastUpdateStatusReason")
+            if k in response
+        }
     return None
 
 
-def boto_wait(client: Any, waiter_name: str, *, timeout: float, what: str, delay: float = 1.0,
-              **params: Any) -> None:
+def boto_wait(client: Any, waiter_name: str, *, timeout: float, what: str, delay: float = 1.0, **params: Any) -> None:
     """Run boto3 waiter ``waiter_name`` within ``timeout`` seconds.
 
     Raises :class:`WaitTimeout` when it runs out of attempts and :class:`WaitFailed` when the
@@ -138,29 +145,54 @@ def boto_wait(client: Any, waiter_name: str, *, timeout: float, what: str, delay
         state = _last_state(error)
         if "Max attempts exceeded" in str(error.kwargs.get("reason", error)):
             raise WaitTimeout(what, timeout, state) from error
-        raise WaitFailed(f"Gave up waiting for {what}: {error.kwargs.get('reason', error)} "
-                         f"(last state: {state!r})") from error
+        raise WaitFailed(
+            f"Gave up waiting for {what}: {error.kwargs.get('reason', error)} (last state: {state!r})"
+        ) from error
 
 
 def wait_table_active(client: Any, table_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
     """Wait until DynamoDB table ``table_name`` exists and is ACTIVE (waiter ``table_exists``)."""
-    boto_wait(client, "table_exists", TableName=table_name, timeout=timeout, delay=delay,
-              what=f"DynamoDB table {table_name} to become ACTIVE")
+    boto_wait(
+        client,
+        "table_exists",
+        TableName=table_name,
+        timeout=timeout,
+        delay=delay,
+        what=f"DynamoDB table {table_name} to become ACTIVE",
+    )
 
 
 def wait_table_deleted(client: Any, table_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
     """Wait until DynamoDB table ``table_name`` is gone (waiter ``table_not_exists``)."""
-    boto_wait(client, "table_not_exists", TableName=table_name, timeout=timeout, delay=delay,
-              what=f"DynamoDB table {table_name} to be deleted")
+    boto_wait(
+        client,
+        "table_not_exists",
+        TableName=table_name,
+        timeout=timeout,
+        delay=delay,
+        what=f"DynamoDB table {table_name} to be deleted",
+    )
 
 
 def wait_function_active(client: Any, function_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
     """Wait until Lambda function ``function_name`` is ``Active`` (waiter ``function_active_v2``)."""
-    boto_wait(client, "function_active_v2", FunctionName=function_name, timeout=timeout, delay=delay,
-              what=f"Lambda function {function_name} to become Active")
+    boto_wait(
+        client,
+        "function_active_v2",
+        FunctionName=function_name,
+        timeout=timeout,
+        delay=delay,
+        what=f"Lambda function {function_name} to become Active",
+    )
 
 
 def wait_function_updated(client: Any, function_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
     """Wait until the last update of ``function_name`` succeeded (waiter ``function_updated_v2``)."""
-    boto_wait(client, "function_updated_v2", FunctionName=function_name, timeout=timeout, delay=delay,
-              what=f"the update of Lambda function {function_name} to finish")
+    boto_wait(
+        client,
+        "function_updated_v2",
+        FunctionName=function_name,
+        timeout=timeout,
+        delay=delay,
+        what=f"the update of Lambda function {function_name} to finish",
+    )

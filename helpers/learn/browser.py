@@ -9,6 +9,7 @@ True
 >>> screenshot("http://127.0.0.1:8000/", "page.png")                         # doctest: +SKIP
 PosixPath('page.png')
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,9 +65,11 @@ def missing_browser_message() -> str | None:
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not (path.is_file() and os.access(path, os.X_OK))]
     if not missing:
         return None
-    return (f"Headless Chromium is not available: {', '.join(missing)} missing. Install Debian's packages "
-            f"{' and '.join(APT_PACKAGES)}: `sudo apt-get install -y --no-install-recommends {' '.join(APT_PACKAGES)}` "
-            "(or run scripts/install-browser.sh).")
+    return (
+        f"Headless Chromium is not available: {', '.join(missing)} missing. Install Debian's packages "
+        f"{' and '.join(APT_PACKAGES)}: `sudo apt-get install -y --no-install-recommends {' '.join(APT_PACKAGES)}` "
+        "(or run scripts/install-browser.sh)."
+    )
 
 
 def ensure_browser() -> bool:
@@ -75,7 +78,7 @@ def ensure_browser() -> bool:
 
 
 @contextlib.contextmanager
-def chromium_driver(*, width: int = 1100, height: int = 900, page_load_timeout: float = 30) -> Iterator["WebDriver"]:
+def chromium_driver(*, width: int = 1100, height: int = 900, page_load_timeout: float = 30) -> Iterator[WebDriver]:
     """A Selenium WebDriver on a fresh headless Chromium (its own throw-away profile); quit on exit."""
     problem = missing_browser_message()
     if problem:
@@ -107,9 +110,8 @@ def chromium_driver(*, width: int = 1100, height: int = 900, page_load_timeout: 
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _fit_to_page(driver: "WebDriver", width: int, height: int, max_height: int = 6000) -> None:
-    full = driver.execute_script(
-        "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+def _fit_to_page(driver: WebDriver, width: int, height: int, max_height: int = 6000) -> None:
+    full = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
     inner = driver.execute_script("return window.innerHeight")
     outer = driver.get_window_size()["height"]
     wanted = min(max_height, max(height, int(full) + (outer - int(inner))))
@@ -117,7 +119,7 @@ def _fit_to_page(driver: "WebDriver", width: int, height: int, max_height: int =
         driver.set_window_size(width, wanted)
 
 
-def save_screenshot(driver: "WebDriver", path: str | os.PathLike[str], *, full_page: bool = True) -> Path:
+def save_screenshot(driver: WebDriver, path: str | os.PathLike[str], *, full_page: bool = True) -> Path:
     """Save a PNG of the current page (the whole page when ``full_page``); returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +157,8 @@ def screenshot(
         WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
         if driver.execute_script("return document.getElementById('order-form') !== null"):
             WebDriverWait(driver, 10).until(
-                lambda d: d.execute_script("return document.documentElement.dataset.ready === 'true'"))
+                lambda d: d.execute_script("return document.documentElement.dataset.ready === 'true'")
+            )
         for step in steps:
             step(driver)
         return save_screenshot(driver, path, full_page=full_page)

@@ -14,6 +14,7 @@ class report still see the cell fail with the verdict as the message.
 Long waits in checks and exercises: :func:`wait_for` shows a progress bar (tqdm) and, when time is
 up, fails with what it waited for and what to do.
 """
+
 from __future__ import annotations
 
 import time
@@ -58,8 +59,11 @@ class Checklist:
 
     def report(self) -> str:
         failed = self.failures
-        head = (f"✅ {self.title} — all {len(self.results)} checks passed" if not failed
-                else f"❌ {self.title} — {len(failed)} of {len(self.results)} checks failed")
+        head = (
+            f"✅ {self.title} — all {len(self.results)} checks passed"
+            if not failed
+            else f"❌ {self.title} — {len(failed)} of {len(self.results)} checks failed"
+        )
         lines = [head]
         for passed, what, hint in self.results:
             lines.append(f"  {'✔' if passed else '✘'} {what}" + ("" if passed or not hint else f"\n      → {hint}"))
@@ -88,7 +92,7 @@ class Checklist:
 
 
 def wait_for(
-    condition: Callable[[], T | None | bool],
+    condition: Callable[[], T | bool | None],
     *,
     timeout: float,
     what: str,
@@ -111,8 +115,14 @@ def wait_for(
     if timeout < 0:
         raise ValueError(f"timeout must be >= 0, got {timeout}")
     start = time.monotonic()
-    bar: Any = tqdm(total=round(timeout), desc=f"waiting for {what}", unit="s", disable=not progress, leave=False,
-                    bar_format="{desc}: {n:.0f}/{total} s {bar}")
+    bar: Any = tqdm(
+        total=round(timeout),
+        desc=f"waiting for {what}",
+        unit="s",
+        disable=not progress,
+        leave=False,
+        bar_format="{desc}: {n:.0f}/{total} s {bar}",
+    )
 
     def tick() -> None:
         bar.n = min(time.monotonic() - start, timeout)

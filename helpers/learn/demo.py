@@ -3,6 +3,7 @@
 >>> replies = send_burst(api, 25)                           # doctest: +SKIP
 >>> check_ingestion(lab, api, table_name).done()            # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import random
@@ -49,9 +50,13 @@ BAD_REQUESTS: list[BadRequest] = [
     BadRequest("negative quantity", "items[0].quantity", order=_with_item(quantity=-2)),
     BadRequest("quantity as text", "items[0].quantity", order=_with_item(quantity="2")),
     BadRequest("price with 3 decimals", "items[0].unitPrice", order=_with_item(unitPrice=1.999)),
-    BadRequest("missing customer id", "customer.id", order={"customer": {"name": "Ada"}, "items": VALID_ORDER["items"]}),
+    BadRequest(
+        "missing customer id", "customer.id", order={"customer": {"name": "Ada"}, "items": VALID_ORDER["items"]}
+    ),
     BadRequest("client-sent total", "total", order={**VALID_ORDER, "total": 0.01}),
-    BadRequest("oversized body", "body", order={**VALID_ORDER, "customer": {**VALID_ORDER["customer"], "name": "x" * 20000}}),
+    BadRequest(
+        "oversized body", "body", order={**VALID_ORDER, "customer": {**VALID_ORDER["customer"], "name": "x" * 20000}}
+    ),
     BadRequest("bad Idempotency-Key", "Idempotency-Key", order=VALID_ORDER, idempotency_key="k" * 300),
 ]
 
@@ -75,42 +80,65 @@ def check_ingestion(lab, api: OrdersApi, table_name: str) -> Checklist:
     """Everything step 1 promises, checked end to end through the real API."""
     check = Checklist("Step 1 · order ingestion")
     status = ingestion_status(lab)
-    check.expect(status["ready"], "table, function and HTTP API are deployed",
-                 hint=f"missing: {', '.join(status['missing'])} — run the cells of steps 1-3 again")
+    check.expect(
+        status["ready"],
+        "table, function and HTTP API are deployed",
+        hint=f"missing: {', '.join(status['missing'])} — run the cells of steps 1-3 again",
+    )
     if not status["ready"]:
         return check
 
     key = str(uuid.uuid4())
     created = api.create(VALID_ORDER, idempotency_key=key)
-    check.expect(created.status == 201, f"POST /orders with a valid order answers 201 (got {created.status})",
-                 hint=f"the reply was {created.json!r}; look at the function's log group /aws/lambda/{lab.name('create-order')}")
+    check.expect(
+        created.status == 201,
+        f"POST /orders with a valid order answers 201 (got {created.status})",
+        hint=f"the reply was {created.json!r}; look at the function's log group /aws/lambda/{lab.name('create-order')}",
+    )
     if created.status != 201:
         return check
     order_id = created.json["orderId"]
-    item = lab.client("dynamodb").get_item(TableName=table_name, Key={"orderId": {"S": order_id}}, ConsistentRead=True).get("Item")
+    item = (
+        lab.client("dynamodb")
+        .get_item(TableName=table_name, Key={"orderId": {"S": order_id}}, ConsistentRead=True)
+        .get("Item")
+    )
     # Stored PENDING; when steps 2-3 are deployed too, the worker may already have decided it (in ~10 ms).
     stored = (item or {}).get("status", {}).get("S")
     decided_by_worker = stored in ("CONFIRMED", "REJECTED") and "processedAt" in (item or {})
-    check.expect(stored == "PENDING" or decided_by_worker,
-                 "the order is stored with status PENDING (or already decided by step 3's worker)",
-                 hint="the function answered 201 but the item is not in the table: check ORDERS_TABLE"
-                 if item is None else f"it is stored with status {stored!r}")
+    check.expect(
+        stored == "PENDING" or decided_by_worker,
+        "the order is stored with status PENDING (or already decided by step 3's worker)",
+        hint="the function answered 201 but the item is not in the table: check ORDERS_TABLE"
+        if item is None
+        else f"it is stored with status {stored!r}",
+    )
     check.expect(created.json.get("total") == VALID_ORDER_TOTAL, f"the server computed the total ({VALID_ORDER_TOTAL})")
 
     before = count_items(lab, table_name)
     replay = api.create(VALID_ORDER, idempotency_key=key)
-    check.expect(replay.json.get("orderId") == order_id and count_items(lab, table_name) == before,
-                 "a retried POST with the same Idempotency-Key returns the same order and writes nothing")
+    check.expect(
+        replay.json.get("orderId") == order_id and count_items(lab, table_name) == before,
+        "a retried POST with the same Idempotency-Key returns the same order and writes nothing",
+    )
 
     refused = [(bad, bad.send(api)) for bad in BAD_REQUESTS]
-    wrong = [bad.label for bad, reply in refused
-             if reply.status != 400 or bad.field not in {e.get("field") for e in reply.json.get("errors", [])}]
-    check.expect(not wrong, f"all {len(BAD_REQUESTS)} bad requests get a 400 naming the field",
-                 hint=f"these did not: {', '.join(wrong)}")
+    wrong = [
+        bad.label
+        for bad, reply in refused
+        if reply.status != 400 or bad.field not in {e.get("field") for e in reply.json.get("errors", [])}
+    ]
+    check.expect(
+        not wrong,
+        f"all {len(BAD_REQUESTS)} bad requests get a 400 naming the field",
+        hint=f"these did not: {', '.join(wrong)}",
+    )
     check.expect(count_items(lab, table_name) == before, "bad requests wrote nothing")
 
     fetched = api.get(order_id)
-    check.expect(fetched.status == 200 and fetched.json.get("orderId") == order_id, "GET /orders/{id} returns the order")
+    check.expect(
+        fetched.status == 200 and fetched.json.get("orderId") == order_id, "GET /orders/{id} returns the order"
+    )
     missing = api.get(str(uuid.uuid4()))
     check.expect(missing.status == 404, "GET of an unknown order answers 404")
     return check

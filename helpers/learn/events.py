@@ -118,9 +118,9 @@ def http_api_event(
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     if query_string:
-        event["queryStringParameters"] = dict(
-            pair.split("=", 1) if "=" in pair else (pair, "") for pair in query_string.split("&")
-        )
+        event["queryStringParameters"] = {
+            key: value for key, _, value in (pair.partition("=") for pair in query_string.split("&"))
+        }
     return event
 
 
@@ -259,8 +259,12 @@ def _message_attribute(value: Any) -> dict[str, Any]:
             raise ValueError("a message attribute given as a mapping needs a dataType")
         return attribute
     if isinstance(value, (bytes, bytearray)):
-        return {"binaryValue": b64.b64encode(bytes(value)).decode("ascii"), "stringListValues": [],
-                "binaryListValues": [], "dataType": "Binary"}
+        return {
+            "binaryValue": b64.b64encode(bytes(value)).decode("ascii"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Binary",
+        }
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return {"stringValue": str(value), "stringListValues": [], "binaryListValues": [], "dataType": "Number"}
     return {"stringValue": str(value), "stringListValues": [], "binaryListValues": [], "dataType": "String"}

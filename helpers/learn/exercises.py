@@ -40,6 +40,7 @@ In an nbformat editing script (kept outside the repository)::
     >>> cells[0].id
     '03-ex1-prompt'
 """
+
 from __future__ import annotations
 
 import re
@@ -66,20 +67,22 @@ __all__ = [
 ]
 
 # Cell tags (metadata.tags). Tags, not cell positions, are what tools rely on.
-INTRO_TAG = "intro"                  # markdown: what you build, time, AWS cost, before this
+INTRO_TAG = "intro"  # markdown: what you build, time, AWS cost, before this
 PREREQUISITES_TAG = "prerequisites"  # code: connects and checks the earlier steps (require_step)
-EXERCISE_TAG = "exercise"            # markdown: the exercise's prompt
-ANSWER_TAG = "exercise-answer"       # code: the learner's cell
-SOLUTION_TAG = "solution"            # code, folded: the solution (runs headless)
-CHECK_TAG = "exercise-check"         # code: the exercise's check
+EXERCISE_TAG = "exercise"  # markdown: the exercise's prompt
+ANSWER_TAG = "exercise-answer"  # code: the learner's cell
+SOLUTION_TAG = "solution"  # code, folded: the solution (runs headless)
+CHECK_TAG = "exercise-check"  # code: the exercise's check
 CHECK_YOUR_WORK_TAG = "check-your-work"  # code: the step's final check
-METADATA_KEY = "orderlab"            # cell.metadata["orderlab"]["exercise"] = "03.1"
+METADATA_KEY = "orderlab"  # cell.metadata["orderlab"]["exercise"] = "03.1"
 
 _ID_RE = re.compile(r"^(?P<notebook>\d\d)\.(?P<number>[1-9]\d*)$")
 _ROLES = (EXERCISE_TAG, ANSWER_TAG, SOLUTION_TAG, CHECK_TAG)
 _ROLE_SUFFIX = {EXERCISE_TAG: "prompt", ANSWER_TAG: "answer", SOLUTION_TAG: "solution", CHECK_TAG: "check"}
-REVEAL_TIP = ("Stuck? The folded cell just above this check is a solution: click its ⋯ to read it, "
-              "run it to apply it, then run this check again.")
+REVEAL_TIP = (
+    "Stuck? The folded cell just above this check is a solution: click its ⋯ to read it, "
+    "run it to apply it, then run this check again."
+)
 
 
 def _parse_id(exercise_id: str) -> tuple[str, int]:
@@ -92,6 +95,7 @@ def _parse_id(exercise_id: str) -> tuple[str, int]:
 # ---------------------------------------------------------------------------------------------
 # In the notebook
 # ---------------------------------------------------------------------------------------------
+
 
 class ExerciseChecklist(Checklist):
     """A :class:`Checklist` for an exercise: on failure the verdict also says where the solution is."""
@@ -134,6 +138,7 @@ def solution(exercise_id: str) -> Iterator[None]:
 # Building and validating notebooks (nbformat)
 # ---------------------------------------------------------------------------------------------
 
+
 def _cell(kind: str, source: str, exercise_id: str, role: str, extra: dict[str, Any] | None = None) -> Any:
     # nbformat on use: only building notebooks needs it, not a learner's kernel
     import nbformat.v4 as v4
@@ -152,9 +157,11 @@ def exercise_cells(exercise_id: str, title: str, *, prompt: str, answer: str, so
     ``answer``/``solution``/``check`` are code. Cell ids are ``<NN>-ex<k>-<role>``.
     """
     heading = f"### ✏️ Exercise {exercise_id} — {title}"
-    how = ("*Write your answer in the next cell and run it, then run the **check** cell below it. "
-           "The folded cell in between is a solution: leave it folded to test yourself, click its ⋯ to "
-           "read it; running it applies it (it is safe to run after your own answer).*")
+    how = (
+        "*Write your answer in the next cell and run it, then run the **check** cell below it. "
+        "The folded cell in between is a solution: leave it folded to test yourself, click its ⋯ to "
+        "read it; running it applies it (it is safe to run after your own answer).*"
+    )
     return [
         _cell("markdown", f"{heading}\n\n{prompt.strip()}\n\n{how}", exercise_id, EXERCISE_TAG),
         _cell("code", answer, exercise_id, ANSWER_TAG),
@@ -199,8 +206,12 @@ def convention_problems(notebook: Any, *, min_exercises: int = 2) -> list[str]:
         problems.append(f"no markdown cell tagged '{INTRO_TAG}'")
     else:
         text = cells[intro[0]].source.lower()
-        for needle, what in (("what you will", "what you will build"), ("time", "the time it takes"),
-                             ("cost", "the cost on AWS"), ("before this", "what must have run before")):
+        for needle, what in (
+            ("what you will", "what you will build"),
+            ("time", "the time it takes"),
+            ("cost", "the cost on AWS"),
+            ("before this", "what must have run before"),
+        ):
             if needle not in text:
                 problems.append(f"the intro does not say {what} (expected {needle!r})")
     if not tagged(PREREQUISITES_TAG):

@@ -7,6 +7,7 @@
 Built only on what AWS offers (CloudWatch metrics, queue attributes, DescribePipe, DescribeAlarms),
 so it works on every target; on AWS, Lambda and API Gateway metrics arrive about a minute late.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,8 +44,7 @@ from helpers.pipeline.catalog import (
     STREAM_PROCESSOR,
 )
 
-__all__ = ["EDGES", "NODES", "MapNode", "NodeFigures", "PipelineFigures", "PipelineMap", "draw_map",
-           "read_pipeline"]
+__all__ = ["EDGES", "NODES", "MapNode", "NodeFigures", "PipelineFigures", "PipelineMap", "draw_map", "read_pipeline"]
 
 Kind = Literal["api", "function", "table", "stream", "queue", "dlq", "pipe", "alarms", "topic"]
 Health = Literal["absent", "idle", "ok", "problem"]
@@ -81,10 +81,20 @@ NODES: tuple[MapNode, ...] = (
     MapNode("topic", "topic", ALERTS_TOPIC_COMPONENT, "alerts topic", 2.6, 0.35),
 )
 EDGES: tuple[tuple[str, str], ...] = (
-    ("api", "create-order"), ("create-order", "orders"), ("orders", "stream"), ("stream", "stream-processor"),
-    ("stream-processor", "order-queue"), ("order-queue", "order-worker"), ("stream-processor", "stream-failures"),
-    ("order-queue", "order-dlq"), ("stream", "pipe"), ("pipe", "enricher"), ("pipe", "high-value-queue"),
-    ("high-value-queue", "high-value"), ("high-value-queue", "high-value-dlq"), ("alarms", "topic"),
+    ("api", "create-order"),
+    ("create-order", "orders"),
+    ("orders", "stream"),
+    ("stream", "stream-processor"),
+    ("stream-processor", "order-queue"),
+    ("order-queue", "order-worker"),
+    ("stream-processor", "stream-failures"),
+    ("order-queue", "order-dlq"),
+    ("stream", "pipe"),
+    ("pipe", "enricher"),
+    ("pipe", "high-value-queue"),
+    ("high-value-queue", "high-value"),
+    ("high-value-queue", "high-value-dlq"),
+    ("alarms", "topic"),
 )
 _NODE = {node.key: node for node in NODES}
 _LOCAL_WINDOW = timedelta(seconds=60)
@@ -150,8 +160,9 @@ def _read_queues(lab: Lab, names: _Names, nodes: dict[str, NodeFigures]) -> None
             continue
         names.queue_urls[node.key] = url
         try:
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
         except sqs.exceptions.QueueDoesNotExist:
             names.queue_urls.pop(node.key, None)
             continue
@@ -172,8 +183,9 @@ def _function_nodes() -> list[MapNode]:
     return [node for node in NODES if node.kind == "function"]
 
 
-def _read_metrics(lab: Lab, names: _Names, nodes: dict[str, NodeFigures], *, start: datetime,
-                  end: datetime) -> dict[str, list[float]]:
+def _read_metrics(
+    lab: Lab, names: _Names, nodes: dict[str, NodeFigures], *, start: datetime, end: datetime
+) -> dict[str, list[float]]:
     """One GetMetricData call for every function's and the API's metrics: label -> values."""
     if names.api_id is None:
         apis = find_http_apis(lab, API_COMPONENT)
@@ -189,8 +201,12 @@ def _read_metrics(lab: Lab, names: _Names, nodes: dict[str, NodeFigures], *, sta
     ids = {f"q{index}": query for index, query in enumerate(queries)}
     found: dict[str, list[float]] = {}
     paginator = lab.client("cloudwatch").get_paginator("get_metric_data")
-    for page in paginator.paginate(MetricDataQueries=[query.as_query(qid, period) for qid, query in ids.items()],
-                                   StartTime=start, EndTime=end, ScanBy="TimestampDescending"):
+    for page in paginator.paginate(
+        MetricDataQueries=[query.as_query(qid, period) for qid, query in ids.items()],
+        StartTime=start,
+        EndTime=end,
+        ScanBy="TimestampDescending",
+    ):
         for result in page.get("MetricDataResults", []):
             found.setdefault(ids[result["Id"]].label, []).extend(float(v) for v in result.get("Values", []))
     return found
@@ -208,22 +224,29 @@ def _read_functions(lab: Lab, metrics: Mapping[str, list[float]], nodes: dict[st
         figures = nodes[node.key]
         figures.present = True
         figures.values = {"invocations": invocations, "errors": errors, "p50_ms": p50}
-        figures.lines = [f"{invocations} invocations · {errors} errors",
-                         f"p50 {p50:,.0f} ms" if p50 is not None else "p50 –"]
+        figures.lines = [
+            f"{invocations} invocations · {errors} errors",
+            f"p50 {p50:,.0f} ms" if p50 is not None else "p50 –",
+        ]
         figures.health = "problem" if errors else ("ok" if invocations else "idle")
 
 
 def _existing_functions(lab: Lab) -> set[str]:
     paginator = lab.client("lambda").get_paginator("list_functions")
-    return {fn["FunctionName"] for page in paginator.paginate() for fn in page.get("Functions", [])
-            if fn["FunctionName"].startswith(f"{lab.prefix}-")}
+    return {
+        fn["FunctionName"]
+        for page in paginator.paginate()
+        for fn in page.get("Functions", [])
+        if fn["FunctionName"].startswith(f"{lab.prefix}-")
+    }
 
 
 def _read_api(names: _Names, metrics: Mapping[str, list[float]], nodes: dict[str, NodeFigures]) -> None:
     if not names.api_id:
         return
-    requests, client_errors, server_errors = (int(sum(metrics.get(f"api {metric}", [])))
-                                              for metric in ("Count", "4xx", "5xx"))
+    requests, client_errors, server_errors = (
+        int(sum(metrics.get(f"api {metric}", []))) for metric in ("Count", "4xx", "5xx")
+    )
     figures = nodes["api"]
     figures.present = True
     figures.values = {"requests": requests, "4xx": client_errors, "5xx": server_errors}
@@ -246,9 +269,12 @@ def _read_pipe(lab: Lab, nodes: dict[str, NodeFigures]) -> None:
 def _read_alarms(lab: Lab, nodes: dict[str, NodeFigures]) -> None:
     wanted = {lab.name(alarm.component): alarm.key for alarm in ALARMS}
     paginator = lab.client("cloudwatch").get_paginator("describe_alarms")
-    states = {wanted[alarm["AlarmName"]]: alarm["StateValue"]
-              for page in paginator.paginate(AlarmNamePrefix=f"{lab.prefix}-", AlarmTypes=["MetricAlarm"])
-              for alarm in page.get("MetricAlarms", []) if alarm["AlarmName"] in wanted}
+    states = {
+        wanted[alarm["AlarmName"]]: alarm["StateValue"]
+        for page in paginator.paginate(AlarmNamePrefix=f"{lab.prefix}-", AlarmTypes=["MetricAlarm"])
+        for alarm in page.get("MetricAlarms", [])
+        if alarm["AlarmName"] in wanted
+    }
     if not states:
         return
     figures = nodes["alarms"]
@@ -265,8 +291,9 @@ def _read_plain(lab: Lab, nodes: dict[str, NodeFigures]) -> None:
     except lab.client("dynamodb").exceptions.ResourceNotFoundException:
         table = None
     if table is not None:
-        nodes["orders"] = NodeFigures(True, {"status": table.get("TableStatus")}, [str(table.get("TableStatus"))],
-                                      "idle")
+        nodes["orders"] = NodeFigures(
+            True, {"status": table.get("TableStatus")}, [str(table.get("TableStatus"))], "idle"
+        )
         view = (table.get("StreamSpecification") or {}).get("StreamViewType")
         if view:
             nodes["stream"] = NodeFigures(True, {"view": view}, [view], "idle")
@@ -275,8 +302,12 @@ def _read_plain(lab: Lab, nodes: dict[str, NodeFigures]) -> None:
         subscriptions = lab.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     except lab.client("sns").exceptions.NotFoundException:
         return
-    nodes["topic"] = NodeFigures(True, {"subscriptions": len(subscriptions)},
-                                 [f"{len(subscriptions)} subscription{'s' * (len(subscriptions) != 1)}"], "idle")
+    nodes["topic"] = NodeFigures(
+        True,
+        {"subscriptions": len(subscriptions)},
+        [f"{len(subscriptions)} subscription{'s' * (len(subscriptions) != 1)}"],
+        "idle",
+    )
 
 
 _BOX_W, _BOX_H = 0.78, 0.62
@@ -296,22 +327,64 @@ def draw_map(figures: PipelineFigures, *, title: str | None = None) -> Figure:
         health = "absent" if not (figures[source].present and figures[target].present) else "idle"
         start = _box_edge((a.x, a.y), (b.x, b.y), heights[source])
         end = _box_edge((b.x, b.y), (a.x, a.y), heights[target])
-        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, shrinkA=1, shrinkB=1,
-                                     color=_EDGE[health], linewidth=1.2, zorder=1))
+        ax.add_patch(
+            FancyArrowPatch(
+                start,
+                end,
+                arrowstyle="-|>",
+                mutation_scale=12,
+                shrinkA=1,
+                shrinkB=1,
+                color=_EDGE[health],
+                linewidth=1.2,
+                zorder=1,
+            )
+        )
     for node in NODES:
         shown = figures[node.key]
         height = heights[node.key]
-        ax.add_patch(FancyBboxPatch((node.x - _BOX_W / 2, node.y - height / 2), _BOX_W, height,
-                                    boxstyle="round,pad=0.02", facecolor=_FILL[shown.health],
-                                    edgecolor=_EDGE[shown.health], linewidth=1.4, zorder=2))
-        ax.text(node.x, node.y + height / 2 - 0.12, node.title, ha="center", va="center", fontsize=9,
-                fontweight="bold", zorder=3)
+        ax.add_patch(
+            FancyBboxPatch(
+                (node.x - _BOX_W / 2, node.y - height / 2),
+                _BOX_W,
+                height,
+                boxstyle="round,pad=0.02",
+                facecolor=_FILL[shown.health],
+                edgecolor=_EDGE[shown.health],
+                linewidth=1.4,
+                zorder=2,
+            )
+        )
+        ax.text(
+            node.x,
+            node.y + height / 2 - 0.12,
+            node.title,
+            ha="center",
+            va="center",
+            fontsize=9,
+            fontweight="bold",
+            zorder=3,
+        )
         lines = shown.lines if shown.present else ["not deployed"]
-        ax.text(node.x, node.y + height / 2 - 0.27, "\n".join(lines), ha="center", va="top", fontsize=7.5,
-                color="#333333" if shown.present else "#888888", linespacing=1.35, zorder=3)
+        ax.text(
+            node.x,
+            node.y + height / 2 - 0.27,
+            "\n".join(lines),
+            ha="center",
+            va="top",
+            fontsize=7.5,
+            color="#333333" if shown.present else "#888888",
+            linespacing=1.35,
+            zorder=3,
+        )
     window = int(figures.window.total_seconds())
-    fig.suptitle(title or f"Order pipeline at {figures.at:%H:%M:%S} UTC — sums over the last {window} s",
-                 fontsize=11, x=0.02, ha="left", y=0.985)
+    fig.suptitle(
+        title or f"Order pipeline at {figures.at:%H:%M:%S} UTC — sums over the last {window} s",
+        fontsize=11,
+        x=0.02,
+        ha="left",
+        y=0.985,
+    )
     return fig
 
 
@@ -348,7 +421,7 @@ class PipelineMap:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handle: Any = None
-        self._drawn: list[tuple[str, list[str]]] | None = None
+        self._drawn: list[tuple[Health, list[str]]] | None = None
 
     def refresh(self) -> PipelineFigures:
         """Read every part once and redraw if anything shown changed (what the thread does each interval)."""
@@ -376,7 +449,7 @@ class PipelineMap:
         while not self._stop.wait(self.interval):
             try:
                 self.refresh()
-            except Exception as error:  # noqa: BLE001 - a failed read must not kill the map; shown at stop()
+            except Exception as error:
                 self.error = f"{type(error).__name__}: {error}"
 
     def stop(self) -> PipelineFigures:

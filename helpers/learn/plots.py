@@ -2,6 +2,7 @@
 
 >>> fig = latency_plot([12.0, 9.5, 11.2], title="POST /orders")   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -85,8 +86,15 @@ def routing_plot(frame: pd.DataFrame, threshold: float, *, title: str = "Which o
 ALARM_STATE_COLOURS = {"OK": "#1a7f37", "ALARM": "#cf222e", "INSUFFICIENT_DATA": "#8c959f"}
 
 
-def metric_lines_plot(frame: pd.DataFrame, *, title: str, ylabel: str = "", labels: Sequence[str] | None = None,
-                      markers=None, kind: str = "step"):
+def metric_lines_plot(
+    frame: pd.DataFrame,
+    *,
+    title: str,
+    ylabel: str = "",
+    labels: Sequence[str] | None = None,
+    markers=None,
+    kind: str = "step",
+):
     """One line per ``label`` of a metric frame (``timestamp``, ``label``, ``value``: see
     ``helpers.ops.observability.metric_frame``); ``markers`` (``{text: datetime}``) draws labelled vertical lines.
 
@@ -105,8 +113,9 @@ def metric_lines_plot(frame: pd.DataFrame, *, title: str, ylabel: str = "", labe
         _draw(ax, series, label, kind, offset=offsets.get(label))
     for text, moment in (markers or {}).items():
         ax.axvline(moment, color="black", linestyle=":", linewidth=1)
-        ax.annotate(text, (moment, 1), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
-                    fontsize="x-small")
+        ax.annotate(
+            text, (moment, 1), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize="x-small"
+        )
     ax.set(title=title, xlabel="time (UTC)", ylabel=ylabel)
     ax.xaxis.set_major_formatter(_time_formatter())
     if wanted:
@@ -127,8 +136,14 @@ def lambda_metrics_plot(frame: pd.DataFrame, *, title: str = "Lambda: invocation
             if str(label).endswith("Duration"):
                 bottom.plot(series["timestamp"], series["value"], marker="o", markersize=3, label=label)
             else:
-                _draw(top, series, str(label), "stem", colour="#cf222e" if str(label).endswith("Errors") else None,
-                      offset=offsets.get(str(label)))
+                _draw(
+                    top,
+                    series,
+                    str(label),
+                    "stem",
+                    colour="#cf222e" if str(label).endswith("Errors") else None,
+                    offset=offsets.get(str(label)),
+                )
     top.set(title=title, ylabel="count per period")
     bottom.set(xlabel="time (UTC)", ylabel="duration (ms)")
     for ax in (top, bottom):
@@ -142,7 +157,8 @@ def lambda_metrics_plot(frame: pd.DataFrame, *, title: str = "Lambda: invocation
 
 def alarm_timeline_plot(intervals: pd.DataFrame, *, title: str = "Alarm states over time", markers=None):
     """One row per alarm, coloured by state (OK green, ALARM red, INSUFFICIENT_DATA grey), from
-    ``helpers.ops.observability.state_intervals``; ``markers`` (``{text: datetime}``) as in :func:`metric_lines_plot`."""
+    ``helpers.ops.observability.state_intervals``; ``markers`` (``{text: datetime}``) as in
+    :func:`metric_lines_plot`."""
     import matplotlib.dates as mdates
     from matplotlib.patches import Patch
 
@@ -151,18 +167,32 @@ def alarm_timeline_plot(intervals: pd.DataFrame, *, title: str = "Alarm states o
     for row, alarm in enumerate(alarms):
         for item in intervals[intervals["alarm"] == alarm].itertuples():
             start, end = mdates.date2num(item.start), mdates.date2num(item.end)
-            ax.broken_barh([(start, max(end - start, 1e-6))], (row - 0.35, 0.7),
-                           facecolors=ALARM_STATE_COLOURS.get(item.state, "#d0d7de"))
+            ax.broken_barh(
+                [(start, max(end - start, 1e-6))],
+                (row - 0.35, 0.7),
+                facecolors=ALARM_STATE_COLOURS.get(item.state, "#d0d7de"),
+            )
     for text, moment in (markers or {}).items():
         ax.axvline(mdates.date2num(moment), color="black", linestyle=":", linewidth=1)
-        ax.annotate(text, (mdates.date2num(moment), 1), xycoords=("data", "axes fraction"), rotation=90,
-                    va="top", ha="right", fontsize="x-small")
+        ax.annotate(
+            text,
+            (mdates.date2num(moment), 1),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize="x-small",
+        )
     ax.set_yticks(range(len(alarms)), alarms)
     ax.xaxis_date()
     ax.xaxis.set_major_formatter(_time_formatter())
     ax.set(title=title, xlabel="time (UTC)")
-    ax.legend(handles=[Patch(color=c, label=s) for s, c in ALARM_STATE_COLOURS.items()], loc="upper left",
-              bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    ax.legend(
+        handles=[Patch(color=c, label=s) for s, c in ALARM_STATE_COLOURS.items()],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize="small",
+    )
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
@@ -186,12 +216,12 @@ def _stem_offsets(frame: pd.DataFrame, labels: Sequence[str]) -> dict[str, pd.Ti
     return {label: step * (i - (len(labels) - 1) / 2) for i, label in enumerate(labels)}
 
 
-def _draw(ax, series: pd.DataFrame, label: str, kind: str, colour: str | None = None,
-          offset: pd.Timedelta | None = None) -> None:
+def _draw(
+    ax, series: pd.DataFrame, label: str, kind: str, colour: str | None = None, offset: pd.Timedelta | None = None
+) -> None:
     """One metric series: a step line (gauge) or stems from zero (count per period)."""
     if kind == "step":
-        ax.step(series["timestamp"], series["value"], where="post", marker="o", markersize=3, label=label,
-                color=colour)
+        ax.step(series["timestamp"], series["value"], where="post", marker="o", markersize=3, label=label, color=colour)
         return
     x = series["timestamp"] + offset if offset is not None else series["timestamp"]
     (line,) = ax.plot(x, series["value"], linestyle="none", marker="o", markersize=4, label=label, color=colour)

@@ -8,6 +8,7 @@ and its arrows are the references between them — an event source feeds its fun
 variable names where a function writes, a pipe reads its source and sends to its target, a queue redrives
 to its dead-letter queue, an alarm notifies its topic. Change the helpers and the diagram follows.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -64,9 +65,13 @@ def architecture_edges(template: Mapping[str, Any]) -> list[tuple[str, str]]:
     resources = template["Resources"]
     flow = {logical for logical, resource in resources.items() if resource["Type"] in FLOW_TYPES}
     edges: set[tuple[str, str]] = set()
-    names = {str(properties[key]["Fn::Sub"]): logical for logical, resource in resources.items()
-             for properties in [resource.get("Properties") or {}] for key in _NAME_PROPERTIES
-             if isinstance(properties.get(key), dict) and "Fn::Sub" in properties[key]}
+    names = {
+        str(properties[key]["Fn::Sub"]): logical
+        for logical, resource in resources.items()
+        for properties in [resource.get("Properties") or {}]
+        for key in _NAME_PROPERTIES
+        if isinstance(properties.get(key), dict) and "Fn::Sub" in properties[key]
+    }
 
     def add(source: str, target: str) -> None:
         if source in flow and target in flow and source != target:
@@ -90,8 +95,9 @@ def architecture_edges(template: Mapping[str, Any]) -> list[tuple[str, str]]:
         elif kind == "AWS::Pipes::Pipe":
             for source in _targets(properties.get("Source")):
                 add(source, logical)
-            dead_letter = (((properties.get("SourceParameters") or {}).get("DynamoDBStreamParameters") or {})
-                           .get("DeadLetterConfig"))
+            dead_letter = ((properties.get("SourceParameters") or {}).get("DynamoDBStreamParameters") or {}).get(
+                "DeadLetterConfig"
+            )
             for target in _targets([properties.get("Enrichment"), properties.get("Target"), dead_letter]):
                 add(logical, target)
         elif kind == "AWS::SQS::Queue":
@@ -165,12 +171,30 @@ def draw_architecture(template: Mapping[str, Any], path: Path, *, title: str = "
             position[node] = (col * 2.6, -(row - (len(members) - 1) / 2) * 0.9)
     for source, target in edges:
         (x1, y1), (x2, y2) = position[source], position[target]
-        axes.add_patch(FancyArrowPatch((x1 + 1.0, y1), (x2 - 1.0, y2), arrowstyle="-|>", mutation_scale=12,
-                                       color="#555555", linewidth=0.9, connectionstyle="arc3,rad=0.05"))
+        axes.add_patch(
+            FancyArrowPatch(
+                (x1 + 1.0, y1),
+                (x2 - 1.0, y2),
+                arrowstyle="-|>",
+                mutation_scale=12,
+                color="#555555",
+                linewidth=0.9,
+                connectionstyle="arc3,rad=0.05",
+            )
+        )
     for node, (x, y) in position.items():
         kind = resources[node]["Type"]
-        axes.add_patch(FancyBboxPatch((x - 1.0, y - 0.3), 2.0, 0.6, boxstyle="round,pad=0.02",
-                                      facecolor=FLOW_TYPES[kind], edgecolor="#333333", alpha=0.9))
+        axes.add_patch(
+            FancyBboxPatch(
+                (x - 1.0, y - 0.3),
+                2.0,
+                0.6,
+                boxstyle="round,pad=0.02",
+                facecolor=FLOW_TYPES[kind],
+                edgecolor="#333333",
+                alpha=0.9,
+            )
+        )
         axes.text(x, y + 0.07, node, ha="center", va="center", fontsize=7, weight="bold")
         axes.text(x, y - 0.15, kind.split("::", 1)[1], ha="center", va="center", fontsize=6)
     axes.set_xlim(-1.3, (width - 1) * 2.6 + 1.3)
@@ -186,12 +210,18 @@ def draw_architecture(template: Mapping[str, Any], path: Path, *, title: str = "
 def _markdown_table(frame: Any) -> list[str]:
     """A DataFrame as Markdown table lines (index as the first column)."""
     header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
-    rows = [[str(index)] + [str(v) for v in values] for index, values in zip(frame.index, frame.itertuples(index=False))]
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+    rows = [
+        [str(index)] + [str(v) for v in values]
+        for index, values in zip(frame.index, frame.itertuples(index=False), strict=True)
+    ]
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + [
+        "| " + " | ".join(r) + " |" for r in rows
+    ]
 
 
-def write_portfolio(lab: "Lab", folder: Path, *, facts: Mapping[str, Any] | None = None,
-                    tables: Mapping[str, Any] | None = None) -> Path:
+def write_portfolio(
+    lab: Lab, folder: Path, *, facts: Mapping[str, Any] | None = None, tables: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``template.yaml``, ``architecture.png`` and ``PORTFOLIO.md`` to ``folder``; return PORTFOLIO.md.
 
     ``facts`` are figures the learner measured (name -> value); ``tables`` are DataFrames (title -> frame)
@@ -225,8 +255,14 @@ def write_portfolio(lab: "Lab", folder: Path, *, facts: Mapping[str, Any] | None
         "",
     ]
     if facts:
-        lines += ["## Measured", "", "| what | value |", "| --- | --- |",
-                  *(f"| {name} | {value} |" for name, value in facts.items()), ""]
+        lines += [
+            "## Measured",
+            "",
+            "| what | value |",
+            "| --- | --- |",
+            *(f"| {name} | {value} |" for name, value in facts.items()),
+            "",
+        ]
     for title, frame in (tables or {}).items():
         lines += [f"## {title}", "", *_markdown_table(frame), ""]
     lines += [

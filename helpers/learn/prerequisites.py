@@ -7,6 +7,7 @@ The steps and how to tell whether one is in place come from the registry in :mod
 (the same entries ``orderlab grade`` reports), so a new step (04, 06, …) registered there is
 checked here too. ``require_step(lab, "00")`` checks only that the target answers.
 """
+
 from __future__ import annotations
 
 from helpers.core.errors import FriendlyError
@@ -34,8 +35,11 @@ def _target_answers(lab: Lab) -> list[str]:
     try:
         lab.client("sts").get_caller_identity()
     except Exception as error:  # any failure here means the same thing to a learner: no cloud
-        hint = ("start it with `orderlab cloud start` (or run 00_setup.ipynb)" if lab.target.is_local
-                else "check your credentials/profile and region")
+        hint = (
+            "start it with `orderlab cloud start` (or run 00_setup.ipynb)"
+            if lab.target.is_local
+            else "check your credentials/profile and region"
+        )
         return [f"an answer from {lab.target.describe()} ({type(error).__name__}: {error}); {hint}"]
     return []
 

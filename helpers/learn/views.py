@@ -2,8 +2,10 @@
 
 >>> orders_frame(lab, "orderlab-orders").head()     # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -40,12 +42,18 @@ def orders_frame(lab, table_name: str) -> pd.DataFrame:
     rows = []
     for item in scan_items(lab, table_name):
         customer = item.get("customer") or {}
-        rows.append({
-            "orderId": item.get("orderId"), "status": item.get("status"),
-            "customerId": customer.get("id"), "itemCount": _plain(item.get("itemCount")),
-            "total": _plain(item.get("total")), "currency": item.get("currency"),
-            "createdAt": item.get("createdAt"), "updatedAt": item.get("updatedAt"),
-        })
+        rows.append(
+            {
+                "orderId": item.get("orderId"),
+                "status": item.get("status"),
+                "customerId": customer.get("id"),
+                "itemCount": _plain(item.get("itemCount")),
+                "total": _plain(item.get("total")),
+                "currency": item.get("currency"),
+                "createdAt": item.get("createdAt"),
+                "updatedAt": item.get("updatedAt"),
+            }
+        )
     frame = pd.DataFrame(rows, columns=ORDER_COLUMNS)
     if not frame.empty:
         frame = frame.sort_values("createdAt", ascending=False, ignore_index=True)
@@ -55,9 +63,16 @@ def orders_frame(lab, table_name: str) -> pd.DataFrame:
 def replies_frame(replies: Iterable[ApiReply], labels: Iterable[str] | None = None) -> pd.DataFrame:
     """API replies side by side: status, message and the fields the API named."""
     rows = []
-    for index, (reply, label) in enumerate(zip(replies, labels or iter(lambda: None, 0))):
+    names: Iterable[str | None] = labels or itertools.repeat(None)
+    for index, (reply, label) in enumerate(zip(replies, names, strict=False)):
         body = reply.json if isinstance(reply.json, dict) else {}
         fields = ", ".join(e.get("field", "") for e in body.get("errors", []) if isinstance(e, dict))
-        rows.append({"case": label or f"#{index + 1}", "status": reply.status,
-                     "fields named": fields, "message": body.get("message", "")})
+        rows.append(
+            {
+                "case": label or f"#{index + 1}",
+                "status": reply.status,
+                "fields named": fields,
+                "message": body.get("message", ""),
+            }
+        )
     return pd.DataFrame(rows)

@@ -10,6 +10,7 @@ runs the form is driven from code — ``fill()`` then ``submit()`` — exactly a
 >>> form.submit().status                                    # doctest: +SKIP
 201
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,9 @@ class _ItemRow:
     def __init__(self, sku: str = "", quantity: int = 1, unit_price: float = 0.0, on_remove=None) -> None:
         self.sku = w.Text(value=sku, placeholder="SKU e.g. BOOK-1", layout=w.Layout(width="12em"))
         self.quantity = w.BoundedIntText(value=quantity, min=-1000, max=100000, layout=w.Layout(width="7em"))
-        self.unit_price = w.BoundedFloatText(value=unit_price, min=-1e6, max=1e6, step=0.01, layout=w.Layout(width="9em"))
+        self.unit_price = w.BoundedFloatText(
+            value=unit_price, min=-1e6, max=1e6, step=0.01, layout=w.Layout(width="9em")
+        )
         self.remove = w.Button(description="✕", tooltip="remove this item", layout=w.Layout(width="3em"))
         if on_remove:
             self.remove.on_click(lambda _: on_remove(self))
@@ -61,11 +64,21 @@ class OrderForm:
         self._last: tuple[dict[str, Any], str | None] | None = None
         self.add_item("BOOK-1", 2, 12.50)
         header = w.HTML("<b>Items</b> (SKU · quantity · unit price)")
-        self.widget = w.VBox([
-            w.HTML("<h4>New order</h4>"), self.customer_id, self.name, self.email, header, self.rows_box,
-            w.HBox([self.add_button, self.total]), *self.extra_fields.values(), self.idempotency,
-            w.HBox([self.submit_button, self.retry_button]), self.output,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HTML("<h4>New order</h4>"),
+                self.customer_id,
+                self.name,
+                self.email,
+                header,
+                self.rows_box,
+                w.HBox([self.add_button, self.total]),
+                *self.extra_fields.values(),
+                self.idempotency,
+                w.HBox([self.submit_button, self.retry_button]),
+                self.output,
+            ]
+        )
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -90,8 +103,9 @@ class OrderForm:
         total = sum(r.quantity.value * r.unit_price.value for r in self.rows)
         self.total.value = f"&nbsp;&nbsp;Total (computed again by the server): <b>{total:,.2f}</b>"
 
-    def fill(self, *, customer_id: str, name: str, items: Iterable[tuple[str, int, float]], email: str = "",
-             **extra: Any) -> "OrderForm":
+    def fill(
+        self, *, customer_id: str, name: str, items: Iterable[tuple[str, int, float]], email: str = "", **extra: Any
+    ) -> OrderForm:
         """Set every field from code (what a learner does by typing)."""
         self.customer_id.value, self.name.value, self.email.value = customer_id, name, email
         self.rows = []
@@ -157,8 +171,10 @@ def render_reply(reply: ApiReply) -> str:
     colour = "#1a7f37" if reply.ok else "#cf222e"
     body = json.dumps(reply.json, indent=2) if not isinstance(reply.json, str) else reply.json
     replay = " · replayed (Idempotency-Key)" if reply.headers.get("Idempotent-Replayed") == "true" else ""
-    return (f"<div style='color:{colour}'><b>HTTP {reply.status}</b> in {reply.elapsed_ms:.0f} ms{replay}</div>"
-            f"<pre style='margin:0'>{html.escape(body)}</pre>")
+    return (
+        f"<div style='color:{colour}'><b>HTTP {reply.status}</b> in {reply.elapsed_ms:.0f} ms{replay}</div>"
+        f"<pre style='margin:0'>{html.escape(body)}</pre>"
+    )
 
 
 def fault_selector(value: str = "") -> w.Dropdown:
@@ -167,5 +183,8 @@ def fault_selector(value: str = "") -> w.Dropdown:
     ``transient``: the worker fails a few times, then succeeds (retries at work);
     ``poison``: the worker always fails (the order ends in the dead-letter queue).
     """
-    return w.Dropdown(options=[("none", ""), ("fail transiently", "transient"), ("poison (always fails)", "poison")],
-                      value=value, description="Fault")
+    return w.Dropdown(
+        options=[("none", ""), ("fail transiently", "transient"), ("poison (always fails)", "poison")],
+        value=value,
+        description="Fault",
+    )

@@ -19,6 +19,7 @@ invocation starts a fresh environment (a cold start).
 There is no AWS API to kill an execution environment, so this works on the local cloud only
 (:class:`ChaosUnavailable` elsewhere).
 """
+
 from __future__ import annotations
 
 import signal
@@ -44,7 +45,6 @@ __all__ = [
     "local_cloud_port",
     "server_process",
 ]
-
 
 
 class ChaosUnavailable(RuntimeError):
@@ -77,7 +77,8 @@ def local_cloud_port(lab: Lab) -> int | None:
     """
     if lab.target.is_aws or lab.target.port is None:
         return None
-    if not lab.target.is_local and "127.0.0.1" not in lab.target.endpoint_url and "localhost" not in lab.target.endpoint_url:
+    endpoint = lab.target.endpoint_url or ""
+    if not lab.target.is_local and "127.0.0.1" not in endpoint and "localhost" not in endpoint:
         return None
     return lab.target.port if localcloud.status(lab.target.port).running else None
 
@@ -106,8 +107,9 @@ def lambda_workers(port: int, function_name: str | None = None) -> list[LambdaWo
     return sorted(found, key=lambda w: w.started)
 
 
-def kill_lambda_workers(port: int, function_name: str | None = None, *, limit: int | None = None,
-                        sig: int = signal.SIGKILL) -> Kill:
+def kill_lambda_workers(
+    port: int, function_name: str | None = None, *, limit: int | None = None, sig: int = signal.SIGKILL
+) -> Kill:
     """Kill the worker processes of ``function_name`` (all functions if None), at most ``limit``.
 
     SIGKILL by default: no handler, no cleanup, like a crashed environment. Returns the pids
@@ -126,8 +128,9 @@ def kill_lambda_workers(port: int, function_name: str | None = None, *, limit: i
     return Kill(time.time(), function_name, tuple(pids))
 
 
-def kill_when_quiet(port: int, function_name: str, *, lab: Lab, queue_url: str, timeout: float = 30.0,
-                    settle: float = 0.3) -> Kill:
+def kill_when_quiet(
+    port: int, function_name: str, *, lab: Lab, queue_url: str, timeout: float = 30.0, settle: float = 0.3
+) -> Kill:
     """Kill ``function_name``'s workers once its queue has no visible message (twice, ``settle`` s apart).
 
     The moment a burst has been worked off while retries still wait out their backoff: the
@@ -139,8 +142,11 @@ def kill_when_quiet(port: int, function_name: str, *, lab: Lab, queue_url: str, 
     deadline = time.monotonic() + timeout
     quiet = 0
     while quiet < 2 and time.monotonic() < deadline:
-        visible = int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
-                      ["Attributes"]["ApproximateNumberOfMessages"])
+        visible = int(
+            sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
         quiet = quiet + 1 if visible == 0 else 0
         time.sleep(settle)
     return kill_lambda_workers(port, function_name)
@@ -178,7 +184,7 @@ class WorkerKiller:
             if kill.pids:
                 self.kills.append(kill)
 
-    def start(self) -> "WorkerKiller":
+    def start(self) -> WorkerKiller:
         self._thread = threading.Thread(target=self._run, name="worker-killer", daemon=True)
         self._thread.start()
         return self
@@ -189,7 +195,7 @@ class WorkerKiller:
             self._thread.join(timeout=10)
         return self.kills
 
-    def __enter__(self) -> "WorkerKiller":
+    def __enter__(self) -> WorkerKiller:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -220,12 +226,16 @@ def cloud_memory(port: int) -> dict[str, Any]:
         entry["pss_mb"] = round(entry["pss_mb"] + pss / 2**20, 1)
     zygotes = _zygote_processes(server)
     zygotes_rss = sum(p.memory_info().rss for p in zygotes)
-    return {"server_rss_mb": round(server.memory_info().rss / 2**20, 1),
-            "workers_rss_mb": round(sum(w.rss_bytes for w in workers) / 2**20, 1),
-            "workers_pss_mb": round(pss_total / 2**20, 1),
-            "workers": len(workers), "by_function": by_function,
-            "zygotes": len(zygotes), "zygotes_rss_mb": round(zygotes_rss / 2**20, 1),
-            "zygotes_pss_mb": round(sum(_pss_bytes(p.pid, p.memory_info().rss) for p in zygotes) / 2**20, 1)}
+    return {
+        "server_rss_mb": round(server.memory_info().rss / 2**20, 1),
+        "workers_rss_mb": round(sum(w.rss_bytes for w in workers) / 2**20, 1),
+        "workers_pss_mb": round(pss_total / 2**20, 1),
+        "workers": len(workers),
+        "by_function": by_function,
+        "zygotes": len(zygotes),
+        "zygotes_rss_mb": round(zygotes_rss / 2**20, 1),
+        "zygotes_pss_mb": round(sum(_pss_bytes(p.pid, p.memory_info().rss) for p in zygotes) / 2**20, 1),
+    }
 
 
 def _zygote_processes(server: psutil.Process) -> list[psutil.Process]:

@@ -13,6 +13,7 @@ reason it failed. The dead-letter queue must hold exactly this run's poison orde
 :func:`account` is the pure part (what the checks are); :func:`collect` reads the table and
 the queues and calls it.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from helpers.core.waiters import WaitTimeout
-from helpers.ops.observability import AlertInbox, alarm_state, utcnow
-from helpers.ops.observability import wait_for_alarm_state
+from helpers.ops.observability import AlertInbox, alarm_state, utcnow, wait_for_alarm_state
 from helpers.ops.tracking import FINAL_STATUSES, get_orders
 from helpers.pipeline.step6 import alerting_status
 
@@ -36,12 +36,12 @@ if TYPE_CHECKING:
     from helpers.pipeline.step2 import OrderQueues
 
 __all__ = [
+    "OUTCOMES",
     "AlertEvidence",
-    "DlqAlarmWatch",
     "DeadLetter",
+    "DlqAlarmWatch",
     "Ledger",
     "LedgerRow",
-    "OUTCOMES",
     "account",
     "collect",
     "dead_letters",
@@ -118,9 +118,10 @@ class Ledger:
 
     def frame(self) -> pd.DataFrame:
         """One row per order."""
-        return pd.DataFrame([r.__dict__ for r in self.rows],
-                            columns=["key", "order_id", "fault", "outcome", "status", "reason", "applied_count",
-                                     "dead_letters"])
+        return pd.DataFrame(
+            [r.__dict__ for r in self.rows],
+            columns=["key", "order_id", "fault", "outcome", "status", "reason", "applied_count", "dead_letters"],
+        )
 
     def table(self) -> pd.DataFrame:
         """Orders per outcome (rows) and fault (columns), with totals: the ledger at a glance."""
@@ -157,7 +158,9 @@ class Ledger:
         """Raise AssertionError listing every problem, unless the ledger balances."""
         if self.problems:
             listed = "\n - ".join(self.problems[:20]) + ("\n - …" if len(self.problems) > 20 else "")
-            raise AssertionError(f"The ledger does not balance ({self.accounted}/{self.accepted} accounted):\n - {listed}")
+            raise AssertionError(
+                f"The ledger does not balance ({self.accounted}/{self.accepted} accounted):\n - {listed}"
+            )
 
 
 def _as_int(value: Any) -> int:
@@ -168,7 +171,7 @@ def _as_int(value: Any) -> int:
 
 
 def account(
-    sent: Sequence["SentOrder"],
+    sent: Sequence[SentOrder],
     items: Mapping[str, Mapping[str, Any]],
     dead: Sequence[DeadLetter],
     *,
@@ -215,8 +218,10 @@ def account(
     for s in sent:
         if not s.accepted:
             rows.append(LedgerRow(s.key, s.order_id, s.fault, "NOT_ACCEPTED", reason=s.error or f"HTTP {s.status}"))
-            problems.append(f"order {s.key} was not accepted by the API after {s.attempts} attempt(s): "
-                            f"HTTP {s.status} {s.error}".rstrip())
+            problems.append(
+                f"order {s.key} was not accepted by the API after {s.attempts} attempt(s): "
+                f"HTTP {s.status} {s.error}".rstrip()
+            )
             continue
         item = items.get(s.order_id)  # type: ignore[arg-type]
         letters = by_order.get(s.order_id, [])  # type: ignore[arg-type]
@@ -236,8 +241,10 @@ def account(
         rows.append(LedgerRow(s.key, s.order_id, s.fault, outcome, status, reason, applied, len(letters)))
 
         if outcome == "PENDING":
-            problems.append(f"order {s.order_id} ({s.fault or 'no fault'}) is still PENDING and not in the DLQ"
-                            + (f" (last error: {reason})" if reason else ""))
+            problems.append(
+                f"order {s.order_id} ({s.fault or 'no fault'}) is still PENDING and not in the DLQ"
+                + (f" (last error: {reason})" if reason else "")
+            )
         if outcome == "DLQ" and not reason:
             problems.append(f"order {s.order_id} is in the DLQ without a reason")
         if outcome in FINAL_STATUSES and applied != 1:
@@ -245,10 +252,12 @@ def account(
         if outcome == "DLQ" and applied:
             problems.append(f"order {s.order_id} is in the DLQ yet a decision was applied {applied} time(s)")
         if letters and outcome in FINAL_STATUSES:
-            problems.append(f"order {s.order_id} ({s.fault or 'no fault'}) is {outcome} and also in the DLQ "
-                            f"({len(letters)} message(s), received {max(d.receive_count for d in letters)} times; "
-                            f"decided on receive {item.get('attempts')}, failed receives noted "
-                            f"{item.get('failedAttempts', 0)}, last error {item.get('lastError')!r})")
+            problems.append(
+                f"order {s.order_id} ({s.fault or 'no fault'}) is {outcome} and also in the DLQ "
+                f"({len(letters)} message(s), received {max(d.receive_count for d in letters)} times; "
+                f"decided on receive {item.get('attempts')}, failed receives noted "
+                f"{item.get('failedAttempts', 0)}, last error {item.get('lastError')!r})"
+            )
         if len(letters) > 1 and s.fault != "poison":
             problems.append(f"order {s.order_id} is in the DLQ {len(letters)} times")
         if s.fault == "poison" and outcome != "DLQ":
@@ -277,7 +286,9 @@ def _body(raw: str) -> Any:
         return raw
 
 
-def read_queue(lab: "Lab", queue_url: str, *, hold_seconds: int = 30, max_messages: int = 100_000) -> list[dict[str, Any]]:
+def read_queue(
+    lab: Lab, queue_url: str, *, hold_seconds: int = 30, max_messages: int = 100_000
+) -> list[dict[str, Any]]:
     """Every message of a queue, each once, then leave them all where they were.
 
     Receives with a visibility timeout of ``hold_seconds`` (so a message is not seen twice)
@@ -292,44 +303,64 @@ def read_queue(lab: "Lab", queue_url: str, *, hold_seconds: int = 30, max_messag
     empty = 0
     try:
         while empty < 2 and len(seen) < max_messages:
-            reply = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=hold_seconds,
-                                        WaitTimeSeconds=0 if seen else 1, MessageSystemAttributeNames=["All"])
+            reply = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=hold_seconds,
+                WaitTimeSeconds=0 if seen else 1,
+                MessageSystemAttributeNames=["All"],
+            )
             messages = reply.get("Messages", [])
             empty = 0 if messages else empty + 1
             for message in messages:
                 handles.append((message["MessageId"], message["ReceiptHandle"]))
                 attributes = message.get("Attributes", {})
-                seen.setdefault(message["MessageId"], {
-                    "messageId": message["MessageId"], "body": _body(message.get("Body", "")),
-                    "receiveCount": int(attributes.get("ApproximateReceiveCount", 0)), "attributes": attributes})
+                seen.setdefault(
+                    message["MessageId"],
+                    {
+                        "messageId": message["MessageId"],
+                        "body": _body(message.get("Body", "")),
+                        "receiveCount": int(attributes.get("ApproximateReceiveCount", 0)),
+                        "attributes": attributes,
+                    },
+                )
     finally:
         for start in range(0, len(handles), 10):
-            entries = [{"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                       for n, (_, handle) in enumerate(handles[start:start + 10])]
+            entries = [
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for n, (_, handle) in enumerate(handles[start : start + 10])
+            ]
             sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
     return list(seen.values())
 
 
-def dead_letters(lab: "Lab", dlq_url: str) -> list[DeadLetter]:
+def dead_letters(lab: Lab, dlq_url: str) -> list[DeadLetter]:
     """The dead-letter queue's messages as :class:`DeadLetter` (the order message the worker failed on)."""
     letters = []
     for message in read_queue(lab, dlq_url):
         body = message["body"] if isinstance(message["body"], dict) else {}
-        letters.append(DeadLetter(message["messageId"], body.get("orderId"), body.get("fault"),
-                                  message["receiveCount"], body.get("reason") or body.get("error")))
+        letters.append(
+            DeadLetter(
+                message["messageId"],
+                body.get("orderId"),
+                body.get("fault"),
+                message["receiveCount"],
+                body.get("reason") or body.get("error"),
+            )
+        )
     return letters
 
 
-def _stream_failures(lab: "Lab", url: str, since: float) -> int:
+def _stream_failures(lab: Lab, url: str, since: float) -> int:
     """Batches the stream mapping gave up on since ``since`` (epoch s): its on-failure records."""
     return sum(1 for m in read_queue(lab, url) if _as_int(m["attributes"].get("SentTimestamp")) >= since * 1000)
 
 
 def wait_until_settled(
-    lab: "Lab",
+    lab: Lab,
     table_name: str,
-    queues: "OrderQueues",
-    sent: Iterable["SentOrder"],
+    queues: OrderQueues,
+    sent: Iterable[SentOrder],
     *,
     max_receive_count: int,
     timeout: float = 120,
@@ -344,7 +375,7 @@ def wait_until_settled(
     """
     accepted = [s for s in sent if s.accepted]
     poison = {s.order_id for s in accepted if s.fault == "poison"}
-    ids = [s.order_id for s in accepted]
+    ids = [s.order_id for s in accepted if s.order_id is not None]
     sqs = lab.client("sqs")
     deadline = time.monotonic() + timeout
     settled: set[str] = set()
@@ -357,32 +388,45 @@ def wait_until_settled(
                     settled.add(order_id)
             elif item.get("status") in FINAL_STATUSES:
                 settled.add(order_id)
-        attributes = sqs.get_queue_attributes(QueueUrl=queues.queue.url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        queued = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queues.queue.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        queued = int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
         state = {"open_orders": len(ids) - len(settled), "order_queue": queued}
         if len(settled) == len(ids) and queued == 0:
             return state
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             still = [i for i in ids if i not in settled][:5]
-            detail = (f"e.g. {', '.join(str(i) for i in still)}" if still else
-                      f"the order queue is not empty (a poison message needs {max_receive_count} failed receives, "
-                      "and a batch whose worker died waits out the queue's visibility timeout)")
+            detail = (
+                f"e.g. {', '.join(str(i) for i in still)}"
+                if still
+                else f"the order queue is not empty (a poison message needs {max_receive_count} failed receives, "
+                "and a batch whose worker died waits out the queue's visibility timeout)"
+            )
             raise WaitTimeout(f"the {len(ids)} orders of the run to settle", timeout, state, detail=detail)
         time.sleep(min(interval, remaining))
 
 
-def collect(lab: "Lab", table_name: str, queues: "OrderQueues", sent: Sequence["SentOrder"], *,
-            alert: AlertEvidence | None = None) -> Ledger:
+def collect(
+    lab: Lab, table_name: str, queues: OrderQueues, sent: Sequence[SentOrder], *, alert: AlertEvidence | None = None
+) -> Ledger:
     """Read the orders (consistent BatchGetItem), the DLQ and the stream-failures queue; :func:`account`.
 
     Stream failures count from the run's first POST (earlier ones belong to other runs).
     """
-    items = get_orders(lab, table_name, [s.order_id for s in sent if s.accepted])
+    items = get_orders(lab, table_name, [s.order_id for s in sent if s.accepted and s.order_id is not None])
     since = min((s.sent_at for s in sent), default=0.0)
-    return account(sent, items, dead_letters(lab, queues.dlq.url),
-                   stream_failures=_stream_failures(lab, queues.stream_failures.url, since), alert=alert)
+    return account(
+        sent,
+        items,
+        dead_letters(lab, queues.dlq.url),
+        stream_failures=_stream_failures(lab, queues.stream_failures.url, since),
+        alert=alert,
+    )
 
 
 class DlqAlarmWatch:
@@ -399,7 +443,7 @@ class DlqAlarmWatch:
     True
     """
 
-    def __init__(self, lab: "Lab") -> None:
+    def __init__(self, lab: Lab) -> None:
         self.lab = lab
         status = alerting_status(lab)
         self.ready = bool(status["ready"])

@@ -18,6 +18,7 @@ with exactly 2 of this run's orders. Every POST carries its own ``Idempotency-Ke
 that fails on the wire (connection refused while the local cloud restarts, a 5xx) is retried
 with the *same* key, so a retry can never create a second order.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,7 @@ import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
-from helpers.load.chaos import lambda_workers
-from helpers.load.chaos import local_cloud_port
+from helpers.load.chaos import lambda_workers, local_cloud_port
 from helpers.pipeline.orders import random_order
 from helpers.pipeline.orders_api import OrdersApi
 
@@ -91,8 +91,9 @@ class PlannedOrder:
     body: dict[str, Any] = field(repr=False)
 
 
-def plan_orders(count: int, *, faults: FaultPlan | None = None, seed: int = 7,
-                run_id: str | None = None) -> list[PlannedOrder]:
+def plan_orders(
+    count: int, *, faults: FaultPlan | None = None, seed: int = 7, run_id: str | None = None
+) -> list[PlannedOrder]:
     """``count`` plausible orders; faults in exact counts at seeded positions.
 
     Keys are ``<run_id>-<index>`` (``run_id`` random unless given), so two runs never share a
@@ -108,8 +109,8 @@ def plan_orders(count: int, *, faults: FaultPlan | None = None, seed: int = 7,
     rng = random.Random(seed)
     run_id = run_id or uuid.uuid4().hex[:10]
     chosen = rng.sample(range(count), wanted["poison"] + wanted["transient"])
-    fault_of = {index: "poison" for index in chosen[:wanted["poison"]]}
-    fault_of.update({index: "transient" for index in chosen[wanted["poison"]:]})
+    fault_of = {index: "poison" for index in chosen[: wanted["poison"]]}
+    fault_of.update({index: "transient" for index in chosen[wanted["poison"] :]})
     planned = []
     for index in range(count):
         body = random_order(rng)
@@ -186,7 +187,7 @@ class LoadResult:
         """Accepted orders per second in ``bucket``-second bins: columns ``t``, ``rate``."""
         if not self.sent:
             return pd.DataFrame(columns=["t", "rate"])
-        bins = int(math.ceil(max(self.seconds, bucket) / bucket)) + 1
+        bins = math.ceil(max(self.seconds, bucket) / bucket) + 1
         counts = [0] * bins
         for s in self.accepted:
             finished = s.offset_s + s.latency_ms / 1000
@@ -207,8 +208,13 @@ def latency_summary(samples_ms: Sequence[float]) -> dict[str, float]:
     def rank(q: float) -> float:
         return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 2)
 
-    return {"p50_ms": rank(0.50), "p95_ms": rank(0.95), "p99_ms": rank(0.99), "max_ms": round(ordered[-1], 2),
-            "n": len(ordered)}
+    return {
+        "p50_ms": rank(0.50),
+        "p95_ms": rank(0.95),
+        "p99_ms": rank(0.99),
+        "max_ms": round(ordered[-1], 2),
+        "n": len(ordered),
+    }
 
 
 def _post_with_retries(api: OrdersApi, order: PlannedOrder, *, retry_for: float, started: float) -> SentOrder:
@@ -228,8 +234,18 @@ def _post_with_retries(api: OrdersApi, order: PlannedOrder, *, retry_for: float,
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         if status not in RETRY_STATUSES or time.monotonic() >= deadline:
-            return SentOrder(order.index, order.key, order.fault, status, order_id, first,
-                             round(first - started, 4), latency, attempts, error)
+            return SentOrder(
+                order.index,
+                order.key,
+                order.fault,
+                status,
+                order_id,
+                first,
+                round(first - started, 4),
+                latency,
+                attempts,
+                error,
+            )
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
 
@@ -283,11 +299,13 @@ def send_orders(
                     on_sent(sent)
                 with lock:
                     bar.update(1)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+        except BaseException as exc:
             failures.append(exc)
 
-    threads = [threading.Thread(target=client, name=f"load-client-{n}", daemon=True)
-               for n in range(min(concurrency, max(len(orders), 1)))]
+    threads = [
+        threading.Thread(target=client, name=f"load-client-{n}", daemon=True)
+        for n in range(min(concurrency, max(len(orders), 1)))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -311,8 +329,15 @@ class PipelineWatch:
     >>> watch.frame().tail(1)                                                  # doctest: +SKIP
     """
 
-    def __init__(self, lab: "Lab", queues: "OrderQueues", *, interval: float = 0.25,
-                 functions: Sequence[str] = (), extra: Mapping[str, Callable[[], float]] | None = None) -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        queues: OrderQueues,
+        *,
+        interval: float = 0.25,
+        functions: Sequence[str] = (),
+        extra: Mapping[str, Callable[[], float]] | None = None,
+    ) -> None:
         self.lab = lab
         self.queues = queues
         self.interval = interval
@@ -329,17 +354,23 @@ class PipelineWatch:
         self._port = local_cloud_port(lab)
 
     def _counts(self, url: str) -> tuple[int, int]:
-        attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return int(attributes.get("ApproximateNumberOfMessages", 0)), \
-            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0)), int(
+            attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+        )
 
     def sample(self) -> dict[str, Any]:
         """Take one sample now (also called by the background thread)."""
         visible, in_flight = self._counts(self.queues.queue.url)
         dlq_visible, dlq_in_flight = self._counts(self.queues.dlq.url)
-        row: dict[str, Any] = {"t": round(time.monotonic() - self._started, 3), "order_queue": visible + in_flight,
-                               "in_flight": in_flight, "dlq": dlq_visible + dlq_in_flight}
+        row: dict[str, Any] = {
+            "t": round(time.monotonic() - self._started, 3),
+            "order_queue": visible + in_flight,
+            "in_flight": in_flight,
+            "dlq": dlq_visible + dlq_in_flight,
+        }
         if self._port is not None and self.functions:
             workers = lambda_workers(self._port)
             for name in self.functions:
@@ -352,11 +383,11 @@ class PipelineWatch:
         while not self._stop.is_set():
             try:
                 self.rows.append(self.sample())
-            except Exception:  # noqa: BLE001 - a missed sample (cloud restarting) must not end the watch
+            except Exception:
                 self.errors += 1
             self._stop.wait(self.interval)
 
-    def start(self) -> "PipelineWatch":
+    def start(self) -> PipelineWatch:
         self._started = time.monotonic()
         self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name="pipeline-watch", daemon=True)
@@ -371,11 +402,11 @@ class PipelineWatch:
             self._thread = None
             try:
                 self.rows.append(self.sample())
-            except Exception:  # noqa: BLE001 - as in the loop
+            except Exception:
                 self.errors += 1
         return self.frame()
 
-    def __enter__(self) -> "PipelineWatch":
+    def __enter__(self) -> PipelineWatch:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -385,8 +416,14 @@ class PipelineWatch:
         return pd.DataFrame(self.rows)
 
 
-def load_dashboard(result: LoadResult, watch: PipelineWatch, *, title: str = "Burst: ingest, queue, concurrency, DLQ",
-                   events: Sequence[tuple[float, str]] = (), bucket: float = 0.5) -> Any:
+def load_dashboard(
+    result: LoadResult,
+    watch: PipelineWatch,
+    *,
+    title: str = "Burst: ingest, queue, concurrency, DLQ",
+    events: Sequence[tuple[float, str]] = (),
+    bucket: float = 0.5,
+) -> Any:
     """Four panels sharing the time axis: ingest rate, order-queue depth, Lambda concurrency, DLQ depth.
 
     Time 0 is the watch's start. ``events`` are ``(t, label)`` marks on that clock (e.g.
@@ -411,8 +448,15 @@ def load_dashboard(result: LoadResult, watch: PipelineWatch, *, title: str = "Bu
         if worker_columns:
             axes[2].legend(loc="upper right", fontsize=8)
         else:
-            axes[2].text(0.5, 0.5, "(worker processes are counted on the local cloud only)",
-                         ha="center", va="center", transform=axes[2].transAxes, fontsize=9)
+            axes[2].text(
+                0.5,
+                0.5,
+                "(worker processes are counted on the local cloud only)",
+                ha="center",
+                va="center",
+                transform=axes[2].transAxes,
+                fontsize=9,
+            )
         axes[3].step(samples["t"], samples["dlq"], where="post", color="tab:red")
     axes[1].set_ylabel("order queue\nmessages")
     axes[2].set_ylabel("Lambda\nenvironments")

@@ -11,10 +11,13 @@ touched (its tag; or, for an untagged Lambda log group, its ``/aws/lambda/<prefi
 so another prefix's resources in the same account or local cloud are left alone.
 Resources that are already gone or half-created are fine: a missing one counts as deleted.
 """
+
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -54,8 +57,15 @@ DELETE_ORDER: list[tuple[str, str]] = [
     ("iam", "role"),
     ("dynamodb", "table"),
 ]
-_GONE = {"ResourceNotFoundException", "NotFoundException", "NoSuchEntity", "QueueDoesNotExist",
-         "AWS.SimpleQueueService.NonExistentQueue", "NotFound", "NoSuchBucket"}
+_GONE = {
+    "ResourceNotFoundException",
+    "NotFoundException",
+    "NoSuchEntity",
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "NotFound",
+    "NoSuchBucket",
+}
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ class CleanupReport:
 
 
 class _Deleter:
-    def __init__(self, lab: "Lab", timeout: float) -> None:
+    def __init__(self, lab: Lab, timeout: float) -> None:
         self.lab = lab
         self.timeout = timeout
         self.tables_to_wait: list[str] = []
@@ -104,7 +114,8 @@ class _Deleter:
         client.delete_stack(StackName=r.arn)
         delay = 5 if self.lab.target.is_aws else 1
         client.get_waiter("stack_delete_complete").wait(
-            StackName=r.arn, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.timeout // delay))})
+            StackName=r.arn, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.timeout // delay))}
+        )
 
     def _pipes_pipe(self, r: LabResource) -> None:
         client = self.lab.client("pipes")
@@ -148,8 +159,13 @@ class _Deleter:
         except ClientError as error:
             if error_code(error) != "ResourceInUseException":
                 raise
-            wait_until(settled, timeout=self.timeout, interval=1, max_interval=5,
-                       what=f"event source mapping {uuid} to settle before deletion")
+            wait_until(
+                settled,
+                timeout=self.timeout,
+                interval=1,
+                max_interval=5,
+                what=f"event source mapping {uuid} to settle before deletion",
+            )
             lam.delete_event_source_mapping(UUID=uuid)
 
         def gone() -> bool:
@@ -161,8 +177,9 @@ class _Deleter:
                 raise
             return False
 
-        wait_until(gone, timeout=self.timeout, interval=0.5, max_interval=5,
-                   what=f"event source mapping {uuid} to be deleted")
+        wait_until(
+            gone, timeout=self.timeout, interval=0.5, max_interval=5, what=f"event source mapping {uuid} to be deleted"
+        )
 
     def _lambda_function(self, r: LabResource) -> None:
         lam = self.lab.client("lambda")
@@ -185,8 +202,10 @@ class _Deleter:
 
     def _sqs_queue(self, r: LabResource) -> None:
         sqs = self.lab.client("sqs")
-        url = r.detail.get("url") or sqs.get_queue_url(
-            QueueName=r.name, QueueOwnerAWSAccountId=r.arn.split(":")[4])["QueueUrl"]
+        url = (
+            r.detail.get("url")
+            or sqs.get_queue_url(QueueName=r.name, QueueOwnerAWSAccountId=r.arn.split(":")[4])["QueueUrl"]
+        )
         sqs.delete_queue(QueueUrl=url)
         # AWS: "the deletion process takes up to 60 seconds"; until then the queue can still be listed.
         self.queues_to_wait.append(LabResource(r.service, r.kind, r.name, r.arn, r.owner_evidence, {"url": url}))
@@ -197,14 +216,19 @@ class _Deleter:
         versioned = s3.get_bucket_versioning(Bucket=r.name).get("Status") in ("Enabled", "Suspended")
         if versioned:
             pages = s3.get_paginator("list_object_versions").paginate(Bucket=r.name)
-            batches = [[{"Key": v["Key"], "VersionId": v["VersionId"]}
-                        for v in page.get("Versions", []) + page.get("DeleteMarkers", [])] for page in pages]
+            batches = [
+                [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]}
+                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                ]
+                for page in pages
+            ]
         else:
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=r.name)
             batches = [[{"Key": o["Key"]} for o in page.get("Contents", [])] for page in pages]
         for batch in batches:
             for start in range(0, len(batch), 1000):
-                chunk = batch[start:start + 1000]
+                chunk = batch[start : start + 1000]
                 if chunk:  # an object that cannot be deleted makes DeleteBucket fail (BucketNotEmpty): reported
                     s3.delete_objects(Bucket=r.name, Delete={"Objects": chunk, "Quiet": True})
         s3.delete_bucket(Bucket=r.name)
@@ -216,8 +240,7 @@ class _Deleter:
         for attached in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=r.name):
             iam.detach_role_policy(RoleName=r.name, PolicyArn=attached["PolicyArn"])
         for profile in paginate(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=r.name):
-            iam.remove_role_from_instance_profile(RoleName=r.name,
-                                                  InstanceProfileName=profile["InstanceProfileName"])
+            iam.remove_role_from_instance_profile(RoleName=r.name, InstanceProfileName=profile["InstanceProfileName"])
         iam.delete_role(RoleName=r.name)
 
     def _dynamodb_table(self, r: LabResource) -> None:
@@ -249,8 +272,13 @@ class _Deleter:
 
         for queue in self.queues_to_wait:
             try:
-                wait_until(lambda url=queue.detail["url"]: gone(url), timeout=min(self.timeout, 90), interval=1,
-                           max_interval=5, what=f"SQS queue {queue.name} to be deleted")
+                wait_until(
+                    functools.partial(gone, queue.detail["url"]),
+                    timeout=min(self.timeout, 90),
+                    interval=1,
+                    max_interval=5,
+                    what=f"SQS queue {queue.name} to be deleted",
+                )
             except (WaitTimeout, WaitFailed, ClientError) as error:
                 on_error(queue, str(error))
         self.queues_to_wait.clear()
@@ -272,7 +300,7 @@ def _order(resource: LabResource) -> int:
         return len(DELETE_ORDER)
 
 
-def _is_owned(lab: "Lab", resource: LabResource) -> bool:
+def _is_owned(lab: Lab, resource: LabResource) -> bool:
     """Last guard before deleting: the resource was attributed to this prefix by its tag, by its
     function, or (untagged log group) by its name."""
     if resource.owner_evidence in ("tag", "function", "topic"):  # "topic": a subscription of a lab topic/queue
@@ -282,8 +310,7 @@ def _is_owned(lab: "Lab", resource: LabResource) -> bool:
     return resource.owner_evidence == "name" and resource.name.startswith(f"/aws/lambda/{lab.prefix}-")
 
 
-def destroy_lab(lab: "Lab", *, progress: Progress | None = None, timeout: float = 300,
-                rounds: int = 2) -> CleanupReport:
+def destroy_lab(lab: Lab, *, progress: Progress | None = None, timeout: float = 300, rounds: int = 2) -> CleanupReport:
     """Delete every resource of ``lab``'s prefix; then search again and report what remains.
 
     Deletes in :data:`DELETE_ORDER`. A resource already gone counts as deleted; a failure is

@@ -27,11 +27,13 @@ A name prefix alone never decides: ``alice-2-orders`` starts with ``alice-`` but
 prefix ``alice-2``. The one exception is a log group Lambda created by itself (untagged):
 it is ours when its function name starts with ``<prefix>-`` and no longer known prefix claims it.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -112,7 +114,7 @@ def parse_arn(arn: str) -> tuple[str, str, str]:
     return (service, "unknown", resource)
 
 
-def _tags_ok(lab: "Lab", tags: dict[str, str]) -> bool:
+def _tags_ok(lab: Lab, tags: dict[str, str]) -> bool:
     return tags.get(PREFIX_TAG) == lab.prefix and tags.get(PROJECT_TAG) == PROJECT
 
 
@@ -127,7 +129,7 @@ def _normal_arn(arn: str) -> str:
 
 
 class _Finder:
-    def __init__(self, lab: "Lab") -> None:
+    def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.found: dict[str, LabResource] = {}
         self.known_prefixes: set[str] = set()
@@ -194,16 +196,24 @@ class _Finder:
                 del self.found[key]
 
     def _exists(self, r: LabResource) -> bool | None:
-        gone = {"ResourceNotFoundException", "NotFoundException", "NotFound", "QueueDoesNotExist",
-                "AWS.SimpleQueueService.NonExistentQueue", "NoSuchBucket", "404"}
+        gone = {
+            "ResourceNotFoundException",
+            "NotFoundException",
+            "NotFound",
+            "QueueDoesNotExist",
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "NoSuchBucket",
+            "404",
+        }
         client = self.lab.client
         calls: dict[tuple[str, str], Callable[[], Any]] = {
             ("lambda", "function"): lambda: client("lambda").get_function_configuration(FunctionName=r.arn),
             ("lambda", "event-source-mapping"): lambda: client("lambda").get_event_source_mapping(UUID=r.name),
             ("dynamodb", "table"): lambda: client("dynamodb").describe_table(TableName=r.name),
             ("apigateway", "api"): lambda: client("apigatewayv2").get_api(ApiId=r.name),
-            ("sqs", "queue"): lambda: client("sqs").get_queue_url(QueueName=r.name,
-                                                                  QueueOwnerAWSAccountId=r.arn.split(":")[4]),
+            ("sqs", "queue"): lambda: client("sqs").get_queue_url(
+                QueueName=r.name, QueueOwnerAWSAccountId=r.arn.split(":")[4]
+            ),
             ("sns", "topic"): lambda: client("sns").get_topic_attributes(TopicArn=r.arn),
             ("pipes", "pipe"): lambda: client("pipes").describe_pipe(Name=r.name),
             ("s3", "bucket"): lambda: client("s3").head_bucket(Bucket=r.name),
@@ -212,11 +222,16 @@ class _Finder:
             groups = paginate(client("logs"), "describe_log_groups", "logGroups", logGroupNamePrefix=r.name)
             return any(g["logGroupName"] == r.name for g in groups)
         if (r.service, r.kind) == ("cloudwatch", "dashboard"):
-            return any(d.get("DashboardName") == r.name for d in paginate(
-                client("cloudwatch"), "list_dashboards", "DashboardEntries", DashboardNamePrefix=r.name))
+            return any(
+                d.get("DashboardName") == r.name
+                for d in paginate(
+                    client("cloudwatch"), "list_dashboards", "DashboardEntries", DashboardNamePrefix=r.name
+                )
+            )
         if (r.service, r.kind) == ("cloudwatch", "alarm"):
-            found = client("cloudwatch").describe_alarms(AlarmNames=[r.name],
-                                                        AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+            found = client("cloudwatch").describe_alarms(
+                AlarmNames=[r.name], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
             return bool(found.get("MetricAlarms") or found.get("CompositeAlarms"))
         call = calls.get((r.service, r.kind))
         if call is None:
@@ -245,18 +260,31 @@ class _Finder:
         lam = self.lab.client("lambda")
         for function_name in sorted(self.function_names):
             try:
-                mappings = paginate(lam, "list_event_source_mappings", "EventSourceMappings",
-                                    FunctionName=function_name)
+                mappings = paginate(
+                    lam, "list_event_source_mappings", "EventSourceMappings", FunctionName=function_name
+                )
             except ClientError as error:
                 if error_code(error) == "ResourceNotFoundException":
                     continue
                 raise
             for mapping in mappings:
                 arn = mapping.get("EventSourceMappingArn") or (
-                    f"{mapping['FunctionArn'].split(':function:')[0]}:event-source-mapping:{mapping['UUID']}")
-                self.add(LabResource("lambda", "event-source-mapping", mapping["UUID"], arn, "function",
-                                     {"uuid": mapping["UUID"], "function": function_name,
-                                      "source": mapping.get("EventSourceArn", "")}))
+                    f"{mapping['FunctionArn'].split(':function:')[0]}:event-source-mapping:{mapping['UUID']}"
+                )
+                self.add(
+                    LabResource(
+                        "lambda",
+                        "event-source-mapping",
+                        mapping["UUID"],
+                        arn,
+                        "function",
+                        {
+                            "uuid": mapping["UUID"],
+                            "function": function_name,
+                            "source": mapping.get("EventSourceArn", ""),
+                        },
+                    )
+                )
 
     def log_groups(self) -> None:
         logs = self.lab.client("logs")
@@ -278,8 +306,11 @@ class _Finder:
                 untagged.append((name, arn))
         for name, arn in untagged:
             function_name = name.removeprefix("/aws/lambda/")
-            longer = [p for p in self.known_prefixes
-                      if p != self.lab.prefix and len(p) > len(self.lab.prefix) and function_name.startswith(f"{p}-")]
+            longer = [
+                p
+                for p in self.known_prefixes
+                if p != self.lab.prefix and len(p) > len(self.lab.prefix) and function_name.startswith(f"{p}-")
+            ]
             if function_name in self.function_names or not longer:
                 self.add(LabResource("logs", "log-group", name, arn, "name"))
 
@@ -288,8 +319,11 @@ class _Finder:
         for role in paginate(iam, "list_roles", "Roles", PathPrefix=ROLE_PATH):
             if not role["RoleName"].startswith(f"{self.lab.prefix}-"):
                 continue
-            tags = _as_dict(role["Tags"]) if "Tags" in role else {
-                t["Key"]: t["Value"] for t in paginate(iam, "list_role_tags", "Tags", RoleName=role["RoleName"])}
+            tags = (
+                _as_dict(role["Tags"])
+                if "Tags" in role
+                else {t["Key"]: t["Value"] for t in paginate(iam, "list_role_tags", "Tags", RoleName=role["RoleName"])}
+            )
             self.note_prefix(tags)
             if _tags_ok(self.lab, tags):
                 self.add(LabResource("iam", "role", role["RoleName"], role["Arn"], "tag"))
@@ -298,8 +332,16 @@ class _Finder:
         for api in paginate(self.lab.client("apigatewayv2"), "get_apis", "Items"):
             self.note_prefix(api.get("Tags") or {})
             if _tags_ok(self.lab, api.get("Tags") or {}):
-                self.add(LabResource("apigateway", "api", api["Name"], api_arn(self.lab.region, api["ApiId"]), "tag",
-                                     {"api_id": api["ApiId"]}))
+                self.add(
+                    LabResource(
+                        "apigateway",
+                        "api",
+                        api["Name"],
+                        api_arn(self.lab.region, api["ApiId"]),
+                        "tag",
+                        {"api_id": api["ApiId"]},
+                    )
+                )
 
     def dynamodb_tables(self) -> None:
         ddb = self.lab.client("dynamodb")
@@ -308,8 +350,10 @@ class _Finder:
                 continue
             try:
                 table = ddb.describe_table(TableName=name)["Table"]
-                tags = {t["Key"]: t["Value"] for t in paginate(ddb, "list_tags_of_resource", "Tags",
-                                                                ResourceArn=table["TableArn"])}
+                tags = {
+                    t["Key"]: t["Value"]
+                    for t in paginate(ddb, "list_tags_of_resource", "Tags", ResourceArn=table["TableArn"])
+                }
             except ClientError as error:
                 if error_code(error) == "ResourceNotFoundException":
                     continue
@@ -346,16 +390,24 @@ class _Finder:
         """Subscriptions to this lab's topics or delivering to its queues/functions (AWS deletes a topic's
         subscriptions with it; listed so the sweep proves none outlived it)."""
         topics = {r.arn for r in self.found.values() if (r.service, r.kind) == ("sns", "topic")}
-        endpoints = {r.arn for r in self.found.values() if (r.service, r.kind) in (("sqs", "queue"),
-                                                                                     ("lambda", "function"))}
+        endpoints = {
+            r.arn for r in self.found.values() if (r.service, r.kind) in (("sqs", "queue"), ("lambda", "function"))
+        }
         for subscription in paginate(self.lab.client("sns"), "list_subscriptions", "Subscriptions"):
             arn = subscription.get("SubscriptionArn", "")
             if not arn.startswith("arn:"):  # PendingConfirmation / Deleted: nothing to unsubscribe
                 continue
             if subscription.get("TopicArn") in topics or subscription.get("Endpoint") in endpoints:
-                self.add(LabResource("sns", "subscription", arn.rsplit(":", 1)[1], arn, "topic",
-                                     {"topic": subscription.get("TopicArn", ""),
-                                      "protocol": subscription.get("Protocol", "")}))
+                self.add(
+                    LabResource(
+                        "sns",
+                        "subscription",
+                        arn.rsplit(":", 1)[1],
+                        arn,
+                        "topic",
+                        {"topic": subscription.get("TopicArn", ""), "protocol": subscription.get("Protocol", "")},
+                    )
+                )
 
     def pipes(self) -> None:
         client = self.lab.client("pipes")
@@ -401,7 +453,8 @@ class _Finder:
     def alarms(self) -> None:
         cloudwatch = self.lab.client("cloudwatch")
         pages = cloudwatch.get_paginator("describe_alarms").paginate(
-            AlarmNamePrefix=f"{self.lab.prefix}-", AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+            AlarmNamePrefix=f"{self.lab.prefix}-", AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        )
         for page in pages:
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                 tags = _as_dict(cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags"))
@@ -414,8 +467,9 @@ class _Finder:
         dashboard with the exact name of one the lab creates (``helpers.pipeline.step6``) counts, by name."""
         cloudwatch = self.lab.client("cloudwatch")
         lab_names = {self.lab.name(DASHBOARD_COMPONENT)}
-        for entry in paginate(cloudwatch, "list_dashboards", "DashboardEntries",
-                              DashboardNamePrefix=f"{self.lab.prefix}-"):
+        for entry in paginate(
+            cloudwatch, "list_dashboards", "DashboardEntries", DashboardNamePrefix=f"{self.lab.prefix}-"
+        ):
             name, arn = entry["DashboardName"], entry["DashboardArn"]
             try:
                 tags = _as_dict(cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags"))
@@ -441,8 +495,9 @@ def _attempt(step: Callable[[], None], failures: list[str], name: str) -> None:
         failures.append(f"{name}: {error_code(error)}")
 
 
-def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None,
-                       _trace: dict[str, Any] | None = None) -> list[LabResource]:
+def find_lab_resources(
+    lab: Lab, *, services: Iterable[str] | None = None, _trace: dict[str, Any] | None = None
+) -> list[LabResource]:
     """Every resource carrying this lab's tags (plus its untagged Lambda log groups), sorted.
 
     ``services`` limits the per-service listings (``{"cloudformation", "lambda", "logs", "iam", "apigateway",
@@ -477,8 +532,11 @@ def find_lab_resources(lab: "Lab", *, services: Iterable[str] | None = None,
     if _trace is not None:
         _trace.update(finder=finder, unsupported=unsupported)
     if unsupported:
-        warnings.warn(f"This endpoint does not support some listings, so resources there were not checked: "
-                      f"{', '.join(unsupported)}", stacklevel=2)
+        warnings.warn(
+            f"This endpoint does not support some listings, so resources there were not checked: "
+            f"{', '.join(unsupported)}",
+            stacklevel=2,
+        )
     return sorted(finder.found.values(), key=lambda r: (r.service, r.kind, r.name, r.arn))
 
 
@@ -525,10 +583,10 @@ class Sweep:
         rows = []
         for step, covers in _SWEEP_SOURCES:
             found = self.found_by.get(step, [])
-            row = {"listing": covers, "found": len(found), "names": ", ".join(str(r) for r in found)}
+            row: dict[str, Any] = {"listing": covers, "found": len(found), "names": ", ".join(str(r) for r in found)}
             if step == "tagging_api":
                 stale = len(self.tagging_listed) - len(found)
-                row["names"] += (f" ({stale} listed but verified deleted: the tagging API lags)" if stale > 0 else "")
+                row["names"] += f" ({stale} listed but verified deleted: the tagging API lags)" if stale > 0 else ""
             rows.append(row)
         for failure in self.unsupported:
             rows.append({"listing": f"NOT CHECKED ({failure})", "found": None, "names": "endpoint lacks this listing"})
@@ -542,7 +600,7 @@ class Sweep:
         return pd.DataFrame(self.rows(), columns=["listing", "found", "names"])
 
 
-def sweep(lab: "Lab") -> Sweep:
+def sweep(lab: Lab) -> Sweep:
     """Search for this prefix's resources through every listing and say which found what.
 
     >>> result = sweep(lab)                        # doctest: +SKIP

@@ -11,12 +11,14 @@ What ``sam deploy`` does, with the lab's own parts: each function is packaged by
 (tagged, so the cleanup sweep finds it), the template's ``CodeUri`` pointed at it; then a change set
 (CREATE or UPDATE) is created, shown, executed, and waited for with boto3's waiters.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -30,8 +32,16 @@ if TYPE_CHECKING:
     from helpers.core.lab import Lab
     from helpers.ops.discovery import Sweep
 
-__all__ = ["CAPABILITIES", "StackChange", "StackDeletion", "StackDeployment", "artifacts_bucket", "delete_stack",
-           "deploy_stack", "stack_outputs"]
+__all__ = [
+    "CAPABILITIES",
+    "StackChange",
+    "StackDeletion",
+    "StackDeployment",
+    "artifacts_bucket",
+    "delete_stack",
+    "deploy_stack",
+    "stack_outputs",
+]
 
 # Named IAM roles (one per function and for the pipe) and the SAM transform: AWS refuses the stack without both.
 CAPABILITIES = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -49,8 +59,12 @@ class StackChange:
     replacement: str | None = None
 
     def row(self) -> dict[str, Any]:
-        return {"action": self.action, "logical id": self.logical_id, "type": self.resource_type,
-                "replacement": self.replacement or ""}
+        return {
+            "action": self.action,
+            "logical id": self.logical_id,
+            "type": self.resource_type,
+            "replacement": self.replacement or "",
+        }
 
 
 @dataclass(frozen=True)
@@ -70,16 +84,16 @@ class StackDeletion:
 
     stack_name: str
     deleted: bool
-    sweep: "Sweep"
+    sweep: Sweep
     leftovers_deleted: list[str] = field(default_factory=list)
 
 
-def artifacts_bucket(lab: "Lab") -> str:
+def artifacts_bucket(lab: Lab) -> str:
     """The bucket the function zips are uploaded to (S3 names are global: account and region in it)."""
     return lab.name(f"artifacts-{lab.account_id}-{lab.region}")[:63]
 
 
-def _ensure_bucket(lab: "Lab", name: str) -> None:
+def _ensure_bucket(lab: Lab, name: str) -> None:
     s3 = lab.client("s3")
     try:
         s3.head_bucket(Bucket=name)
@@ -91,12 +105,19 @@ def _ensure_bucket(lab: "Lab", name: str) -> None:
     if lab.region != "us-east-1":
         arguments["CreateBucketConfiguration"] = {"LocationConstraint": lab.region}
     s3.create_bucket(**arguments)
-    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(lab.tags)})
 
 
-def _packaged_template(lab: "Lab", template: dict[str, Any], runtime: str, say: Progress) -> dict[str, Any]:
+def _packaged_template(lab: Lab, template: dict[str, Any], runtime: str, say: Progress) -> dict[str, Any]:
     """``template`` with each function's ``CodeUri`` replaced by its uploaded zip (what ``sam package`` does)."""
     from helpers.core.paths import REPO_ROOT
 
@@ -109,8 +130,9 @@ def _packaged_template(lab: "Lab", template: dict[str, Any], runtime: str, say: 
             continue
         properties = resource["Properties"]
         directory = (REPO_ROOT / "infra" / properties["CodeUri"]).resolve()
-        package = build_lambda_package(directory, python_version=python_version(runtime),
-                                       architecture=properties["Architectures"][0])
+        package = build_lambda_package(
+            directory, python_version=python_version(runtime), architecture=properties["Architectures"][0]
+        )
         key = f"{directory.name}/{package.inputs_hash or package.sha256_b64.replace('/', '_')}.zip"
         s3.put_object(Bucket=bucket, Key=key, Body=package.read_bytes())
         say(f"packaged {logical}: s3://{bucket}/{key} ({package.size / 2**20:.1f} MiB)")
@@ -128,7 +150,7 @@ def _stack_status(cloudformation: Any, name: str) -> str | None:
     return str(stacks[0]["StackStatus"]) if stacks else None
 
 
-def stack_outputs(lab: "Lab", name: str) -> dict[str, str]:
+def stack_outputs(lab: Lab, name: str) -> dict[str, str]:
     """The stack's outputs, ``{OutputKey: OutputValue}``."""
     stack = lab.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
@@ -139,13 +161,19 @@ def _changes(cloudformation: Any, name: str, change_set: str) -> list[StackChang
     for page in cloudformation.get_paginator("describe_change_set").paginate(StackName=name, ChangeSetName=change_set):
         for change in page.get("Changes", []):
             detail = change.get("ResourceChange", {})
-            changes.append(StackChange(detail.get("Action", ""), detail.get("LogicalResourceId", ""),
-                                       detail.get("ResourceType", ""), detail.get("Replacement")))
+            changes.append(
+                StackChange(
+                    detail.get("Action", ""),
+                    detail.get("LogicalResourceId", ""),
+                    detail.get("ResourceType", ""),
+                    detail.get("Replacement"),
+                )
+            )
     return changes
 
 
 def deploy_stack(
-    lab: "Lab",
+    lab: Lab,
     *,
     high_value_threshold: Decimal | int | str | None = None,
     max_receive_count: int | None = None,
@@ -185,14 +213,19 @@ def deploy_stack(
     except ClientError:
         pass  # none left from an interrupted run
     cloudformation.create_change_set(
-        StackName=name, ChangeSetName=change_set, ChangeSetType=change_set_type,
-        TemplateBody=render_template(template), Capabilities=CAPABILITIES,
+        StackName=name,
+        ChangeSetName=change_set,
+        ChangeSetType=change_set_type,
+        TemplateBody=render_template(template),
+        Capabilities=CAPABILITIES,
         Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
-        Tags=tag_list(lab.tags), Description=f"orderlab iac deploy --prefix {lab.prefix}",
+        Tags=tag_list(lab.tags),
+        Description=f"orderlab iac deploy --prefix {lab.prefix}",
     )
     try:
         cloudformation.get_waiter("change_set_create_complete").wait(
-            StackName=name, ChangeSetName=change_set, WaiterConfig=WAITER_CONFIG)
+            StackName=name, ChangeSetName=change_set, WaiterConfig=WAITER_CONFIG
+        )
     except WaiterError:
         described = cloudformation.describe_change_set(StackName=name, ChangeSetName=change_set)
         reason = described.get("StatusReason", "")
@@ -213,8 +246,9 @@ def deploy_stack(
         cloudformation.get_waiter(waiter).wait(StackName=name, WaiterConfig=WAITER_CONFIG)
     except WaiterError:
         raise RuntimeError(f"stack {name} did not complete: {_failure_reasons(cloudformation, name)}") from None
-    return StackDeployment(name, change_set_type, changes, stack_outputs(lab, name),
-                           _stack_status(cloudformation, name) or "")
+    return StackDeployment(
+        name, change_set_type, changes, stack_outputs(lab, name), _stack_status(cloudformation, name) or ""
+    )
 
 
 def _failure_reasons(cloudformation: Any, name: str) -> str:
@@ -223,12 +257,15 @@ def _failure_reasons(cloudformation: Any, name: str) -> str:
         events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
     except ClientError as error:
         return error_message(error)
-    reasons = [f"{e['LogicalResourceId']} {e['ResourceStatus']}: {e.get('ResourceStatusReason', '')}"
-               for e in events if e.get("ResourceStatus", "").endswith("FAILED")]
+    reasons = [
+        f"{e['LogicalResourceId']} {e['ResourceStatus']}: {e.get('ResourceStatusReason', '')}"
+        for e in events
+        if e.get("ResourceStatus", "").endswith("FAILED")
+    ]
     return "; ".join(reasons[:5]) or "no failed resource reported"
 
 
-def delete_stack(lab: "Lab", *, progress: Progress | None = None) -> StackDeletion:
+def delete_stack(lab: Lab, *, progress: Progress | None = None) -> StackDeletion:
     """Delete stack ``<prefix>-order-pipeline`` and the artifacts bucket, then sweep the prefix.
 
     What the stack does not own and the lab tagged with the prefix (the artifacts bucket, a log group a
@@ -266,13 +303,18 @@ class PipelineBehaviour:
     note: str = ""
 
     def row(self) -> dict[str, Any]:
-        return {"prefix": self.prefix, "standard order": self.standard_status,
-                "high-value order: priority mark": self.high_value_priority or "(not routed)",
-                "poison order in the DLQ": self.poison_in_dlq, "DLQ alarm": self.dlq_alarm_state,
-                "ALARM alert in alert-inbox": self.alert_received, "note": self.note}
+        return {
+            "prefix": self.prefix,
+            "standard order": self.standard_status,
+            "high-value order: priority mark": self.high_value_priority or "(not routed)",
+            "poison order in the DLQ": self.poison_in_dlq,
+            "DLQ alarm": self.dlq_alarm_state,
+            "ALARM alert in alert-inbox": self.alert_received,
+            "note": self.note,
+        }
 
 
-def observe_pipeline(lab: "Lab", *, timeout: float = 90.0, alarm_timeout: float = 90.0) -> PipelineBehaviour:
+def observe_pipeline(lab: Lab, *, timeout: float = 90.0, alarm_timeout: float = 90.0) -> PipelineBehaviour:
     """Send a standard, a high-value and a poison order through ``lab``'s API and see what the pipeline does.
 
     The same calls for a hand-built pipeline and a stack-built one (the names are the prefix's either way):
@@ -284,7 +326,7 @@ def observe_pipeline(lab: "Lab", *, timeout: float = 90.0, alarm_timeout: float 
     from helpers.core.waiters import WaitTimeout, wait_until
     from helpers.ops.observability import AlertInbox, alarm_state, utcnow, wait_for_alarm_state
     from helpers.ops.tracking import dlq_frame, wait_for_final_status
-    from helpers.pipeline.catalog import (ALARMS, ALERT_INBOX_COMPONENT, ORDER_DLQ_COMPONENT, ORDERS_COMPONENT)
+    from helpers.pipeline.catalog import ALARMS, ALERT_INBOX_COMPONENT, ORDER_DLQ_COMPONENT, ORDERS_COMPONENT
     from helpers.pipeline.orders_api import OrdersApi
     from helpers.pipeline.step1 import DEFAULT_HIGH_VALUE_THRESHOLD, current_threshold
     from helpers.pipeline.step4 import wait_for_marks
@@ -320,8 +362,14 @@ def observe_pipeline(lab: "Lab", *, timeout: float = 90.0, alarm_timeout: float 
         priority = None
     poison_id = poison.json["orderId"]
     try:
-        in_dlq = bool(wait_until(lambda: poison_id in set(dlq_frame(lab, dlq_url)["orderId"]), timeout=timeout,
-                                 interval=0.5, what=f"order {poison_id} to reach the DLQ"))
+        in_dlq = bool(
+            wait_until(
+                lambda: poison_id in set(dlq_frame(lab, dlq_url)["orderId"]),
+                timeout=timeout,
+                interval=0.5,
+                what=f"order {poison_id} to reach the DLQ",
+            )
+        )
     except WaitTimeout:
         in_dlq = False
     try:
@@ -334,5 +382,12 @@ def observe_pipeline(lab: "Lab", *, timeout: float = 90.0, alarm_timeout: float 
             received = bool(inbox.wait_for(dlq_alarm, "ALARM", timeout=alarm_timeout, since=poison_at))
         except WaitTimeout:
             received = False
-    return PipelineBehaviour(lab.prefix, status, priority, in_dlq, state, received,
-                             note="the DLQ alarm was in ALARM already: no new alert" if already else "")
+    return PipelineBehaviour(
+        lab.prefix,
+        status,
+        priority,
+        in_dlq,
+        state,
+        received,
+        note="the DLQ alarm was in ALARM already: no new alert" if already else "",
+    )

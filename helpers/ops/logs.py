@@ -1,7 +1,8 @@
 """Read a function's CloudWatch Logs from a notebook (Powertools writes one JSON object per line).
 
->>> line = find_json_log(lab, "alice-stream-processor", lambda entry: entry.get("orderId") == order_id)  # doctest: +SKIP
->>> line["message"]                                                                                      # doctest: +SKIP
+>>> line = find_json_log(  # doctest: +SKIP
+...     lab, "alice-stream-processor", lambda entry: entry.get("orderId") == order_id)
+>>> line["message"]  # doctest: +SKIP
 'Order forwarded to the queue'
 
 Tail a function's log group, like ``aws logs tail --follow`` (bounded: it stops after ``seconds``
@@ -15,12 +16,13 @@ or as soon as ``until`` accepts a line), and follow one order through every func
 FilterLogEvents: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
 (on AWS a line is searchable a few seconds after the function wrote it; locally at once).
 """
+
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -32,7 +34,9 @@ def log_group_of(function_name: str) -> str:
     return f"/aws/lambda/{function_name}"
 
 
-def json_log_entries(lab, function_name: str, *, contains: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def json_log_entries(
+    lab, function_name: str, *, contains: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
     """The function's structured (JSON) log lines, oldest first; ``contains`` filters on a term."""
     logs = lab.client("logs")
     kwargs: dict[str, Any] = {"logGroupName": log_group_of(function_name)}
@@ -55,22 +59,45 @@ def json_log_entries(lab, function_name: str, *, contains: str | None = None, li
     return entries
 
 
-def find_json_log(lab, function_name: str, predicate: Callable[[dict[str, Any]], bool], *,
-                  contains: str | None = None, timeout: float = 30) -> dict[str, Any]:
+def find_json_log(
+    lab,
+    function_name: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    *,
+    contains: str | None = None,
+    timeout: float = 30,
+) -> dict[str, Any]:
     """Wait (bounded) for a structured log line of the function that ``predicate`` accepts.
 
     Log delivery takes a few seconds on AWS; locally it is immediate.
     """
+
     def lookup() -> dict[str, Any] | None:
-        return next((entry for entry in json_log_entries(lab, function_name, contains=contains) if predicate(entry)), None)
+        return next(
+            (entry for entry in json_log_entries(lab, function_name, contains=contains) if predicate(entry)), None
+        )
 
     return wait_until(lookup, timeout=timeout, interval=1.0, what=f"a matching log line of {function_name}")
 
 
 # Keys every Powertools line has; the rest (orderId, receiveCount, errors...) is shown after the message.
-_STANDARD_KEYS = frozenset({"level", "location", "message", "timestamp", "service", "cold_start", "function_name",
-                            "function_memory_size", "function_arn", "function_request_id", "xray_trace_id",
-                            "sampling_rate", "correlation_id"})
+_STANDARD_KEYS = frozenset(
+    {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
+        "sampling_rate",
+        "correlation_id",
+    }
+)
 _EMF_KEY = "_aws"  # an embedded-metric-format line (Powertools Metrics), not a log message
 
 
@@ -78,7 +105,7 @@ def _millis(moment: datetime | float | None) -> int | None:
     if moment is None:
         return None
     if isinstance(moment, datetime):
-        return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp() * 1000)
+        return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
     return int(float(moment) * 1000)
 
 
@@ -95,18 +122,22 @@ def _parse(event: dict[str, Any]) -> dict[str, Any]:
     else:
         entry = {"message": text}
     entry.setdefault("message", "")
-    return {"time": datetime.fromtimestamp(event.get("timestamp", 0) / 1000, timezone.utc), **entry,
-            "_event_id": event.get("eventId")}
+    return {
+        "time": datetime.fromtimestamp(event.get("timestamp", 0) / 1000, UTC),
+        **entry,
+        "_event_id": event.get("eventId"),
+    }
 
 
 def format_log_line(entry: dict[str, Any]) -> str:
     """One parsed line for a human: time, level, message, then the context keys (orderId first).
 
-    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, 120000, tzinfo=timezone.utc), "level": "ERROR",
+    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, 120000, tzinfo=UTC), "level": "ERROR",
     ...                  "message": "failed", "orderId": "o-1", "receiveCount": 2, "service": "orders"})
     '12:00:01.120 ERROR   failed  orderId=o-1 receiveCount=2'
-    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, tzinfo=timezone.utc), "message": "",
-    ...                  "_aws": {"CloudWatchMetrics": [{"Metrics": [{"Name": "OrdersConfirmed"}]}]}, "OrdersConfirmed": [1.0]})
+    >>> format_log_line({"time": datetime(2024, 5, 1, 12, 0, 1, tzinfo=UTC), "message": "",
+    ...                  "_aws": {"CloudWatchMetrics": [{"Metrics": [{"Name": "OrdersConfirmed"}]}]},
+    ...                  "OrdersConfirmed": [1.0]})
     '12:00:01.000 METRIC  OrdersConfirmed=[1.0]'
     """
     when = entry.get("time")
@@ -117,7 +148,7 @@ def format_log_line(entry: dict[str, Any]) -> str:
     extra = {k: v for k, v in entry.items() if k not in _STANDARD_KEYS and k not in ("time", "_event_id")}
     ordered = sorted(extra, key=lambda k: (k != "orderId", k))
     context = " ".join(f"{k}={extra[k]}" for k in ordered)
-    return f"{stamp} {str(entry.get('level', '')):<7} {entry.get('message', '')}" + (f"  {context}" if context else "")
+    return f"{stamp} {entry.get('level', '')!s:<7} {entry.get('message', '')}" + (f"  {context}" if context else "")
 
 
 class LogTail:
@@ -144,7 +175,10 @@ class LogTail:
         try:
             for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
                 for event in page.get("events", []):
-                    key = event.get("eventId") or f"{event.get('logStreamName')}/{event.get('timestamp')}/{event.get('message')}"
+                    key = (
+                        event.get("eventId")
+                        or f"{event.get('logStreamName')}/{event.get('timestamp')}/{event.get('message')}"
+                    )
                     if key in self.seen:
                         continue
                     self.seen.add(key)
@@ -155,8 +189,14 @@ class LogTail:
         self.lines.extend(new)
         return new
 
-    def follow(self, *, seconds: float, until: Callable[[dict[str, Any]], bool] | None = None,
-               show: Callable[[str], Any] | None = print, interval: float = 0.5) -> list[dict[str, Any]]:
+    def follow(
+        self,
+        *,
+        seconds: float,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+        show: Callable[[str], Any] | None = print,
+        interval: float = 0.5,
+    ) -> list[dict[str, Any]]:
         """Poll for ``seconds`` (or until ``until`` accepts a line), showing each new line; return them."""
         shown: list[dict[str, Any]] = []
         deadline = time.monotonic() + seconds
@@ -176,15 +216,22 @@ class LogTail:
         return pd.DataFrame([{k: v for k, v in line.items() if k != "_event_id"} for line in self.lines])
 
 
-def tail_log(lab, function_name: str, *, since: datetime | None = None, contains: str | None = None,
-             seconds: float = 0, until: Callable[[dict[str, Any]], bool] | None = None,
-             show: Callable[[str], Any] | None = print) -> list[dict[str, Any]]:
+def tail_log(
+    lab,
+    function_name: str,
+    *,
+    since: datetime | None = None,
+    contains: str | None = None,
+    seconds: float = 0,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+    show: Callable[[str], Any] | None = print,
+) -> list[dict[str, Any]]:
     """Show a function's log lines since ``since`` (default: the last minute), then keep following for
     ``seconds`` (0: just what is there) or until ``until`` accepts a line. Returns the lines.
 
     >>> tail_log(lab, "alice-order-worker", contains=order_id, seconds=5)      # doctest: +SKIP
     """
-    start = since if since is not None else datetime.fromtimestamp(time.time() - 60, timezone.utc)
+    start = since if since is not None else datetime.fromtimestamp(time.time() - 60, UTC)
     return LogTail(lab, function_name, since=start, contains=contains).follow(seconds=seconds, until=until, show=show)
 
 
@@ -197,13 +244,14 @@ def order_trail(lab, function_names: Iterable[str], order_id: str, *, since: dat
     """
     rows = []
     for function_name in function_names:
-        tail = LogTail(lab, function_name, since=since or datetime(2000, 1, 1, tzinfo=timezone.utc), contains=order_id)
+        tail = LogTail(lab, function_name, since=since or datetime(2000, 1, 1, tzinfo=UTC), contains=order_id)
         for line in tail.poll():
             if line.get("orderId") == order_id and _EMF_KEY not in line:
                 rows.append({"function": function_name, **{k: v for k, v in line.items() if k != "_event_id"}})
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=["time", "function", "level", "message"])
-    keep = ["time", "function", "level", "message"] + [c for c in ("receiveCount", "status", "reason", "errorType",
-                                                                     "retryInSeconds", "total") if c in frame.columns]
+    keep = ["time", "function", "level", "message"] + [
+        c for c in ("receiveCount", "status", "reason", "errorType", "retryInSeconds", "total") if c in frame.columns
+    ]
     return frame.sort_values("time", kind="stable")[keep].reset_index(drop=True)

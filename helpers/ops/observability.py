@@ -17,6 +17,7 @@ the alarm notification an SNS subscriber receives
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-sns-notifications.html (its JSON is the
 ``Message`` of the SNS envelope, https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ import re
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -63,8 +64,10 @@ __all__ = [
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 _SUMMARY = re.compile(r"from (\w+) to (\w+)")
-AWS_TIMING_HINT = ("on AWS, SQS and Lambda publish one data point per minute and an alarm is evaluated once a "
-                   "minute, so a state change takes 1-5 minutes after the event")
+AWS_TIMING_HINT = (
+    "on AWS, SQS and Lambda publish one data point per minute and an alarm is evaluated once a "
+    "minute, so a state change takes 1-5 minutes after the event"
+)
 
 
 TIME_SCALE_ENV = "ORDERLAB_CLOUDWATCH_TIME_SCALE"
@@ -74,7 +77,7 @@ _SCALE_LINE = re.compile(r"CloudWatch: metrics and alarm scheduler running \(tim
 _SHORT_PERIODS = (1, 5, 10, 20, 30)
 
 
-def local_time_scale(lab: "Lab") -> float | None:
+def local_time_scale(lab: Lab) -> float | None:
     """How many times faster than AWS the local cloud's CloudWatch clock runs; None on AWS or another endpoint.
 
     The running cloud's own word (its log says which scale it started with) wins over this
@@ -91,7 +94,7 @@ def local_time_scale(lab: "Lab") -> float | None:
     return localcloud.cloudwatch_time_scale()
 
 
-def metric_period(lab: "Lab", scale: float | None = None) -> int:
+def metric_period(lab: Lab, scale: float | None = None) -> int:
     """The GetMetricData period (seconds) that shows one point per CloudWatch minute: 60 on AWS; on the
     local cloud, whose minute lasts ``60 / scale`` real seconds, the longest valid period within it.
 
@@ -108,7 +111,7 @@ def metric_period(lab: "Lab", scale: float | None = None) -> int:
 
 def utcnow() -> datetime:
     """Now, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_time(value: Any) -> datetime:
@@ -120,18 +123,19 @@ def parse_time(value: Any) -> datetime:
     '2024-05-01T12:00:05+00:00'
     """
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        return datetime.fromtimestamp(float(value), UTC)
     text = str(value).strip().replace("Z", "+00:00")
     text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)  # +0000 -> +00:00
     parsed = datetime.fromisoformat(text)
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 # ---------------------------------------------------------------------------------------------
 # Metrics
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MetricQuery:
@@ -145,14 +149,25 @@ class MetricQuery:
 
     def as_query(self, query_id: str, period: int) -> dict[str, Any]:
         """The ``MetricDataQueries`` entry for GetMetricData."""
-        return {"Id": query_id, "Label": self.label, "ReturnData": True, "MetricStat": {
-            "Metric": {"Namespace": self.namespace, "MetricName": self.metric_name,
-                       "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(self.dimensions.items())]},
-            "Period": int(period), "Stat": self.stat}}
+        return {
+            "Id": query_id,
+            "Label": self.label,
+            "ReturnData": True,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": self.namespace,
+                    "MetricName": self.metric_name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(self.dimensions.items())],
+                },
+                "Period": int(period),
+                "Stat": self.stat,
+            },
+        }
 
 
-def sqs_metric(label: str, queue_name: str, metric: str = "ApproximateNumberOfMessagesVisible",
-               stat: str = "Maximum") -> MetricQuery:
+def sqs_metric(
+    label: str, queue_name: str, metric: str = "ApproximateNumberOfMessagesVisible", stat: str = "Maximum"
+) -> MetricQuery:
     """An AWS/SQS metric of one queue (depth metrics are gauges: Maximum per period)."""
     return MetricQuery(label, "AWS/SQS", metric, {"QueueName": queue_name}, stat)
 
@@ -164,8 +179,10 @@ def lambda_metrics(function_name: str, *, label: str | None = None) -> list[Metr
     ['worker Invocations', 'worker Errors', 'worker Duration']
     """
     name = label or function_name
-    return [MetricQuery(f"{name} {metric}", "AWS/Lambda", metric, {"FunctionName": function_name}, stat)
-            for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Duration", "Average"))]
+    return [
+        MetricQuery(f"{name} {metric}", "AWS/Lambda", metric, {"FunctionName": function_name}, stat)
+        for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Duration", "Average"))
+    ]
 
 
 def api_metric(label: str, api_id: str, metric: str, stat: str = "Sum") -> MetricQuery:
@@ -173,8 +190,9 @@ def api_metric(label: str, api_id: str, metric: str, stat: str = "Sum") -> Metri
     return MetricQuery(label, "AWS/ApiGateway", metric, {"ApiId": api_id}, stat)
 
 
-def metric_frame(lab: "Lab", queries: Sequence[MetricQuery], *, start: datetime, end: datetime | None = None,
-                 period: int = 60) -> pd.DataFrame:
+def metric_frame(
+    lab: Lab, queries: Sequence[MetricQuery], *, start: datetime, end: datetime | None = None, period: int = 60
+) -> pd.DataFrame:
     """GetMetricData (paginated) for ``queries`` between ``start`` and ``end`` (default now): a long frame.
 
     Columns ``timestamp`` (UTC), ``label``, ``value``, oldest first. A metric with no data in
@@ -189,12 +207,16 @@ def metric_frame(lab: "Lab", queries: Sequence[MetricQuery], *, start: datetime,
         ids[f"m{index}_{_ID_UNSAFE.sub('_', query.metric_name)[:40].lower()}"] = query
     paginator = lab.client("cloudwatch").get_paginator("get_metric_data")
     rows: list[dict[str, Any]] = []
-    for page in paginator.paginate(MetricDataQueries=[q.as_query(qid, period) for qid, q in ids.items()],
-                                   StartTime=start, EndTime=end, ScanBy="TimestampAscending"):
+    for page in paginator.paginate(
+        MetricDataQueries=[q.as_query(qid, period) for qid, q in ids.items()],
+        StartTime=start,
+        EndTime=end,
+        ScanBy="TimestampAscending",
+    ):
         for result in page.get("MetricDataResults", []):
-            query = ids.get(result.get("Id", ""))
-            label = query.label if query else result.get("Label", result.get("Id"))
-            for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", [])):
+            asked = ids.get(result.get("Id", ""))
+            label = asked.label if asked else result.get("Label", result.get("Id"))
+            for timestamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                 rows.append({"timestamp": parse_time(timestamp), "label": label, "value": float(value)})
     frame = pd.DataFrame(rows, columns=["timestamp", "label", "value"])
     if frame.empty:
@@ -206,7 +228,8 @@ def metric_frame(lab: "Lab", queries: Sequence[MetricQuery], *, start: datetime,
 # Alarms
 # ---------------------------------------------------------------------------------------------
 
-def alarm_state(lab: "Lab", name: str) -> dict[str, Any]:
+
+def alarm_state(lab: Lab, name: str) -> dict[str, Any]:
     """DescribeAlarms of one metric alarm: its ``StateValue``, ``StateReason``... (KeyError if it does not exist)."""
     found = lab.client("cloudwatch").describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])
     alarms = found.get("MetricAlarms") or []
@@ -215,19 +238,20 @@ def alarm_state(lab: "Lab", name: str) -> dict[str, Any]:
     return dict(alarms[0])
 
 
-def alarm_states(lab: "Lab", names: Iterable[str]) -> dict[str, str]:
+def alarm_states(lab: Lab, names: Iterable[str]) -> dict[str, str]:
     """``{alarm name: state}`` for these alarms (one DescribeAlarms call per 100 names)."""
     names = list(names)
     states: dict[str, str] = {}
     cloudwatch = lab.client("cloudwatch")
     for start in range(0, len(names), 100):
-        reply = cloudwatch.describe_alarms(AlarmNames=names[start:start + 100], AlarmTypes=["MetricAlarm"])
+        reply = cloudwatch.describe_alarms(AlarmNames=names[start : start + 100], AlarmTypes=["MetricAlarm"])
         states.update({a["AlarmName"]: a["StateValue"] for a in reply.get("MetricAlarms", [])})
     return states
 
 
-def wait_for_alarm_state(lab: "Lab", name: str, state: str | Iterable[str], *, timeout: float,
-                         interval: float = 1.0) -> dict[str, Any]:
+def wait_for_alarm_state(
+    lab: Lab, name: str, state: str | Iterable[str], *, timeout: float, interval: float = 1.0
+) -> dict[str, Any]:
     """Poll DescribeAlarms until alarm ``name`` is in ``state`` (one state or several); return the alarm.
 
     Bounded: after ``timeout`` seconds :class:`~helpers.core.waiters.WaitTimeout` says the state and
@@ -250,8 +274,12 @@ def wait_for_alarm_state(lab: "Lab", name: str, state: str | Iterable[str], *, t
     try:
         return wait_until(reached, timeout=timeout, interval=interval, what=f"alarm {name} to be {' or '.join(wanted)}")
     except WaitTimeout as error:
-        raise WaitTimeout(error.what, timeout, last.get("StateValue"),
-                          detail=f"its reason: {last.get('StateReason')!r}; {AWS_TIMING_HINT}") from None
+        raise WaitTimeout(
+            error.what,
+            timeout,
+            last.get("StateValue"),
+            detail=f"its reason: {last.get('StateReason')!r}; {AWS_TIMING_HINT}",
+        ) from None
 
 
 def _history_states(item: Mapping[str, Any]) -> tuple[str | None, str | None, str]:
@@ -269,8 +297,9 @@ def _history_states(item: Mapping[str, Any]) -> tuple[str | None, str | None, st
     return (match.group(1), match.group(2), "") if match else (None, None, "")
 
 
-def alarm_history_frame(lab: "Lab", alarm_names: Iterable[str], *, start: datetime,
-                        end: datetime | None = None) -> pd.DataFrame:
+def alarm_history_frame(
+    lab: Lab, alarm_names: Iterable[str], *, start: datetime, end: datetime | None = None
+) -> pd.DataFrame:
     """The alarms' state changes (DescribeAlarmHistory, StateUpdate items) between ``start`` and ``end``.
 
     Columns ``alarm``, ``timestamp`` (UTC), ``old_state``, ``new_state``, ``reason``, oldest first.
@@ -280,25 +309,38 @@ def alarm_history_frame(lab: "Lab", alarm_names: Iterable[str], *, start: dateti
     rows = []
     for name in alarm_names:
         pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
-            AlarmName=name, AlarmTypes=["MetricAlarm"], HistoryItemType="StateUpdate", StartDate=start,
-            EndDate=end, ScanBy="TimestampAscending")
+            AlarmName=name,
+            AlarmTypes=["MetricAlarm"],
+            HistoryItemType="StateUpdate",
+            StartDate=start,
+            EndDate=end,
+            ScanBy="TimestampAscending",
+        )
         for page in pages:
             for item in page.get("AlarmHistoryItems", []):
                 old, new, reason = _history_states(item)
-                rows.append({"alarm": item.get("AlarmName", name), "timestamp": parse_time(item["Timestamp"]),
-                             "old_state": old, "new_state": new, "reason": reason})
+                rows.append(
+                    {
+                        "alarm": item.get("AlarmName", name),
+                        "timestamp": parse_time(item["Timestamp"]),
+                        "old_state": old,
+                        "new_state": new,
+                        "reason": reason,
+                    }
+                )
     frame = pd.DataFrame(rows, columns=["alarm", "timestamp", "old_state", "new_state", "reason"])
     return frame.sort_values(["timestamp", "alarm"], kind="stable").reset_index(drop=True) if not frame.empty else frame
 
 
-def state_intervals(history: pd.DataFrame, *, start: datetime, end: datetime,
-                    current: Mapping[str, str] | None = None) -> pd.DataFrame:
+def state_intervals(
+    history: pd.DataFrame, *, start: datetime, end: datetime, current: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Turn state changes into ``(alarm, state, start, end)`` intervals covering ``[start, end]``.
 
     An alarm's state before its first change is that change's ``old_state``; an alarm with no
     change in the window is in its ``current`` state throughout.
 
-    >>> t = lambda s: datetime(2024, 5, 1, 12, 0, s, tzinfo=timezone.utc)
+    >>> t = lambda s: datetime(2024, 5, 1, 12, 0, s, tzinfo=UTC)
     >>> history = pd.DataFrame([{"alarm": "dlq", "timestamp": t(10), "old_state": "OK", "new_state": "ALARM"},
     ...                         {"alarm": "dlq", "timestamp": t(30), "old_state": "ALARM", "new_state": "OK"}])
     >>> intervals = state_intervals(history, start=t(0), end=t(40), current={"dlq": "OK", "age": "OK"})
@@ -325,6 +367,7 @@ def state_intervals(history: pd.DataFrame, *, start: datetime, end: datetime,
 # Alerts: the alarm notifications the SQS subscriber of the alerts topic receives
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Alert:
     """One CloudWatch alarm notification as delivered through SNS (envelope + the alarm's JSON message)."""
@@ -346,8 +389,9 @@ class Alert:
         return dict(self.message.get("Trigger") or {})
 
     def summary(self) -> str:
-        return (f"{self.state_change_time:%H:%M:%S} {self.alarm_name}: {self.old_state} → {self.new_state} — "
-                f"{self.reason}")
+        return (
+            f"{self.state_change_time:%H:%M:%S} {self.alarm_name}: {self.old_state} → {self.new_state} — {self.reason}"
+        )
 
 
 def parse_alert(body: str) -> Alert | None:
@@ -379,11 +423,17 @@ def parse_alert(body: str) -> Alert | None:
         return None
     changed = message.get("StateChangeTime") or envelope.get("Timestamp")
     return Alert(
-        alarm_name=str(message["AlarmName"]), new_state=str(message["NewStateValue"]),
-        old_state=str(message.get("OldStateValue", "")), reason=str(message.get("NewStateReason", "")),
-        state_change_time=parse_time(changed) if changed else utcnow(), subject=str(envelope.get("Subject") or ""),
-        topic_arn=str(envelope.get("TopicArn", "")), message_id=str(envelope.get("MessageId", "")),
-        message=message, envelope=envelope)
+        alarm_name=str(message["AlarmName"]),
+        new_state=str(message["NewStateValue"]),
+        old_state=str(message.get("OldStateValue", "")),
+        reason=str(message.get("NewStateReason", "")),
+        state_change_time=parse_time(changed) if changed else utcnow(),
+        subject=str(envelope.get("Subject") or ""),
+        topic_arn=str(envelope.get("TopicArn", "")),
+        message_id=str(envelope.get("MessageId", "")),
+        message=message,
+        envelope=envelope,
+    )
 
 
 class AlertInbox:
@@ -397,7 +447,7 @@ class AlertInbox:
     '12:00:05 alice-order-dlq-not-empty: OK → ALARM — Threshold Crossed: ...'
     """
 
-    def __init__(self, lab: "Lab", queue_url: str) -> None:
+    def __init__(self, lab: Lab, queue_url: str) -> None:
         self.lab = lab
         self.queue_url = queue_url
         self.alerts: list[Alert] = []
@@ -408,8 +458,9 @@ class AlertInbox:
         sqs = self.lab.client("sqs")
         new: list[Alert] = []
         while True:
-            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=wait_seconds).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+            ).get("Messages", [])
             if not messages:
                 break
             for message in messages:
@@ -418,27 +469,41 @@ class AlertInbox:
                     self.other.append(message.get("Body", ""))
                 else:
                     new.append(alert)
-            sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
             wait_seconds = 0  # drain the rest without waiting
         self.alerts.extend(new)
         return new
 
-    def find(self, alarm_name: str, state: str, *, since: datetime | None = None,
-             from_state: str | None = None) -> Alert | None:
+    def find(
+        self, alarm_name: str, state: str, *, since: datetime | None = None, from_state: str | None = None
+    ) -> Alert | None:
         """The first alert already read for ``alarm_name`` entering ``state`` (at or after ``since``;
         only from ``from_state`` if given: an INSUFFICIENT_DATA → OK alert a moment before the
         alarm fired is not its recovery from ALARM)."""
         for alert in self.alerts:
-            if alert.alarm_name == alarm_name and alert.new_state == state and \
-                    (from_state is None or alert.old_state == from_state) and \
-                    (since is None or alert.state_change_time >= since - timedelta(seconds=1)):
+            if (
+                alert.alarm_name == alarm_name
+                and alert.new_state == state
+                and (from_state is None or alert.old_state == from_state)
+                and (since is None or alert.state_change_time >= since - timedelta(seconds=1))
+            ):
                 return alert
         return None
 
-    def wait_for(self, alarm_name: str, state: str, *, timeout: float, since: datetime | None = None,
-                 from_state: str | None = None) -> Alert:
+    def wait_for(
+        self,
+        alarm_name: str,
+        state: str,
+        *,
+        timeout: float,
+        since: datetime | None = None,
+        from_state: str | None = None,
+    ) -> Alert:
         """Wait (bounded) until an alert says ``alarm_name`` went to ``state`` (from ``from_state``); return it."""
+
         def arrived() -> Alert | None:
             found = self.find(alarm_name, state, since=since, from_state=from_state)
             if found is None:
@@ -447,19 +512,37 @@ class AlertInbox:
             return found
 
         try:
-            return wait_until(arrived, timeout=timeout, interval=0.2,
-                              what=f"an alert that {alarm_name} went to {state} (queue {self.queue_url})")
+            return wait_until(
+                arrived,
+                timeout=timeout,
+                interval=0.2,
+                what=f"an alert that {alarm_name} went to {state} (queue {self.queue_url})",
+            )
         except WaitTimeout as error:
             seen = [a.summary() for a in self.alerts[-5:]]
-            raise WaitTimeout(error.what, timeout, None,
-                              detail=f"alerts read so far: {seen or 'none'}; check the alarm's actions and the "
-                                     "queue's policy (it must allow the topic)") from None
+            raise WaitTimeout(
+                error.what,
+                timeout,
+                None,
+                detail=f"alerts read so far: {seen or 'none'}; check the alarm's actions and the "
+                "queue's policy (it must allow the topic)",
+            ) from None
 
     def frame(self) -> pd.DataFrame:
         """Every alert read so far: ``time``, ``alarm``, ``old_state``, ``new_state``, ``reason``."""
-        return pd.DataFrame([{"time": a.state_change_time, "alarm": a.alarm_name, "old_state": a.old_state,
-                              "new_state": a.new_state, "reason": a.reason} for a in self.alerts],
-                            columns=["time", "alarm", "old_state", "new_state", "reason"])
+        return pd.DataFrame(
+            [
+                {
+                    "time": a.state_change_time,
+                    "alarm": a.alarm_name,
+                    "old_state": a.old_state,
+                    "new_state": a.new_state,
+                    "reason": a.reason,
+                }
+                for a in self.alerts
+            ],
+            columns=["time", "alarm", "old_state", "new_state", "reason"],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +552,7 @@ class AlertInbox:
 _LINK = re.compile(r"https?://\S+")
 
 
-def local_mailbox(lab: "Lab") -> Any:
+def local_mailbox(lab: Lab) -> Any:
     """The local cloud's mailbox (:class:`localcloud.Mailbox`) on the local target, else None
     (on AWS, SNS mails a real inbox that no notebook can read)."""
     if not lab.target.is_local or lab.target.port is None:
@@ -492,7 +575,7 @@ def confirmation_link(body: str) -> str | None:
     return None
 
 
-def confirm_email_from_mailbox(lab: "Lab", topic_arn: str, address: str, *, timeout: float = 10) -> Any:
+def confirm_email_from_mailbox(lab: Lab, topic_arn: str, address: str, *, timeout: float = 10) -> Any:
     """Local target: open SNS's confirmation mail for ``address`` in the mailbox and follow its link
     (what a learner does by clicking it); return the mail. Waits (bounded) until the subscription
     is confirmed. Raises on AWS: there the learner clicks the link in their own inbox.
@@ -502,17 +585,27 @@ def confirm_email_from_mailbox(lab: "Lab", topic_arn: str, address: str, *, time
     """
     mailbox = local_mailbox(lab)
     if mailbox is None:
-        raise RuntimeError(f"No mailbox to read on {lab.target.describe()}: open the confirmation e-mail SNS sent "
-                           f"to {address} and click its link")
+        raise RuntimeError(
+            f"No mailbox to read on {lab.target.describe()}: open the confirmation e-mail SNS sent "
+            f"to {address} and click its link"
+        )
 
     def confirmation() -> Any:
-        mails = [m for m in mailbox.messages(address) if "Subscription Confirmation" in m.subject
-                 and topic_arn in m.body and confirmation_link(m.body)]
+        mails = [
+            m
+            for m in mailbox.messages(address)
+            if "Subscription Confirmation" in m.subject and topic_arn in m.body and confirmation_link(m.body)
+        ]
         return mails[-1] if mails else None  # the newest: each Subscribe of a pending address mails a new token
 
-    mail = wait_until(confirmation, timeout=timeout, interval=0.1,
-                      what=f"SNS's confirmation mail to {address} in the local mailbox ({mailbox.root})")
+    mail = wait_until(
+        confirmation,
+        timeout=timeout,
+        interval=0.1,
+        what=f"SNS's confirmation mail to {address} in the local mailbox ({mailbox.root})",
+    )
     link = confirmation_link(mail.body)
+    assert link is not None  # confirmation() only accepts mails with a link
     # The link points at the local cloud (127.0.0.1): following it is the learner's click.
     with urllib.request.urlopen(link, timeout=10) as reply:
         reply.read()

@@ -11,6 +11,7 @@ poll ``ListMessageMoveTasks`` (bounded) until the task is ``COMPLETED``, ``FAILE
 first runs is refused, and :class:`RedriveError` says which task is running and how to cancel it.
 Only a queue that is some queue's dead-letter queue can be redriven.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,20 +66,22 @@ def _result(entry: dict[str, Any], handle: str) -> MoveTaskResult:
     )
 
 
-def list_redrives(lab: "Lab", dlq_arn: str) -> list[MoveTaskResult]:
+def list_redrives(lab: Lab, dlq_arn: str) -> list[MoveTaskResult]:
     """The most recent message move tasks of ``dlq_arn`` (up to 10, newest first)."""
     tasks = lab.client("sqs").list_message_move_tasks(SourceArn=dlq_arn, MaxResults=10).get("Results", [])
     return [_result(entry, "") for entry in tasks]
 
 
-def cancel_redrive(lab: "Lab", task_handle: str) -> int:
+def cancel_redrive(lab: Lab, task_handle: str) -> int:
     """Cancel a running move task; returns how many messages it had moved so far."""
-    return int(lab.client("sqs").cancel_message_move_task(TaskHandle=task_handle)
-               .get("ApproximateNumberOfMessagesMoved", 0))
+    return int(
+        lab.client("sqs").cancel_message_move_task(TaskHandle=task_handle).get("ApproximateNumberOfMessagesMoved", 0)
+    )
 
 
-def _find_task(entries: list[dict[str, Any]], handle: str, started_ms: int,
-               earlier: frozenset[int] = frozenset()) -> dict[str, Any] | None:
+def _find_task(
+    entries: list[dict[str, Any]], handle: str, started_ms: int, earlier: frozenset[int] = frozenset()
+) -> dict[str, Any] | None:
     """Our task among ListMessageMoveTasks' results: by handle (AWS returns it while the task runs),
     else the newest task started since we asked that was not listed before (a finished task may
     come without its handle)."""
@@ -96,11 +99,12 @@ def _running_error(dlq_arn: str, task: MoveTaskResult, cause: str = "") -> Redri
     return RedriveError(
         f"A message move task is already running for {dlq_arn} (handle {task.task_handle!r}, "
         f"{task.moved}/{task.to_move} moved): SQS allows one active task per source queue. Wait for it "
-        f"to finish, or cancel it with cancel_redrive(lab, {task.task_handle!r}).{cause}")
+        f"to finish, or cancel it with cancel_redrive(lab, {task.task_handle!r}).{cause}"
+    )
 
 
 def redrive(
-    lab: "Lab",
+    lab: Lab,
     dlq_arn: str,
     *,
     destination_arn: str | None = None,
@@ -143,10 +147,13 @@ def redrive(
             raise RedriveError(
                 f"SQS refused to start a redrive from {dlq_arn}: {message or code}. A redrive source must be "
                 "the dead-letter queue of another queue (its RedrivePolicy points here), and a destination, "
-                "if given, a queue in the same account and region.") from error
+                "if given, a queue in the same account and region."
+            ) from error
         if code in ("InvalidAction", "UnknownOperationException", "NotImplemented"):
-            raise RedriveError(f"This endpoint ({lab.target.describe()}) does not implement SQS "
-                               f"StartMessageMoveTask: {message or code}") from error
+            raise RedriveError(
+                f"This endpoint ({lab.target.describe()}) does not implement SQS "
+                f"StartMessageMoveTask: {message or code}"
+            ) from error
         if code in ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
             raise RedriveError(f"No such queue: {dlq_arn} ({message or code})") from error
         raise
@@ -163,22 +170,31 @@ def redrive(
         return result if result.done else None
 
     try:
-        result = wait_until(finished, timeout=timeout, interval=0.5, max_interval=5,
-                            what=f"the message move task from {dlq_arn} to finish")
+        result = wait_until(
+            finished,
+            timeout=timeout,
+            interval=0.5,
+            max_interval=5,
+            what=f"the message move task from {dlq_arn} to finish",
+        )
     except WaitTimeout as error:
         seen = last.get("result")
         raise WaitTimeout(
-            error.what, timeout, seen.status if seen else None,
+            error.what,
+            timeout,
+            seen.status if seen else None,
             detail=(f"{seen.moved}/{seen.to_move} messages moved so far; " if seen else "the task was not listed; ")
             + f"it keeps running — check list_redrives(lab, {dlq_arn!r}) or cancel_redrive(lab, {handle!r})",
         ) from None
     if result.status == "FAILED":
-        raise RedriveError(f"The message move task from {dlq_arn} FAILED after moving {result.moved} of "
-                           f"{result.to_move} messages: {result.failure_reason or 'no reason given'}")
+        raise RedriveError(
+            f"The message move task from {dlq_arn} FAILED after moving {result.moved} of "
+            f"{result.to_move} messages: {result.failure_reason or 'no reason given'}"
+        )
     return result
 
 
-def _safe_list(lab: "Lab", dlq_arn: str) -> list[MoveTaskResult]:
+def _safe_list(lab: Lab, dlq_arn: str) -> list[MoveTaskResult]:
     try:
         return list_redrives(lab, dlq_arn)
     except ClientError:

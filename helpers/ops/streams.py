@@ -7,6 +7,7 @@ stream record looks like.
 >>> record["eventName"], record["dynamodb"]["Keys"]                  # doctest: +SKIP
 ('INSERT', {'orderId': {'S': '...'}})
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,8 +29,9 @@ def stream_records(lab, stream_arn: str, *, limit_per_shard: int = 1000) -> list
             break
         kwargs["ExclusiveStartShardId"] = last
     for shard in shards:
-        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         read = 0
         while iterator and read < limit_per_shard:
             page = streams.get_records(ShardIterator=iterator, Limit=100)
@@ -41,13 +43,17 @@ def stream_records(lab, stream_arn: str, *, limit_per_shard: int = 1000) -> list
     return records
 
 
-def find_stream_record(lab, stream_arn: str, order_id: str, *, event_name: str = "INSERT",
-                       timeout: float = 30) -> dict[str, Any]:
+def find_stream_record(
+    lab, stream_arn: str, order_id: str, *, event_name: str = "INSERT", timeout: float = 30
+) -> dict[str, Any]:
     """The stream record of ``order_id`` (waits a little: records appear within a second or so)."""
+
     def lookup() -> dict[str, Any] | None:
         for record in stream_records(lab, stream_arn):
-            if record.get("eventName") == event_name and \
-                    record.get("dynamodb", {}).get("Keys", {}).get("orderId", {}).get("S") == order_id:
+            if (
+                record.get("eventName") == event_name
+                and record.get("dynamodb", {}).get("Keys", {}).get("orderId", {}).get("S") == order_id
+            ):
                 return record
         return None
 

@@ -8,12 +8,13 @@
 
 Every wait is bounded and says, on timeout, what it saw last.
 """
+
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -37,9 +38,8 @@ __all__ = [
 ]
 
 
-
 def wait_for_final_status(
-    lab: "Lab",
+    lab: Lab,
     table_name: str,
     order_id: str,
     *,
@@ -63,16 +63,17 @@ def wait_for_final_status(
         if remaining <= 0:
             seen = "the order does not exist" if last is None else f"status {last.get('status')!r}"
             raise WaitTimeout(
-                f"order {order_id} in {table_name} to reach {' or '.join(wanted)}", timeout,
+                f"order {order_id} in {table_name} to reach {' or '.join(wanted)}",
+                timeout,
                 None if last is None else last.get("status"),
                 detail=f"{seen}; check the mappings are Enabled, the queues' counts, the DLQ and the "
-                       "functions' log groups",
+                "functions' log groups",
             )
         time.sleep(min(interval, remaining))
 
 
 def wait_for_statuses(
-    lab: "Lab",
+    lab: Lab,
     table_name: str,
     order_ids: Iterable[str],
     *,
@@ -104,15 +105,20 @@ def wait_for_statuses(
         if remaining <= 0:
             still = [order_id for order_id in ids if order_id not in done]
             last = get_orders(lab, table_name, still[:100])
-            summary = ", ".join(f"{order_id} ({(last.get(order_id) or {}).get('status', 'missing')})"
-                                for order_id in still[:10])
-            raise WaitTimeout(f"{len(ids)} orders in {table_name} to reach {' or '.join(wanted)}", timeout,
-                              f"{len(still)} not final", detail=summary + (" …" if len(still) > 10 else ""))
+            summary = ", ".join(
+                f"{order_id} ({(last.get(order_id) or {}).get('status', 'missing')})" for order_id in still[:10]
+            )
+            raise WaitTimeout(
+                f"{len(ids)} orders in {table_name} to reach {' or '.join(wanted)}",
+                timeout,
+                f"{len(still)} not final",
+                detail=summary + (" …" if len(still) > 10 else ""),
+            )
         time.sleep(min(interval, remaining))
 
 
 def sample_queue_counts(
-    lab: "Lab",
+    lab: Lab,
     queues: Mapping[str, str],
     *,
     seconds: float,
@@ -132,8 +138,10 @@ def sample_queue_counts(
     while True:
         t = round(time.monotonic() - start, 3)
         counts = {label: queue_counts(lab, url) for label, url in queues.items()}
-        rows += [{"t": t, "label": label, "visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
-                 for label, c in counts.items()]
+        rows += [
+            {"t": t, "label": label, "visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+            for label, c in counts.items()
+        ]
         if until is not None and until(counts):
             break
         remaining = deadline - time.monotonic()
@@ -152,12 +160,12 @@ def _parse_body(body: str) -> Any:
 
 def _timestamp(ms: Any) -> datetime | None:
     try:
-        return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
     except (TypeError, ValueError):
         return None
 
 
-def peek_messages(lab: "Lab", queue_url: str, max_messages: int = 10, *, wait_seconds: int = 1) -> list[dict[str, Any]]:
+def peek_messages(lab: Lab, queue_url: str, max_messages: int = 10, *, wait_seconds: int = 1) -> list[dict[str, Any]]:
     """Look at up to ``max_messages`` messages without consuming them.
 
     ReceiveMessage with ``VisibilityTimeout=0`` (they stay available) and every attribute, repeated
@@ -174,9 +182,14 @@ def peek_messages(lab: "Lab", queue_url: str, max_messages: int = 10, *, wait_se
     sqs = lab.client("sqs")
     seen: dict[str, dict[str, Any]] = {}
     for _ in range(max(1, -(-max_messages // 10)) + 2):  # bounded: a few receives beyond the pages needed
-        reply = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=min(10, max_messages - len(seen)),
-                                    VisibilityTimeout=0, WaitTimeSeconds=wait_seconds,
-                                    MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])
+        reply = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, max_messages - len(seen)),
+            VisibilityTimeout=0,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         fresh = [m for m in reply.get("Messages", []) if m["MessageId"] not in seen]
         for message in fresh:
             attributes = message.get("Attributes", {})
@@ -219,7 +232,7 @@ def _reason_of(body: Any) -> str | None:
     return None
 
 
-def dlq_frame(lab: "Lab", dlq_url: str, max_messages: int = 100, *, table_name: str | None = None) -> pd.DataFrame:
+def dlq_frame(lab: Lab, dlq_url: str, max_messages: int = 100, *, table_name: str | None = None) -> pd.DataFrame:
     """What sits in a dead-letter queue, one row per message: ``orderId``, ``fault``, ``receiveCount``
     (as SQS reports it on this peek), ``sent``, ``reason`` (when the body says why it failed), ``messageId``.
 
@@ -240,8 +253,11 @@ def dlq_frame(lab: "Lab", dlq_url: str, max_messages: int = 100, *, table_name: 
         if table_name and row["orderId"]:
             item = get_order(lab, table_name, row["orderId"]) or {}
             failed = item.get("failedAttempts")
-            row.update(status=item.get("status"), failedAttempts=int(failed) if failed is not None else None,
-                       lastError=item.get("lastError"))
+            row.update(
+                status=item.get("status"),
+                failedAttempts=int(failed) if failed is not None else None,
+                lastError=item.get("lastError"),
+            )
         rows.append(row)
     columns = ["orderId", "fault", "receiveCount", "sent", "reason", "messageId"]
     if table_name:
@@ -255,11 +271,19 @@ def status_timeline(items: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     ``items`` maps order ids to orders as :func:`wait_for_statuses` returns them; feeds
     :func:`helpers.learn.plots.status_timeline_plot`.
     """
+
     def seconds(value: Any) -> float | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() if value else None
 
-    rows = [{"label": order_id[:8], "status": item.get("status"), "created": seconds(item.get("createdAt")),
-             "final": seconds(item.get("processedAt") or item.get("updatedAt"))} for order_id, item in items.items()]
+    rows = [
+        {
+            "label": order_id[:8],
+            "status": item.get("status"),
+            "created": seconds(item.get("createdAt")),
+            "final": seconds(item.get("processedAt") or item.get("updatedAt")),
+        }
+        for order_id, item in items.items()
+    ]
     frame = pd.DataFrame(rows, columns=["label", "status", "created", "final"])
     if frame.empty:
         return frame.assign(created_s=[], final_s=[])

@@ -10,6 +10,7 @@ estimate (:mod:`helpers.learn.cost`), cleanup and grading read it instead of rep
 >>> RESOURCES[0].name_for("alice"), RESOURCES[3].name_for("alice")
 ('alice-orders', '/aws/lambda/alice-create-order')
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,14 +89,21 @@ class Function:
 
 
 CREATE_ORDER = Function("create-order", "create_order", "01", "function ({runtime})")
-STREAM_PROCESSOR = Function("stream-processor", "stream_processor", "02",
-                            "function ({runtime}) + DynamoDB stream trigger", timeout=30)
+STREAM_PROCESSOR = Function(
+    "stream-processor", "stream_processor", "02", "function ({runtime}) + DynamoDB stream trigger", timeout=30
+)
 ORDER_WORKER = Function("order-worker", "order_worker", "03", "function ({runtime}) + SQS trigger", timeout=5)
-HIGH_VALUE_ENRICHER = Function("high-value-enricher", "high_value_enricher", "04",
-                               "function ({runtime}, pipe enrichment)", timeout=5)
+HIGH_VALUE_ENRICHER = Function(
+    "high-value-enricher", "high_value_enricher", "04", "function ({runtime}, pipe enrichment)", timeout=5
+)
 HIGH_VALUE_CONSUMER = Function("high-value", "high_value", "04", "function ({runtime}) + SQS trigger", timeout=5)
-FUNCTIONS: tuple[Function, ...] = (CREATE_ORDER, STREAM_PROCESSOR, ORDER_WORKER, HIGH_VALUE_ENRICHER,
-                                   HIGH_VALUE_CONSUMER)
+FUNCTIONS: tuple[Function, ...] = (
+    CREATE_ORDER,
+    STREAM_PROCESSOR,
+    ORDER_WORKER,
+    HIGH_VALUE_ENRICHER,
+    HIGH_VALUE_CONSUMER,
+)
 
 # Components: a resource's name is ``lab.name(component)``.
 ORDERS_COMPONENT = "orders"
@@ -162,8 +170,14 @@ def _function_resources(function: Function) -> list[Resource]:
     return [
         Resource(function.step, "IAM", function.role_component, "role (least privilege)", "IAM → Roles"),
         Resource(function.step, "Lambda", function.component, function.kind, "Lambda → Functions"),
-        Resource(function.step, "CloudWatch Logs", function.component, "log group (7 days)", "CloudWatch → Log groups",
-                 name=f"/aws/lambda/{{prefix}}-{function.component}"),
+        Resource(
+            function.step,
+            "CloudWatch Logs",
+            function.component,
+            "log group (7 days)",
+            "CloudWatch → Log groups",
+            name=f"/aws/lambda/{{prefix}}-{function.component}",
+        ),
     ]
 
 
@@ -172,8 +186,10 @@ def _queue(step_number: str, component: str, kind: str) -> Resource:
 
 
 def _pipe(component: str, kind: str, role_kind: str) -> list[Resource]:
-    return [Resource("04", "IAM", f"{component}-role", role_kind, "IAM → Roles"),
-            Resource("04", "EventBridge Pipes", component, kind, "Amazon EventBridge → Pipes")]
+    return [
+        Resource("04", "IAM", f"{component}-role", role_kind, "IAM → Roles"),
+        Resource("04", "EventBridge Pipes", component, kind, "Amazon EventBridge → Pipes"),
+    ]
 
 
 # Every resource, in the order the series creates them (the plan lists them in this order).
@@ -181,10 +197,17 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("01", "DynamoDB", ORDERS_COMPONENT, "table (on demand)", "DynamoDB → Tables"),
     *_function_resources(CREATE_ORDER),
     Resource("01", "API Gateway", API_COMPONENT, "HTTP API ($default stage)", "API Gateway → APIs"),
-    Resource("01", "S3", f"{FRONTEND_COMPONENT}-<account id>", "static website bucket (aws target only)",
-             "S3 → Buckets"),
-    Resource("02", "DynamoDB Streams", "orders stream", "NEW_AND_OLD_IMAGES stream of the table",
-             "DynamoDB → Tables → Exports and streams", name=f"{{prefix}}-{ORDERS_COMPONENT} stream"),
+    Resource(
+        "01", "S3", f"{FRONTEND_COMPONENT}-<account id>", "static website bucket (aws target only)", "S3 → Buckets"
+    ),
+    Resource(
+        "02",
+        "DynamoDB Streams",
+        "orders stream",
+        "NEW_AND_OLD_IMAGES stream of the table",
+        "DynamoDB → Tables → Exports and streams",
+        name=f"{{prefix}}-{ORDERS_COMPONENT} stream",
+    ),
     _queue("02", ORDER_QUEUE_COMPONENT, "standard queue"),
     _queue("02", STREAM_FAILURES_COMPONENT, "on-failure destination of the stream trigger"),
     *_function_resources(STREAM_PROCESSOR),
@@ -194,15 +217,19 @@ RESOURCES: tuple[Resource, ...] = (
     _queue("04", HIGH_VALUE_PIPE_DLQ_COMPONENT, "dead-letter queue of the pipe"),
     *_function_resources(HIGH_VALUE_ENRICHER),
     *_function_resources(HIGH_VALUE_CONSUMER),
-    *_pipe(HIGH_VALUE_PIPE_COMPONENT, "pipe: stream → filter → enrichment → queue", "role of the pipe (least privilege)"),
+    *_pipe(
+        HIGH_VALUE_PIPE_COMPONENT, "pipe: stream → filter → enrichment → queue", "role of the pipe (least privilege)"
+    ),
     _queue("04", PITFALL_QUEUE_COMPONENT, "target of the 'numeric filter' exercise"),
     Resource("04", "IAM", f"{PITFALL_PIPE_COMPONENT}-role", "role of the exercise's pipe", "IAM → Roles"),
     Resource("04", "EventBridge Pipes", PITFALL_PIPE_COMPONENT, "the exercise's pipe", "Amazon EventBridge → Pipes"),
     _queue("05", ORDER_DLQ_COMPONENT, f"dead-letter queue (redrive policy of {ORDER_QUEUE_COMPONENT})"),
     Resource("06", "SNS", ALERTS_TOPIC_COMPONENT, "topic + e-mail and SQS subscriptions", "Amazon SNS → Topics"),
     _queue("06", ALERT_INBOX_COMPONENT, "queue subscribed to the alerts topic"),
-    *(Resource("06", "CloudWatch", alarm.component, "metric alarm → alerts topic", "CloudWatch → Alarms")
-      for alarm in ALARMS),
+    *(
+        Resource("06", "CloudWatch", alarm.component, "metric alarm → alerts topic", "CloudWatch → Alarms")
+        for alarm in ALARMS
+    ),
     Resource("06", "CloudWatch", DASHBOARD_COMPONENT, "dashboard", "CloudWatch → Dashboards"),
 )
 

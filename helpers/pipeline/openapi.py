@@ -17,6 +17,7 @@ the handler's models, regenerate it (a unit test fails until you do)::
     .venv/bin/python -m helpers.pipeline.openapi            # rewrites frontend/openapi.json
     .venv/bin/python -m helpers.pipeline.openapi --check    # exit 1 if it is stale
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,12 +25,11 @@ import importlib
 import json
 import sys
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from helpers.aws.apigateway import DEFAULT_THROTTLING_BURST_LIMIT, DEFAULT_THROTTLING_RATE_LIMIT
 from helpers.aws.packaging import REPO_ROOT
-from helpers.pipeline.step1 import CREATE_ORDER_DIR
-from helpers.pipeline.step1 import ROUTES
+from helpers.pipeline.step1 import CREATE_ORDER_DIR, ROUTES
 
 __all__ = ["DOCUMENT_PATH", "OPENAPI_VERSION", "build_document", "document_for", "main", "render"]
 
@@ -51,7 +51,7 @@ def _schemas(orders: ModuleType) -> dict[str, Any]:
     """components.schemas: the request model (validation mode) and the answers (serialization mode)."""
     from pydantic import TypeAdapter
 
-    shapes = {
+    shapes: dict[str, tuple[Literal["validation", "serialization"], Any]] = {
         "CreateOrderRequest": ("validation", orders.CreateOrderRequest),
         "CreatedOrder": ("serialization", orders.CreatedOrder),
         "OrderView": ("serialization", orders.OrderView),
@@ -59,7 +59,8 @@ def _schemas(orders: ModuleType) -> dict[str, Any]:
         "MessageBody": ("serialization", orders.MessageBody),
     }
     top, definitions = TypeAdapter.json_schemas(
-        [(name, mode, TypeAdapter(shape)) for name, (mode, shape) in shapes.items()], ref_template=_REF)
+        [(name, mode, TypeAdapter(shape)) for name, (mode, shape) in shapes.items()], ref_template=_REF
+    )
     schemas = dict(definitions.get("$defs", {}))
     for (name, _mode), schema in top.items():
         if "$ref" not in schema:  # a model that is already a definition comes back as a $ref to it
@@ -78,15 +79,20 @@ def _responses(orders: ModuleType) -> dict[str, Any]:
         "Throttled": _json_response(
             "Too Many Requests: API Gateway's stage throttle (the lab sets "
             f"{DEFAULT_THROTTLING_RATE_LIMIT:g} requests/s, burst {DEFAULT_THROTTLING_BURST_LIMIT}); the function "
-            "did not run. The local cloud stores the throttle but does not enforce it. " + retry, "MessageBody"),
+            "did not run. The local cloud stores the throttle but does not enforce it. " + retry,
+            "MessageBody",
+        ),
         "InternalError": _json_response(
             "Internal Server Error: the function failed (an unexpected error such as a DynamoDB failure, or a "
-            'timeout); API Gateway answers `{"message": "Internal Server Error"}` and never the error itself. '
-            + retry, "MessageBody"),
+            'timeout); API Gateway answers `{"message": "Internal Server Error"}` and never the error itself. ' + retry,
+            "MessageBody",
+        ),
         "Unavailable": _json_response(
             "Service Unavailable: the API cannot take the request now (the local cloud answers it while it "
-            "restarts, with `Retry-After`). " + retry, "MessageBody",
-            headers={"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}),
+            "restarts, with `Retry-After`). " + retry,
+            "MessageBody",
+            headers={"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
+        ),
     }
 
 
@@ -99,39 +105,61 @@ def _create_order(orders: ModuleType) -> dict[str, Any]:
             "Validates the order, computes its total server-side and stores it with status `PENDING`. "
             f"Without `{key}` every call creates a new order. With it, a retry of the same request "
             "returns the first answer again and writes nothing; the same key with a different request "
-            "is a `422`. A refused request writes nothing."),
+            "is a `422`. A refused request writes nothing."
+        ),
         "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
         "requestBody": {
             "required": True,
-            "description": (f"At most {orders.MAX_BODY_BYTES} bytes. Unknown fields (`total` included) are refused; "
-                            "numbers must be JSON numbers (`\"2\"`, `2.0` and `true` are not a quantity)."),
+            "description": (
+                f"At most {orders.MAX_BODY_BYTES} bytes. Unknown fields (`total` included) are refused; "
+                'numbers must be JSON numbers (`"2"`, `2.0` and `true` are not a quantity).'
+            ),
             "x-max-body-bytes": orders.MAX_BODY_BYTES,
-            "content": {_JSON: {
-                "schema": {"$ref": _REF.format(model="CreateOrderRequest")},
-                "example": {"customer": {"id": "cust-123", "name": "Ada Lovelace", "email": "ada@example.com"},
-                            "items": [{"sku": "BOOK-001", "quantity": 2, "unitPrice": 19.99},
-                                      {"sku": "PEN_42", "quantity": 1, "unitPrice": 5.0}],
-                            "currency": "EUR"},
-            }},
+            "content": {
+                _JSON: {
+                    "schema": {"$ref": _REF.format(model="CreateOrderRequest")},
+                    "example": {
+                        "customer": {"id": "cust-123", "name": "Ada Lovelace", "email": "ada@example.com"},
+                        "items": [
+                            {"sku": "BOOK-001", "quantity": 2, "unitPrice": 19.99},
+                            {"sku": "PEN_42", "quantity": 1, "unitPrice": 5.0},
+                        ],
+                        "currency": "EUR",
+                    },
+                }
+            },
         },
         "responses": {
             "201": _json_response(
                 "Created. Also the answer to a retry (same key, same request): the first body again, with "
-                "`Idempotent-Replayed: true`, and nothing written.", "CreatedOrder",
+                "`Idempotent-Replayed: true`, and nothing written.",
+                "CreatedOrder",
                 headers={
                     "Location": {"description": "`/orders/{orderId}`", "schema": {"type": "string"}},
-                    "Idempotent-Replayed": {"description": "`true` on an idempotent replay, absent otherwise",
-                                            "schema": {"type": "string", "enum": ["true"]}},
+                    "Idempotent-Replayed": {
+                        "description": "`true` on an idempotent replay, absent otherwise",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    },
                 },
-                links={"GetOrder": {"operationId": "getOrder", "parameters": {"orderId": "$response.body#/orderId"},
-                                    "description": "Follow the order's status"}}),
+                links={
+                    "GetOrder": {
+                        "operationId": "getOrder",
+                        "parameters": {"orderId": "$response.body#/orderId"},
+                        "description": "Follow the order's status",
+                    }
+                },
+            ),
             "400": _json_response(
                 "Invalid request; nothing is written. `errors` lists every problem; each `field` is a path into "
                 "the body (`customer.id`, `items[1].unitPrice`, or an unknown field's name), `body` (missing, not "
-                f"UTF-8 JSON, not an object, larger than {orders.MAX_BODY_BYTES} bytes) or `{key}`.", "ErrorBody"),
+                f"UTF-8 JSON, not an object, larger than {orders.MAX_BODY_BYTES} bytes) or `{key}`.",
+                "ErrorBody",
+            ),
             "422": _json_response(
                 f"`{key}` was already used with a different request; nothing is written. The error's `field` is "
-                f"`{key}`: send a new key for a new order.", "ErrorBody"),
+                f"`{key}`: send a new key for a new order.",
+                "ErrorBody",
+            ),
             "429": {"$ref": "#/components/responses/Throttled"},
             "500": {"$ref": "#/components/responses/InternalError"},
             "503": {"$ref": "#/components/responses/Unavailable"},
@@ -159,7 +187,6 @@ def build_document() -> dict[str, Any]:
     """The OpenAPI document of the order API, without ``servers`` (each deployment has its own URL)."""
     from importlib.metadata import version
 
-
     orders = _orders()
     operations = {"POST /orders": _create_order(orders), "GET /orders/{orderId}": _get_order()}
     if set(operations) != set(ROUTES):
@@ -175,19 +202,24 @@ def build_document() -> dict[str, Any]:
             "version": version("orderlab"),
             "description": (
                 "Step 1 of the lab's order pipeline: an API Gateway HTTP API in front of the create_order "
-                "Lambda function. Generated from the handler's models by `helpers.pipeline.openapi`; do not edit."),
+                "Lambda function. Generated from the handler's models by `helpers.pipeline.openapi`; do not edit."
+            ),
         },
         "paths": paths,
         "components": {
             "schemas": _schemas(orders),
             "parameters": {
                 "IdempotencyKey": {
-                    "name": orders.IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                    "name": orders.IDEMPOTENCY_HEADER,
+                    "in": "header",
+                    "required": False,
                     "description": "Makes the request safe to retry: the same key and request give the same order.",
                     "schema": {"type": "string", "pattern": orders.IDEMPOTENCY_KEY_PATTERN},
                 },
                 "OrderId": {
-                    "name": "orderId", "in": "path", "required": True,
+                    "name": "orderId",
+                    "in": "path",
+                    "required": True,
                     "description": "The `orderId` of the `201` answer (a UUID; either case).",
                     "schema": {"type": "string", "pattern": orders.ORDER_ID_PATTERN},
                 },

@@ -6,6 +6,7 @@
 >>> reply.status, reply.json["status"]                                    # doctest: +SKIP
 (201, 'PENDING')
 """
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,13 @@ class OrdersApi:
     """POST /orders and GET /orders/{id} with a keep-alive session."""
 
     @classmethod
-    def for_lab(cls, lab, **kwargs: Any) -> "OrdersApi":
+    def for_lab(cls, lab, **kwargs: Any) -> OrdersApi:
         """The client for this lab's deployed API (step 1 must be deployed)."""
         url = ingestion_status(lab)["api"].get("orders_url")
         if not url:
-            raise RuntimeError(f"The order API of prefix {lab.prefix!r} is not deployed: run 01_order_ingestion.ipynb first")
+            raise RuntimeError(
+                f"The order API of prefix {lab.prefix!r} is not deployed: run 01_order_ingestion.ipynb first"
+            )
         return cls(url.removesuffix("/orders"), **kwargs)
 
     def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
@@ -68,8 +71,14 @@ class OrdersApi:
             body = resp.text
         return ApiReply(method, url, resp.status_code, body, resp.headers, elapsed)
 
-    def create(self, order: Any, *, idempotency_key: str | None = None, raw_body: str | bytes | None = None,
-               content_type: str = "application/json") -> ApiReply:
+    def create(
+        self,
+        order: Any,
+        *,
+        idempotency_key: str | None = None,
+        raw_body: str | bytes | None = None,
+        content_type: str = "application/json",
+    ) -> ApiReply:
         """POST an order (a dict), or ``raw_body`` as is, to show what the API does with bad input."""
         headers = {"Content-Type": content_type}
         if idempotency_key is not None:

@@ -8,6 +8,7 @@ True
 
 Re-running converges: same table, function and API; nothing is updated that did not change.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,10 +37,10 @@ __all__ = [
     "CREATE_ORDER_HANDLER",
     "DEFAULT_CORS_ORIGINS",
     "DEFAULT_HIGH_VALUE_THRESHOLD",
-    "IngestionStack",
+    "HIGH_VALUE_THRESHOLD_VARIABLE",
     "ORDERS_COMPONENT",
     "ROUTES",
-    "HIGH_VALUE_THRESHOLD_VARIABLE",
+    "IngestionStack",
     "check_threshold",
     "create_order_environment",
     "create_order_role_statements",
@@ -76,16 +77,24 @@ class IngestionStack:
         """``POST`` here to create an order; ``GET {orders_url}/{orderId}`` to read one."""
         return self.api.url("/orders")
 
+
 def ensure_ingestion_table(lab: Lab) -> TableInfo:
     """Step 1a: the orders table (on-demand, key ``orderId``)."""
     return ensure_orders_table(lab, lab.name(ORDERS_COMPONENT))
+
 
 def create_order_role_statements(table: TableInfo) -> list[dict[str, Any]]:
     """What create_order may do: PutItem and GetItem on the orders table, nothing else."""
     return [dynamodb_statement(table.arn, ["dynamodb:PutItem", "dynamodb:GetItem"])]
 
-def deploy_create_order(lab: Lab, table: TableInfo, *, function_dir: Path = CREATE_ORDER_DIR,
-                        high_value_threshold: Decimal | int | str | None = None) -> FunctionInfo:
+
+def deploy_create_order(
+    lab: Lab,
+    table: TableInfo,
+    *,
+    function_dir: Path = CREATE_ORDER_DIR,
+    high_value_threshold: Decimal | int | str | None = None,
+) -> FunctionInfo:
     """Step 1b: the create_order function with its least-privilege role.
 
     ``high_value_threshold`` (step 4): orders whose total is at least this get ``valueTier`` HIGH.
@@ -106,6 +115,7 @@ def deploy_create_order(lab: Lab, table: TableInfo, *, function_dir: Path = CREA
         environment=environment,
     )
 
+
 def create_order_environment(table_name: str, threshold: Decimal) -> dict[str, str]:
     """create_order's environment: its table and the high-value threshold (:data:`HIGH_VALUE_THRESHOLD_VARIABLE`)."""
     return {
@@ -123,6 +133,7 @@ def current_threshold(lab: Lab) -> Decimal | None:
     raw = variables.get(HIGH_VALUE_THRESHOLD_VARIABLE)
     return Decimal(raw) if raw else None
 
+
 def check_threshold(value: Decimal | int | str) -> Decimal:
     """A high-value threshold as an exact amount > 0 (refused with a readable message otherwise).
 
@@ -137,9 +148,15 @@ def check_threshold(value: Decimal | int | str) -> Decimal:
         raise ValueError(f"The high-value threshold must be a positive amount with at most 2 decimals, got {value!r}")
     return amount
 
-def ensure_orders_api(lab: Lab, function: FunctionInfo, *, cors_allow_origins: list[str] | None = None,
-                      throttling_burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT,
-                      throttling_rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT) -> HttpApiInfo:
+
+def ensure_orders_api(
+    lab: Lab,
+    function: FunctionInfo,
+    *,
+    cors_allow_origins: list[str] | None = None,
+    throttling_burst_limit: int = DEFAULT_THROTTLING_BURST_LIMIT,
+    throttling_rate_limit: float = DEFAULT_THROTTLING_RATE_LIMIT,
+) -> HttpApiInfo:
     """Step 1c: the HTTP API (``POST /orders``, ``GET /orders/{orderId}``) in front of create_order.
 
     Its ``$default`` stage is throttled (rate in requests/s, burst): see ``ensure_http_api``.
@@ -152,6 +169,7 @@ def ensure_orders_api(lab: Lab, function: FunctionInfo, *, cors_allow_origins: l
         throttling_burst_limit=throttling_burst_limit,
         throttling_rate_limit=throttling_rate_limit,
     )
+
 
 def deploy_ingestion(
     lab: Lab,
@@ -169,10 +187,15 @@ def deploy_ingestion(
     """
     table = ensure_ingestion_table(lab)
     function = deploy_create_order(lab, table, function_dir=function_dir)
-    api = ensure_orders_api(lab, function, cors_allow_origins=cors_allow_origins,
-                            throttling_burst_limit=throttling_burst_limit,
-                            throttling_rate_limit=throttling_rate_limit)
+    api = ensure_orders_api(
+        lab,
+        function,
+        cors_allow_origins=cors_allow_origins,
+        throttling_burst_limit=throttling_burst_limit,
+        throttling_rate_limit=throttling_rate_limit,
+    )
     return IngestionStack(table, function, api)
+
 
 def ingestion_status(lab: Lab) -> dict[str, Any]:
     """Which parts of step 1 exist (read-only): for a notebook to check its prerequisites.
@@ -189,24 +212,37 @@ def ingestion_status(lab: Lab) -> dict[str, Any]:
     apis = find_http_apis(lab, API_COMPONENT)
 
     status: dict[str, Any] = {
-        "table": {"exists": table is not None, "name": table_name,
-                  "status": table["TableStatus"] if table else None},
-        "function": {"exists": function is not None, "name": function_name,
-                     "state": function["Configuration"].get("State") if function else None,
-                     "last_update_status": function["Configuration"].get("LastUpdateStatus") if function else None},
-        "api": {"exists": bool(apis), "name": lab.name(API_COMPONENT), "api_id": None, "routes": [],
-                "orders_url": None, "has_default_stage": False},
+        "table": {"exists": table is not None, "name": table_name, "status": table["TableStatus"] if table else None},
+        "function": {
+            "exists": function is not None,
+            "name": function_name,
+            "state": function["Configuration"].get("State") if function else None,
+            "last_update_status": function["Configuration"].get("LastUpdateStatus") if function else None,
+        },
+        "api": {
+            "exists": bool(apis),
+            "name": lab.name(API_COMPONENT),
+            "api_id": None,
+            "routes": [],
+            "orders_url": None,
+            "has_default_stage": False,
+        },
     }
     if apis:
         apigw = lab.client("apigatewayv2")
         api = apis[0]
-        routes = sorted(r["RouteKey"] for r in apigw.get_paginator("get_routes").paginate(ApiId=api["ApiId"])
-                        .build_full_result().get("Items", []))
-        stages = {s["StageName"] for s in apigw.get_paginator("get_stages").paginate(ApiId=api["ApiId"])
-                  .build_full_result().get("Items", [])}
+        routes = sorted(
+            r["RouteKey"]
+            for r in apigw.get_paginator("get_routes").paginate(ApiId=api["ApiId"]).build_full_result().get("Items", [])
+        )
+        stages = {
+            s["StageName"]
+            for s in apigw.get_paginator("get_stages").paginate(ApiId=api["ApiId"]).build_full_result().get("Items", [])
+        }
         base = api.get("ApiEndpoint", "").rstrip("/")
-        status["api"].update(api_id=api["ApiId"], routes=routes, orders_url=f"{base}/orders",
-                             has_default_stage=DEFAULT_STAGE in stages)
+        status["api"].update(
+            api_id=api["ApiId"], routes=routes, orders_url=f"{base}/orders", has_default_stage=DEFAULT_STAGE in stages
+        )
     missing = []
     if not status["table"]["exists"] or status["table"]["status"] != "ACTIVE":
         missing.append(f"table {table_name} (ACTIVE)")
@@ -224,10 +260,18 @@ def set_api_cors_origin(lab: Lab, origin: str) -> HttpApiInfo:
     """Allow exactly ``origin`` in the order API's CORS settings (the API must be deployed)."""
     found = get_function(lab, lab.name(CREATE_ORDER_COMPONENT))
     if found is None:
-        raise RuntimeError(f"The create_order function of prefix {lab.prefix!r} is not deployed: "
-                           "run 01_order_ingestion.ipynb (steps 1-3) first")
+        raise RuntimeError(
+            f"The create_order function of prefix {lab.prefix!r} is not deployed: "
+            "run 01_order_ingestion.ipynb (steps 1-3) first"
+        )
     conf = found["Configuration"]
-    function = FunctionInfo(name=conf["FunctionName"], arn=conf["FunctionArn"], code_sha256=conf.get("CodeSha256", ""),
-                            version=conf.get("Version", "$LATEST"), state=conf.get("State", ""),
-                            last_modified=conf.get("LastModified", ""), last_update_status=conf.get("LastUpdateStatus"))
+    function = FunctionInfo(
+        name=conf["FunctionName"],
+        arn=conf["FunctionArn"],
+        code_sha256=conf.get("CodeSha256", ""),
+        version=conf.get("Version", "$LATEST"),
+        state=conf.get("State", ""),
+        last_modified=conf.get("LastModified", ""),
+        last_update_status=conf.get("LastUpdateStatus"),
+    )
     return ensure_orders_api(lab, function, cors_allow_origins=[origin])

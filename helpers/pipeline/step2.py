@@ -5,11 +5,12 @@
 >>> deploy_stream_processor(lab, table, queues).mapping.state       # doctest: +SKIP
 'Enabled'
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from helpers.aws.dynamodb import TableInfo, ensure_orders_table
 from helpers.aws.event_sources import (
@@ -34,17 +35,17 @@ from helpers.pipeline.catalog import (
 
 __all__ = [
     "DEFAULT_MAX_RECEIVE_COUNT",
-    "ORDER_QUEUE_VISIBILITY_TIMEOUT",
-    "STREAM_PROCESSOR_MAPPING",
-    "STREAM_PROCESSOR_TIMEOUT",
     "ORDER_DLQ_COMPONENT",
     "ORDER_QUEUE_COMPONENT",
-    "OrderQueues",
+    "ORDER_QUEUE_VISIBILITY_TIMEOUT",
     "STREAM_FAILURES_COMPONENT",
     "STREAM_PROCESSOR_COMPONENT",
     "STREAM_PROCESSOR_DIR",
     "STREAM_PROCESSOR_HANDLER",
+    "STREAM_PROCESSOR_MAPPING",
+    "STREAM_PROCESSOR_TIMEOUT",
     "STREAM_VIEW_TYPE",
+    "OrderQueues",
     "StepInfo",
     "deploy_stream_processor",
     "enable_order_stream",
@@ -54,7 +55,7 @@ __all__ = [
     "stream_processor_role_statements",
 ]
 
-STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
+STREAM_VIEW_TYPE: Final = "NEW_AND_OLD_IMAGES"
 STREAM_PROCESSOR_COMPONENT = STREAM_PROCESSOR.component
 STREAM_PROCESSOR_DIR = STREAM_PROCESSOR.directory
 STREAM_PROCESSOR_HANDLER = STREAM_PROCESSOR.handler
@@ -66,8 +67,11 @@ DEFAULT_MAX_RECEIVE_COUNT = 3
 # failing batch is split in two and retried at most twice; records older than an hour are not
 # retried; the function reports partial batch failures.
 STREAM_PROCESSOR_MAPPING: dict[str, Any] = {
-    "batch_size": 10, "starting_position": "TRIM_HORIZON", "bisect_batch_on_function_error": True,
-    "maximum_retry_attempts": 2, "maximum_record_age_in_seconds": 3600,
+    "batch_size": 10,
+    "starting_position": "TRIM_HORIZON",
+    "bisect_batch_on_function_error": True,
+    "maximum_retry_attempts": 2,
+    "maximum_record_age_in_seconds": 3600,
     "function_response_types": ("ReportBatchItemFailures",),
 }
 
@@ -88,6 +92,7 @@ class OrderQueues:
         """``{label: url}`` for :func:`helpers.ops.tracking.sample_queue_counts`."""
         return {"order queue": self.queue.url, "DLQ": self.dlq.url, "stream failures": self.stream_failures.url}
 
+
 @dataclass(frozen=True)
 class StepInfo:
     """A function and the event source mapping that feeds it."""
@@ -99,6 +104,7 @@ class StepInfo:
     def changed(self) -> bool:
         return self.function.changed or self.mapping.changed
 
+
 def enable_order_stream(lab: Lab) -> TableInfo:
     """Step 2a: turn on the orders table's stream (``NEW_AND_OLD_IMAGES``); returns the table with its stream ARN.
 
@@ -109,6 +115,7 @@ def enable_order_stream(lab: Lab) -> TableInfo:
     if not table.stream_arn:
         raise RuntimeError(f"DynamoDB table {table.name} reports no LatestStreamArn after enabling its stream")
     return table
+
 
 def ensure_order_queues(lab: Lab, *, max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT) -> OrderQueues:
     """Steps 3 and 5: the order queue with its dead-letter queue, and the stream-failures queue.
@@ -123,35 +130,52 @@ def ensure_order_queues(lab: Lab, *, max_receive_count: int = DEFAULT_MAX_RECEIV
     >>> queues.queue.name, queues.dlq.name                              # doctest: +SKIP
     ('alice-order-queue', 'alice-order-dlq')
     """
-    queues = {component: ensure_queue(lab, component, **settings)
-              for component, settings in order_queue_settings(lab, max_receive_count=max_receive_count).items()}
-    return OrderQueues(queue=queues[ORDER_QUEUE_COMPONENT], dlq=queues[ORDER_DLQ_COMPONENT],
-                       stream_failures=queues[STREAM_FAILURES_COMPONENT])
+    queues = {
+        component: ensure_queue(lab, component, **settings)
+        for component, settings in order_queue_settings(lab, max_receive_count=max_receive_count).items()
+    }
+    return OrderQueues(
+        queue=queues[ORDER_QUEUE_COMPONENT],
+        dlq=queues[ORDER_DLQ_COMPONENT],
+        stream_failures=queues[STREAM_FAILURES_COMPONENT],
+    )
 
 
 def order_queue_settings(lab: Lab, *, max_receive_count: int) -> dict[str, dict[str, Any]]:
     """The queues of steps 2, 3 and 5: component -> :func:`helpers.aws.sqs.ensure_queue` settings,
     in creation order (the dead-letter queue before the queue that names it)."""
     return {
-        ORDER_DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS,
-                              "redrive_allow_source_arns": [queue_arn(lab, ORDER_QUEUE_COMPONENT)]},
-        ORDER_QUEUE_COMPONENT: {"visibility_timeout": ORDER_QUEUE_VISIBILITY_TIMEOUT,
-                                "dead_letter_target_arn": queue_arn(lab, ORDER_DLQ_COMPONENT),
-                                "max_receive_count": max_receive_count},
+        ORDER_DLQ_COMPONENT: {
+            "message_retention_seconds": MAX_RETENTION_SECONDS,
+            "redrive_allow_source_arns": [queue_arn(lab, ORDER_QUEUE_COMPONENT)],
+        },
+        ORDER_QUEUE_COMPONENT: {
+            "visibility_timeout": ORDER_QUEUE_VISIBILITY_TIMEOUT,
+            "dead_letter_target_arn": queue_arn(lab, ORDER_DLQ_COMPONENT),
+            "max_receive_count": max_receive_count,
+        },
         STREAM_FAILURES_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS},
     }
+
 
 def stream_processor_role_statements(table: TableInfo, queues: OrderQueues) -> list[dict[str, Any]]:
     """Read the table's stream; send to the order queue; send to stream-failures (the mapping's
     on-failure destination: Lambda sends those records with the function's role)."""
     if not table.stream_arn:
         raise ValueError(f"Table {table.name} has no stream: call enable_order_stream(lab) first")
-    return [*dynamodb_stream_statements(table.stream_arn),
-            sqs_sender_statement(queues.queue.arn),
-            sqs_sender_statement(queues.stream_failures.arn)]
+    return [
+        *dynamodb_stream_statements(table.stream_arn),
+        sqs_sender_statement(queues.queue.arn),
+        sqs_sender_statement(queues.stream_failures.arn),
+    ]
+
 
 def deploy_stream_processor(
-    lab: Lab, table: TableInfo, queues: OrderQueues, *, function_dir: Path = STREAM_PROCESSOR_DIR,
+    lab: Lab,
+    table: TableInfo,
+    queues: OrderQueues,
+    *,
+    function_dir: Path = STREAM_PROCESSOR_DIR,
 ) -> StepInfo:
     """Step 2b: the stream_processor function and its mapping from the table's stream.
 
@@ -164,8 +188,12 @@ def deploy_stream_processor(
         raise ValueError(f"Table {table.name} has no stream: call enable_order_stream(lab) first")
     role_arn = ensure_lambda_role(lab, STREAM_PROCESSOR_COMPONENT, stream_processor_role_statements(table, queues))
     function = deploy_function(
-        lab, function_dir, component=STREAM_PROCESSOR_COMPONENT, handler=STREAM_PROCESSOR_HANDLER,
-        role_arn=role_arn, timeout=STREAM_PROCESSOR_TIMEOUT,
+        lab,
+        function_dir,
+        component=STREAM_PROCESSOR_COMPONENT,
+        handler=STREAM_PROCESSOR_HANDLER,
+        role_arn=role_arn,
+        timeout=STREAM_PROCESSOR_TIMEOUT,
         environment=stream_processor_environment(queues.queue.url),
     )
     for stale in find_event_source_mappings(lab, function.name):
@@ -173,8 +201,11 @@ def deploy_stream_processor(
         if source.startswith(f"{table.arn}/stream/") and source != table.stream_arn:
             delete_event_source_mapping(lab, stale["UUID"])
     mapping = ensure_event_source_mapping(
-        lab, function_name=function.name, source_arn=table.stream_arn,
-        on_failure_destination_arn=queues.stream_failures.arn, **STREAM_PROCESSOR_MAPPING,
+        lab,
+        function_name=function.name,
+        source_arn=table.stream_arn,
+        on_failure_destination_arn=queues.stream_failures.arn,
+        **STREAM_PROCESSOR_MAPPING,
     )
     return StepInfo(function, mapping)
 

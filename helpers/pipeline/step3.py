@@ -3,6 +3,7 @@
 >>> deploy_order_worker(lab, table, queues).mapping.state            # doctest: +SKIP
 'Enabled'
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from helpers.aws.dynamodb import TableInfo
 from helpers.aws.event_sources import ensure_event_source_mapping
 from helpers.aws.iam import dynamodb_statement, ensure_lambda_role
 from helpers.aws.lambda_ import deploy_function
-from helpers.aws.sqs import QueueInfo, sqs_consumer_statement
+from helpers.aws.sqs import sqs_consumer_statement
 from helpers.core.lab import Lab
 from helpers.pipeline.catalog import ORDER_WORKER
 from helpers.pipeline.step2 import OrderQueues, StepInfo
@@ -36,7 +37,9 @@ ORDER_WORKER_TIMEOUT = ORDER_WORKER.timeout
 # The queue mapping's settings (ensure_event_source_mapping keywords): no batching window, partial
 # batch failures, at most 5 concurrent invocations.
 ORDER_WORKER_MAPPING: dict[str, Any] = {
-    "batch_size": 10, "maximum_batching_window_seconds": 0, "function_response_types": ("ReportBatchItemFailures",),
+    "batch_size": 10,
+    "maximum_batching_window_seconds": 0,
+    "function_response_types": ("ReportBatchItemFailures",),
     "maximum_concurrency": 5,
 }
 # The order worker's business rules, by keyword: the environment variable each one sets.
@@ -51,8 +54,11 @@ WORKER_RULES = {
 def order_worker_role_statements(table: TableInfo, queues: OrderQueues) -> list[dict[str, Any]]:
     """UpdateItem + GetItem on the orders table; consume the order queue (receive, delete,
     change visibility for its backoff, read attributes)."""
-    return [dynamodb_statement(table.arn, ["dynamodb:UpdateItem", "dynamodb:GetItem"]),
-            sqs_consumer_statement(queues.queue.arn, change_visibility=True)]
+    return [
+        dynamodb_statement(table.arn, ["dynamodb:UpdateItem", "dynamodb:GetItem"]),
+        sqs_consumer_statement(queues.queue.arn, change_visibility=True),
+    ]
+
 
 def order_worker_environment(
     table: TableInfo,
@@ -67,6 +73,7 @@ def order_worker_environment(
     ``blocked_customers``, ``discontinued_skus`` (lists become comma-separated); unset rules keep
     the worker's defaults. ``extra`` adds variables as they are (e.g. tuning knobs).
 
+    >>> from helpers.aws.sqs import QueueInfo
     >>> env = order_worker_environment(TableInfo("a-orders", "arn:aws:dynamodb:r:1:table/a-orders"),
     ...     OrderQueues(*(QueueInfo(n, f"https://q/{n}", f"arn:aws:sqs:r:1:{n}") for n in ("q", "d", "f"))),
     ...     rules={"blocked_customers": ["cust-666", "cust-13"], "max_quantity_per_item": 100})
@@ -95,6 +102,7 @@ def order_worker_environment(
     environment.update(extra or {})
     return environment
 
+
 def deploy_order_worker(
     lab: Lab,
     table: TableInfo,
@@ -119,11 +127,22 @@ def deploy_order_worker(
     """
     role_arn = ensure_lambda_role(lab, ORDER_WORKER_COMPONENT, order_worker_role_statements(table, queues))
     function = deploy_function(
-        lab, function_dir, component=ORDER_WORKER_COMPONENT, handler=ORDER_WORKER_HANDLER,
-        role_arn=role_arn, timeout=ORDER_WORKER_TIMEOUT,
-        environment=order_worker_environment(table, queues, transient_failures=transient_failures,
-                                             fault_injection=fault_injection, rules=rules, extra=environment),
+        lab,
+        function_dir,
+        component=ORDER_WORKER_COMPONENT,
+        handler=ORDER_WORKER_HANDLER,
+        role_arn=role_arn,
+        timeout=ORDER_WORKER_TIMEOUT,
+        environment=order_worker_environment(
+            table,
+            queues,
+            transient_failures=transient_failures,
+            fault_injection=fault_injection,
+            rules=rules,
+            extra=environment,
+        ),
     )
-    mapping = ensure_event_source_mapping(lab, function_name=function.name, source_arn=queues.queue.arn,
-                                          **ORDER_WORKER_MAPPING)
+    mapping = ensure_event_source_mapping(
+        lab, function_name=function.name, source_arn=queues.queue.arn, **ORDER_WORKER_MAPPING
+    )
     return StepInfo(function, mapping)

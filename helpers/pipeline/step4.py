@@ -14,6 +14,7 @@ on ``total`` itself cannot work, because a stream record carries numbers as stri
 (``{"N": "1500"}``) and a ``numeric`` rule never matches a string (:func:`numeric_pitfall_pattern`).
 Re-running converges: same queues, functions, mapping and pipe; nothing updated that did not change.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -68,13 +69,13 @@ __all__ = [
     "CONSUMER_MAPPING",
     "ENRICHER_COMPONENT",
     "HIGH_VALUE_PATTERN",
-    "current_threshold",  # step 1's, re-exported for notebook 04
-    "HighValueQueues",
     "PIPE_COMPONENT",
     "PITFALL_PIPE_COMPONENT",
+    "HighValueQueues",
     "RoutingStack",
     "consumer_environment",
     "consumer_role_statements",
+    "current_threshold",  # step 1's, re-exported for notebook 04
     "deploy_enricher",
     "deploy_high_value_consumer",
     "deploy_high_value_routing",
@@ -88,8 +89,8 @@ __all__ = [
     "pipe_role_statements",
     "routing_frame",
     "routing_status",
-    "wait_for_marks",
     "set_high_value_threshold",
+    "wait_for_marks",
 ]
 
 NOTEBOOK = step("04").notebook
@@ -108,7 +109,9 @@ MAX_RECEIVE_COUNT = 3
 # high_value's mapping from the high-value queue (ensure_event_source_mapping keywords): partial batch
 # failures, at most 5 concurrent invocations.
 CONSUMER_MAPPING: dict[str, Any] = {
-    "batch_size": 10, "maximum_batching_window_seconds": 0, "function_response_types": ("ReportBatchItemFailures",),
+    "batch_size": 10,
+    "maximum_batching_window_seconds": 0,
+    "function_response_types": ("ReportBatchItemFailures",),
     "maximum_concurrency": 5,
 }
 # A failed enrichment/delivery is retried this many times, then the pipe sends the batch's
@@ -167,39 +170,55 @@ def set_high_value_threshold(lab: Lab, threshold: Decimal | int | str) -> Functi
 def ensure_high_value_queues(lab: Lab) -> HighValueQueues:
     """The high-value queue (its consumer's failures go to the high-value DLQ after
     :data:`MAX_RECEIVE_COUNT` receives) and the pipe's dead-letter queue."""
-    queues = {component: ensure_queue(lab, component, **settings)
-              for component, settings in high_value_queue_settings(lab).items()}
-    return HighValueQueues(queue=queues[QUEUE_COMPONENT], dlq=queues[DLQ_COMPONENT], pipe_dlq=queues[PIPE_DLQ_COMPONENT])
+    queues = {
+        component: ensure_queue(lab, component, **settings)
+        for component, settings in high_value_queue_settings(lab).items()
+    }
+    return HighValueQueues(
+        queue=queues[QUEUE_COMPONENT], dlq=queues[DLQ_COMPONENT], pipe_dlq=queues[PIPE_DLQ_COMPONENT]
+    )
 
 
 def high_value_queue_settings(lab: Lab) -> dict[str, dict[str, Any]]:
     """Step 4's queues: component -> :func:`helpers.aws.sqs.ensure_queue` settings, in creation order."""
     return {
-        DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS,
-                        "redrive_allow_source_arns": [queue_arn(lab, QUEUE_COMPONENT)]},
+        DLQ_COMPONENT: {
+            "message_retention_seconds": MAX_RETENTION_SECONDS,
+            "redrive_allow_source_arns": [queue_arn(lab, QUEUE_COMPONENT)],
+        },
         PIPE_DLQ_COMPONENT: {"message_retention_seconds": MAX_RETENTION_SECONDS},
-        QUEUE_COMPONENT: {"visibility_timeout": CONSUMER_TIMEOUT * 6,
-                          "dead_letter_target_arn": queue_arn(lab, DLQ_COMPONENT),
-                          "max_receive_count": MAX_RECEIVE_COUNT},
+        QUEUE_COMPONENT: {
+            "visibility_timeout": CONSUMER_TIMEOUT * 6,
+            "dead_letter_target_arn": queue_arn(lab, DLQ_COMPONENT),
+            "max_receive_count": MAX_RECEIVE_COUNT,
+        },
     }
 
 
-def deploy_enricher(lab: Lab, *, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000
-                    ) -> FunctionInfo:
+def deploy_enricher(
+    lab: Lab, *, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000
+) -> FunctionInfo:
     """The enrichment function. Its role only writes its own logs: the *pipe's* role may invoke it."""
     role_arn = ensure_lambda_role(lab, ENRICHER_COMPONENT, [])
     return deploy_function(
-        lab, ENRICHER_DIR, component=ENRICHER_COMPONENT, handler=ENRICHER_HANDLER, role_arn=role_arn,
+        lab,
+        ENRICHER_DIR,
+        component=ENRICHER_COMPONENT,
+        handler=ENRICHER_HANDLER,
+        role_arn=role_arn,
         timeout=HIGH_VALUE_ENRICHER.timeout,
         environment=enricher_environment(vip_customers=vip_customers, p1_total=p1_total),
     )
 
 
-def enricher_environment(*, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000
-                         ) -> dict[str, str]:
+def enricher_environment(*, vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000) -> dict[str, str]:
     """The enrichment function's environment: the VIP customers and the total from which an order is P1."""
-    return {"VIP_CUSTOMERS": ",".join(sorted(set(vip_customers))), "P1_TOTAL": str(check_threshold(p1_total)),
-            "POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_LOG_LEVEL": "INFO"}
+    return {
+        "VIP_CUSTOMERS": ",".join(sorted(set(vip_customers))),
+        "P1_TOTAL": str(check_threshold(p1_total)),
+        "POWERTOOLS_SERVICE_NAME": "orders",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
 
 
 def consumer_environment(table_name: str) -> dict[str, str]:
@@ -217,69 +236,118 @@ def deploy_high_value_consumer(lab: Lab, table_name: str, table_arn: str, queues
     at most 5 concurrent invocations: ``ScalingConfig.MaximumConcurrency``)."""
     role_arn = ensure_lambda_role(lab, CONSUMER_COMPONENT, consumer_role_statements(table_arn, queues.queue.arn))
     function = deploy_function(
-        lab, CONSUMER_DIR, component=CONSUMER_COMPONENT, handler=CONSUMER_HANDLER, role_arn=role_arn,
-        timeout=CONSUMER_TIMEOUT, environment=consumer_environment(table_name),
+        lab,
+        CONSUMER_DIR,
+        component=CONSUMER_COMPONENT,
+        handler=CONSUMER_HANDLER,
+        role_arn=role_arn,
+        timeout=CONSUMER_TIMEOUT,
+        environment=consumer_environment(table_name),
     )
-    mapping: MappingInfo = ensure_event_source_mapping(lab, function_name=function.name,
-                                                       source_arn=queues.queue.arn, **CONSUMER_MAPPING)
+    mapping: MappingInfo = ensure_event_source_mapping(
+        lab, function_name=function.name, source_arn=queues.queue.arn, **CONSUMER_MAPPING
+    )
     return StepInfo(function, mapping)
 
 
-def pipe_role_statements(stream_arn: str, target_queue_arn: str, dead_letter_arn: str,
-                         enrichment_arn: str | None) -> list[dict[str, Any]]:
+def pipe_role_statements(
+    stream_arn: str, target_queue_arn: str, dead_letter_arn: str, enrichment_arn: str | None
+) -> list[dict[str, Any]]:
     """Exactly what the pipe uses: read that stream, invoke that enrichment, send to those queues
     (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-permissions.html)."""
-    statements = [*dynamodb_stream_statements(stream_arn), sqs_sender_statement(target_queue_arn),
-                  sqs_sender_statement(dead_letter_arn)]
+    statements = [
+        *dynamodb_stream_statements(stream_arn),
+        sqs_sender_statement(target_queue_arn),
+        sqs_sender_statement(dead_letter_arn),
+    ]
     if enrichment_arn:
-        statements.append({"Sid": "InvokeEnrichment", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
-                           "Resource": [enrichment_arn]})
+        statements.append(
+            {
+                "Sid": "InvokeEnrichment",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [enrichment_arn],
+            }
+        )
     return statements
 
 
-def ensure_high_value_pipe(lab: Lab, stream_arn: str, queues: HighValueQueues, *,
-                           enricher: FunctionInfo | None = None, desired_state: str = "RUNNING",
-                           batch_size: int = 10) -> PipeInfo:
+def ensure_high_value_pipe(
+    lab: Lab,
+    stream_arn: str,
+    queues: HighValueQueues,
+    *,
+    enricher: FunctionInfo | None = None,
+    desired_state: str = "RUNNING",
+    batch_size: int = 10,
+) -> PipeInfo:
     """The pipe: stream → :data:`HIGH_VALUE_PATTERN` → (enricher) → high-value queue.
 
     Without an enricher the queue gets the stream record itself, as the filter saw it.
     """
     enrichment_arn = enricher.arn if enricher else None
-    role_arn = ensure_pipe_role(lab, PIPE_COMPONENT, pipe_role_statements(
-        stream_arn, queues.queue.arn, queues.pipe_dlq.arn, enrichment_arn))
-    return ensure_pipe(lab, PIPE_COMPONENT, role_arn=role_arn, desired_state=desired_state,
-                       **high_value_pipe_settings(stream_arn, queues.queue.arn, queues.pipe_dlq.arn, enrichment_arn,
-                                                  batch_size=batch_size))
+    role_arn = ensure_pipe_role(
+        lab, PIPE_COMPONENT, pipe_role_statements(stream_arn, queues.queue.arn, queues.pipe_dlq.arn, enrichment_arn)
+    )
+    return ensure_pipe(
+        lab,
+        PIPE_COMPONENT,
+        role_arn=role_arn,
+        desired_state=desired_state,
+        **high_value_pipe_settings(
+            stream_arn, queues.queue.arn, queues.pipe_dlq.arn, enrichment_arn, batch_size=batch_size
+        ),
+    )
 
 
-def high_value_pipe_settings(stream_arn: str, target_queue_arn: str, dead_letter_arn: str,
-                             enrichment_arn: str | None, *, batch_size: int = 10) -> dict[str, Any]:
+def high_value_pipe_settings(
+    stream_arn: str, target_queue_arn: str, dead_letter_arn: str, enrichment_arn: str | None, *, batch_size: int = 10
+) -> dict[str, Any]:
     """The pipe's source, filter, enrichment and target (:func:`helpers.aws.pipes.ensure_pipe` keywords)."""
     return {
-        "source_arn": stream_arn, "target_arn": target_queue_arn, "filter_patterns": [HIGH_VALUE_PATTERN],
-        "enrichment_arn": enrichment_arn, "batch_size": batch_size, "starting_position": "LATEST",
-        "maximum_retry_attempts": PIPE_MAX_RETRIES, "dead_letter_arn": dead_letter_arn,
+        "source_arn": stream_arn,
+        "target_arn": target_queue_arn,
+        "filter_patterns": [HIGH_VALUE_PATTERN],
+        "enrichment_arn": enrichment_arn,
+        "batch_size": batch_size,
+        "starting_position": "LATEST",
+        "maximum_retry_attempts": PIPE_MAX_RETRIES,
+        "dead_letter_arn": dead_letter_arn,
         "description": "High-value orders: orders stream -> valueTier HIGH -> enrichment -> high-value queue",
     }
 
 
-def ensure_numeric_pitfall_pipe(lab: Lab, stream_arn: str, threshold: Decimal | int | str) -> tuple[PipeInfo, QueueInfo]:
+def ensure_numeric_pitfall_pipe(
+    lab: Lab, stream_arn: str, threshold: Decimal | int | str
+) -> tuple[PipeInfo, QueueInfo]:
     """A second pipe with :func:`numeric_pitfall_pattern`, into a scratch queue: to *see* that it routes nothing."""
     queue = ensure_queue(lab, PITFALL_QUEUE_COMPONENT, message_retention_seconds=3600)
-    role_arn = ensure_pipe_role(lab, PITFALL_PIPE_COMPONENT,
-                                [*dynamodb_stream_statements(stream_arn), sqs_sender_statement(queue.arn)])
+    role_arn = ensure_pipe_role(
+        lab, PITFALL_PIPE_COMPONENT, [*dynamodb_stream_statements(stream_arn), sqs_sender_statement(queue.arn)]
+    )
     pipe = ensure_pipe(
-        lab, PITFALL_PIPE_COMPONENT, source_arn=stream_arn, target_arn=queue.arn, role_arn=role_arn,
-        filter_patterns=[numeric_pitfall_pattern(threshold)], starting_position="LATEST",
+        lab,
+        PITFALL_PIPE_COMPONENT,
+        source_arn=stream_arn,
+        target_arn=queue.arn,
+        role_arn=role_arn,
+        filter_patterns=[numeric_pitfall_pattern(threshold)],
+        starting_position="LATEST",
         maximum_retry_attempts=PIPE_MAX_RETRIES,
         description="Teaching pipe: a numeric rule on a stream's N value (never matches)",
     )
     return pipe, queue
 
 
-def deploy_high_value_routing(lab: Lab, *, threshold: Decimal | int | str | None = None, enrichment: bool = True,
-                              vip_customers: Iterable[str] = (), p1_total: Decimal | int | str = 5000,
-                              desired_state: str = "RUNNING") -> RoutingStack:
+def deploy_high_value_routing(
+    lab: Lab,
+    *,
+    threshold: Decimal | int | str | None = None,
+    enrichment: bool = True,
+    vip_customers: Iterable[str] = (),
+    p1_total: Decimal | int | str = 5000,
+    desired_state: str = "RUNNING",
+) -> RoutingStack:
     """Deploy (or converge) step 4 on top of steps 1–3.
 
     ``threshold`` None keeps create_order's current one (1000 by default). ``enrichment=False``
@@ -295,12 +363,19 @@ def deploy_high_value_routing(lab: Lab, *, threshold: Decimal | int | str | None
         raise RuntimeError(f"Table {table.name} has no stream: run 02_dynamodb_streams.ipynb first")
     pipe = ensure_high_value_pipe(lab, table.stream_arn, queues, enricher=enricher, desired_state=desired_state)
     active = current_threshold(lab)
-    return RoutingStack(threshold=active if active is not None else check_threshold(1000), queues=queues,
-                        enricher=enricher, consumer=consumer, pipe=pipe, create_order=create_order)
+    return RoutingStack(
+        threshold=active if active is not None else check_threshold(1000),
+        queues=queues,
+        enricher=enricher,
+        consumer=consumer,
+        pipe=pipe,
+        create_order=create_order,
+    )
 
 
-def wait_for_marks(lab: Lab, table_name: str, order_ids: Iterable[str], *, timeout: float = 60
-                   ) -> dict[str, dict[str, Any]]:
+def wait_for_marks(
+    lab: Lab, table_name: str, order_ids: Iterable[str], *, timeout: float = 60
+) -> dict[str, dict[str, Any]]:
     """Wait until every order of ``order_ids`` carries the high-value consumer's ``priority`` mark.
 
     On timeout the error says which are not marked and where to look.
@@ -314,12 +389,19 @@ def wait_for_marks(lab: Lab, table_name: str, order_ids: Iterable[str], *, timeo
         return dict(last) if all("priority" in last.get(i, {}) for i in ids) else None
 
     try:
-        return wait_until(all_marked, timeout=timeout, interval=0.2, max_interval=1.0,
-                          what=f"{len(ids)} high-value order(s) to be marked for priority handling")
+        return wait_until(
+            all_marked,
+            timeout=timeout,
+            interval=0.2,
+            max_interval=1.0,
+            what=f"{len(ids)} high-value order(s) to be marked for priority handling",
+        )
     except WaitTimeout as error:
         unmarked = [i for i in ids if "priority" not in last.get(i, {})]
-        error.add_note(f"not marked: {', '.join(unmarked[:10])}. Is the pipe RUNNING (routing_status(lab))? "
-                       f"Look at the high-value queues' counts and the {lab.name(CONSUMER_COMPONENT)} log group.")
+        error.add_note(
+            f"not marked: {', '.join(unmarked[:10])}. Is the pipe RUNNING (routing_status(lab))? "
+            f"Look at the high-value queues' counts and the {lab.name(CONSUMER_COMPONENT)} log group."
+        )
         raise
 
 
@@ -336,12 +418,30 @@ def routing_frame(items: Mapping[str, Mapping[str, Any]], threshold: Decimal) ->
     rows = []
     for order_id, item in items.items():
         total = Decimal(str(item.get("total", 0)))
-        rows.append({"orderId": order_id, "customer": (item.get("customer") or {}).get("id"),
-                     "total": float(total), "valueTier": item.get("valueTier"), "should_route": total >= threshold,
-                     "routed": "priority" in item, "priority": item.get("priority"),
-                     "customerTier": item.get("customerTier"), "status": item.get("status")})
-    columns = ["orderId", "customer", "total", "valueTier", "should_route", "routed", "priority", "customerTier",
-               "status"]
+        rows.append(
+            {
+                "orderId": order_id,
+                "customer": (item.get("customer") or {}).get("id"),
+                "total": float(total),
+                "valueTier": item.get("valueTier"),
+                "should_route": total >= threshold,
+                "routed": "priority" in item,
+                "priority": item.get("priority"),
+                "customerTier": item.get("customerTier"),
+                "status": item.get("status"),
+            }
+        )
+    columns = [
+        "orderId",
+        "customer",
+        "total",
+        "valueTier",
+        "should_route",
+        "routed",
+        "priority",
+        "customerTier",
+        "status",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -364,11 +464,24 @@ def routing_status(lab: Lab) -> dict[str, Any]:
         missing.append(f"Lambda function {lab.name(CONSUMER_COMPONENT)}")
     earlier = pipeline_status(lab)
     if not earlier["steps"]["03"]["ready"]:
-        missing = [*earlier["steps"]["01"]["missing"], *earlier["steps"]["02"]["missing"],
-                   *earlier["steps"]["03"]["missing"], *missing]
-    message = ("Step 4 (high-value routing) is in place." if not missing else
-               f"Run {earlier['next_notebook'] if not earlier['steps']['03']['ready'] else NOTEBOOK} first "
-               f"(prefix {lab.prefix!r}): missing {'; '.join(missing)}.")
-    return {"ready": not missing, "missing": missing, "notebook": NOTEBOOK,
-            "pipe_state": pipe.get("CurrentState") if pipe else None, "threshold": current_threshold(lab),
-            "table": lab.name(ORDERS_COMPONENT), "message": message}
+        missing = [
+            *earlier["steps"]["01"]["missing"],
+            *earlier["steps"]["02"]["missing"],
+            *earlier["steps"]["03"]["missing"],
+            *missing,
+        ]
+    message = (
+        "Step 4 (high-value routing) is in place."
+        if not missing
+        else f"Run {earlier['next_notebook'] if not earlier['steps']['03']['ready'] else NOTEBOOK} first "
+        f"(prefix {lab.prefix!r}): missing {'; '.join(missing)}."
+    )
+    return {
+        "ready": not missing,
+        "missing": missing,
+        "notebook": NOTEBOOK,
+        "pipe_state": pipe.get("CurrentState") if pipe else None,
+        "threshold": current_threshold(lab),
+        "table": lab.name(ORDERS_COMPONENT),
+        "message": message,
+    }

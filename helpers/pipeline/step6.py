@@ -31,10 +31,11 @@ What is built (AWS console: SNS → Topics; CloudWatch → Alarms; CloudWatch �
 - dashboard ``order-pipeline``: queue depths, message age, Lambda invocations/errors/duration,
   API traffic, the business metrics the functions publish (EMF), the alarms, recent log lines.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from helpers.aws.apigateway import find_http_apis
 from helpers.aws.cloudwatch import (
@@ -134,13 +135,20 @@ def pipeline_names(lab: Lab) -> PipelineNames:
     """Names of the queues and functions (from the lab's naming) and the orders API's id (looked up)."""
     apis = find_http_apis(lab, API_COMPONENT)
     return PipelineNames(
-        prefix=lab.prefix, region=lab.region, order_queue=lab.name(ORDER_QUEUE_COMPONENT), dlq=lab.name(ORDER_DLQ_COMPONENT),
-        create_order=lab.name(CREATE_ORDER.component), stream_processor=lab.name(STREAM_PROCESSOR.component),
-        order_worker=lab.name(ORDER_WORKER.component), api_id=apis[0]["ApiId"] if apis else None,
+        prefix=lab.prefix,
+        region=lab.region,
+        order_queue=lab.name(ORDER_QUEUE_COMPONENT),
+        dlq=lab.name(ORDER_DLQ_COMPONENT),
+        create_order=lab.name(CREATE_ORDER.component),
+        stream_processor=lab.name(STREAM_PROCESSOR.component),
+        order_worker=lab.name(ORDER_WORKER.component),
+        api_id=apis[0]["ApiId"] if apis else None,
     )
 
 
-def alarm_specs(names: PipelineNames, *, queue_age_seconds: int = 300, api_p99_ms: float = 1000) -> dict[str, AlarmSpec]:
+def alarm_specs(
+    names: PipelineNames, *, queue_age_seconds: int = 300, api_p99_ms: float = 1000
+) -> dict[str, AlarmSpec]:
     """The pipeline's alarms (see the module docstring); the API's two only when the API exists.
 
     >>> names = PipelineNames("a", "us-east-1", "a-order-queue", "a-order-dlq", "a-create-order",
@@ -156,38 +164,75 @@ def alarm_specs(names: PipelineNames, *, queue_age_seconds: int = 300, api_p99_m
             ALARM_COMPONENTS["dlq"],
             f"Orders are waiting in the dead-letter queue {names.dlq}: they failed every retry. Look at the "
             "message (lastError on the order), fix the cause, then redrive the DLQ.",
-            "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": names.dlq},
-            statistic="Maximum", period=60, evaluation_periods=1, threshold=0,
-            comparison="GreaterThanThreshold", treat_missing_data="notBreaching"),
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": names.dlq},
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=1,
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+        ),
         "worker-errors": AlarmSpec(
             ALARM_COMPONENTS["worker-errors"],
             f"Lambda function {names.order_worker} failed whole invocations (crash, timeout, out of memory). "
             "Failed messages reported as partial batch failures do not count here: see the DLQ alarm.",
-            "AWS/Lambda", "Errors", {"FunctionName": names.order_worker},
-            statistic="Sum", period=60, evaluation_periods=1, threshold=0,
-            comparison="GreaterThanThreshold", treat_missing_data="notBreaching", unit=None),
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": names.order_worker},
+            statistic="Sum",
+            period=60,
+            evaluation_periods=1,
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            unit=None,
+        ),
         "queue-age": AlarmSpec(
             ALARM_COMPONENTS["queue-age"],
             f"The oldest order in {names.order_queue} has waited more than {queue_age_seconds} s for 2 minutes: "
             "the worker is not keeping up (or its event source mapping is disabled).",
-            "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": names.order_queue},
-            statistic="Maximum", period=60, evaluation_periods=2, threshold=queue_age_seconds,
-            comparison="GreaterThanThreshold", treat_missing_data="notBreaching"),
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            {"QueueName": names.order_queue},
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=2,
+            threshold=queue_age_seconds,
+            comparison="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+        ),
     }
     if names.api_id:
         specs["api-5xx"] = AlarmSpec(
             ALARM_COMPONENTS["api-5xx"],
             f"The orders API ({names.api_id}) answered 5xx: create_order failed or is throttled. "
             f"Check the log group /aws/lambda/{names.create_order}.",
-            "AWS/ApiGateway", "5xx", {"ApiId": names.api_id},
-            statistic="Sum", period=60, evaluation_periods=1, threshold=0,
-            comparison="GreaterThanThreshold", treat_missing_data="notBreaching")
+            "AWS/ApiGateway",
+            "5xx",
+            {"ApiId": names.api_id},
+            statistic="Sum",
+            period=60,
+            evaluation_periods=1,
+            threshold=0,
+            comparison="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+        )
         specs["api-latency"] = AlarmSpec(
             ALARM_COMPONENTS["api-latency"],
             f"p99 latency of the orders API ({names.api_id}) above {api_p99_ms:g} ms in 2 of the last 3 minutes.",
-            "AWS/ApiGateway", "Latency", {"ApiId": names.api_id},
-            statistic="p99", period=60, evaluation_periods=3, datapoints_to_alarm=2, threshold=api_p99_ms,
-            comparison="GreaterThanThreshold", treat_missing_data="notBreaching")
+            "AWS/ApiGateway",
+            "Latency",
+            {"ApiId": names.api_id},
+            statistic="p99",
+            period=60,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            threshold=api_p99_ms,
+            comparison="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+        )
     return dict(sorted(specs.items()))
 
 
@@ -203,36 +248,68 @@ def pipeline_dashboard_body(names: PipelineNames, alarm_arns: list[str]) -> dict
     region = names.region
     sqs = [
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", names.order_queue, {"label": "order queue"}],
-        ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", names.order_queue,
-         {"label": "order queue: in flight"}],
+        [
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesNotVisible",
+            "QueueName",
+            names.order_queue,
+            {"label": "order queue: in flight"},
+        ],
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", names.dlq, {"label": "DLQ", "color": "#d62728"}],
     ]
-    lambdas = [["AWS/Lambda", metric, "FunctionName", fn, {"label": f"{names.short(fn)} {metric}"}]
-               for fn in names.functions for metric in ("Invocations", "Errors")]
+    lambdas = [
+        ["AWS/Lambda", metric, "FunctionName", fn, {"label": f"{names.short(fn)} {metric}"}]
+        for fn in names.functions
+        for metric in ("Invocations", "Errors")
+    ]
     durations = [["AWS/Lambda", "Duration", "FunctionName", fn, {"stat": "p99"}] for fn in names.functions]
     business = [[METRICS_NAMESPACE, metric, "service", METRICS_SERVICE] for metric in BUSINESS_METRICS]
     widgets = [
-        text_widget("# Order pipeline\nAPI → create_order → DynamoDB → stream → order queue → worker "
-                    "(→ DLQ). Alarms notify the SNS topic on ALARM and OK."),
+        text_widget(
+            "# Order pipeline\nAPI → create_order → DynamoDB → stream → order queue → worker "
+            "(→ DLQ). Alarms notify the SNS topic on ALARM and OK."
+        ),
         metric_widget("Queue depth (messages)", sqs, region=region, stat="Maximum"),
-        metric_widget("Oldest message in the order queue (s)",
-                      [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", names.order_queue]],
-                      region=region, stat="Maximum"),
+        metric_widget(
+            "Oldest message in the order queue (s)",
+            [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", names.order_queue]],
+            region=region,
+            stat="Maximum",
+        ),
         metric_widget("Lambda invocations and errors", lambdas, region=region, stat="Sum"),
         metric_widget("Lambda duration p99 (ms)", durations, region=region, stat="p99"),
         metric_widget("Business metrics (EMF)", business, region=region, stat="Sum"),
     ]
     if names.api_id:
-        widgets.append(metric_widget("Orders API: requests, 4xx, 5xx", [
-            ["AWS/ApiGateway", metric, "ApiId", names.api_id] for metric in ("Count", "4xx", "5xx")],
-            region=region, stat="Sum"))
+        widgets.append(
+            metric_widget(
+                "Orders API: requests, 4xx, 5xx",
+                [["AWS/ApiGateway", metric, "ApiId", names.api_id] for metric in ("Count", "4xx", "5xx")],
+                region=region,
+                stat="Sum",
+            )
+        )
     widgets += [
         alarm_widget("Alarms", alarm_arns),
-        log_widget("Worker: recent order log lines", [log_group_name(names.order_worker)],
-                   "fields @timestamp, level, message, orderId, receiveCount | filter ispresent(orderId) "
-                   "| sort @timestamp desc | limit 20", region=region),
+        log_widget(
+            "Worker: recent order log lines",
+            [log_group_name(names.order_worker)],
+            "fields @timestamp, level, message, orderId, receiveCount | filter ispresent(orderId) "
+            "| sort @timestamp desc | limit 20",
+            region=region,
+        ),
     ]
     return grid(widgets)
+
+
+class _Deployed(Protocol):
+    """What each ensured part reports of the deploy (topic, queue, subscription, alarm, dashboard)."""
+
+    @property
+    def changed(self) -> bool: ...
+
+    @property
+    def created(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -259,24 +336,35 @@ class AlertingStack:
 
     @property
     def changed(self) -> bool:
-        return (self.topic.changed or self.inbox.changed or self.sqs_subscription.changed
-                or bool(self.email_subscription and self.email_subscription.changed)
-                or any(a.changed for a in self.alarms.values()) or self.dashboard.changed)
+        return (
+            self.topic.changed
+            or self.inbox.changed
+            or self.sqs_subscription.changed
+            or bool(self.email_subscription and self.email_subscription.changed)
+            or any(a.changed for a in self.alarms.values())
+            or self.dashboard.changed
+        )
 
     def changes(self) -> list[str]:
         """What this deploy changed, as short phrases (empty when everything was already in place)."""
         found = []
-        for label, thing in (("topic", self.topic), ("alert inbox queue", self.inbox),
-                             ("SQS subscription", self.sqs_subscription),
-                             ("e-mail subscription", self.email_subscription), ("dashboard", self.dashboard),
-                             *((f"alarm {a.name}", a) for a in self.alarms.values())):
+        parts: tuple[tuple[str, _Deployed | None], ...] = (
+            ("topic", self.topic),
+            ("alert inbox queue", self.inbox),
+            ("SQS subscription", self.sqs_subscription),
+            ("e-mail subscription", self.email_subscription),
+            ("dashboard", self.dashboard),
+            *((f"alarm {a.name}", a) for a in self.alarms.values()),
+        )
+        for label, thing in parts:
             if thing is not None and thing.changed:
                 found.append(f"{label}: {'created' if thing.created else 'updated'}")
         return found
 
 
-def ensure_alert_topic(lab: Lab, *, alert_email: str | None = DEFAULT_ALERT_EMAIL
-                       ) -> tuple[TopicInfo, QueueInfo, SubscriptionInfo, SubscriptionInfo | None]:
+def ensure_alert_topic(
+    lab: Lab, *, alert_email: str | None = DEFAULT_ALERT_EMAIL
+) -> tuple[TopicInfo, QueueInfo, SubscriptionInfo, SubscriptionInfo | None]:
     """Step 6a: the topic, the inbox queue subscribed to it (raw delivery off), the e-mail subscriber."""
     topic = ensure_topic(lab, ALERTS_TOPIC_COMPONENT, display_name=TOPIC_DISPLAY_NAME)
     inbox = ensure_queue(lab, ALERT_INBOX_COMPONENT, **ALERT_INBOX_SETTINGS)
@@ -302,12 +390,21 @@ def deploy_alerting(
     """
     names = pipeline_names(lab)
     topic, inbox, sqs_subscription, email_subscription = ensure_alert_topic(lab, alert_email=alert_email)
-    alarms = {key: ensure_metric_alarm(lab, spec, actions=[topic.arn])
-              for key, spec in alarm_specs(names, queue_age_seconds=queue_age_seconds, api_p99_ms=api_p99_ms).items()}
-    dashboard = ensure_dashboard(lab, DASHBOARD_COMPONENT,
-                                 pipeline_dashboard_body(names, [a.arn for a in alarms.values()]))
-    return AlertingStack(topic=topic, inbox=inbox, sqs_subscription=sqs_subscription,
-                         email_subscription=email_subscription, alarms=alarms, dashboard=dashboard)
+    alarms = {
+        key: ensure_metric_alarm(lab, spec, actions=[topic.arn])
+        for key, spec in alarm_specs(names, queue_age_seconds=queue_age_seconds, api_p99_ms=api_p99_ms).items()
+    }
+    dashboard = ensure_dashboard(
+        lab, DASHBOARD_COMPONENT, pipeline_dashboard_body(names, [a.arn for a in alarms.values()])
+    )
+    return AlertingStack(
+        topic=topic,
+        inbox=inbox,
+        sqs_subscription=sqs_subscription,
+        email_subscription=email_subscription,
+        alarms=alarms,
+        dashboard=dashboard,
+    )
 
 
 def alerting_status(lab: Lab) -> dict[str, Any]:
@@ -334,9 +431,15 @@ def alerting_status(lab: Lab) -> dict[str, Any]:
     for key, spec in alarm_specs(names).items():
         name = lab.name(spec.component)
         alarm = describe_alarm(lab, name)
-        notifies = bool(alarm) and arn in (alarm or {}).get("AlarmActions", []) and arn in (alarm or {}).get("OKActions", [])
-        alarms[key] = {"name": name, "exists": alarm is not None, "state": (alarm or {}).get("StateValue"),
-                       "notifies_topic": notifies}
+        notifies = (
+            bool(alarm) and arn in (alarm or {}).get("AlarmActions", []) and arn in (alarm or {}).get("OKActions", [])
+        )
+        alarms[key] = {
+            "name": name,
+            "exists": alarm is not None,
+            "state": (alarm or {}).get("StateValue"),
+            "notifies_topic": notifies,
+        }
         if not notifies:
             missing.append(f"alarm {name} (notifying {lab.name(ALERTS_TOPIC_COMPONENT)} on ALARM and OK)")
     dashboard_name = lab.name(DASHBOARD_COMPONENT)
@@ -344,12 +447,21 @@ def alerting_status(lab: Lab) -> dict[str, Any]:
     if not dashboard_exists:
         missing.append(f"CloudWatch dashboard {dashboard_name}")
     return {
-        "ready": not missing, "missing": missing,
-        "topic": {"arn": arn, "exists": topic_exists,
-                  "subscriptions": [{"protocol": s.protocol, "endpoint": s.endpoint, "pending": s.pending}
-                                    for s in subscriptions]},
-        "inbox": {"name": lab.name(ALERT_INBOX_COMPONENT), "exists": inbox is not None,
-                  "url": (inbox or {}).get("QueueUrl"), "arn": inbox_arn},
+        "ready": not missing,
+        "missing": missing,
+        "topic": {
+            "arn": arn,
+            "exists": topic_exists,
+            "subscriptions": [
+                {"protocol": s.protocol, "endpoint": s.endpoint, "pending": s.pending} for s in subscriptions
+            ],
+        },
+        "inbox": {
+            "name": lab.name(ALERT_INBOX_COMPONENT),
+            "exists": inbox is not None,
+            "url": (inbox or {}).get("QueueUrl"),
+            "arn": inbox_arn,
+        },
         "alarms": alarms,
         "dashboard": {"name": dashboard_name, "exists": dashboard_exists},
         "notebook": step("06").notebook,

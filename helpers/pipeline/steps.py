@@ -9,6 +9,7 @@ itself with one call::
 
     register_step(StepCheck("07", "07_load_and_chaos.ipynb", "load and chaos", status=chaos_status))
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -36,10 +37,10 @@ Verdict = tuple[bool, str, str]  # (ok, what, hint) — the shape of helpers.lea
 class StepCheck:
     """One gradeable step of the series."""
 
-    step: str                                   # "01"
-    notebook: str                               # "01_order_ingestion.ipynb"
-    title: str                                  # "order ingestion"
-    status: Callable[[Lab], dict[str, Any]]   # read-only: {"ready": bool, "missing": [...], ...}
+    step: str  # "01"
+    notebook: str  # "01_order_ingestion.ipynb"
+    title: str  # "order ingestion"
+    status: Callable[[Lab], dict[str, Any]]  # read-only: {"ready": bool, "missing": [...], ...}
     verify: Callable[[Lab, dict[str, Any]], list[Verdict]] | None = None
 
 
@@ -53,12 +54,15 @@ def register_step(check: StepCheck) -> StepCheck:
     STEPS[check.step] = check
     return check
 
+
 def step_status(lab: Lab, step: str) -> dict[str, Any]:
     """The registered step's ``status(lab)``; ``KeyError`` naming the known steps if there is none."""
     try:
         check = STEPS[step]
     except KeyError:
-        raise KeyError(f"no step {step!r} is registered in helpers.pipeline.steps (known: {', '.join(sorted(STEPS))})") from None
+        raise KeyError(
+            f"no step {step!r} is registered in helpers.pipeline.steps (known: {', '.join(sorted(STEPS))})"
+        ) from None
     return check.status(lab)
 
 
@@ -85,54 +89,83 @@ def _pipeline(lab: Lab) -> dict[str, Any]:
         memo[key] = pipeline_status(lab)
     return memo[key]
 
+
 def _ingestion(lab: Lab) -> dict[str, Any]:
     return _pipeline(lab)["steps"]["01"]
+
 
 def _verify_ingestion(lab: Lab, status: dict[str, Any]) -> list[Verdict]:
     api = status["api"]
     return [
-        (set(ROUTES) <= set(api.get("routes", [])), f"the HTTP API has the routes {', '.join(ROUTES)}",
-         "run step 3 of 01_order_ingestion again"),
+        (
+            set(ROUTES) <= set(api.get("routes", [])),
+            f"the HTTP API has the routes {', '.join(ROUTES)}",
+            "run step 3 of 01_order_ingestion again",
+        ),
         (str(api.get("orders_url") or "").endswith("/orders"), "the API has an address for /orders", ""),
     ]
+
 
 def _verify_streams(lab: Lab, status: dict[str, Any]) -> list[Verdict]:
     mapping = lab.client("lambda").get_event_source_mapping(UUID=status["mapping"]["uuid"])
     on_failure = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     table = lab.client("dynamodb").describe_table(TableName=lab.name(catalog.ORDERS_COMPONENT))["Table"]
     return [
-        ((table.get("StreamSpecification") or {}).get("StreamViewType") == STREAM_VIEW_TYPE,
-         f"the orders table streams {STREAM_VIEW_TYPE}", "run step 1 of 02_dynamodb_streams again"),
-        (on_failure == status["stream_failures"]["arn"], "failed stream batches go to the stream-failures queue",
-         "run step 3 of 02_dynamodb_streams again"),
+        (
+            (table.get("StreamSpecification") or {}).get("StreamViewType") == STREAM_VIEW_TYPE,
+            f"the orders table streams {STREAM_VIEW_TYPE}",
+            "run step 1 of 02_dynamodb_streams again",
+        ),
+        (
+            on_failure == status["stream_failures"]["arn"],
+            "failed stream batches go to the stream-failures queue",
+            "run step 3 of 02_dynamodb_streams again",
+        ),
         (bool(mapping.get("BisectBatchOnFunctionError")), "a failing stream batch is bisected", ""),
     ]
+
 
 def _verify_workers(lab: Lab, status: dict[str, Any]) -> list[Verdict]:
     mapping = lab.client("lambda").get_event_source_mapping(UUID=status["mapping"]["uuid"])
     attributes = lab.client("sqs").get_queue_attributes(
-        QueueUrl=status["queue"]["url"], AttributeNames=["VisibilityTimeout"])["Attributes"]
+        QueueUrl=status["queue"]["url"], AttributeNames=["VisibilityTimeout"]
+    )["Attributes"]
     return [
-        ("ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
-         "the worker reports partial batch failures", "run step 2 of 03_sqs_workers again"),
-        (int(attributes.get("VisibilityTimeout", 0)) >= 6 * ORDER_WORKER_TIMEOUT,
-         f"the queue's visibility timeout is at least 6× the worker's timeout ({6 * ORDER_WORKER_TIMEOUT} s)",
-         "AWS recommends it for Lambda consumers; run step 1 of 03_sqs_workers again"),
+        (
+            "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+            "the worker reports partial batch failures",
+            "run step 2 of 03_sqs_workers again",
+        ),
+        (
+            int(attributes.get("VisibilityTimeout", 0)) >= 6 * ORDER_WORKER_TIMEOUT,
+            f"the queue's visibility timeout is at least 6× the worker's timeout ({6 * ORDER_WORKER_TIMEOUT} s)",
+            "AWS recommends it for Lambda consumers; run step 1 of 03_sqs_workers again",
+        ),
     ]
+
 
 def _verify_dlq(lab: Lab, status: dict[str, Any]) -> list[Verdict]:
     count = status.get("max_receive_count")
     dlq = status["dlq"]
     return [
-        (count is not None and 1 <= int(count) <= 10, f"the order queue redrives after a few receives (maxReceiveCount {count})",
-         "run step 1 of 05_dead_letter_queue again"),
-        (queue_counts(lab, dlq["url"]).visible == 0, f"no message is waiting in the dead-letter queue {dlq['name']}",
-         "redrive it (step 4 of 05_dead_letter_queue) after the fix"),
+        (
+            count is not None and 1 <= int(count) <= 10,
+            f"the order queue redrives after a few receives (maxReceiveCount {count})",
+            "run step 1 of 05_dead_letter_queue again",
+        ),
+        (
+            queue_counts(lab, dlq["url"]).visible == 0,
+            f"no message is waiting in the dead-letter queue {dlq['name']}",
+            "redrive it (step 4 of 05_dead_letter_queue) after the fix",
+        ),
     ]
 
 
-def _registered(number: str, status: Callable[[Lab], dict[str, Any]],
-                verify: Callable[[Lab, dict[str, Any]], list[Verdict]] | None = None) -> StepCheck:
+def _registered(
+    number: str,
+    status: Callable[[Lab], dict[str, Any]],
+    verify: Callable[[Lab, dict[str, Any]], list[Verdict]] | None = None,
+) -> StepCheck:
     declared = catalog.step(number)
     return register_step(StepCheck(declared.number, declared.notebook, declared.title, status, verify))
 

@@ -14,6 +14,7 @@ a placeholder an ``Fn::Sub``. Change a helper's setting and the template follows
 
 Design notes: docs/infrastructure-as-code.md.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -28,8 +29,8 @@ import yaml
 from helpers.aws import apigateway, dynamodb, iam, lambda_, pipes, sns, sqs
 from helpers.aws.cloudwatch import alarm_params
 from helpers.aws.common import log_group_name
-from helpers.aws.runtime import LAB_RUNTIMES, lambda_runtime
 from helpers.aws.dynamodb import TableInfo
+from helpers.aws.runtime import LAB_RUNTIMES, lambda_runtime
 from helpers.core import naming
 from helpers.core.paths import REPO_ROOT
 from helpers.pipeline import catalog, step1, step2, step3, step4, step6
@@ -39,9 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TEMPLATE_PATH",
-    "LintFinding",
     "OUTPUTS",
     "PARAMETERS",
+    "LintFinding",
     "export_template",
     "lint_template",
     "pipeline_template",
@@ -62,8 +63,13 @@ _REGION = "iacregiontoken"
 _ACCOUNT = "iacaccounttoken"
 _STREAM_LABEL = "iacstreamlabeltoken"
 _API_ID = "iacapiidtoken"
-_SUBSTITUTIONS = (("arn:aws:", "arn:${AWS::Partition}:"), (_REGION, "${AWS::Region}"),
-                  (_ACCOUNT, "${AWS::AccountId}"), (_PREFIX, "${Prefix}"), (_API_ID, "${OrdersApi}"))
+_SUBSTITUTIONS = (
+    ("arn:aws:", "arn:${AWS::Partition}:"),
+    (_REGION, "${AWS::Region}"),
+    (_ACCOUNT, "${AWS::AccountId}"),
+    (_PREFIX, "${Prefix}"),
+    (_API_ID, "${OrdersApi}"),
+)
 
 
 def stack_name(prefix: str) -> str:
@@ -143,9 +149,17 @@ def _tag_list(lab: _SymbolicLab) -> list[dict[str, str]]:
 
 def _queue_properties(lab: _SymbolicLab, component: str, settings: dict[str, Any]) -> dict[str, Any]:
     """``AWS::SQS::Queue`` properties from :func:`helpers.aws.sqs.ensure_queue` settings."""
-    arguments = {name: settings.get(name, _default(sqs.ensure_queue, name)) for name in (
-        "visibility_timeout", "receive_wait_time", "message_retention_seconds", "dead_letter_target_arn",
-        "max_receive_count", "redrive_allow_source_arns")}
+    arguments = {
+        name: settings.get(name, _default(sqs.ensure_queue, name))
+        for name in (
+            "visibility_timeout",
+            "receive_wait_time",
+            "message_retention_seconds",
+            "dead_letter_target_arn",
+            "max_receive_count",
+            "redrive_allow_source_arns",
+        )
+    }
     attributes = sqs.wanted_attributes(**arguments)
     properties: dict[str, Any] = {
         "QueueName": lab.name(component),
@@ -173,8 +187,13 @@ _MAPPING_PROPERTIES = {
 }
 
 
-def _event(event_type: str, source_key: str, source: str, mapping: dict[str, Any],
-           on_failure_destination_arn: str | None = None) -> dict[str, Any]:
+def _event(
+    event_type: str,
+    source_key: str,
+    source: str,
+    mapping: dict[str, Any],
+    on_failure_destination_arn: str | None = None,
+) -> dict[str, Any]:
     """A SAM ``SQS``/``DynamoDB`` event from :func:`helpers.aws.event_sources.ensure_event_source_mapping` settings."""
     properties: dict[str, Any] = {source_key: source}
     for keyword, value in mapping.items():
@@ -204,19 +223,31 @@ def _add_function(builder: _Builder, function: catalog.Function, settings: _Func
     logical = _logical_id(function.component)
     name = lab.name(function.component)
     symbolic = cast("Lab", lab)
-    builder.add(f"{logical}Role", "AWS::IAM::Role", {
-        "RoleName": iam.role_name(symbolic, function.component),
-        "Path": iam.ROLE_PATH,
-        "AssumeRolePolicyDocument": iam.lambda_trust_policy(),
-        "Policies": [{"PolicyName": iam.POLICY_NAME,
-                      "PolicyDocument": iam.policy_document(symbolic, function.component, settings.statements)}],
-        "Tags": _tag_list(lab),
-    })
-    builder.add(f"{logical}LogGroup", "AWS::Logs::LogGroup", {
-        "LogGroupName": log_group_name(name),
-        "RetentionInDays": _default(lambda_.deploy_function, "log_retention_days"),
-        "Tags": _tag_list(lab),
-    })
+    builder.add(
+        f"{logical}Role",
+        "AWS::IAM::Role",
+        {
+            "RoleName": iam.role_name(symbolic, function.component),
+            "Path": iam.ROLE_PATH,
+            "AssumeRolePolicyDocument": iam.lambda_trust_policy(),
+            "Policies": [
+                {
+                    "PolicyName": iam.POLICY_NAME,
+                    "PolicyDocument": iam.policy_document(symbolic, function.component, settings.statements),
+                }
+            ],
+            "Tags": _tag_list(lab),
+        },
+    )
+    builder.add(
+        f"{logical}LogGroup",
+        "AWS::Logs::LogGroup",
+        {
+            "LogGroupName": log_group_name(name),
+            "RetentionInDays": _default(lambda_.deploy_function, "log_retention_days"),
+            "Tags": _tag_list(lab),
+        },
+    )
     try:
         code_uri = function.directory.relative_to(REPO_ROOT)
     except ValueError:
@@ -259,29 +290,42 @@ def pipeline_template(*, runtime: str | None = None, prefix: str | None = None) 
     table_arn = f"arn:aws:dynamodb:{lab.region}:{lab.account_id}:table/{table_name}"
     stream_arn = f"{table_arn}/stream/{_STREAM_LABEL}"
     table = TableInfo(table_name, table_arn, stream_arn=stream_arn)
-    builder.references.update({table_arn: {"Fn::GetAtt": ["OrdersTable", "Arn"]},
-                               stream_arn: {"Fn::GetAtt": ["OrdersTable", "StreamArn"]}})
-    builder.add("OrdersTable", "AWS::DynamoDB::Table", _table_properties(lab, table_name),
-                DeletionPolicy="Delete", UpdateReplacePolicy="Delete")
+    builder.references.update(
+        {table_arn: {"Fn::GetAtt": ["OrdersTable", "Arn"]}, stream_arn: {"Fn::GetAtt": ["OrdersTable", "StreamArn"]}}
+    )
+    builder.add(
+        "OrdersTable",
+        "AWS::DynamoDB::Table",
+        _table_properties(lab, table_name),
+        DeletionPolicy="Delete",
+        UpdateReplacePolicy="Delete",
+    )
 
     # Steps 2, 3, 5, 4 and 6: the queues.
-    queue_settings = {**step2.order_queue_settings(symbolic, max_receive_count=step2.DEFAULT_MAX_RECEIVE_COUNT),
-                      **step4.high_value_queue_settings(symbolic),
-                      catalog.ALERT_INBOX_COMPONENT: step6.ALERT_INBOX_SETTINGS}
+    queue_settings = {
+        **step2.order_queue_settings(symbolic, max_receive_count=step2.DEFAULT_MAX_RECEIVE_COUNT),
+        **step4.high_value_queue_settings(symbolic),
+        catalog.ALERT_INBOX_COMPONENT: step6.ALERT_INBOX_SETTINGS,
+    }
     queues: dict[str, sqs.QueueInfo] = {}
     for component, settings in queue_settings.items():
         logical = _logical_id(component)
-        info = sqs.QueueInfo(lab.name(component), f"https://sqs.{lab.region}.amazonaws.com/{lab.account_id}/"
-                             f"{lab.name(component)}", sqs.queue_arn(symbolic, component))
+        info = sqs.QueueInfo(
+            lab.name(component),
+            f"https://sqs.{lab.region}.amazonaws.com/{lab.account_id}/{lab.name(component)}",
+            sqs.queue_arn(symbolic, component),
+        )
         queues[component] = info
         builder.references.update({info.url: {"Ref": logical}, info.arn: {"Fn::GetAtt": [logical, "Arn"]}})
         properties = _queue_properties(lab, component, settings)
         if "RedriveAllowPolicy" in properties:
             properties["RedriveAllowPolicy"] = builder.resolve(properties["RedriveAllowPolicy"], references=False)
         builder.add(logical, "AWS::SQS::Queue", properties, DeletionPolicy="Delete", UpdateReplacePolicy="Delete")
-    order_queues = step2.OrderQueues(queue=queues[catalog.ORDER_QUEUE_COMPONENT],
-                                     dlq=queues[catalog.ORDER_DLQ_COMPONENT],
-                                     stream_failures=queues[catalog.STREAM_FAILURES_COMPONENT])
+    order_queues = step2.OrderQueues(
+        queue=queues[catalog.ORDER_QUEUE_COMPONENT],
+        dlq=queues[catalog.ORDER_DLQ_COMPONENT],
+        stream_failures=queues[catalog.STREAM_FAILURES_COMPONENT],
+    )
     order_queue = builder.resources[_logical_id(catalog.ORDER_QUEUE_COMPONENT)]["Properties"]
     order_queue["RedrivePolicy"]["maxReceiveCount"] = {"Ref": "MaxReceiveCount"}
     high_value_queue = queues[catalog.HIGH_VALUE_QUEUE_COMPONENT]
@@ -289,24 +333,35 @@ def pipeline_template(*, runtime: str | None = None, prefix: str | None = None) 
 
     # The catalog's functions, each with its role and log group, set up as its step sets it up.
     create_order_environment: dict[str, Any] = step1.create_order_environment(
-        table_name, step1.DEFAULT_HIGH_VALUE_THRESHOLD)
+        table_name, step1.DEFAULT_HIGH_VALUE_THRESHOLD
+    )
     create_order_environment[step1.HIGH_VALUE_THRESHOLD_VARIABLE] = {"Ref": "HighValueThreshold"}
     settings_of = {
         catalog.CREATE_ORDER.component: _FunctionSettings(
-            create_order_environment, step1.create_order_role_statements(table),
-            {_route_event_name(route): _api_event(route) for route in step1.ROUTES}),
+            create_order_environment,
+            step1.create_order_role_statements(table),
+            {_route_event_name(route): _api_event(route) for route in step1.ROUTES},
+        ),
         catalog.STREAM_PROCESSOR.component: _FunctionSettings(
             step2.stream_processor_environment(order_queues.queue.url),
             step2.stream_processor_role_statements(table, order_queues),
-            {"OrdersStream": _event("DynamoDB", "Stream", stream_arn, step2.STREAM_PROCESSOR_MAPPING,
-                                    order_queues.stream_failures.arn)}),
+            {
+                "OrdersStream": _event(
+                    "DynamoDB", "Stream", stream_arn, step2.STREAM_PROCESSOR_MAPPING, order_queues.stream_failures.arn
+                )
+            },
+        ),
         catalog.ORDER_WORKER.component: _FunctionSettings(
-            step3.order_worker_environment(table, order_queues), step3.order_worker_role_statements(table, order_queues),
-            {"OrderQueue": _event("SQS", "Queue", order_queues.queue.arn, step3.ORDER_WORKER_MAPPING)}),
+            step3.order_worker_environment(table, order_queues),
+            step3.order_worker_role_statements(table, order_queues),
+            {"OrderQueue": _event("SQS", "Queue", order_queues.queue.arn, step3.ORDER_WORKER_MAPPING)},
+        ),
         catalog.HIGH_VALUE_ENRICHER.component: _FunctionSettings(step4.enricher_environment(), [], {}),
         catalog.HIGH_VALUE_CONSUMER.component: _FunctionSettings(
-            step4.consumer_environment(table_name), step4.consumer_role_statements(table_arn, high_value_queue.arn),
-            {"HighValueQueue": _event("SQS", "Queue", high_value_queue.arn, step4.CONSUMER_MAPPING)}),
+            step4.consumer_environment(table_name),
+            step4.consumer_role_statements(table_arn, high_value_queue.arn),
+            {"HighValueQueue": _event("SQS", "Queue", high_value_queue.arn, step4.CONSUMER_MAPPING)},
+        ),
     }
     unknown = sorted({f.component for f in catalog.FUNCTIONS} ^ set(settings_of))
     if unknown:
@@ -323,24 +378,40 @@ def pipeline_template(*, runtime: str | None = None, prefix: str | None = None) 
     pipe_settings = step4.high_value_pipe_settings(stream_arn, high_value_queue.arn, pipe_dlq.arn, enricher_arn)
     pipe_component = catalog.HIGH_VALUE_PIPE_COMPONENT
     pipe_role = _logical_id(pipe_component, "Role")
-    builder.add(pipe_role, "AWS::IAM::Role", {
-        "RoleName": iam.role_name(symbolic, pipe_component),
-        "Path": iam.ROLE_PATH,
-        "AssumeRolePolicyDocument": iam.pipe_trust_policy(symbolic, lab.name(pipe_component)),
-        "Policies": [{"PolicyName": iam.POLICY_NAME, "PolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": step4.pipe_role_statements(stream_arn, high_value_queue.arn, pipe_dlq.arn, enricher_arn)}}],
-        "Tags": _tag_list(lab),
-    })
+    builder.add(
+        pipe_role,
+        "AWS::IAM::Role",
+        {
+            "RoleName": iam.role_name(symbolic, pipe_component),
+            "Path": iam.ROLE_PATH,
+            "AssumeRolePolicyDocument": iam.pipe_trust_policy(symbolic, lab.name(pipe_component)),
+            "Policies": [
+                {
+                    "PolicyName": iam.POLICY_NAME,
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": step4.pipe_role_statements(
+                            stream_arn, high_value_queue.arn, pipe_dlq.arn, enricher_arn
+                        ),
+                    },
+                }
+            ],
+            "Tags": _tag_list(lab),
+        },
+    )
     definition = pipes.pipe_definition(pipe_component, role_arn="iacpiperoletoken", **pipe_settings)
     builder.references["iacpiperoletoken"] = {"Fn::GetAtt": [pipe_role, "Arn"]}
-    builder.add(_logical_id(pipe_component), "AWS::Pipes::Pipe", {
-        "Name": lab.name(pipe_component),
-        "Source": pipe_settings["source_arn"],
-        "DesiredState": _default(pipes.ensure_pipe, "desired_state"),
-        **definition,
-        "Tags": dict(lab.tags),
-    })
+    builder.add(
+        _logical_id(pipe_component),
+        "AWS::Pipes::Pipe",
+        {
+            "Name": lab.name(pipe_component),
+            "Source": pipe_settings["source_arn"],
+            "DesiredState": _default(pipes.ensure_pipe, "desired_state"),
+            **definition,
+            "Tags": dict(lab.tags),
+        },
+    )
 
     # Step 6: the alerts topic, its subscribers, the alarms, the dashboard.
     _add_alerting(builder, symbolic)
@@ -348,9 +419,11 @@ def pipeline_template(*, runtime: str | None = None, prefix: str | None = None) 
     template: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": SAM_TRANSFORM,
-        "Description": ("Order Pipeline Lab: API Gateway + Lambda -> DynamoDB -> Streams -> SQS workers, "
-                        "EventBridge Pipes for high-value orders, DLQ, CloudWatch alarms + SNS. "
-                        "Generated by `orderlab iac export` from the lab's helpers; do not edit by hand."),
+        "Description": (
+            "Order Pipeline Lab: API Gateway + Lambda -> DynamoDB -> Streams -> SQS workers, "
+            "EventBridge Pipes for high-value orders, DLQ, CloudWatch alarms + SNS. "
+            "Generated by `orderlab iac export` from the lab's helpers; do not edit by hand."
+        ),
         "Parameters": _parameters(naming.validate_prefix(prefix or naming.DEFAULT_PREFIX)),
         "Conditions": {"HasAlertEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}},
         "Resources": {logical: builder.resolve(resource) for logical, resource in builder.resources.items()},
@@ -361,18 +434,30 @@ def pipeline_template(*, runtime: str | None = None, prefix: str | None = None) 
 
 def _parameters(prefix: str) -> dict[str, Any]:
     return {
-        "Prefix": {"Type": "String", "Default": prefix,
-                   "AllowedPattern": "^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$",
-                   "Description": "Learner prefix: every resource is named <prefix>-<component> and tagged with it"},
-        "HighValueThreshold": {"Type": "String", "Default": str(step1.DEFAULT_HIGH_VALUE_THRESHOLD),
-                               "AllowedPattern": r"^[0-9]+(\.[0-9]{1,2})?$",
-                               "Description": "Orders whose total is at least this get valueTier HIGH and are routed "
-                                              "by the pipe"},
-        "MaxReceiveCount": {"Type": "Number", "Default": step2.DEFAULT_MAX_RECEIVE_COUNT, "MinValue": 1,
-                            "MaxValue": 1000,
-                            "Description": "Receives of an order message before SQS moves it to the dead-letter queue"},
-        "AlertEmail": {"Type": "String", "Default": step6.DEFAULT_ALERT_EMAIL,
-                       "Description": "Where the alarms' alerts are e-mailed (empty: no e-mail subscription)"},
+        "Prefix": {
+            "Type": "String",
+            "Default": prefix,
+            "AllowedPattern": "^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$",
+            "Description": "Learner prefix: every resource is named <prefix>-<component> and tagged with it",
+        },
+        "HighValueThreshold": {
+            "Type": "String",
+            "Default": str(step1.DEFAULT_HIGH_VALUE_THRESHOLD),
+            "AllowedPattern": r"^[0-9]+(\.[0-9]{1,2})?$",
+            "Description": "Orders whose total is at least this get valueTier HIGH and are routed by the pipe",
+        },
+        "MaxReceiveCount": {
+            "Type": "Number",
+            "Default": step2.DEFAULT_MAX_RECEIVE_COUNT,
+            "MinValue": 1,
+            "MaxValue": 1000,
+            "Description": "Receives of an order message before SQS moves it to the dead-letter queue",
+        },
+        "AlertEmail": {
+            "Type": "String",
+            "Default": step6.DEFAULT_ALERT_EMAIL,
+            "Description": "Where the alarms' alerts are e-mailed (empty: no e-mail subscription)",
+        },
     }
 
 
@@ -381,9 +466,14 @@ def _outputs() -> dict[str, Any]:
         "ApiUrl": ({"Fn::GetAtt": ["OrdersApi", "ApiEndpoint"]}, "Base URL of the orders API (POST /orders)"),
         "OrdersTableName": ({"Ref": "OrdersTable"}, "DynamoDB table of the orders"),
         "OrderQueueUrl": ({"Ref": _logical_id(catalog.ORDER_QUEUE_COMPONENT)}, "SQS queue the order worker consumes"),
-        "DeadLetterQueueUrl": ({"Ref": _logical_id(catalog.ORDER_DLQ_COMPONENT)}, "Dead-letter queue of the order queue"),
-        "HighValueQueueUrl": ({"Ref": _logical_id(catalog.HIGH_VALUE_QUEUE_COMPONENT)}, "SQS queue the pipe routes high-value "
-                                                                           "orders to"),
+        "DeadLetterQueueUrl": (
+            {"Ref": _logical_id(catalog.ORDER_DLQ_COMPONENT)},
+            "Dead-letter queue of the order queue",
+        ),
+        "HighValueQueueUrl": (
+            {"Ref": _logical_id(catalog.HIGH_VALUE_QUEUE_COMPONENT)},
+            "SQS queue the pipe routes high-value orders to",
+        ),
         "AlertTopicArn": ({"Ref": _logical_id(catalog.ALERTS_TOPIC_COMPONENT, "Topic")}, "SNS topic of the alarms"),
     }
     assert tuple(outputs) == OUTPUTS
@@ -394,8 +484,9 @@ def _table_properties(lab: _SymbolicLab, table_name: str) -> dict[str, Any]:
     """``AWS::DynamoDB::Table`` properties: CreateTable's, as the helpers create the table (a template's
     stream specification has no ``StreamEnabled``: declaring it is enabling it)."""
     properties = dynamodb.orders_table_parameters(table_name, stream_view_type=step2.STREAM_VIEW_TYPE)
-    properties["StreamSpecification"] = {key: value for key, value in properties["StreamSpecification"].items()
-                                         if key != "StreamEnabled"}
+    properties["StreamSpecification"] = {
+        key: value for key, value in properties["StreamSpecification"].items() if key != "StreamEnabled"
+    }
     return {**properties, "Tags": _tag_list(lab)}
 
 
@@ -407,14 +498,22 @@ def _route_event_name(route: str) -> str:
 
 def _api_event(route: str) -> dict[str, Any]:
     method, _, path = route.partition(" ")
-    return {"Type": "HttpApi", "Properties": {"ApiId": {"Ref": "OrdersApi"}, "Method": method, "Path": path,
-                                              "PayloadFormatVersion": "2.0",
-                                              "TimeoutInMillis": apigateway.INTEGRATION_TIMEOUT_MILLIS}}
+    return {
+        "Type": "HttpApi",
+        "Properties": {
+            "ApiId": {"Ref": "OrdersApi"},
+            "Method": method,
+            "Path": path,
+            "PayloadFormatVersion": "2.0",
+            "TimeoutInMillis": apigateway.INTEGRATION_TIMEOUT_MILLIS,
+        },
+    }
 
 
 def _api_properties(lab: _SymbolicLab) -> dict[str, Any]:
-    throttle = apigateway.stage_throttling(apigateway.DEFAULT_THROTTLING_BURST_LIMIT,
-                                           apigateway.DEFAULT_THROTTLING_RATE_LIMIT)
+    throttle = apigateway.stage_throttling(
+        apigateway.DEFAULT_THROTTLING_BURST_LIMIT, apigateway.DEFAULT_THROTTLING_RATE_LIMIT
+    )
     return {
         "Name": lab.name(catalog.API_COMPONENT),
         "Description": apigateway.API_DESCRIPTION,
@@ -424,27 +523,49 @@ def _api_properties(lab: _SymbolicLab) -> dict[str, Any]:
     }
 
 
-def _add_alerting(builder: _Builder, symbolic: "Lab") -> None:
+def _add_alerting(builder: _Builder, symbolic: Lab) -> None:
     lab = builder.lab
     topic = _logical_id(catalog.ALERTS_TOPIC_COMPONENT, "Topic")
     topic_arn = sns.topic_arn(symbolic, catalog.ALERTS_TOPIC_COMPONENT)
     builder.references[topic_arn] = {"Ref": topic}
-    builder.add(topic, "AWS::SNS::Topic", {"TopicName": lab.name(catalog.ALERTS_TOPIC_COMPONENT),
-                                           "DisplayName": step6.TOPIC_DISPLAY_NAME, "Tags": _tag_list(lab)})
+    builder.add(
+        topic,
+        "AWS::SNS::Topic",
+        {
+            "TopicName": lab.name(catalog.ALERTS_TOPIC_COMPONENT),
+            "DisplayName": step6.TOPIC_DISPLAY_NAME,
+            "Tags": _tag_list(lab),
+        },
+    )
     inbox_arn = sqs.queue_arn(symbolic, catalog.ALERT_INBOX_COMPONENT)
     inbox = _logical_id(catalog.ALERT_INBOX_COMPONENT)
-    builder.add(f"{inbox}Policy", "AWS::SQS::QueuePolicy", {
-        "Queues": [{"Ref": inbox}], "PolicyDocument": sns.sns_publish_queue_policy(inbox_arn, topic_arn)})
-    builder.add(f"{inbox}Subscription", "AWS::SNS::Subscription", {
-        "TopicArn": topic_arn, "Protocol": "sqs", "Endpoint": inbox_arn, "RawMessageDelivery": False})
-    builder.add("AlertEmailSubscription", "AWS::SNS::Subscription", {
-        "TopicArn": topic_arn, "Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}}, Condition="HasAlertEmail")
+    builder.add(
+        f"{inbox}Policy",
+        "AWS::SQS::QueuePolicy",
+        {"Queues": [{"Ref": inbox}], "PolicyDocument": sns.sns_publish_queue_policy(inbox_arn, topic_arn)},
+    )
+    builder.add(
+        f"{inbox}Subscription",
+        "AWS::SNS::Subscription",
+        {"TopicArn": topic_arn, "Protocol": "sqs", "Endpoint": inbox_arn, "RawMessageDelivery": False},
+    )
+    builder.add(
+        "AlertEmailSubscription",
+        "AWS::SNS::Subscription",
+        {"TopicArn": topic_arn, "Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}},
+        Condition="HasAlertEmail",
+    )
 
     names = step6.PipelineNames(
-        prefix=lab.prefix, region=lab.region, order_queue=lab.name(catalog.ORDER_QUEUE_COMPONENT),
-        dlq=lab.name(catalog.ORDER_DLQ_COMPONENT), create_order=lab.name(catalog.CREATE_ORDER.component),
+        prefix=lab.prefix,
+        region=lab.region,
+        order_queue=lab.name(catalog.ORDER_QUEUE_COMPONENT),
+        dlq=lab.name(catalog.ORDER_DLQ_COMPONENT),
+        create_order=lab.name(catalog.CREATE_ORDER.component),
         stream_processor=lab.name(catalog.STREAM_PROCESSOR.component),
-        order_worker=lab.name(catalog.ORDER_WORKER.component), api_id=_API_ID)
+        order_worker=lab.name(catalog.ORDER_WORKER.component),
+        api_id=_API_ID,
+    )
     alarm_arns = []
     for spec in step6.alarm_specs(names).values():
         name = lab.name(spec.component)
@@ -452,12 +573,17 @@ def _add_alerting(builder: _Builder, symbolic: "Lab") -> None:
         properties = alarm_params(spec, name, alarm_actions=[topic_arn], ok_actions=[topic_arn])
         if not properties["InsufficientDataActions"]:
             del properties["InsufficientDataActions"]
-        builder.add(_logical_id(spec.component, "Alarm"), "AWS::CloudWatch::Alarm",
-                    {**properties, "Tags": _tag_list(lab)})
-    builder.add(_logical_id(catalog.DASHBOARD_COMPONENT, "Dashboard"), "AWS::CloudWatch::Dashboard", {
-        "DashboardName": lab.name(catalog.DASHBOARD_COMPONENT),
-        "DashboardBody": json.dumps(step6.pipeline_dashboard_body(names, alarm_arns), separators=(",", ":")),
-    })
+        builder.add(
+            _logical_id(spec.component, "Alarm"), "AWS::CloudWatch::Alarm", {**properties, "Tags": _tag_list(lab)}
+        )
+    builder.add(
+        _logical_id(catalog.DASHBOARD_COMPONENT, "Dashboard"),
+        "AWS::CloudWatch::Dashboard",
+        {
+            "DashboardName": lab.name(catalog.DASHBOARD_COMPONENT),
+            "DashboardBody": json.dumps(step6.pipeline_dashboard_body(names, alarm_arns), separators=(",", ":")),
+        },
+    )
 
 
 class _Dumper(yaml.SafeDumper):
@@ -477,13 +603,16 @@ _Dumper.add_representer(str, _represent_str)
 
 def render_template(template: dict[str, Any]) -> str:
     """The template as YAML (the form ``infra/template.yaml`` keeps)."""
-    header = ("# Generated by `orderlab iac export` from the lab's helpers (helpers/pipeline/template.py).\n"
-              "# Do not edit: change the helpers and export again (a test fails when this file is stale).\n")
+    header = (
+        "# Generated by `orderlab iac export` from the lab's helpers (helpers/pipeline/template.py).\n"
+        "# Do not edit: change the helpers and export again (a test fails when this file is stale).\n"
+    )
     return header + yaml.dump(template, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
 
 
-def export_template(path: Path | str = DEFAULT_TEMPLATE_PATH, *, runtime: str | None = None,
-                    prefix: str | None = None) -> Path:
+def export_template(
+    path: Path | str = DEFAULT_TEMPLATE_PATH, *, runtime: str | None = None, prefix: str | None = None
+) -> Path:
     """Write the pipeline's template to ``path`` (default ``infra/template.yaml``); return the path.
 
     ``prefix`` becomes the ``Prefix`` parameter's default (the repository's copy keeps ``orderlab``).
@@ -511,8 +640,15 @@ def lint_template(text: str) -> list[LintFinding]:
 
     findings = []
     for match in lint(text, config=ManualArgs(regions=["us-east-1"])):
-        findings.append(LintFinding(rule=match.rule.id, level=match.rule.severity, line=match.linenumber,
-                                    resource_path="/".join(str(p) for p in match.path), message=match.message))
+        findings.append(
+            LintFinding(
+                rule=match.rule.id,
+                level=match.rule.severity,
+                line=match.linenumber,
+                resource_path="/".join(str(p) for p in match.path),
+                message=match.message,
+            )
+        )
     return findings
 
 
@@ -522,5 +658,3 @@ def template_runtime(text: str) -> str | None:
         if f"Runtime: {runtime}\n" in text:
             return runtime
     return None
-
-

@@ -1,15 +1,16 @@
 """``orderlab``: the lab's command line.
 
-    orderlab cloud start|stop|status|reset   the local cloud (start prints the endpoint last)
-    orderlab run [-p NAME VALUE ...]   the whole series headless -> runs/latest/, with a summary
-    orderlab class --learners N        the series for N learner prefixes at once -> runs/class-<time>/report.html
-    orderlab grade --prefix P          which steps a prefix has deployed correctly
-    orderlab clean [--prefix P]        delete everything the lab created (by tag), verify none remains
-    orderlab cleanup --class [DIR]     the same for every learner of a class run
-    orderlab iac export [--prefix P] [-o FILE]   the pipeline as an AWS SAM template (default infra/template.yaml)
-    orderlab iac deploy --prefix P     deploy it as stack P-order-pipeline (change set), print its outputs
-    orderlab iac delete --prefix P     delete that stack and verify nothing of P remains
+orderlab cloud start|stop|status|reset   the local cloud (start prints the endpoint last)
+orderlab run [-p NAME VALUE ...]   the whole series headless -> runs/latest/, with a summary
+orderlab class --learners N        the series for N learner prefixes at once -> runs/class-<time>/report.html
+orderlab grade --prefix P          which steps a prefix has deployed correctly
+orderlab clean [--prefix P]        delete everything the lab created (by tag), verify none remains
+orderlab cleanup --class [DIR]     the same for every learner of a class run
+orderlab iac export [--prefix P] [-o FILE]   the pipeline as an AWS SAM template (default infra/template.yaml)
+orderlab iac deploy --prefix P     deploy it as stack P-order-pipeline (change set), print its outputs
+orderlab iac delete --prefix P     delete that stack and verify nothing of P remains
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,6 @@ import sys
 from pathlib import Path
 
 import localcloud
-
 from helpers.core.lab import Lab
 from helpers.core.paths import REPO_ROOT
 from helpers.core.target import TargetError, resolve_target
@@ -57,8 +57,9 @@ def _parse_value(raw: str):
 
 def _cmd_cloud(args: argparse.Namespace) -> int:
     if args.action == "start":
-        status = localcloud.start(args.port, enforce_iam=True if args.enforce_iam else None,
-                                  persist=False if args.no_persist else None)
+        status = localcloud.start(
+            args.port, enforce_iam=True if args.enforce_iam else None, persist=False if args.no_persist else None
+        )
         if status.note:
             print(f"local cloud: {status.note}")
         print(status.describe())
@@ -68,8 +69,10 @@ def _cmd_cloud(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         report = localcloud.stop(args.port)
         if report.stopped:
-            print(f"local cloud on port {report.port} stopped in {report.seconds:.1f} s "
-                  f"({len(report.killed)} process(es){', forced' if report.forced else ''})")
+            print(
+                f"local cloud on port {report.port} stopped in {report.seconds:.1f} s "
+                f"({len(report.killed)} process(es){', forced' if report.forced else ''})"
+            )
         else:
             print(f"local cloud on port {report.port} was not running")
     else:
@@ -123,7 +126,12 @@ def _class_prefixes(path: Path) -> tuple[list[str], str | None]:
 
 def _cmd_class(args: argparse.Namespace) -> int:
     from helpers.teach.runner import (  # imported on use (see the top)
-        class_output_dir, class_prefixes, run_class, select_notebooks, summary_table)
+        class_output_dir,
+        class_prefixes,
+        run_class,
+        select_notebooks,
+        summary_table,
+    )
 
     parameters = {name: _parse_value(value) for name, value in (args.parameter or [])}
     if args.target:
@@ -139,11 +147,21 @@ def _cmd_class(args: argparse.Namespace) -> int:
     was_running = target.is_local and localcloud.status().running
     if target.is_local:
         localcloud.start()  # once, before the learners' kernels connect to it
-    print(f"Class of {len(prefixes)} ({', '.join(prefixes)}) on {target.describe()}, {args.concurrency} at a time, "
-          f"notebooks {', '.join(p.name[:2] for p in notebooks)} -> {output_dir}")
+    print(
+        f"Class of {len(prefixes)} ({', '.join(prefixes)}) on {target.describe()}, {args.concurrency} at a time, "
+        f"notebooks {', '.join(p.name[:2] for p in notebooks)} -> {output_dir}"
+    )
     try:
-        run = run_class(prefixes, output_dir, parameters, notebooks=notebooks, concurrency=args.concurrency,
-                        grade=args.grade, cleanup=args.cleanup, learner_timeout=args.learner_timeout)
+        run = run_class(
+            prefixes,
+            output_dir,
+            parameters,
+            notebooks=notebooks,
+            concurrency=args.concurrency,
+            grade=args.grade,
+            cleanup=args.cleanup,
+            learner_timeout=args.learner_timeout,
+        )
     finally:
         if target.is_local and not was_running and not args.keep_cloud:
             localcloud.stop()
@@ -168,8 +186,10 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if not prefixes:
         prefixes = [None]
     steps = args.steps.split(",") if args.steps else None
-    reports = [grade_lab(Lab.connect(target, prefix), [s.strip().zfill(2) for s in steps] if steps else None)
-               for prefix in prefixes]
+    reports = [
+        grade_lab(Lab.connect(target, prefix), [s.strip().zfill(2) for s in steps] if steps else None)
+        for prefix in prefixes
+    ]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
     else:
@@ -187,8 +207,8 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     report = destroy_lab(lab)
     for item in report.deleted:
         print(f"  deleted {item}")
-    for item in report.errors:
-        print(f"  ERROR {item}")
+    for error in report.errors:
+        print(f"  ERROR {error}")
     if report.remaining:
         print(f"{len(report.remaining)} resource(s) remain:")
         for item in report.remaining:
@@ -216,11 +236,18 @@ def _cmd_iac(args: argparse.Namespace) -> int:
 
     lab = Lab.connect(args.target, args.prefix)
     if args.action == "deploy":
-        result = deploy_stack(lab, high_value_threshold=args.high_value_threshold,
-                              max_receive_count=args.max_receive_count, alert_email=args.alert_email, progress=print)
+        result = deploy_stack(
+            lab,
+            high_value_threshold=args.high_value_threshold,
+            max_receive_count=args.max_receive_count,
+            alert_email=args.alert_email,
+            progress=print,
+        )
         for change in result.changes:
-            print(f"  {change.action:<8} {change.logical_id:<40} {change.resource_type}"
-                  + (f" (replacement: {change.replacement})" if change.replacement else ""))
+            print(
+                f"  {change.action:<8} {change.logical_id:<40} {change.resource_type}"
+                + (f" (replacement: {change.replacement})" if change.replacement else "")
+            )
         print(f"stack {result.stack_name}: {result.status}")
         for key, value in result.outputs.items():
             print(f"  {key} = {value}")
@@ -231,8 +258,10 @@ def _cmd_iac(args: argparse.Namespace) -> int:
         for item in deletion.sweep.remaining:
             print(f"  {item}")
         return 1
-    print(f"stack {deletion.stack_name} {'deleted' if deletion.deleted else 'did not exist'}; "
-          f"nothing of prefix {lab.prefix!r} remains")
+    print(
+        f"stack {deletion.stack_name} {'deleted' if deletion.deleted else 'did not exist'}; "
+        f"nothing of prefix {lab.prefix!r} remains"
+    )
     return 0
 
 
@@ -246,8 +275,14 @@ def _clean_class(args: argparse.Namespace) -> int:
     failed = []
     for prefix in prefixes:
         result = cleanup_prefix(target, prefix)
-        print(f"  {prefix}: deleted {result['deleted']}, " + ("nothing remains" if result["ok"] else
-              f"{len(result['remaining'])} remain, {len(result['errors'])} error(s)"))
+        print(
+            f"  {prefix}: deleted {result['deleted']}, "
+            + (
+                "nothing remains"
+                if result["ok"]
+                else f"{len(result['remaining'])} remain, {len(result['errors'])} error(s)"
+            )
+        )
         for item in result["remaining"] + result["errors"]:
             print(f"    {item}")
         if not result["ok"]:
@@ -256,10 +291,8 @@ def _clean_class(args: argparse.Namespace) -> int:
         print(f"NOT clean: {', '.join(failed)}")
         return 1
     print("Nothing remains for any learner of the class.")
-    if args.stop_cloud:
-
-        if resolve_target(target).is_local:
-            localcloud.stop()
+    if args.stop_cloud and resolve_target(target).is_local:
+        localcloud.stop()
     return 0
 
 
@@ -268,37 +301,55 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     cloud = sub.add_parser(
-        "cloud", help="start, stop, inspect or reset the local cloud",
+        "cloud",
+        help="start, stop, inspect or reset the local cloud",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="The lab's local cloud on 127.0.0.1 (pinned MiniStack + AWS-fidelity patches).",
         epilog="State: what you create (functions, tables and items, queues and messages, streams, pipes, "
-               "alarms,\nsubscriptions, roles, the HTTP API) is kept in ~/.orderlab/cloud-<port>/state/ and "
-               "survives\n'stop' then 'start' and a reboot. It is snapshotted every 2 s while it changes: "
-               "after a crash\n(kill -9, power loss) 'start' says which moment it recovered and what may be "
-               "lost.\n'reset' stops the cloud and deletes its saved state: the next 'start' is a clean slate.\n"
-               "--no-persist (or ORDERLAB_PERSIST=0) keeps the state in memory only.")
-    cloud.add_argument("action", choices=["start", "stop", "status", "reset"],
-                       help="start (idempotent), stop (graceful: the last snapshot is written), status, "
-                            "reset (stop + delete the saved state)")
-    cloud.add_argument("--no-persist", action="store_true",
-                       help="start: keep the state in memory only (also ORDERLAB_PERSIST=0)")
-    cloud.add_argument("--enforce-iam", action="store_true",
-                       help="start: check every call against IAM policies, as AWS does (also ORDERLAB_ENFORCE_IAM=1)")
+        "alarms,\nsubscriptions, roles, the HTTP API) is kept in ~/.orderlab/cloud-<port>/state/ and "
+        "survives\n'stop' then 'start' and a reboot. It is snapshotted every 2 s while it changes: "
+        "after a crash\n(kill -9, power loss) 'start' says which moment it recovered and what may be "
+        "lost.\n'reset' stops the cloud and deletes its saved state: the next 'start' is a clean slate.\n"
+        "--no-persist (or ORDERLAB_PERSIST=0) keeps the state in memory only.",
+    )
+    cloud.add_argument(
+        "action",
+        choices=["start", "stop", "status", "reset"],
+        help="start (idempotent), stop (graceful: the last snapshot is written), status, "
+        "reset (stop + delete the saved state)",
+    )
+    cloud.add_argument(
+        "--no-persist", action="store_true", help="start: keep the state in memory only (also ORDERLAB_PERSIST=0)"
+    )
+    cloud.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="start: check every call against IAM policies, as AWS does (also ORDERLAB_ENFORCE_IAM=1)",
+    )
     cloud.add_argument("--port", type=int, default=None, help="default: ORDERLAB_PORT or 4599")
     cloud.set_defaults(func=_cmd_cloud)
 
     run = sub.add_parser("run", help="run the whole series headless into runs/latest/")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     help="a notebook parameter, e.g. -p prefix alice (repeatable)")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter, e.g. -p prefix alice (repeatable)",
+    )
     run.add_argument("--output", help="where the executed notebooks go (default runs/latest)")
     run.add_argument("--keep-cloud", action="store_true", help="leave the local cloud running afterwards")
     run.set_defaults(func=_cmd_run)
 
     klass = sub.add_parser(
-        "class", help="run the series for N learner prefixes at once, with an HTML/JSON report",
+        "class",
+        help="run the series for N learner prefixes at once, with an HTML/JSON report",
         description="Run the notebook series headless for several learners (one prefix each) against one cloud, "
-                    "at most --concurrency at a time; write runs/class-<time>/report.html and report.json.",
-        epilog=CLASS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "at most --concurrency at a time; write runs/class-<time>/report.html and report.json.",
+        epilog=CLASS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     who = klass.add_mutually_exclusive_group()
     who.add_argument("--learners", type=int, default=3, help="how many learners: prefixes <base>01.. (default 3)")
     who.add_argument("--prefixes", help="explicit learner prefixes, comma-separated (e.g. alice,bob)")
@@ -308,36 +359,69 @@ def build_parser() -> argparse.ArgumentParser:
     klass.add_argument("--notebooks", help="only these notebook numbers, comma-separated (e.g. 00,01); default all")
     klass.add_argument("--grade", action="store_true", help="after each learner's run, grade its resources")
     klass.add_argument("--cleanup", action="store_true", help="then delete each learner's resources, verified")
-    klass.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                       help="a notebook parameter for every learner, e.g. -p demo_orders 5 (repeatable)")
+    klass.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter for every learner, e.g. -p demo_orders 5 (repeatable)",
+    )
     klass.add_argument("--output", help="the run's folder (default runs/class-<UTC time>)")
-    klass.add_argument("--learner-timeout", type=float, default=None, metavar="SECONDS",
-                       help="stop a learner's run after this long (default 15 minutes per notebook)")
-    klass.add_argument("--keep-cloud", action="store_true", help="leave the local cloud running afterwards "
-                       "(needed to grade or clean up later without starting it again)")
+    klass.add_argument(
+        "--learner-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a learner's run after this long (default 15 minutes per notebook)",
+    )
+    klass.add_argument(
+        "--keep-cloud",
+        action="store_true",
+        help="leave the local cloud running afterwards (needed to grade or clean up later without starting it again)",
+    )
     klass.set_defaults(func=_cmd_class)
 
     grade = sub.add_parser("grade", help="inspect a learner's resources: which steps are done correctly")
     grade.add_argument("--prefix", action="append", help="a learner prefix (repeatable; default orderlab)")
-    grade.add_argument("--class", dest="class_dir", nargs="?", const="", default=None, metavar="DIR",
-                       help="every learner of a class run (default: the latest runs/class-*)")
+    grade.add_argument(
+        "--class",
+        dest="class_dir",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="every learner of a class run (default: the latest runs/class-*)",
+    )
     grade.add_argument("--target", default=None, help="local (default), aws or endpoint")
     grade.add_argument("--steps", help="only these steps, comma-separated (e.g. 01,02)")
     grade.add_argument("--json", action="store_true", help="print JSON instead of text")
     grade.set_defaults(func=_cmd_grade)
 
-    clean = sub.add_parser("clean", aliases=["cleanup"], help="delete everything the lab created and verify none remains")
+    clean = sub.add_parser(
+        "clean", aliases=["cleanup"], help="delete everything the lab created and verify none remains"
+    )
     clean.add_argument("--target", default=None, help="local (default), aws or endpoint")
     clean.add_argument("--prefix", default=None, help="the learner prefix (default orderlab)")
-    clean.add_argument("--class", dest="class_dir", nargs="?", const="", default=None, metavar="DIR",
-                       help="every learner of a class run (default: the latest runs/class-*)")
+    clean.add_argument(
+        "--class",
+        dest="class_dir",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="every learner of a class run (default: the latest runs/class-*)",
+    )
     clean.add_argument("--stop-cloud", action="store_true", help="also stop the local cloud")
     clean.set_defaults(func=_cmd_clean)
 
     iac = sub.add_parser("iac", help="the pipeline as infrastructure as code: export, deploy or delete its stack")
     iac.add_argument("action", choices=["export", "deploy", "delete"])
-    iac.add_argument("--prefix", default=None, help="the learner prefix (default ORDERLAB_PREFIX or orderlab); "
-                     "export: the Prefix parameter's default")
+    iac.add_argument(
+        "--prefix",
+        default=None,
+        help="the learner prefix (default ORDERLAB_PREFIX or orderlab); export: the Prefix parameter's default",
+    )
     iac.add_argument("--target", default=None, help="local (default), aws or endpoint")
     iac.add_argument("-o", "--output", help="export: where to write the template (default infra/template.yaml)")
     iac.add_argument("--high-value-threshold", default=None, help="deploy: the HighValueThreshold parameter")

@@ -9,6 +9,7 @@ grade of prefix 'alice' on local cloud …: 4/5 steps done correctly
   ✔ 01 order ingestion
   ✘ 05 dead-letter queue — missing SQS queue alice-order-dlq (the dead-letter queue)
 """
+
 from __future__ import annotations
 
 import time
@@ -54,13 +55,22 @@ class GradeReport:
         return [s.step for s in self.steps if s.done]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prefix": self.prefix, "target": self.target, "seconds": round(self.seconds, 2),
-                "done": self.done, "steps": [asdict(s) | {"problems": s.problems} for s in self.steps]}
+        return {
+            "prefix": self.prefix,
+            "target": self.target,
+            "seconds": round(self.seconds, 2),
+            "done": self.done,
+            "steps": [asdict(s) | {"problems": s.problems} for s in self.steps],
+        }
 
     def summary(self) -> str:
-        lines = [f"grade of prefix {self.prefix!r} on {self.target}: {len(self.done)}/{len(self.steps)} steps done correctly"]
+        lines = [
+            f"grade of prefix {self.prefix!r} on {self.target}: {len(self.done)}/{len(self.steps)} steps done correctly"
+        ]
         for s in self.steps:
-            lines.append(f"  {'✔' if s.done else '✘'} {s.step} {s.title}" + ("" if s.done else f" — {'; '.join(s.problems)}"))
+            lines.append(
+                f"  {'✔' if s.done else '✘'} {s.step} {s.title}" + ("" if s.done else f" — {'; '.join(s.problems)}")
+            )
         return "\n".join(lines)
 
 

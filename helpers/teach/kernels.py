@@ -7,6 +7,7 @@ wake-up while nbclient sends on the socket it waits on (cells writing to an ``Ou
 which left a cell waiting for a reply that had arrived (docs/notebook-conventions.md,
 "Headless kernels").
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,8 @@ POLL_SLICE_SECONDS = 0.25  # the longest a missed wake-up can delay a message
 class SlicedPollChannel(AsyncZMQSocketChannel):
     """An asyncio channel whose ``get_msg`` polls in slices of :data:`POLL_SLICE_SECONDS`."""
 
-    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+    # jupyter_client declares the base's get_msg sync; on this asyncio channel it is a coroutine.
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
         """The next message; ``queue.Empty`` after ``timeout`` seconds (``None``: wait for ever)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -42,15 +44,15 @@ class SlicedPollChannel(AsyncZMQSocketChannel):
 class SlicedPollKernelClient(AsyncKernelClient):
     """nbclient's kernel client with :class:`SlicedPollChannel` for the shell, iopub and control channels."""
 
-    shell_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
-    iopub_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
-    control_channel_class = Type(SlicedPollChannel)  # type: ignore[assignment]
+    shell_channel_class = Type(SlicedPollChannel)
+    iopub_channel_class = Type(SlicedPollChannel)
+    control_channel_class = Type(SlicedPollChannel)
 
 
 class IpcKernelManager(AsyncKernelManager):
     """Kernels over Unix sockets (no TCP port, no unencrypted-transport warning), with the sliced client."""
 
-    client_factory = Type(SlicedPollKernelClient)  # type: ignore[assignment]
+    client_factory = Type(SlicedPollKernelClient)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("transport", "ipc")
@@ -58,4 +60,3 @@ class IpcKernelManager(AsyncKernelManager):
         # the client stays where it is, and a relative prefix would point them at two different files.
         kwargs.setdefault("ip", os.path.join(tempfile.gettempdir(), f"orderlab-kernel-{uuid.uuid4().hex[:12]}"))
         super().__init__(**kwargs)
-

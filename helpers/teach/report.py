@@ -8,6 +8,7 @@ The pure parts work on plain data and files, so they are unit-tested without a c
 ``CheckFailed``, the verdict it printed); :func:`build_report` turns a
 :class:`helpers.teach.results.ClassRun` into JSON-ready data; :func:`render_html` renders that data.
 """
+
 from __future__ import annotations
 
 import html
@@ -32,12 +33,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 class Failure:
     """The first failing cell of an executed notebook."""
 
-    cell: int             # index among the notebook's cells
+    cell: int  # index among the notebook's cells
     cell_id: str
-    ename: str            # the exception's class, e.g. CheckFailed, PrerequisiteMissing
-    message: str          # the exception's message (a CheckFailed's message is the whole verdict)
-    kind: str             # "check", "exercise-check", "prerequisites" or "error"
-    exercise: str = ""    # the exercise id when the failing cell belongs to one
+    ename: str  # the exception's class, e.g. CheckFailed, PrerequisiteMissing
+    message: str  # the exception's message (a CheckFailed's message is the whole verdict)
+    kind: str  # "check", "exercise-check", "prerequisites" or "error"
+    exercise: str = ""  # the exercise id when the failing cell belongs to one
 
     def first_line(self) -> str:
         return (self.message.strip().splitlines() or [self.ename])[0]
@@ -83,7 +84,7 @@ def notebook_failure(path: Path) -> Failure | None:
     return None
 
 
-def _notebook_entry(result: "NotebookResult", base: Path) -> dict[str, Any]:
+def _notebook_entry(result: NotebookResult, base: Path) -> dict[str, Any]:
     skipped = result.error.startswith("skipped")
     status = "ok" if result.ok else ("skipped" if skipped else "failed")
     output = Path(result.output)
@@ -95,33 +96,63 @@ def _notebook_entry(result: "NotebookResult", base: Path) -> dict[str, Any]:
     failure = None
     if not result.ok and not skipped:
         found = notebook_failure(output) if exists else None
-        failure = asdict(found) if found else {"cell": None, "cell_id": "", "ename": "Error", "message": result.error,
-                                               "kind": "error", "exercise": ""}
-    return {"notebook": result.notebook, "status": status, "seconds": round(result.seconds, 2),
-            "output": relative, "failure": failure, "detail": result.error if skipped else ""}
+        failure = (
+            asdict(found)
+            if found
+            else {
+                "cell": None,
+                "cell_id": "",
+                "ename": "Error",
+                "message": result.error,
+                "kind": "error",
+                "exercise": "",
+            }
+        )
+    return {
+        "notebook": result.notebook,
+        "status": status,
+        "seconds": round(result.seconds, 2),
+        "output": relative,
+        "failure": failure,
+        "detail": result.error if skipped else "",
+    }
 
 
-def build_report(run: "ClassRun") -> dict[str, Any]:
+def build_report(run: ClassRun) -> dict[str, Any]:
     """JSON-ready data for a class run (paths relative to the run's folder)."""
     learners = []
     for learner in run.learners:
-        learners.append({
-            "prefix": learner.prefix, "ok": learner.ok, "seconds": round(learner.seconds, 2), "error": learner.error,
-            "notebooks": [_notebook_entry(r, run.output_dir) for r in learner.results],
-            "grade": learner.grade, "cleanup": learner.cleanup,
-        })
+        learners.append(
+            {
+                "prefix": learner.prefix,
+                "ok": learner.ok,
+                "seconds": round(learner.seconds, 2),
+                "error": learner.error,
+                "notebooks": [_notebook_entry(r, run.output_dir) for r in learner.results],
+                "grade": learner.grade,
+                "cleanup": learner.cleanup,
+            }
+        )
     return {
-        "kind": REPORT_KIND, "version": REPORT_VERSION, "started_at": run.started_at, "target": run.target,
-        "notebooks": list(run.notebooks), "concurrency": run.concurrency, "parameters": run.parameters,
-        "seconds": round(run.seconds, 2), "ok": run.ok,
-        "passed": sum(1 for learner in learners if learner["ok"]), "learners": learners,
+        "kind": REPORT_KIND,
+        "version": REPORT_VERSION,
+        "started_at": run.started_at,
+        "target": run.target,
+        "notebooks": list(run.notebooks),
+        "concurrency": run.concurrency,
+        "parameters": run.parameters,
+        "seconds": round(run.seconds, 2),
+        "ok": run.ok,
+        "passed": sum(1 for learner in learners if learner["ok"]),
+        "learners": learners,
     }
 
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#1f2328;max-width:1200px}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d0d7de}
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.5em 0}
+th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f6f8fa}.ok{color:#1a7f37}.failed{color:#cf222e}.skipped{color:#9a6700}
 td.ok{background:#dafbe1}td.failed{background:#ffebe9}td.skipped{background:#fff8c5}
 pre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;margin:.3em 0}.muted{color:#656d76}
@@ -151,23 +182,37 @@ def render_html(report: dict[str, Any]) -> str:
                 cells.append('<td class="muted">not run</td>')
                 continue
             text = f"{_MARK[entry['status']]} {entry['seconds']:.1f} s"
-            title = entry["failure"]["message"].splitlines()[0] if entry.get("failure") and entry["failure"]["message"] else ""
+            title = (
+                entry["failure"]["message"].splitlines()[0]
+                if entry.get("failure") and entry["failure"]["message"]
+                else ""
+            )
             cells.append(f'<td class="{entry["status"]}" title="{_e(title)}">{_link(entry["output"], text)}</td>')
         grade = learner.get("grade")
-        grade_cell = (f"{len(grade['done'])}/{len(grade['steps'])}" if grade else '<span class="muted">—</span>')
+        grade_cell = f"{len(grade['done'])}/{len(grade['steps'])}" if grade else '<span class="muted">—</span>'
         cleanup = learner.get("cleanup")
-        cleanup_cell = ('<span class="muted">—</span>' if cleanup is None else
-                        ('<span class="ok">nothing remains</span>' if cleanup.get("ok") else
-                         f'<span class="failed">{len(cleanup.get("remaining", []))} remain</span>'))
+        cleanup_cell = (
+            '<span class="muted">—</span>'
+            if cleanup is None
+            else (
+                '<span class="ok">nothing remains</span>'
+                if cleanup.get("ok")
+                else f'<span class="failed">{len(cleanup.get("remaining", []))} remain</span>'
+            )
+        )
         status = "ok" if learner["ok"] else "failed"
-        rows.append(f'<tr><th><a href="#{_e(learner["prefix"])}">{_e(learner["prefix"])}</a></th>'
-                    f'<td class="{status}">{"passed" if learner["ok"] else "FAILED"}</td>{"".join(cells)}'
-                    f'<td>{learner["seconds"]:.1f} s</td><td>{grade_cell}</td><td>{cleanup_cell}</td></tr>')
+        rows.append(
+            f'<tr><th><a href="#{_e(learner["prefix"])}">{_e(learner["prefix"])}</a></th>'
+            f'<td class="{status}">{"passed" if learner["ok"] else "FAILED"}</td>{"".join(cells)}'
+            f"<td>{learner['seconds']:.1f} s</td><td>{grade_cell}</td><td>{cleanup_cell}</td></tr>"
+        )
 
     sections = []
     for learner in report["learners"]:
-        parts = [f'<h2 id="{_e(learner["prefix"])}">{_e(learner["prefix"])} — '
-                 f'<span class="{"ok" if learner["ok"] else "failed"}">{"passed" if learner["ok"] else "failed"}</span></h2>']
+        parts = [
+            f'<h2 id="{_e(learner["prefix"])}">{_e(learner["prefix"])} — '
+            f'<span class="{"ok" if learner["ok"] else "failed"}">{"passed" if learner["ok"] else "failed"}</span></h2>'
+        ]
         if learner.get("error"):
             parts.append(f'<p class="failed">The run itself failed: {_e(learner["error"])}</p>')
         for entry in learner["notebooks"]:
@@ -175,30 +220,38 @@ def render_html(report: dict[str, Any]) -> str:
             if failure:
                 where = f"cell {failure['cell']}" if failure.get("cell") is not None else "the notebook"
                 exercise = f" (exercise {failure['exercise']})" if failure.get("exercise") else ""
-                parts.append(f"<p><b>{_link(entry['output'], entry['notebook'])}</b> failed at {_e(where)}{_e(exercise)}: "
-                             f"<code>{_e(failure['ename'])}</code></p><pre>{_e(failure['message'])}</pre>")
+                parts.append(
+                    f"<p><b>{_link(entry['output'], entry['notebook'])}</b> failed at {_e(where)}{_e(exercise)}: "
+                    f"<code>{_e(failure['ename'])}</code></p><pre>{_e(failure['message'])}</pre>"
+                )
             elif entry["status"] == "skipped":
-                parts.append(f"<p class=\"skipped\">{_e(entry['notebook'])}: {_e(entry['detail'])}</p>")
+                parts.append(f'<p class="skipped">{_e(entry["notebook"])}: {_e(entry["detail"])}</p>')
         grade = learner.get("grade")
         if grade:
             grade_rows = "".join(
-                f'<tr><td>{_e(step["step"])}</td><td>{_e(step["title"])}</td>'
+                f"<tr><td>{_e(step['step'])}</td><td>{_e(step['title'])}</td>"
                 f'<td class="{"ok" if step["done"] else "failed"}">{"done" if step["done"] else "not done"}</td>'
-                f'<td>{_e("; ".join(step.get("problems", [])))}</td></tr>' for step in grade["steps"])
-            parts.append(f"<h3>Grade</h3><table><tr><th>step</th><th>what</th><th>verdict</th><th>problems</th></tr>"
-                         f"{grade_rows}</table>")
+                f"<td>{_e('; '.join(step.get('problems', [])))}</td></tr>"
+                for step in grade["steps"]
+            )
+            parts.append(
+                f"<h3>Grade</h3><table><tr><th>step</th><th>what</th><th>verdict</th><th>problems</th></tr>"
+                f"{grade_rows}</table>"
+            )
         cleanup = learner.get("cleanup")
         if cleanup is not None:
             remaining = "".join(f"<li>{_e(r)}</li>" for r in cleanup.get("remaining", []))
             errors = "".join(f"<li>{_e(r)}</li>" for r in cleanup.get("errors", []))
-            parts.append(f"<h3>Cleanup</h3><p>deleted {cleanup.get('deleted', 0)} resource(s); "
-                         f"{'nothing remains' if cleanup.get('ok') else 'NOT clean'}</p>"
-                         + (f"<ul>{remaining}{errors}</ul>" if remaining or errors else ""))
+            parts.append(
+                f"<h3>Cleanup</h3><p>deleted {cleanup.get('deleted', 0)} resource(s); "
+                f"{'nothing remains' if cleanup.get('ok') else 'NOT clean'}</p>"
+                + (f"<ul>{remaining}{errors}</ul>" if remaining or errors else "")
+            )
         sections.append("\n".join(parts))
 
     params = ", ".join(f"{k}={v!r}" for k, v in sorted(report.get("parameters", {}).items())) or "none"
     return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Order Pipeline Lab — class report {_e(report['started_at'])}</title><style>{_CSS}</style></head><body>"
         f"<h1>Order Pipeline Lab — class report</h1>"
         f"<p>{report['passed']}/{len(report['learners'])} learners passed · target {_e(report['target'])} · "
@@ -206,13 +259,13 @@ def render_html(report: dict[str, Any]) -> str:
         f"parameters: {_e(params)}</p>"
         f"<table><tr><th>learner</th><th>result</th>{''.join(head)}<th>time</th><th>grade</th><th>cleanup</th></tr>"
         f"{''.join(rows)}</table>"
-        "<p class=\"muted\">Each notebook cell links to the executed notebook (open it in JupyterLab). "
+        '<p class="muted">Each notebook cell links to the executed notebook (open it in JupyterLab). '
         "Hover a failed one for its message.</p>"
         f"{''.join(sections)}</body></html>\n"
     )
 
 
-def write_report(run: "ClassRun") -> tuple[Path, Path]:
+def write_report(run: ClassRun) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into the run's folder; return their paths."""
     data = build_report(run)
     json_path = run.output_dir / "report.json"

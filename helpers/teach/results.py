@@ -2,6 +2,7 @@
 
 The runner fills them in; the report renders them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ class NotebookResult:
     output: Path
     error: str = ""
 
+
 @dataclass
 class LearnerRun:
     """One learner of a class run: its notebooks' results, and its grade/cleanup when asked for."""
@@ -27,14 +29,15 @@ class LearnerRun:
     output_dir: Path
     results: list[NotebookResult] = field(default_factory=list)
     seconds: float = 0.0
-    grade: dict[str, Any] | None = None    # helpers.teach.grade.GradeReport.to_dict()
+    grade: dict[str, Any] | None = None  # helpers.teach.grade.GradeReport.to_dict()
     cleanup: dict[str, Any] | None = None  # {"ok", "deleted", "errors", "remaining"}
-    error: str = ""                        # the run itself broke (not a notebook)
+    error: str = ""  # the run itself broke (not a notebook)
 
     @property
     def ok(self) -> bool:
         cleaned = self.cleanup is None or self.cleanup.get("ok", False)
         return not self.error and bool(self.results) and all(r.ok for r in self.results) and cleaned
+
 
 @dataclass
 class ClassRun:

@@ -13,6 +13,7 @@ folder, optionally graded and cleaned up; :mod:`helpers.teach.report` writes ``r
 Learners are isolated by their prefix: every resource is named ``<prefix>-…`` and tagged with it,
 each learner's order page gets its own port (helpers/learn/frontend.py), and cleanup deletes by tag.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,14 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
     started = time.monotonic()
     try:
         papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters,
+            str(notebook),
+            str(output),
+            parameters=parameters,
             resources={"metadata": {"path": str(notebook.parent)}},
-            kernel_name="python3", progress_bar=False, execution_timeout=timeout, log_output=False,
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=timeout,
+            log_output=False,
             kernel_manager_class=IpcKernelManager,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
@@ -99,11 +105,18 @@ def run_series(
     for notebook in notebooks:
         is_cleanup = notebook.name == CLEANUP_NOTEBOOK.name
         if failed and stop_on_failure and not is_cleanup:
-            results.append(NotebookResult(notebook.name, False, 0.0, output_dir / notebook.name, "skipped: an earlier notebook failed"))
+            results.append(
+                NotebookResult(
+                    notebook.name, False, 0.0, output_dir / notebook.name, "skipped: an earlier notebook failed"
+                )
+            )
             continue
         echo(f"▶ {notebook.name} ...")
         result = run_notebook(notebook, output_dir / notebook.name, dict(parameters or {}))
-        echo(f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s" + (f" — {result.error}" if result.error else ""))
+        echo(
+            f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s"
+            + (f" — {result.error}" if result.error else "")
+        )
         results.append(result)
         failed = failed or not result.ok
     return results
@@ -122,10 +135,10 @@ def summary_table(results: list[NotebookResult]) -> str:
     return "\n".join(lines)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # A class: many learners, one cloud
 # ---------------------------------------------------------------------------------------------
+
 
 def class_prefixes(count: int, base: str = "learner") -> list[str]:
     """``count`` learner prefixes ``<base>01``, ``<base>02``, … (each a valid lab prefix).
@@ -148,8 +161,10 @@ def select_notebooks(steps: Iterable[str] | None) -> list[Path]:
     chosen = [p for p in numbered if p.name[:2] in wanted]
     unknown = sorted(wanted - {p.name[:2] for p in chosen})
     if unknown:
-        raise ValueError(f"no notebook numbered {', '.join(unknown)} in {NOTEBOOKS_DIR} "
-                         f"(there are {', '.join(p.name[:2] for p in numbered)})")
+        raise ValueError(
+            f"no notebook numbered {', '.join(unknown)} in {NOTEBOOKS_DIR} "
+            f"(there are {', '.join(p.name[:2] for p in numbered)})"
+        )
     return chosen
 
 
@@ -158,15 +173,27 @@ def cleanup_prefix(target: str | None, prefix: str) -> dict[str, Any]:
     lab = Lab.connect(target, prefix)
     report = destroy_lab(lab)
     remaining = find_lab_resources(lab)  # verified by a fresh search, not taken on trust
-    return {"ok": not remaining and not report.errors, "deleted": len(report.deleted),
-            "errors": [str(e) for e in report.errors], "remaining": [str(r) for r in remaining]}
+    return {
+        "ok": not remaining and not report.errors,
+        "deleted": len(report.deleted),
+        "errors": [str(e) for e in report.errors],
+        "remaining": [str(r) for r in remaining],
+    }
 
 
 LEARNER_FILE = "learner.json"  # what a learner's process leaves in its folder for the class run
 
 
-def run_learner(prefix: str, notebooks: list[Path], output_dir: Path, parameters: dict[str, Any], *,
-                grade: bool, cleanup: bool, echo: Callable[[str], None] = print) -> LearnerRun:
+def run_learner(
+    prefix: str,
+    notebooks: list[Path],
+    output_dir: Path,
+    parameters: dict[str, Any],
+    *,
+    grade: bool,
+    cleanup: bool,
+    echo: Callable[[str], None] = print,
+) -> LearnerRun:
     """One learner of a class, in this process: its notebooks, then its grade and cleanup if asked for.
 
     Writes ``<output_dir>/<prefix>/learner.json`` (what :func:`run_class` reads back).
@@ -175,8 +202,9 @@ def run_learner(prefix: str, notebooks: list[Path], output_dir: Path, parameters
     started = time.monotonic()
     target = parameters.get("target")
     try:
-        learner.results = run_series(learner.output_dir, {**parameters, "prefix": prefix}, notebooks=notebooks,
-                                     echo=echo)
+        learner.results = run_series(
+            learner.output_dir, {**parameters, "prefix": prefix}, notebooks=notebooks, echo=echo
+        )
         if grade:
             steps = sorted({p.name[:2] for p in notebooks} & set(STEPS))
             learner.grade = grade_lab(Lab.connect(target, prefix), steps).to_dict()
@@ -189,26 +217,52 @@ def run_learner(prefix: str, notebooks: list[Path], output_dir: Path, parameters
         echo(f"ERROR {learner.error}")
     learner.seconds = time.monotonic() - started
     learner.output_dir.mkdir(parents=True, exist_ok=True)
-    (learner.output_dir / LEARNER_FILE).write_text(json.dumps(_learner_to_json(learner), indent=2, default=str),
-                                                   encoding="utf-8")
+    (learner.output_dir / LEARNER_FILE).write_text(
+        json.dumps(_learner_to_json(learner), indent=2, default=str), encoding="utf-8"
+    )
     return learner
 
 
 def _learner_to_json(learner: LearnerRun) -> dict[str, Any]:
-    return {"prefix": learner.prefix, "seconds": learner.seconds, "error": learner.error, "grade": learner.grade,
-            "cleanup": learner.cleanup, "results": [
-                {"notebook": r.notebook, "ok": r.ok, "seconds": r.seconds, "output": str(r.output), "error": r.error}
-                for r in learner.results]}
+    return {
+        "prefix": learner.prefix,
+        "seconds": learner.seconds,
+        "error": learner.error,
+        "grade": learner.grade,
+        "cleanup": learner.cleanup,
+        "results": [
+            {"notebook": r.notebook, "ok": r.ok, "seconds": r.seconds, "output": str(r.output), "error": r.error}
+            for r in learner.results
+        ],
+    }
 
 
 def _learner_from_json(data: dict[str, Any], output_dir: Path) -> LearnerRun:
-    results = [NotebookResult(r["notebook"], r["ok"], r["seconds"], Path(r["output"]), r["error"]) for r in data["results"]]
-    return LearnerRun(data["prefix"], output_dir, results, data["seconds"], data.get("grade"), data.get("cleanup"),
-                      data.get("error", ""))
+    results = [
+        NotebookResult(r["notebook"], r["ok"], r["seconds"], Path(r["output"]), r["error"]) for r in data["results"]
+    ]
+    return LearnerRun(
+        data["prefix"],
+        output_dir,
+        results,
+        data["seconds"],
+        data.get("grade"),
+        data.get("cleanup"),
+        data.get("error", ""),
+    )
 
 
-def _spawn_learner(prefix: str, notebooks: list[Path], output_dir: Path, parameters: dict[str, Any], *,
-                   grade: bool, cleanup: bool, echo: Callable[[str], None], timeout: float) -> LearnerRun:
+def _spawn_learner(
+    prefix: str,
+    notebooks: list[Path],
+    output_dir: Path,
+    parameters: dict[str, Any],
+    *,
+    grade: bool,
+    cleanup: bool,
+    echo: Callable[[str], None],
+    timeout: float,
+) -> LearnerRun:
     """Run one learner in a process of its own (``python -m helpers.teach.runner``) and read its learner.json.
 
     A process per learner, not a thread: papermill/nbclient keep per-process state (the working
@@ -220,13 +274,25 @@ def _spawn_learner(prefix: str, notebooks: list[Path], output_dir: Path, paramet
     folder = output_dir / prefix
     result_file = folder / LEARNER_FILE
     result_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "helpers.teach.runner", "--prefix", prefix, "--output", str(output_dir),
-               "--notebooks", ",".join(str(p) for p in notebooks), "--parameters", json.dumps(parameters, default=str)]
+    command = [
+        sys.executable,
+        "-m",
+        "helpers.teach.runner",
+        "--prefix",
+        prefix,
+        "--output",
+        str(output_dir),
+        "--notebooks",
+        ",".join(str(p) for p in notebooks),
+        "--parameters",
+        json.dumps(parameters, default=str),
+    ]
     command += ["--grade"] if grade else []
     command += ["--cleanup"] if cleanup else []
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               bufsize=1)
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
     tail: list[str] = []
     timer = threading.Timer(timeout, process.kill)  # bounded: a stuck learner cannot stall the class
     timer.start()
@@ -234,17 +300,23 @@ def _spawn_learner(prefix: str, notebooks: list[Path], output_dir: Path, paramet
         assert process.stdout is not None
         for line in process.stdout:
             line = line.rstrip()
-            tail = (tail + [line])[-20:]
+            tail = ([*tail, line])[-20:]
             echo(f"[{prefix}] {line.strip()}")
         process.wait()
     finally:
         timer.cancel()
     if result_file.is_file():
         return _learner_from_json(json.loads(result_file.read_text(encoding="utf-8")), folder)
-    reason = (f"stopped after {timeout:.0f} s" if time.monotonic() - started >= timeout
-              else f"exit code {process.returncode}")
-    return LearnerRun(prefix, folder, _partial_results(notebooks, folder, reason), time.monotonic() - started,
-                      error=f"the learner's run ended without a result ({reason}): {' | '.join(tail[-5:])}")
+    reason = (
+        f"stopped after {timeout:.0f} s" if time.monotonic() - started >= timeout else f"exit code {process.returncode}"
+    )
+    return LearnerRun(
+        prefix,
+        folder,
+        _partial_results(notebooks, folder, reason),
+        time.monotonic() - started,
+        error=f"the learner's run ended without a result ({reason}): {' | '.join(tail[-5:])}",
+    )
 
 
 def _partial_results(notebooks: list[Path], folder: Path, reason: str) -> list[NotebookResult]:
@@ -260,13 +332,18 @@ def _partial_results(notebooks: list[Path], folder: Path, reason: str) -> list[N
             continue
         executed = nbformat.read(str(output), as_version=4)
         meta = executed.metadata.get("papermill", {})
-        running = [c.get("id", "?") for c in executed.cells if c.get("metadata", {}).get("papermill", {}).get("status") == "running"]
+        running = [
+            c.get("id", "?")
+            for c in executed.cells
+            if c.get("metadata", {}).get("papermill", {}).get("status") == "running"
+        ]
         if meta.get("end_time") and not meta.get("exception") and not running:
             results.append(NotebookResult(notebook.name, True, float(meta.get("duration") or 0.0), output))
         else:
             where = f" while running cell {running[0]}" if running else ""
-            results.append(NotebookResult(notebook.name, False, float(meta.get("duration") or 0.0), output,
-                                          f"{reason}{where}"))
+            results.append(
+                NotebookResult(notebook.name, False, float(meta.get("duration") or 0.0), output, f"{reason}{where}")
+            )
     return results
 
 
@@ -301,8 +378,14 @@ def run_class(
     notebooks = notebooks if notebooks is not None else select_notebooks(None)
     target = resolve_target(parameters.get("target"))
     output_dir.mkdir(parents=True, exist_ok=True)
-    run = ClassRun(output_dir, target.describe(), [p.name for p in notebooks], concurrency, parameters,
-                   datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    run = ClassRun(
+        output_dir,
+        target.describe(),
+        [p.name for p in notebooks],
+        concurrency,
+        parameters,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     lock = threading.Lock()
 
     def say(line: str) -> None:
@@ -312,8 +395,20 @@ def run_class(
     started = time.monotonic()
     timeout = learner_timeout or 900.0 * (len(notebooks) + 1)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orderlab-learner") as pool:
-        futures = [pool.submit(_spawn_learner, prefix, notebooks, output_dir, parameters,
-                               grade=grade, cleanup=cleanup, echo=say, timeout=timeout) for prefix in prefixes]
+        futures = [
+            pool.submit(
+                _spawn_learner,
+                prefix,
+                notebooks,
+                output_dir,
+                parameters,
+                grade=grade,
+                cleanup=cleanup,
+                echo=say,
+                timeout=timeout,
+            )
+            for prefix in prefixes
+        ]
         run.learners = [future.result() for future in futures]
     run.seconds = time.monotonic() - started
     write_report(run)
@@ -322,12 +417,13 @@ def run_class(
 
 def class_output_dir(root: Path | None = None) -> Path:
     """``runs/class-<UTC timestamp>/`` (a new folder per class run)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return (root or REPO_ROOT / "runs") / f"class-{stamp}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.teach.runner --prefix P --output DIR --notebooks a.ipynb,b.ipynb``: one learner of a class."""
+    """One learner of a class:
+    ``python -m helpers.teach.runner --prefix P --output DIR --notebooks a.ipynb,b.ipynb``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="One learner of a class run (used by `orderlab class`).")
@@ -338,9 +434,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grade", action="store_true")
     parser.add_argument("--cleanup", action="store_true")
     args = parser.parse_args(argv)
-    learner = run_learner(args.prefix, [Path(p) for p in args.notebooks.split(",") if p],
-                          Path(args.output), json.loads(args.parameters), grade=args.grade, cleanup=args.cleanup,
-                          echo=lambda line: print(line.strip(), flush=True))
+    learner = run_learner(
+        args.prefix,
+        [Path(p) for p in args.notebooks.split(",") if p],
+        Path(args.output),
+        json.loads(args.parameters),
+        grade=args.grade,
+        cleanup=args.cleanup,
+        echo=lambda line: print(line.strip(), flush=True),
+    )
     return 0 if learner.ok else 1
 
 

@@ -7,6 +7,7 @@ checks that what it replaces is still there, so an upgrade fails loudly at start
 of silently losing a fix. Upgrading MiniStack = bump :data:`PINNED_MINISTACK`, re-check
 each patch, run ``tests/conformance``.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -34,7 +35,7 @@ def check_version() -> str:
     try:
         installed = importlib.metadata.version("ministack")
     except importlib.metadata.PackageNotFoundError:
-        raise PatchError("MiniStack is not installed: pip install 'ministack==%s'" % PINNED_MINISTACK) from None
+        raise PatchError(f"MiniStack is not installed: pip install 'ministack=={PINNED_MINISTACK}'") from None
     if installed != PINNED_MINISTACK:
         raise PatchError(
             f"The local cloud's fixes were written for MiniStack {PINNED_MINISTACK}, but {installed} "
@@ -162,8 +163,10 @@ def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..
     if key in applied:
         return
     if applied:
-        raise PatchError(f"cannot patch {getattr(owner, '__name__', owner)}.{name} with {key}: "
-                         f"already wrapped by {', '.join(sorted(applied))} (one owner per function)")
+        raise PatchError(
+            f"cannot patch {getattr(owner, '__name__', owner)}.{name} with {key}: "
+            f"already wrapped by {', '.join(sorted(applied))} (one owner per function)"
+        )
     replacement = make(original)
     if not isinstance(replacement, type):
         functools.update_wrapper(replacement, original)

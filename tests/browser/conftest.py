@@ -4,6 +4,7 @@ Skipped, with the reason, when Chromium or chromedriver is missing — unless
 ``ORDERLAB_REQUIRE_BROWSER`` is set (``make test`` and CI set it): then a missing browser is a failure.
 Screenshots go to ``test-artifacts/browser/`` for a reviewer to look at.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,6 +57,7 @@ def driver() -> Iterator[object]:
 
 # ------------------------------------------------------------------------------------- JupyterLab
 
+
 class JupyterLabServer:
     """A JupyterLab started headless for one test module: its own port, token, root folder and
     settings (nothing is read from or written to the user's ~/.jupyter), in its own process group."""
@@ -82,8 +84,10 @@ class JupyterLabServer:
         settings = {
             "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
             "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-            "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                                "checkForUpdates": False},
+            "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+                "fetchNews": "false",
+                "checkForUpdates": False,
+            },
         }
         for relative, values in settings.items():
             path = self.home / "settings" / relative
@@ -99,19 +103,34 @@ class JupyterLabServer:
         from helpers.core.waiters import wait_until
 
         self.settings()
-        env = {**os.environ, **self.env,
-               "JUPYTER_CONFIG_DIR": str(self.home / "config"), "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
-               "JUPYTERLAB_SETTINGS_DIR": str(self.home / "settings"),
-               "JUPYTERLAB_WORKSPACES_DIR": str(self.home / "workspaces")}
-        command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-                   "--port-retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-                   "--LabApp.expose_app_in_browser=True", "--ServerApp.terminals_enabled=False"]
+        env = {
+            **os.environ,
+            **self.env,
+            "JUPYTER_CONFIG_DIR": str(self.home / "config"),
+            "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(self.home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(self.home / "workspaces"),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--port-retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.terminals_enabled=False",
+        ]
         if os.geteuid() == 0:
             command.append("--allow-root")  # CI containers often run as root; JupyterLab refuses without it
         log = self.log_path.open("wb")
         # Its own session: the teardown can signal the server and every kernel it started as one group.
-        self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
 
         def ready() -> bool:
@@ -133,7 +152,9 @@ class JupyterLabServer:
     def api(self, method: str, path: str) -> Any:
         import requests
 
-        return requests.request(method, f"{self.url}{path}", headers={"Authorization": f"token {self.token}"}, timeout=10)
+        return requests.request(
+            method, f"{self.url}{path}", headers={"Authorization": f"token {self.token}"}, timeout=10
+        )
 
     def lab_url(self, path: str) -> str:
         return f"{self.url}/lab/tree/{path}?token={self.token}&reset"
@@ -179,16 +200,18 @@ def jupyter_processes(marker: str) -> list[str]:
     """JupyterLab servers and kernels of this test session still running (by the session marker),
     leaving out those of the session's background runs."""
     import psutil
-
     from cloudtest import BACKGROUND_RUN_MARKER, SESSION_MARKER
 
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error, OSError):
             cmdline = " ".join(proc.info.get("cmdline") or [])
-            if ("jupyterlab" in cmdline or "ipykernel_launcher" in cmdline or "jupyter-lab" in cmdline) \
-                    and proc.environ().get(SESSION_MARKER) == marker and BACKGROUND_RUN_MARKER not in proc.environ() \
-                    and proc.status() != psutil.STATUS_ZOMBIE:
+            if (
+                ("jupyterlab" in cmdline or "ipykernel_launcher" in cmdline or "jupyter-lab" in cmdline)
+                and proc.environ().get(SESSION_MARKER) == marker
+                and BACKGROUND_RUN_MARKER not in proc.environ()
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
                 found.append(f"{proc.pid}: {cmdline[:120]}")
     return found
 

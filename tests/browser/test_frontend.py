@@ -8,6 +8,7 @@ client-side validation stops a bad order before it is sent (with the rules of th
 displayed as text, a REJECTED order shows its reason, and a copy of the page on another origin is
 refused by CORS. Every wait is bounded; a screenshot of each state goes to ``test-artifacts/browser/``.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,7 @@ XSS_NAME = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 
 # ------------------------------------------------------------------------------------- fixtures
 
+
 @pytest.fixture(scope="module")
 def site_port() -> int:
     return free_port()
@@ -83,14 +85,16 @@ class Page:
         self.artifacts = artifacts
         self.By = By
 
-    def open(self, url: str, *, clear_storage: bool = True) -> "Page":
+    def open(self, url: str, *, clear_storage: bool = True) -> Page:
         self.driver.set_window_size(1100, 900)
         self.driver.get(url)
         if clear_storage:
             self.driver.execute_script("window.localStorage.clear()")
             self.driver.get(url)
-        self.wait(lambda d: d.execute_script("return document.documentElement.dataset.ready === 'true'"),
-                  what="the page to start")
+        self.wait(
+            lambda d: d.execute_script("return document.documentElement.dataset.ready === 'true'"),
+            what="the page to start",
+        )
         return self
 
     def wait(self, condition: Any, *, timeout: float = 10, what: str = "the page") -> Any:
@@ -99,17 +103,23 @@ class Page:
 
         try:
             return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
-        except TimeoutException:
+        except TimeoutException as error:
             self.shot(f"timeout-{uuid.uuid4().hex[:6]}")
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
-                                 f"status area: {self.text('status-detail')!r}, banner: {self.text('form-message')!r}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; "
+                f"status area: {self.text('status-detail')!r}, banner: {self.text('form-message')!r}"
+            ) from error
 
     def el(self, element_id: str) -> Any:
         return self.driver.find_element(self.By.ID, element_id)
 
     def text(self, element_id: str) -> str:
-        return self.driver.execute_script(
-            "const e = document.getElementById(arguments[0]); return e ? e.textContent : null", element_id) or ""
+        return (
+            self.driver.execute_script(
+                "const e = document.getElementById(arguments[0]); return e ? e.textContent : null", element_id
+            )
+            or ""
+        )
 
     def type(self, element: Any, value: str) -> None:
         element.clear()
@@ -119,14 +129,21 @@ class Page:
     def rows(self) -> list[Any]:
         return self.driver.find_elements(self.By.CSS_SELECTOR, "#item-rows tr.item-row")
 
-    def fill(self, *, customer_id: str = "cust-001", name: str = "Ada Lovelace", email: str = "",
-             items: list[tuple[str, str, str]] = (("BOOK-1", "2", "12.50"),), fault: str = "") -> "Page":
+    def fill(
+        self,
+        *,
+        customer_id: str = "cust-001",
+        name: str = "Ada Lovelace",
+        email: str = "",
+        items: list[tuple[str, str, str]] = (("BOOK-1", "2", "12.50"),),
+        fault: str = "",
+    ) -> Page:
         self.type(self.el("customer-id"), customer_id)
         self.type(self.el("customer-name"), name)
         self.type(self.el("customer-email"), email)
         while len(self.rows()) < len(items):
             self.el("add-item").click()
-        for row, (sku, quantity, price) in zip(self.rows(), items):
+        for row, (sku, quantity, price) in zip(self.rows(), items, strict=False):
             self.type(row.find_element(self.By.CSS_SELECTOR, ".item-sku"), sku)
             self.type(row.find_element(self.By.CSS_SELECTOR, ".item-quantity"), quantity)
             self.type(row.find_element(self.By.CSS_SELECTOR, ".item-price"), price)
@@ -141,9 +158,13 @@ class Page:
         self.el("submit").click()
 
     def status(self) -> str:
-        return self.driver.execute_script(
-            "const e = document.getElementById('order-status'); return e && !document.getElementById('current-order')"
-            ".hidden ? e.dataset.status : ''") or ""
+        return (
+            self.driver.execute_script(
+                "const e = document.getElementById('order-status'); "
+                "return e && !document.getElementById('current-order').hidden ? e.dataset.status : ''"
+            )
+            or ""
+        )
 
     def wait_status(self, wanted: str, *, timeout: float = FINAL_TIMEOUT) -> None:
         self.wait(lambda d: self.status() == wanted, timeout=timeout, what=f"status {wanted}")
@@ -151,8 +172,11 @@ class Page:
     def wait_banner(self, kind: str, *, contains: str = "", timeout: float = 15) -> str:
         def ready(_: Any) -> bool:
             banner = self.el("form-message")
-            return (banner.get_attribute("data-kind") == kind and banner.is_displayed()
-                    and contains in self.text("form-message"))
+            return (
+                banner.get_attribute("data-kind") == kind
+                and banner.is_displayed()
+                and contains in self.text("form-message")
+            )
 
         self.wait(ready, timeout=timeout, what=f"a {kind} banner containing {contains!r}")
         return self.text("form-message")
@@ -160,11 +184,16 @@ class Page:
     def order_requests(self) -> list[str]:
         """POST/GET /orders requests the page made (resource timing entries)."""
         return self.driver.execute_script(
-            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/orders'))")
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/orders'))"
+        )
 
     def field_error(self, selector: str) -> str:
-        return self.driver.execute_script(
-            "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", selector) or ""
+        return (
+            self.driver.execute_script(
+                "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", selector
+            )
+            or ""
+        )
 
     def shot(self, name: str) -> Path:
         from helpers.learn.browser import save_screenshot
@@ -183,6 +212,7 @@ def table_count(lab: Lab, stack: PipelineStack) -> int:
 
 # ------------------------------------------------------------------------------------- publishing (no browser)
 
+
 def test_config_js_is_generated_not_committed() -> None:
     assert not (FRONTEND_DIR / CONFIG_FILE).exists(), "config.js is generated at publish time, never kept in frontend/"
     index = (FRONTEND_DIR / "index.html").read_text()
@@ -195,8 +225,9 @@ def test_config_js_is_generated_not_committed() -> None:
         config_js("javascript:alert(1)")
 
 
-def test_local_server_serves_a_copy_and_is_idempotent(lab: Lab, stack: PipelineStack, site: str,
-                                                      site_port: int) -> None:
+def test_local_server_serves_a_copy_and_is_idempotent(
+    lab: Lab, stack: PipelineStack, site: str, site_port: int
+) -> None:
     again = serve_frontend(lab, stack.api.endpoint_url, port=site_port)
     assert again.url == site and again.owned
     assert not again.root.is_relative_to(FRONTEND_DIR), "config.js goes into a served copy, not frontend/"
@@ -215,12 +246,19 @@ def test_local_server_serves_a_copy_and_is_idempotent(lab: Lab, stack: PipelineS
 
     # The API allows exactly the page's origin.
     api = stack.api.endpoint_url
-    allowed = requests.options(f"{api}/orders", timeout=5, headers={
-        "Origin": origin_of(site), "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,idempotency-key"})
+    allowed = requests.options(
+        f"{api}/orders",
+        timeout=5,
+        headers={
+            "Origin": origin_of(site),
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,idempotency-key",
+        },
+    )
     assert allowed.headers.get("Access-Control-Allow-Origin") == origin_of(site), allowed.headers
-    refused = requests.options(f"{api}/orders", timeout=5, headers={
-        "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST"})
+    refused = requests.options(
+        f"{api}/orders", timeout=5, headers={"Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST"}
+    )
     assert "Access-Control-Allow-Origin" not in refused.headers
 
     # A port held by another program is refused with a clear message.
@@ -256,7 +294,8 @@ def test_s3_website_deploys_tagged_and_cleanup_removes_it(cloud: Any) -> None:
         assert document["ContentType"] == "application/json"
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
         assert [(st["Effect"], st["Action"], st["Resource"]) for st in policy["Statement"]] == [
-            ("Allow", "s3:GetObject", f"arn:aws:s3:::{bucket}/*")]
+            ("Allow", "s3:GetObject", f"arn:aws:s3:::{bucket}/*")
+        ]
         assert s3.get_bucket_website(Bucket=bucket)["IndexDocument"] == {"Suffix": "index.html"}
         assert "Order Pipeline Lab" in requests.get(url, timeout=5).text
         assert ("s3", "bucket", bucket) in [(r.service, r.kind, r.name) for r in find_lab_resources(other)]
@@ -268,13 +307,19 @@ def test_s3_website_deploys_tagged_and_cleanup_removes_it(cloud: Any) -> None:
 
 # ------------------------------------------------------------------------------------- in the browser
 
+
 def test_valid_order_reaches_confirmed_and_a_double_click_makes_one_order(
-        lab: Lab, stack: PipelineStack, site: str, page: Page) -> None:
+    lab: Lab, stack: PipelineStack, site: str, page: Page
+) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
     page.open(site)
-    page.fill(customer_id="cust-001", name="Ada Lovelace", email="ada@example.com",
-              items=[("BOOK-1", "2", "12.50"), ("PEN-7", "3", "1.99")])
+    page.fill(
+        customer_id="cust-001",
+        name="Ada Lovelace",
+        email="ada@example.com",
+        items=[("BOOK-1", "2", "12.50"), ("PEN-7", "3", "1.99")],
+    )
     assert page.text("order-total") == "USD 30.97"  # the live total
     page.shot("01-form-filled")
 
@@ -298,10 +343,15 @@ def test_valid_order_reaches_confirmed_and_a_double_click_makes_one_order(
 
 
 def test_client_side_validation_blocks_bad_input_before_sending(
-        lab: Lab, stack: PipelineStack, site: str, page: Page) -> None:
+    lab: Lab, stack: PipelineStack, site: str, page: Page
+) -> None:
     page.open(site)
-    page.fill(customer_id="bad id!", name="   ", email="not-an-email",
-              items=[("", "0", "1.999"), ("PEN 7", "1001", "100000.01")])
+    page.fill(
+        customer_id="bad id!",
+        name="   ",
+        email="not-an-email",
+        items=[("", "0", "1.999"), ("PEN 7", "1001", "100000.01")],
+    )
     before = table_count(lab, stack)
     page.submit()
     banner = page.wait_banner("error", contains="nothing was sent")
@@ -322,7 +372,8 @@ def test_client_side_validation_blocks_bad_input_before_sending(
 
 
 def test_the_page_takes_its_rules_from_the_served_openapi_document(
-        lab: Lab, stack: PipelineStack, site: str, site_port: int, page: Page) -> None:
+    lab: Lab, stack: PipelineStack, site: str, site_port: int, page: Page
+) -> None:
     """Tighter limits in the served document change the page's checks and hints; without the document
     the page says so and sends nothing."""
     root = serve_frontend(lab, stack.api.endpoint_url, port=site_port).root
@@ -350,12 +401,15 @@ def test_the_page_takes_its_rules_from_the_served_openapi_document(
         page.shot("04b-no-openapi-document")
     finally:
         serve_frontend(lab, stack.api.endpoint_url, port=site_port)  # the published document again
-    assert json.loads(served.read_text()) == {**json.loads(DOCUMENT_PATH.read_text()),
-                                              "servers": [{"url": stack.api.endpoint_url}]}
+    assert json.loads(served.read_text()) == {
+        **json.loads(DOCUMENT_PATH.read_text()),
+        "servers": [{"url": stack.api.endpoint_url}],
+    }
 
 
 def test_api_400_is_shown_next_to_the_fields_and_nothing_is_written(
-        lab: Lab, stack: PipelineStack, site: str, page: Page) -> None:
+    lab: Lab, stack: PipelineStack, site: str, page: Page
+) -> None:
     page.open(f"{site}?novalidate=1")
     page.fill(customer_id="bad id!", name="Ada", items=[("BOOK-1", "0", "1.999"), ("PEN-7", "2.5", "5")])
     before = table_count(lab, stack)
@@ -386,8 +440,11 @@ def test_script_in_a_field_is_displayed_as_text(lab: Lab, stack: PipelineStack, 
     assert page.driver.execute_script("return typeof window.__xss") == "undefined"
     assert page.driver.execute_script("return document.querySelectorAll('img, #recent-orders script').length") == 0
     names = [e.text for e in page.driver.find_elements(page.By.CSS_SELECTOR, "#recent-orders .recent-name")]
-    assert names and page.driver.execute_script(
-        "return document.querySelector('#recent-orders .recent-name').textContent") == XSS_NAME
+    assert (
+        names
+        and page.driver.execute_script("return document.querySelector('#recent-orders .recent-name').textContent")
+        == XSS_NAME
+    )
     assert OrdersApi(stack.api.endpoint_url).get(page.text("order-id")).json["customer"]["name"] == XSS_NAME
 
     page.open(site, clear_storage=False)  # re-rendered from localStorage
@@ -423,7 +480,8 @@ def test_polling_is_bounded_and_says_so(lab: Lab, stack: PipelineStack, site: st
 
 
 def test_page_on_another_origin_is_refused_by_cors(
-        lab: Lab, stack: PipelineStack, other_origin: FrontendServer, page: Page) -> None:
+    lab: Lab, stack: PipelineStack, other_origin: FrontendServer, page: Page
+) -> None:
     assert requests.get(f"{other_origin.url}config.js", timeout=5).text.count(stack.api.endpoint_url) == 1
     page.open(other_origin.url)
     page.fill(customer_id="cust-004", name="Elsewhere")

@@ -8,6 +8,7 @@ under the form and that the orders table (re-run) shows the new order — so the
 render and work in JupyterLab, not only in a kernel. The exercises' solution cells are folded.
 Screenshots of each state go to ``test-artifacts/browser/jupyterlab-*.png``.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,9 @@ import pytest
 pytestmark = [pytest.mark.cloud, pytest.mark.browser]
 
 NOTEBOOK = "01_order_ingestion.ipynb"
-FORM_CELL = "01-order-ing-18"      # OrderForm(orders_api)
-ORDERS_CELL = "01-order-ing-27"    # orders_frame(...).head(10)
-RUN_ALL_TIMEOUT = 75               # seconds for the whole notebook in the kernel
+FORM_CELL = "01-order-ing-18"  # OrderForm(orders_api)
+ORDERS_CELL = "01-order-ing-27"  # orders_frame(...).head(10)
+RUN_ALL_TIMEOUT = 75  # seconds for the whole notebook in the kernel
 
 
 class LabPage:
@@ -44,8 +45,9 @@ class LabPage:
             return WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(condition)
         except TimeoutException:
             self.shot("timeout")
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
-                                 f"notebook state: {self.state()}") from None
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; notebook state: {self.state()}"
+            ) from None
 
     def state(self) -> dict[str, Any]:
         """Kernel status, code cells still without an execution count, and the first error output."""
@@ -68,27 +70,36 @@ class LabPage:
 
     def cell(self, cell_id: str) -> Any:
         """The cell's DOM node (a WebElement), scrolled into view."""
-        node = self.js("""
+        node = self.js(
+            """
             const panel = window.jupyterapp.shell.currentWidget;
             const cell = panel.content.widgets.find(c => c.model.id === arguments[0]);
             if (!cell) return null;
             cell.node.scrollIntoView({block: 'start'});
-            return cell.node;""", cell_id)
+            return cell.node;""",
+            cell_id,
+        )
         assert node is not None, f"cell {cell_id} is not in the notebook"
         return node
 
     def execution_count(self, cell_id: str) -> int | None:
-        return self.js("""
+        return self.js(
+            """
             const cell = window.jupyterapp.shell.currentWidget.content.widgets.find(c => c.model.id === arguments[0]);
-            return cell ? cell.model.executionCount : null;""", cell_id)
+            return cell ? cell.model.executionCount : null;""",
+            cell_id,
+        )
 
     def run_cell(self, cell_id: str) -> None:
         """Select the cell and run it, as Shift+Enter would (JupyterLab's own command)."""
-        self.js("""
+        self.js(
+            """
             const panel = window.jupyterapp.shell.currentWidget;
             const index = panel.content.widgets.findIndex(c => c.model.id === arguments[0]);
             panel.content.activeCellIndex = index;
-            window.jupyterapp.commands.execute('notebook:run-cell');""", cell_id)
+            window.jupyterapp.commands.execute('notebook:run-cell');""",
+            cell_id,
+        )
 
     def shot(self, name: str, element: Any = None) -> Path:
         path = self.artifacts / f"jupyterlab-{name}.png"
@@ -102,8 +113,9 @@ class LabPage:
 def _widget_input(form: Any, label: str) -> Any:
     from selenium.webdriver.common.by import By
 
-    return form.find_element(By.XPATH, f".//div[contains(@class,'widget-inline-hbox')][label[normalize-space()='{label}']]"
-                                       f"//input")
+    return form.find_element(
+        By.XPATH, f".//div[contains(@class,'widget-inline-hbox')][label[normalize-space()='{label}']]//input"
+    )
 
 
 def _type(element: Any, text: str) -> None:
@@ -115,8 +127,9 @@ def _type(element: Any, text: str) -> None:
     element.send_keys(Keys.TAB)  # a change event: BoundedIntText syncs on change, Text on every key
 
 
-def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(jupyterlab: Any, driver: Any, artifacts: Path,
-                                                                cloud: Any) -> None:
+def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(
+    jupyterlab: Any, driver: Any, artifacts: Path, cloud: Any
+) -> None:
     from selenium.webdriver.common.by import By
 
     from helpers import Lab
@@ -128,8 +141,11 @@ def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(jupyterlab: Any
 
     # 1. Open the notebook; wait for JupyterLab and the kernel.
     driver.get(jupyterlab.lab_url(NOTEBOOK))
-    page.wait(lambda d: (page.state().get("path") or "").endswith(NOTEBOOK) and page.state().get("kernel") == "idle",
-              timeout=45, what=f"JupyterLab to open {NOTEBOOK} with an idle kernel")
+    page.wait(
+        lambda d: (page.state().get("path") or "").endswith(NOTEBOOK) and page.state().get("kernel") == "idle",
+        timeout=45,
+        what=f"JupyterLab to open {NOTEBOOK} with an idle kernel",
+    )
     page.shot("01-notebook-open")
     folded = page.js("""
         return window.jupyterapp.shell.currentWidget.content.widgets
@@ -157,8 +173,9 @@ def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(jupyterlab: Any
 
     # 3. The order form is real widgets (not a text fallback): fill it like a learner and click.
     form = page.cell(FORM_CELL)
-    assert form.find_elements(By.CSS_SELECTOR, ".jupyter-widgets .widget-text input"), \
+    assert form.find_elements(By.CSS_SELECTOR, ".jupyter-widgets .widget-text input"), (
         "the OrderForm did not render as ipywidgets in JupyterLab"
+    )
     assert "Place order" in form.text
     output = form.find_element(By.CSS_SELECTOR, ".widget-output")
     before = output.text
@@ -166,12 +183,15 @@ def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(jupyterlab: Any
     _type(_widget_input(form, "Name"), "Browser Learner")
     quantity = form.find_elements(By.CSS_SELECTOR, ".widget-inline-hbox.widget-text input[type='number']")
     assert quantity, "the item row's quantity field is missing"
-    _type(quantity[0], "7")   # 7 × BOOK-1 at 12.50 + 3 × PEN-7 at 1.99 (the row the notebook added) = 93.47
+    _type(quantity[0], "7")  # 7 × BOOK-1 at 12.50 + 3 × PEN-7 at 1.99 (the row the notebook added) = 93.47
     page.shot("03-form-filled", form)
     form.find_element(By.XPATH, ".//button[normalize-space()='Place order']").click()
 
-    page.wait(lambda d: output.text != before and "HTTP 201" in output.text and "93.47" in output.text,
-              timeout=20, what="the API's reply under the form")
+    page.wait(
+        lambda d: output.text != before and "HTTP 201" in output.text and "93.47" in output.text,
+        timeout=20,
+        what="the API's reply under the form",
+    )
     page.shot("04-form-reply", form)
     reply_text = output.find_element(By.TAG_NAME, "pre").text
     reply = json.loads(reply_text)
@@ -186,8 +206,11 @@ def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(jupyterlab: Any
     # 4. Re-run the orders table cell: the new order is in the rendered DataFrame.
     count = page.execution_count(ORDERS_CELL)
     page.run_cell(ORDERS_CELL)
-    page.wait(lambda d: (page.execution_count(ORDERS_CELL) or 0) > (count or 0) and page.state()["kernel"] == "idle",
-              timeout=20, what="the orders table cell to run again")
+    page.wait(
+        lambda d: (page.execution_count(ORDERS_CELL) or 0) > (count or 0) and page.state()["kernel"] == "idle",
+        timeout=20,
+        what="the orders table cell to run again",
+    )
     table_cell = page.cell(ORDERS_CELL)
     table = table_cell.find_element(By.CSS_SELECTOR, "table.dataframe")
     assert order_id in table.text and "cust-browser" in table.text, table.text[:500]

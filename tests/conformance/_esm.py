@@ -5,6 +5,7 @@ and tagged with ``lab.tags``, so the suite runs unchanged on real AWS (``ORDERLA
 and the session cleanup removes what a failed test leaves behind. Waits are bounded polls;
 their patience is longer on real AWS, where a new mapping takes a minute or two to start.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from helpers.core.naming import tag_list
 from helpers.aws.common import error_code, error_message, partition, retry_on
 from helpers.aws.runtime import lambda_runtime
+from helpers.core.naming import tag_list
 from helpers.core.waiters import wait_table_active, wait_until
 
 PROBE_DIR = Path(__file__).resolve().parent / "probes" / "event_probe"
 RUNTIME = lambda_runtime()  # the lab's: the Python running the suite, or ORDERLAB_LAMBDA_RUNTIME
 ON_AWS = os.environ.get("ORDERLAB_TARGET", "local") != "local"
-PATIENCE = 300.0 if ON_AWS else 30.0       # for something that should happen
+PATIENCE = 300.0 if ON_AWS else 30.0  # for something that should happen
 POLL = 1.0 if ON_AWS else 0.1
 
 
@@ -40,7 +41,7 @@ class EventProbe:
 class Invocation:
     request_id: str
     at: float
-    outcome: str            # ok | partial | raise
+    outcome: str  # ok | partial | raise
     records: list[dict]
 
 
@@ -56,50 +57,99 @@ def deploy_event_probe(lab: Any) -> EventProbe:
     except ClientError as error:
         if error_code(error) != "ResourceNotFoundException":
             raise
-        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], Tags=tag_list(lab.tags))
+        ddb.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            Tags=tag_list(lab.tags),
+        )
     wait_table_active(ddb, table, timeout=PATIENCE)
     table_arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
 
     part, region, account, prefix = partition(lab.region), lab.region, lab.account_id, lab.prefix
     statements = [
         {"Sid": "LogInvocations", "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [table_arn]},
-        {"Sid": "ReadLabStreams", "Effect": "Allow",
-         "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-                    "dynamodb:ListStreams"],
-         "Resource": [f"arn:{part}:dynamodb:{region}:{account}:table/{prefix}-*",
-                      f"arn:{part}:dynamodb:{region}:{account}:table/{prefix}-*/stream/*"]},
-        {"Sid": "UseLabQueues", "Effect": "Allow",
-         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-                    "sqs:ChangeMessageVisibility", "sqs:SendMessage"],
-         "Resource": [f"arn:{part}:sqs:{region}:{account}:{prefix}-*"]},
-        {"Sid": "PublishLabTopics", "Effect": "Allow", "Action": ["sns:Publish"],
-         "Resource": [f"arn:{part}:sns:{region}:{account}:{prefix}-*"]},
+        {
+            "Sid": "ReadLabStreams",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+            ],
+            "Resource": [
+                f"arn:{part}:dynamodb:{region}:{account}:table/{prefix}-*",
+                f"arn:{part}:dynamodb:{region}:{account}:table/{prefix}-*/stream/*",
+            ],
+        },
+        {
+            "Sid": "UseLabQueues",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ChangeMessageVisibility",
+                "sqs:SendMessage",
+            ],
+            "Resource": [f"arn:{part}:sqs:{region}:{account}:{prefix}-*"],
+        },
+        {
+            "Sid": "PublishLabTopics",
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": [f"arn:{part}:sns:{region}:{account}:{prefix}-*"],
+        },
     ]
     role = ensure_lambda_role(lab, "event-probe", statements=statements)
-    function = deploy_function(lab, PROBE_DIR, component="event-probe", handler="event_probe.handler",
-                               role_arn=role, environment={"INVOCATIONS_TABLE": table}, runtime=RUNTIME,
-                               timeout=10)
+    function = deploy_function(
+        lab,
+        PROBE_DIR,
+        component="event-probe",
+        handler="event_probe.handler",
+        role_arn=role,
+        environment={"INVOCATIONS_TABLE": table},
+        runtime=RUNTIME,
+        timeout=10,
+    )
     return EventProbe(function.name, function.arn, table)
 
 
 def invocations(lab: Any, probe: EventProbe, source_arn: str) -> list[Invocation]:
     """Every invocation of the probe by events of ``source_arn``, oldest first."""
     found = []
-    pages = lab.client("dynamodb").get_paginator("scan").paginate(
-        TableName=probe.invocations_table, ConsistentRead=True, FilterExpression="#s = :s",
-        ExpressionAttributeNames={"#s": "source"}, ExpressionAttributeValues={":s": {"S": source_arn}})
+    pages = (
+        lab.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=probe.invocations_table,
+            ConsistentRead=True,
+            FilterExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "source"},
+            ExpressionAttributeValues={":s": {"S": source_arn}},
+        )
+    )
     for page in pages:
         for item in page.get("Items", []):
-            found.append(Invocation(item["id"]["S"], float(item["at"]["N"]), item["outcome"]["S"],
-                                    json.loads(item["records"]["S"])))
+            found.append(
+                Invocation(
+                    item["id"]["S"], float(item["at"]["N"]), item["outcome"]["S"], json.loads(item["records"]["S"])
+                )
+            )
     return sorted(found, key=lambda invocation: invocation.at)
 
 
-def wait_for_invocations(lab: Any, probe: EventProbe, source_arn: str,
-                         done: Callable[[list[Invocation]], bool], what: str,
-                         timeout: float = PATIENCE) -> list[Invocation]:
+def wait_for_invocations(
+    lab: Any,
+    probe: EventProbe,
+    source_arn: str,
+    done: Callable[[list[Invocation]], bool],
+    what: str,
+    timeout: float = PATIENCE,
+) -> list[Invocation]:
     def check() -> list[Invocation] | None:
         found = invocations(lab, probe, source_arn)
         return found if found and done(found) else None
@@ -118,11 +168,19 @@ def event_source_mapping(lab: Any, probe: EventProbe, **params: Any) -> Iterator
     lam = lab.client("lambda")
     mapping = retry_on(
         lambda: lam.create_event_source_mapping(FunctionName=probe.name, Tags=lab.tags, **params),
-        should_retry=_role_not_ready, timeout=120, what="CreateEventSourceMapping (IAM role propagation)")
+        should_retry=_role_not_ready,
+        timeout=120,
+        what="CreateEventSourceMapping (IAM role propagation)",
+    )
     uuid = mapping["UUID"]
     try:
-        wait_until(lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled",
-                   timeout=PATIENCE, interval=POLL, max_interval=5.0, what=f"event source mapping {uuid} Enabled")
+        wait_until(
+            lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled",
+            timeout=PATIENCE,
+            interval=POLL,
+            max_interval=5.0,
+            what=f"event source mapping {uuid} Enabled",
+        )
         yield lam.get_event_source_mapping(UUID=uuid)
     finally:
         delete_mapping(lab, uuid)
@@ -153,8 +211,9 @@ def create_queue(lab: Any, component: str, **attributes: str) -> tuple[str, str]
     return url, arn
 
 
-def receive(lab: Any, url: str, count: int, timeout: float = PATIENCE, *, delete: bool = True,
-            **params: Any) -> list[dict]:
+def receive(
+    lab: Any, url: str, count: int, timeout: float = PATIENCE, *, delete: bool = True, **params: Any
+) -> list[dict]:
     """Receive until ``count`` messages arrived (bounded by ``timeout``); deletes them unless told not to."""
     sqs = lab.client("sqs")
     got: dict[str, dict] = {}

@@ -3,6 +3,7 @@
 Deployed with the lab's own helpers, so the suite runs unchanged against real AWS
 (``ORDERLAB_TARGET=aws``) — which is how the local cloud's claims are checked.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,19 +35,35 @@ def probes(lab) -> Probes:
 
     role = ensure_lambda_role(lab, "probe", statements=[])
     probe = deploy_function(
-        lab, PROBES / "probe", component="probe", handler="probe.handler",
-        role_arn=role, environment={"PROBE_VARIABLE": "set-by-deploy"}, runtime=RUNTIME,
+        lab,
+        PROBES / "probe",
+        component="probe",
+        handler="probe.handler",
+        role_arn=role,
+        environment={"PROBE_VARIABLE": "set-by-deploy"},
+        runtime=RUNTIME,
     )
     http_probe = deploy_function(
-        lab, PROBES / "probe", component="http-probe", handler="probe.http_handler",
-        role_arn=role, environment={}, runtime=RUNTIME,
+        lab,
+        PROBES / "probe",
+        component="http-probe",
+        handler="probe.http_handler",
+        role_arn=role,
+        environment={},
+        runtime=RUNTIME,
     )
     forgot = deploy_function(
-        lab, PROBES / "forgot_dependency", component="forgot-dependency", handler="handler.handler",
-        role_arn=role, environment={}, runtime=RUNTIME,
+        lab,
+        PROBES / "forgot_dependency",
+        component="forgot-dependency",
+        handler="handler.handler",
+        role_arn=role,
+        environment={},
+        runtime=RUNTIME,
     )
     api = ensure_http_api(
-        lab, component="probe-api",
+        lab,
+        component="probe-api",
         routes={"ANY /echo": http_probe.arn, "GET /boom": http_probe.arn, "GET /plain": http_probe.arn},
         cors_allow_origins=["http://127.0.0.1:8000"],
     )
@@ -61,8 +78,10 @@ def redeploy_probe_api(lab, probes):
     def redeploy():
         arn = lab.client("lambda").get_function(FunctionName=probes.http_function)["Configuration"]["FunctionArn"]
         return ensure_http_api(
-            lab, component="probe-api",
+            lab,
+            component="probe-api",
             routes={"ANY /echo": arn, "GET /boom": arn, "GET /plain": arn},
             cors_allow_origins=["http://127.0.0.1:8000"],
         )
+
     return redeploy

@@ -13,6 +13,7 @@ References (AWS documentation followed):
 Every stack is named after the lab's prefix, tagged ``lab.tags`` (CloudFormation propagates stack tags
 to its resources, so the session cleanup finds what a failed test leaves) and deleted by the test.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,11 +36,12 @@ pytestmark = pytest.mark.cloud
 WAITER = {"Delay": 10 if ON_AWS else 1, "MaxAttempts": 90 if ON_AWS else 120}
 SAM = "AWS::Serverless-2016-10-31"
 # Inline handlers (ZipFile / InlineCode): no packaging needed on either target.
-ECHO_HANDLER = ("import json\n"
-                "def handler(event, context):\n"
-                "    return {'statusCode': 200, 'body': json.dumps({'path': event.get('rawPath')})}\n")
-ENRICH_HANDLER = ("def handler(event, context):\n"
-                  "    return [dict(record, enriched='yes') for record in event]\n")
+ECHO_HANDLER = (
+    "import json\n"
+    "def handler(event, context):\n"
+    "    return {'statusCode': 200, 'body': json.dumps({'path': event.get('rawPath')})}\n"
+)
+ENRICH_HANDLER = "def handler(event, context):\n    return [dict(record, enriched='yes') for record in event]\n"
 
 
 def template(resources: dict[str, Any], *, transform: bool = False) -> str:
@@ -68,13 +70,18 @@ def stack(lab: Any, body: str, *, capabilities: list[str] = (), expect: str = "C
     """Create a stack, wait until it settles in ``expect``, yield its name; delete it after."""
     name = lab.name(f"cfn-{uuid.uuid4().hex[:6]}")
     cloudformation = lab.client("cloudformation")
-    cloudformation.create_stack(StackName=name, TemplateBody=body, Capabilities=list(capabilities),
-                                Tags=tag_list(lab.tags))
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=body, Capabilities=list(capabilities), Tags=tag_list(lab.tags)
+    )
     try:
         status = wait_until(
             lambda: (lambda s: None if s.endswith("_IN_PROGRESS") else s)(
-                cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]),
-            timeout=PATIENCE * 4, interval=POLL, what=f"stack {name} to settle")
+                cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+            ),
+            timeout=PATIENCE * 4,
+            interval=POLL,
+            what=f"stack {name} to settle",
+        )
         assert status == expect, f"stack {name} is {status}: {failures(lab, name)}"
         yield name
     finally:
@@ -85,20 +92,25 @@ def stack(lab: Any, body: str, *, capabilities: list[str] = (), expect: str = "C
 def failures(lab: Any, name: str) -> dict[str, str]:
     """``{logical id: reason}`` of the stack's CREATE_FAILED events."""
     events = lab.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
-    return {e["LogicalResourceId"]: e.get("ResourceStatusReason", "") for e in events
-            if e["ResourceStatus"] == "CREATE_FAILED" and e["LogicalResourceId"] != name}
+    return {
+        e["LogicalResourceId"]: e.get("ResourceStatusReason", "")
+        for e in events
+        if e["ResourceStatus"] == "CREATE_FAILED" and e["LogicalResourceId"] != name
+    }
 
 
 def refused(lab: Any, body: str, capabilities: list[str]) -> ClientError:
     name = lab.name(f"cfn-{uuid.uuid4().hex[:6]}")
     with pytest.raises(ClientError) as raised:
-        lab.client("cloudformation").create_stack(StackName=name, TemplateBody=body, Capabilities=capabilities,
-                                                  Tags=tag_list(lab.tags))
+        lab.client("cloudformation").create_stack(
+            StackName=name, TemplateBody=body, Capabilities=capabilities, Tags=tag_list(lab.tags)
+        )
     assert not stack_exists(lab, name), "a refused CreateStack creates no stack"
     return raised.value
 
 
 # --------------------------------------------------------------------------- capabilities
+
 
 def test_a_transform_needs_capability_auto_expand(lab) -> None:
     error = refused(lab, template({"Topic": topic(lab, "cfn-topic")}, transform=True), [])
@@ -109,12 +121,17 @@ def test_a_transform_needs_capability_auto_expand(lab) -> None:
 def test_a_change_set_of_a_transform_needs_no_capability(lab) -> None:
     name = lab.name(f"cfn-{uuid.uuid4().hex[:6]}")
     cloudformation = lab.client("cloudformation")
-    cloudformation.create_change_set(StackName=name, ChangeSetName="review", ChangeSetType="CREATE",
-                                     TemplateBody=template({"Topic": topic(lab, "cfn-cs-topic")}, transform=True),
-                                     Tags=tag_list(lab.tags))
+    cloudformation.create_change_set(
+        StackName=name,
+        ChangeSetName="review",
+        ChangeSetType="CREATE",
+        TemplateBody=template({"Topic": topic(lab, "cfn-cs-topic")}, transform=True),
+        Tags=tag_list(lab.tags),
+    )
     try:
-        cloudformation.get_waiter("change_set_create_complete").wait(StackName=name, ChangeSetName="review",
-                                                                     WaiterConfig=WAITER)
+        cloudformation.get_waiter("change_set_create_complete").wait(
+            StackName=name, ChangeSetName="review", WaiterConfig=WAITER
+        )
         changes = cloudformation.describe_change_set(StackName=name, ChangeSetName="review")["Changes"]
         assert [c["ResourceChange"]["LogicalResourceId"] for c in changes] == ["Topic"]
     finally:
@@ -122,9 +139,15 @@ def test_a_change_set_of_a_transform_needs_no_capability(lab) -> None:
 
 
 def role(lab: Any, *, named: bool) -> dict[str, Any]:
-    properties: dict[str, Any] = {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-        "Tags": tag_list(lab.tags)}
+    properties: dict[str, Any] = {
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        },
+        "Tags": tag_list(lab.tags),
+    }
     if named:
         properties["RoleName"] = lab.name("cfn-named-role")
     return {"Type": "AWS::IAM::Role", "Properties": properties}
@@ -144,10 +167,19 @@ def test_a_named_iam_resource_needs_capability_named_iam(lab) -> None:
 
 # --------------------------------------------------------------------------- a function's role and code
 
+
 def function(lab: Any, role_arn: Any, code: dict[str, Any]) -> dict[str, Any]:
-    return {"Type": "AWS::Lambda::Function", "Properties": {
-        "FunctionName": lab.name(f"cfn-fn-{uuid.uuid4().hex[:4]}"), "Runtime": RUNTIME, "Handler": "index.handler",
-        "Role": role_arn, "Code": code, "Tags": tag_list(lab.tags)}}
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "FunctionName": lab.name(f"cfn-fn-{uuid.uuid4().hex[:4]}"),
+            "Runtime": RUNTIME,
+            "Handler": "index.handler",
+            "Role": role_arn,
+            "Code": code,
+            "Tags": tag_list(lab.tags),
+        },
+    }
 
 
 def test_a_function_whose_role_does_not_exist_rolls_the_stack_back(lab) -> None:
@@ -159,9 +191,12 @@ def test_a_function_whose_role_does_not_exist_rolls_the_stack_back(lab) -> None:
 
 def test_a_function_whose_code_does_not_exist_rolls_the_stack_back(lab) -> None:
     bucket = lab.name(f"cfn-no-such-bucket-{uuid.uuid4().hex[:8]}")
-    body = template({"Role": role(lab, named=False),
-                     "Function": function(lab, {"Fn::GetAtt": ["Role", "Arn"]},
-                                          {"S3Bucket": bucket, "S3Key": "code.zip"})})
+    body = template(
+        {
+            "Role": role(lab, named=False),
+            "Function": function(lab, {"Fn::GetAtt": ["Role", "Arn"]}, {"S3Bucket": bucket, "S3Key": "code.zip"}),
+        }
+    )
     with stack(lab, body, capabilities=["CAPABILITY_IAM"], expect="ROLLBACK_COMPLETE") as name:
         reason = failures(lab, name)["Function"]
         assert "Error occurred while GetObject. S3 Error Code: NoSuchBucket." in reason
@@ -169,39 +204,92 @@ def test_a_function_whose_code_does_not_exist_rolls_the_stack_back(lab) -> None:
 
 # --------------------------------------------------------------------------- a stack's pipe
 
+
 def test_a_stack_pipe_filters_enriches_and_transforms_as_created_pipes_do(lab) -> None:
     table = lab.name(f"cfn-pipe-{uuid.uuid4().hex[:4]}")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "pipes.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "pipes.amazonaws.com"}}],
+    }
     resources = {
-        "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {
-            "TableName": table, "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"}, "Tags": tag_list(lab.tags)}},
-        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{table}-target", "Tags": tag_list(lab.tags)}},
+        "Table": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": table,
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+                "Tags": tag_list(lab.tags),
+            },
+        },
+        "Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": f"{table}-target", "Tags": tag_list(lab.tags)},
+        },
         "EnricherRole": role(lab, named=False),
         "Enricher": function(lab, {"Fn::GetAtt": ["EnricherRole", "Arn"]}, {"ZipFile": ENRICH_HANDLER}),
-        "PipeRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": trust, "Tags": tag_list(lab.tags), "Policies": [{
-                "PolicyName": "pipe", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                    {"Effect": "Allow", "Resource": {"Fn::GetAtt": ["Table", "StreamArn"]},
-                     "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-                                "dynamodb:ListStreams"]},
-                    {"Effect": "Allow", "Action": "lambda:InvokeFunction",
-                     "Resource": {"Fn::GetAtt": ["Enricher", "Arn"]}},
-                    {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["Queue", "Arn"]}}]}}]}},
-        "Pipe": {"Type": "AWS::Pipes::Pipe", "Properties": {
-            "Name": table, "RoleArn": {"Fn::GetAtt": ["PipeRole", "Arn"]},
-            "Source": {"Fn::GetAtt": ["Table", "StreamArn"]},
-            "SourceParameters": {
-                "DynamoDBStreamParameters": {"StartingPosition": "LATEST", "BatchSize": 1},
-                "FilterCriteria": {"Filters": [{"Pattern": json.dumps(
-                    {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"tier": {"S": ["HIGH"]}}}})}]}},
-            "Enrichment": {"Fn::GetAtt": ["Enricher", "Arn"]},
-            "Target": {"Fn::GetAtt": ["Queue", "Arn"]},
-            "TargetParameters": {"InputTemplate": '{"pk": "<$.dynamodb.Keys.pk.S>", "enriched": "<$.enriched>"}'},
-            "Tags": lab.tags}},
+        "PipeRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": trust,
+                "Tags": tag_list(lab.tags),
+                "Policies": [
+                    {
+                        "PolicyName": "pipe",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Resource": {"Fn::GetAtt": ["Table", "StreamArn"]},
+                                    "Action": [
+                                        "dynamodb:DescribeStream",
+                                        "dynamodb:GetRecords",
+                                        "dynamodb:GetShardIterator",
+                                        "dynamodb:ListStreams",
+                                    ],
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "lambda:InvokeFunction",
+                                    "Resource": {"Fn::GetAtt": ["Enricher", "Arn"]},
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "sqs:SendMessage",
+                                    "Resource": {"Fn::GetAtt": ["Queue", "Arn"]},
+                                },
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        "Pipe": {
+            "Type": "AWS::Pipes::Pipe",
+            "Properties": {
+                "Name": table,
+                "RoleArn": {"Fn::GetAtt": ["PipeRole", "Arn"]},
+                "Source": {"Fn::GetAtt": ["Table", "StreamArn"]},
+                "SourceParameters": {
+                    "DynamoDBStreamParameters": {"StartingPosition": "LATEST", "BatchSize": 1},
+                    "FilterCriteria": {
+                        "Filters": [
+                            {
+                                "Pattern": json.dumps(
+                                    {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"tier": {"S": ["HIGH"]}}}}
+                                )
+                            }
+                        ]
+                    },
+                },
+                "Enrichment": {"Fn::GetAtt": ["Enricher", "Arn"]},
+                "Target": {"Fn::GetAtt": ["Queue", "Arn"]},
+                "TargetParameters": {"InputTemplate": '{"pk": "<$.dynamodb.Keys.pk.S>", "enriched": "<$.enriched>"}'},
+                "Tags": lab.tags,
+            },
+        },
     }
     with stack(lab, template(resources), capabilities=["CAPABILITY_IAM"]) as name:
         pipes = lab.client("pipes")
@@ -209,8 +297,12 @@ def test_a_stack_pipe_filters_enriches_and_transforms_as_created_pipes_do(lab) -
         assert described["SourceParameters"]["FilterCriteria"]["Filters"]
         assert described["Enrichment"].endswith(f":function:{resources['Enricher']['Properties']['FunctionName']}")
         assert "InputTemplate" in described["TargetParameters"]
-        wait_until(lambda: pipes.describe_pipe(Name=table)["CurrentState"] == "RUNNING", timeout=PATIENCE * 2,
-                   interval=POLL, what=f"pipe {table} to be RUNNING")
+        wait_until(
+            lambda: pipes.describe_pipe(Name=table)["CurrentState"] == "RUNNING",
+            timeout=PATIENCE * 2,
+            interval=POLL,
+            what=f"pipe {table} to be RUNNING",
+        )
         dynamodb = lab.client("dynamodb")
         dynamodb.put_item(TableName=table, Item={"pk": {"S": "standard"}, "tier": {"S": "STANDARD"}})
         dynamodb.put_item(TableName=table, Item={"pk": {"S": "high"}, "tier": {"S": "HIGH"}})
@@ -231,39 +323,69 @@ def test_a_stack_pipe_filters_enriches_and_transforms_as_created_pipes_do(lab) -
         medium = json.dumps({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"tier": {"S": ["MEDIUM"]}}}})
         resources["Pipe"]["Properties"]["SourceParameters"]["FilterCriteria"]["Filters"][0]["Pattern"] = medium
         cloudformation = lab.client("cloudformation")
-        cloudformation.update_stack(StackName=name, TemplateBody=template(resources), Capabilities=["CAPABILITY_IAM"],
-                                    Tags=tag_list(lab.tags))
+        cloudformation.update_stack(
+            StackName=name, TemplateBody=template(resources), Capabilities=["CAPABILITY_IAM"], Tags=tag_list(lab.tags)
+        )
         status = wait_until(
             lambda: (lambda s: None if s.endswith("_IN_PROGRESS") else s)(
-                cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]),
-            timeout=PATIENCE * 4, interval=POLL, what=f"stack {name} to settle after the update")
+                cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+            ),
+            timeout=PATIENCE * 4,
+            interval=POLL,
+            what=f"stack {name} to settle after the update",
+        )
         assert status == "UPDATE_COMPLETE", failures(lab, name)
         updated = pipes.describe_pipe(Name=table)
         assert updated["Arn"] == arn
-        assert [json.loads(f["Pattern"]) for f in updated["SourceParameters"]["FilterCriteria"]["Filters"]] == \
-            [json.loads(medium)]
+        assert [json.loads(f["Pattern"]) for f in updated["SourceParameters"]["FilterCriteria"]["Filters"]] == [
+            json.loads(medium)
+        ]
 
 
 # --------------------------------------------------------------------------- an HTTP API from SAM
 
+
 def test_a_sam_http_api_routes_to_its_function_behind_its_throttled_stage(lab) -> None:
     api_name = lab.name(f"cfn-api-{uuid.uuid4().hex[:4]}")
     resources = {
-        "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {
-            "Name": api_name, "Tags": lab.tags,
-            "DefaultRouteSettings": {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 25.0}}},
-        "Echo": {"Type": "AWS::Serverless::Function", "Properties": {
-            "FunctionName": f"{api_name}-echo", "Runtime": RUNTIME, "Handler": "index.handler",
-            "InlineCode": ECHO_HANDLER, "Tags": lab.tags,
-            "Events": {"Hello": {"Type": "HttpApi", "Properties": {
-                "ApiId": {"Ref": "Api"}, "Path": "/hello/{name}", "Method": "GET"}}}}},
+        "Api": {
+            "Type": "AWS::Serverless::HttpApi",
+            "Properties": {
+                "Name": api_name,
+                "Tags": lab.tags,
+                "DefaultRouteSettings": {"ThrottlingBurstLimit": 50, "ThrottlingRateLimit": 25.0},
+            },
+        },
+        "Echo": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "FunctionName": f"{api_name}-echo",
+                "Runtime": RUNTIME,
+                "Handler": "index.handler",
+                "InlineCode": ECHO_HANDLER,
+                "Tags": lab.tags,
+                "Events": {
+                    "Hello": {
+                        "Type": "HttpApi",
+                        "Properties": {"ApiId": {"Ref": "Api"}, "Path": "/hello/{name}", "Method": "GET"},
+                    }
+                },
+            },
+        },
     }
-    body = json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Transform": SAM, "Resources": resources,
-                       "Outputs": {"Url": {"Value": {"Fn::GetAtt": ["Api", "ApiEndpoint"]}},
-                                   "ApiId": {"Value": {"Ref": "Api"}}}})
+    body = json.dumps(
+        {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Transform": SAM,
+            "Resources": resources,
+            "Outputs": {"Url": {"Value": {"Fn::GetAtt": ["Api", "ApiEndpoint"]}}, "ApiId": {"Value": {"Ref": "Api"}}},
+        }
+    )
     with stack(lab, body, capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]) as name:
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in
-                   lab.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in lab.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+        }
         apigw = lab.client("apigatewayv2")
         assert apigw.get_api(ApiId=outputs["ApiId"])["Name"] == api_name
         assert [r["RouteKey"] for r in apigw.get_routes(ApiId=outputs["ApiId"])["Items"]] == ["GET /hello/{name}"]

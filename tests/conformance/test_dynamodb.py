@@ -10,6 +10,7 @@ References (AWS documentation followed):
 - Scan with Select=COUNT: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html
 - Tagging: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ListTagsOfResource.html
 """
+
 from __future__ import annotations
 
 import pytest
@@ -36,23 +37,30 @@ def test_conditional_put_refuses_an_existing_key_and_changes_nothing(lab, table)
     item = {"orderId": {"S": "conf-1"}, "status": {"S": "PENDING"}}
     ddb.put_item(TableName=table.name, Item=item, ConditionExpression="attribute_not_exists(orderId)")
     with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
-        ddb.put_item(TableName=table.name, Item={**item, "status": {"S": "CONFIRMED"}},
-                     ConditionExpression="attribute_not_exists(orderId)")
+        ddb.put_item(
+            TableName=table.name,
+            Item={**item, "status": {"S": "CONFIRMED"}},
+            ConditionExpression="attribute_not_exists(orderId)",
+        )
     stored = ddb.get_item(TableName=table.name, Key={"orderId": {"S": "conf-1"}}, ConsistentRead=True)["Item"]
     assert stored["status"] == {"S": "PENDING"}
 
 
 def test_numbers_round_trip_exactly(lab, table):
     ddb = lab.client("dynamodb")
-    ddb.put_item(TableName=table.name, Item={"orderId": {"S": "conf-2"}, "total": {"N": "30.97"},
-                                             "big": {"N": "12345678901234567890.12"}})
+    ddb.put_item(
+        TableName=table.name,
+        Item={"orderId": {"S": "conf-2"}, "total": {"N": "30.97"}, "big": {"N": "12345678901234567890.12"}},
+    )
     stored = ddb.get_item(TableName=table.name, Key={"orderId": {"S": "conf-2"}}, ConsistentRead=True)["Item"]
     assert stored["total"] == {"N": "30.97"}
     assert stored["big"] == {"N": "12345678901234567890.12"}
 
 
 def test_missing_item_has_no_item_key(lab, table):
-    response = lab.client("dynamodb").get_item(TableName=table.name, Key={"orderId": {"S": "nope"}}, ConsistentRead=True)
+    response = lab.client("dynamodb").get_item(
+        TableName=table.name, Key={"orderId": {"S": "nope"}}, ConsistentRead=True
+    )
     assert "Item" not in response
 
 

@@ -10,6 +10,7 @@ References (AWS documentation followed):
   InvalidParameterValueException): https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html,
   https://docs.aws.amazon.com/lambda/latest/api/API_UpdateEventSourceMapping.html
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,13 @@ def _filters(*patterns: dict) -> dict:
 
 def _queue_size(lab, url: str) -> int:
     attributes = lab.client("sqs").get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                      "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
     return sum(int(value) for value in attributes.values())
 
 
@@ -65,19 +71,29 @@ def test_only_messages_matching_a_filter_invoke_the_function(lab, probe):
         "vip": json.dumps({"name": "vip", "tier": "vip", "total": 5}),
         "small": json.dumps({"name": "small", "total": 10}),
         "string-total": json.dumps({"name": "string-total", "total": "1500"}),  # a string is not a number
-        "plain": "total 1500",                                                  # not JSON: a JSON filter drops it
+        "plain": "total 1500",  # not JSON: a JSON filter drops it
     }
     for body in sent.values():
         sqs.send_message(QueueUrl=url, MessageBody=body)
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10,
-                              FilterCriteria=_filters(HIGH_VALUE, VIP)) as mapping:
+    with event_source_mapping(
+        lab, probe, EventSourceArn=arn, BatchSize=10, FilterCriteria=_filters(HIGH_VALUE, VIP)
+    ) as mapping:
         assert json.loads(mapping["FilterCriteria"]["Filters"][0]["Pattern"]) == HIGH_VALUE
         # Filtered-out messages are deleted, matching ones deleted after the function succeeds:
         # once the queue is empty every message has been decided and every invocation logged.
-        wait_until(lambda: _queue_size(lab, url) == 0, timeout=PATIENCE, interval=POLL, max_interval=2.0,
-                   what="every message processed or filtered out")
-        found = wait_until(lambda: invocations(lab, probe, arn) or None, timeout=PATIENCE, interval=POLL,
-                           what="the probe's invocations")
+        wait_until(
+            lambda: _queue_size(lab, url) == 0,
+            timeout=PATIENCE,
+            interval=POLL,
+            max_interval=2.0,
+            what="every message processed or filtered out",
+        )
+        found = wait_until(
+            lambda: invocations(lab, probe, arn) or None,
+            timeout=PATIENCE,
+            interval=POLL,
+            what="the probe's invocations",
+        )
     assert _delivered_bodies(found) == sorted([sent["big"], sent["vip"]])
 
 
@@ -87,32 +103,50 @@ def test_a_plain_string_filter_matches_plain_bodies_only(lab, probe):
     sqs = lab.client("sqs")
     for body in ("ping", "pong", json.dumps({"body": "ping"})):
         sqs.send_message(QueueUrl=url, MessageBody=body)
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10, FilterCriteria=_filters({"body": ["ping"]})):
-        wait_until(lambda: _queue_size(lab, url) == 0, timeout=PATIENCE, interval=POLL, max_interval=2.0,
-                   what="every message processed or filtered out")
-        found = wait_until(lambda: invocations(lab, probe, arn) or None, timeout=PATIENCE, interval=POLL,
-                           what="the probe's invocations")
+    with event_source_mapping(
+        lab, probe, EventSourceArn=arn, BatchSize=10, FilterCriteria=_filters({"body": ["ping"]})
+    ):
+        wait_until(
+            lambda: _queue_size(lab, url) == 0,
+            timeout=PATIENCE,
+            interval=POLL,
+            max_interval=2.0,
+            what="every message processed or filtered out",
+        )
+        found = wait_until(
+            lambda: invocations(lab, probe, arn) or None,
+            timeout=PATIENCE,
+            interval=POLL,
+            what="the probe's invocations",
+        )
     assert _delivered_bodies(found) == ["ping"]
 
 
-@pytest.mark.parametrize("pattern", [
-    '{"body": {"total": [{"numeric": [">", "1000"]}]}}',   # a numeric bound must be a number
-    '{"body": {"tier": "vip"}}',                           # a leaf must be an array
-    "not json",
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        '{"body": {"total": [{"numeric": [">", "1000"]}]}}',  # a numeric bound must be a number
+        '{"body": {"tier": "vip"}}',  # a leaf must be an array
+        "not json",
+    ],
+)
 def test_an_invalid_filter_is_refused(lab, probe, pattern):
-    url, arn = create_queue(lab, "filter-invalid")
+    _url, arn = create_queue(lab, "filter-invalid")
     lam = lab.client("lambda")
     with pytest.raises(ClientError) as refused:
-        created = lam.create_event_source_mapping(FunctionName=probe.name, EventSourceArn=arn, Tags=lab.tags,
-                                                  FilterCriteria={"Filters": [{"Pattern": pattern}]})
+        created = lam.create_event_source_mapping(
+            FunctionName=probe.name,
+            EventSourceArn=arn,
+            Tags=lab.tags,
+            FilterCriteria={"Filters": [{"Pattern": pattern}]},
+        )
         delete_mapping(lab, created["UUID"])  # only reached when the local cloud wrongly accepts it
     assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert "Invalid filter pattern definition" in refused.value.response["Error"]["Message"]
 
 
 def test_an_update_with_an_invalid_filter_is_refused_and_changes_nothing(lab, probe):
-    url, arn = create_queue(lab, "filter-update")
+    _url, arn = create_queue(lab, "filter-update")
     lam = lab.client("lambda")
     with event_source_mapping(lab, probe, EventSourceArn=arn, FilterCriteria=_filters(VIP)) as mapping:
         with pytest.raises(ClientError) as refused:

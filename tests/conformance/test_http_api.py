@@ -14,6 +14,7 @@ References (AWS documentation followed):
 - CORS for HTTP APIs (preflight answered by API Gateway for configured origins only):
   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,7 +45,9 @@ def test_payload_v2_event_shape(probes):
 
 def test_body_without_a_text_content_type_arrives_base64(probes):
     raw = b'{"customer": "c-1"}'
-    resp = requests.post(f"{probes.api_url}/echo", data=raw, headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    resp = requests.post(
+        f"{probes.api_url}/echo", data=raw, headers={"Content-Type": "application/octet-stream"}, timeout=30
+    )
     event = resp.json()["event"]
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == raw
@@ -73,8 +76,11 @@ def test_unknown_route_is_404(probes):
 def test_cors_preflight_allows_the_configured_origin_only(probes):
     allowed = requests.options(
         f"{probes.api_url}/echo",
-        headers={"Origin": "http://127.0.0.1:8000", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type"},
+        headers={
+            "Origin": "http://127.0.0.1:8000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
         timeout=30,
     )
     assert allowed.status_code in (200, 204)
@@ -95,8 +101,12 @@ def test_api_endpoint_is_the_invoke_url(lab, probes):
 
 def _wait_for_status(url: str, wanted: int, seconds: float) -> None:
     """Poll (bounded) until ``url`` answers ``wanted``: policy changes take seconds to apply on AWS."""
-    wait_until(lambda: requests.get(url, timeout=30).status_code == wanted, timeout=seconds, interval=2,
-               what=f"GET {url} to answer {wanted}")
+    wait_until(
+        lambda: requests.get(url, timeout=30).status_code == wanted,
+        timeout=seconds,
+        interval=2,
+        what=f"GET {url} to answer {wanted}",
+    )
 
 
 def test_invoking_needs_the_functions_permission(lab, probes, redeploy_probe_api):
@@ -112,6 +122,7 @@ def test_invoking_needs_the_functions_permission(lab, probes, redeploy_probe_api
 
 
 # --- $default stage throttling -------------------------------------------------------------------
+
 
 def _mutating_calls(client):
     """A context manager recording the names of the non-read API calls ``client`` makes meanwhile."""
@@ -130,6 +141,7 @@ def _mutating_calls(client):
             yield seen
         finally:
             client.meta.events.unregister("before-call", record)
+
     return recording()
 
 
@@ -145,8 +157,13 @@ def test_default_stage_throttle_is_stored_returned_and_converges(lab, probes):
     arn = lam.get_function(FunctionName=probes.http_function)["Configuration"]["FunctionArn"]
 
     def provision(**throttle):
-        return ensure_http_api(lab, component="throttle-api", routes={"GET /plain": arn},
-                               cors_allow_origins=["http://127.0.0.1:8000"], **throttle)
+        return ensure_http_api(
+            lab,
+            component="throttle-api",
+            routes={"GET /plain": arn},
+            cors_allow_origins=["http://127.0.0.1:8000"],
+            **throttle,
+        )
 
     api = provision()
     try:
@@ -161,8 +178,10 @@ def test_default_stage_throttle_is_stored_returned_and_converges(lab, probes):
         assert changed.stage_updated
         stage = apigw.get_stage(ApiId=api.api_id, StageName="$default")
         assert stage["AutoDeploy"] is True
-        assert (stage["DefaultRouteSettings"]["ThrottlingBurstLimit"],
-                stage["DefaultRouteSettings"]["ThrottlingRateLimit"]) == (100, 40.5)
+        assert (
+            stage["DefaultRouteSettings"]["ThrottlingBurstLimit"],
+            stage["DefaultRouteSettings"]["ThrottlingRateLimit"],
+        ) == (100, 40.5)
         with _mutating_calls(apigw) as calls:
             again = provision(throttling_burst_limit=100, throttling_rate_limit=40.5)
         assert calls == [] and not again.stage_updated

@@ -14,6 +14,7 @@ References (AWS documentation followed):
   https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
 - Reserved environment variables: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,14 @@ def test_runtime_provides_the_sdk_and_nothing_from_the_host(lab, probes):
 def test_function_sees_its_variables_and_the_reserved_ones(lab, probes):
     _, body = _invoke(lab, probes.function, {})
     env = set(body["env"])
-    assert {"PROBE_VARIABLE", "AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT", "_HANDLER",
-            "AWS_EXECUTION_ENV"} <= env
+    assert {
+        "PROBE_VARIABLE",
+        "AWS_REGION",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "LAMBDA_TASK_ROOT",
+        "_HANDLER",
+        "AWS_EXECUTION_ENV",
+    } <= env
     assert body["region"] == lab.region
     assert not env & {"VIRTUAL_ENV", "PYTHONPATH", "ORDERLAB_PORT", "ORDERLAB_HOME", "PYTEST_CURRENT_TEST"}
 

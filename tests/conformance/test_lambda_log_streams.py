@@ -9,6 +9,7 @@ References (AWS documentation followed):
 - Each invocation's logs start ``START RequestId: <id>``; the REPORT line of an environment's
   first invocation adds ``Init Duration``: https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html
 """
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ import re
 import textwrap
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from helpers.core.waiters import wait_until
 pytestmark = pytest.mark.cloud
 
 STREAM_NAME = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
-HANDLER = '''
+HANDLER = """
 import os
 import time
 
@@ -33,7 +35,7 @@ def handler(event, context):
     print("serving " + context.aws_request_id)
     time.sleep(float(event.get("sleep", 0)))
     return {"requestId": context.aws_request_id, "pid": os.getpid()}
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,9 @@ def sleeper(lab, tmp_path_factory) -> str:
     source: Path = tmp_path_factory.mktemp("sleeper")
     (source / "sleeper.py").write_text(textwrap.dedent(HANDLER))
     role = ensure_lambda_role(lab, "log-streams", statements=[])
-    return deploy_function(lab, source, component="log-streams", handler="sleeper.handler", role_arn=role,
-                           environment={}, timeout=30).name
+    return deploy_function(
+        lab, source, component="log-streams", handler="sleeper.handler", role_arn=role, environment={}, timeout=30
+    ).name
 
 
 def _invoke(lab, name: str, sleep: float = 0) -> dict:
@@ -58,8 +61,9 @@ def _line_of(lab, name: str, request_id: str, kind: str) -> dict:
     logs = lab.client("logs")
 
     def lookup() -> dict | None:
-        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}",
-                                        filterPattern=f'"{kind} RequestId: {request_id}"')["events"]
+        events = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{name}", filterPattern=f'"{kind} RequestId: {request_id}"'
+        )["events"]
         return events[0] if events else None
 
     return wait_until(lookup, timeout=60, interval=1.0, what=f"the {kind} line of {request_id}")
@@ -76,8 +80,9 @@ def test_a_warm_environment_writes_every_invocation_to_one_stream(lab, sleeper):
     stream = _stream_of(lab, sleeper, first["requestId"])
     assert STREAM_NAME.match(stream), stream
     assert _stream_of(lab, sleeper, second["requestId"]) == stream
-    events = lab.client("logs").get_log_events(logGroupName=f"/aws/lambda/{sleeper}", logStreamName=stream,
-                                               startFromHead=True)["events"]
+    events = lab.client("logs").get_log_events(
+        logGroupName=f"/aws/lambda/{sleeper}", logStreamName=stream, startFromHead=True
+    )["events"]
     messages = [e["message"] for e in events]
     for request_id in (first["requestId"], second["requestId"]):
         assert any(m.startswith(f"START RequestId: {request_id}") for m in messages)
@@ -109,7 +114,7 @@ def test_a_new_environment_reports_its_init_duration_once(lab, sleeper):
     assert "Init Duration" not in _report_of(lab, sleeper, second["requestId"])
 
 
-SLOW_INIT_HANDLER = '''
+SLOW_INIT_HANDLER = """
 import time
 
 time.sleep(1.5)  # init: imports, clients, configuration
@@ -117,22 +122,23 @@ time.sleep(1.5)  # init: imports, clients, configuration
 
 def handler(event, context):
     return {"requestId": context.aws_request_id}
-'''
+"""
 
 
 def test_a_slow_init_counts_as_init_duration_not_duration(lab, tmp_path):
     """Duration is the handler's time; a cold start's init is reported apart (REPORT's Init Duration)
     and is not in the AWS/Lambda Duration metric either."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from helpers.aws.iam import ensure_lambda_role
     from helpers.aws.lambda_ import deploy_function
 
     (tmp_path / "slow_init.py").write_text(SLOW_INIT_HANDLER)
     role = ensure_lambda_role(lab, "slow-init", statements=[])
-    name = deploy_function(lab, tmp_path, component="slow-init", handler="slow_init.handler", role_arn=role,
-                           environment={}, timeout=10).name
-    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    name = deploy_function(
+        lab, tmp_path, component="slow-init", handler="slow_init.handler", role_arn=role, environment={}, timeout=10
+    ).name
+    since = datetime.now(UTC) - timedelta(minutes=1)
     request_id = _invoke(lab, name)["requestId"]
     report = _report_of(lab, name, request_id)
     duration = float(re.search(r"\tDuration: (\d+(?:\.\d+)?) ms", report).group(1))
@@ -141,9 +147,14 @@ def test_a_slow_init_counts_as_init_duration_not_duration(lab, tmp_path):
 
     def duration_metric() -> float | None:
         points = lab.client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/Lambda", MetricName="Duration", Dimensions=[{"Name": "FunctionName", "Value": name}],
-            StartTime=since, EndTime=datetime.now(timezone.utc) + timedelta(minutes=1), Period=60,
-            Statistics=["Maximum"])["Datapoints"]
+            Namespace="AWS/Lambda",
+            MetricName="Duration",
+            Dimensions=[{"Name": "FunctionName", "Value": name}],
+            StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
         return max(point["Maximum"] for point in points) if points else None
 
     assert wait_until(duration_metric, timeout=300, interval=2, what="the Duration metric") < 1000

@@ -17,6 +17,7 @@ References (AWS documentation and AWS's own error texts):
   [...] or be a valid ARN" with code InvalidParameterValueException (quoted in
   github.com/aws/aws-cli/issues/3789).
 """
+
 from __future__ import annotations
 
 import io
@@ -30,15 +31,17 @@ from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.cloud
 
-HANDLER = '''
+HANDLER = """
 import os
 import sys
 
 def handler(event, context):
     return {"python": "%d.%d" % sys.version_info[:2], "executionEnv": os.environ.get("AWS_EXECUTION_ENV")}
-'''
-DEPRECATED = ("The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
-              "functions. We recommend you use a supported runtime while creating or updating functions.")
+"""
+DEPRECATED = (
+    "The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
+    "functions. We recommend you use a supported runtime while creating or updating functions."
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,9 @@ def py314(lab, role, tmp_path_factory) -> str:
 
     source: Path = tmp_path_factory.mktemp("py314")
     (source / "which.py").write_text(textwrap.dedent(HANDLER))
-    return deploy_function(lab, source, component="py314", handler="which.handler", role_arn=role,
-                           environment={}, runtime="python3.14").name
+    return deploy_function(
+        lab, source, component="py314", handler="which.handler", role_arn=role, environment={}, runtime="python3.14"
+    ).name
 
 
 def _create(lab, role: str, name: str, runtime: str) -> None:
@@ -64,8 +68,12 @@ def _create(lab, role: str, name: str, runtime: str) -> None:
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr("which.py", textwrap.dedent(HANDLER))
     lab.client("lambda").create_function(
-        FunctionName=lab.name(name), Runtime=runtime, Role=role, Handler="which.handler",
-        Code={"ZipFile": buf.getvalue()}, Tags=lab.tags,
+        FunctionName=lab.name(name),
+        Runtime=runtime,
+        Role=role,
+        Handler="which.handler",
+        Code={"ZipFile": buf.getvalue()},
+        Tags=lab.tags,
     )
 
 
@@ -96,7 +104,7 @@ def test_a_runtime_lambda_does_not_have_is_refused(lab, role):
     assert code == "InvalidParameterValueException"
     prefix = "Value python3.99 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: ["
     assert message.startswith(prefix) and message.endswith("] or be a valid ARN"), message
-    listed = message[len(prefix):-len("] or be a valid ARN")].split(", ")
+    listed = message[len(prefix) : -len("] or be a valid ARN")].split(", ")
     assert {"python3.12", "python3.13", "python3.14"} <= set(listed) and "python3.99" not in listed
 
 

@@ -9,6 +9,7 @@
 As recorded against real AWS by moto's ``aws_verified`` tests/test_awslambda/test_lambda.py
 (test_list_functions, test_get_function).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,9 @@ def versioned(lab):
     from helpers.aws.lambda_ import deploy_function
 
     role = ensure_lambda_role(lab, "shape-probe", statements=[])
-    function = deploy_function(lab, PROBES / "probe", component="shape-probe", handler="probe.handler",
-                               role_arn=role, environment={})
+    function = deploy_function(
+        lab, PROBES / "probe", component="shape-probe", handler="probe.handler", role_arn=role, environment={}
+    )
     version = lab.client("lambda").publish_version(FunctionName=function.name, Description="v1")["Version"]
     return function, version
 
@@ -38,8 +40,12 @@ def test_list_functions_all_lists_each_published_version(lab, versioned):
     assert mine["$LATEST"]["FunctionArn"] == f"{function.arn}:$LATEST"
     assert mine[version]["FunctionArn"] == f"{function.arn}:{version}" and mine[version]["Description"] == "v1"
 
-    default = [f for page in lab.client("lambda").get_paginator("list_functions").paginate()
-               for f in page["Functions"] if f["FunctionName"] == function.name]
+    default = [
+        f
+        for page in lab.client("lambda").get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f["FunctionName"] == function.name
+    ]
     assert [f["Version"] for f in default] == ["$LATEST"]
 
 

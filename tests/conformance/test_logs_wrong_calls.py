@@ -6,6 +6,7 @@ AWS by moto's ``aws_verified`` tests (tests/test_logs/test_logs.py in github.com
 https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html,
 https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogStreams.html
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,10 @@ from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.cloud
 
-PATTERN_ERROR = ("1 validation error detected: Value at 'logGroupIdentifier' failed to satisfy constraint: "
-                 "Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*")
+PATTERN_ERROR = (
+    "1 validation error detected: Value at 'logGroupIdentifier' failed to satisfy constraint: "
+    "Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*"
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ are the API's own (botocore's model: the ``InvalidParameterException`` shape has
 - FIFO queue attributes: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/high-throughput-fifo.html
 - SNS to SQS subscriptions, FIFO: https://docs.aws.amazon.com/sns/latest/dg/fifo-sns-sqs-subscription.html
 """
+
 from __future__ import annotations
 
 import pytest
@@ -63,15 +64,20 @@ def test_an_unknown_queue_raises_queue_does_not_exist(lab, sqs):
     assert response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
     assert response["Error"]["Message"] == "The specified queue does not exist."
     headers = response["ResponseMetadata"]["HTTPHeaders"]
-    assert headers.get("x-amzn-errortype", "com.amazonaws.sqs#QueueDoesNotExist") == "com.amazonaws.sqs#QueueDoesNotExist"
+    assert (
+        headers.get("x-amzn-errortype", "com.amazonaws.sqs#QueueDoesNotExist") == "com.amazonaws.sqs#QueueDoesNotExist"
+    )
     assert headers.get("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender") == (
-        "AWS.SimpleQueueService.NonExistentQueue;Sender")
+        "AWS.SimpleQueueService.NonExistentQueue;Sender"
+    )
 
 
 def test_a_deleted_or_mistyped_queue_url_raises_queue_does_not_exist(sqs, queue):
     wrong_url = queue[0] + "-typo"
-    for call in (lambda: sqs.get_queue_attributes(QueueUrl=wrong_url, AttributeNames=["All"]),
-                 lambda: sqs.send_message(QueueUrl=wrong_url, MessageBody="x")):
+    for call in (
+        lambda: sqs.get_queue_attributes(QueueUrl=wrong_url, AttributeNames=["All"]),
+        lambda: sqs.send_message(QueueUrl=wrong_url, MessageBody="x"),
+    ):
         with pytest.raises(sqs.exceptions.QueueDoesNotExist):
             call()
 
@@ -80,7 +86,9 @@ def test_a_batch_of_eleven_is_refused_and_nothing_is_sent(sqs, queue):
     url, _ = queue
     with pytest.raises(ClientError) as refused:
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"id_{i}", "MessageBody": "b"} for i in range(11)])
-    assert refused.value.response["Error"]["Message"] == "Maximum number of entries per request are 10. You have sent 11."
+    assert (
+        refused.value.response["Error"]["Message"] == "Maximum number of entries per request are 10. You have sent 11."
+    )
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
 
@@ -100,15 +108,20 @@ def _sns_refusal(call, **kwargs) -> tuple[str, str]:
 
 def test_subscribing_to_an_unknown_topic_is_not_found(lab, sns, queue):
     account = lab.client("sts").get_caller_identity()["Account"]
-    code, message = _sns_refusal(sns.subscribe, TopicArn=f"arn:aws:sns:{lab.region}:{account}:{lab.name('nope')}",
-                                 Protocol="sqs", Endpoint=queue[1])
+    code, message = _sns_refusal(
+        sns.subscribe,
+        TopicArn=f"arn:aws:sns:{lab.region}:{account}:{lab.name('nope')}",
+        Protocol="sqs",
+        Endpoint=queue[1],
+    )
     assert (code, message) == ("NotFound", "Topic does not exist")
 
 
 @pytest.mark.parametrize("endpoint", ["unknown", "queue-url"])
 def test_an_sqs_endpoint_must_be_a_queue_arn(sns, topic, queue, endpoint):
-    code, message = _sns_refusal(sns.subscribe, TopicArn=topic, Protocol="sqs",
-                                 Endpoint=queue[0] if endpoint == "queue-url" else endpoint)
+    code, message = _sns_refusal(
+        sns.subscribe, TopicArn=topic, Protocol="sqs", Endpoint=queue[0] if endpoint == "queue-url" else endpoint
+    )
     assert (code, message) == ("InvalidParameter", "Invalid parameter: SQS endpoint ARN")
     assert not sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
 
@@ -116,8 +129,10 @@ def test_an_sqs_endpoint_must_be_a_queue_arn(sns, topic, queue, endpoint):
 def test_a_fifo_queue_cannot_subscribe_to_a_standard_topic(sns, topic, fifo_queue):
     code, message = _sns_refusal(sns.subscribe, TopicArn=topic, Protocol="sqs", Endpoint=fifo_queue[1])
     assert code == "InvalidParameter"
-    assert message == ("Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed "
-                       "to standard SNS topics")
+    assert message == (
+        "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed "
+        "to standard SNS topics"
+    )
     assert not sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
 
 

@@ -19,6 +19,7 @@ References (AWS documentation followed):
 - Message filtering applies to every subscriber:
   https://docs.aws.amazon.com/sns/latest/dg/sns-message-filtering.html
 """
+
 from __future__ import annotations
 
 import json
@@ -28,19 +29,23 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
-
 from cloudtest import external_target
+
 from helpers.aws.common import error_code
 
 pytestmark = [
     pytest.mark.cloud,
-    pytest.mark.skipif(external_target() is not None,
-                       reason="local cloud only: on AWS the mail goes to a real inbox that a test cannot read"),
+    pytest.mark.skipif(
+        external_target() is not None,
+        reason="local cloud only: on AWS the mail goes to a real inbox that a test cannot read",
+    ),
 ]
 
 WAIT = 10.0
-FOOTER = ("\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link "
-          "below to unsubscribe:\n")
+FOOTER = (
+    "\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link "
+    "below to unsubscribe:\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +113,7 @@ def test_email_subscriber_confirms_by_link_then_receives_the_message_as_aws_form
 
     with urllib.request.urlopen(_url(plain.body, "Unsubscribe"), timeout=WAIT) as response:
         assert response.status == 200
-    assert all(s["Endpoint"] != address
-               for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"])
+    assert all(s["Endpoint"] != address for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"])
 
 
 def test_email_json_subscriber_confirms_with_the_token_and_receives_the_json_notification(lab, mailbox, topic):
@@ -121,19 +125,35 @@ def test_email_json_subscriber_confirms_with_the_token_and_receives_the_json_not
 
     document = mailbox.wait_for(lambda m: True, WAIT, address=address).json()
     assert document["Type"] == "SubscriptionConfirmation" and document["TopicArn"] == topic
-    assert set(document) >= {"MessageId", "Token", "Message", "SubscribeURL", "Timestamp", "SignatureVersion",
-                             "Signature", "SigningCertURL"}
+    assert set(document) >= {
+        "MessageId",
+        "Token",
+        "Message",
+        "SubscribeURL",
+        "Timestamp",
+        "SignatureVersion",
+        "Signature",
+        "SigningCertURL",
+    }
     assert f"Token={document['Token']}" in document["SubscribeURL"]
     assert sns.confirm_subscription(TopicArn=topic, Token=document["Token"])["SubscriptionArn"] == arn
 
-    published = sns.publish(TopicArn=topic, Message='{"orderId": "o-1"}', Subject="Order alert",
-                            MessageAttributes={"kind": {"DataType": "String", "StringValue": "dlq"}})
+    published = sns.publish(
+        TopicArn=topic,
+        Message='{"orderId": "o-1"}',
+        Subject="Order alert",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "dlq"}},
+    )
     mail = mailbox.wait_for(lambda m: m.json()["Type"] == "Notification", WAIT, address=address)
     note = mail.json()
     assert mail.subject == "Order alert"
     assert {k: note[k] for k in ("Type", "MessageId", "TopicArn", "Subject", "Message")} == {
-        "Type": "Notification", "MessageId": published["MessageId"], "TopicArn": topic, "Subject": "Order alert",
-        "Message": '{"orderId": "o-1"}'}
+        "Type": "Notification",
+        "MessageId": published["MessageId"],
+        "TopicArn": topic,
+        "Subject": "Order alert",
+        "Message": '{"orderId": "o-1"}',
+    }
     assert set(note) >= {"Timestamp", "SignatureVersion", "Signature", "SigningCertURL", "UnsubscribeURL"}
     assert arn in note["UnsubscribeURL"]
     assert note["MessageAttributes"] == {"kind": {"Type": "String", "Value": "dlq"}}
@@ -141,16 +161,25 @@ def test_email_json_subscriber_confirms_with_the_token_and_receives_the_json_not
 
 def test_filter_policy_and_message_structure_apply_to_email(lab, mailbox, topic):
     sns, address = lab.client("sns"), _address("filtered")
-    arn = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address, ReturnSubscriptionArn=True,
-                        Attributes={"FilterPolicy": json.dumps({"severity": ["high"]})})["SubscriptionArn"]
+    arn = sns.subscribe(
+        TopicArn=topic,
+        Protocol="email",
+        Endpoint=address,
+        ReturnSubscriptionArn=True,
+        Attributes={"FilterPolicy": json.dumps({"severity": ["high"]})},
+    )["SubscriptionArn"]
     token = re.search(r"Token=(\w+)", mailbox.wait_for(lambda m: True, WAIT, address=address).body).group(1)
     sns.confirm_subscription(TopicArn=topic, Token=token)
 
     low = {"severity": {"DataType": "String", "StringValue": "low"}}
     high = {"severity": {"DataType": "String", "StringValue": "high"}}
     sns.publish(TopicArn=topic, Message="filtered out", MessageAttributes=low)
-    sns.publish(TopicArn=topic, MessageStructure="json", MessageAttributes=high,
-                Message=json.dumps({"default": "for everyone", "email": "for e-mail"}))
+    sns.publish(
+        TopicArn=topic,
+        MessageStructure="json",
+        MessageAttributes=high,
+        Message=json.dumps({"default": "for everyone", "email": "for e-mail"}),
+    )
     mail = mailbox.wait_for(lambda m: m.subject == "AWS Notification Message", WAIT, address=address)
     assert mail.body.startswith("for e-mail" + FOOTER)
     assert [m.body.split("\n")[0] for m in mailbox.messages(address)][1:] == ["for e-mail"]
@@ -160,11 +189,16 @@ def test_filter_policy_and_message_structure_apply_to_email(lab, mailbox, topic)
 def test_subscribing_again_while_pending_mails_a_new_confirmation(lab, mailbox, topic):
     sns, address = lab.client("sns"), _address("again")
     for _ in range(2):
-        assert sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)["SubscriptionArn"] == \
-            "pending confirmation"
+        assert (
+            sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)["SubscriptionArn"]
+            == "pending confirmation"
+        )
     mailbox.wait_for(lambda m: len(mailbox.messages(address)) == 2, WAIT, address=address)
-    assert [s["Protocol"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
-            if s["Endpoint"] == address] == ["email"], "still one subscription"
+    assert [
+        s["Protocol"]
+        for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        if s["Endpoint"] == address
+    ] == ["email"], "still one subscription"
 
 
 def test_an_email_endpoint_must_be_an_email_address(lab, topic):
@@ -185,19 +219,32 @@ def test_an_alarm_mails_email_subscribers_a_readable_message_and_queues_the_json
         assert response.status == 200
     cloudwatch, name = lab.client("cloudwatch"), lab.name(f"mail-{uuid.uuid4().hex[:6]}")
     cloudwatch.put_metric_alarm(
-        AlarmName=name, Namespace=f"OrderLab/{lab.prefix}/mail", MetricName="Quiet", Statistic="Sum", Period=60,
-        EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching", AlarmActions=[topic], Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()])
+        AlarmName=name,
+        Namespace=f"OrderLab/{lab.prefix}/mail",
+        MetricName="Quiet",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[topic],
+        Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()],
+    )
     try:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Fire drill")
         mail = mailbox.wait_for(lambda m: m.subject.startswith(f'ALARM: "{name}"'), WAIT * 3, address=address)
     finally:
         cloudwatch.delete_alarms(AlarmNames=[name])
 
-    assert mail.body.startswith(f'You are receiving this email because your Amazon CloudWatch Alarm "{name}" in the '
-                                f'US East (N. Virginia) region has entered the ALARM state, because "Fire drill"')
-    assert "- State Change:               OK -> ALARM" in mail.body or \
-        "- State Change:               INSUFFICIENT_DATA -> ALARM" in mail.body
+    assert mail.body.startswith(
+        f'You are receiving this email because your Amazon CloudWatch Alarm "{name}" in the '
+        f'US East (N. Virginia) region has entered the ALARM state, because "Fire drill"'
+    )
+    assert (
+        "- State Change:               OK -> ALARM" in mail.body
+        or "- State Change:               INSUFFICIENT_DATA -> ALARM" in mail.body
+    )
     assert f"- ALARM: [{topic}]" in mail.body and FOOTER in mail.body
     with pytest.raises(ValueError):
         json.loads(mail.body)  # not the JSON document

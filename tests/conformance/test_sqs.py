@@ -20,6 +20,7 @@ References (AWS documentation followed):
   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasks.html,
   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CancelMessageMoveTask.html
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,8 @@ def probe(lab) -> EventProbe:
 
 def _send(lab, url: str, name: str, **instruction) -> str:
     return lab.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"name": name, **instruction}))[
-        "MessageId"]
+        "MessageId"
+    ]
 
 
 def _deliveries(found: list[Invocation], name: str) -> list[tuple[Invocation, dict]]:
@@ -68,14 +70,20 @@ def _counts(found: list[Invocation], name: str) -> list[int]:
 
 def _queue_size(lab, url: str) -> int:
     attributes = lab.client("sqs").get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                      "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
     return sum(int(value) for value in attributes.values())
 
 
 def _wait_empty(lab, url: str) -> None:
-    wait_until(lambda: _queue_size(lab, url) == 0, timeout=PATIENCE, interval=POLL, max_interval=2.0,
-               what=f"{url} to be empty")
+    wait_until(
+        lambda: _queue_size(lab, url) == 0, timeout=PATIENCE, interval=POLL, max_interval=2.0, what=f"{url} to be empty"
+    )
 
 
 @pytest.mark.slow
@@ -84,10 +92,12 @@ def test_partial_batch_failure_brings_back_only_the_reported_message(lab, probe)
     _send(lab, url, "ok-1")
     _send(lab, url, "ok-2")
     _send(lab, url, "flaky", behaviour="report", until=2)
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10,
-                              FunctionResponseTypes=["ReportBatchItemFailures"]):
-        found = wait_for_invocations(lab, probe, arn, lambda f: _counts(f, "flaky") == [1, 2],
-                                     "the reported message to come back once")
+    with event_source_mapping(
+        lab, probe, EventSourceArn=arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
+    ):
+        found = wait_for_invocations(
+            lab, probe, arn, lambda f: _counts(f, "flaky") == [1, 2], "the reported message to come back once"
+        )
         _wait_empty(lab, url)
     assert _counts(found, "ok-1") == [1] and _counts(found, "ok-2") == [1], "succeeded messages are deleted"
     (first, _), (second, _) = _deliveries(found, "flaky")
@@ -98,10 +108,16 @@ def test_partial_batch_failure_brings_back_only_the_reported_message(lab, probe)
 def test_an_invalid_item_identifier_fails_the_whole_batch(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-badid", VisibilityTimeout=str(VISIBILITY))
     _send(lab, url, "misreported", behaviour="bad-id", until=2)
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10,
-                              FunctionResponseTypes=["ReportBatchItemFailures"]):
-        found = wait_for_invocations(lab, probe, arn, lambda f: _counts(f, "misreported") == [1, 2],
-                                     "the message of a batch with an unknown itemIdentifier to come back")
+    with event_source_mapping(
+        lab, probe, EventSourceArn=arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
+    ):
+        found = wait_for_invocations(
+            lab,
+            probe,
+            arn,
+            lambda f: _counts(f, "misreported") == [1, 2],
+            "the message of a batch with an unknown itemIdentifier to come back",
+        )
         _wait_empty(lab, url)
     assert [i.outcome for i, _ in _deliveries(found, "misreported")] == ["partial", "ok"]
 
@@ -111,14 +127,16 @@ def test_a_function_error_brings_back_the_whole_batch(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-error", VisibilityTimeout=str(VISIBILITY))
     _send(lab, url, "bystander")
     _send(lab, url, "breaker", behaviour="raise", until=2)
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10,
-                              FunctionResponseTypes=["ReportBatchItemFailures"]):
-        found = wait_for_invocations(lab, probe, arn, lambda f: _counts(f, "breaker") == [1, 2],
-                                     "the message that failed its batch to come back")
+    with event_source_mapping(
+        lab, probe, EventSourceArn=arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
+    ):
+        found = wait_for_invocations(
+            lab, probe, arn, lambda f: _counts(f, "breaker") == [1, 2], "the message that failed its batch to come back"
+        )
         _wait_empty(lab, url)
     failed = [i for i in found if i.outcome == "raise"]
     assert failed
-    later = found[found.index(failed[0]) + 1:]
+    later = found[found.index(failed[0]) + 1 :]
     for record in failed[0].records:  # every message of the failed batch was delivered again
         name = json.loads(record["body"])["name"]
         assert any(json.loads(r["body"])["name"] == name for i in later for r in i.records), name
@@ -131,8 +149,13 @@ def test_change_message_visibility_decides_when_a_failed_message_returns(lab, pr
     extended = 4
     _send(lab, url, "slow", behaviour="extend-then-raise", visibility=extended, until=2)
     with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
-        found = wait_for_invocations(lab, probe, arn, lambda f: _counts(f, "slow") == [1, 2],
-                                     "the message to come back after its extended visibility timeout")
+        found = wait_for_invocations(
+            lab,
+            probe,
+            arn,
+            lambda f: _counts(f, "slow") == [1, 2],
+            "the message to come back after its extended visibility timeout",
+        )
         _wait_empty(lab, url)
     (first, _), (second, _) = _deliveries(found, "slow")
     assert second.at - first.at >= extended * 0.9, "ChangeMessageVisibility, not the queue's timeout, decided"
@@ -141,16 +164,21 @@ def test_change_message_visibility_decides_when_a_failed_message_returns(lab, pr
 def test_redrive_to_the_dlq_after_exactly_max_receive_count_receives(lab, probe):
     max_receives = 3
     dlq_url, dlq_arn = create_queue(lab, "esm-sqs-dlq")
-    url, arn = create_queue(lab, "esm-sqs-redrive", VisibilityTimeout=str(VISIBILITY), RedrivePolicy=json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}))
+    url, arn = create_queue(
+        lab,
+        "esm-sqs-redrive",
+        VisibilityTimeout=str(VISIBILITY),
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}),
+    )
     message_id = _send(lab, url, "poison", behaviour="raise")
     with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
         [dead] = receive(lab, dlq_url, 1, AttributeNames=["All"])
         found = invocations(lab, probe, arn)
     assert dead["MessageId"] == message_id
     assert json.loads(dead["Body"]) == {"name": "poison", "behaviour": "raise"}
-    assert _counts(found, "poison") == list(range(1, max_receives + 1)), \
+    assert _counts(found, "poison") == list(range(1, max_receives + 1)), (
         "received maxReceiveCount times (ApproximateReceiveCount 1, 2, 3), then dead-lettered, no more"
+    )
     times = [i.at for i, _ in _deliveries(found, "poison")]
     assert all(b - a >= VISIBILITY * 0.8 for a, b in pairwise(times)), "each retry waits the visibility timeout"
 
@@ -163,18 +191,24 @@ def test_a_zero_visibility_timeout_sends_a_failing_message_to_the_dlq_without_wa
     own visibility timeout would have let one retry through."""
     max_receives, queue_visibility = 3, 60
     dlq_url, dlq_arn = create_queue(lab, "esm-sqs-zero-dlq")
-    url, arn = create_queue(lab, "esm-sqs-zero", VisibilityTimeout=str(queue_visibility), RedrivePolicy=json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}))
+    url, arn = create_queue(
+        lab,
+        "esm-sqs-zero",
+        VisibilityTimeout=str(queue_visibility),
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}),
+    )
     message_id = _send(lab, url, "permanent", behaviour="extend-then-raise", visibility=0)
     with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
         [dead] = receive(lab, dlq_url, 1, AttributeNames=["All"])  # waits at most PATIENCE (< the queue's 60 s locally)
         found = invocations(lab, probe, arn)
     assert dead["MessageId"] == message_id
-    assert _counts(found, "permanent") == list(range(1, max_receives + 1)), \
+    assert _counts(found, "permanent") == list(range(1, max_receives + 1)), (
         "each receive counted (ApproximateReceiveCount 1, 2, 3), then dead-lettered, no more"
+    )
     times = [i.at for i, _ in _deliveries(found, "permanent")]
-    assert all(b - a < queue_visibility for a, b in pairwise(times)), \
+    assert all(b - a < queue_visibility for a, b in pairwise(times)), (
         "each retry came back at once, not after the queue's visibility timeout"
+    )
 
 
 def _dead_letter(lab, url: str, dlq_url: str, count: int) -> None:
@@ -192,8 +226,12 @@ def _dead_letter(lab, url: str, dlq_url: str, count: int) -> None:
 
 def _redrive_pair(lab, component: str) -> tuple[str, str, str, str]:
     dlq_url, dlq_arn = create_queue(lab, f"{component}-dlq")
-    url, arn = create_queue(lab, component, VisibilityTimeout="1", RedrivePolicy=json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}))
+    url, arn = create_queue(
+        lab,
+        component,
+        VisibilityTimeout="1",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}),
+    )
     return url, arn, dlq_url, dlq_arn
 
 
@@ -206,15 +244,23 @@ def test_start_message_move_task_moves_dlq_messages_back_to_their_source(lab):
     url, _, dlq_url, dlq_arn = _redrive_pair(lab, "sqs-move")
     sent = {}
     for name in ("first", "second"):
-        response = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"name": name}), MessageAttributes={
-            "kind": {"DataType": "String", "StringValue": f"kind-{name}"}})
+        response = sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps({"name": name}),
+            MessageAttributes={"kind": {"DataType": "String", "StringValue": f"kind-{name}"}},
+        )
         sent[response["MessageId"]] = name
     _dead_letter(lab, url, dlq_url, 2)
 
     handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
     assert isinstance(handle, str) and handle
-    task = wait_until(lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "COMPLETED" and t,
-                      timeout=PATIENCE, interval=POLL, max_interval=5.0, what="the move task to complete")
+    task = wait_until(
+        lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "COMPLETED" and t,
+        timeout=PATIENCE,
+        interval=POLL,
+        max_interval=5.0,
+        what="the move task to complete",
+    )
     assert task["SourceArn"] == dlq_arn
     assert "DestinationArn" not in task and "TaskHandle" not in task
     assert task["ApproximateNumberOfMessagesMoved"] == 2
@@ -244,8 +290,13 @@ def test_move_task_to_an_explicit_destination_and_its_rules(lab):
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"name": "elsewhere"}))
     _dead_letter(lab, url, dlq_url, 1)
     sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=other_arn, MaxNumberOfMessagesPerSecond=10)
-    task = wait_until(lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "COMPLETED" and t,
-                      timeout=PATIENCE, interval=POLL, max_interval=5.0, what="the move task to complete")
+    task = wait_until(
+        lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "COMPLETED" and t,
+        timeout=PATIENCE,
+        interval=POLL,
+        max_interval=5.0,
+        what="the move task to complete",
+    )
     assert task["DestinationArn"] == other_arn and task["MaxNumberOfMessagesPerSecond"] == 10
     [moved] = receive(lab, other_url, 1)
     assert json.loads(moved["Body"]) == {"name": "elsewhere"}
@@ -266,15 +317,26 @@ def test_cancel_message_move_task_stops_the_rest(lab):
         sqs.start_message_move_task(SourceArn=dlq_arn)
     moved = sqs.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
     assert 0 <= moved < 4
-    task = wait_until(lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "CANCELLED" and t,
-                      timeout=PATIENCE, interval=POLL, max_interval=5.0, what="the move task to be cancelled")
+    task = wait_until(
+        lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "CANCELLED" and t,
+        timeout=PATIENCE,
+        interval=POLL,
+        max_interval=5.0,
+        what="the move task to be cancelled",
+    )
     assert task["ApproximateNumberOfMessagesMoved"] < 4
     left = 4 - task["ApproximateNumberOfMessagesMoved"]
-    wait_until(lambda: _queue_size(lab, dlq_url) == left, timeout=PATIENCE, interval=POLL, max_interval=2.0,
-               what=f"{left} message(s) left in the DLQ after the cancelled move")
+    wait_until(
+        lambda: _queue_size(lab, dlq_url) == left,
+        timeout=PATIENCE,
+        interval=POLL,
+        max_interval=2.0,
+        what=f"{left} message(s) left in the DLQ after the cancelled move",
+    )
 
 
 # --- maximum concurrency (ScalingConfig) ---------------------------------------------------------
+
 
 def test_maximum_concurrency_is_stored_returned_and_converges(lab, probe):
     """ScalingConfig.MaximumConcurrency (2..1000, Amazon SQS sources only) is answered by Create, Get,
@@ -303,8 +365,9 @@ def test_maximum_concurrency_is_stored_returned_and_converges(lab, probe):
             answers[model.name] = parsed
 
     def provision(cap):
-        return ensure_event_source_mapping(lab, function_name=probe.name, source_arn=arn, batch_size=10,
-                                           maximum_concurrency=cap, timeout=PATIENCE)
+        return ensure_event_source_mapping(
+            lab, function_name=probe.name, source_arn=arn, batch_size=10, maximum_concurrency=cap, timeout=PATIENCE
+        )
 
     lam.meta.events.register("before-call", record)
     lam.meta.events.register("after-call", answer)
@@ -344,6 +407,7 @@ def test_maximum_concurrency_below_two_is_refused(lab, probe):
     _, arn = create_queue(lab, "sqs-scaling-min")
     # botocore checks the model's minimum itself; the service refuses it too when the client does not.
     with pytest.raises((ClientError, ParamValidationError)):
-        lam.create_event_source_mapping(FunctionName=probe.name, EventSourceArn=arn, Tags=lab.tags,
-                                        ScalingConfig={"MaximumConcurrency": 1})
+        lam.create_event_source_mapping(
+            FunctionName=probe.name, EventSourceArn=arn, Tags=lab.tags, ScalingConfig={"MaximumConcurrency": 1}
+        )
     assert lam.list_event_source_mappings(FunctionName=probe.name, EventSourceArn=arn)["EventSourceMappings"] == []

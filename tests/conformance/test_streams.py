@@ -18,6 +18,7 @@ References (AWS documentation followed):
 - SNS -> SQS raw message delivery (to read an SNS destination):
   https://docs.aws.amazon.com/sns/latest/dg/sns-large-payload-raw-message-delivery.html
 """
+
 from __future__ import annotations
 
 import json
@@ -85,8 +86,17 @@ def _on_failure_record(lab, queue_url: str) -> dict:
     return json.loads(message["Body"])
 
 
-def _assert_invocation_record(record: dict, *, probe: EventProbe, stream_arn: str, condition: str,
-                              invoke_count: int, first: dict, last: dict, size: int) -> None:
+def _assert_invocation_record(
+    record: dict,
+    *,
+    probe: EventProbe,
+    stream_arn: str,
+    condition: str,
+    invoke_count: int,
+    first: dict,
+    last: dict,
+    size: int,
+) -> None:
     assert set(record) >= {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
     context = record["requestContext"]
     assert isinstance(context["requestId"], str) and context["requestId"]
@@ -116,25 +126,43 @@ def test_stream_records_have_the_aws_shape_arrive_in_order_and_respect_batch_siz
     started = time.time()
     _put(lab, table, "o1", status="PENDING")
     _put(lab, table, "o2", status="PENDING")
-    ddb.update_item(TableName=table.name, Key={"orderId": {"S": "o1"}}, UpdateExpression="SET #s = :s",
-                    ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": "CONFIRMED"}})
+    ddb.update_item(
+        TableName=table.name,
+        Key={"orderId": {"S": "o1"}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "CONFIRMED"}},
+    )
     _put(lab, table, "o2", status="REJECTED")
     ddb.delete_item(TableName=table.name, Key={"orderId": {"S": "o1"}})
     _put(lab, table, "o3", status="PENDING")
 
-    with event_source_mapping(lab, probe, EventSourceArn=table.stream_arn, StartingPosition="TRIM_HORIZON",
-                              BatchSize=2) as mapping:
+    with event_source_mapping(
+        lab, probe, EventSourceArn=table.stream_arn, StartingPosition="TRIM_HORIZON", BatchSize=2
+    ) as mapping:
         assert mapping["BatchSize"] == 2
-        found = wait_for_invocations(lab, probe, table.stream_arn, lambda f: sum(len(i.records) for i in f) >= 6,
-                                     "the 6 stream records of esm-shape")
+        found = wait_for_invocations(
+            lab,
+            probe,
+            table.stream_arn,
+            lambda f: sum(len(i.records) for i in f) >= 6,
+            "the 6 stream records of esm-shape",
+        )
     assert all(1 <= len(i.records) <= 2 for i in found), [len(i.records) for i in found]
     records = [r for i in found for r in i.records]
     assert len(records) == 6, "each stream record is delivered exactly once"
     assert len({r["eventID"] for r in records}) == 6
 
     for record in records:
-        assert {"eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb",
-                "eventSourceARN"} <= set(record)
+        assert {
+            "eventID",
+            "eventName",
+            "eventVersion",
+            "eventSource",
+            "awsRegion",
+            "dynamodb",
+            "eventSourceARN",
+        } <= set(record)
         assert isinstance(record["eventID"], str) and record["eventID"]
         assert isinstance(record["eventVersion"], str) and record["eventVersion"]
         assert record["eventSource"] == "aws:dynamodb"
@@ -147,16 +175,26 @@ def test_stream_records_have_the_aws_shape_arrive_in_order_and_respect_batch_siz
         assert isinstance(change["SizeBytes"], int) and change["SizeBytes"] > 0, change
         assert started - 60 <= float(change["ApproximateCreationDateTime"]) <= time.time() + 60
         images = {name for name in ("NewImage", "OldImage") if name in change}
-        assert images == {"INSERT": {"NewImage"}, "MODIFY": {"NewImage", "OldImage"},
-                          "REMOVE": {"OldImage"}}[record["eventName"]], record
+        assert (
+            images
+            == {"INSERT": {"NewImage"}, "MODIFY": {"NewImage", "OldImage"}, "REMOVE": {"OldImage"}}[record["eventName"]]
+        ), record
 
     # Delivery order is stream order; per key, the order of the writes.
     assert [_seq(r) for r in records] == sorted(_seq(r) for r in records)
-    by_key = {key: [(r["eventName"], (r["dynamodb"].get("NewImage") or {}).get("status", {}).get("S"))
-                    for r in records if _key(r) == key] for key in ("o1", "o2", "o3")}
-    assert by_key == {"o1": [("INSERT", "PENDING"), ("MODIFY", "CONFIRMED"), ("REMOVE", None)],
-                      "o2": [("INSERT", "PENDING"), ("MODIFY", "REJECTED")],
-                      "o3": [("INSERT", "PENDING")]}
+    by_key = {
+        key: [
+            (r["eventName"], (r["dynamodb"].get("NewImage") or {}).get("status", {}).get("S"))
+            for r in records
+            if _key(r) == key
+        ]
+        for key in ("o1", "o2", "o3")
+    }
+    assert by_key == {
+        "o1": [("INSERT", "PENDING"), ("MODIFY", "CONFIRMED"), ("REMOVE", None)],
+        "o2": [("INSERT", "PENDING"), ("MODIFY", "REJECTED")],
+        "o3": [("INSERT", "PENDING")],
+    }
     modify = next(r for r in records if r["eventName"] == "MODIFY" and _key(r) == "o1")
     assert modify["dynamodb"]["OldImage"]["status"] == {"S": "PENDING"}
 
@@ -164,11 +202,11 @@ def test_stream_records_have_the_aws_shape_arrive_in_order_and_respect_batch_siz
 def test_starting_position_latest_skips_what_was_written_before(lab, probe):
     table = _table(lab, "esm-latest")
     _put(lab, table, "before")
-    with event_source_mapping(lab, probe, EventSourceArn=table.stream_arn, StartingPosition="LATEST",
-                              BatchSize=10):
+    with event_source_mapping(lab, probe, EventSourceArn=table.stream_arn, StartingPosition="LATEST", BatchSize=10):
         _put(lab, table, "after")
-        found = wait_for_invocations(lab, probe, table.stream_arn, lambda f: _processed(f, "after"),
-                                     "the record written after the mapping")
+        found = wait_for_invocations(
+            lab, probe, table.stream_arn, lambda f: _processed(f, "after"), "the record written after the mapping"
+        )
     assert not _with_key(found, "before")
 
 
@@ -181,12 +219,23 @@ def test_retries_stop_after_maximum_retry_attempts_then_on_failure_and_later_rec
     _put(lab, table, "good-2")
     retries = 2
 
-    with event_source_mapping(lab, probe, EventSourceArn=table.stream_arn, StartingPosition="TRIM_HORIZON",
-                              BatchSize=1, MaximumRetryAttempts=retries,
-                              DestinationConfig={"OnFailure": {"Destination": dlq_arn}}) as mapping:
+    with event_source_mapping(
+        lab,
+        probe,
+        EventSourceArn=table.stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=1,
+        MaximumRetryAttempts=retries,
+        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
+    ) as mapping:
         assert mapping["MaximumRetryAttempts"] == retries
-        found = wait_for_invocations(lab, probe, table.stream_arn, lambda f: _processed(f, "good-2"),
-                                     "good-2 to be processed after the poison record")
+        found = wait_for_invocations(
+            lab,
+            probe,
+            table.stream_arn,
+            lambda f: _processed(f, "good-2"),
+            "good-2 to be processed after the poison record",
+        )
         record = _on_failure_record(lab, dlq_url)
 
     poisoned = _with_key(found, "poison")
@@ -196,8 +245,16 @@ def test_retries_stop_after_maximum_retry_attempts_then_on_failure_and_later_rec
         [only] = _with_key(found, key)
         assert only.outcome == "ok" and only.at > poisoned[-1].at
     poison_record = poisoned[0].records[0]
-    _assert_invocation_record(record, probe=probe, stream_arn=table.stream_arn, condition="RetryAttemptsExhausted",
-                              invoke_count=retries + 1, first=poison_record, last=poison_record, size=1)
+    _assert_invocation_record(
+        record,
+        probe=probe,
+        stream_arn=table.stream_arn,
+        condition="RetryAttemptsExhausted",
+        invoke_count=retries + 1,
+        first=poison_record,
+        last=poison_record,
+        size=1,
+    )
     assert invocations(lab, probe, table.stream_arn) == found, "nothing ran again after good-2"
 
 
@@ -205,26 +262,57 @@ def test_retries_stop_after_maximum_retry_attempts_then_on_failure_and_later_rec
 def test_on_failure_destination_can_be_an_sns_topic(lab, probe):
     table = _table(lab, "esm-sns")
     sns, sqs = lab.client("sns"), lab.client("sqs")
-    topic_arn = sns.create_topic(Name=lab.name("esm-sns-onfailure"),
-                                 Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()])["TopicArn"]
+    topic_arn = sns.create_topic(
+        Name=lab.name("esm-sns-onfailure"), Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()]
+    )["TopicArn"]
     inbox_url, inbox_arn = create_queue(lab, "esm-sns-inbox")
-    sqs.set_queue_attributes(QueueUrl=inbox_url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
-                       "Resource": inbox_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}]})})
+    sqs.set_queue_attributes(
+        QueueUrl=inbox_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": inbox_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
     _put(lab, table, "poison", behaviour="raise")
     _put(lab, table, "good")
 
-    with event_source_mapping(lab, probe, EventSourceArn=table.stream_arn, StartingPosition="TRIM_HORIZON",
-                              BatchSize=1, MaximumRetryAttempts=0,
-                              DestinationConfig={"OnFailure": {"Destination": topic_arn}}):
-        found = wait_for_invocations(lab, probe, table.stream_arn, lambda f: _processed(f, "good"),
-                                     "the record after the poison one")
+    with event_source_mapping(
+        lab,
+        probe,
+        EventSourceArn=table.stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=1,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": topic_arn}},
+    ):
+        found = wait_for_invocations(
+            lab, probe, table.stream_arn, lambda f: _processed(f, "good"), "the record after the poison one"
+        )
         record = _on_failure_record(lab, inbox_url)
     [poisoned] = _with_key(found, "poison")
-    _assert_invocation_record(record, probe=probe, stream_arn=table.stream_arn, condition="RetryAttemptsExhausted",
-                              invoke_count=1, first=poisoned.records[0], last=poisoned.records[0], size=1)
+    _assert_invocation_record(
+        record,
+        probe=probe,
+        stream_arn=table.stream_arn,
+        condition="RetryAttemptsExhausted",
+        invoke_count=1,
+        first=poisoned.records[0],
+        last=poisoned.records[0],
+        size=1,
+    )
 
 
 @pytest.mark.slow
@@ -235,11 +323,23 @@ def test_bisect_isolates_the_poison_record_and_processes_the_good_ones(lab, prob
         _put(lab, table, key, behaviour=behaviour)
     good = ("good-1", "good-2", "good-3")
 
-    with event_source_mapping(lab, probe, EventSourceArn=table.stream_arn, StartingPosition="TRIM_HORIZON",
-                              BatchSize=4, BisectBatchOnFunctionError=True, MaximumRetryAttempts=1,
-                              DestinationConfig={"OnFailure": {"Destination": dlq_arn}}):
-        found = wait_for_invocations(lab, probe, table.stream_arn, lambda f: all(_processed(f, k) for k in good),
-                                     "every good record to be processed despite the poison one")
+    with event_source_mapping(
+        lab,
+        probe,
+        EventSourceArn=table.stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=4,
+        BisectBatchOnFunctionError=True,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
+    ):
+        found = wait_for_invocations(
+            lab,
+            probe,
+            table.stream_arn,
+            lambda f: all(_processed(f, k) for k in good),
+            "every good record to be processed despite the poison one",
+        )
         record = _on_failure_record(lab, dlq_url)
 
     assert not any(i.outcome == "ok" for i in _with_key(found, "poison"))
@@ -260,10 +360,16 @@ def test_report_batch_item_failures_checkpoints_before_the_reported_record(lab, 
         _put(lab, table, key, behaviour=behaviour)
     retries = 1
 
-    with event_source_mapping(lab, probe, EventSourceArn=table.stream_arn, StartingPosition="TRIM_HORIZON",
-                              BatchSize=4, MaximumRetryAttempts=retries,
-                              FunctionResponseTypes=["ReportBatchItemFailures"],
-                              DestinationConfig={"OnFailure": {"Destination": dlq_arn}}) as mapping:
+    with event_source_mapping(
+        lab,
+        probe,
+        EventSourceArn=table.stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=4,
+        MaximumRetryAttempts=retries,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
+    ) as mapping:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         record = _on_failure_record(lab, dlq_url)
         found = invocations(lab, probe, table.stream_arn)

@@ -9,17 +9,18 @@ client (checked offline, no credentials needed).
 AWS docs: https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html (which
 account the credentials belong to), https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html
 """
+
 from __future__ import annotations
 
 import uuid
 
 import pytest
-
 from cloudtest import external_target
-from helpers.ops.discovery import sweep
+
 from helpers.core.lab import CONFIRM_ACCOUNT_ENV, CONFIRM_REGION_ENV, REQUIRE_CONFIRMATION_ENV, AccountNotConfirmed, Lab
-from helpers.learn.plan import plan_frame
 from helpers.core.target import Target, resolve_target
+from helpers.learn.plan import plan_frame
+from helpers.ops.discovery import sweep
 
 pytestmark = pytest.mark.cloud
 
@@ -62,8 +63,9 @@ def test_a_wrong_account_or_region_is_refused(cloud, prefix, account, wrong):
     confirm_account = "111111111111" if wrong in ("account", "both") else account
     confirm_region = "ap-south-2" if wrong in ("region", "both") else region
     with pytest.raises(AccountNotConfirmed) as refused:
-        Lab.connect(prefix=prefix, require_confirmation=True, confirm_account=confirm_account,
-                    confirm_region=confirm_region)
+        Lab.connect(
+            prefix=prefix, require_confirmation=True, confirm_account=confirm_account, confirm_region=confirm_region
+        )
     unconfirmed = str(refused.value).split("Unconfirmed: ", 1)[1].split(".", 1)[0]
     assert ("account" in unconfirmed) == (wrong in ("account", "both"))
     assert ("region" in unconfirmed) == (wrong in ("region", "both"))
@@ -73,8 +75,9 @@ def test_a_wrong_account_or_region_is_refused(cloud, prefix, account, wrong):
 def test_the_exact_account_and_region_pass_by_parameter_or_environment(cloud, prefix, account, monkeypatch):
     region = resolve_target().region
     said: list[str] = []
-    lab = Lab.connect(prefix=prefix, require_confirmation=True, confirm_account=account, confirm_region=region,
-                      announce=said.append)
+    lab = Lab.connect(
+        prefix=prefix, require_confirmation=True, confirm_account=account, confirm_region=region, announce=said.append
+    )
     assert lab.confirmed and said and f"account {account}, region {region}" in said[0]
     assert lab.client("sqs").list_queues()["ResponseMetadata"]["HTTPStatusCode"] == 200  # clients once confirmed
     monkeypatch.setenv(REQUIRE_CONFIRMATION_ENV, "1")

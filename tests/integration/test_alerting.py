@@ -9,6 +9,7 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-sns-notific
 https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html,
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format.html
 """
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,13 @@ import pytest
 from cloudtest import external_target
 
 from helpers import Lab
-from helpers.pipeline.step6 import ALARM_KEYS, AlertingStack, alerting_status, deploy_alerting
-from helpers.pipeline.catalog import BUSINESS_METRICS, DASHBOARD_COMPONENT, METRICS_NAMESPACE
+from helpers.aws.cloudwatch import describe_alarm, get_dashboard_body
+from helpers.aws.sns import find_subscriptions
+from helpers.aws.sqs import queue_counts
+from helpers.core.naming import PREFIX_TAG
+from helpers.core.waiters import wait_until
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
-from helpers.core.naming import PREFIX_TAG
 from helpers.ops.observability import (
     AlertInbox,
     MetricQuery,
@@ -35,15 +38,13 @@ from helpers.ops.observability import (
     utcnow,
     wait_for_alarm_state,
 )
-from helpers.pipeline.orders_api import OrdersApi
-from helpers.aws.cloudwatch import describe_alarm, get_dashboard_body
-from helpers.aws.sns import find_subscriptions
-from helpers.aws.sqs import queue_counts
 from helpers.ops.redrive import redrive
-from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
-from helpers.pipeline.step3 import deploy_order_worker
 from helpers.ops.tracking import sample_queue_counts, wait_for_final_status
-from helpers.core.waiters import wait_until
+from helpers.pipeline.catalog import BUSINESS_METRICS, DASHBOARD_COMPONENT, METRICS_NAMESPACE
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.pipeline.step3 import deploy_order_worker
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
+from helpers.pipeline.step6 import ALARM_KEYS, AlertingStack, alerting_status, deploy_alerting
 
 EMAIL = "learner@example.com"
 LOCAL = external_target() is None
@@ -96,8 +97,11 @@ def test_topic_subscriptions_and_queue_policy(lab: Lab, alerting: AlertingStack)
     attributes = sns.get_subscription_attributes(SubscriptionArn=sqs_sub.arn)["Attributes"]
     assert attributes["RawMessageDelivery"] == "false"  # the SNS envelope is kept
 
-    policy = json.loads(lab.client("sqs").get_queue_attributes(
-        QueueUrl=alerting.inbox.url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    policy = json.loads(
+        lab.client("sqs").get_queue_attributes(QueueUrl=alerting.inbox.url, AttributeNames=["Policy"])["Attributes"][
+            "Policy"
+        ]
+    )
     (statement,) = policy["Statement"]
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": alerting.topic.arn}}
@@ -123,15 +127,31 @@ def test_a_changed_alarm_is_put_back(lab: Lab, alerting: AlertingStack) -> None:
     name = alerting.alarm("queue-age").name
     current = describe_alarm(lab, name)
     assert current is not None
-    drifted = {k: current[k] for k in ("AlarmName", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
-                                       "EvaluationPeriods", "ComparisonOperator", "AlarmActions", "OKActions")}
+    drifted = {
+        k: current[k]
+        for k in (
+            "AlarmName",
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "Period",
+            "EvaluationPeriods",
+            "ComparisonOperator",
+            "AlarmActions",
+            "OKActions",
+        )
+    }
     lab.client("cloudwatch").put_metric_alarm(**drifted, Threshold=9999.0, TreatMissingData="breaching")
 
     again = deploy_alerting(lab, alert_email=EMAIL)
 
     # (PutMetricAlarm replaces the whole configuration: the description was dropped by the drift too)
-    assert {"Threshold", "TreatMissingData"} <= set(again.alarm("queue-age").updated) <= \
-        {"Threshold", "TreatMissingData", "AlarmDescription"}
+    assert (
+        {"Threshold", "TreatMissingData"}
+        <= set(again.alarm("queue-age").updated)
+        <= {"Threshold", "TreatMissingData", "AlarmDescription"}
+    )
     fixed = describe_alarm(lab, name)
     assert fixed is not None and fixed["Threshold"] == 300.0 and fixed["TreatMissingData"] == "notBreaching"
     assert not deploy_alerting(lab, alert_email=EMAIL).changed
@@ -150,9 +170,14 @@ def test_poison_order_alarm_alert_redrive_ok(lab: Lab, pipeline: PipelineStack, 
     started = utcnow()
 
     api = OrdersApi(pipeline.api.endpoint_url)
-    reply = api.create({"customer": {"id": "cust-006", "name": "Poison Ivy"},
-                        "items": [{"sku": "BOOK-3", "quantity": 1, "unitPrice": 9.99}], "fault": "poison"},
-                       idempotency_key=f"test-{uuid.uuid4()}")
+    reply = api.create(
+        {
+            "customer": {"id": "cust-006", "name": "Poison Ivy"},
+            "items": [{"sku": "BOOK-3", "quantity": 1, "unitPrice": 9.99}],
+            "fault": "poison",
+        },
+        idempotency_key=f"test-{uuid.uuid4()}",
+    )
     assert reply.status == 201, reply.json
     order_id = reply.json["orderId"]
     sample_queue_counts(lab, {"dlq": dlq.url}, seconds=DLQ_TIMEOUT, until=lambda c: c["dlq"].visible >= 1)
@@ -163,15 +188,27 @@ def test_poison_order_alarm_alert_redrive_ok(lab: Lab, pipeline: PipelineStack, 
     alert = inbox.wait_for(name, "ALARM", timeout=ALARM_TIMEOUT, since=started)
     assert (alert.old_state, alert.new_state, alert.topic_arn) == ("OK", "ALARM", alerting.topic.arn)
     assert alert.envelope["Type"] == "Notification" and alert.subject.startswith("ALARM")
-    for key in ("AlarmName", "AlarmDescription", "AWSAccountId", "NewStateValue", "NewStateReason",
-                "StateChangeTime", "Region", "OldStateValue", "Trigger"):
+    for key in (
+        "AlarmName",
+        "AlarmDescription",
+        "AWSAccountId",
+        "NewStateValue",
+        "NewStateReason",
+        "StateChangeTime",
+        "Region",
+        "OldStateValue",
+        "Trigger",
+    ):
         assert key in alert.message, key
     assert alert.trigger["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alert.trigger["Namespace"] == "AWS/SQS"
     assert {d.get("value") or d.get("Value") for d in alert.trigger["Dimensions"]} == {dlq.name}
     if mailbox is not None:
-        mail = mailbox.wait_for(lambda m: m.subject.startswith("ALARM") and name in m.subject
-                                and m.date >= started - timedelta(seconds=1), timeout=30, address=EMAIL)
+        mail = mailbox.wait_for(
+            lambda m: m.subject.startswith("ALARM") and name in m.subject and m.date >= started - timedelta(seconds=1),
+            timeout=30,
+            address=EMAIL,
+        )
         assert name in mail.body
 
     deploy_order_worker(lab, pipeline.table, pipeline.queues, fault_injection=False)  # "the fix"
@@ -185,13 +222,16 @@ def test_poison_order_alarm_alert_redrive_ok(lab: Lab, pipeline: PipelineStack, 
         ok = inbox.wait_for(name, "OK", timeout=ALARM_TIMEOUT, since=alert.state_change_time, from_state="ALARM")
         assert (ok.old_state, ok.new_state) == ("ALARM", "OK")
         if mailbox is not None:
-            mailbox.wait_for(lambda m: m.subject.startswith("OK") and name in m.subject
-                             and m.date >= started - timedelta(seconds=1), timeout=30, address=EMAIL)
+            mailbox.wait_for(
+                lambda m: m.subject.startswith("OK") and name in m.subject and m.date >= started - timedelta(seconds=1),
+                timeout=30,
+                address=EMAIL,
+            )
     finally:
         deploy_order_worker(lab, pipeline.table, pipeline.queues, fault_injection=True)
 
     history = alarm_history_frame(lab, [name], start=started - timedelta(seconds=5))
-    transitions = list(zip(history["old_state"], history["new_state"]))
+    transitions = list(zip(history["old_state"], history["new_state"], strict=False))
     assert ("OK", "ALARM") in transitions and ("ALARM", "OK") in transitions, transitions
     depth = metric_frame(lab, [sqs_metric("DLQ", dlq.name)], start=started - timedelta(minutes=2), end=utcnow())
     assert depth["value"].max() >= 1, depth
@@ -200,20 +240,32 @@ def test_poison_order_alarm_alert_redrive_ok(lab: Lab, pipeline: PipelineStack, 
 def test_functions_publish_business_metrics(lab: Lab, pipeline: PipelineStack) -> None:
     started = utcnow() - timedelta(minutes=1)
     api = OrdersApi(pipeline.api.endpoint_url)
-    ids = [api.create({"customer": {"id": customer, "name": "Metric Test"},
-                       "items": [{"sku": "TV-1", "quantity": 1, "unitPrice": price}]},
-                      idempotency_key=f"test-{uuid.uuid4()}").json["orderId"] for customer, price in
-           (("cust-010", 25.0), ("cust-666", 30.0), ("cust-011", 2500.0))]  # cust-666 is blocked: REJECTED
+    ids = [
+        api.create(
+            {
+                "customer": {"id": customer, "name": "Metric Test"},
+                "items": [{"sku": "TV-1", "quantity": 1, "unitPrice": price}],
+            },
+            idempotency_key=f"test-{uuid.uuid4()}",
+        ).json["orderId"]
+        for customer, price in (("cust-010", 25.0), ("cust-666", 30.0), ("cust-011", 2500.0))
+    ]  # cust-666 is blocked: REJECTED
     for order_id in ids:
         wait_for_final_status(lab, pipeline.table.name, order_id, timeout=60)
 
-    queries = [MetricQuery(metric, METRICS_NAMESPACE, metric, {"service": "orders"}, "Sum") for metric in BUSINESS_METRICS]
+    queries = [
+        MetricQuery(metric, METRICS_NAMESPACE, metric, {"service": "orders"}, "Sum") for metric in BUSINESS_METRICS
+    ]
 
     def published() -> dict[str, float] | None:
         frame = metric_frame(lab, queries, start=started, end=utcnow() + timedelta(minutes=1))
         totals = frame.groupby("label")["value"].sum().to_dict() if not frame.empty else {}
-        enough = (totals.get("OrdersAccepted", 0) >= 3 and totals.get("HighValueOrders", 0) >= 1
-                  and totals.get("OrdersConfirmed", 0) >= 2 and totals.get("OrdersRejected", 0) >= 1)
+        enough = (
+            totals.get("OrdersAccepted", 0) >= 3
+            and totals.get("HighValueOrders", 0) >= 1
+            and totals.get("OrdersConfirmed", 0) >= 2
+            and totals.get("OrdersRejected", 0) >= 1
+        )
         return totals if enough else None
 
     # EMF lines become metrics as CloudWatch Logs ingests them (a few seconds on AWS).

@@ -1,4 +1,5 @@
 """The AWS-call recorder on the session's cloud: a step's calls, and its generated code rebuilding the step."""
+
 from __future__ import annotations
 
 import threading
@@ -23,8 +24,16 @@ def _worker_shape(lab) -> dict:
     shape = {
         "function": {key: fn[key] for key in ("Handler", "Runtime", "Timeout", "MemorySize", "Role")},
         "environment": fn["Environment"]["Variables"],
-        "mapping": {key: mapping.get(key) for key in ("BatchSize", "FunctionResponseTypes", "ScalingConfig",
-                                                      "MaximumBatchingWindowInSeconds", "EventSourceArn")},
+        "mapping": {
+            key: mapping.get(key)
+            for key in (
+                "BatchSize",
+                "FunctionResponseTypes",
+                "ScalingConfig",
+                "MaximumBatchingWindowInSeconds",
+                "EventSourceArn",
+            )
+        },
         "queue": {key: queue[key] for key in ("VisibilityTimeout", "RedrivePolicy", "MessageRetentionPeriod")},
         "table": {"keys": table["KeySchema"], "stream": table["StreamSpecification"]},
         "tags": lab.client("lambda").list_tags(Resource=fn["FunctionArn"])["Tags"],
@@ -47,8 +56,14 @@ def test_a_steps_generated_code_rebuilds_it_on_a_fresh_prefix(lab) -> None:
             queues = ensure_order_queues(recorded)
             deploy_order_worker(recorded, table, queues)
         operations = calls.operations()
-        for expected in ("CreateTable", "CreateQueue", "CreateRole", "PutRolePolicy", "CreateFunction",
-                         "CreateEventSourceMapping"):
+        for expected in (
+            "CreateTable",
+            "CreateQueue",
+            "CreateRole",
+            "PutRolePolicy",
+            "CreateFunction",
+            "CreateEventSourceMapping",
+        ):
             assert expected in operations, operations
         code = calls.code()
         assert recorded.prefix not in code, "names must be written as lab.prefix, not the recording lab's prefix"
@@ -66,8 +81,12 @@ def test_a_converged_rerun_changes_nothing(lab) -> None:
             ensure_order_queues(own)
         assert calls.changes == [], calls
         assert calls.summary().startswith("nothing changed: ")
-        assert {call.operation for call in calls} <= {"GetQueueUrl", "GetQueueAttributes", "ListQueueTags",
-                                                      "GetCallerIdentity"}
+        assert {call.operation for call in calls} <= {
+            "GetQueueUrl",
+            "GetQueueAttributes",
+            "ListQueueTags",
+            "GetCallerIdentity",
+        }
 
 
 def test_calls_from_other_threads_are_not_recorded(lab) -> None:

@@ -15,6 +15,7 @@
 Local cloud only: killing execution environments and restarting the cloud need it. Bounded
 waits throughout; a crashed batch waits out the queue's 30 s visibility timeout (as on AWS).
 """
+
 from __future__ import annotations
 
 import threading
@@ -23,17 +24,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-
 from cloudtest import external_target, free_port, own_prefix
+
 from helpers import Lab
+from helpers.aws.sqs import queue_counts
+from helpers.core.target import resolve_target
+from helpers.core.waiters import wait_until
 from helpers.load.chaos import WorkerKiller, kill_lambda_workers, lambda_workers
 from helpers.load.ledger import collect, wait_until_settled
 from helpers.load.traffic import FaultPlan, plan_orders, send_orders
-from helpers.aws.sqs import queue_counts
-from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
-from helpers.core.target import resolve_target
 from helpers.ops.tracking import get_orders, wait_for_statuses
-from helpers.core.waiters import wait_until
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
 
 MAX_RECEIVE_COUNT = 3
 
@@ -87,8 +88,9 @@ def test_burst_with_faults_and_crashed_workers_loses_nothing(chaos_lab: Lab, sta
     assert kills, "no order-worker environment was alive to kill while messages waited"
 
     # 30 s visibility timeout for a crashed batch (the poison path is retried at once): bounded at 120 s.
-    wait_until_settled(chaos_lab, stack.table.name, stack.queues, result.sent, max_receive_count=MAX_RECEIVE_COUNT,
-                       timeout=120)
+    wait_until_settled(
+        chaos_lab, stack.table.name, stack.queues, result.sent, max_receive_count=MAX_RECEIVE_COUNT, timeout=120
+    )
     ledger = collect(chaos_lab, stack.table.name, stack.queues, result.sent)
 
     ledger.assert_nothing_lost()
@@ -98,13 +100,16 @@ def test_burst_with_faults_and_crashed_workers_loses_nothing(chaos_lab: Lab, sta
     assert summary["applied_twice"] == 0
     items = get_orders(chaos_lab, stack.table.name, [s.order_id for s in result.accepted])
     # Proof that a crash hit a batch in flight: an order without a fault decided on a later receive.
-    redelivered = [i for s in result.accepted if s.fault is None and int((i := items[s.order_id]).get("attempts", 1)) > 1]
+    redelivered = [
+        i for s in result.accepted if s.fault is None and int((i := items[s.order_id]).get("attempts", 1)) > 1
+    ]
     assert redelivered, "no crash hit a batch in flight (every order without a fault was decided on its first receive)"
 
 
 def _log_events(lab: Lab, function_name: str, pattern: str, since: float) -> list[dict[str, Any]]:
-    return lab.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{function_name}", filterPattern=pattern,
-                                                startTime=int(since * 1000))["events"]
+    return lab.client("logs").filter_log_events(
+        logGroupName=f"/aws/lambda/{function_name}", filterPattern=pattern, startTime=int(since * 1000)
+    )["events"]
 
 
 def test_a_killed_api_environment_is_replaced_by_a_cold_start(chaos_lab: Lab, stack: PipelineStack) -> None:
@@ -115,15 +120,21 @@ def test_a_killed_api_environment_is_replaced_by_a_cold_start(chaos_lab: Lab, st
     started = time.time()
     kill = kill_lambda_workers(port, name)
     assert kill.pids, "no create_order environment was alive to kill"
-    wait_until(lambda: not {w.pid for w in lambda_workers(port, name)} & set(kill.pids), timeout=10,
-               what="the killed environments to die")
+    wait_until(
+        lambda: not {w.pid for w in lambda_workers(port, name)} & set(kill.pids),
+        timeout=10,
+        what="the killed environments to die",
+    )
 
     # (A request that races the kill, before the process is gone, fails like one in flight: a 500, retried.)
     reply = send_orders(api, plan_orders(1), progress=False).sent[0]
     assert reply.accepted, reply
     assert {w.pid for w in lambda_workers(port, name)} - set(kill.pids), "no new environment serves the API"
-    wait_until(lambda: _log_events(chaos_lab, name, '"Init Duration"', kill.wall_time), timeout=30,
-               what="the new environment's REPORT line with its Init Duration (its cold start)")
+    wait_until(
+        lambda: _log_events(chaos_lab, name, '"Init Duration"', kill.wall_time),
+        timeout=30,
+        what="the new environment's REPORT line with its Init Duration (its cold start)",
+    )
 
     # Kills while requests are in flight: each killed request fails (500) and is retried with its key.
     with WorkerKiller(port, name, every=1.0, times=3) as killer:
@@ -145,16 +156,24 @@ def test_the_decision_is_applied_once_whatever_the_duplicates(chaos_lab: Lab, st
     # The pipeline decided it already: 16 more deliveries at once, each trying to apply a decision.
     ddb = chaos_lab.client("dynamodb")
     table = stack.table.name
-    ddb.update_item(TableName=table, Key={"orderId": {"S": order_id}},  # back to PENDING, count cleared (test set-up)
-                    UpdateExpression="SET #s = :p REMOVE appliedCount", ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":p": {"S": "PENDING"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"orderId": {"S": order_id}},  # back to PENDING, count cleared (test set-up)
+        UpdateExpression="SET #s = :p REMOVE appliedCount",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": {"S": "PENDING"}},
+    )
     store = DynamoOrderStatusStore(table, ddb)
     barrier = threading.Barrier(16)
 
     def deliver(n: int) -> bool:
         barrier.wait()
-        return store.record_decision(order_id, Decision("CONFIRMED" if n % 2 else "REJECTED", "duplicate test"),
-                                     timestamp="2024-05-01T12:00:00.000Z", attempts=n + 1)
+        return store.record_decision(
+            order_id,
+            Decision("CONFIRMED" if n % 2 else "REJECTED", "duplicate test"),
+            timestamp="2024-05-01T12:00:00.000Z",
+            attempts=n + 1,
+        )
 
     with ThreadPoolExecutor(16) as pool:
         applied = list(pool.map(deliver, range(16)))
@@ -195,8 +214,9 @@ def test_graceful_restart_with_persistence_loses_and_duplicates_nothing() -> Non
         assert restarts and not restarts[0].forced, restarts
         first, last = min(s.sent_at for s in result.sent), max(s.sent_at for s in result.sent)
         assert first < restarted_at[0] < last, "the restart did not happen while orders flowed"
-        wait_until_settled(lab, stack.table.name, stack.queues, result.sent, max_receive_count=MAX_RECEIVE_COUNT,
-                           timeout=90)
+        wait_until_settled(
+            lab, stack.table.name, stack.queues, result.sent, max_receive_count=MAX_RECEIVE_COUNT, timeout=90
+        )
         ledger = collect(lab, stack.table.name, stack.queues, result.sent)
         ledger.assert_nothing_lost()
         assert ledger.summary()["outcomes"]["CONFIRMED"] == 160

@@ -12,6 +12,7 @@ shared config.js), grading finds step 01 done; a learner who skips notebook 01 g
 prerequisite message in the report; cleaning up one prefix leaves the other learners' resources
 exactly as they were, and cleaning up the class leaves nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,24 +20,32 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import nbformat
 import pytest
-
 from cloudtest import external_target
+
 from helpers import Lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.teach.runner import run_class, select_notebooks
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.cloud,
-              pytest.mark.skipif(external_target() is not None, reason="the class run test uses the local default")]
+pytestmark = [
+    pytest.mark.notebooks,
+    pytest.mark.slow,
+    pytest.mark.cloud,
+    pytest.mark.skipif(external_target() is not None, reason="the class run test uses the local default"),
+]
 
 
 def _orderlab(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "helpers.teach.cli", *args], env=dict(os.environ), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _resources(prefix: str) -> list[tuple[str, str, str]]:
@@ -45,12 +54,18 @@ def _resources(prefix: str) -> list[tuple[str, str, str]]:
 
 def _stream_text(path: Path) -> str:
     notebook = nbformat.read(path, as_version=4)
-    return "\n".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                     for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+    return "\n".join(
+        out.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+    )
 
 
-def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(class_run, tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(
+    class_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # ``orderlab class --learners 3 --concurrency 2 --notebooks 00,01 --grade -p demo_orders 3
     # --learner-timeout 150``, run in the background on a cloud of its own (tests/classrun.py).
     monkeypatch.setenv("ORDERLAB_PORT", str(class_run.port))  # what follows works on the class's cloud
@@ -71,7 +86,9 @@ def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(class_
         for learner in report["learners"]:
             assert learner["ok"], learner
             assert [(n["notebook"], n["status"]) for n in learner["notebooks"]] == [
-                ("00_setup.ipynb", "ok"), ("01_order_ingestion.ipynb", "ok")]
+                ("00_setup.ipynb", "ok"),
+                ("01_order_ingestion.ipynb", "ok"),
+            ]
             for entry in learner["notebooks"]:
                 assert entry["seconds"] > 0 and (run_dir / entry["output"]).is_file()
                 assert f'href="{entry["output"]}"' in html
@@ -83,15 +100,27 @@ def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(class_
         before = {prefix: _resources(prefix) for prefix in prefixes}
         for prefix, found in before.items():
             assert found and all(prefix in name for _, _, name in found), found
-        pages = {prefix: re.search(r"Open the order page: (\S+)", _stream_text(run_dir / prefix / "01_order_ingestion.ipynb"))
-                 for prefix in prefixes}
+        pages = {
+            prefix: re.search(
+                r"Open the order page: (\S+)", _stream_text(run_dir / prefix / "01_order_ingestion.ipynb")
+            )
+            for prefix in prefixes
+        }
         assert all(pages.values()) and len({m.group(1) for m in pages.values()}) == 3, pages
 
         # A learner who skipped notebook 01: the report says what to run (no stack trace to read).
         skipper = f"{base}x"
-        skipped = run_class([skipper], tmp_path / "skipper", {"target": "local"}, notebooks=select_notebooks(["02"]),
-                            echo=lambda line: None, learner_timeout=120)
-        failure = json.loads((tmp_path / "skipper" / "report.json").read_text())["learners"][0]["notebooks"][0]["failure"]
+        skipped = run_class(
+            [skipper],
+            tmp_path / "skipper",
+            {"target": "local"},
+            notebooks=select_notebooks(["02"]),
+            echo=lambda line: None,
+            learner_timeout=120,
+        )
+        failure = json.loads((tmp_path / "skipper" / "report.json").read_text())["learners"][0]["notebooks"][0][
+            "failure"
+        ]
         assert not skipped.ok and failure["ename"] == "PrerequisiteMissing" and failure["kind"] == "prerequisites"
         assert f"Run 01_order_ingestion.ipynb (prefix '{skipper}'" in failure["message"]
 
@@ -104,7 +133,8 @@ def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(class_
         assert graded.returncode == 0 and json.loads(graded.stdout)[0]["done"] == ["01"], graded.stdout + graded.stderr
     finally:
         everyone = _orderlab("cleanup", "--class", str(run_dir))
-    assert everyone.returncode == 0 and "Nothing remains for any learner of the class." in everyone.stdout, \
+    assert everyone.returncode == 0 and "Nothing remains for any learner of the class." in everyone.stdout, (
         everyone.stdout + everyone.stderr
+    )
     assert all(_resources(prefix) == [] for prefix in prefixes)
     assert class_run.stop_cloud(), "the class run's cloud was not running at the end"

@@ -1,4 +1,5 @@
 """The ``orderlab`` command as the README documents it: run (the main job) and clean."""
+
 from __future__ import annotations
 
 import os
@@ -8,17 +9,18 @@ import uuid
 
 import nbformat
 import pytest
+from cloudtest import external_target, free_port
 
 import localcloud
-from cloudtest import external_target, free_port
 from helpers.teach.runner import series
 
 pytestmark = pytest.mark.skipif(external_target() is not None, reason="the main job runs on the local default")
 
 
 def _orderlab(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "helpers.teach.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_run_executes_the_series_prints_a_summary_and_stops_the_cloud_it_started(series_run):

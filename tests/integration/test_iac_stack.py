@@ -3,6 +3,7 @@ behaves like the hand-built pipeline.
 
 A fresh prefix: the stack's pipeline is built beside whatever the session's other tests deployed.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import sys
 import uuid
 
 import pytest
-
 from cloudtest import external_target
+
 from helpers import Lab
 from helpers.core.naming import tag_list
 from helpers.ops.discovery import sweep
@@ -22,13 +23,17 @@ from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.template import OUTPUTS, stack_name
 from helpers.teach.grade import grade_lab
 
-pytestmark = [pytest.mark.cloud,
-              pytest.mark.skipif(external_target() is not None, reason="deploys on the local cloud")]
+pytestmark = [pytest.mark.cloud, pytest.mark.skipif(external_target() is not None, reason="deploys on the local cloud")]
 
 
 def orderlab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "helpers.teach.cli", "iac", *args], env=dict(os.environ),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", "iac", *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_deploy_route_orders_then_delete_leaves_nothing(cloud) -> None:
@@ -67,10 +72,14 @@ def test_the_labs_cleanup_deletes_a_stack_of_its_prefix(cloud) -> None:
     lab = Lab.connect(prefix=f"iac{uuid.uuid4().hex[:6]}")
     cloudformation = lab.client("cloudformation")
     topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": lab.name("stack-topic")}}
-    cloudformation.create_stack(StackName=stack_name(lab.prefix), Tags=tag_list(lab.tags),
-                                TemplateBody=json.dumps({"Resources": {"Topic": topic}}))
-    cloudformation.get_waiter("stack_create_complete").wait(StackName=stack_name(lab.prefix),
-                                                            WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    cloudformation.create_stack(
+        StackName=stack_name(lab.prefix),
+        Tags=tag_list(lab.tags),
+        TemplateBody=json.dumps({"Resources": {"Topic": topic}}),
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(
+        StackName=stack_name(lab.prefix), WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
     report = destroy_lab(lab)
     assert [r.name for r in report.deleted if r.service == "cloudformation"] == [stack_name(lab.prefix)]
     assert not report.remaining and sweep(lab).clean

@@ -17,14 +17,16 @@ https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-b
 https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions,
 https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#events-dynamodb-permissions
 """
+
 from __future__ import annotations
 
 import json
 import textwrap
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -40,8 +42,10 @@ from helpers.core.lab import Lab
 from helpers.core.target import Target
 from helpers.pipeline.orders_api import OrdersApi
 
-pytestmark = [pytest.mark.cloud,
-              pytest.mark.skipif(external_target() is not None, reason="local cloud with IAM enforcement only")]
+pytestmark = [
+    pytest.mark.cloud,
+    pytest.mark.skipif(external_target() is not None, reason="local cloud with IAM enforcement only"),
+]
 
 PROBE = '''
 import boto3
@@ -88,8 +92,13 @@ def enforced(cloud: Any) -> Iterator[Lab]:
 
 
 def _client(lab: Lab, service: str, key: str, secret: str) -> Any:
-    return boto3.client(service, endpoint_url=lab.target.endpoint_url, region_name=lab.region,
-                        aws_access_key_id=key, aws_secret_access_key=secret)
+    return boto3.client(
+        service,
+        endpoint_url=lab.target.endpoint_url,
+        region_name=lab.region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+    )
 
 
 def test_lab_credentials_are_the_root_and_an_iam_users_deny_is_enforced(enforced: Lab) -> None:
@@ -100,11 +109,20 @@ def test_lab_credentials_are_the_root_and_an_iam_users_deny_is_enforced(enforced
     user = lab.name("deny-user")
     iam.create_user(UserName=user)
     try:
-        iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": queue.arn},
-                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue.arn},
-                {"Effect": "Deny", "Action": "sqs:SendMessage", "Resource": queue.arn}]}))
+        iam.put_user_policy(
+            UserName=user,
+            PolicyName="p",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": queue.arn},
+                        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue.arn},
+                        {"Effect": "Deny", "Action": "sqs:SendMessage", "Resource": queue.arn},
+                    ],
+                }
+            ),
+        )
         key = iam.create_access_key(UserName=user)["AccessKey"]
         sqs = _client(lab, "sqs", key["AccessKeyId"], key["SecretAccessKey"])
         sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["QueueArn"])  # allowed
@@ -141,10 +159,13 @@ def probe(probe_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     for component in ("probe-allowed", "probe-other"):
         name = lab.name(component)
         try:
-            ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                             KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-                             AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
-                             Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()])
+            ddb.create_table(
+                TableName=name,
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+                Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()],
+            )
         except ClientError as error:
             if error_code(error) != "ResourceInUseException":
                 raise
@@ -153,12 +174,21 @@ def probe(probe_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     source = tmp_path_factory.mktemp("iam_probe") / "iam_probe"
     source.mkdir()
     (source / "iam_probe.py").write_text(textwrap.dedent(PROBE))
-    role = ensure_lambda_role(lab, "iam-probe", [dynamodb_statement(tables["probe-allowed"], ["dynamodb:GetItem"]),
-                                                 sqs_sender_statement(queue.arn)])
-    function = deploy_function(lab, Path(source), component="iam-probe", handler="iam_probe.handler",
-                               role_arn=role, environment={})
-    return {"function": function.name, "allowed": lab.name("probe-allowed"), "other": lab.name("probe-other"),
-            "queue": queue.url, "queue_arn": queue.arn}
+    role = ensure_lambda_role(
+        lab,
+        "iam-probe",
+        [dynamodb_statement(tables["probe-allowed"], ["dynamodb:GetItem"]), sqs_sender_statement(queue.arn)],
+    )
+    function = deploy_function(
+        lab, Path(source), component="iam-probe", handler="iam_probe.handler", role_arn=role, environment={}
+    )
+    return {
+        "function": function.name,
+        "allowed": lab.name("probe-allowed"),
+        "other": lab.name("probe-other"),
+        "queue": queue.url,
+        "queue_arn": queue.arn,
+    }
 
 
 def _invoke(lab: Lab, function: str, event: dict[str, Any]) -> Any:
@@ -169,8 +199,10 @@ def _invoke(lab: Lab, function: str, event: dict[str, Any]) -> Any:
 
 def test_a_functions_calls_are_checked_against_its_role_per_action_and_resource(probe_lab: Lab, probe) -> None:
     lab = probe_lab
-    assert _invoke(lab, probe["function"], {"call": "whoami"}) == \
-        f"arn:aws:sts::{lab.account_id}:assumed-role/{lab.name('iam-probe-role')}/{probe['function']}"
+    assert (
+        _invoke(lab, probe["function"], {"call": "whoami"})
+        == f"arn:aws:sts::{lab.account_id}:assumed-role/{lab.name('iam-probe-role')}/{probe['function']}"
+    )
     assert _invoke(lab, probe["function"], {"call": "get", "table": probe["allowed"]}) == "OK"
     assert _invoke(lab, probe["function"], {"call": "put", "table": probe["allowed"]}) == "AccessDeniedException"
     assert _invoke(lab, probe["function"], {"call": "get", "table": probe["other"]}) == "AccessDeniedException"
@@ -187,22 +219,24 @@ def test_send_message_batch_is_authorised_by_send_message(probe_lab: Lab, probe)
 def test_an_event_source_mapping_needs_a_role_that_can_read_its_source(probe_lab: Lab, probe) -> None:
     lab = probe_lab
     with pytest.raises(ClientError) as refused:
-        lab.client("lambda").create_event_source_mapping(FunctionName=probe["function"],
-                                                         EventSourceArn=probe["queue_arn"], BatchSize=1)
+        lab.client("lambda").create_event_source_mapping(
+            FunctionName=probe["function"], EventSourceArn=probe["queue_arn"], BatchSize=1
+        )
     assert error_code(refused.value) == "InvalidParameterValueException"
     assert "The provided execution role does not have permissions to call ReceiveMessage on SQS" in str(refused.value)
-    lab.client("dynamodb").update_table(TableName=probe["allowed"], StreamSpecification={
-        "StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    lab.client("dynamodb").update_table(
+        TableName=probe["allowed"], StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    )
     stream = lab.client("dynamodb").describe_table(TableName=probe["allowed"])["Table"]["LatestStreamArn"]
     with pytest.raises(ClientError) as no_stream:
-        lab.client("lambda").create_event_source_mapping(FunctionName=probe["function"], EventSourceArn=stream,
-                                                         StartingPosition="LATEST", BatchSize=1)
+        lab.client("lambda").create_event_source_mapping(
+            FunctionName=probe["function"], EventSourceArn=stream, StartingPosition="LATEST", BatchSize=1
+        )
     assert error_code(no_stream.value) == "InvalidParameterValueException"
     assert f"Cannot access stream {stream}" in str(no_stream.value)
 
 
-def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab: Lab, probe,
-                                                                      tmp_path: Path) -> None:
+def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab: Lab, probe, tmp_path: Path) -> None:
     """AWS writes a function's logs with its role: no logs:CreateLogStream/PutLogEvents, no logs."""
     from helpers.aws.iam import ensure_service_role, lambda_trust_policy
 
@@ -211,12 +245,23 @@ def test_a_function_without_the_logs_grant_runs_but_its_logs_are_lost(probe_lab:
     source.mkdir()
     (source / "iam_probe.py").write_text(textwrap.dedent(PROBE))
     silent_role = ensure_service_role(
-        lab, "silent-probe", trust=lambda_trust_policy(), description="a probe without the logs grant",
-        document={"Version": "2012-10-17", "Statement": [dynamodb_statement(
-            lab.client("dynamodb").describe_table(TableName=probe["allowed"])["Table"]["TableArn"],
-            ["dynamodb:GetItem"])]})
-    silent = deploy_function(lab, source, component="silent-probe", handler="iam_probe.handler",
-                             role_arn=silent_role, environment={})
+        lab,
+        "silent-probe",
+        trust=lambda_trust_policy(),
+        description="a probe without the logs grant",
+        document={
+            "Version": "2012-10-17",
+            "Statement": [
+                dynamodb_statement(
+                    lab.client("dynamodb").describe_table(TableName=probe["allowed"])["Table"]["TableArn"],
+                    ["dynamodb:GetItem"],
+                )
+            ],
+        },
+    )
+    silent = deploy_function(
+        lab, source, component="silent-probe", handler="iam_probe.handler", role_arn=silent_role, environment={}
+    )
     assert _invoke(lab, silent.name, {"call": "get", "table": probe["allowed"]}) == "OK"  # it runs
     assert _invoke(lab, probe["function"], {"call": "get", "table": probe["allowed"]}) == "OK"
     logs = lab.client("logs")
@@ -242,8 +287,11 @@ def _lab_functions(lab: Lab) -> dict[str, str]:
     from helpers.ops.discovery import find_lab_resources
 
     lam = lab.client("lambda")
-    return {r.name: lam.get_function_configuration(FunctionName=r.name)["Role"]
-            for r in find_lab_resources(lab, services={"lambda"}) if r.kind == "function"}
+    return {
+        r.name: lam.get_function_configuration(FunctionName=r.name)["Role"]
+        for r in find_lab_resources(lab, services={"lambda"})
+        if r.kind == "function"
+    }
 
 
 def _assert_least_privilege(lab: Lab) -> list[str]:
@@ -271,9 +319,13 @@ def test_orders_go_through_the_pipeline_with_iam_enforced(enforced: Lab, pipelin
     api = OrdersApi(pipeline.api.endpoint_url)
     placed = []
     for customer, quantity in (("cust-001", 2), ("cust-666", 1)):  # a valid order, then a blocked customer
-        reply = api.create({"customer": {"id": customer, "name": "IAM Test"},
-                            "items": [{"sku": "BOOK-1", "quantity": quantity, "unitPrice": 12.5}]},
-                           idempotency_key=f"iam-{uuid.uuid4()}")
+        reply = api.create(
+            {
+                "customer": {"id": customer, "name": "IAM Test"},
+                "items": [{"sku": "BOOK-1", "quantity": quantity, "unitPrice": 12.5}],
+            },
+            idempotency_key=f"iam-{uuid.uuid4()}",
+        )
         assert reply.status == 201, reply.json
         placed.append(reply.json["orderId"])
     items = wait_for_statuses(enforced, pipeline.table.name, placed, timeout=60)
@@ -283,9 +335,9 @@ def test_orders_go_through_the_pipeline_with_iam_enforced(enforced: Lab, pipelin
 
 def test_a_grant_removed_from_a_role_fails_the_function_as_on_aws(enforced: Lab, pipeline) -> None:
     """Take UpdateItem away from the worker: its orders can no longer be decided; put it back: they are."""
-    from helpers.pipeline.step3 import ORDER_WORKER_COMPONENT, order_worker_role_statements
-    from helpers.ops.tracking import get_order, wait_for_final_status
     from helpers.core.waiters import wait_until
+    from helpers.ops.tracking import get_order, wait_for_final_status
+    from helpers.pipeline.step3 import ORDER_WORKER_COMPONENT, order_worker_role_statements
 
     lab = enforced
     full = order_worker_role_statements(pipeline.table, pipeline.queues)
@@ -293,16 +345,23 @@ def test_a_grant_removed_from_a_role_fails_the_function_as_on_aws(enforced: Lab,
     ensure_lambda_role(lab, ORDER_WORKER_COMPONENT, reduced)
     try:
         reply = OrdersApi(pipeline.api.endpoint_url).create(
-            {"customer": {"id": "cust-003", "name": "IAM Test"},
-             "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": 12.5}]}, idempotency_key=f"iam-{uuid.uuid4()}")
+            {
+                "customer": {"id": "cust-003", "name": "IAM Test"},
+                "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": 12.5}],
+            },
+            idempotency_key=f"iam-{uuid.uuid4()}",
+        )
         order_id = reply.json["orderId"]
         logs = lab.client("logs")
         group = f"/aws/lambda/{lab.name(ORDER_WORKER_COMPONENT)}"
 
         def denied_in_logs() -> bool:
             pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
-            return any("AccessDenied" in e["message"] and "UpdateItem" in e["message"]
-                       for page in pages for e in page.get("events", []))
+            return any(
+                "AccessDenied" in e["message"] and "UpdateItem" in e["message"]
+                for page in pages
+                for e in page.get("events", [])
+            )
 
         wait_until(denied_in_logs, timeout=60, interval=0.5, what="the worker's AccessDenied on UpdateItem in its logs")
         assert get_order(lab, pipeline.table.name, order_id)["status"] == "PENDING"
@@ -311,8 +370,12 @@ def test_a_grant_removed_from_a_role_fails_the_function_as_on_aws(enforced: Lab,
     # The message comes back after its visibility timeout (or lands in the DLQ after 3 receives):
     # redriving is notebook 05's business; here the restored role must decide a new order.
     reply = OrdersApi(pipeline.api.endpoint_url).create(
-        {"customer": {"id": "cust-004", "name": "IAM Test"},
-         "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": 12.5}]}, idempotency_key=f"iam-{uuid.uuid4()}")
+        {
+            "customer": {"id": "cust-004", "name": "IAM Test"},
+            "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": 12.5}],
+        },
+        idempotency_key=f"iam-{uuid.uuid4()}",
+    )
     assert wait_for_final_status(lab, pipeline.table.name, reply.json["orderId"], timeout=60)["status"] == "CONFIRMED"
 
 

@@ -2,6 +2,7 @@
 chaos kills the environments and never the zygote, a killed zygote comes back, and a stop
 leaves no process behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,17 +13,19 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from cloudtest import external_target, free_port
+
 from helpers import Lab
-from helpers.load.chaos import kill_lambda_workers, lambda_workers, server_process
 from helpers.core.target import resolve_target
 from helpers.core.waiters import wait_until
+from helpers.load.chaos import kill_lambda_workers, lambda_workers, server_process
 
-pytestmark = [pytest.mark.cloud,
-              pytest.mark.skipif(external_target() is not None, reason="a behaviour of the local cloud")]
+pytestmark = [
+    pytest.mark.cloud,
+    pytest.mark.skipif(external_target() is not None, reason="a behaviour of the local cloud"),
+]
 
-HANDLER = '''
+HANDLER = """
 import os, time
 import botocore.session  # a library: imported once, in the zygote
 
@@ -32,7 +35,7 @@ INIT_PID = os.getpid()  # the init phase: in every environment
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"pid": os.getpid(), "init_pid": INIT_PID}
-'''
+"""
 
 
 def _zygotes(port: int) -> list[psutil.Process]:
@@ -66,20 +69,27 @@ def test_environments_fork_from_a_zygote_chaos_leaves_alone_and_stop_leaves_noth
         lab = Lab(resolve_target("endpoint", endpoint_url=f"http://127.0.0.1:{port}"), prefix="zyg")
         (tmp_path / "probe.py").write_text(textwrap.dedent(HANDLER))
         role = ensure_lambda_role(lab, "zygote", statements=[])
-        name = deploy_function(lab, tmp_path, component="zygote", handler="probe.handler", role_arn=role,
-                               environment={}).name
+        name = deploy_function(
+            lab, tmp_path, component="zygote", handler="probe.handler", role_arn=role, environment={}
+        ).name
         first = _invoke(lab, name, {})
         zygote = wait_until(lambda: _zygotes(port), timeout=60, what="the function's zygote")[0]
-        wait_until(lambda: f"Lambda zygote for {name}: pid {zygote.pid}," in _server_log(port), timeout=60,
-                   what="the zygote's imports")
+        wait_until(
+            lambda: f"Lambda zygote for {name}: pid {zygote.pid}," in _server_log(port),
+            timeout=60,
+            what="the zygote's imports",
+        )
         seen |= {first["pid"], zygote.pid}
 
         # Chaos kills the environments, never the zygote.
         kill = kill_lambda_workers(port, name)
         assert first["pid"] in kill.pids and zygote.pid not in kill.pids
         assert zygote.is_running()
-        wait_until(lambda: not {w.pid for w in lambda_workers(port, name)} & set(kill.pids), timeout=10,
-                   what="the killed environment to die")  # a request racing the kill fails like one in flight
+        wait_until(
+            lambda: not {w.pid for w in lambda_workers(port, name)} & set(kill.pids),
+            timeout=10,
+            what="the killed environment to die",
+        )  # a request racing the kill fails like one in flight
         replaced = _invoke(lab, name, {})
         assert replaced["pid"] not in kill.pids and replaced["init_pid"] == replaced["pid"]
         assert replaced["pid"] in {w.pid for w in lambda_workers(port, name)}
@@ -89,11 +99,15 @@ def test_environments_fork_from_a_zygote_chaos_leaves_alone_and_stop_leaves_noth
 
         # A killed zygote comes back; the environments forked from it live on.
         zygote.send_signal(signal.SIGKILL)
-        again = wait_until(lambda: [z for z in _zygotes(port) if z.pid != zygote.pid], timeout=60,
-                           what="a new zygote")[0]
+        again = wait_until(lambda: [z for z in _zygotes(port) if z.pid != zygote.pid], timeout=60, what="a new zygote")[
+            0
+        ]
         seen.add(again.pid)
-        wait_until(lambda: f"Lambda zygote for {name}: pid {again.pid}," in _server_log(port), timeout=60,
-                   what="the new zygote's imports")
+        wait_until(
+            lambda: f"Lambda zygote for {name}: pid {again.pid}," in _server_log(port),
+            timeout=60,
+            what="the new zygote's imports",
+        )
         assert psutil.pid_exists(replaced["pid"])
         busy = threading.Thread(target=_invoke, args=(lab, name, {"sleep": 2}))
         busy.start()

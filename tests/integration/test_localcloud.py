@@ -3,6 +3,7 @@
 These tests start clouds of their own on spare ports (not the session's cloud), and reset them
 after (stopped, saved state deleted). State across restarts: test_persistence.py.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,13 +17,15 @@ import zipfile
 import boto3
 import psutil
 import pytest
+from cloudtest import external_target, free_port
 
 import localcloud
-from cloudtest import external_target, free_port
 from helpers.aws.runtime import lambda_runtime
 
-pytestmark = [pytest.mark.slow,  # each test starts and stops a local cloud of its own
-              pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test")]
+pytestmark = [
+    pytest.mark.slow,  # each test starts and stops a local cloud of its own
+    pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test"),
+]
 
 
 @pytest.fixture
@@ -33,25 +36,47 @@ def port():
 
 
 def _lambda_client(port: int):
-    return boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test")
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def _deploy_sleeper(port: int, name: str = "sleeper") -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 'ok'\n")
-    iam = boto3.client("iam", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                     "Action": "sts:AssumeRole"}]}
+        zf.writestr(
+            "app.py", "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 'ok'\n"
+        )
+    iam = boto3.client(
+        "iam",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     try:  # CreateFunction refuses a role that does not exist (as AWS does, when IAM is enforced)
         iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))
     except iam.exceptions.EntityAlreadyExistsException:
         pass
     client = _lambda_client(port)
-    client.create_function(FunctionName=name, Runtime=lambda_runtime(), Role="arn:aws:iam::000000000000:role/r",
-                           Handler="app.handler", Code={"ZipFile": buf.getvalue()}, Timeout=30)
+    client.create_function(
+        FunctionName=name,
+        Runtime=lambda_runtime(),
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+        Timeout=30,
+    )
     client.get_waiter("function_active_v2").wait(FunctionName=name)
 
 
@@ -60,13 +85,21 @@ def test_start_is_idempotent_and_binds_loopback_only(port):
     second = localcloud.start(port)
     assert first.healthy and second.healthy
     assert first.pid == second.pid
-    listening = [c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN]
+    listening = [
+        c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+    ]
     assert listening and all(c.laddr.ip == "127.0.0.1" for c in listening)
 
 
 def test_concurrent_starts_make_one_process(port):
-    procs = [subprocess.Popen([sys.executable, "-c", f"import localcloud; print(localcloud.start({port}).pid)"],
-                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", f"import localcloud; print(localcloud.start({port}).pid)"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     pids = {p.communicate(timeout=120)[0].strip() for p in procs}
     assert len(pids) == 1 and pids != {""}
 
@@ -78,17 +111,34 @@ def test_cloud_outlives_the_process_that_started_it(port):
 
 
 def test_cli_start_prints_the_endpoint_last_and_status_reports_it(port):
-    out = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "start", "--port", str(port)],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", "cloud", "start", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert out.strip().splitlines()[-1] == f"http://127.0.0.1:{port}"
-    status = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
-                            capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert status.returncode == 0 and "running, healthy" in status.stdout
-    stop = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "stop", "--port", str(port)],
-                          capture_output=True, text=True, timeout=60)
+    stop = subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", "cloud", "stop", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "stopped" in stop.stdout
-    after = subprocess.run([sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
-                           capture_output=True, text=True, timeout=60)
+    after = subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert after.returncode == 3 and "stopped" in after.stdout
 
 
@@ -132,8 +182,9 @@ def test_stop_under_load_is_clean_and_leaves_no_lambda_worker(port):
     report = localcloud.stop(port)
     assert report.stopped
     assert not report.forced, "the server needed SIGKILL: it did not exit on SIGTERM within the grace period"
-    survivors = [pid for pid in report.killed if psutil.pid_exists(pid)
-                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    survivors = [
+        pid for pid in report.killed if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert survivors == []
     assert not localcloud.status(port).running
 
@@ -143,6 +194,8 @@ def test_startup_failure_is_a_clear_error_with_the_log(port, tmp_path, monkeypat
     fake_python.write_text("#!/bin/sh\necho 'localcloud: MiniStack 9.9.9 is not the pinned version' >&2\nexit 3\n")
     fake_python.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(fake_python))
-    with pytest.raises(localcloud.LocalCloudError, match=r"exited during startup \(code 3\)(.|\n)*not the pinned version"):
+    with pytest.raises(
+        localcloud.LocalCloudError, match=r"exited during startup \(code 3\)(.|\n)*not the pinned version"
+    ):
         localcloud.start(port)
     assert not localcloud.status(port).running

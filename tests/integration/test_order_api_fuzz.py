@@ -10,6 +10,7 @@ order, or none for an idempotent replay (the table is counted before and after e
 Bounded and reproducible: a fixed seed, a few fuzzed examples per operation, no example database.
 Run with ``-s`` for the figures (requests per operation and status).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-
 from cloudtest import own_prefix
+
 from helpers import Lab
 from helpers.learn.demo import count_items
 from helpers.pipeline.openapi import DOCUMENT_PATH
@@ -31,8 +32,14 @@ SEED = 20240501
 FUZZED_EXAMPLES = 25  # per operation, after the document's example and the coverage phase's boundary cases
 # What every answer must satisfy (schemathesis' own checks); stateful and auth checks do not apply to
 # this one-shot run, and undocumented methods are API Gateway's 404, not a 405 with Allow.
-CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_headers_conformance", "response_schema_conformance", "negative_data_rejection")
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+)
 FIELD_ERRORS = (400, 422)  # the handler's refusals: {"message", "errors": [{"field", "message"}]}
 
 TALLY: Counter[str] = Counter()
@@ -41,13 +48,15 @@ TALLY: Counter[str] = Counter()
 def schemathesis_config() -> Any:
     from schemathesis.config import SchemathesisConfig
 
-    return SchemathesisConfig.from_dict({
-        "seed": SEED,
-        "generation": {"mode": "all", "max-examples": FUZZED_EXAMPLES, "database": "none"},
-        "phases": {"stateful": {"enabled": False}},
-        "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
-        "request-timeout": 30,
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "generation": {"mode": "all", "max-examples": FUZZED_EXAMPLES, "database": "none"},
+            "phases": {"stateful": {"enabled": False}},
+            "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+            "request-timeout": 30,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +73,15 @@ def stack(fuzz_lab: Lab) -> IngestionStack:
 
 # The kept document, loaded at collection (schemathesis parametrizes from it); each call goes to this
 # session's deployment.
-ORDER_API = schemathesis.openapi.from_dict(json.loads(DOCUMENT_PATH.read_text(encoding="utf-8")),
-                                           config=schemathesis_config())
+ORDER_API = schemathesis.openapi.from_dict(
+    json.loads(DOCUMENT_PATH.read_text(encoding="utf-8")), config=schemathesis_config()
+)
 
 
 @ORDER_API.parametrize()
 def test_every_generated_request_is_answered_as_documented_and_refusals_write_nothing(
-        case: Any, fuzz_lab: Lab, stack: IngestionStack) -> None:
+    case: Any, fuzz_lab: Lab, stack: IngestionStack
+) -> None:
     before = count_items(fuzz_lab, stack.table.name)
     response = case.call(base_url=stack.api.endpoint_url)
     written = count_items(fuzz_lab, stack.table.name) - before
@@ -97,6 +108,11 @@ def test_the_run_met_every_kind_of_answer() -> None:
     """The generated requests reached acceptance, refusal and conflict, not only one of them (run with -s
     for the figures)."""
     print(f"\nschemathesis: {dict(sorted(TALLY.items()))}")
-    for kind in ("POST /orders -> 201", "POST /orders -> 400", "POST /orders -> 422",
-                 "GET /orders/{orderId} -> 400", "GET /orders/{orderId} -> 404"):
+    for kind in (
+        "POST /orders -> 201",
+        "POST /orders -> 400",
+        "POST /orders -> 422",
+        "GET /orders/{orderId} -> 400",
+        "GET /orders/{orderId} -> 404",
+    ):
         assert TALLY[kind] > 0, f"no {kind} among {dict(TALLY)}"

@@ -11,6 +11,7 @@ and resets it after. See docs/local-cloud.md, "State and persistence".
   accounts for every order but those answered between the snapshot and the crash, which may be
   lost (computed from the snapshot's time, read from the state directory).
 """
+
 from __future__ import annotations
 
 import io
@@ -18,26 +19,26 @@ import json
 import os
 import signal
 import threading
-import zipfile
 import time
+import zipfile
 from typing import Any
 
 import psutil
 import pytest
+from cloudtest import external_target, free_port
 
 import localcloud
-from cloudtest import external_target, free_port
 from helpers import Lab
-from helpers.pipeline.step6 import alerting_status, deploy_alerting
+from helpers.core.target import resolve_target
+from helpers.core.waiters import wait_until
 from helpers.load.chaos import lambda_workers
 from helpers.load.ledger import collect, wait_until_settled
 from helpers.load.traffic import FaultPlan, plan_orders, send_orders
+from helpers.ops.tracking import get_orders, wait_for_statuses
 from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.step4 import deploy_high_value_routing, routing_status, wait_for_marks
 from helpers.pipeline.step5 import deploy_pipeline, pipeline_status
-from helpers.core.target import resolve_target
-from helpers.ops.tracking import get_orders, wait_for_statuses
-from helpers.core.waiters import wait_until
+from helpers.pipeline.step6 import alerting_status, deploy_alerting
 from localcloud import persistence, snapshots
 
 MAX_RECEIVE_COUNT = 3
@@ -63,8 +64,10 @@ def own_cloud():
 
 
 def _order(total: float, customer: str = "cust-001") -> dict[str, Any]:
-    return {"customer": {"id": customer, "name": "Test Buyer"},
-            "items": [{"sku": "ITEM-1", "quantity": 1, "unitPrice": total}]}
+    return {
+        "customer": {"id": customer, "name": "Test Buyer"},
+        "items": [{"sku": "ITEM-1", "quantity": 1, "unitPrice": total}],
+    }
 
 
 def test_stop_and_start_keep_every_resource_and_the_pipeline_still_works(own_cloud) -> None:
@@ -86,8 +89,9 @@ def test_stop_and_start_keep_every_resource_and_the_pipeline_still_works(own_clo
     shard = streams.describe_stream(StreamArn=pipeline.table.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
 
     def stream_records() -> int:
-        iterator = streams.get_shard_iterator(StreamArn=pipeline.table.stream_arn, ShardId=shard,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=pipeline.table.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         return len(streams.get_records(ShardIterator=iterator, Limit=1000)["Records"])
 
     records_before = stream_records()
@@ -115,10 +119,14 @@ def test_stop_and_start_keep_every_resource_and_the_pipeline_still_works(own_clo
     waiting = sqs.receive_message(QueueUrl=scratch, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
     assert {m["Body"] for m in waiting} == {"one", "two"} - {held["Body"]}  # the held one is still hidden
     history = cloudwatch.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
-    assert any("before the restart" in item["HistorySummary"] or "before the restart" in item.get("HistoryData", "")
-               for item in history), history
+    assert any(
+        "before the restart" in item["HistorySummary"] or "before the restart" in item.get("HistoryData", "")
+        for item in history
+    ), history
     topic_arn = alerting.topic.arn
-    endpoints = [s["Endpoint"] for s in lab.client("sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]]
+    endpoints = [
+        s["Endpoint"] for s in lab.client("sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    ]
     assert alerting.inbox.arn in endpoints
 
     # And it works: orders placed now flow (the stream positions were kept: the first is not replayed).
@@ -150,8 +158,12 @@ def test_kill_9_mid_run_loses_only_what_followed_the_last_snapshot(own_cloud) ->
         wait_until(lambda: len(answered) > 0, timeout=30, what="the first order of the run to be answered")
         run_began = min(answered.values())
         # A snapshot holding some of the run's orders, then a second more of orders it will not hold.
-        wait_until(lambda: (info := snapshots.read_info(directory)) is not None and info.taken_at > run_began + 0.5,
-                   timeout=30, interval=0.1, what="a snapshot taken during the run")
+        wait_until(
+            lambda: (info := snapshots.read_info(directory)) is not None and info.taken_at > run_began + 0.5,
+            timeout=30,
+            interval=0.1,
+            what="a snapshot taken during the run",
+        )
         time.sleep(1.0)
         pid = _server_pid(port)
         workers = [p.pid for p in lambda_workers(port)]
@@ -161,13 +173,21 @@ def test_kill_9_mid_run_loses_only_what_followed_the_last_snapshot(own_cloud) ->
         crash["report"] = persistence.crash_report(port)
         crash["status"] = localcloud.start(port)
         crash["restarted_at"] = time.time()
-        crash["workers_left"] = [w for w in workers if psutil.pid_exists(w)
-                                 and psutil.Process(w).status() != psutil.STATUS_ZOMBIE]
+        crash["workers_left"] = [
+            w for w in workers if psutil.pid_exists(w) and psutil.Process(w).status() != psutil.STATUS_ZOMBIE
+        ]
 
     killer = threading.Thread(target=kill_then_start, daemon=True)
     killer.start()
-    result = send_orders(stack.api.endpoint_url, plan, concurrency=4, rate=50, progress=False, retry_for=60,
-                         on_sent=lambda s: answered.setdefault(s.key, time.time()))
+    result = send_orders(
+        stack.api.endpoint_url,
+        plan,
+        concurrency=4,
+        rate=50,
+        progress=False,
+        retry_for=60,
+        on_sent=lambda s: answered.setdefault(s.key, time.time()),
+    )
     killer.join(timeout=90)
     assert "restarted_at" in crash, "the cloud was not killed and restarted during the run"
 
@@ -192,8 +212,10 @@ def test_kill_9_mid_run_loses_only_what_followed_the_last_snapshot(own_cloud) ->
     missing = {row.order_id for row in whole.rows if row.outcome == "MISSING"}
     assert missing <= may_be_lost, missing - may_be_lost
     assert not [row for row in whole.rows if row.outcome in ("PENDING", "NOT_ACCEPTED")]
-    print(f"kill -9 {crash['killed_at'] - snapshot_at:.1f} s after the last snapshot: {len(result.accepted)} "
-          f"orders answered, {len(may_be_lost)} after the snapshot, {len(missing)} of them lost")
+    print(
+        f"kill -9 {crash['killed_at'] - snapshot_at:.1f} s after the last snapshot: {len(result.accepted)} "
+        f"orders answered, {len(may_be_lost)} after the snapshot, {len(missing)} of them lost"
+    )
 
 
 def test_reset_is_a_clean_slate(own_cloud) -> None:
@@ -214,13 +236,25 @@ def test_reset_is_a_clean_slate(own_cloud) -> None:
 def _deploy_sleeper(lab: Lab) -> None:
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as zf:
-        zf.writestr("app.py", "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return 'ok'\n")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                     "Action": "sts:AssumeRole"}]}
+        zf.writestr(
+            "app.py", "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return 'ok'\n"
+        )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     role = lab.client("iam").create_role(RoleName="sleeper", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     functions = lab.client("lambda")
-    functions.create_function(FunctionName="sleeper", Runtime="python3.11", Role=role, Handler="app.handler",
-                              Code={"ZipFile": code.getvalue()}, Timeout=60)
+    functions.create_function(
+        FunctionName="sleeper",
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": code.getvalue()},
+        Timeout=60,
+    )
     functions.get_waiter("function_active_v2").wait(FunctionName="sleeper")
 
 
@@ -229,8 +263,9 @@ def test_a_crash_is_reported_and_its_orphaned_lambda_workers_are_reaped(own_clou
     _deploy_sleeper(lab)
     lab.client("lambda").invoke(FunctionName="sleeper", InvocationType="Event", Payload=b'{"s": 60}')
     busy = wait_until(lambda: lambda_workers(port, "sleeper"), timeout=30, interval=0.1, what="the sleeper to run")
-    wait_until(lambda: snapshots.read_info(persistence.state_dir(port)), timeout=10, interval=0.1,
-               what="the first snapshot")
+    wait_until(
+        lambda: snapshots.read_info(persistence.state_dir(port)), timeout=10, interval=0.1, what="the first snapshot"
+    )
     pid = _server_pid(port)
     os.kill(pid, signal.SIGKILL)
     psutil.Process(pid).wait(timeout=10)
@@ -239,7 +274,9 @@ def test_a_crash_is_reported_and_its_orphaned_lambda_workers_are_reaped(own_clou
 
     note = localcloud.start(port).note
     assert note.startswith("recovered from a crash: state as of") and "changes after it are lost" in note
-    assert not [w.pid for w in busy if psutil.pid_exists(w.pid) and psutil.Process(w.pid).status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        w.pid for w in busy if psutil.pid_exists(w.pid) and psutil.Process(w.pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert lab.client("lambda").invoke(FunctionName="sleeper", Payload=b'{"s": 0}')["Payload"].read() == b'"ok"'
     # A graceful stop leaves no crash behind.
     localcloud.stop(port)

@@ -8,6 +8,7 @@ Written to the AWS contract: it runs unchanged with ``ORDERLAB_TARGET=aws``. Dep
 module (``deploy_pipeline(max_receive_count=3)``); the worker's own retry delay (ChangeMessageVisibility:
 a 2, 4, 8 s backoff, 0 s for a permanent failure) keeps retries short. Every wait is bounded.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,12 @@ from typing import Any
 import pytest
 
 from helpers import Lab
-from helpers.ops.cleanup import destroy_lab
-from helpers.ops.discovery import find_lab_resources
-from helpers.pipeline.orders_api import OrdersApi
 from helpers.aws.event_sources import get_event_source_mapping
 from helpers.aws.sqs import queue_counts
+from helpers.core.waiters import WaitTimeout, wait_until
+from helpers.ops.cleanup import destroy_lab
+from helpers.ops.discovery import find_lab_resources
 from helpers.ops.redrive import redrive
-from helpers.pipeline.step3 import ORDER_WORKER_DIR, deploy_order_worker
-from helpers.pipeline.step2 import STREAM_PROCESSOR_DIR
-from helpers.pipeline.step5 import PipelineStack, deploy_pipeline, pipeline_status
 from helpers.ops.tracking import (
     dlq_frame,
     get_order,
@@ -34,7 +32,10 @@ from helpers.ops.tracking import (
     wait_for_final_status,
     wait_for_statuses,
 )
-from helpers.core.waiters import WaitTimeout, wait_until
+from helpers.pipeline.orders_api import OrdersApi
+from helpers.pipeline.step2 import STREAM_PROCESSOR_DIR
+from helpers.pipeline.step3 import ORDER_WORKER_DIR, deploy_order_worker
+from helpers.pipeline.step5 import PipelineStack, deploy_pipeline, pipeline_status
 
 MAX_RECEIVE_COUNT = 3
 TRANSIENT_FAILURES = 2
@@ -53,8 +54,10 @@ ACCEPTED: list[str] = []
 
 
 def order_body(*, customer: str = "cust-001", quantity: int = 2, fault: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"customer": {"id": customer, "name": "Test Customer"},
-                            "items": [{"sku": "BOOK-1", "quantity": quantity, "unitPrice": 12.5}]}
+    body: dict[str, Any] = {
+        "customer": {"id": customer, "name": "Test Customer"},
+        "items": [{"sku": "BOOK-1", "quantity": quantity, "unitPrice": 12.5}],
+    }
     if fault:
         body["fault"] = fault
     return body
@@ -110,7 +113,8 @@ def test_deploy_pipeline_twice_converges(lab: Lab, stack: PipelineStack) -> None
     assert attributes["VisibilityTimeout"] == "30"
     assert json.loads(attributes["RedrivePolicy"]) in (
         {"deadLetterTargetArn": stack.queues.dlq.arn, "maxReceiveCount": MAX_RECEIVE_COUNT},
-        {"deadLetterTargetArn": stack.queues.dlq.arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)})
+        {"deadLetterTargetArn": stack.queues.dlq.arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)},
+    )
     dlq_attributes = sqs.get_queue_attributes(QueueUrl=stack.queues.dlq.url, AttributeNames=["All"])["Attributes"]
     assert dlq_attributes["MessageRetentionPeriod"] == "1209600"
 
@@ -143,12 +147,17 @@ def test_valid_order_is_confirmed(lab: Lab, stack: PipelineStack, api: OrdersApi
     assert api.get(order_id).json["status"] == "CONFIRMED"
 
 
-@pytest.mark.parametrize("body, reason_has", [
-    (order_body(customer="cust-666"), "cust-666"),
-    (order_body(quantity=150), "150"),
-], ids=["blocked-customer", "quantity-150"])
-def test_rule_violation_is_rejected_with_its_reason(lab: Lab, stack: PipelineStack, api: OrdersApi,
-                                                   body: dict[str, Any], reason_has: str) -> None:
+@pytest.mark.parametrize(
+    "body, reason_has",
+    [
+        (order_body(customer="cust-666"), "cust-666"),
+        (order_body(quantity=150), "150"),
+    ],
+    ids=["blocked-customer", "quantity-150"],
+)
+def test_rule_violation_is_rejected_with_its_reason(
+    lab: Lab, stack: PipelineStack, api: OrdersApi, body: dict[str, Any], reason_has: str
+) -> None:
     order_id = place(api, body)
     item = wait_for_final_status(lab, stack.table.name, order_id, timeout=FINAL_TIMEOUT)
     assert item["status"] == "REJECTED"
@@ -170,28 +179,41 @@ def test_duplicate_message_changes_nothing(lab: Lab, stack: PipelineStack, api: 
     wait_drained(lab, stack.queues.queue.url)
 
     # Exactly the message the stream processor sends for this order, sent once more.
-    raw = lab.client("dynamodb").get_item(TableName=stack.table.name, Key={"orderId": {"S": order_id}},
-                                          ConsistentRead=True)["Item"]
+    raw = lab.client("dynamodb").get_item(
+        TableName=stack.table.name, Key={"orderId": {"S": order_id}}, ConsistentRead=True
+    )["Item"]
     raw = {k: v for k, v in raw.items() if k not in ("status", "updatedAt", "processedAt", "attempts")}
     raw["status"] = {"S": "PENDING"}
-    record = {"eventName": "INSERT", "eventID": "duplicate",
-              "dynamodb": {"Keys": {"orderId": {"S": order_id}}, "NewImage": raw, "SequenceNumber": "1"}}
+    record = {
+        "eventName": "INSERT",
+        "eventID": "duplicate",
+        "dynamodb": {"Keys": {"orderId": {"S": order_id}}, "NewImage": raw, "SequenceNumber": "1"},
+    }
     message = messages.to_order_message(record)
     lab.client("sqs").send_message(QueueUrl=stack.queues.queue.url, MessageBody=json.dumps(message))
     wait_drained(lab, stack.queues.queue.url)
 
     after = get_order(lab, stack.table.name, order_id)
     assert after is not None
-    assert (after["status"], after["updatedAt"], after["attempts"]) == \
-        (before["status"], before["updatedAt"], before["attempts"])
+    assert (after["status"], after["updatedAt"], after["attempts"]) == (
+        before["status"],
+        before["updatedAt"],
+        before["attempts"],
+    )
     assert queue_counts(lab, stack.queues.dlq.url).total == 0
 
 
-def test_poison_order_is_dead_lettered_after_exactly_max_receives(lab: Lab, stack: PipelineStack,
-                                                                  api: OrdersApi) -> None:
+def test_poison_order_is_dead_lettered_after_exactly_max_receives(
+    lab: Lab, stack: PipelineStack, api: OrdersApi
+) -> None:
     order_id = place(api, order_body(fault="poison"))
-    samples = sample_queue_counts(lab, {"queue": stack.queues.queue.url, "dlq": stack.queues.dlq.url},
-                                  seconds=60, interval=0.5, until=lambda c: c["dlq"].visible >= 1)
+    samples = sample_queue_counts(
+        lab,
+        {"queue": stack.queues.queue.url, "dlq": stack.queues.dlq.url},
+        seconds=60,
+        interval=0.5,
+        until=lambda c: c["dlq"].visible >= 1,
+    )
     assert samples[samples["label"] == "dlq"]["visible"].iloc[-1] >= 1, "the poison order never reached the DLQ"
 
     item = get_order(lab, stack.table.name, order_id)
@@ -214,8 +236,9 @@ def test_fix_and_redrive_confirms_the_poison_order(lab: Lab, stack: PipelineStac
     in_dlq = {m["body"].get("orderId") for m in peek_messages(lab, stack.queues.dlq.url)}
     assert in_dlq, "run test_poison_order_is_dead_lettered_after_exactly_max_receives first"
 
-    fixed = deploy_order_worker(lab, stack.table, stack.queues, transient_failures=TRANSIENT_FAILURES,
-                                fault_injection=False)
+    fixed = deploy_order_worker(
+        lab, stack.table, stack.queues, transient_failures=TRANSIENT_FAILURES, fault_injection=False
+    )
     assert fixed.function.config_updated and not fixed.function.code_updated
     assert fixed.mapping.uuid == stack.worker.mapping.uuid
 
@@ -225,8 +248,12 @@ def test_fix_and_redrive_confirms_the_poison_order(lab: Lab, stack: PipelineStac
 
     items = wait_for_statuses(lab, stack.table.name, sorted(in_dlq), timeout=FINAL_TIMEOUT)
     assert {item["status"] for item in items.values()} == {"CONFIRMED"}
-    wait_until(lambda: queue_counts(lab, stack.queues.dlq.url).total == 0, timeout=30, interval=0.5,
-               what="the DLQ to be empty after the redrive")
+    wait_until(
+        lambda: queue_counts(lab, stack.queues.dlq.url).total == 0,
+        timeout=30,
+        interval=0.5,
+        what="the DLQ to be empty after the redrive",
+    )
 
 
 def test_no_order_is_lost(lab: Lab, stack: PipelineStack) -> None:
@@ -236,15 +263,23 @@ def test_no_order_is_lost(lab: Lab, stack: PipelineStack) -> None:
     last: dict[str, set[str]] = {}
 
     def accounted_for() -> bool:
-        in_dlq = {m["body"].get("orderId") for m in peek_messages(lab, stack.queues.dlq.url, 100)
-                  if isinstance(m["body"], dict)}
-        final = {o for o in accepted - in_dlq
-                 if (get_order(lab, stack.table.name, o) or {}).get("status") in ("CONFIRMED", "REJECTED")}
+        in_dlq = {
+            m["body"].get("orderId")
+            for m in peek_messages(lab, stack.queues.dlq.url, 100)
+            if isinstance(m["body"], dict)
+        }
+        final = {
+            o
+            for o in accepted - in_dlq
+            if (get_order(lab, stack.table.name, o) or {}).get("status") in ("CONFIRMED", "REJECTED")
+        }
         last["missing"] = accepted - in_dlq - final
         return not last["missing"]
 
     try:
-        wait_until(accounted_for, timeout=FINAL_TIMEOUT, interval=1, what="every accepted order to be final or in the DLQ")
+        wait_until(
+            accounted_for, timeout=FINAL_TIMEOUT, interval=1, what="every accepted order to be final or in the DLQ"
+        )
     except WaitTimeout as error:
         pytest.fail(f"orders neither final nor in the DLQ: {sorted(last.get('missing', set()))} ({error})")
     assert queue_counts(lab, stack.queues.stream_failures.url).total == 0, "the stream mapping gave up on records"
@@ -261,8 +296,9 @@ def test_cleanup_removes_the_pipeline(lab: Lab, stack: PipelineStack) -> None:
         return next(i for i, line in enumerate(deleted) if line == f"deleted {kind} {name}")
 
     functions = [position("lambda function", step.function.name) for step in (stack.stream_processor, stack.worker)]
-    mappings = [position("lambda event-source-mapping", step.mapping.uuid)
-                for step in (stack.stream_processor, stack.worker)]
+    mappings = [
+        position("lambda event-source-mapping", step.mapping.uuid) for step in (stack.stream_processor, stack.worker)
+    ]
     assert max(mappings) < min(functions), deleted
     for queue in (stack.queues.queue, stack.queues.dlq, stack.queues.stream_failures):
         position("sqs queue", queue.name)

@@ -1,4 +1,5 @@
 """The live pipeline map on a deployed pipeline: real figures on every part, redrawn while orders flow."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,10 +40,17 @@ def test_the_map_counts_what_flows_through_the_pipeline(mapped) -> None:
     try:
         send_burst(OrdersApi.for_lab(mapped), 6, progress=False)
         figures = wait_until(
-            lambda: (f := live.last) and f["create-order"].values.get("invocations", 0) >= 6
-            and f["api"].values.get("requests", 0) >= 6 and f["stream-processor"].values.get("invocations", 0) >= 1
-            and f,
-            timeout=60, interval=0.5, what="the map showing the burst's requests and invocations")
+            lambda: (
+                (f := live.last)
+                and f["create-order"].values.get("invocations", 0) >= 6
+                and f["api"].values.get("requests", 0) >= 6
+                and f["stream-processor"].values.get("invocations", 0) >= 1
+                and f
+            ),
+            timeout=60,
+            interval=0.5,
+            what="the map showing the burst's requests and invocations",
+        )
     finally:
         final = live.stop()
     assert live.frames >= 3 and live.error is None
@@ -61,7 +69,10 @@ def test_a_message_in_the_dlq_turns_its_part_red(mapped) -> None:
     sqs = mapped.client("sqs")
     url = sqs.get_queue_url(QueueName=mapped.name("order-dlq"))["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="{}")
-    figures = wait_until(lambda: (f := read_pipeline(mapped))["order-dlq"].values["visible"] >= 1 and f,
-                         timeout=10, what="the DLQ's message on the map")
+    figures = wait_until(
+        lambda: (f := read_pipeline(mapped))["order-dlq"].values["visible"] >= 1 and f,
+        timeout=10,
+        what="the DLQ's message on the map",
+    )
     assert figures["order-dlq"].health == "problem"
     assert figures["order-dlq"].lines == ["1 message"]

@@ -4,6 +4,7 @@ reproducible packages, and a cleanup that leaves nothing of its prefix and nothi
 Uses the ``lab`` fixture (tests/conftest.py): a Lab with a unique prefix on the session target.
 The packaging tests need only PyPI.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,6 @@ import pytest
 import requests
 
 from helpers import Lab
-from helpers.ops.cleanup import destroy_lab
-from helpers.ops.discovery import find_lab_resources
-from helpers.core.naming import tag_list
-from helpers.aws.packaging import PackagingError, build_lambda_package
 from helpers.aws import (
     TableSchemaMismatch,
     deploy_function,
@@ -33,7 +30,11 @@ from helpers.aws import (
     ensure_orders_table,
 )
 from helpers.aws.iam import POLICY_NAME, role_name
+from helpers.aws.packaging import PackagingError, build_lambda_package
 from helpers.aws.runtime import RUNTIME_ENV, lambda_runtime, python_version
+from helpers.core.naming import tag_list
+from helpers.ops.cleanup import destroy_lab
+from helpers.ops.discovery import find_lab_resources
 from helpers.pipeline.step1 import (
     API_COMPONENT,
     CREATE_ORDER_COMPONENT,
@@ -46,7 +47,6 @@ from helpers.pipeline.step1 import (
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ECHO_FN = FIXTURES / "echo_fn"
 FRONTEND_ORIGIN = "http://127.0.0.1:8000"
-
 
 
 def cpython_tag(version: str | None = None) -> str:
@@ -75,6 +75,7 @@ def _zip_facts(path: Path) -> tuple[list[str], list[zipfile.ZipInfo]]:
 
 
 # --- packaging (PyPI only) ---------------------------------------------------------------
+
 
 def test_package_build_is_byte_reproducible(tmp_path: Path) -> None:
     first = build_lambda_package(ECHO_FN, build_root=tmp_path / "a", force=True)
@@ -144,18 +145,27 @@ def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
     package = build_lambda_package(CREATE_ORDER_DIR, build_root=tmp_path)
     names, _ = _zip_facts(package.zip_path)
     top = {n.split("/", 1)[0] for n in names}
-    assert {"create_order", "aws_lambda_powertools", "pydantic", "pydantic_core", "typing_extensions.py",
-            "jmespath"} <= top
+    assert {
+        "create_order",
+        "aws_lambda_powertools",
+        "pydantic",
+        "pydantic_core",
+        "typing_extensions.py",
+        "jmespath",
+    } <= top
     assert [n for n in names if n.startswith(f"pydantic_core/_pydantic_core.{cpython_tag()}-x86_64-linux-gnu")]
     assert not {"boto3", "botocore"} & top, "the runtime provides boto3; do not ship it"
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(package.zip_path) as archive:
         archive.extractall(unpacked)
     # -I -S: no site-packages, no PYTHON* variables: only the stdlib and the package.
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); "
-             "import aws_lambda_powertools, pydantic, create_order.orders; print('ok')")
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(unpacked)],
-                            capture_output=True, text=True, timeout=120)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import aws_lambda_powertools, pydantic, create_order.orders; print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(unpacked)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
@@ -180,8 +190,9 @@ def test_discovery_drops_deleted_resources_the_tagging_api_still_lists() -> None
 
     class GoneLambda:
         def get_function_configuration(self, FunctionName: str) -> None:
-            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "gone"}},
-                              "GetFunctionConfiguration")
+            raise ClientError(
+                {"Error": {"Code": "ResourceNotFoundException", "Message": "gone"}}, "GetFunctionConfiguration"
+            )
 
     class FakeLab:
         prefix, region, account_id = "alice", "us-east-1", "123456789012"
@@ -192,8 +203,9 @@ def test_discovery_drops_deleted_resources_the_tagging_api_still_lists() -> None
 
     finder = _Finder(FakeLab())  # type: ignore[arg-type]
     stale = LabResource("lambda", "function", "alice-x", "arn:aws:lambda:us-east-1:123456789012:function:alice-x")
-    live = LabResource("dynamodb", "table", "alice-orders",
-                       "arn:aws:dynamodb:us-east-1:123456789012:table/alice-orders")
+    live = LabResource(
+        "dynamodb", "table", "alice-orders", "arn:aws:dynamodb:us-east-1:123456789012:table/alice-orders"
+    )
     finder.add(stale, from_tagging=True)
     finder.add(live, from_tagging=True)
     finder.add(live)  # a per-service listing saw it too
@@ -202,6 +214,7 @@ def test_discovery_drops_deleted_resources_the_tagging_api_still_lists() -> None
 
 
 # --- the cloud -----------------------------------------------------------------------------
+
 
 @pytest.mark.cloud
 @needs_create_order
@@ -217,8 +230,11 @@ def test_deploy_ingestion_twice_converges(lab: Lab) -> None:
     assert second.api.api_id == first.api.api_id and second.api.endpoint_url == first.api.endpoint_url
 
     apigw = lab.client("apigatewayv2")
-    named = [a for a in apigw.get_paginator("get_apis").paginate().build_full_result()["Items"]
-             if a["Name"] == lab.name(API_COMPONENT)]
+    named = [
+        a
+        for a in apigw.get_paginator("get_apis").paginate().build_full_result()["Items"]
+        if a["Name"] == lab.name(API_COMPONENT)
+    ]
     assert len(named) == 1
     route_keys = [r["RouteKey"] for r in apigw.get_routes(ApiId=first.api.api_id)["Items"]]
     assert sorted(route_keys) == ["GET /orders/{orderId}", "POST /orders"]
@@ -260,27 +276,35 @@ def test_deploy_ingestion_twice_converges(lab: Lab) -> None:
 @needs_create_order
 def test_post_through_http_api_creates_item(lab: Lab) -> None:
     stack = deploy_ingestion(lab)
-    order = {"customer": {"id": "c-42", "name": "Ada"},
-             "items": [{"sku": "BOOK-1", "quantity": 2, "unitPrice": 12.5}]}
-    response = requests.post(stack.orders_url, json=order, timeout=30,
-                             headers={"idempotency-key": f"test-{uuid.uuid4()}"})
+    order = {"customer": {"id": "c-42", "name": "Ada"}, "items": [{"sku": "BOOK-1", "quantity": 2, "unitPrice": 12.5}]}
+    response = requests.post(
+        stack.orders_url, json=order, timeout=30, headers={"idempotency-key": f"test-{uuid.uuid4()}"}
+    )
     assert response.status_code == 201, response.text
     order_id = response.json()["orderId"]
 
-    item = lab.client("dynamodb").get_item(TableName=stack.table.name, Key={"orderId": {"S": order_id}},
-                                           ConsistentRead=True).get("Item")
+    item = (
+        lab.client("dynamodb")
+        .get_item(TableName=stack.table.name, Key={"orderId": {"S": order_id}}, ConsistentRead=True)
+        .get("Item")
+    )
     assert item is not None and item["status"]["S"] == "PENDING"
 
     fetched = requests.get(stack.api.url(f"/orders/{order_id}"), timeout=30)
     assert fetched.status_code == 200 and fetched.json()["orderId"] == order_id
 
-    bad = requests.post(stack.orders_url, data="not json", headers={"content-type": "application/json"},
-                        timeout=30)
+    bad = requests.post(stack.orders_url, data="not json", headers={"content-type": "application/json"}, timeout=30)
     assert 400 <= bad.status_code < 500
 
-    preflight = requests.options(stack.orders_url, timeout=30, headers={
-        "Origin": FRONTEND_ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,idempotency-key"})
+    preflight = requests.options(
+        stack.orders_url,
+        timeout=30,
+        headers={
+            "Origin": FRONTEND_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,idempotency-key",
+        },
+    )
     assert preflight.headers.get("Access-Control-Allow-Origin") == FRONTEND_ORIGIN
 
 
@@ -314,7 +338,8 @@ def test_deploy_function_updates_only_what_changed(lab: Lab, tmp_path: Path) -> 
     tags = lab.client("lambda").list_tags(Resource=new_env.arn)["Tags"]
     assert tags.items() >= lab.tags.items()
     group_tags = lab.client("logs").list_tags_for_resource(
-        resourceArn=f"arn:aws:logs:{lab.region}:{lab.account_id}:log-group:/aws/lambda/{new_env.name}")["tags"]
+        resourceArn=f"arn:aws:logs:{lab.region}:{lab.account_id}:log-group:/aws/lambda/{new_env.name}"
+    )["tags"]
     assert group_tags.items() >= lab.tags.items()
 
 
@@ -326,8 +351,12 @@ def test_deploy_function_follows_the_lab_runtime(lab: Lab, monkeypatch) -> None:
     lab_runtime = lambda_runtime()
     other = "python3.13" if lab_runtime != "python3.13" else "python3.12"
     role = ensure_lambda_role(lab, "echo-runtime", [])
-    kwargs = dict(component="echo-runtime", handler="echo_fn.handler.lambda_handler", role_arn=role,
-                  environment={"GREETING": "hi"})
+    kwargs = dict(
+        component="echo-runtime",
+        handler="echo_fn.handler.lambda_handler",
+        role_arn=role,
+        environment={"GREETING": "hi"},
+    )
     before = deploy_function(lab, ECHO_FN, runtime=other, **kwargs)
     after = deploy_function(lab, ECHO_FN, **kwargs)
     assert (before.runtime, after.runtime) == (other, lab_runtime)
@@ -339,14 +368,20 @@ def test_deploy_function_follows_the_lab_runtime(lab: Lab, monkeypatch) -> None:
 @pytest.mark.cloud
 def test_http_api_reconciles_routes_and_cors(lab: Lab) -> None:
     role = ensure_lambda_role(lab, "echo", [])
-    fn = deploy_function(lab, ECHO_FN, component="echo", handler="echo_fn.handler.lambda_handler",
-                         role_arn=role, environment={})
+    fn = deploy_function(
+        lab, ECHO_FN, component="echo", handler="echo_fn.handler.lambda_handler", role_arn=role, environment={}
+    )
     apigw = lab.client("apigatewayv2")
 
-    api = ensure_http_api(lab, component="recon-api", cors_allow_origins=["http://a.example"],
-                          routes={"GET /a": fn.arn, "GET /b": fn.arn})
-    api2 = ensure_http_api(lab, component="recon-api", cors_allow_origins=["http://b.example"],
-                           routes={"GET /a": fn.arn, "POST /c": fn.arn})
+    api = ensure_http_api(
+        lab, component="recon-api", cors_allow_origins=["http://a.example"], routes={"GET /a": fn.arn, "GET /b": fn.arn}
+    )
+    api2 = ensure_http_api(
+        lab,
+        component="recon-api",
+        cors_allow_origins=["http://b.example"],
+        routes={"GET /a": fn.arn, "POST /c": fn.arn},
+    )
     assert api2.api_id == api.api_id
     assert sorted(r["RouteKey"] for r in apigw.get_routes(ApiId=api.api_id)["Items"]) == ["GET /a", "POST /c"]
     assert apigw.get_api(ApiId=api.api_id)["CorsConfiguration"]["AllowOrigins"] == ["http://b.example"]
@@ -354,10 +389,14 @@ def test_http_api_reconciles_routes_and_cors(lab: Lab) -> None:
 
     # a crashed earlier run left a duplicate API of the same name and tags: converge to one
     apigw.create_api(Name=lab.name("recon-api"), ProtocolType="HTTP", Tags=lab.tags)
-    api3 = ensure_http_api(lab, component="recon-api", cors_allow_origins=["http://b.example"],
-                           routes={"GET /a": fn.arn})
-    named = [a for a in apigw.get_paginator("get_apis").paginate().build_full_result()["Items"]
-             if a["Name"] == lab.name("recon-api")]
+    api3 = ensure_http_api(
+        lab, component="recon-api", cors_allow_origins=["http://b.example"], routes={"GET /a": fn.arn}
+    )
+    named = [
+        a
+        for a in apigw.get_paginator("get_apis").paginate().build_full_result()["Items"]
+        if a["Name"] == lab.name("recon-api")
+    ]
     assert [a["ApiId"] for a in named] == [api3.api_id]
 
 
@@ -367,8 +406,13 @@ def test_lambda_role_converges_to_one_scoped_policy(lab: Lab) -> None:
     table_arn = f"arn:aws:dynamodb:{lab.region}:{lab.account_id}:table/{lab.name('roletest')}"
     arn = ensure_lambda_role(lab, "roletest", [dynamodb_statement(table_arn, ["dynamodb:PutItem"])])
     name = role_name(lab, "roletest")
-    iam.put_role_policy(RoleName=name, PolicyName="stray", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="stray",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     iam.untag_role(RoleName=name, TagKeys=list(lab.tags))
 
     again = ensure_lambda_role(lab, "roletest", [dynamodb_statement(table_arn, ["dynamodb:GetItem"])])
@@ -387,9 +431,13 @@ def test_lambda_role_converges_to_one_scoped_policy(lab: Lab) -> None:
 def test_orders_table_refuses_another_key_schema(lab: Lab) -> None:
     name = lab.name("wrong-key")
     ddb = lab.client("dynamodb")
-    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], Tags=tag_list(lab.tags))
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        Tags=tag_list(lab.tags),
+    )
     with pytest.raises(TableSchemaMismatch, match="orderId"):
         ensure_orders_table(lab, name)
 
@@ -435,10 +483,17 @@ def test_cleanup_removes_everything_and_spares_another_prefix(lab: Lab) -> None:
         ensure_log_group(other, other.name(CREATE_ORDER_COMPONENT))
         before_other = find_lab_resources(other)
         assert {(r.service, r.kind) for r in before_other} == {
-            ("dynamodb", "table"), ("iam", "role"), ("logs", "log-group")}
+            ("dynamodb", "table"),
+            ("iam", "role"),
+            ("logs", "log-group"),
+        }
         assert {(r.service, r.kind) for r in find_lab_resources(lab)} >= {
-            ("dynamodb", "table"), ("iam", "role"), ("logs", "log-group"), ("lambda", "function"),
-            ("apigateway", "api")}
+            ("dynamodb", "table"),
+            ("iam", "role"),
+            ("logs", "log-group"),
+            ("lambda", "function"),
+            ("apigateway", "api"),
+        }
 
         report = destroy_lab(lab)
         assert report.ok, report.summary()

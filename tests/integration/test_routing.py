@@ -5,6 +5,7 @@ Written to the AWS contract (runs with ``ORDERLAB_TARGET=aws``): the pipe behavi
 AWS's (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes.html); the local cloud's Pipes
 runtime is checked in detail by tests/conformance/test_pipes.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from helpers.pipeline.orders_api import OrdersApi
 from helpers.aws.iam import role_name
 from helpers.aws.pipes import describe_pipe, start_pipe, stop_pipe
 from helpers.aws.sqs import queue_counts
+from helpers.ops.tracking import get_order, wait_for_statuses
+from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.step4 import (
     HIGH_VALUE_PATTERN,
     PIPE_COMPONENT,
@@ -29,7 +31,6 @@ from helpers.pipeline.step4 import (
     wait_for_marks,
 )
 from helpers.pipeline.step5 import deploy_pipeline
-from helpers.ops.tracking import get_order, wait_for_statuses
 
 pytestmark = pytest.mark.cloud
 
@@ -38,8 +39,10 @@ TIMEOUT = 60
 
 
 def order(total: Decimal | float, customer: str = "cust-001") -> dict[str, Any]:
-    return {"customer": {"id": customer, "name": "Test Buyer"},
-            "items": [{"sku": "ITEM-1", "quantity": 1, "unitPrice": float(total)}]}
+    return {
+        "customer": {"id": customer, "name": "Test Buyer"},
+        "items": [{"sku": "ITEM-1", "quantity": 1, "unitPrice": float(total)}],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,10 @@ def test_exactly_the_orders_at_or_above_the_threshold_are_routed_and_marked(lab,
     assert [marks[i]["priority"] for i in ids[2:]] == ["P2", "P2", "P1"]  # P1 from 5000 up
     assert (marks[vip]["priority"], marks[vip]["customerTier"]) == ("P1", "VIP")
     assert set(frame["status"]) <= {"CONFIRMED", "REJECTED"}  # the worker path decided every one
-    counts = {name: queue_counts(lab, q.url) for name, q in
-              (("queue", stack.queues.queue), ("dlq", stack.queues.dlq), ("pipe_dlq", stack.queues.pipe_dlq))}
+    counts = {
+        name: queue_counts(lab, q.url)
+        for name, q in (("queue", stack.queues.queue), ("dlq", stack.queues.dlq), ("pipe_dlq", stack.queues.pipe_dlq))
+    }
     assert all(c.visible == 0 for c in counts.values()), counts
 
 
@@ -80,15 +85,21 @@ def test_the_pipe_role_grants_only_that_stream_that_function_and_those_queues(la
     [policy_name] = iam.list_role_policies(RoleName=name)["PolicyNames"]
     document = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
     document = json.loads(document) if isinstance(document, str) else document
-    grants = {(action, resource) for s in document["Statement"]
-              for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-              for resource in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])}
+    grants = {
+        (action, resource)
+        for s in document["Statement"]
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        for resource in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    }
     stream_arn = describe_pipe(lab, stack.pipe.name)["Source"]
     table_arn = stream_arn.split("/stream/")[0]
     assert grants == {
-        ("dynamodb:DescribeStream", stream_arn), ("dynamodb:GetRecords", stream_arn),
-        ("dynamodb:GetShardIterator", stream_arn), ("dynamodb:ListStreams", f"{table_arn}/stream/*"),
-        ("sqs:SendMessage", stack.queues.queue.arn), ("sqs:SendMessage", stack.queues.pipe_dlq.arn),
+        ("dynamodb:DescribeStream", stream_arn),
+        ("dynamodb:GetRecords", stream_arn),
+        ("dynamodb:GetShardIterator", stream_arn),
+        ("dynamodb:ListStreams", f"{table_arn}/stream/*"),
+        ("sqs:SendMessage", stack.queues.queue.arn),
+        ("sqs:SendMessage", stack.queues.pipe_dlq.arn),
         ("lambda:InvokeFunction", stack.enricher.arn),
     }
 

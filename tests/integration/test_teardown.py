@@ -10,6 +10,7 @@ AWS docs: https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/
 https://docs.aws.amazon.com/sns/latest/api/API_DeleteTopic.html,
 https://docs.aws.amazon.com/lambda/latest/api/API_DeleteEventSourceMapping.html
 """
+
 from __future__ import annotations
 
 import uuid
@@ -18,9 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers.core.lab import Lab
 from helpers.ops.cleanup import DELETE_ORDER, destroy_lab
 from helpers.ops.discovery import find_lab_resources, sweep
-from helpers.core.lab import Lab
 from helpers.teach.runner import CLEANUP_NOTEBOOK, run_notebook
 
 pytestmark = pytest.mark.cloud
@@ -52,31 +53,39 @@ def _half_finished_run(lab: Lab) -> None:
     from helpers.aws.lambda_ import ensure_log_group
     from helpers.aws.sns import ensure_sqs_subscription, ensure_topic
     from helpers.aws.sqs import ensure_queue, sqs_sender_statement
-    from helpers.pipeline.step2 import STREAM_PROCESSOR_COMPONENT, enable_order_stream, ensure_order_queues
     from helpers.pipeline.step1 import deploy_ingestion
+    from helpers.pipeline.step2 import STREAM_PROCESSOR_COMPONENT, enable_order_stream, ensure_order_queues
     from helpers.pipeline.step3 import deploy_order_worker
 
-    deploy_ingestion(lab)                                        # step 1 complete
-    table = enable_order_stream(lab)                              # step 2: stream and queues ...
+    deploy_ingestion(lab)  # step 1 complete
+    table = enable_order_stream(lab)  # step 2: stream and queues ...
     queues = ensure_order_queues(lab)
-    ensure_lambda_role(lab, STREAM_PROCESSOR_COMPONENT,           # ... its role, but the run died before
-                       [sqs_sender_statement(queues.queue.arn)])  # the function was deployed
-    worker = deploy_order_worker(lab, table, queues)              # step 3, then its trigger paused
+    ensure_lambda_role(
+        lab,
+        STREAM_PROCESSOR_COMPONENT,  # ... its role, but the run died before
+        [sqs_sender_statement(queues.queue.arn)],
+    )  # the function was deployed
+    worker = deploy_order_worker(lab, table, queues)  # step 3, then its trigger paused
     disable_event_source_mapping(lab, worker.mapping.uuid)
-    ensure_log_group(lab, lab.name("gone-function"))              # a log group whose function is gone
+    ensure_log_group(lab, lab.name("gone-function"))  # a log group whose function is gone
     routing = pytest.importorskip("helpers.pipeline.step4")
-    routing.ensure_high_value_queues(lab)                         # step 4: queues, no pipe yet
-    topic = ensure_topic(lab, "alerts")                           # step 6: topic + subscription, no alarm
+    routing.ensure_high_value_queues(lab)  # step 4: queues, no pipe yet
+    topic = ensure_topic(lab, "alerts")  # step 6: topic + subscription, no alarm
     inbox = ensure_queue(lab, "alert-inbox")
     ensure_sqs_subscription(lab, topic.arn, inbox)
-    gone = ensure_queue(lab, "deleted-by-hand")                   # a resource someone removed already
+    gone = ensure_queue(lab, "deleted-by-hand")  # a resource someone removed already
     lab.client("sqs").delete_queue(QueueUrl=gone.url)
 
 
 def _stream_text(path: Path) -> str:
     notebook = nbformat.read(path, as_version=4)
-    return "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                     for output in cell.get("outputs", []) if output.get("output_type") == "stream")
+    return "\n".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream"
+    )
 
 
 @pytest.mark.slow
@@ -91,9 +100,17 @@ def test_cleanup_after_a_half_finished_run_leaves_zero_resources(cloud, tmp_path
         _half_finished_run(lab)
         before = find_lab_resources(lab)
         kinds = {(r.service, r.kind) for r in before}
-        for expected in [("dynamodb", "table"), ("lambda", "function"), ("lambda", "event-source-mapping"),
-                         ("iam", "role"), ("apigateway", "api"), ("sqs", "queue"), ("logs", "log-group"),
-                         ("sns", "topic"), ("sns", "subscription")]:
+        for expected in [
+            ("dynamodb", "table"),
+            ("lambda", "function"),
+            ("lambda", "event-source-mapping"),
+            ("iam", "role"),
+            ("apigateway", "api"),
+            ("sqs", "queue"),
+            ("logs", "log-group"),
+            ("sns", "topic"),
+            ("sns", "subscription"),
+        ]:
             assert expected in kinds, f"the half-finished run should have left a {expected}: {sorted(kinds)}"
         assert not any(r.name.startswith(f"{prefix}-2-") for r in before), "a neighbour's resource was attributed"
 

@@ -30,7 +30,13 @@ ORDER_WORKER_ROOT = _HERE.parents[1] / "lambdas" / "order_worker"
 HIGH_VALUE_ROOT = _HERE.parents[1] / "lambdas" / "high_value"
 HIGH_VALUE_ENRICHER_ROOT = _HERE.parents[1] / "lambdas" / "high_value_enricher"
 
-FUNCTION_ROOTS = (CREATE_ORDER_ROOT, STREAM_PROCESSOR_ROOT, ORDER_WORKER_ROOT, HIGH_VALUE_ROOT, HIGH_VALUE_ENRICHER_ROOT)
+FUNCTION_ROOTS = (
+    CREATE_ORDER_ROOT,
+    STREAM_PROCESSOR_ROOT,
+    ORDER_WORKER_ROOT,
+    HIGH_VALUE_ROOT,
+    HIGH_VALUE_ENRICHER_ROOT,
+)
 
 for _path in (*FUNCTION_ROOTS, SHARED_MODULES_DIR, _HERE):
     # SHARED_MODULES_DIR: `import orderlab_runtime` as in a zip; _HERE: `import events` under any import mode
@@ -43,7 +49,7 @@ os.environ.setdefault("ORDER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/12
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 
-from helpers.learn.events import FakeLambdaContext
+from helpers.learn.events import FakeLambdaContext  # noqa: E402 (needs the sys.path and environment set above)
 
 
 def _like_dynamodb(value: Any) -> Any:
@@ -115,8 +121,9 @@ def stubbed_client() -> Iterator[Callable[[str], tuple[Any, Any]]]:
     made: list[Stubber] = []
 
     def make(service: str) -> tuple[Any, Stubber]:
-        client = boto3.client(service, region_name="us-east-1", aws_access_key_id="testing",
-                              aws_secret_access_key="testing")
+        client = boto3.client(
+            service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         stubber = Stubber(client)
         stubber.activate()
         made.append(stubber)
@@ -180,8 +187,14 @@ def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
 # What AWS's Python Lambda runtimes provide besides the standard library.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 
-_NETWORK_ERRORS = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
-                   "Connection refused", "ConnectTimeoutError", "Max retries exceeded")
+_NETWORK_ERRORS = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "Connection refused",
+    "ConnectTimeoutError",
+    "Max retries exceeded",
+)
 
 
 @pytest.fixture(scope="session")
@@ -219,8 +232,9 @@ def lambda_bundle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], 
         if function_dir in built:
             return built[function_dir]
         try:
-            package = build_lambda_package(function_dir, python_version="%d.%d" % sys.version_info[:2],
-                                           build_root=build_root)
+            package = build_lambda_package(
+                function_dir, python_version=f"{sys.version_info.major}.{sys.version_info.minor}", build_root=build_root
+            )
         except PackagingError as error:
             if any(marker in str(error) for marker in _NETWORK_ERRORS):
                 pytest.skip(f"PyPI unreachable, cannot build the zip: {str(error)[-300:]}")
@@ -248,13 +262,23 @@ def run_standalone(boto3_runtime_dir: Path):
     return run
 
 
-def _run_standalone(bundle: Path, runtime: Path, code: str, env: Mapping[str, str],
-                    extra_args: Sequence[str] = ()) -> Any:
+def _run_standalone(
+    bundle: Path, runtime: Path, code: str, env: Mapping[str, str], extra_args: Sequence[str] = ()
+) -> Any:
     import subprocess
 
     probe = "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n" + code
-    clean_env = {key: value for key, value in os.environ.items()
-                 if not key.startswith(("PYTHON", "ORDER", "MAX_", "BLOCKED_", "DISCONTINUED_", "TRANSIENT_", "FAULT_"))}
+    clean_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "ORDER", "MAX_", "BLOCKED_", "DISCONTINUED_", "TRANSIENT_", "FAULT_"))
+    }
     clean_env.update(env)
-    return subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(bundle), str(runtime), *extra_args],
-                          capture_output=True, text=True, timeout=120, env=clean_env, check=False)
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(bundle), str(runtime), *extra_args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env,
+        check=False,
+    )

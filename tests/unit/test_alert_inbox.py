@@ -1,4 +1,5 @@
 """AlertInbox.find: which alert of those already read answers a wait (no cloud needed)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -9,9 +10,18 @@ T0 = datetime(2026, 11, 26, 0, 15, 49, 400000, tzinfo=UTC)
 
 
 def alert(old: str, new: str, at: datetime) -> Alert:
-    return Alert(alarm_name="a-dlq", new_state=new, old_state=old, reason="Threshold Crossed", state_change_time=at,
-                 subject=f"{new}: a-dlq", topic_arn="arn:aws:sns:us-east-1:1:t", message_id=f"{old}-{new}",
-                 message={}, envelope={})
+    return Alert(
+        alarm_name="a-dlq",
+        new_state=new,
+        old_state=old,
+        reason="Threshold Crossed",
+        state_change_time=at,
+        subject=f"{new}: a-dlq",
+        topic_arn="arn:aws:sns:us-east-1:1:t",
+        message_id=f"{old}-{new}",
+        message={},
+        envelope={},
+    )
 
 
 def test_recovery_from_alarm_is_not_the_first_evaluation_a_moment_before() -> None:

@@ -1,5 +1,6 @@
 """The import contracts of helpers/ (docs/architecture.md): its layers, the local cloud reached only
 through the localcloud package, and no import cycle between any two modules."""
+
 from __future__ import annotations
 
 import subprocess
@@ -18,8 +19,13 @@ def test_the_import_linter_contracts_are_kept() -> None:
     later test's logger (create_order's) writes.
     """
     lint_imports = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run([str(lint_imports), "--config", "pyproject.toml", "--no-cache"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(lint_imports), "--config", "pyproject.toml", "--no-cache"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
     assert "2 kept, 0 broken" in report, report

@@ -5,6 +5,7 @@ https://aws.amazon.com/dynamodb/pricing/on-demand/, https://aws.amazon.com/sqs/p
 https://aws.amazon.com/sns/pricing/, https://aws.amazon.com/eventbridge/pricing/,
 https://aws.amazon.com/cloudwatch/pricing/, https://aws.amazon.com/free/
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers.core.lab import Lab
+from helpers.core.paths import LAMBDAS_DIR
+from helpers.core.target import Target
 from helpers.learn.cost import (
     PRICES,
     CloudWatchInventory,
@@ -24,9 +28,6 @@ from helpers.learn.cost import (
     price_frame,
     summary_line,
 )
-from helpers.core.lab import Lab
-from helpers.core.paths import LAMBDAS_DIR
-from helpers.core.target import Target
 from helpers.learn.plan import plan_frame, plan_text
 from helpers.pipeline import catalog
 
@@ -39,11 +40,17 @@ def emf_metric_names(lambdas_dir: Path = LAMBDAS_DIR) -> tuple[str, ...]:
     names: set[str] = set()
     for source in sorted(lambdas_dir.glob("*/*/*.py")):
         tree = ast.parse(source.read_text(), filename=str(source))
-        dicts = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
-                 for target in node.targets if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict)}
+        dicts = {
+            target.id: node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict)
+        }
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "add_metric"):
+            if not (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_metric"
+            ):
                 continue
             for keyword in node.keywords:
                 value = keyword.value
@@ -51,10 +58,12 @@ def emf_metric_names(lambdas_dir: Path = LAMBDAS_DIR) -> tuple[str, ...]:
                     continue
                 if isinstance(value, ast.Constant) and isinstance(value.value, str):
                     names.add(value.value)
-                elif isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) \
-                        and value.value.id in dicts:
-                    names.update(v.value for v in dicts[value.value.id].values
-                                 if isinstance(v, ast.Constant) and isinstance(v.value, str))
+                elif isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) and value.value.id in dicts:
+                    names.update(
+                        v.value
+                        for v in dicts[value.value.id].values
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                    )
     return tuple(sorted(names))
 
 
@@ -65,8 +74,9 @@ def total(rows, attribute: str = "list_cost") -> float:
 def test_every_price_is_per_request_or_per_hour_with_its_source_and_free_tier():
     for price in PRICES.values():
         assert price.usd > 0 and price.per > 0, price
-        assert price.source.startswith("https://aws.amazon.com/") and price.source.endswith("/pricing/") \
-            or price.source.startswith("https://aws.amazon.com/dynamodb/pricing/"), price
+        assert (
+            price.source.startswith("https://aws.amazon.com/") and price.source.endswith("/pricing/")
+        ) or price.source.startswith("https://aws.amazon.com/dynamodb/pricing/"), price
         assert price.free_kind in ("always free", "12 months", ""), price
         assert (price.free > 0) == bool(price.free_kind), price
     frame = price_frame()
@@ -97,8 +107,15 @@ def test_request_costs_grow_with_orders_and_idle_costs_with_hours():
 
 
 def test_nothing_deployed_costs_nothing():
-    nothing = LabUsage(orders=0, hours_deployed=0, alert_publishes=0, alert_emails=0, metrics_requested=0,
-                       website_requests=0, cloudwatch=QUIET)
+    nothing = LabUsage(
+        orders=0,
+        hours_deployed=0,
+        alert_publishes=0,
+        alert_emails=0,
+        metrics_requested=0,
+        website_requests=0,
+        cloudwatch=QUIET,
+    )
     assert total(estimate(nothing)) == 0
 
 
@@ -164,12 +181,23 @@ def test_the_plan_names_every_resource_with_the_prefix():
     components = {resource.component for resource in catalog.RESOURCES}
     for module, constants in {
         "helpers.pipeline.step1": ("ORDERS_COMPONENT", "CREATE_ORDER_COMPONENT", "API_COMPONENT"),
-        "helpers.pipeline.step2": ("ORDER_QUEUE_COMPONENT", "ORDER_DLQ_COMPONENT", "STREAM_FAILURES_COMPONENT",
-                                   "STREAM_PROCESSOR_COMPONENT"),
+        "helpers.pipeline.step2": (
+            "ORDER_QUEUE_COMPONENT",
+            "ORDER_DLQ_COMPONENT",
+            "STREAM_FAILURES_COMPONENT",
+            "STREAM_PROCESSOR_COMPONENT",
+        ),
         "helpers.pipeline.step3": ("ORDER_WORKER_COMPONENT",),
-        "helpers.pipeline.step4": ("PIPE_COMPONENT", "PITFALL_PIPE_COMPONENT", "QUEUE_COMPONENT", "DLQ_COMPONENT",
-                                   "PIPE_DLQ_COMPONENT", "PITFALL_QUEUE_COMPONENT", "ENRICHER_COMPONENT",
-                                   "CONSUMER_COMPONENT"),
+        "helpers.pipeline.step4": (
+            "PIPE_COMPONENT",
+            "PITFALL_PIPE_COMPONENT",
+            "QUEUE_COMPONENT",
+            "DLQ_COMPONENT",
+            "PIPE_DLQ_COMPONENT",
+            "PITFALL_QUEUE_COMPONENT",
+            "ENRICHER_COMPONENT",
+            "CONSUMER_COMPONENT",
+        ),
         "helpers.pipeline.step6": ("ALERTS_TOPIC_COMPONENT", "ALERT_INBOX_COMPONENT", "DASHBOARD_COMPONENT"),
     }.items():
         step = pytest.importorskip(module)

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.learn.events import FakeLambdaContext, http_api_event
+
 from helpers.aws.packaging import SHARED_MODULES_DIR
+from helpers.learn.events import FakeLambdaContext, http_api_event
 
 CREATE_ORDER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "create_order"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -603,14 +604,22 @@ def _create_with_threshold(threshold: str, unit_price: float) -> subprocess.Comp
         "    def put_new(self, item): self.items[item['orderId']] = item; return True\n"
         "    def get(self, order_id): return self.items.get(order_id)\n"
         "handler.set_store(Store())\n"
-        f"body = {{'customer': {{'id': 'c-1', 'name': 'Ada'}}, 'items': [{{'sku': 'S', 'quantity': 1, 'unitPrice': {unit_price}}}]}}\n"
+        "body = {'customer': {'id': 'c-1', 'name': 'Ada'}, "
+        f"'items': [{{'sku': 'S', 'quantity': 1, 'unitPrice': {unit_price}}}]}}\n"
         "reply = handler.lambda_handler(http_api_event('POST', '/orders', body=body), FakeLambdaContext())\n"
         "print(json.loads(reply['body'])['valueTier'])\n"
     )
-    env = {**os.environ, "ORDERS_TABLE": "t", "HIGH_VALUE_THRESHOLD": threshold,
-           "PYTHONPATH": os.pathsep.join([str(CREATE_ORDER_ROOT), str(SHARED_MODULES_DIR), str(CREATE_ORDER_ROOT.parents[1])])}
-    return subprocess.run([sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        **os.environ,
+        "ORDERS_TABLE": "t",
+        "HIGH_VALUE_THRESHOLD": threshold,
+        "PYTHONPATH": os.pathsep.join(
+            [str(CREATE_ORDER_ROOT), str(SHARED_MODULES_DIR), str(CREATE_ORDER_ROOT.parents[1])]
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_threshold_comes_from_the_environment():

@@ -1,5 +1,6 @@
 """Grading's pure parts (no cloud): the step registry, how a step's status and verifications become a
 grade, one pipeline_status per grading pass, and the prerequisites check that shares the registry."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from helpers.learn.prerequisites import NOTEBOOKS, PrerequisiteMissing, require_step
 from helpers.pipeline import steps
 from helpers.teach.grade import STEPS, GradeReport, StepCheck, grade_lab, grade_step, register_step
-from helpers.learn.prerequisites import NOTEBOOKS, PrerequisiteMissing, require_step
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,13 @@ def registry():
 
 
 def test_the_series_steps_are_registered_with_their_notebooks() -> None:
-    series = {"01": "01_order_ingestion.ipynb", "02": "02_dynamodb_streams.ipynb", "03": "03_sqs_workers.ipynb",
-              "04": "04_high_value_pipes.ipynb", "05": "05_dead_letter_queue.ipynb"}
+    series = {
+        "01": "01_order_ingestion.ipynb",
+        "02": "02_dynamodb_streams.ipynb",
+        "03": "03_sqs_workers.ipynb",
+        "04": "04_high_value_pipes.ipynb",
+        "05": "05_dead_letter_queue.ipynb",
+    }
     assert {step: STEPS[step].notebook for step in series} == series
     assert NOTEBOOKS["00"] == "00_setup.ipynb" and NOTEBOOKS["03"] == "03_sqs_workers.ipynb"
     with pytest.raises(ValueError, match="two digits"):
@@ -61,12 +67,27 @@ def test_the_series_steps_are_registered_with_their_notebooks() -> None:
 
 def test_a_step_is_done_only_when_ready_and_every_verification_passes() -> None:
     lab = FakeLab()
-    ready = StepCheck("91", "91.ipynb", "ready", lambda lab: {"ready": True, "missing": []},
-                      lambda lab, status: [(True, "a", ""), (True, "b", "")])
-    wrong = StepCheck("92", "92.ipynb", "misconfigured", lambda lab: {"ready": True, "missing": []},
-                      lambda lab, status: [(True, "a", ""), (False, "the DLQ is empty", "redrive it")])
-    missing = StepCheck("93", "93.ipynb", "missing", lambda lab: {"ready": False, "missing": ["queue q"]},
-                        lambda lab, status: pytest.fail("verify must not run when the step is not deployed"))
+    ready = StepCheck(
+        "91",
+        "91.ipynb",
+        "ready",
+        lambda lab: {"ready": True, "missing": []},
+        lambda lab, status: [(True, "a", ""), (True, "b", "")],
+    )
+    wrong = StepCheck(
+        "92",
+        "92.ipynb",
+        "misconfigured",
+        lambda lab: {"ready": True, "missing": []},
+        lambda lab, status: [(True, "a", ""), (False, "the DLQ is empty", "redrive it")],
+    )
+    missing = StepCheck(
+        "93",
+        "93.ipynb",
+        "missing",
+        lambda lab: {"ready": False, "missing": ["queue q"]},
+        lambda lab, status: pytest.fail("verify must not run when the step is not deployed"),
+    )
 
     def broken_status(lab: Any) -> dict[str, Any]:
         raise RuntimeError("AccessDenied")
@@ -101,8 +122,9 @@ def test_by_default_only_steps_whose_notebook_exists_are_graded(registry: dict) 
     register_step(StepCheck("99", "99_not_written_yet.ipynb", "future", lambda lab: {"ready": True, "missing": []}))
     for step in list(STEPS):
         if step != "99":
-            STEPS[step] = StepCheck(step, STEPS[step].notebook, STEPS[step].title,
-                                    lambda lab: {"ready": True, "missing": []})
+            STEPS[step] = StepCheck(
+                step, STEPS[step].notebook, STEPS[step].title, lambda lab: {"ready": True, "missing": []}
+            )
     graded = [s.step for s in grade_lab(FakeLab()).steps]
     assert "99" not in graded and "01" in graded
 

@@ -2,6 +2,7 @@
 
 No cloud: the template is rendered from declarations only.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ UNTAGGED = {"AWS::SQS::QueuePolicy", "AWS::SNS::Subscription", "AWS::CloudWatch:
 
 
 def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {logical: resource for logical, resource in template["Resources"].items()
-            if resource["Type"] == resource_type}
+    return {
+        logical: resource for logical, resource in template["Resources"].items() if resource["Type"] == resource_type
+    }
 
 
 def test_the_committed_template_is_a_fresh_export() -> None:
@@ -40,7 +42,8 @@ def test_the_committed_template_is_a_fresh_export() -> None:
     runtime = template_runtime(committed)
     assert runtime in LAB_RUNTIMES, "infra/template.yaml names none of the lab's runtimes"
     assert committed == render_template(pipeline_template(runtime=runtime)), (
-        "infra/template.yaml is stale: run `orderlab iac export` and commit it")
+        "infra/template.yaml is stale: run `orderlab iac export` and commit it"
+    )
 
 
 def test_a_helper_setting_change_changes_the_template(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,16 +54,21 @@ def test_a_helper_setting_change_changes_the_template(monkeypatch: pytest.Monkey
     monkeypatch.setattr(step2, "DEFAULT_MAX_RECEIVE_COUNT", 7)
     after = pipeline_template()
 
-    assert after["Resources"]["OrderQueue"]["Properties"]["VisibilityTimeout"] == \
-        before["Resources"]["OrderQueue"]["Properties"]["VisibilityTimeout"] + 30
+    assert (
+        after["Resources"]["OrderQueue"]["Properties"]["VisibilityTimeout"]
+        == before["Resources"]["OrderQueue"]["Properties"]["VisibilityTimeout"] + 30
+    )
     assert after["Parameters"]["MaxReceiveCount"]["Default"] == 7
     assert render_template(after) != render_template(before)
 
 
 def test_a_mapping_or_role_change_changes_the_template(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(step3.ORDER_WORKER_MAPPING, "maximum_concurrency", 9)
-    monkeypatch.setattr(step1, "create_order_role_statements", lambda table: [
-        {"Sid": "Put", "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [table.arn]}])
+    monkeypatch.setattr(
+        step1,
+        "create_order_role_statements",
+        lambda table: [{"Sid": "Put", "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [table.arn]}],
+    )
     template = pipeline_template()
     worker_event = template["Resources"]["OrderWorkerFunction"]["Properties"]["Events"]["OrderQueue"]["Properties"]
     assert worker_event["ScalingConfig"] == {"MaximumConcurrency": 9}
@@ -72,14 +80,19 @@ def test_sam_template_with_the_parameters_and_outputs_the_lab_promises() -> None
     template = pipeline_template()
     assert template["Transform"] == "AWS::Serverless-2016-10-31"
     assert tuple(template["Parameters"]) == PARAMETERS
-    assert tuple(template["Outputs"]) == OUTPUTS == (
-        "ApiUrl", "OrdersTableName", "OrderQueueUrl", "DeadLetterQueueUrl", "HighValueQueueUrl", "AlertTopicArn")
+    assert (
+        tuple(template["Outputs"])
+        == OUTPUTS
+        == ("ApiUrl", "OrdersTableName", "OrderQueueUrl", "DeadLetterQueueUrl", "HighValueQueueUrl", "AlertTopicArn")
+    )
     assert template["Parameters"]["HighValueThreshold"]["Default"] == str(step1.DEFAULT_HIGH_VALUE_THRESHOLD)
     environment = template["Resources"]["CreateOrderFunction"]["Properties"]["Environment"]["Variables"]
     assert environment[step1.HIGH_VALUE_THRESHOLD_VARIABLE] == {"Ref": "HighValueThreshold"}
     redrive = template["Resources"]["OrderQueue"]["Properties"]["RedrivePolicy"]
-    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": ["OrderDlq", "Arn"]},
-                       "maxReceiveCount": {"Ref": "MaxReceiveCount"}}
+    assert redrive == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["OrderDlq", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
 
 
 def test_functions_use_the_labs_runtime_and_their_own_roles() -> None:
@@ -93,7 +106,8 @@ def test_functions_use_the_labs_runtime_and_their_own_roles() -> None:
     assert len(set(roles)) == len(functions) == len(catalog.FUNCTIONS), "one role per catalog function"
     for function in catalog.FUNCTIONS:
         properties = template["Resources"][f"{''.join(p.capitalize() for p in function.component.split('-'))}Function"][
-            "Properties"]
+            "Properties"
+        ]
         assert (properties["Handler"], properties["Timeout"]) == (function.handler, function.timeout)
         assert properties["CodeUri"] == f"../lambdas/{function.package}"
     assert set(roles) <= set(resources(template, "AWS::IAM::Role"))
@@ -109,8 +123,12 @@ def test_roles_grant_what_the_notebooks_roles_grant() -> None:
     assert statements["DynamoDBOrders"]["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     assert statements["DynamoDBOrders"]["Resource"] == [{"Fn::GetAtt": ["OrdersTable", "Arn"]}]
     assert statements["SqsConsumeOrderQueue"]["Resource"] == [{"Fn::GetAtt": ["OrderQueue", "Arn"]}]
-    assert statements["OwnLogGroup"]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:"
-                                                      "${AWS::AccountId}:log-group:/aws/lambda/${Prefix}-order-worker:*"}]
+    assert statements["OwnLogGroup"]["Resource"] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:"
+            "${AWS::AccountId}:log-group:/aws/lambda/${Prefix}-order-worker:*"
+        }
+    ]
     enricher = roles["HighValueEnricherRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert [s["Sid"] for s in enricher] == ["OwnLogGroup"], "the enricher only writes its logs"
     pipe = roles["HighValuePipeRole"]["Properties"]
@@ -150,8 +168,9 @@ def test_cfn_lint_finds_nothing() -> None:
 
 
 def test_cfn_lint_catches_a_deprecated_runtime() -> None:
-    stale = DEFAULT_TEMPLATE_PATH.read_text().replace(f"Runtime: {template_runtime(DEFAULT_TEMPLATE_PATH.read_text())}",
-                                                      "Runtime: python3.8")
+    stale = DEFAULT_TEMPLATE_PATH.read_text().replace(
+        f"Runtime: {template_runtime(DEFAULT_TEMPLATE_PATH.read_text())}", "Runtime: python3.8"
+    )
     assert {finding.rule for finding in lint_template(stale)} == {"W2531"}
 
 
@@ -169,12 +188,18 @@ def test_every_checkov_skip_says_why() -> None:
         assert lines[above].strip().startswith("#"), f"{lines[index].strip()} has no reason above it"
 
 
-@pytest.mark.skipif(not (os.environ.get("CHECKOV") or shutil.which("checkov")),
-                    reason="checkov is not installed beside the lab (docs/infrastructure-as-code.md): set CHECKOV")
+@pytest.mark.skipif(
+    not (os.environ.get("CHECKOV") or shutil.which("checkov")),
+    reason="checkov is not installed beside the lab (docs/infrastructure-as-code.md): set CHECKOV",
+)
 def test_checkov_finds_nothing_outside_the_curated_skips() -> None:
     checkov = os.environ.get("CHECKOV") or shutil.which("checkov")
-    result = subprocess.run([str(checkov), "--config-file", str(CHECKOV_CONFIG), "-f", str(DEFAULT_TEMPLATE_PATH),
-                             "--quiet", "-o", "json"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [str(checkov), "--config-file", str(CHECKOV_CONFIG), "-f", str(DEFAULT_TEMPLATE_PATH), "--quiet", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     report = json.loads(result.stdout)
     assert report["summary"]["failed"] == 0, [f["check_id"] for f in report["results"]["failed_checks"]]
 

@@ -11,6 +11,7 @@ which nbclient does whenever a cell writes to an ipywidgets ``Output`` widget.
   Before the fix such a run stalled several times; with a long cell timeout (as in real runs)
   a stall lasts until that timeout, so this test's own 120 s limit fails it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -98,10 +99,13 @@ def test_headless_runs_use_the_sliced_client() -> None:
 @pytest.mark.timeout(120)
 def test_a_kernel_writing_to_an_output_widget_never_stalls(tmp_path: Path) -> None:
     notebook = new_notebook()
-    notebook.cells = [new_code_cell("import ipywidgets as w\nfrom IPython.display import HTML, display\n"
-                                    "out = w.Output()\nout")]
-    notebook.cells += [new_code_cell("with out:\n    out.clear_output()\n    display(HTML('<b>reply</b>'))\n"
-                                     f"print('cell {i}')") for i in range(150)]
+    notebook.cells = [
+        new_code_cell("import ipywidgets as w\nfrom IPython.display import HTML, display\nout = w.Output()\nout")
+    ]
+    notebook.cells += [
+        new_code_cell(f"with out:\n    out.clear_output()\n    display(HTML('<b>reply</b>'))\nprint('cell {i}')")
+        for i in range(150)
+    ]
     source = tmp_path / "output_widget.ipynb"
     nbformat.write(notebook, source)
 

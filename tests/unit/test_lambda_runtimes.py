@@ -1,5 +1,6 @@
 """The lab's Lambda runtime (helpers.aws.runtime) and the interpreters the local cloud runs runtimes on
 (localcloud.runtimes): the Python the lab runs on by default, the nearest one when a runtime has none."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import sys
 import pytest
 
 from helpers import Lab, Target
-from helpers.learn.plan import plan_frame, plan_text
 from helpers.aws.runtime import (
     LAB_RUNTIMES,
     RUNTIME_ENV,
@@ -18,10 +18,11 @@ from helpers.aws.runtime import (
     missing_interpreter_hint,
     python_version,
 )
+from helpers.learn.plan import plan_frame, plan_text
 from localcloud import runtimes
 from localcloud.services.awslambda.service import _runtime_refusal
 
-HOST = "python%d.%d" % sys.version_info[:2]
+HOST = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _missing_here() -> str:
@@ -34,10 +35,11 @@ def _missing_here() -> str:
 
 # --- the lab's runtime ------------------------------------------------------------------
 
+
 def test_the_runtime_follows_the_python_the_lab_runs_on(monkeypatch):
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     assert lambda_runtime() == HOST
-    assert python_version() == "%d.%d" % sys.version_info[:2]
+    assert python_version() == f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def test_the_environment_and_the_argument_override_it(monkeypatch):
@@ -73,6 +75,7 @@ def test_a_missing_interpreter_says_what_to_install_or_set(monkeypatch):
 
 # --- the local cloud: what AWS accepts, and which interpreter runs it -----------------------
 
+
 def test_nearest_version_prefers_the_closest_then_the_newer():
     assert runtimes.nearest_version("3.14", ["3.11", "3.12", "3.13"]) == "3.13"
     assert runtimes.nearest_version("3.9", ["3.11", "3.13"]) == "3.11"
@@ -90,10 +93,12 @@ def test_every_python_runtime_aws_accepts_is_accepted():
 def test_refused_runtimes_get_aws_messages():
     assert runtimes.aws_refusal("python2.7") == (
         "The runtime parameter of python2.7 is no longer supported for creating or updating AWS Lambda functions. "
-        "We recommend you use a supported runtime while creating or updating functions.")
+        "We recommend you use a supported runtime while creating or updating functions."
+    )
     message = runtimes.aws_refusal("python3.99")
-    assert message.startswith("Value python3.99 at 'runtime' failed to satisfy constraint: Member must satisfy "
-                              "enum value set: [nodejs, ")
+    assert message.startswith(
+        "Value python3.99 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [nodejs, "
+    )
     assert message.endswith("] or be a valid ARN") and ", python3.14, " in message
 
 
@@ -112,8 +117,12 @@ def test_the_launcher_logs_the_substitute_and_keeps_the_runtime_name(tmp_path, m
     monkeypatch.delenv(runtimes.STRICT_ENV, raising=False)
     runtime = _missing_here()
     launcher = runtimes.launcher_for(runtime)
-    out = subprocess.run([launcher, "-c", "import os; print(os.environ['AWS_EXECUTION_ENV'])"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [launcher, "-c", "import os; print(os.environ['AWS_EXECUTION_ENV'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == f"AWS_Lambda_{runtime}"
     assert out.stderr.strip() == runtimes.select_interpreter(runtime).note
 

@@ -16,8 +16,9 @@ from helpers.aws import packaging
 from helpers.aws.packaging import REPO_ROOT, SHARED_MODULES_DIR, inputs_hash
 
 SHARED_MODULE = "orderlab_runtime.py"
-FUNCTION_DIRS = sorted(path for path in (REPO_ROOT / "lambdas").iterdir()
-                       if path.is_dir() and path != SHARED_MODULES_DIR)
+FUNCTION_DIRS = sorted(
+    path for path in (REPO_ROOT / "lambdas").iterdir() if path.is_dir() and path != SHARED_MODULES_DIR
+)
 # What each handler needs to get past its cold start.
 HANDLER_ENVIRONMENT = {"ORDERS_TABLE": "orders", "ORDER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/orders"}
 
@@ -30,8 +31,9 @@ def test_the_shared_module_is_kept_once_in_the_repository():
 
 
 @pytest.mark.parametrize("function_dir", FUNCTION_DIRS, ids=lambda path: path.name)
-def test_a_change_to_the_shared_module_rebuilds_every_zip(function_dir: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch):
+def test_a_change_to_the_shared_module_rebuilds_every_zip(
+    function_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     shared = tmp_path / "_shared"
     shutil.copytree(SHARED_MODULES_DIR, shared)
     monkeypatch.setattr(packaging, "SHARED_MODULES_DIR", shared)
@@ -44,8 +46,9 @@ def test_a_change_to_the_shared_module_rebuilds_every_zip(function_dir: Path, tm
 
 
 @pytest.mark.parametrize("function_dir", FUNCTION_DIRS, ids=lambda path: path.name)
-def test_each_zip_carries_the_shared_module_and_imports_on_its_own(function_dir: Path, lambda_bundle: Any,
-                                                                   run_standalone: Any):
+def test_each_zip_carries_the_shared_module_and_imports_on_its_own(
+    function_dir: Path, lambda_bundle: Any, run_standalone: Any
+):
     unzipped = lambda_bundle(function_dir)
     package = function_dir.name
 

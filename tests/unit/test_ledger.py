@@ -4,6 +4,7 @@ worker-process recognition of helpers/load/chaos.py: pure logic, no cloud.
 Each ledger test builds what the table and the dead-letter queue would hold after a run and
 checks that the ledger says exactly what is wrong (or that nothing is).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -11,15 +12,25 @@ from typing import Any
 
 import pytest
 
-from localcloud import lambda_worker_function
 from helpers.load.ledger import OUTCOMES, AlertEvidence, DeadLetter, account
 from helpers.load.traffic import FaultPlan, LoadResult, SentOrder, latency_summary, plan_orders
+from localcloud import lambda_worker_function
 
 
 def sent(index: int, fault: str | None = None, *, status: int = 201) -> SentOrder:
     order_id = f"o{index}" if status == 201 else None
-    return SentOrder(index, f"k{index}", fault, status, order_id, 1000.0 + index, float(index), 5.0, 1,
-                     "" if status == 201 else "boom")
+    return SentOrder(
+        index,
+        f"k{index}",
+        fault,
+        status,
+        order_id,
+        1000.0 + index,
+        float(index),
+        5.0,
+        1,
+        "" if status == 201 else "boom",
+    )
 
 
 def final(index: int, status: str = "CONFIRMED", applied: int = 1, **extra: Any) -> dict[str, Any]:
@@ -27,8 +38,12 @@ def final(index: int, status: str = "CONFIRMED", applied: int = 1, **extra: Any)
 
 
 def poisoned(index: int) -> dict[str, Any]:
-    return {"orderId": f"o{index}", "status": "PENDING", "failedAttempts": 3,
-            "lastError": f"PoisonOrder: poison order o{index}: this order always fails (lab fault injection)"}
+    return {
+        "orderId": f"o{index}",
+        "status": "PENDING",
+        "failedAttempts": 3,
+        "lastError": f"PoisonOrder: poison order o{index}: this order always fails (lab fault injection)",
+    }
 
 
 def letter(index: int, message: str = "m", fault: str | None = "poison") -> DeadLetter:
@@ -37,8 +52,12 @@ def letter(index: int, message: str = "m", fault: str | None = "poison") -> Dead
 
 def test_a_clean_run_balances_and_counts_every_outcome() -> None:
     run = [sent(0), sent(1, "transient"), sent(2, "poison"), sent(3)]
-    items = {"o0": final(0), "o1": final(1, attempts=2), "o2": poisoned(2),
-             "o3": final(3, "REJECTED", statusReason="customer cust-666 is blocked")}
+    items = {
+        "o0": final(0),
+        "o1": final(1, attempts=2),
+        "o2": poisoned(2),
+        "o3": final(3, "REJECTED", statusReason="customer cust-666 is blocked"),
+    }
 
     ledger = account(run, items, [letter(2)])
 
@@ -48,10 +67,21 @@ def test_a_clean_run_balances_and_counts_every_outcome() -> None:
     dlq_row = ledger.rows[2]
     assert dlq_row.reason.startswith("PoisonOrder") and dlq_row.dead_letters == 1 and dlq_row.applied_count == 0
     summary = ledger.summary()
-    assert summary["outcomes"] == {"CONFIRMED": 2, "REJECTED": 1, "DLQ": 1, "PENDING": 0, "MISSING": 0, "NOT_ACCEPTED": 0}
+    assert summary["outcomes"] == {
+        "CONFIRMED": 2,
+        "REJECTED": 1,
+        "DLQ": 1,
+        "PENDING": 0,
+        "MISSING": 0,
+        "NOT_ACCEPTED": 0,
+    }
     assert (summary["poison_sent"], summary["dlq_orders"], summary["applied_twice"]) == (1, 1, 0)
     table = ledger.table()
-    assert table.loc["total", "total"] == 4 and table.loc["DLQ", "poison"] == 1 and table.loc["CONFIRMED", "transient"] == 1
+    assert (
+        table.loc["total", "total"] == 4
+        and table.loc["DLQ", "poison"] == 1
+        and table.loc["CONFIRMED", "transient"] == 1
+    )
     ledger.assert_nothing_lost()
 
 
@@ -92,7 +122,11 @@ def test_a_decision_applied_twice_or_never_is_caught() -> None:
 def test_the_dlq_must_hold_exactly_the_poison_orders() -> None:
     run = [sent(0, "poison"), sent(1, "poison"), sent(2)]
     # one poison order never reached the DLQ, and an ordinary order did
-    items = {"o0": poisoned(0), "o1": poisoned(1), "o2": {"orderId": "o2", "status": "PENDING", "lastError": "Runtime.ExitError"}}
+    items = {
+        "o0": poisoned(0),
+        "o1": poisoned(1),
+        "o2": {"orderId": "o2", "status": "PENDING", "lastError": "Runtime.ExitError"},
+    }
 
     ledger = account(run, items, [letter(0), letter(2, fault=None)])
 
@@ -112,12 +146,16 @@ def test_dlq_count_differing_from_poison_count_is_a_problem() -> None:
 
 
 def test_decided_and_dead_lettered_and_duplicate_dead_letters() -> None:
-    ledger = account([sent(0), sent(1, "poison"), sent(2, "transient")],
-                     {"o0": final(0), "o1": poisoned(1), "o2": poisoned(2)},
-                     [letter(0, fault=None), letter(1, "a"), letter(1, "b"), letter(2, "c"), letter(2, "d")])
+    ledger = account(
+        [sent(0), sent(1, "poison"), sent(2, "transient")],
+        {"o0": final(0), "o1": poisoned(1), "o2": poisoned(2)},
+        [letter(0, fault=None), letter(1, "a"), letter(1, "b"), letter(2, "c"), letter(2, "d")],
+    )
 
-    assert any(p.startswith("order o0 (no fault) is CONFIRMED and also in the DLQ (1 message(s), received 4 times")
-               for p in ledger.problems), ledger.problems
+    assert any(
+        p.startswith("order o0 (no fault) is CONFIRMED and also in the DLQ (1 message(s), received 4 times")
+        for p in ledger.problems
+    ), ledger.problems
     assert "order o2 is in the DLQ 2 times" in ledger.problems  # a healthy order twice in the DLQ
     assert ledger.summary()["dlq_messages"] == 5
 
@@ -125,7 +163,9 @@ def test_decided_and_dead_lettered_and_duplicate_dead_letters() -> None:
 def test_a_poison_order_dead_lettered_twice_is_one_order_in_the_dlq() -> None:
     # At-least-once: a stream-processor crash mid-batch re-sends the batch, so a poison order can
     # reach the DLQ twice. Nothing is lost and nothing applied: counted, not a problem.
-    ledger = account([sent(0, "poison"), sent(1)], {"o0": poisoned(0), "o1": final(1)}, [letter(0, "a"), letter(0, "b")])
+    ledger = account(
+        [sent(0, "poison"), sent(1)], {"o0": poisoned(0), "o1": final(1)}, [letter(0, "a"), letter(0, "b")]
+    )
 
     assert ledger.ok, ledger.problems
     summary = ledger.summary()
@@ -133,8 +173,9 @@ def test_a_poison_order_dead_lettered_twice_is_one_order_in_the_dlq() -> None:
 
 
 def test_a_dead_letter_needs_a_reason() -> None:
-    ledger = account([sent(0, "poison")], {"o0": {"orderId": "o0", "status": "PENDING"}},
-                     [DeadLetter("m0", "o0", "poison", 4)])
+    ledger = account(
+        [sent(0, "poison")], {"o0": {"orderId": "o0", "status": "PENDING"}}, [DeadLetter("m0", "o0", "poison", 4)]
+    )
 
     assert ledger.rows[0].outcome == "DLQ"
     assert ledger.accounted == 0
@@ -142,8 +183,11 @@ def test_a_dead_letter_needs_a_reason() -> None:
 
 
 def test_older_dead_letters_are_counted_apart() -> None:
-    ledger = account([sent(0, "poison")], {"o0": poisoned(0)},
-                     [letter(0), DeadLetter("x", "other-run", "poison", 4), DeadLetter("y", None, None, 1)])
+    ledger = account(
+        [sent(0, "poison")],
+        {"o0": poisoned(0)},
+        [letter(0), DeadLetter("x", "other-run", "poison", 4), DeadLetter("y", None, None, 1)],
+    )
 
     assert ledger.ok, ledger.problems
     assert ledger.foreign_dead_letters == 2
@@ -184,8 +228,9 @@ def test_two_runs_never_share_a_key() -> None:
     assert not {o.key for o in first} & {o.key for o in second}
 
 
-@pytest.mark.parametrize("kwargs", [{"transient_rate": -0.1}, {"poison_rate": 1.5},
-                                    {"transient_rate": 0.7, "poison_rate": 0.4}])
+@pytest.mark.parametrize(
+    "kwargs", [{"transient_rate": -0.1}, {"poison_rate": 1.5}, {"transient_rate": 0.7, "poison_rate": 0.4}]
+)
 def test_fault_rates_are_checked(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         FaultPlan(**kwargs)
@@ -207,12 +252,17 @@ def test_load_result_rates_and_timeline() -> None:
 # ------------------------------------------------------------------------------- chaos
 
 
-@pytest.mark.parametrize(("cmdline", "function"), [
-    (["/usr/bin/python3.11", "-I", "-S", "-B", "/tmp/ministack-lambda-alice-order-worker-y9xrw7ok/_worker.py"],
-     "alice-order-worker"),
-    (["python", "/tmp/ministack-lambda-t1-create-order-6m5qpzm_/_worker.py"], "t1-create-order"),
-    (["python", "-m", "localcloud.server", "--port", "4599"], None),
-    (["python", "/tmp/ministack-lambda-x/_worker.py"], None),
-])
+@pytest.mark.parametrize(
+    ("cmdline", "function"),
+    [
+        (
+            ["/usr/bin/python3.11", "-I", "-S", "-B", "/tmp/ministack-lambda-alice-order-worker-y9xrw7ok/_worker.py"],
+            "alice-order-worker",
+        ),
+        (["python", "/tmp/ministack-lambda-t1-create-order-6m5qpzm_/_worker.py"], "t1-create-order"),
+        (["python", "-m", "localcloud.server", "--port", "4599"], None),
+        (["python", "/tmp/ministack-lambda-x/_worker.py"], None),
+    ],
+)
 def test_worker_processes_are_recognised_by_their_directory(cmdline: list[str], function: str | None) -> None:
     assert lambda_worker_function(cmdline) == function

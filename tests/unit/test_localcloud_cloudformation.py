@@ -1,4 +1,5 @@
 """The local cloud's CloudFormation fixes that need no cloud: how a stack's function, API body and stage are read."""
+
 from __future__ import annotations
 
 import doctest
@@ -23,15 +24,17 @@ def test_a_function_needs_an_existing_role_then_existing_code() -> None:
     exists = {"alice-create-order-role"}.__contains__
     code = {"S3Bucket": "b", "S3Key": "k.zip"}
     assert function_problem({"Role": ROLE, "Code": code}, exists, lambda bucket, key: None) is None
-    assert "cannot be assumed by Lambda" in function_problem({"Role": ROLE.replace("alice", "bob"), "Code": code},
-                                                             exists, lambda bucket, key: None)
+    assert "cannot be assumed by Lambda" in function_problem(
+        {"Role": ROLE.replace("alice", "bob"), "Code": code}, exists, lambda bucket, key: None
+    )
     assert "cannot be assumed by Lambda" in function_problem({"Code": code}, exists, lambda bucket, key: None)
     missing_key = function_problem({"Role": ROLE, "Code": code}, exists, lambda bucket, key: "NoSuchKey")
     assert "S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist." in missing_key
     missing_bucket = function_problem({"Role": ROLE, "Code": code}, exists, lambda bucket, key: "NoSuchBucket")
     assert "S3 Error Code: NoSuchBucket." in missing_bucket
-    assert function_problem({"Role": ROLE, "Code": {"ZipFile": "x = 1"}}, exists, lambda bucket, key: "NoSuchKey") \
-        is None
+    assert (
+        function_problem({"Role": ROLE, "Code": {"ZipFile": "x = 1"}}, exists, lambda bucket, key: "NoSuchKey") is None
+    )
 
 
 def test_role_names_come_from_role_arns_only() -> None:
@@ -48,28 +51,51 @@ def test_a_sam_body_gives_the_api_its_name_cors_tags_and_one_route_per_operation
         "x-amazon-apigateway-cors": {"allowOrigins": ["http://127.0.0.1:8000"], "allowMethods": ["GET", "POST"]},
         "tags": [{"name": "orderlab:prefix", "x-amazon-apigateway-tag-value": "alice"}],
         "paths": {
-            "/orders": {"post": {"x-amazon-apigateway-integration": {
-                "type": "aws_proxy", "uri": uri, "httpMethod": "POST", "payloadFormatVersion": "2.0",
-                "timeoutInMillis": 29000}}},
-            "/orders/{orderId}": {"get": {"x-amazon-apigateway-integration": {
-                "type": "aws_proxy", "uri": uri, "httpMethod": "POST", "payloadFormatVersion": "2.0"}},
-                "parameters": [{"name": "orderId", "in": "path"}]},
+            "/orders": {
+                "post": {
+                    "x-amazon-apigateway-integration": {
+                        "type": "aws_proxy",
+                        "uri": uri,
+                        "httpMethod": "POST",
+                        "payloadFormatVersion": "2.0",
+                        "timeoutInMillis": 29000,
+                    }
+                }
+            },
+            "/orders/{orderId}": {
+                "get": {
+                    "x-amazon-apigateway-integration": {
+                        "type": "aws_proxy",
+                        "uri": uri,
+                        "httpMethod": "POST",
+                        "payloadFormatVersion": "2.0",
+                    }
+                },
+                "parameters": [{"name": "orderId", "in": "path"}],
+            },
             "/docs": {"get": {"responses": {}}},
-            "$default": {"x-amazon-apigateway-any-method": {"x-amazon-apigateway-integration": {
-                "type": "aws_proxy", "uri": uri}}},
+            "$default": {
+                "x-amazon-apigateway-any-method": {"x-amazon-apigateway-integration": {"type": "aws_proxy", "uri": uri}}
+            },
         },
     }
     properties = openapi_api_properties({"Tags": {"team": "a"}}, body)
     assert properties["Name"] == "alice-orders-api"
     assert properties["Description"] == "Order pipeline lab"
-    assert properties["CorsConfiguration"] == {"AllowOrigins": ["http://127.0.0.1:8000"],
-                                               "AllowMethods": ["GET", "POST"]}
+    assert properties["CorsConfiguration"] == {
+        "AllowOrigins": ["http://127.0.0.1:8000"],
+        "AllowMethods": ["GET", "POST"],
+    }
     assert properties["Tags"] == {"orderlab:prefix": "alice", "team": "a"}
     routes = dict(openapi_operations(body))
     assert sorted(routes) == ["$default", "GET /orders/{orderId}", "POST /orders"]
-    assert routes["POST /orders"] == {"IntegrationType": "AWS_PROXY", "IntegrationUri": uri,
-                                      "IntegrationMethod": "POST", "PayloadFormatVersion": "2.0",
-                                      "TimeoutInMillis": 29000}
+    assert routes["POST /orders"] == {
+        "IntegrationType": "AWS_PROXY",
+        "IntegrationUri": uri,
+        "IntegrationMethod": "POST",
+        "PayloadFormatVersion": "2.0",
+        "TimeoutInMillis": 29000,
+    }
     assert routes["GET /orders/{orderId}"]["TimeoutInMillis"] == 30000
 
 
@@ -78,8 +104,12 @@ def test_an_explicit_name_wins_over_the_body_title() -> None:
 
 
 def test_stage_route_settings_take_the_apis_wire_form() -> None:
-    converted = stage_route_settings({"StageName": "$default",
-                                      "DefaultRouteSettings": {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100.0},
-                                      "RouteSettings": {"POST /orders": {"ThrottlingBurstLimit": 5}}})
+    converted = stage_route_settings(
+        {
+            "StageName": "$default",
+            "DefaultRouteSettings": {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100.0},
+            "RouteSettings": {"POST /orders": {"ThrottlingBurstLimit": 5}},
+        }
+    )
     assert converted["DefaultRouteSettings"] == {"throttlingBurstLimit": 200, "throttlingRateLimit": 100.0}
     assert converted["RouteSettings"] == {"POST /orders": {"throttlingBurstLimit": 5}}

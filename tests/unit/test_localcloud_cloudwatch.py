@@ -10,10 +10,11 @@ References (AWS documentation followed):
 - SQS metrics: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
 - Lambda metrics dimensions: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,7 +23,7 @@ from localcloud.services.cloudwatch import notify as cwn
 from localcloud.services.cloudwatch import sources as cws
 from localcloud.services.cloudwatch.alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, PeriodValue, evaluate
 
-T0 = datetime(2025, 5, 14, 1, 55, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2025, 5, 14, 1, 55, tzinfo=UTC).timestamp()
 
 
 def series(pattern: str, threshold: float = 1.0) -> list[PeriodValue | None]:
@@ -62,7 +63,7 @@ TWO_OF_THREE = [
 @pytest.mark.parametrize("m,table", [(3, THREE_OF_THREE), (2, TWO_OF_THREE)])
 def test_aws_missing_data_tables(m, table):
     for pattern, *expected in table:
-        for treat, state in zip(("missing", "ignore", "breaching", "notBreaching"), expected):
+        for treat, state in zip(("missing", "ignore", "breaching", "notBreaching"), expected, strict=False):
             assert evaluate(series(pattern), rule(m, 3, treat)).state == state, (pattern, treat)
 
 
@@ -95,6 +96,7 @@ def test_comparison_operators():
 # ---------------------------------------------------------------------------
 # Statistics over stored points, per period
 # ---------------------------------------------------------------------------
+
 
 def point(ts: float, value: float, **extra) -> dict:
     return {"Timestamp": ts, "Value": value, "Unit": extra.pop("unit", "Count"), "Dimensions": {}, **extra}
@@ -164,9 +166,17 @@ def test_time_scale_and_valid_periods():
 # Wording
 # ---------------------------------------------------------------------------
 
+
 def test_java_double_formatting():
     assert [cwa.java_double(v) for v in (1, 0.0, 94.10166666666666, 1e7, 12345678.0, 1e-5, -2.5)] == [
-        "1.0", "0.0", "94.10166666666666", "1.0E7", "1.2345678E7", "1.0E-5", "-2.5"]
+        "1.0",
+        "0.0",
+        "94.10166666666666",
+        "1.0E7",
+        "1.2345678E7",
+        "1.0E-5",
+        "-2.5",
+    ]
 
 
 def test_alarm_reason_reads_like_aws():
@@ -174,28 +184,34 @@ def test_alarm_reason_reads_like_aws():
     decision = evaluate([PeriodValue(T0, 94.10166666666666, 1)], r)
     assert cwa.state_reason(decision, r, OK) == (
         "Threshold Crossed: 1 out of the last 1 datapoints [94.10166666666666 (14/05/25 01:55:00)] was greater than "
-        "or equal to the threshold (90.0) (minimum 1 datapoint for OK -> ALARM transition).")
+        "or equal to the threshold (90.0) (minimum 1 datapoint for OK -> ALARM transition)."
+    )
 
 
 def test_m_of_n_reason_lists_the_datapoints_that_crossed():
     r = rule(2, 3, "missing")
     decision = evaluate(series("X 0 X"), r)
     text = cwa.state_reason(decision, r, OK)
-    assert text.startswith("Threshold Crossed: 2 out of the last 3 datapoints were greater than the threshold (1.0). "
-                           "The most recent datapoints which crossed the threshold: [2.0 (14/05/25 01:54:00), 2.0 ")
+    assert text.startswith(
+        "Threshold Crossed: 2 out of the last 3 datapoints were greater than the threshold (1.0). "
+        "The most recent datapoints which crossed the threshold: [2.0 (14/05/25 01:54:00), 2.0 "
+    )
     assert text.endswith("(minimum 2 datapoints for OK -> ALARM transition).")
 
 
 def test_ok_missing_and_insufficient_reasons():
     r = rule(1, 1, "notBreaching")
     assert cwa.state_reason(evaluate(series("0"), r), r, ALARM) == (
-        "Threshold Crossed: 1 datapoint [0.0 (14/05/25 01:54:00)] was not greater than the threshold (1.0).")
+        "Threshold Crossed: 1 datapoint [0.0 (14/05/25 01:54:00)] was not greater than the threshold (1.0)."
+    )
     assert cwa.state_reason(evaluate(series("- - -"), r), r, ALARM) == (
         "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as "
-        "[NonBreaching].")
+        "[NonBreaching]."
+    )
     r = rule(2, 2, "breaching")
     assert cwa.state_reason(evaluate(series("- - - -"), r), r, OK).endswith(
-        "for 2 periods and 2 missing datapoints were treated as [Breaching].")
+        "for 2 periods and 2 missing datapoints were treated as [Breaching]."
+    )
     r = rule(1, 1, "missing")
     assert cwa.state_reason(evaluate(series("- - -"), r), r, OK) == "Insufficient Data: 1 datapoint was unknown."
 
@@ -204,13 +220,22 @@ def test_state_reason_data():
     r = AlarmRule("GreaterThanThreshold", 0.0)
     values = [PeriodValue(T0, 3.0, 2.0), None, PeriodValue(T0 - 120, 1.0, 1.0)]
     decision = evaluate(values, r)
-    data = json.loads(cwa.state_reason_data(decision, r, statistic="Maximum", period=60, query_date=T0 + 65.5,
-                                            values=values, unit="Count"))
-    assert data == {"version": "1.0", "queryDate": "2025-05-14T01:56:05.500+0000",
-                    "startDate": "2025-05-14T01:55:00.000+0000", "unit": "Count", "statistic": "Maximum",
-                    "period": 60, "recentDatapoints": [1.0, 3.0], "threshold": 0.0,
-                    "evaluatedDatapoints": [{"timestamp": "2025-05-14T01:55:00.000+0000", "sampleCount": 2.0,
-                                             "value": 3.0}]}
+    data = json.loads(
+        cwa.state_reason_data(
+            decision, r, statistic="Maximum", period=60, query_date=T0 + 65.5, values=values, unit="Count"
+        )
+    )
+    assert data == {
+        "version": "1.0",
+        "queryDate": "2025-05-14T01:56:05.500+0000",
+        "startDate": "2025-05-14T01:55:00.000+0000",
+        "unit": "Count",
+        "statistic": "Maximum",
+        "period": 60,
+        "recentDatapoints": [1.0, 3.0],
+        "threshold": 0.0,
+        "evaluatedDatapoints": [{"timestamp": "2025-05-14T01:55:00.000+0000", "sampleCount": 2.0, "value": 3.0}],
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -222,55 +247,113 @@ TOPIC = "arn:aws:sns:us-east-2:123456789012:alerts"
 
 
 def stored_alarm(**overrides) -> dict:
-    alarm = {"AlarmName": "dlq-not-empty", "AlarmArn": ALARM_ARN, "AlarmDescription": "",
-             "AlarmConfigurationUpdatedTimestamp": T0 - 3600.25, "Namespace": "AWS/SQS",
-             "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
-             "Dimensions": [{"Name": "QueueName", "Value": "orders-dlq"}], "Period": 60, "EvaluationPeriods": 1,
-             "DatapointsToAlarm": 1, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 0.0,
-             "TreatMissingData": "notBreaching", "ActionsEnabled": True, "AlarmActions": [TOPIC], "OKActions": [],
-             "InsufficientDataActions": []}
+    alarm = {
+        "AlarmName": "dlq-not-empty",
+        "AlarmArn": ALARM_ARN,
+        "AlarmDescription": "",
+        "AlarmConfigurationUpdatedTimestamp": T0 - 3600.25,
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Statistic": "Maximum",
+        "Dimensions": [{"Name": "QueueName", "Value": "orders-dlq"}],
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": 0.0,
+        "TreatMissingData": "notBreaching",
+        "ActionsEnabled": True,
+        "AlarmActions": [TOPIC],
+        "OKActions": [],
+        "InsufficientDataActions": [],
+    }
     alarm.update(overrides)
     return alarm
 
 
 def test_notification_has_awss_fields_in_awss_order():
-    message = cwn.notification(stored_alarm(), old_state=OK, new_state=ALARM, reason="Threshold Crossed: ...",
-                               change_time=T0 + 11.589, account_id="123456789012", region="us-east-2")
-    assert list(message) == ["AlarmName", "AlarmDescription", "AWSAccountId", "AlarmConfigurationUpdatedTimestamp",
-                             "NewStateValue", "NewStateReason", "StateChangeTime", "Region", "AlarmArn",
-                             "OldStateValue", "OKActions", "AlarmActions", "InsufficientDataActions", "Trigger"]
+    message = cwn.notification(
+        stored_alarm(),
+        old_state=OK,
+        new_state=ALARM,
+        reason="Threshold Crossed: ...",
+        change_time=T0 + 11.589,
+        account_id="123456789012",
+        region="us-east-2",
+    )
+    assert list(message) == [
+        "AlarmName",
+        "AlarmDescription",
+        "AWSAccountId",
+        "AlarmConfigurationUpdatedTimestamp",
+        "NewStateValue",
+        "NewStateReason",
+        "StateChangeTime",
+        "Region",
+        "AlarmArn",
+        "OldStateValue",
+        "OKActions",
+        "AlarmActions",
+        "InsufficientDataActions",
+        "Trigger",
+    ]
     assert message["AlarmDescription"] is None
     assert message["StateChangeTime"] == "2025-05-14T01:55:11.589+0000"
     assert message["AlarmConfigurationUpdatedTimestamp"] == "2025-05-14T00:54:59.750+0000"
     assert message["Region"] == "US East (Ohio)" and message["AlarmArn"] == ALARM_ARN
     assert message["AlarmActions"] == [TOPIC] and message["OKActions"] == []
     assert message["Trigger"] == {
-        "MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS", "StatisticType": "Statistic",
-        "Statistic": "MAXIMUM", "Unit": None, "Dimensions": [{"value": "orders-dlq", "name": "QueueName"}],
-        "Period": 60, "EvaluationPeriods": 1, "DatapointsToAlarm": 1, "ComparisonOperator": "GreaterThanThreshold",
-        "Threshold": 0.0, "TreatMissingData": "notBreaching", "EvaluateLowSampleCountPercentile": ""}
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Namespace": "AWS/SQS",
+        "StatisticType": "Statistic",
+        "Statistic": "MAXIMUM",
+        "Unit": None,
+        "Dimensions": [{"value": "orders-dlq", "name": "QueueName"}],
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": 0.0,
+        "TreatMissingData": "notBreaching",
+        "EvaluateLowSampleCountPercentile": "",
+    }
 
 
 def test_percentile_and_math_triggers_and_subject():
     trigger = cwn.trigger(stored_alarm(Statistic=None, ExtendedStatistic="p99", DatapointsToAlarm=None))
     assert trigger["StatisticType"] == "ExtendedStatistic" and trigger["ExtendedStatistic"] == "p99"
     assert "Statistic" not in trigger and "DatapointsToAlarm" not in trigger
-    metrics = [{"Id": "e1", "Expression": "m1 * 2", "ReturnData": True},
-               {"Id": "m1", "ReturnData": False, "MetricStat": {"Metric": {
-                   "Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": [{"Name": "FunctionName",
-                                                                                     "Value": "f"}]},
-                   "Period": 60, "Stat": "Sum"}}]
+    metrics = [
+        {"Id": "e1", "Expression": "m1 * 2", "ReturnData": True},
+        {
+            "Id": "m1",
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": "Errors",
+                    "Dimensions": [{"Name": "FunctionName", "Value": "f"}],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        },
+    ]
     math = cwn.trigger(stored_alarm(Metrics=metrics))
     assert "MetricName" not in math and math["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"] == [
-        {"value": "f", "name": "FunctionName"}]
-    assert cwn.subject("OK", "x" * 200, "eu-west-1").startswith('OK: "xxx') and len(cwn.subject("OK", "x" * 200,
-                                                                                                 "eu-west-1")) == 100
+        {"value": "f", "name": "FunctionName"}
+    ]
+    assert (
+        cwn.subject("OK", "x" * 200, "eu-west-1").startswith('OK: "xxx')
+        and len(cwn.subject("OK", "x" * 200, "eu-west-1")) == 100
+    )
     assert cwn.subject("INSUFFICIENT_DATA", "a", "eu-west-1") == 'INSUFFICIENT_DATA: "a" in Europe (Ireland)'
 
 
 # ---------------------------------------------------------------------------
 # Metric math
 # ---------------------------------------------------------------------------
+
 
 def test_metric_math_subset():
     tree = cwa.parse_expression("100 * (m1 + FILL(m2, 0)) / ABS(-m3)")
@@ -287,13 +370,14 @@ def test_metric_math_subset():
 # Service metrics
 # ---------------------------------------------------------------------------
 
+
 def test_queue_gauges():
     now = 1000.0
     messages = [
-        {"visible_at": 990, "receive_count": 0, "sent_at": 900.0},                 # visible, 100 s old
-        {"visible_at": 1030, "receive_count": 1, "sent_at": 950.0},                # in flight
-        {"visible_at": 1010, "receive_count": 0, "sent_at": 995.0},                # delayed
-        {"visible_at": 990, "receive_count": 3, "sent_at": 100.0},                 # a poison pill: not aged
+        {"visible_at": 990, "receive_count": 0, "sent_at": 900.0},  # visible, 100 s old
+        {"visible_at": 1030, "receive_count": 1, "sent_at": 950.0},  # in flight
+        {"visible_at": 1010, "receive_count": 0, "sent_at": 995.0},  # delayed
+        {"visible_at": 990, "receive_count": 3, "sent_at": 100.0},  # a poison pill: not aged
     ]
     gauges = cws.queue_gauges(messages, now, fifo=False)
     assert (gauges.visible, gauges.not_visible, gauges.delayed, gauges.oldest_age) == (2, 1, 1, 100.0)
@@ -312,12 +396,22 @@ def test_queue_meters_count_between_takes():
     meters.received("q", 0, 8.0)
     meters.deleted("q", 2, 9.0)
     meter = meters.take("q")
-    assert (meter.sent, meter.size_sum, meter.size_min, meter.size_max, meter.received, meter.empty_receives,
-            meter.deleted, meter.last_active) == (2, 40, 10, 30, 2, 1, 2, 9.0)
+    assert (
+        meter.sent,
+        meter.size_sum,
+        meter.size_min,
+        meter.size_max,
+        meter.received,
+        meter.empty_receives,
+        meter.deleted,
+        meter.last_active,
+    ) == (2, 40, 10, 30, 2, 1, 2, 9.0)
     again = meters.take("q")
     assert (again.sent, again.received, again.last_active) == (0, 0, 9.0)
-    assert cws.message_size({"body": "héllo", "message_attributes": {
-        "k": {"DataType": "String", "StringValue": "vv"}}}) == 6 + 1 + 6 + 2
+    assert (
+        cws.message_size({"body": "héllo", "message_attributes": {"k": {"DataType": "String", "StringValue": "vv"}}})
+        == 6 + 1 + 6 + 2
+    )
 
 
 class FakeStore:
@@ -351,13 +445,18 @@ def test_writer_keeps_each_dimension_set_apart_and_counts_a_second_in_one_point(
 
 
 def test_old_service_datapoints_are_compacted_into_exact_minute_statistics():
-    points = [point(0.5, 2.0), point(10.0, 4.0, Count=2.0), point(59.0, 1.0, _stat={
-        "SampleCount": 2, "Sum": 1.0, "Minimum": 0.25, "Maximum": 0.75}), point(61.0, 9.0), point(500.0, 7.0)]
+    points = [
+        point(0.5, 2.0),
+        point(10.0, 4.0, Count=2.0),
+        point(59.0, 1.0, _stat={"SampleCount": 2, "Sum": 1.0, "Minimum": 0.25, "Maximum": 0.75}),
+        point(61.0, 9.0),
+        point(500.0, 7.0),
+    ]
     merged = cws.compact(points, before=120.0)
     assert [p["Timestamp"] for p in merged] == [0.0, 60.0, 500.0]
     assert merged[0]["_stat"] == {"SampleCount": 5.0, "Sum": 11.0, "Minimum": 0.25, "Maximum": 4.0}
-    assert merged[2] is points[4]                      # recent points are kept as they are
-    assert cws.compact(merged, before=120.0) is None   # nothing left to shrink
+    assert merged[2] is points[4]  # recent points are kept as they are
+    assert cws.compact(merged, before=120.0) is None  # nothing left to shrink
     assert cws.compact([point(0.5, 1.0), point(70.0, 1.0)], before=120.0) is None  # one point a minute already
 
 
@@ -376,16 +475,21 @@ def test_lambda_and_api_dimension_sets():
     assert cws.lambda_dimension_sets(arn, "worker", "$LATEST") == [(("FunctionName", "worker"),), ()]
     assert cws.lambda_dimension_sets(arn + ":live", "worker", "3")[2:] == [
         (("FunctionName", "worker"), ("Resource", "worker:live")),
-        (("ExecutedVersion", "3"), ("FunctionName", "worker"), ("Resource", "worker:live"))]
+        (("ExecutedVersion", "3"), ("FunctionName", "worker"), ("Resource", "worker:live")),
+    ]
     assert cws.lambda_dimension_sets(arn + ":3", "worker", "3")[2:] == [
-        (("FunctionName", "worker"), ("Resource", "worker:3"))]
-    assert cws.api_dimension_sets("abc123", "$default") == [(("ApiId", "abc123"),),
-                                                            (("ApiId", "abc123"), ("Stage", "$default"))]
+        (("FunctionName", "worker"), ("Resource", "worker:3"))
+    ]
+    assert cws.api_dimension_sets("abc123", "$default") == [
+        (("ApiId", "abc123"),),
+        (("ApiId", "abc123"), ("Stage", "$default")),
+    ]
 
 
 # ---------------------------------------------------------------------------
 # The patch's own pure parts: configuration, validation, per-metric evaluation
 # ---------------------------------------------------------------------------
+
 
 def test_time_scale_setting():
     from localcloud.patches import PatchError
@@ -398,10 +502,21 @@ def test_time_scale_setting():
 
 
 def base_request(**overrides) -> dict:
-    request = {"AlarmName": "a", "MetricName": "M", "Namespace": "NS", "Statistic": "Sum", "ExtendedStatistic": None,
-               "Period": 60, "EvaluationPeriods": 3, "DatapointsToAlarm": None,
-               "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": None, "Metrics": [],
-               "ThresholdMetricId": None, "EvaluateLowSampleCountPercentile": None}
+    request = {
+        "AlarmName": "a",
+        "MetricName": "M",
+        "Namespace": "NS",
+        "Statistic": "Sum",
+        "ExtendedStatistic": None,
+        "Period": 60,
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": None,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": None,
+        "Metrics": [],
+        "ThresholdMetricId": None,
+        "EvaluateLowSampleCountPercentile": None,
+    }
     request.update(overrides)
     return request
 
@@ -419,8 +534,16 @@ def test_put_metric_alarm_validation():
     assert "TreatMissingData" in validation_error(base_request(TreatMissingData="sometimes"))
     assert "anomaly" in validation_error(base_request(ComparisonOperator="LessThanLowerOrGreaterThanUpperThreshold"))
     stat = {"Metric": {"Namespace": "NS", "MetricName": "M", "Dimensions": []}, "Period": 60, "Stat": "Sum"}
-    math = base_request(MetricName=None, Namespace=None, Statistic=None, Period=None, Metrics=[
-        {"Id": "e1", "Expression": "m1 / 2", "ReturnData": True}, {"Id": "m1", "MetricStat": stat, "ReturnData": False}])
+    math = base_request(
+        MetricName=None,
+        Namespace=None,
+        Statistic=None,
+        Period=None,
+        Metrics=[
+            {"Id": "e1", "Expression": "m1 / 2", "ReturnData": True},
+            {"Id": "m1", "MetricStat": stat, "ReturnData": False},
+        ],
+    )
     assert validation_error(math) is None
     math["Metrics"][0]["Expression"] = "m1 / m9"
     assert "unknown id" in validation_error(math)
@@ -442,9 +565,15 @@ def test_alarm_evaluates_its_exact_dimension_set_only():
         cloudwatch._metrics.set_scoped(account, region, key, [point(T0 + 1, value)])
         keys.append(key)
     try:
+
         def alarm(queue: str) -> dict:
-            return {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
-                    "Dimensions": [{"Name": "QueueName", "Value": queue}], "Period": 60}
+            return {
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Statistic": "Maximum",
+                "Dimensions": [{"Name": "QueueName", "Value": queue}],
+                "Period": 60,
+            }
 
         scale = patch._rt.scale
         patch._rt.scale = cwa.TimeScale(1)

@@ -4,6 +4,7 @@ Follows https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatc
 the spec's example, several DimensionSets × several metrics, arrays of values, documents that
 break a MUST (ignored whole), and the same extraction wired into MiniStack's log store in-process.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,8 +26,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_EXAMPLE = {
     "_aws": {
         "Timestamp": 1574109732004,
-        "CloudWatchMetrics": [{"Namespace": "lambda-function-metrics", "Dimensions": [["functionVersion"]],
-                               "Metrics": [{"Name": "time", "Unit": "Milliseconds"}]}],
+        "CloudWatchMetrics": [
+            {
+                "Namespace": "lambda-function-metrics",
+                "Dimensions": [["functionVersion"]],
+                "Metrics": [{"Name": "time", "Unit": "Milliseconds"}],
+            }
+        ],
     },
     "functionVersion": "$LATEST",
     "time": 100,
@@ -34,12 +40,25 @@ SPEC_EXAMPLE = {
 }
 
 
-def doc(dimension_sets=(("Service",),), metrics=({"Name": "Orders", "Unit": "Count"},), timestamp=1700000000000,
-        namespace="OrderLab", **members) -> dict:
+def doc(
+    dimension_sets=(("Service",),),
+    metrics=({"Name": "Orders", "Unit": "Count"},),
+    timestamp=1700000000000,
+    namespace="OrderLab",
+    **members,
+) -> dict:
     members = {"Service": "checkout", "Orders": 1, **members}
-    return copy.deepcopy({"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [
-        {"Namespace": namespace, "Dimensions": [list(s) for s in dimension_sets], "Metrics": list(metrics)}]},
-        **members})  # a fresh document each time: tests mutate them
+    return copy.deepcopy(
+        {
+            "_aws": {
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [
+                    {"Namespace": namespace, "Dimensions": [list(s) for s in dimension_sets], "Metrics": list(metrics)}
+                ],
+            },
+            **members,
+        }
+    )  # a fresh document each time: tests mutate them
 
 
 def line(document: dict) -> str:
@@ -47,15 +66,26 @@ def line(document: dict) -> str:
 
 
 def test_the_specification_example_is_one_metric():
-    assert parse_emf(line(SPEC_EXAMPLE)) == [MetricDatum(
-        namespace="lambda-function-metrics", name="time", dimensions={"functionVersion": "$LATEST"},
-        values=(100.0,), unit="Milliseconds", storage_resolution=60, timestamp=1574109732.004)]
+    assert parse_emf(line(SPEC_EXAMPLE)) == [
+        MetricDatum(
+            namespace="lambda-function-metrics",
+            name="time",
+            dimensions={"functionVersion": "$LATEST"},
+            values=(100.0,),
+            unit="Milliseconds",
+            storage_resolution=60,
+            timestamp=1574109732.004,
+        )
+    ]
 
 
 def test_every_dimension_set_times_every_metric_is_a_metric():
-    document = doc(dimension_sets=[["Service"], ["Service", "Operation"], []],
-                   metrics=[{"Name": "Orders", "Unit": "Count"}, {"Name": "Latency", "Unit": "Milliseconds"}],
-                   Operation="create", Latency=[10, 20.5, 30])
+    document = doc(
+        dimension_sets=[["Service"], ["Service", "Operation"], []],
+        metrics=[{"Name": "Orders", "Unit": "Count"}, {"Name": "Latency", "Unit": "Milliseconds"}],
+        Operation="create",
+        Latency=[10, 20.5, 30],
+    )
     found = {(d.name, tuple(sorted(d.dimensions.items())), d.values) for d in parse_emf(line(document))}
     assert found == {
         ("Orders", (("Service", "checkout"),), (1.0,)),
@@ -70,11 +100,14 @@ def test_every_dimension_set_times_every_metric_is_a_metric():
 def test_several_directives_in_one_document():
     document = doc()
     document["_aws"]["CloudWatchMetrics"].append(
-        {"Namespace": "Other", "Dimensions": [["Queue"]], "Metrics": [{"Name": "Depth"}]})
+        {"Namespace": "Other", "Dimensions": [["Queue"]], "Metrics": [{"Name": "Depth"}]}
+    )
     document.update(Queue="dlq", Depth=[3])
     found = [(d.namespace, d.name, d.dimensions, d.unit) for d in parse_emf(line(document))]
-    assert found == [("OrderLab", "Orders", {"Service": "checkout"}, "Count"),
-                     ("Other", "Depth", {"Queue": "dlq"}, "None")]  # Unit defaults to None
+    assert found == [
+        ("OrderLab", "Orders", {"Service": "checkout"}, "Count"),
+        ("Other", "Depth", {"Queue": "dlq"}, "None"),
+    ]  # Unit defaults to None
 
 
 def test_what_powertools_metrics_prints_is_extracted(capsys, monkeypatch):
@@ -97,13 +130,16 @@ def test_what_powertools_metrics_prints_is_extracted(capsys, monkeypatch):
     assert found["OrdersRejected"].storage_resolution == 60
 
 
-@pytest.mark.parametrize("message", [
-    "START RequestId: 1 Version: $LATEST",
-    '{"level": "INFO", "message": "order created"}',
-    '[{"_aws": {}}]',
-    '{"_aws": ',
-    "",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "START RequestId: 1 Version: $LATEST",
+        '{"level": "INFO", "message": "order created"}',
+        '[{"_aws": {}}]',
+        '{"_aws": ',
+        "",
+    ],
+)
 def test_ordinary_log_lines_publish_nothing(message):
     assert parse_emf(message) == []
 
@@ -114,32 +150,41 @@ def broken(mutate) -> dict:
     return document
 
 
-@pytest.mark.parametrize("document, reason", [
-    (broken(lambda d: d["_aws"].pop("Timestamp")), "Timestamp"),
-    (broken(lambda d: d["_aws"].update(Timestamp="2024-01-01")), "Timestamp"),
-    (broken(lambda d: d["_aws"].pop("CloudWatchMetrics")), "CloudWatchMetrics"),
-    (broken(lambda d: d.update(_aws=[])), "_aws must be an object"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Namespace")), "lacks Namespace"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Dimensions")), "lacks Dimensions"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Metrics")), "lacks Metrics"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].update(Namespace="")), "Namespace"),
-    (broken(lambda d: d.pop("Orders")), "metric 'Orders' is not a member of the root node"),
-    (broken(lambda d: d.pop("Service")), "dimension 'Service' is not a member of the root node"),
-    (broken(lambda d: d.update(Orders="1")), "must be a number or an array of numbers"),
-    (broken(lambda d: d.update(Orders=[1, "2"])), "must be a number or an array of numbers"),
-    (broken(lambda d: d.update(Orders=True)), "must be a number or an array of numbers"),
-    (broken(lambda d: d.update(Orders=list(range(101)))), "101 values"),
-    (broken(lambda d: d.update(Service=7)), "must have a string value"),
-    (broken(lambda d: d.update(Service="")), "must have a string value"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].update(Unit="Widgets")), "not a CloudWatch unit"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].update(StorageResolution=5)),
-     "StorageResolution"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].pop("Name")), "with a Name"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].update(Dimensions=[[f"d{i}" for i in range(31)]])),
-     "31 keys"),
-    (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].update(
-        Metrics=[{"Name": "Orders"}] * 101)), "101 metrics"),
-])
+@pytest.mark.parametrize(
+    "document, reason",
+    [
+        (broken(lambda d: d["_aws"].pop("Timestamp")), "Timestamp"),
+        (broken(lambda d: d["_aws"].update(Timestamp="2024-01-01")), "Timestamp"),
+        (broken(lambda d: d["_aws"].pop("CloudWatchMetrics")), "CloudWatchMetrics"),
+        (broken(lambda d: d.update(_aws=[])), "_aws must be an object"),
+        (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Namespace")), "lacks Namespace"),
+        (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Dimensions")), "lacks Dimensions"),
+        (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Metrics")), "lacks Metrics"),
+        (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].update(Namespace="")), "Namespace"),
+        (broken(lambda d: d.pop("Orders")), "metric 'Orders' is not a member of the root node"),
+        (broken(lambda d: d.pop("Service")), "dimension 'Service' is not a member of the root node"),
+        (broken(lambda d: d.update(Orders="1")), "must be a number or an array of numbers"),
+        (broken(lambda d: d.update(Orders=[1, "2"])), "must be a number or an array of numbers"),
+        (broken(lambda d: d.update(Orders=True)), "must be a number or an array of numbers"),
+        (broken(lambda d: d.update(Orders=list(range(101)))), "101 values"),
+        (broken(lambda d: d.update(Service=7)), "must have a string value"),
+        (broken(lambda d: d.update(Service="")), "must have a string value"),
+        (
+            broken(lambda d: d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].update(Unit="Widgets")),
+            "not a CloudWatch unit",
+        ),
+        (
+            broken(lambda d: d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].update(StorageResolution=5)),
+            "StorageResolution",
+        ),
+        (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].pop("Name")), "with a Name"),
+        (
+            broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].update(Dimensions=[[f"d{i}" for i in range(31)]])),
+            "31 keys",
+        ),
+        (broken(lambda d: d["_aws"]["CloudWatchMetrics"][0].update(Metrics=[{"Name": "Orders"}] * 101)), "101 metrics"),
+    ],
+)
 def test_a_document_that_breaks_the_specification_is_rejected_whole(document, reason):
     with pytest.raises(EmfError, match=reason):
         parse_emf(line(document))
@@ -151,8 +196,11 @@ def test_non_finite_numbers_are_rejected():
 
 
 def test_extract_ignores_invalid_documents_logs_why_and_keeps_the_valid_ones(caplog):
-    events = [{"message": "plain"}, {"message": line(broken(lambda d: d.pop("Orders")))},
-              {"message": line(doc(Orders=5))}]
+    events = [
+        {"message": "plain"},
+        {"message": line(broken(lambda d: d.pop("Orders")))},
+        {"message": line(doc(Orders=5))},
+    ]
     with caplog.at_level(logging.WARNING, logger="localcloud.logs"):
         found = extract(events)
     assert [d.values for d in found] == [(5.0,)]
@@ -195,7 +243,9 @@ assert len(cloudwatch._metrics.get(("OrderLab", "Orders", ""))) == 3
 assert sorted(k[0] for k in cloudwatch._metrics.keys()) == ["OrderLab", "OrderLab"], "the invalid one published nothing"
 
 # A Lambda function's output, as MiniStack writes it after an invocation.
-lambda_svc._emit_lambda_logs({"config": {"FunctionName": "emf-unit", "MemorySize": 128}}, "req-1", lambda_line, False, 3)
+lambda_svc._emit_lambda_logs(
+    {"config": {"FunctionName": "emf-unit", "MemorySize": 128}}, "req-1", lambda_line, False, 3
+)
 assert [p["Value"] for p in cloudwatch._metrics.get(("OrderLab", "Orders", "Service=lambda"))] == [7.0]
 print("ok")
 """
@@ -204,9 +254,18 @@ print("ok")
 def test_log_events_written_to_ministack_become_metrics_in_its_store():
     """Through PutLogEvents and MiniStack's Lambda log writer; in a fresh interpreter (patching
     this one would change MiniStack for every other test)."""
-    lines = [line(doc(dimension_sets=[["Service"], []], Orders=[1, 2, 3])),
-             line(broken(lambda d: d.update(Service="invalid", Orders="x"))),
-             "[INFO]\t2024-01-01T00:00:00.000Z\treq-1\t" + line(doc(Service="lambda", Orders=7))]
-    out = subprocess.run([sys.executable, "-c", _IN_PROCESS, json.dumps(lines)], capture_output=True, text=True,
-                         timeout=120, check=False, cwd=REPO_ROOT, env={**os.environ, "GATEWAY_PORT": "4599"})
+    lines = [
+        line(doc(dimension_sets=[["Service"], []], Orders=[1, 2, 3])),
+        line(broken(lambda d: d.update(Service="invalid", Orders="x"))),
+        "[INFO]\t2024-01-01T00:00:00.000Z\treq-1\t" + line(doc(Service="lambda", Orders=7)),
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", _IN_PROCESS, json.dumps(lines)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO_ROOT,
+        env={**os.environ, "GATEWAY_PORT": "4599"},
+    )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr

@@ -3,6 +3,7 @@
 Follows https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html; the
 end-to-end behaviour (and on AWS) is tests/conformance/test_event_filtering.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,19 +18,33 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:orders"
 
 
 def esm(*patterns: dict | str) -> dict:
-    return {"UUID": "u-1", "FilterCriteria": {"Filters": [
-        {"Pattern": p if isinstance(p, str) else json.dumps(p)} for p in patterns]}}
+    return {
+        "UUID": "u-1",
+        "FilterCriteria": {"Filters": [{"Pattern": p if isinstance(p, str) else json.dumps(p)} for p in patterns]},
+    }
 
 
 def sqs_record(message_id: str, body: str) -> dict:
-    return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body, "attributes": {},
-            "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN}
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body,
+        "attributes": {},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+    }
 
 
 def ddb_record(key: str, total: str, tier: str) -> dict:
-    return {"eventName": "INSERT", "eventSource": "aws:dynamodb",
-            "dynamodb": {"Keys": {"orderId": {"S": key}},
-                         "NewImage": {"orderId": {"S": key}, "total": {"N": total}, "valueTier": {"S": tier}}}}
+    return {
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "Keys": {"orderId": {"S": key}},
+            "NewImage": {"orderId": {"S": key}, "total": {"N": total}, "valueTier": {"S": tier}},
+        },
+    }
 
 
 def ids(records: list[dict]) -> list[str]:
@@ -43,28 +58,36 @@ def test_without_filters_every_record_passes():
 
 
 def test_filters_are_ored_and_records_matching_none_are_dropped():
-    records = [sqs_record("big", json.dumps({"total": 1500})), sqs_record("vip", json.dumps({"tier": "vip"})),
-               sqs_record("small", json.dumps({"total": 10}))]
-    kept = apply_filter_criteria(records, esm({"body": {"total": [{"numeric": [">=", 1000]}]}},
-                                              {"body": {"tier": ["vip"]}}))
+    records = [
+        sqs_record("big", json.dumps({"total": 1500})),
+        sqs_record("vip", json.dumps({"tier": "vip"})),
+        sqs_record("small", json.dumps({"total": 10})),
+    ]
+    kept = apply_filter_criteria(
+        records, esm({"body": {"total": [{"numeric": [">=", 1000]}]}}, {"body": {"tier": ["vip"]}})
+    )
     assert ids(kept) == ["big", "vip"]
 
 
 def test_a_string_number_in_an_sqs_body_does_not_match_numeric():
-    kept = apply_filter_criteria([sqs_record("s", json.dumps({"total": "1500"}))],
-                                 esm({"body": {"total": [{"numeric": [">=", 1000]}]}}))
+    kept = apply_filter_criteria(
+        [sqs_record("s", json.dumps({"total": "1500"}))], esm({"body": {"total": [{"numeric": [">=", 1000]}]}})
+    )
     assert kept == []
 
 
-@pytest.mark.parametrize("body, pattern, expected", [
-    ("hello", {"body": ["hello"]}, True),                           # plain body, plain filter
-    ("hello", {"body": {"greeting": ["hello"]}}, False),            # plain body, JSON filter: dropped
-    (json.dumps({"greeting": "hello"}), {"body": ["hello"]}, False),  # JSON body, plain filter: dropped
-    (json.dumps({"greeting": "hello"}), {"body": {"greeting": ["hello"]}}, True),
-    ("hello", {"messageId": ["m"]}, True),                          # no body filter: metadata only
-    (json.dumps({"greeting": "hello"}), {"messageId": ["m"]}, True),
-    ("hello", {"body": {"greeting": [{"exists": False}]}}, False),  # a JSON filter never takes a plain body
-])
+@pytest.mark.parametrize(
+    "body, pattern, expected",
+    [
+        ("hello", {"body": ["hello"]}, True),  # plain body, plain filter
+        ("hello", {"body": {"greeting": ["hello"]}}, False),  # plain body, JSON filter: dropped
+        (json.dumps({"greeting": "hello"}), {"body": ["hello"]}, False),  # JSON body, plain filter: dropped
+        (json.dumps({"greeting": "hello"}), {"body": {"greeting": ["hello"]}}, True),
+        ("hello", {"messageId": ["m"]}, True),  # no body filter: metadata only
+        (json.dumps({"greeting": "hello"}), {"messageId": ["m"]}, True),
+        ("hello", {"body": {"greeting": [{"exists": False}]}}, False),  # a JSON filter never takes a plain body
+    ],
+)
 def test_sqs_body_and_filter_must_agree_on_json(body, pattern, expected):
     kept = apply_filter_criteria([sqs_record("m", body)], esm(pattern))
     assert bool(kept) is expected
@@ -81,8 +104,9 @@ def test_dynamodb_records_are_filtered_as_lambda_delivers_them():
 def test_dropped_sqs_messages_next_to_kept_ones_are_deleted():
     deleted: list[list[str]] = []
     records = [sqs_record("keep", json.dumps({"k": 1})), sqs_record("drop", json.dumps({"k": 2}))]
-    kept = apply_filter_criteria(records, esm({"body": {"k": [1]}}),
-                                 drop_sqs=lambda dropped: deleted.append(ids(dropped)))
+    kept = apply_filter_criteria(
+        records, esm({"body": {"k": [1]}}), drop_sqs=lambda dropped: deleted.append(ids(dropped))
+    )
     assert ids(kept) == ["keep"] and deleted == [["drop"]]
     deleted.clear()
     assert apply_filter_criteria(records[1:], esm({"body": {"k": [1]}}), drop_sqs=deleted.append) == []
@@ -96,24 +120,36 @@ def test_kinesis_records_are_matched_through_the_kinesis_view():
     assert apply_filter_criteria([record], esm({"data": {"kind": ["other"]}}), kinesis_view=view) == []
 
 
-@pytest.mark.parametrize("criteria", [
-    {"Filters": [{"Pattern": '{"body": {"total": [{"numeric": [">", "1000"]}]}}'}]},
-    {"Filters": [{"Pattern": "not json"}]},
-    {"Filters": [{"Pattern": '{"body": "x"}'}]},
-    {"Filters": [{"Pattern": ""}]},
-    {"Filters": [{}]},
-    {"Filters": [{"Pattern": '{"a": [1]}'}, {"Pattern": '{"a": []}'}]},
-    {"Filters": "nope"},
-])
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        {"Filters": [{"Pattern": '{"body": {"total": [{"numeric": [">", "1000"]}]}}'}]},
+        {"Filters": [{"Pattern": "not json"}]},
+        {"Filters": [{"Pattern": '{"body": "x"}'}]},
+        {"Filters": [{"Pattern": ""}]},
+        {"Filters": [{}]},
+        {"Filters": [{"Pattern": '{"a": [1]}'}, {"Pattern": '{"a": []}'}]},
+        {"Filters": "nope"},
+    ],
+)
 def test_invalid_filter_criteria_are_refused_with_lambdas_message(criteria):
-    assert filter_criteria_error({"FilterCriteria": criteria}) == INVALID_FILTER_MESSAGE == \
-        "Invalid filter pattern definition."
+    assert (
+        filter_criteria_error({"FilterCriteria": criteria})
+        == INVALID_FILTER_MESSAGE
+        == "Invalid filter pattern definition."
+    )
 
 
-@pytest.mark.parametrize("data", [
-    {}, {"FilterCriteria": None}, {"FilterCriteria": {}}, {"FilterCriteria": {"Filters": []}},
-    {"FilterCriteria": {"Filters": [{"Pattern": '{"body": {"total": [{"numeric": [">", 1000]}]}}'}]}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"FilterCriteria": None},
+        {"FilterCriteria": {}},
+        {"FilterCriteria": {"Filters": []}},
+        {"FilterCriteria": {"Filters": [{"Pattern": '{"body": {"total": [{"numeric": [">", 1000]}]}}'}]}},
+    ],
+)
 def test_valid_or_absent_filter_criteria_pass(data):
     assert filter_criteria_error(data) is None
 
@@ -140,7 +176,8 @@ def test_the_patch_applies_to_the_pinned_ministack():
         "assert json.loads(body)['message'] == 'Invalid filter pattern definition.', body\n"
         "pattern = json.dumps({'dynamodb': {'NewImage': {'total': {'N': [{'numeric': ['>', 1]}]}}}})\n"
         "rec = {'eventSource': 'aws:dynamodb', 'dynamodb': {'NewImage': {'total': {'N': '5'}}}}\n"
-        "assert lambda_svc._apply_filter_criteria([rec], {'FilterCriteria': {'Filters': [{'Pattern': pattern}]}}) == []\n"
+        "esm = {'FilterCriteria': {'Filters': [{'Pattern': pattern}]}}\n"
+        "assert lambda_svc._apply_filter_criteria([rec], esm) == []\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr

@@ -3,6 +3,7 @@
 The state machine runs here against a scripted function and an in-memory stream (no server);
 tests/conformance/test_streams.py checks the same behaviours end to end (and on AWS).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -22,29 +23,43 @@ def record(key: str, seq: int, created: float = 1_700_000_000, behaviour: str = 
     image = {"orderId": {"S": key}}
     if behaviour:
         image["behaviour"] = {"S": behaviour}
-    return {"eventName": "INSERT", "eventSource": "aws:dynamodb", "eventSourceARN": STREAM_ARN,
-            "dynamodb": {"Keys": {"orderId": {"S": key}}, "NewImage": image, "SequenceNumber": f"{seq:021d}",
-                         "ApproximateCreationDateTime": created, "SizeBytes": 10, "StreamViewType": "NEW_IMAGE"}}
+    return {
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "eventSourceARN": STREAM_ARN,
+        "dynamodb": {
+            "Keys": {"orderId": {"S": key}},
+            "NewImage": image,
+            "SequenceNumber": f"{seq:021d}",
+            "ApproximateCreationDateTime": created,
+            "SizeBytes": 10,
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
 
 
 # ---------------------------------------------------------------------------- pure logic
 
-@pytest.mark.parametrize("payload, expected", [
-    (None, ("success", [])),
-    ("", ("success", [])),
-    ({}, ("success", [])),
-    ({"batchItemFailures": None}, ("success", [])),
-    ({"batchItemFailures": []}, ("success", [])),
-    ("null", ("success", [])),
-    ({"batchItemFailures": [{"itemIdentifier": "2"}, {"itemIdentifier": "1"}]}, ("partial", ["2", "1"])),
-    ('{"batchItemFailures": [{"itemIdentifier": "1"}]}', ("partial", ["1"])),
-    ({"batchItemFailures": [{"itemIdentifier": ""}]}, ("failure", [])),
-    ({"batchItemFailures": [{"itemIdentifier": None}]}, ("failure", [])),
-    ({"batchItemFailures": [{"itemIdentifer": "1"}]}, ("failure", [])),      # bad key name
-    ({"batchItemFailures": [{"itemIdentifier": "9"}]}, ("failure", [])),     # not in the batch
-    ({"batchItemFailures": "1"}, ("failure", [])),
-    ("not json", ("failure", [])),
-])
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (None, ("success", [])),
+        ("", ("success", [])),
+        ({}, ("success", [])),
+        ({"batchItemFailures": None}, ("success", [])),
+        ({"batchItemFailures": []}, ("success", [])),
+        ("null", ("success", [])),
+        ({"batchItemFailures": [{"itemIdentifier": "2"}, {"itemIdentifier": "1"}]}, ("partial", ["2", "1"])),
+        ('{"batchItemFailures": [{"itemIdentifier": "1"}]}', ("partial", ["1"])),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, ("failure", [])),
+        ({"batchItemFailures": [{"itemIdentifier": None}]}, ("failure", [])),
+        ({"batchItemFailures": [{"itemIdentifer": "1"}]}, ("failure", [])),  # bad key name
+        ({"batchItemFailures": [{"itemIdentifier": "9"}]}, ("failure", [])),  # not in the batch
+        ({"batchItemFailures": "1"}, ("failure", [])),
+        ("not json", ("failure", [])),
+    ],
+)
 def test_parse_batch_item_failures(payload, expected):
     assert les.parse_batch_item_failures(payload, {"1", "2"}) == expected
 
@@ -78,13 +93,24 @@ def test_expired_prefix_counts_the_records_older_than_the_maximum_age():
 
 def test_failure_record_has_the_aws_invocation_record_shape():
     first, last = record("a", 7, 1_573_690_399), record("b", 9, 1_573_690_400)
-    out = les.failure_record(request_id="r-1", function_arn=FUNCTION_ARN, condition="RetryAttemptsExhausted",
-                             invoke_count=3, response={"statusCode": 200, "executedVersion": "$LATEST",
-                                                       "functionError": "Unhandled"},
-                             records=[first, last], stream_arn=STREAM_ARN, shard_id="shardId-1", now=1_573_690_429.717)
+    out = les.failure_record(
+        request_id="r-1",
+        function_arn=FUNCTION_ARN,
+        condition="RetryAttemptsExhausted",
+        invoke_count=3,
+        response={"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        records=[first, last],
+        stream_arn=STREAM_ARN,
+        shard_id="shardId-1",
+        now=1_573_690_429.717,
+    )
     assert out == {
-        "requestContext": {"requestId": "r-1", "functionArn": FUNCTION_ARN, "condition": "RetryAttemptsExhausted",
-                           "approximateInvokeCount": 3},
+        "requestContext": {
+            "requestId": "r-1",
+            "functionArn": FUNCTION_ARN,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 3,
+        },
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
         "version": "1.0",
         "timestamp": "2019-11-14T00:13:49.717Z",
@@ -100,13 +126,22 @@ def test_failure_record_has_the_aws_invocation_record_shape():
     }
 
 
-@pytest.mark.parametrize("data, ok", [
-    ({}, True), ({"MaximumRetryAttempts": -1}, True), ({"MaximumRetryAttempts": 10000}, True),
-    ({"MaximumRetryAttempts": -2}, False), ({"MaximumRetryAttempts": 10001}, False),
-    ({"MaximumRecordAgeInSeconds": -1}, True), ({"MaximumRecordAgeInSeconds": 60}, True),
-    ({"MaximumRecordAgeInSeconds": 604800}, True), ({"MaximumRecordAgeInSeconds": 59}, False),
-    ({"MaximumRecordAgeInSeconds": 0}, False), ({"MaximumRecordAgeInSeconds": 604801}, False),
-])
+@pytest.mark.parametrize(
+    "data, ok",
+    [
+        ({}, True),
+        ({"MaximumRetryAttempts": -1}, True),
+        ({"MaximumRetryAttempts": 10000}, True),
+        ({"MaximumRetryAttempts": -2}, False),
+        ({"MaximumRetryAttempts": 10001}, False),
+        ({"MaximumRecordAgeInSeconds": -1}, True),
+        ({"MaximumRecordAgeInSeconds": 60}, True),
+        ({"MaximumRecordAgeInSeconds": 604800}, True),
+        ({"MaximumRecordAgeInSeconds": 59}, False),
+        ({"MaximumRecordAgeInSeconds": 0}, False),
+        ({"MaximumRecordAgeInSeconds": 604801}, False),
+    ],
+)
 def test_stream_setting_ranges(data, ok):
     assert (les.stream_setting_error(data) is None) is ok
 
@@ -118,6 +153,7 @@ def test_retry_delay_grows_and_is_capped():
 
 
 # ---------------------------------------------------------------------------- the state machine
+
 
 class FakeStream:
     """The three read functions of ministack.services.dynamodb the poller uses, over a list."""
@@ -133,7 +169,7 @@ class FakeStream:
         return len(self.records)
 
     def stream_records_since(self, table_name, position, limit):
-        return self.records[position:position + limit]
+        return self.records[position : position + limit]
 
 
 class Harness:
@@ -155,25 +191,42 @@ class Harness:
             return respond(event["Records"])
 
         fake = SimpleNamespace(
-            parse_arn=parse_arn, ArnParseError=ArnParseError, get_account_id=lambda: "000000000000",
+            parse_arn=parse_arn,
+            ArnParseError=ArnParseError,
+            get_account_id=lambda: "000000000000",
             get_region=lambda: "us-east-1",
             _dynamodb_stream_table_from_arn_spec=lambda_svc._dynamodb_stream_table_from_arn_spec,
             _get_func_record_for_qualifier=lambda name, qualifier: ({"config": {}}, {"Version": "$LATEST"}),
-            _dynamodb_stream_positions=self.positions, _dynamodb_stream_positions_lock=threading.Lock(),
-            _apply_filter_criteria=lambda records, esm: [r for r in records if r["dynamodb"]["Keys"]["orderId"]["S"]
-                                                         != "filtered"],
-            _execute_function=execute, _esm_wake=threading.Event(),
-            _esm_inflight=self.inflight, _dispatch_esm_batch=self.dispatch,
+            _dynamodb_stream_positions=self.positions,
+            _dynamodb_stream_positions_lock=threading.Lock(),
+            _apply_filter_criteria=lambda records, esm: [
+                r for r in records if r["dynamodb"]["Keys"]["orderId"]["S"] != "filtered"
+            ],
+            _execute_function=execute,
+            _esm_wake=threading.Event(),
+            _esm_inflight=self.inflight,
+            _dispatch_esm_batch=self.dispatch,
         )
         monkeypatch.setattr(les, "_m", fake)
         monkeypatch.setattr(les, "_wake_at", lambda delay: None)
-        monkeypatch.setattr(les, "_deliver", lambda destination, body: self.discarded.append(
-            {"destination": destination, **__import__("json").loads(body)}))
+        monkeypatch.setattr(
+            les,
+            "_deliver",
+            lambda destination, body: self.discarded.append(
+                {"destination": destination, **__import__("json").loads(body)}
+            ),
+        )
         monkeypatch.setattr(les, "_states", {})
-        self.esm = {"UUID": "esm-1", "EventSourceArn": STREAM_ARN, "FunctionName": "probe",
-                    "FunctionArn": FUNCTION_ARN, "StartingPosition": "TRIM_HORIZON", "BatchSize": 100,
-                    "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:dlq"}},
-                    **mapping}
+        self.esm = {
+            "UUID": "esm-1",
+            "EventSourceArn": STREAM_ARN,
+            "FunctionName": "probe",
+            "FunctionArn": FUNCTION_ARN,
+            "StartingPosition": "TRIM_HORIZON",
+            "BatchSize": 100,
+            "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:dlq"}},
+            **mapping,
+        }
 
     def dispatch(self, esm_id: str, fn, *args) -> None:
         """MiniStack's _dispatch_esm_batch, run at once (or held, to look at a batch in flight)."""
@@ -208,6 +261,7 @@ def raises_on(*poison: str):
         if any(r["dynamodb"]["Keys"]["orderId"]["S"] in poison for r in records):
             return {"error": True, "body": {"errorType": "ProbeFailure", "errorMessage": "poison"}}
         return {"body": None}
+
     return respond
 
 
@@ -244,8 +298,9 @@ def test_one_batch_per_shard_in_flight_and_the_poll_thread_does_not_wait_for_it(
 
 
 def test_zero_retries_discards_after_the_first_failure(monkeypatch):
-    h = Harness(monkeypatch, [record("poison", 1), record("good", 2)], raises_on("poison"), BatchSize=10,
-                MaximumRetryAttempts=0)
+    h = Harness(
+        monkeypatch, [record("poison", 1), record("good", 2)], raises_on("poison"), BatchSize=10, MaximumRetryAttempts=0
+    )
     h.drive()
     assert h.calls == [["poison", "good"]], "without bisect the whole batch fails and is discarded"
     assert h.discarded[0]["DDBStreamBatchInfo"]["batchSize"] == 2
@@ -260,11 +315,18 @@ def test_infinite_retries_keep_the_shard_blocked(monkeypatch):
 
 def test_bisect_isolates_the_poison_record_without_counting_the_splits(monkeypatch):
     records = [record(k, i) for i, k in enumerate(["good-1", "good-2", "poison", "good-3"], start=1)]
-    h = Harness(monkeypatch, records, raises_on("poison"), BatchSize=4, BisectBatchOnFunctionError=True,
-                MaximumRetryAttempts=1)
+    h = Harness(
+        monkeypatch, records, raises_on("poison"), BatchSize=4, BisectBatchOnFunctionError=True, MaximumRetryAttempts=1
+    )
     h.drive()
-    assert h.calls == [["good-1", "good-2", "poison", "good-3"], ["good-1", "good-2"], ["poison", "good-3"],
-                       ["poison"], ["poison"], ["good-3"]]
+    assert h.calls == [
+        ["good-1", "good-2", "poison", "good-3"],
+        ["good-1", "good-2"],
+        ["poison", "good-3"],
+        ["poison"],
+        ["poison"],
+        ["good-3"],
+    ]
     [sent] = h.discarded
     assert sent["DDBStreamBatchInfo"]["batchSize"] == 1
     assert sent["requestContext"]["approximateInvokeCount"] == 2
@@ -274,12 +336,19 @@ def test_report_batch_item_failures_checkpoints_before_the_lowest_reported_recor
     records = [record(k, i) for i, k in enumerate(["a", "b", "poison", "c", "poison-2"], start=1)]
 
     def respond(batch):
-        reported = [r["dynamodb"]["SequenceNumber"] for r in batch
-                    if r["dynamodb"]["Keys"]["orderId"]["S"].startswith("poison")]
+        reported = [
+            r["dynamodb"]["SequenceNumber"] for r in batch if r["dynamodb"]["Keys"]["orderId"]["S"].startswith("poison")
+        ]
         return {"body": {"batchItemFailures": [{"itemIdentifier": s} for s in reversed(reported)]}}
 
-    h = Harness(monkeypatch, records, respond, BatchSize=5, MaximumRetryAttempts=1,
-                FunctionResponseTypes=["ReportBatchItemFailures"])
+    h = Harness(
+        monkeypatch,
+        records,
+        respond,
+        BatchSize=5,
+        MaximumRetryAttempts=1,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
     h.drive()
     assert h.calls == [["a", "b", "poison", "c", "poison-2"], ["poison", "c", "poison-2"]]
     [sent] = h.discarded
@@ -290,25 +359,33 @@ def test_report_batch_item_failures_checkpoints_before_the_lowest_reported_recor
 
 
 def test_an_invalid_batch_item_failures_response_fails_the_whole_batch(monkeypatch):
-    h = Harness(monkeypatch, [record("a", 1), record("b", 2)],
-                lambda batch: {"body": {"batchItemFailures": [{"itemIdentifier": "nope"}]}}, BatchSize=10,
-                MaximumRetryAttempts=0, FunctionResponseTypes=["ReportBatchItemFailures"])
+    h = Harness(
+        monkeypatch,
+        [record("a", 1), record("b", 2)],
+        lambda batch: {"body": {"batchItemFailures": [{"itemIdentifier": "nope"}]}},
+        BatchSize=10,
+        MaximumRetryAttempts=0,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
     h.drive()
     assert h.calls == [["a", "b"]]
     assert h.discarded[0]["DDBStreamBatchInfo"]["batchSize"] == 2
 
 
 def test_batch_item_failures_are_ignored_without_the_response_type(monkeypatch):
-    h = Harness(monkeypatch, [record("a", 1), record("b", 2)],
-                lambda batch: {"body": {"batchItemFailures": [{"itemIdentifier": "x"}]}}, BatchSize=10,
-                MaximumRetryAttempts=0)
+    h = Harness(
+        monkeypatch,
+        [record("a", 1), record("b", 2)],
+        lambda batch: {"body": {"batchItemFailures": [{"itemIdentifier": "x"}]}},
+        BatchSize=10,
+        MaximumRetryAttempts=0,
+    )
     h.drive()
     assert h.calls == [["a", "b"]] and not h.discarded
 
 
 def test_throttles_are_not_retry_attempts(monkeypatch):
-    answers = iter([{"throttle": True, "error": True}, {"throttle": True, "error": True},
-                    {"error": True, "body": {}}])
+    answers = iter([{"throttle": True, "error": True}, {"throttle": True, "error": True}, {"error": True, "body": {}}])
     h = Harness(monkeypatch, [record("a", 1)], lambda batch: next(answers), MaximumRetryAttempts=0)
     h.drive()
     assert len(h.calls) == 3
@@ -319,8 +396,9 @@ def test_records_older_than_the_maximum_age_are_discarded_without_invocation(mon
     import time
 
     now = time.time()
-    h = Harness(monkeypatch, [record("old", 1, now - 120), record("new", 2, now)], raises_on(),
-                MaximumRecordAgeInSeconds=60)
+    h = Harness(
+        monkeypatch, [record("old", 1, now - 120), record("new", 2, now)], raises_on(), MaximumRecordAgeInSeconds=60
+    )
     h.drive()
     assert h.calls == [["new"]]
     [sent] = h.discarded
@@ -336,8 +414,14 @@ def test_filtered_out_records_count_as_processed(monkeypatch):
 
 
 def test_no_destination_means_the_batch_is_just_dropped(monkeypatch):
-    h = Harness(monkeypatch, [record("poison", 1), record("good", 2)], raises_on("poison"), BatchSize=1,
-                MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {}})
+    h = Harness(
+        monkeypatch,
+        [record("poison", 1), record("good", 2)],
+        raises_on("poison"),
+        BatchSize=1,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {}},
+    )
     h.drive()
     assert h.calls == [["poison"], ["good"]] and not h.discarded
 

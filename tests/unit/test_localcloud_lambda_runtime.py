@@ -4,6 +4,7 @@ services/awslambda/service.py): real worker processes, killed for real, no serve
 Each scenario runs in a fresh interpreter (``python this_file <scenario>``) so that MiniStack and
 the patches are imported there, never into the test process.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,7 @@ import pytest
 from localcloud import code_cache
 from localcloud.services.awslambda import runtime as lambda_runtime
 
-HANDLER = '''
+HANDLER = """
 import os, time
 time.sleep(float(os.environ.get("INIT_SLEEP", "0")))  # the init phase
 
@@ -33,7 +34,7 @@ def handler(event, context):
         open(event["mark"], "w").close()  # the invocation is in the handler now
     time.sleep(event.get("sleep", 0))
     return {"pid": os.getpid()}
-'''
+"""
 FUNCTION = "pool-probe"
 
 
@@ -70,9 +71,13 @@ def test_code_is_extracted_once_per_content_and_shared(tmp_path: Path, monkeypat
 
 @pytest.mark.parametrize("scenario", ["crash_in_flight", "failed_init_ends_only_its_environment"])
 def test_a_dead_environment(scenario: str, tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, __file__, scenario, str(tmp_path)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "ORDERLAB_HOME": str(tmp_path / "home"),
-                                            "LOG_LEVEL": "WARNING"})
+    done = subprocess.run(
+        [sys.executable, __file__, scenario, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ORDERLAB_HOME": str(tmp_path / "home"), "LOG_LEVEL": "WARNING"},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
@@ -85,17 +90,26 @@ def _setup(tmp: Path, init_sleep: float) -> tuple[Any, dict[str, Any]]:
     patches.apply_all()
     from ministack.services import lambda_svc
 
-    config = {"FunctionName": FUNCTION, "Runtime": "python%d.%d" % sys.version_info[:2], "Handler": "handler.handler",
-              "Timeout": 60, "MemorySize": 128, "Environment": {"Variables": {"INIT_SLEEP": str(init_sleep)}},
-              "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}"}
+    config = {
+        "FunctionName": FUNCTION,
+        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
+        "Handler": "handler.handler",
+        "Timeout": 60,
+        "MemorySize": 128,
+        "Environment": {"Variables": {"INIT_SLEEP": str(init_sleep)}},
+        "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}",
+    }
     return lambda_svc, {"config": config, "code_zip": _zip({"handler.py": HANDLER})}
 
 
 def _workers() -> list[int]:
     import psutil
 
-    return [p.pid for p in psutil.Process().children() if any(f"ministack-lambda-{FUNCTION}-" in part
-                                                               for part in p.cmdline())]
+    return [
+        p.pid
+        for p in psutil.Process().children()
+        if any(f"ministack-lambda-{FUNCTION}-" in part for part in p.cmdline())
+    ]
 
 
 def _wait(condition, what: str, timeout: float = 30.0) -> Any:
@@ -108,7 +122,9 @@ def _wait(condition, what: str, timeout: float = 30.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _in_thread(lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str) -> tuple[threading.Thread, list]:
+def _in_thread(
+    lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str
+) -> tuple[threading.Thread, list]:
     box: list = []
     thread = threading.Thread(target=lambda: box.append(lambda_svc._execute_function_warm(func, event, request_id)))
     thread.start()
@@ -154,8 +170,10 @@ def failed_init_ends_only_its_environment(tmp: Path) -> None:
 if __name__ == "__main__":
     scenario, tmp_dir = sys.argv[1], Path(sys.argv[2])
     try:
-        {"crash_in_flight": crash_in_flight,
-         "failed_init_ends_only_its_environment": failed_init_ends_only_its_environment}[scenario](tmp_dir)
+        {
+            "crash_in_flight": crash_in_flight,
+            "failed_init_ends_only_its_environment": failed_init_ends_only_its_environment,
+        }[scenario](tmp_dir)
     finally:
         from ministack.core import lambda_runtime as pool
 

@@ -4,6 +4,7 @@ processes, killed for real, no server.
 Each scenario runs in a fresh interpreter (``python this_file <scenario>``) so that MiniStack and
 the patches are imported there, never into the test process.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,7 +29,7 @@ VENDORED = {
     "jmespath-9.9.9.dist-info/RECORD": "jmespath/__init__.py,,\njmespath-9.9.9.dist-info/RECORD,,\n",
     "jmespath-9.9.9.dist-info/METADATA": "Metadata-Version: 2.1\nName: jmespath\nVersion: 9.9.9\n",
 }
-HANDLER = '''
+HANDLER = """
 import os, sys, time
 import jmespath
 import botocore.session
@@ -47,16 +48,31 @@ def handler(event, context):
             "jmespath_file": jmespath.__file__, "botocore_file": botocore.session.__file__,
             "setting": os.environ.get("SETTING"), "stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
             "preloaded": "botocore.session" in sys.modules}
-'''
+"""
 
 
-@pytest.mark.parametrize("scenario", ["forks_after_first_init", "killed_environment_is_replaced_by_a_fork",
-                                      "zygote_reappears_after_a_kill", "off_switch_starts_normally"])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "forks_after_first_init",
+        "killed_environment_is_replaced_by_a_fork",
+        "zygote_reappears_after_a_kill",
+        "off_switch_starts_normally",
+    ],
+)
 def test_zygote(scenario: str, tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, __file__, scenario, str(tmp_path)], capture_output=True, text=True,
-                          timeout=180, env={**os.environ, "ORDERLAB_HOME": str(tmp_path / "home"),
-                                            "LOG_LEVEL": "WARNING",
-                                            "ORDERLAB_LAMBDA_ZYGOTE": "0" if scenario.startswith("off") else "1"})
+    done = subprocess.run(
+        [sys.executable, __file__, scenario, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={
+            **os.environ,
+            "ORDERLAB_HOME": str(tmp_path / "home"),
+            "LOG_LEVEL": "WARNING",
+            "ORDERLAB_LAMBDA_ZYGOTE": "0" if scenario.startswith("off") else "1",
+        },
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
@@ -64,8 +80,14 @@ def test_zygote_command_line_is_not_an_environment() -> None:
     from localcloud import lambda_worker_function as function_of
     from localcloud import lambda_zygote
 
-    zygote = ["/usr/bin/python3.11", "-I", "-S", "-B", "/root/.orderlab/cloud-4599/lambda-zygotes/"
-              "orderlab-lambda-zygote.py", " " * 8]
+    zygote = [
+        "/usr/bin/python3.11",
+        "-I",
+        "-S",
+        "-B",
+        "/root/.orderlab/cloud-4599/lambda-zygotes/orderlab-lambda-zygote.py",
+        " " * 8,
+    ]
     assert function_of(zygote) is None, "chaos must never kill a zygote"
     assert lambda_zygote.is_zygote_cmdline(zygote)
     assert not lambda_zygote.is_zygote_cmdline(["python", "/tmp/ministack-lambda-f-abcdefgh/_worker.py"])
@@ -88,10 +110,15 @@ def _setup(tmp: Path, setting: str = "one") -> tuple[Any, dict[str, Any]]:
     patches.apply_all()
     from ministack.services import lambda_svc
 
-    config = {"FunctionName": FUNCTION, "Runtime": "python%d.%d" % sys.version_info[:2], "Handler": "handler.handler",
-              "Timeout": 60, "MemorySize": 128,
-              "Environment": {"Variables": {"INIT_LOG": str(tmp / "inits.log"), "SETTING": setting}},
-              "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}"}
+    config = {
+        "FunctionName": FUNCTION,
+        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
+        "Handler": "handler.handler",
+        "Timeout": 60,
+        "MemorySize": 128,
+        "Environment": {"Variables": {"INIT_LOG": str(tmp / "inits.log"), "SETTING": setting}},
+        "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}",
+    }
     return lambda_svc, {"config": config, "code_zip": _zip({"handler.py": HANDLER, **VENDORED})}
 
 
@@ -101,7 +128,9 @@ def _invoke(lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], reques
     return result["body"]
 
 
-def _in_thread(lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str) -> tuple[threading.Thread, list]:
+def _in_thread(
+    lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str
+) -> tuple[threading.Thread, list]:
     box: list = []
     thread = threading.Thread(target=lambda: box.append(lambda_svc._execute_function_warm(func, event, request_id)))
     thread.start()
@@ -172,9 +201,12 @@ def forks_after_first_init(tmp: Path) -> None:
     assert cmdline[-1].endswith("/_worker.py") and "-I" in cmdline
 
     # A configuration change keeps the zygote (same code); the new variables reach the environment.
-    func["config"] = {**func["config"], "Environment": {"Variables": {**func["config"]["Environment"]["Variables"],
-                                                                      "SETTING": "two"}}}
+    func["config"] = {
+        **func["config"],
+        "Environment": {"Variables": {**func["config"]["Environment"]["Variables"], "SETTING": "two"}},
+    }
     from ministack.core import lambda_runtime as lr
+
     lr.invalidate_worker(FUNCTION, qualifier="$LATEST")
     changed = _invoke(lambda_svc, func, {}, "r-changed")
     assert changed["setting"] == "two" and zygote.forks == 2 and zygote.ready
@@ -229,15 +261,16 @@ def zygote_reappears_after_a_kill(tmp: Path) -> None:
     assert _is_alive(forked["pid"]), "a zygote's death must not end its environments"
     forks = zygote.forks
     mark = tmp / "again.mark"
-    thread, box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "again-1")
+    thread, _box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "again-1")
     _wait(mark.exists, "an invocation in its handler")
-    second, box2 = _in_thread(lambda_svc, func, {"mark": str(tmp / "again2.mark"), "sleep": 2}, "again-2")
+    second, _box2 = _in_thread(lambda_svc, func, {"mark": str(tmp / "again2.mark"), "sleep": 2}, "again-2")
     _wait((tmp / "again2.mark").exists, "a second invocation in its handler")
     third = _invoke(lambda_svc, func, {}, "again-3")
     thread.join()
     second.join()
     assert zygote.forks == forks + 1 and third["init_pid"] == third["pid"]
     from ministack.core import lambda_runtime as lr
+
     lr.reset()
     _wait(lambda: not _is_alive(zygote.proc.pid), "the zygote to end with the pool")
 

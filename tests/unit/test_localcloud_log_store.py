@@ -5,6 +5,7 @@ GetLogEvents / FilterLogEvents return a stream's events as written, in timestamp
 https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html):
 compacting must change nothing a reader sees.
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,8 +18,8 @@ from bisect import bisect_left, bisect_right
 import pytest
 
 from localcloud.services.logs import store as log_store
-from localcloud.services.logs.store import BLOCK, CompactEvents
 from localcloud.services.logs.responses import store_events
+from localcloud.services.logs.store import BLOCK, CompactEvents
 
 
 def event(t: int, text: str = "") -> dict:
@@ -36,7 +37,7 @@ def test_reads_return_the_events_as_written(count: int) -> None:
     assert len(events) == count and list(events) == originals and events == originals
     assert [events[i] for i in range(count)] == originals
     assert [events[-i] for i in range(1, count + 1)] == [originals[-i] for i in range(1, count + 1)]
-    assert events[3:count - 2] == originals[3:count - 2] and events[::7] == originals[::7]
+    assert events[3 : count - 2] == originals[3 : count - 2] and events[::7] == originals[::7]
     with pytest.raises(IndexError):
         events[count]
 
@@ -62,8 +63,8 @@ def test_edits_and_deletes_work_like_a_list() -> None:
     originals = [event(n) for n in range(2 * BLOCK + 5)]
     events, expected = CompactEvents(originals), list(originals)
     events[3] = expected[3] = event(3, "edited")
-    del events[:BLOCK + 1]
-    del expected[:BLOCK + 1]
+    del events[: BLOCK + 1]
+    del expected[: BLOCK + 1]
     events.insert(2, event(99, "inserted"))
     expected.insert(2, event(99, "inserted"))
     assert list(events) == expected and len(events) == len(expected)
@@ -110,8 +111,21 @@ def test_readers_during_appends_see_every_event_below_their_length() -> None:
 
 
 def test_held_smaller_than_the_list_of_dicts() -> None:
-    lines = [event(n, json.dumps({"level": "INFO", "location": "handler:42", "message": "Order created",
-                                  "service": "orders", "orderId": f"o-{n:06d}", "cold_start": False}))
-             for n in range(10 * BLOCK)]
+    lines = [
+        event(
+            n,
+            json.dumps(
+                {
+                    "level": "INFO",
+                    "location": "handler:42",
+                    "message": "Order created",
+                    "service": "orders",
+                    "orderId": f"o-{n:06d}",
+                    "cold_start": False,
+                }
+            ),
+        )
+        for n in range(10 * BLOCK)
+    ]
     held = sum(len(b) for b in CompactEvents(lines)._view[0])
     assert held * 4 < sum(len(e["message"]) for e in lines)

@@ -1,4 +1,5 @@
 """The MiniStack compatibility manifest (localcloud/ministack_manifest.json, localcloud/manifest.py)."""
+
 from __future__ import annotations
 
 import copy
@@ -21,7 +22,8 @@ def test_the_manifest_lists_exactly_what_localcloud_uses() -> None:
     unlisted = sorted(set(scanned["symbols"]) - set(recorded["symbols"]))
     unused = sorted(set(recorded["symbols"]) - set(scanned["symbols"]))
     assert not unlisted and not unused, (
-        f"run python -m localcloud.manifest --update (new: {unlisted}, no longer used: {unused})")
+        f"run python -m localcloud.manifest --update (new: {unlisted}, no longer used: {unused})"
+    )
     assert recorded == scanned
 
 
@@ -31,7 +33,10 @@ def test_a_changed_or_vanished_symbol_is_named_with_its_users() -> None:
     altered["module_files"]["ministack.services.sqs"] = "sha256:" + "2" * 64  # as after an upgrade
     altered["symbols"]["ministack.services.sqs:_dispatch"]["sha256"] = "sha256:" + "0" * 64
     altered["symbols"]["ministack.services.sqs:_no_such_function"] = {
-        "sha256": "sha256:" + "1" * 64, "used_in": ["localcloud/services/sqs/reporting.py"], "defined_in": "ministack.services.sqs"}
+        "sha256": "sha256:" + "1" * 64,
+        "used_in": ["localcloud/services/sqs/reporting.py"],
+        "defined_in": "ministack.services.sqs",
+    }
     with pytest.raises(manifest.ManifestError) as raised:
         manifest.check(altered)
     message = str(raised.value)
@@ -53,17 +58,27 @@ def test_the_cloud_refuses_to_start_on_a_stale_manifest(monkeypatch: pytest.Monk
 
 
 def test_a_class_attribute_is_hashed_by_its_own_source() -> None:
-    assert manifest.symbol_hash("ministack.core.lambda_runtime", "Worker.invoke") != \
-        manifest.symbol_hash("ministack.core.lambda_runtime", "Worker._spawn")
+    assert manifest.symbol_hash("ministack.core.lambda_runtime", "Worker.invoke") != manifest.symbol_hash(
+        "ministack.core.lambda_runtime", "Worker._spawn"
+    )
     assert manifest.symbol_hash("ministack.core.lambda_runtime", "Worker.no_such") == manifest.VANISHED
 
 
-@pytest.mark.parametrize("name", [
-    "localcloud.events", "localcloud.manifest", "localcloud.services", "localcloud.services.awslambda.events",
-    "localcloud.services.awslambda.hooks", "localcloud.services.awslambda.invocations",
-    "localcloud.services.apigateway.events", "localcloud.services.apigateway.metering",
-    "localcloud.services.sqs.events", "localcloud.services.sns.events",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "localcloud.events",
+        "localcloud.manifest",
+        "localcloud.services",
+        "localcloud.services.awslambda.events",
+        "localcloud.services.awslambda.hooks",
+        "localcloud.services.awslambda.invocations",
+        "localcloud.services.apigateway.events",
+        "localcloud.services.apigateway.metering",
+        "localcloud.services.sqs.events",
+        "localcloud.services.sns.events",
+    ],
+)
 def test_doctests(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module)

@@ -1,4 +1,5 @@
 """The local cloud's patch layer refuses to run where its fixes would silently not apply."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -56,7 +57,7 @@ def test_python_version_of_runtime():
 
 
 def test_interpreter_for_the_running_version_is_that_version():
-    runtime = "python%d.%d" % sys.version_info[:2]
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
     interpreter = runtimes.interpreter_for(runtime)
     assert interpreter is not None
     out = subprocess.run([interpreter, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
@@ -71,7 +72,7 @@ def test_unavailable_runtime_message_names_what_exists():
 
 def test_isolated_launcher_hides_site_packages(tmp_path, monkeypatch):
     monkeypatch.setenv("ORDERLAB_HOME", str(tmp_path))
-    launcher = runtimes.launcher_for("python%d.%d" % sys.version_info[:2])
+    launcher = runtimes.launcher_for(f"python{sys.version_info.major}.{sys.version_info.minor}")
     probe = "import importlib.util, sys; print(importlib.util.find_spec('ministack') is None)"
     out = subprocess.run([launcher, "-c", probe], capture_output=True, text=True, env={"PYTHONPATH": sys.path[-1]})
     assert out.stdout.strip() == "True", out.stderr

@@ -1,4 +1,5 @@
 """The snapshot file and the crash marker (localcloud/snapshots.py): atomic, readable, reported."""
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,10 @@ def test_a_crash_is_reported_with_the_snapshot_time_and_a_graceful_stop_is_not(t
     report = snapshots.crash_report(tmp_path)
     assert report is not None and report.pid == 4242 and 4 <= report.lost_seconds <= 7
     stamp = time.strftime("%H:%M:%S", time.localtime(report.snapshot_at))
-    assert report.describe() == (f"recovered from a crash: state as of {stamp} ({report.lost_seconds:.0f} s "
-                                 "before the crash); changes after it are lost")
+    assert report.describe() == (
+        f"recovered from a crash: state as of {stamp} ({report.lost_seconds:.0f} s "
+        "before the crash); changes after it are lost"
+    )
     assert snapshots.crash_report(tmp_path, alive=True) is None
     snapshots.mark_stopped(tmp_path)
     assert snapshots.crash_report(tmp_path) is None
@@ -61,8 +64,10 @@ def test_a_crash_before_any_snapshot_says_the_cloud_starts_empty(tmp_path: Path)
     assert report is not None and report.snapshot_at is None and "starting empty" in report.describe()
 
 
-@pytest.mark.parametrize(("value", "on"), [(None, True), ("", True), ("1", True), ("0", False), ("off", False),
-                                           ("false", False), ("yes", True)])
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [(None, True), ("", True), ("1", True), ("0", False), ("off", False), ("false", False), ("yes", True)],
+)
 def test_persistence_is_on_unless_turned_off(value: str | None, on: bool) -> None:
     assert persist_requested({} if value is None else {"ORDERLAB_PERSIST": value}) is on
 

@@ -1,9 +1,11 @@
-"""The local cloud's SNS e-mail delivery (localcloud/services/sns/responses.py) and its mailbox (localcloud/services/sns/mailbox.py).
+"""The local cloud's SNS e-mail delivery (localcloud/services/sns/responses.py) and its mailbox
+(localcloud/services/sns/mailbox.py).
 
 Formats follow https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html and
 https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html; the end-to-end
 contract (through the HTTP API) is tests/conformance/test_sns_email.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -26,7 +28,7 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 SUB = TOPIC + ":5f1c"
 URLS = LocalUrls("http://127.0.0.1:4599")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-AT = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
+AT = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -43,6 +45,7 @@ def mail(subject: str, to: str = "ada@example.com", body: str = "hi") -> EmailMe
 
 
 # --- the mailbox -------------------------------------------------------------------------------
+
 
 def test_the_mailbox_lives_in_the_clouds_state_dir(box, tmp_path):
     assert box.root == mailbox_dir(4599) == tmp_path / "cloud-4599" / "mailbox"
@@ -63,7 +66,7 @@ def test_messages_come_back_in_delivery_order_per_address_and_overall(box):
     assert [m.subject for m in box.messages()] == ["first", "other", "second"]
     second = box.messages("ADA@example.com")[-1]
     assert second.body == "line 1\nline 2\n" and second.address == "ada@example.com"
-    assert second.date == datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    assert second.date == datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert second.headers["Subject"] == "second" and second.path.suffix == ".eml"
     assert box.addresses() == ["ada@example.com", "bob@example.com"]
 
@@ -107,10 +110,21 @@ def test_wait_for_times_out_saying_what_is_there(box):
 
 # --- what SNS mails ----------------------------------------------------------------------------
 
+
 def test_email_notification_subject_body_and_footer():
-    message = notification_mail("email", "ada@example.com", topic_arn=TOPIC, subscription_arn=SUB, message_id="m-1",
-                                subject="", message="DLQ depth 3", attributes={}, display_name="Order alerts",
-                                urls=URLS, now=AT)
+    message = notification_mail(
+        "email",
+        "ada@example.com",
+        topic_arn=TOPIC,
+        subscription_arn=SUB,
+        message_id="m-1",
+        subject="",
+        message="DLQ depth 3",
+        attributes={},
+        display_name="Order alerts",
+        urls=URLS,
+        now=AT,
+    )
     assert message["Subject"] == "AWS Notification Message"
     assert message["From"] == "Order alerts <no-reply@sns.amazonaws.com>"
     assert message["To"] == "ada@example.com"
@@ -119,24 +133,56 @@ def test_email_notification_subject_body_and_footer():
         "DLQ depth 3\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the "
         "link below to unsubscribe:\nhttp://127.0.0.1:4599/?Action=Unsubscribe&SubscriptionArn=" + SUB + "\n\n"
         "Please do not reply directly to this email. If you have any questions or comments regarding this email, "
-        "please contact us at https://aws.amazon.com/support\n")
+        "please contact us at https://aws.amazon.com/support\n"
+    )
 
 
 def test_the_publish_subject_is_the_mail_subject_and_the_sender_defaults_to_aws_notifications():
-    message = notification_mail("email", "ada@example.com", topic_arn=TOPIC, subscription_arn=SUB, message_id="m",
-                                subject="ALARM: dlq", message="x", attributes={}, display_name="", urls=URLS, now=AT)
+    message = notification_mail(
+        "email",
+        "ada@example.com",
+        topic_arn=TOPIC,
+        subscription_arn=SUB,
+        message_id="m",
+        subject="ALARM: dlq",
+        message="x",
+        attributes={},
+        display_name="",
+        urls=URLS,
+        now=AT,
+    )
     assert message["Subject"] == "ALARM: dlq"
     assert message["From"] == "AWS Notifications <no-reply@sns.amazonaws.com>"
 
 
 def test_email_json_notification_is_the_json_document():
-    message = notification_mail("email-json", "ada@example.com", topic_arn=TOPIC, subscription_arn=SUB,
-                                message_id="m-2", subject="Order alert", message='{"orderId": "o-1"}',
-                                attributes={"kind": {"DataType": "String", "StringValue": "dlq"}},
-                                display_name="", urls=URLS, now=AT)
+    message = notification_mail(
+        "email-json",
+        "ada@example.com",
+        topic_arn=TOPIC,
+        subscription_arn=SUB,
+        message_id="m-2",
+        subject="Order alert",
+        message='{"orderId": "o-1"}',
+        attributes={"kind": {"DataType": "String", "StringValue": "dlq"}},
+        display_name="",
+        urls=URLS,
+        now=AT,
+    )
     document = json.loads(message.get_content())
-    assert list(document) == ["Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp", "SignatureVersion",
-                              "Signature", "SigningCertURL", "UnsubscribeURL", "MessageAttributes"]
+    assert list(document) == [
+        "Type",
+        "MessageId",
+        "TopicArn",
+        "Subject",
+        "Message",
+        "Timestamp",
+        "SignatureVersion",
+        "Signature",
+        "SigningCertURL",
+        "UnsubscribeURL",
+        "MessageAttributes",
+    ]
     assert document["Type"] == "Notification" and document["Message"] == '{"orderId": "o-1"}'
     assert document["Timestamp"] == "2024-05-06T07:08:09.123Z" and document["SignatureVersion"] == "1"
     assert len(base64.b64decode(document["Signature"])) == 20  # a SHA1 digest, base64-encoded
@@ -146,28 +192,66 @@ def test_email_json_notification_is_the_json_document():
 
 
 def test_email_json_notification_without_subject_has_no_subject_member():
-    message = notification_mail("email-json", "a@b.co", topic_arn=TOPIC, subscription_arn=SUB, message_id="m",
-                                subject="", message="x", attributes={}, display_name="", urls=URLS, now=AT)
+    message = notification_mail(
+        "email-json",
+        "a@b.co",
+        topic_arn=TOPIC,
+        subscription_arn=SUB,
+        message_id="m",
+        subject="",
+        message="x",
+        attributes={},
+        display_name="",
+        urls=URLS,
+        now=AT,
+    )
     assert "Subject" not in json.loads(message.get_content())
     assert message["Subject"] == "AWS Notification Message"
 
 
 def test_confirmation_mails_carry_the_subscribe_url_with_the_token():
-    text = confirmation_mail("email", "ada@example.com", topic_arn=TOPIC, subscription_arn=SUB, token="tok",
-                             display_name="", urls=URLS, now=AT)
+    text = confirmation_mail(
+        "email",
+        "ada@example.com",
+        topic_arn=TOPIC,
+        subscription_arn=SUB,
+        token="tok",
+        display_name="",
+        urls=URLS,
+        now=AT,
+    )
     url = "http://127.0.0.1:4599/?Action=ConfirmSubscription&TopicArn=" + TOPIC + "&Token=tok"
     assert text["Subject"] == "AWS Notification - Subscription Confirmation"
     assert f"You have chosen to subscribe to the topic:\n{TOPIC}\n" in text.get_content()
     assert f"\n{url}\n" in text.get_content()
-    document = json.loads(confirmation_mail("email-json", "ada@example.com", topic_arn=TOPIC, subscription_arn=SUB,
-                                            token="tok", display_name="", urls=URLS, now=AT).get_content())
+    document = json.loads(
+        confirmation_mail(
+            "email-json",
+            "ada@example.com",
+            topic_arn=TOPIC,
+            subscription_arn=SUB,
+            token="tok",
+            display_name="",
+            urls=URLS,
+            now=AT,
+        ).get_content()
+    )
     assert document["Type"] == "SubscriptionConfirmation" and document["Token"] == "tok"
     assert document["SubscribeURL"] == url
     assert document["Message"].startswith(f"You have chosen to subscribe to the topic {TOPIC}.\n")
 
 
-@pytest.mark.parametrize("text, ok", [("ada@example.com", True), ("a.b+c@mail.example.co.uk", True),
-                                      ("ada", False), ("ada@localhost", False), ("a b@c.de", False), ("", False)])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("ada@example.com", True),
+        ("a.b+c@mail.example.co.uk", True),
+        ("ada", False),
+        ("ada@localhost", False),
+        ("a b@c.de", False),
+        ("", False),
+    ],
+)
 def test_email_addresses(text, ok):
     assert is_email_address(text) is ok
 
@@ -221,6 +305,13 @@ print("ok")
 
 def test_the_patch_on_ministack_keeps_a_subscriber_pending_until_confirmed_then_mails_it(tmp_path):
     env = {**os.environ, "ORDERLAB_HOME": str(tmp_path), "GATEWAY_PORT": "4599"}
-    out = subprocess.run([sys.executable, "-c", _IN_PROCESS], capture_output=True, text=True, timeout=120,
-                         check=False, env=env, cwd=REPO_ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", _IN_PROCESS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        cwd=REPO_ROOT,
+    )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr

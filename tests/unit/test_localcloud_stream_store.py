@@ -4,6 +4,7 @@ DynamoDB Streams keeps each change record for 24 hours and readers get the recor
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html): compacting
 must change nothing a reader sees.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,17 @@ from localcloud.services.dynamodb.stream_store import CompactRecords, plain
 
 
 def record(n: int) -> dict:
-    return {"eventID": f"e{n}", "eventName": "MODIFY",
-            "dynamodb": {"ApproximateCreationDateTime": 1_700_000_000 + n, "SequenceNumber": f"{n:030d}",
-                         "Keys": {"orderId": {"S": f"o-{n}"}},
-                         "OldImage": {"orderId": {"S": f"o-{n}"}, "status": {"S": "PENDING"}},
-                         "NewImage": {"orderId": {"S": f"o-{n}"}, "status": {"S": "CONFIRMED"}}}}
+    return {
+        "eventID": f"e{n}",
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_700_000_000 + n,
+            "SequenceNumber": f"{n:030d}",
+            "Keys": {"orderId": {"S": f"o-{n}"}},
+            "OldImage": {"orderId": {"S": f"o-{n}"}, "status": {"S": "PENDING"}},
+            "NewImage": {"orderId": {"S": f"o-{n}"}, "status": {"S": "CONFIRMED"}},
+        },
+    }
 
 
 def test_reads_return_the_records_as_written() -> None:
@@ -44,4 +51,3 @@ def test_pickles_and_converts_to_json_ready_lists() -> None:
     assert list(pickle.loads(pickle.dumps(records))) == list(records)
     assert json.loads(json.dumps(plain(records))) == [record(n) for n in range(3)]
     assert plain([1]) == [1]
-

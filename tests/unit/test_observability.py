@@ -5,12 +5,13 @@ AWS references: alarm notification https://docs.aws.amazon.com/AmazonCloudWatch/
 SNS envelope https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html,
 EMF https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 """
+
 from __future__ import annotations
 
 import copy
 import doctest
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import matplotlib
@@ -20,12 +21,12 @@ matplotlib.use("Agg")
 import pandas as pd
 import pytest
 
-from helpers.ops import logs, observability
 from helpers.learn import plots
 from helpers.learn.events import FakeLambdaContext, http_api_event, sqs_event, sqs_record
+from helpers.ops import logs, observability
 from helpers.ops.observability import parse_alert, parse_time, state_intervals
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
@@ -40,7 +41,7 @@ ALARM_MESSAGE = {
     "AlarmConfigurationUpdatedTimestamp": "2024-05-01T11:59:00.000+0000",
     "NewStateValue": "ALARM",
     "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [1.0 (01/05/24 12:00:00)] was greater "
-                      "than the threshold (0.0) (minimum 1 datapoint for OK -> ALARM transition).",
+    "than the threshold (0.0) (minimum 1 datapoint for OK -> ALARM transition).",
     "StateChangeTime": "2024-05-01T12:01:05.123+0000",
     "Region": "US East (N. Virginia)",
     "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:alice-order-dlq-not-empty",
@@ -48,21 +49,37 @@ ALARM_MESSAGE = {
     "OKActions": ["arn:aws:sns:us-east-1:123456789012:alice-alerts"],
     "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:alice-alerts"],
     "InsufficientDataActions": [],
-    "Trigger": {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS",
-                "StatisticType": "Statistic", "Statistic": "MAXIMUM", "Unit": None,
-                "Dimensions": [{"value": "alice-order-dlq", "name": "QueueName"}], "Period": 60,
-                "EvaluationPeriods": 1, "DatapointsToAlarm": 1, "ComparisonOperator": "GreaterThanThreshold",
-                "Threshold": 0.0, "TreatMissingData": "notBreaching", "EvaluateLowSampleCountPercentile": ""},
+    "Trigger": {
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Namespace": "AWS/SQS",
+        "StatisticType": "Statistic",
+        "Statistic": "MAXIMUM",
+        "Unit": None,
+        "Dimensions": [{"value": "alice-order-dlq", "name": "QueueName"}],
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": 0.0,
+        "TreatMissingData": "notBreaching",
+        "EvaluateLowSampleCountPercentile": "",
+    },
 }
 
 
 def envelope(message: Any, **overrides: Any) -> str:
-    body = {"Type": "Notification", "MessageId": "5b0e8b6c-0000-4000-8000-000000000001",
-            "TopicArn": "arn:aws:sns:us-east-1:123456789012:alice-alerts",
-            "Subject": 'ALARM: "alice-order-dlq-not-empty" in US East (N. Virginia)',
-            "Message": message if isinstance(message, str) else json.dumps(message),
-            "Timestamp": "2024-05-01T12:01:05.456Z", "SignatureVersion": "1", "Signature": "...",
-            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/x.pem", "UnsubscribeURL": "https://..."}
+    body = {
+        "Type": "Notification",
+        "MessageId": "5b0e8b6c-0000-4000-8000-000000000001",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:alice-alerts",
+        "Subject": 'ALARM: "alice-order-dlq-not-empty" in US East (N. Virginia)',
+        "Message": message if isinstance(message, str) else json.dumps(message),
+        "Timestamp": "2024-05-01T12:01:05.456Z",
+        "SignatureVersion": "1",
+        "Signature": "...",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/x.pem",
+        "UnsubscribeURL": "https://...",
+    }
     body.update(overrides)
     return json.dumps(body)
 
@@ -77,7 +94,7 @@ def test_parse_alert_reads_the_aws_alarm_notification() -> None:
 
     assert alert is not None
     assert (alert.alarm_name, alert.old_state, alert.new_state) == ("alice-order-dlq-not-empty", "OK", "ALARM")
-    assert alert.state_change_time == datetime(2024, 5, 1, 12, 1, 5, 123000, tzinfo=timezone.utc)
+    assert alert.state_change_time == datetime(2024, 5, 1, 12, 1, 5, 123000, tzinfo=UTC)
     assert alert.reason.startswith("Threshold Crossed")
     assert alert.trigger["Namespace"] == "AWS/SQS"
     assert alert.trigger["Dimensions"] == [{"value": "alice-order-dlq", "name": "QueueName"}]
@@ -87,33 +104,38 @@ def test_parse_alert_reads_the_aws_alarm_notification() -> None:
     assert "OK → ALARM" in alert.summary()
 
 
-@pytest.mark.parametrize("body", [
-    "not json",
-    json.dumps(["a list"]),
-    envelope(ALARM_MESSAGE, Type="SubscriptionConfirmation"),
-    envelope("plain text published by hand"),
-    envelope({"some": "json, but no alarm"}),
-    json.dumps(ALARM_MESSAGE),  # raw delivery: no envelope (the lab keeps raw delivery off)
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        json.dumps(["a list"]),
+        envelope(ALARM_MESSAGE, Type="SubscriptionConfirmation"),
+        envelope("plain text published by hand"),
+        envelope({"some": "json, but no alarm"}),
+        json.dumps(ALARM_MESSAGE),  # raw delivery: no envelope (the lab keeps raw delivery off)
+    ],
+)
 def test_parse_alert_ignores_what_is_not_an_alarm_notification(body: str) -> None:
     assert parse_alert(body) is None
 
 
 def test_parse_time_handles_the_formats_aws_uses() -> None:
-    assert parse_time("2024-05-01T12:01:05.123+0000") == datetime(2024, 5, 1, 12, 1, 5, 123000, tzinfo=timezone.utc)
-    assert parse_time("2024-05-01T12:01:05Z") == datetime(2024, 5, 1, 12, 1, 5, tzinfo=timezone.utc)
-    assert parse_time("2024-05-01T14:01:05+02:00") == datetime(2024, 5, 1, 12, 1, 5, tzinfo=timezone.utc)
-    assert parse_time(1714564865) == datetime(2024, 5, 1, 12, 1, 5, tzinfo=timezone.utc)
-    assert parse_time(datetime(2024, 5, 1, 12, 1, 5)).tzinfo == timezone.utc
+    assert parse_time("2024-05-01T12:01:05.123+0000") == datetime(2024, 5, 1, 12, 1, 5, 123000, tzinfo=UTC)
+    assert parse_time("2024-05-01T12:01:05Z") == datetime(2024, 5, 1, 12, 1, 5, tzinfo=UTC)
+    assert parse_time("2024-05-01T14:01:05+02:00") == datetime(2024, 5, 1, 12, 1, 5, tzinfo=UTC)
+    assert parse_time(1714564865) == datetime(2024, 5, 1, 12, 1, 5, tzinfo=UTC)
+    assert parse_time(datetime(2024, 5, 1, 12, 1, 5)).tzinfo == UTC
 
 
 def test_state_intervals_cover_the_window_without_gaps() -> None:
-    history = pd.DataFrame([
-        {"alarm": "dlq", "timestamp": at(5), "old_state": "INSUFFICIENT_DATA", "new_state": "OK", "reason": ""},
-        {"alarm": "dlq", "timestamp": at(20), "old_state": "OK", "new_state": "ALARM", "reason": ""},
-        {"alarm": "dlq", "timestamp": at(50), "old_state": "ALARM", "new_state": "OK", "reason": ""},
-        {"alarm": "old", "timestamp": at(-30), "old_state": "OK", "new_state": "ALARM", "reason": ""},
-    ])
+    history = pd.DataFrame(
+        [
+            {"alarm": "dlq", "timestamp": at(5), "old_state": "INSUFFICIENT_DATA", "new_state": "OK", "reason": ""},
+            {"alarm": "dlq", "timestamp": at(20), "old_state": "OK", "new_state": "ALARM", "reason": ""},
+            {"alarm": "dlq", "timestamp": at(50), "old_state": "ALARM", "new_state": "OK", "reason": ""},
+            {"alarm": "old", "timestamp": at(-30), "old_state": "OK", "new_state": "ALARM", "reason": ""},
+        ]
+    )
     frame = state_intervals(history, start=at(0), end=at(60), current={"dlq": "OK", "age": "OK", "old": "ALARM"})
 
     dlq = frame[frame["alarm"] == "dlq"]
@@ -131,23 +153,47 @@ def test_state_intervals_of_nothing_is_empty() -> None:
 
 
 def test_format_log_line_puts_the_order_id_first() -> None:
-    line = logs.format_log_line({"time": at(1.5), "level": "WARNING", "message": "failed transiently",
-                                 "service": "orders", "cold_start": False, "receiveCount": 2,
-                                 "orderId": "o-1", "function_request_id": "r-1"})
+    line = logs.format_log_line(
+        {
+            "time": at(1.5),
+            "level": "WARNING",
+            "message": "failed transiently",
+            "service": "orders",
+            "cold_start": False,
+            "receiveCount": 2,
+            "orderId": "o-1",
+            "function_request_id": "r-1",
+        }
+    )
 
     assert line == "12:00:01.500 WARNING failed transiently  orderId=o-1 receiveCount=2"
 
 
 def test_plots_render_from_frames() -> None:
-    frame = pd.DataFrame([{"timestamp": at(s), "label": label, "value": v}
-                          for s, label, v in ((0, "DLQ", 0), (60, "DLQ", 1), (120, "DLQ", 0),
-                                              (0, "w Invocations", 3), (0, "w Errors", 0), (0, "w Duration", 12.5))])
-    history = pd.DataFrame([{"alarm": "dlq", "timestamp": at(60), "old_state": "OK", "new_state": "ALARM"},
-                            {"alarm": "dlq", "timestamp": at(120), "old_state": "ALARM", "new_state": "OK"}])
+    frame = pd.DataFrame(
+        [
+            {"timestamp": at(s), "label": label, "value": v}
+            for s, label, v in (
+                (0, "DLQ", 0),
+                (60, "DLQ", 1),
+                (120, "DLQ", 0),
+                (0, "w Invocations", 3),
+                (0, "w Errors", 0),
+                (0, "w Duration", 12.5),
+            )
+        ]
+    )
+    history = pd.DataFrame(
+        [
+            {"alarm": "dlq", "timestamp": at(60), "old_state": "OK", "new_state": "ALARM"},
+            {"alarm": "dlq", "timestamp": at(120), "old_state": "ALARM", "new_state": "OK"},
+        ]
+    )
 
     figures = [
-        plots.metric_lines_plot(frame[frame["label"] == "DLQ"], title="DLQ", labels=["DLQ", "missing"],
-                                markers={"poison": at(10)}),
+        plots.metric_lines_plot(
+            frame[frame["label"] == "DLQ"], title="DLQ", labels=["DLQ", "missing"], markers={"poison": at(10)}
+        ),
         plots.lambda_metrics_plot(frame[frame["label"].str.startswith("w ")]),
         plots.alarm_timeline_plot(state_intervals(history, start=at(0), end=at(180)), markers={"redrive": at(100)}),
         plots.metric_lines_plot(pd.DataFrame(columns=["timestamp", "label", "value"]), title="nothing yet"),
@@ -169,8 +215,13 @@ def test_plots_render_from_frames() -> None:
 
 def test_count_series_are_drawn_side_by_side() -> None:
     """Two counts in the same period must both be visible (not one stem hiding the other)."""
-    frame = pd.DataFrame([{"timestamp": at(s), "label": label, "value": 1.0}
-                          for s in (0, 5) for label in ("OrdersAccepted", "OrdersConfirmed")])
+    frame = pd.DataFrame(
+        [
+            {"timestamp": at(s), "label": label, "value": 1.0}
+            for s in (0, 5)
+            for label in ("OrdersAccepted", "OrdersConfirmed")
+        ]
+    )
     figure = plots.metric_lines_plot(frame, title="counts", kind="stem")
     accepted, confirmed = (line.get_xdata() for line in figure.axes[0].get_lines()[:2])
 
@@ -183,6 +234,7 @@ def test_count_series_are_drawn_side_by_side() -> None:
 
 
 # --------------------------------------------------------------------------- business metrics (EMF)
+
 
 def emf_lines(text: str) -> list[dict[str, Any]]:
     """The embedded-metric-format objects among stdout's JSON lines."""
@@ -235,7 +287,10 @@ def create_order():
 
 
 def post(handler, unit_price: float, key: str | None = None) -> dict[str, Any]:
-    body = {"customer": {"id": "cust-1", "name": "Ada"}, "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": unit_price}]}
+    body = {
+        "customer": {"id": "cust-1", "name": "Ada"},
+        "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": unit_price}],
+    }
     headers = {"Idempotency-Key": key} if key else None
     return handler.lambda_handler(http_api_event("POST", "/orders", body=body, headers=headers), FakeLambdaContext())
 
@@ -290,9 +345,16 @@ class _Visibility:
 
 
 def order_message(order_id: str, *, customer: str = "cust-1", fault: str | None = None) -> dict[str, Any]:
-    return {"orderId": order_id, "customerId": customer, "customerName": "Ada", "currency": "EUR", "total": "10.00",
-            "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": "10.00"}], "createdAt": "2024-05-01T12:00:00.000Z",
-            "fault": fault}
+    return {
+        "orderId": order_id,
+        "customerId": customer,
+        "customerName": "Ada",
+        "currency": "EUR",
+        "total": "10.00",
+        "items": [{"sku": "BOOK-1", "quantity": 1, "unitPrice": "10.00"}],
+        "createdAt": "2024-05-01T12:00:00.000Z",
+        "fault": fault,
+    }
 
 
 @pytest.fixture
@@ -310,9 +372,12 @@ def worker(monkeypatch):
 
 def test_worker_counts_each_decision_it_records_once(worker, capsys) -> None:
     worker.set_store(_StatusStore(["o-1", "o-2", "o-3", "o-4"]))
-    records = [sqs_record(order_message("o-1")), sqs_record(order_message("o-2")),
-               sqs_record(order_message("o-3", customer="cust-666")),  # blocked by the default rules
-               sqs_record(order_message("o-4", fault="poison"))]
+    records = [
+        sqs_record(order_message("o-1")),
+        sqs_record(order_message("o-2")),
+        sqs_record(order_message("o-3", customer="cust-666")),  # blocked by the default rules
+        sqs_record(order_message("o-4", fault="poison")),
+    ]
     reply = worker.lambda_handler(sqs_event(records), FakeLambdaContext(function_name="order-worker"))
 
     assert len(reply["batchItemFailures"]) == 1  # the poison order: retried, not counted
@@ -321,4 +386,3 @@ def test_worker_counts_each_decision_it_records_once(worker, capsys) -> None:
     # The same messages again (a duplicate delivery): nothing new is decided, nothing is counted.
     worker.lambda_handler(sqs_event(records[:3]), FakeLambdaContext(function_name="order-worker"))
     assert emf_lines(capsys.readouterr().out) == []
-

@@ -3,6 +3,7 @@
 No AWS: the handler runs with the in-memory store (tests/unit/conftest.py); its answers are checked
 against the document's response schemas, and the request schema against the handler's validation.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.learn.events import FakeLambdaContext, http_api_event
 from jsonschema import Draft202012Validator
 
+from helpers.learn.events import FakeLambdaContext, http_api_event
 from helpers.pipeline import openapi
 from helpers.pipeline.openapi import DOCUMENT_PATH, build_document, render
 
@@ -64,7 +65,8 @@ def call(handler: Any, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
 def test_the_kept_document_is_what_the_generator_makes_now() -> None:
     fresh = render(build_document())
     assert DOCUMENT_PATH.read_text(encoding="utf-8") == fresh, (
-        f"{DOCUMENT_PATH.name} is stale (the handler's models changed): regenerate it with `{openapi.REGENERATE}`")
+        f"{DOCUMENT_PATH.name} is stale (the handler's models changed): regenerate it with `{openapi.REGENERATE}`"
+    )
 
 
 def test_it_is_a_valid_openapi_3_1_document(document: dict[str, Any]) -> None:
@@ -87,8 +89,9 @@ def test_its_operations_are_the_routes_the_api_is_deployed_with(document: dict[s
     assert "servers" not in document, "each deployment has its own URL: publishing adds it"
 
 
-def test_the_check_command_says_how_to_regenerate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_check_command_says_how_to_regenerate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     stale = tmp_path / "openapi.json"
     stale.write_text(DOCUMENT_PATH.read_text(encoding="utf-8").replace('"maximum": 1000', '"maximum": 999'))
     monkeypatch.setattr(openapi, "DOCUMENT_PATH", stale)
@@ -102,23 +105,40 @@ def test_the_check_command_says_how_to_regenerate(tmp_path: Path, monkeypatch: p
 # --------------------------------------------------------------------------- the request schema vs the handler
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    (lambda o: o["items"][0].update(quantity=1001), "items[0].quantity"),
-    (lambda o: o["items"][0].update(quantity=0), "items[0].quantity"),
-    (lambda o: o["items"][0].update(unitPrice="5.00"), "items[0].unitPrice"),
-    (lambda o: o["items"][0].update(unitPrice=100000.01), "items[0].unitPrice"),
-    (lambda o: o["items"][0].update(sku="BOOK 1"), "items[0].sku"),
-    (lambda o: o["customer"].update(email="not-an-email"), "customer.email"),
-    (lambda o: o["customer"].update(name="x" * 101), "customer.name"),
-    (lambda o: o.update(items=[]), "items"),
-    (lambda o: o.update(items=o["items"] * 26), "items"),
-    (lambda o: o.update(currency="eur"), "currency"),
-    (lambda o: o.update(fault="sometimes"), "fault"),
-    (lambda o: o.update(total=44.98), "total"),
-], ids=["quantity>max", "quantity=0", "price-as-string", "price>max", "sku-space", "email", "name-long",
-        "no-items", "51-items", "currency-lower", "fault", "total"])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda o: o["items"][0].update(quantity=1001), "items[0].quantity"),
+        (lambda o: o["items"][0].update(quantity=0), "items[0].quantity"),
+        (lambda o: o["items"][0].update(unitPrice="5.00"), "items[0].unitPrice"),
+        (lambda o: o["items"][0].update(unitPrice=100000.01), "items[0].unitPrice"),
+        (lambda o: o["items"][0].update(sku="BOOK 1"), "items[0].sku"),
+        (lambda o: o["customer"].update(email="not-an-email"), "customer.email"),
+        (lambda o: o["customer"].update(name="x" * 101), "customer.name"),
+        (lambda o: o.update(items=[]), "items"),
+        (lambda o: o.update(items=o["items"] * 26), "items"),
+        (lambda o: o.update(currency="eur"), "currency"),
+        (lambda o: o.update(fault="sometimes"), "fault"),
+        (lambda o: o.update(total=44.98), "total"),
+    ],
+    ids=[
+        "quantity>max",
+        "quantity=0",
+        "price-as-string",
+        "price>max",
+        "sku-space",
+        "email",
+        "name-long",
+        "no-items",
+        "51-items",
+        "currency-lower",
+        "fault",
+        "total",
+    ],
+)
 def test_what_the_schema_refuses_the_handler_refuses_naming_the_field(
-        document: dict[str, Any], handler_module: Any, store: Any, change: Any, field: str) -> None:
+    document: dict[str, Any], handler_module: Any, store: Any, change: Any, field: str
+) -> None:
     request_schema = validator(document, {"$ref": "#/components/schemas/CreateOrderRequest"})
     order = json.loads(json.dumps(VALID_ORDER))
     request_schema.validate(order)
@@ -140,7 +160,8 @@ def test_the_documented_example_is_accepted(document: dict[str, Any], handler_mo
 
 
 def test_every_answer_of_the_handler_is_described_by_the_document(
-        document: dict[str, Any], handler_module: Any, store: Any) -> None:
+    document: dict[str, Any], handler_module: Any, store: Any
+) -> None:
     key = {"Idempotency-Key": "k-doc-1"}
     created = call(handler_module, "POST", "/orders", body=VALID_ORDER, headers=key)
     body = check_answer(document, "/orders", "post", created)

@@ -3,6 +3,7 @@
 Capturing (``with output:``) makes headless runs send widget messages back to the kernel in the
 middle of a cell, the trigger of the class-run hang; the form sets the widget's state instead.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,8 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from helpers.pipeline.orders_api import ApiReply
 from helpers.learn.widgets import OrderForm
+from helpers.pipeline.orders_api import ApiReply
 
 
 class _Api:
@@ -26,8 +27,9 @@ class _Api:
         if self.fail:
             raise requests.ConnectionError("connection refused")
         self.sent.append((order, idempotency_key))
-        return ApiReply("POST", f"{self.base_url}/orders", 201, {"orderId": "o-1", "status": "PENDING"},
-                        CaseInsensitiveDict())
+        return ApiReply(
+            "POST", f"{self.base_url}/orders", 201, {"orderId": "o-1", "status": "PENDING"}, CaseInsensitiveDict()
+        )
 
 
 def _shown(form: OrderForm) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from helpers.learn.events import FakeLambdaContext, sqs_event, sqs_record
 from helpers.aws.packaging import SHARED_MODULES_DIR
+from helpers.learn.events import FakeLambdaContext, sqs_event, sqs_record
 
 ORDER_WORKER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "order_worker"
 # What a subprocess needs on PYTHONPATH to import the handler from the repository, as from its zip.
@@ -41,8 +41,11 @@ def message(order_id: str = ORDER_ID, **overrides: Any) -> dict[str, Any]:
         "currency": "EUR",
         "createdAt": "2024-05-01T12:30:45.678Z",
         "fault": None,
-        "source": {"eventID": "c4ca4238a0b923820dcc509a6f75849b", "sequenceNumber": "4421584500000000017450439091",
-                   "approximateCreationDateTime": 1714566645.0},
+        "source": {
+            "eventID": "c4ca4238a0b923820dcc509a6f75849b",
+            "sequenceNumber": "4421584500000000017450439091",
+            "approximateCreationDateTime": 1714566645.0,
+        },
     }
     body.update(overrides)
     return body
@@ -54,8 +57,10 @@ def pending_order(order_id: str = ORDER_ID, **overrides: Any) -> dict[str, Any]:
         "orderId": order_id,
         "status": "PENDING",
         "customer": {"id": "cust-123", "name": "Ada Lovelace"},
-        "items": [{"sku": "BOOK-001", "quantity": Decimal(2), "unitPrice": Decimal("19.99")},
-                  {"sku": "PEN_42", "quantity": Decimal(1), "unitPrice": Decimal(5)}],
+        "items": [
+            {"sku": "BOOK-001", "quantity": Decimal(2), "unitPrice": Decimal("19.99")},
+            {"sku": "PEN_42", "quantity": Decimal(1), "unitPrice": Decimal(5)},
+        ],
         "total": Decimal("44.98"),
         "currency": "EUR",
         "itemCount": Decimal(2),
@@ -76,8 +81,13 @@ class InMemoryOrderStatusStore:
         self.gets: list[str] = []
 
     def record_decision(self, order_id: str, decision: Any, *, timestamp: str, attempts: int) -> bool:
-        call = {"orderId": order_id, "status": decision.status, "reason": decision.reason,
-                "timestamp": timestamp, "attempts": attempts}
+        call = {
+            "orderId": order_id,
+            "status": decision.status,
+            "reason": decision.reason,
+            "timestamp": timestamp,
+            "attempts": attempts,
+        }
         self.attempted.append(call)
         item = self.items.get(order_id)
         if item is None or item.get("status") != "PENDING":
@@ -159,17 +169,36 @@ def record(body: Any = None, receive_count: int = 1, message_id: str | None = No
 
 
 def test_sqs_record_is_shaped_like_aws():
-    rec = sqs_record("test", receive_count=3, message_id="059f36b4-87a3-44ab-83d2-661975830a7d",
-                     message_attributes={"orderId": "o-1"})
+    rec = sqs_record(
+        "test",
+        receive_count=3,
+        message_id="059f36b4-87a3-44ab-83d2-661975830a7d",
+        message_attributes={"orderId": "o-1"},
+    )
 
-    assert set(rec) == {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
-                        "md5OfMessageAttributes", "eventSource", "eventSourceARN", "awsRegion"}
-    assert set(rec["attributes"]) == {"ApproximateReceiveCount", "SentTimestamp", "SenderId",
-                                      "ApproximateFirstReceiveTimestamp"}
+    assert set(rec) == {
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "md5OfMessageAttributes",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
+    assert set(rec["attributes"]) == {
+        "ApproximateReceiveCount",
+        "SentTimestamp",
+        "SenderId",
+        "ApproximateFirstReceiveTimestamp",
+    }
     assert rec["attributes"]["ApproximateReceiveCount"] == "3"
     assert all(isinstance(value, str) for value in rec["attributes"].values())
-    assert rec["messageAttributes"] == {"orderId": {"stringValue": "o-1", "stringListValues": [],
-                                                    "binaryListValues": [], "dataType": "String"}}
+    assert rec["messageAttributes"] == {
+        "orderId": {"stringValue": "o-1", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+    }
     assert rec["md5OfBody"] == "098f6bcd4621d373cade4e832627b4f6"  # AWS's documented example for "test"
     assert rec["eventSource"] == "aws:sqs"
     assert rec["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:orders"
@@ -186,8 +215,9 @@ def test_md5_of_message_attributes_matches_sqs():
     def lp(data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + data
 
-    expected = hashlib.md5(lp(b"fault") + lp(b"String") + b"\x01" + lp(b"poison")
-                           + lp(b"orderId") + lp(b"String") + b"\x01" + lp(b"o-1")).hexdigest()
+    expected = hashlib.md5(
+        lp(b"fault") + lp(b"String") + b"\x01" + lp(b"poison") + lp(b"orderId") + lp(b"String") + b"\x01" + lp(b"o-1")
+    ).hexdigest()
     attributes = sqs_record("x", message_attributes={"orderId": "o-1", "fault": "poison"})["messageAttributes"]
     assert md5_of_message_attributes(attributes) == expected
 
@@ -207,8 +237,9 @@ def test_valid_order_is_confirmed(worker, store, visibility, logs):
     assert item["updatedAt"] == item["processedAt"] == FIXED_STAMP
     assert item["attempts"] == 1
     assert item["createdAt"] == "2024-05-01T12:30:45.678Z"  # untouched
-    assert store.writes == [{"orderId": ORDER_ID, "status": "CONFIRMED", "reason": None,
-                             "timestamp": FIXED_STAMP, "attempts": 1}]
+    assert store.writes == [
+        {"orderId": ORDER_ID, "status": "CONFIRMED", "reason": None, "timestamp": FIXED_STAMP, "attempts": 1}
+    ]
     assert visibility.changes == []
     (confirmed,) = [line for line in logs() if line["message"] == "Order confirmed"]
     assert confirmed["orderId"] == ORDER_ID
@@ -242,12 +273,18 @@ REJECTIONS = [
     ("total-mismatch", {"total": "44.99"}, {}, "total does not match items"),
     ("blocked-customer", {"customerId": "cust-666"}, {}, "customer cust-666 is blocked"),
     ("discontinued-sku", {}, {"discontinued_skus": frozenset({"PEN_42"})}, "SKU PEN_42 is discontinued"),
-    ("quantity-limit",
-     {"items": [{"sku": "SKU-1", "quantity": 150, "unitPrice": "1.00"}], "total": "150.00"}, {},
-     "quantity 150 of SKU-1 exceeds the limit of 100"),
-    ("total-limit",
-     {"items": [{"sku": "TV", "quantity": 2, "unitPrice": "6000.00"}], "total": "12000.00"}, {},
-     "total 12000.00 exceeds the limit of 10000"),
+    (
+        "quantity-limit",
+        {"items": [{"sku": "SKU-1", "quantity": 150, "unitPrice": "1.00"}], "total": "150.00"},
+        {},
+        "quantity 150 of SKU-1 exceeds the limit of 100",
+    ),
+    (
+        "total-limit",
+        {"items": [{"sku": "TV", "quantity": 2, "unitPrice": "6000.00"}], "total": "12000.00"},
+        {},
+        "total 12000.00 exceeds the limit of 10000",
+    ),
 ]
 
 
@@ -295,16 +332,26 @@ def test_rules_come_from_the_environment():
     from order_worker.rules import Rules, rules_from_env
 
     assert rules_from_env({}) == Rules(100, Decimal(10000), frozenset({"cust-666"}), frozenset())
-    env = {"MAX_QUANTITY_PER_ITEM": "5", "MAX_ORDER_TOTAL": "250.50", "BLOCKED_CUSTOMERS": "a,b",
-           "DISCONTINUED_SKUS": " OLD-1 , OLD-2 "}
+    env = {
+        "MAX_QUANTITY_PER_ITEM": "5",
+        "MAX_ORDER_TOTAL": "250.50",
+        "BLOCKED_CUSTOMERS": "a,b",
+        "DISCONTINUED_SKUS": " OLD-1 , OLD-2 ",
+    }
     assert rules_from_env(env) == Rules(5, Decimal("250.50"), frozenset({"a", "b"}), frozenset({"OLD-1", "OLD-2"}))
     assert rules_from_env({"BLOCKED_CUSTOMERS": ""}).blocked_customers == frozenset()
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("MAX_QUANTITY_PER_ITEM", "0"), ("MAX_QUANTITY_PER_ITEM", "ten"), ("MAX_QUANTITY_PER_ITEM", "1.5"),
-     ("MAX_ORDER_TOTAL", "-1"), ("MAX_ORDER_TOTAL", "NaN"), ("MAX_ORDER_TOTAL", "lots")],
+    [
+        ("MAX_QUANTITY_PER_ITEM", "0"),
+        ("MAX_QUANTITY_PER_ITEM", "ten"),
+        ("MAX_QUANTITY_PER_ITEM", "1.5"),
+        ("MAX_ORDER_TOTAL", "-1"),
+        ("MAX_ORDER_TOTAL", "NaN"),
+        ("MAX_ORDER_TOTAL", "lots"),
+    ],
 )
 def test_bad_rule_settings_name_the_variable(name, value):
     from order_worker.rules import rules_from_env
@@ -316,8 +363,14 @@ def test_bad_rule_settings_name_the_variable(name, value):
 def test_bad_settings_fail_at_import():
     env = {k: v for k, v in os.environ.items()}
     env.update(PYTHONPATH=HANDLER_PYTHONPATH, TRANSIENT_FAILURES="-1")
-    result = subprocess.run([sys.executable, "-c", "import order_worker.handler"],
-                            check=False, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import order_worker.handler"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode != 0
     assert "TRANSIENT_FAILURES" in result.stderr
@@ -327,8 +380,14 @@ def test_bad_settings_fail_at_import():
 def test_missing_env_fails_at_import(missing):
     env = {k: v for k, v in os.environ.items() if k != missing}
     env["PYTHONPATH"] = HANDLER_PYTHONPATH
-    result = subprocess.run([sys.executable, "-c", "import order_worker.handler"],
-                            check=False, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import order_worker.handler"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode != 0
     assert f"Environment variable {missing} is required" in result.stderr
@@ -377,7 +436,10 @@ def test_poison_always_fails(worker, store, visibility, logs):
     assert store.attempted == []  # nothing decided
     # the failure is noted on the order: how many receives failed, and why
     assert store.items[ORDER_ID]["failedAttempts"] == 6
-    assert store.items[ORDER_ID]["lastError"] == f"PoisonOrder: poison order {ORDER_ID}: this order always fails (lab fault injection)"
+    assert (
+        store.items[ORDER_ID]["lastError"]
+        == f"PoisonOrder: poison order {ORDER_ID}: this order always fails (lab fault injection)"
+    )
     # a permanent failure is made visible again at once: no backoff can help it
     assert [timeout for _, timeout in visibility.changes] == [0] * 6
     errors = [line for line in logs() if line["level"] == "ERROR"]
@@ -392,8 +454,11 @@ def test_fault_injection_off_lets_faulty_orders_through(worker, store, visibilit
     other = "22222222-2222-4222-8222-222222222222"
     store.items[other] = pending_order(other)
 
-    response = invoke(worker, record(message(fault="poison"), receive_count=4),
-                      record(message(other, fault="transient"), receive_count=1))
+    response = invoke(
+        worker,
+        record(message(fault="poison"), receive_count=4),
+        record(message(other, fault="transient"), receive_count=1),
+    )
 
     assert response == {"batchItemFailures": []}
     assert store.items[ORDER_ID]["status"] == store.items[other]["status"] == "CONFIRMED"
@@ -403,8 +468,19 @@ def test_fault_injection_off_lets_faulty_orders_through(worker, store, visibilit
     assert [line["fault"] for line in ignored] == ["poison", "transient"]
 
 
-@pytest.mark.parametrize(("value", "enabled"), [(None, True), ("on", True), ("ON", True), ("true", True),
-                                                ("off", False), ("Off", False), ("false", False), ("0", False)])
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [
+        (None, True),
+        ("on", True),
+        ("ON", True),
+        ("true", True),
+        ("off", False),
+        ("Off", False),
+        ("false", False),
+        ("0", False),
+    ],
+)
 def test_fault_injection_setting(value, enabled):
     from order_worker.faults import fault_injection_from_env
 
@@ -413,8 +489,14 @@ def test_fault_injection_setting(value, enabled):
 
 def test_bad_fault_injection_setting_fails_at_import():
     env = dict(os.environ, PYTHONPATH=HANDLER_PYTHONPATH, FAULT_INJECTION="sometimes")
-    result = subprocess.run([sys.executable, "-c", "import order_worker.handler"],
-                            check=False, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import order_worker.handler"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode != 0
     assert "FAULT_INJECTION" in result.stderr
@@ -426,7 +508,9 @@ def test_poison_raises_poison_order():
     from order_worker.messages import parse_message
 
     order = parse_message(json.dumps(message(fault="poison")))
-    with pytest.raises(PoisonOrder, match=f"^poison order {ORDER_ID}: this order always fails \\(lab fault injection\\)$"):
+    with pytest.raises(
+        PoisonOrder, match=f"^poison order {ORDER_ID}: this order always fails \\(lab fault injection\\)$"
+    ):
         inject_fault(order, receive_count=100, transient_failures=2)
 
 
@@ -442,8 +526,14 @@ def test_the_failure_is_noted_before_the_message_can_come_back(worker, store, vi
     # before this invocation ends; whoever finds it there must already read this receive's failure.
     noted_when_released: list[Any] = []
     change = visibility.change_visibility
-    monkeypatch.setattr(visibility, "change_visibility", lambda handle, timeout: (
-        noted_when_released.append(store.items[ORDER_ID].get("failedAttempts")), change(handle, timeout)))
+    monkeypatch.setattr(
+        visibility,
+        "change_visibility",
+        lambda handle, timeout: (
+            noted_when_released.append(store.items[ORDER_ID].get("failedAttempts")),
+            change(handle, timeout),
+        ),
+    )
 
     invoke(worker, record(message(fault="poison"), receive_count=3))
 
@@ -461,8 +551,12 @@ def test_retry_delay_is_zero_for_permanent_failures_only():
 
 
 def test_partial_batch_response_lists_only_failed_messages(worker, store, visibility):
-    ids = [ORDER_ID, "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333",
-           "44444444-4444-4444-8444-444444444444"]
+    ids = [
+        ORDER_ID,
+        "22222222-2222-4222-8222-222222222222",
+        "33333333-3333-4333-8333-333333333333",
+        "44444444-4444-4444-8444-444444444444",
+    ]
     for order_id in ids[1:]:
         store.items[order_id] = pending_order(order_id)
     records = [
@@ -474,8 +568,9 @@ def test_partial_batch_response_lists_only_failed_messages(worker, store, visibi
 
     response = invoke(worker, *records)
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["messageId"]},
-                                              {"itemIdentifier": records[3]["messageId"]}]}
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": records[1]["messageId"]}, {"itemIdentifier": records[3]["messageId"]}]
+    }
     assert [store.items[order_id]["status"] for order_id in ids] == ["CONFIRMED", "PENDING", "REJECTED", "PENDING"]
     # Visibility shortened for the failures only: the poison one at once, the transient one after its backoff.
     assert visibility.changes == [(records[1]["receiptHandle"], 0), (records[3]["receiptHandle"], 2)]
@@ -532,8 +627,9 @@ def test_duplicate_message_for_a_final_order_succeeds_without_a_second_write(wor
 
 
 def test_order_never_moves_backwards(worker, store, visibility):
-    store.items[ORDER_ID] = pending_order(status="CONFIRMED", processedAt="2024-05-01T12:31:00.000Z",
-                                          attempts=Decimal(1))
+    store.items[ORDER_ID] = pending_order(
+        status="CONFIRMED", processedAt="2024-05-01T12:31:00.000Z", attempts=Decimal(1)
+    )
     snapshot = copy.deepcopy(store.items)
     late_rejection = record(message(customerId="cust-666"), receive_count=2)
 
@@ -589,12 +685,21 @@ MALFORMED = [
     ("json-array", "[]", "body must be a JSON object"),
     ("empty", "", "body is empty"),
     ("no-order-id", json.dumps({k: v for k, v in message().items() if k != "orderId"}), "orderId: missing"),
-    ("float-price", json.dumps(message(items=[{"sku": "A", "quantity": 1, "unitPrice": 5.5}], total="5.50")),
-     'items[0].unitPrice: must be a decimal string such as "19.99"'),
-    ("quantity-string", json.dumps(message(items=[{"sku": "A", "quantity": "1", "unitPrice": "5.50"}])),
-     "items[0].quantity: must be a whole number of at least 1"),
-    ("quantity-zero", json.dumps(message(items=[{"sku": "A", "quantity": 0, "unitPrice": "5.50"}])),
-     "items[0].quantity: must be a whole number of at least 1"),
+    (
+        "float-price",
+        json.dumps(message(items=[{"sku": "A", "quantity": 1, "unitPrice": 5.5}], total="5.50")),
+        'items[0].unitPrice: must be a decimal string such as "19.99"',
+    ),
+    (
+        "quantity-string",
+        json.dumps(message(items=[{"sku": "A", "quantity": "1", "unitPrice": "5.50"}])),
+        "items[0].quantity: must be a whole number of at least 1",
+    ),
+    (
+        "quantity-zero",
+        json.dumps(message(items=[{"sku": "A", "quantity": 0, "unitPrice": "5.50"}])),
+        "items[0].quantity: must be a whole number of at least 1",
+    ),
     ("no-items", json.dumps(message(items=[])), "items: must be a non-empty list"),
     ("bad-fault", json.dumps(message(fault="slow")), 'fault: must be null, "transient" or "poison"'),
     ("nan-total", json.dumps(message(total="NaN")), 'total: must be a decimal string such as "19.99"'),
@@ -646,36 +751,63 @@ def test_dynamo_store_conditional_update_for_confirmed_and_rejected(stubbed_clie
     from order_worker.store import DynamoOrderStatusStore
 
     client, stubber = stubbed_client("dynamodb")
-    base_names = {"#status": "status", "#updatedAt": "updatedAt", "#processedAt": "processedAt",
-                  "#attempts": "attempts", "#appliedCount": "appliedCount"}
-    base_values = {":pending": {"S": "PENDING"}, ":now": {"S": FIXED_STAMP}, ":attempts": {"N": "2"},
-                   ":one": {"N": "1"}}
-    stubber.add_response("update_item", {}, {
-        "TableName": "orders",
-        "Key": {"orderId": {"S": ORDER_ID}},
-        "UpdateExpression": ("SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts"
-                             " ADD #appliedCount :one"),
-        "ConditionExpression": "#status = :pending",
-        "ExpressionAttributeNames": base_names,
-        "ExpressionAttributeValues": {":decision": {"S": "CONFIRMED"}, **base_values},
-    })
-    stubber.add_response("update_item", {}, {
-        "TableName": "orders",
-        "Key": {"orderId": {"S": ORDER_ID}},
-        "UpdateExpression": ("SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts,"
-                             " #statusReason = :reason ADD #appliedCount :one"),
-        "ConditionExpression": "#status = :pending",
-        "ExpressionAttributeNames": {**base_names, "#statusReason": "statusReason"},
-        "ExpressionAttributeValues": {":decision": {"S": "REJECTED"}, **base_values,
-                                      ":reason": {"S": "customer cust-666 is blocked"}},
-    })
-    stubber.add_client_error("update_item", service_error_code="ConditionalCheckFailedException",
-                             http_status_code=400)
+    base_names = {
+        "#status": "status",
+        "#updatedAt": "updatedAt",
+        "#processedAt": "processedAt",
+        "#attempts": "attempts",
+        "#appliedCount": "appliedCount",
+    }
+    base_values = {
+        ":pending": {"S": "PENDING"},
+        ":now": {"S": FIXED_STAMP},
+        ":attempts": {"N": "2"},
+        ":one": {"N": "1"},
+    }
+    stubber.add_response(
+        "update_item",
+        {},
+        {
+            "TableName": "orders",
+            "Key": {"orderId": {"S": ORDER_ID}},
+            "UpdateExpression": (
+                "SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts"
+                " ADD #appliedCount :one"
+            ),
+            "ConditionExpression": "#status = :pending",
+            "ExpressionAttributeNames": base_names,
+            "ExpressionAttributeValues": {":decision": {"S": "CONFIRMED"}, **base_values},
+        },
+    )
+    stubber.add_response(
+        "update_item",
+        {},
+        {
+            "TableName": "orders",
+            "Key": {"orderId": {"S": ORDER_ID}},
+            "UpdateExpression": (
+                "SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts,"
+                " #statusReason = :reason ADD #appliedCount :one"
+            ),
+            "ConditionExpression": "#status = :pending",
+            "ExpressionAttributeNames": {**base_names, "#statusReason": "statusReason"},
+            "ExpressionAttributeValues": {
+                ":decision": {"S": "REJECTED"},
+                **base_values,
+                ":reason": {"S": "customer cust-666 is blocked"},
+            },
+        },
+    )
+    stubber.add_client_error("update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400)
 
     store = DynamoOrderStatusStore("orders", client)
     assert store.record_decision(ORDER_ID, Decision("CONFIRMED"), timestamp=FIXED_STAMP, attempts=2) is True
-    assert store.record_decision(ORDER_ID, Decision("REJECTED", "customer cust-666 is blocked"),
-                                 timestamp=FIXED_STAMP, attempts=2) is True
+    assert (
+        store.record_decision(
+            ORDER_ID, Decision("REJECTED", "customer cust-666 is blocked"), timestamp=FIXED_STAMP, attempts=2
+        )
+        is True
+    )
     assert store.record_decision(ORDER_ID, Decision("CONFIRMED"), timestamp=FIXED_STAMP, attempts=2) is False
 
 
@@ -685,12 +817,14 @@ def test_dynamo_store_other_errors_propagate(stubbed_client):
     from order_worker.store import DynamoOrderStatusStore
 
     client, stubber = stubbed_client("dynamodb")
-    stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException",
-                             http_status_code=400)
+    stubber.add_client_error(
+        "update_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
+    )
 
     with pytest.raises(ClientError):
-        DynamoOrderStatusStore("orders", client).record_decision(ORDER_ID, Decision("CONFIRMED"),
-                                                                 timestamp=FIXED_STAMP, attempts=1)
+        DynamoOrderStatusStore("orders", client).record_decision(
+            ORDER_ID, Decision("CONFIRMED"), timestamp=FIXED_STAMP, attempts=1
+        )
 
 
 def test_dynamo_store_get_is_consistent_and_deserializes(stubbed_client):
@@ -698,8 +832,11 @@ def test_dynamo_store_get_is_consistent_and_deserializes(stubbed_client):
 
     client, stubber = stubbed_client("dynamodb")
     expected = {"TableName": "orders", "Key": {"orderId": {"S": ORDER_ID}}, "ConsistentRead": True}
-    stubber.add_response("get_item", {"Item": {"orderId": {"S": ORDER_ID}, "status": {"S": "CONFIRMED"},
-                                               "attempts": {"N": "2"}}}, expected)
+    stubber.add_response(
+        "get_item",
+        {"Item": {"orderId": {"S": ORDER_ID}, "status": {"S": "CONFIRMED"}, "attempts": {"N": "2"}}},
+        expected,
+    )
     stubber.add_response("get_item", {}, expected)
 
     store = DynamoOrderStatusStore("orders", client)
@@ -712,8 +849,9 @@ def test_sqs_visibility_calls_change_message_visibility(stubbed_client):
 
     client, stubber = stubbed_client("sqs")
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
-    stubber.add_response("change_message_visibility", {},
-                         {"QueueUrl": url, "ReceiptHandle": "AQEB-handle", "VisibilityTimeout": 8})
+    stubber.add_response(
+        "change_message_visibility", {}, {"QueueUrl": url, "ReceiptHandle": "AQEB-handle", "VisibilityTimeout": 8}
+    )
 
     SqsMessageVisibility(url, client).change_visibility("AQEB-handle", 8)
 

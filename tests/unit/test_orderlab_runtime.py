@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import orderlab_runtime
 import pytest
 
-import orderlab_runtime
 from helpers.aws.packaging import SHARED_MODULES_DIR
 
 
@@ -36,8 +36,9 @@ def test_required_env_names_the_variable_and_its_meaning(monkeypatch: pytest.Mon
         monkeypatch.setenv("ORDERLAB_TEST_SETTING", value)
     with pytest.raises(RuntimeError) as caught:
         orderlab_runtime.required_env("ORDERLAB_TEST_SETTING", "the DynamoDB orders table name")
-    assert str(caught.value) == ("Environment variable ORDERLAB_TEST_SETTING is required "
-                                 "(the DynamoDB orders table name) but is not set")
+    assert str(caught.value) == (
+        "Environment variable ORDERLAB_TEST_SETTING is required (the DynamoDB orders table name) but is not set"
+    )
 
 
 # --------------------------------------------------------------------------- clients
@@ -83,21 +84,31 @@ def test_set_client_swaps_and_none_restores_a_real_one(boto3_client_calls: list[
 
 def test_importing_it_needs_only_the_standard_library():
     """The handlers' pure modules and a zip's cold start must not pay for boto3 before it is used."""
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import orderlab_runtime; "
-             "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, sorted(sys.modules); print('ok')")
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(SHARED_MODULES_DIR)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import orderlab_runtime; "
+        "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, sorted(sys.modules); print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(SHARED_MODULES_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
 # --------------------------------------------------------------------------- timestamps
 
 
-@pytest.mark.parametrize(("moment", "expected"), [
-    (datetime(2024, 5, 1, 14, 30, 5, 123999, tzinfo=UTC), "2024-05-01T14:30:05.123Z"),  # truncated, not rounded
-    (datetime(2024, 5, 1, 14, 30, 5, tzinfo=UTC), "2024-05-01T14:30:05.000Z"),
-    (datetime(2024, 5, 1, 16, 30, 5, 7000, tzinfo=timezone(timedelta(hours=2))), "2024-05-01T14:30:05.007Z"),
-])
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (datetime(2024, 5, 1, 14, 30, 5, 123999, tzinfo=UTC), "2024-05-01T14:30:05.123Z"),  # truncated, not rounded
+        (datetime(2024, 5, 1, 14, 30, 5, tzinfo=UTC), "2024-05-01T14:30:05.000Z"),
+        (datetime(2024, 5, 1, 16, 30, 5, 7000, tzinfo=timezone(timedelta(hours=2))), "2024-05-01T14:30:05.007Z"),
+    ],
+)
 def test_format_timestamp_is_utc_with_milliseconds(moment: datetime, expected: str):
     assert orderlab_runtime.format_timestamp(moment) == expected
 
@@ -124,15 +135,29 @@ def test_timestamp_now_reads_the_clock_tests_freeze(freeze_clock: Any):
 def test_get_item_is_consistent_and_deserializes_or_returns_none(stubbed_client: Any):
     client, stubber = stubbed_client("dynamodb")
     expected = {"TableName": "orders", "Key": {"orderId": {"S": "o-1"}}, "ConsistentRead": True}
-    stubber.add_response("get_item", {"Item": {
-        "orderId": {"S": "o-1"}, "total": {"N": "44.98"}, "itemCount": {"N": "2"},
-        "customer": {"M": {"id": {"S": "cust-1"}}}, "items": {"L": [{"M": {"quantity": {"N": "1"}}}]},
-    }}, expected)
+    stubber.add_response(
+        "get_item",
+        {
+            "Item": {
+                "orderId": {"S": "o-1"},
+                "total": {"N": "44.98"},
+                "itemCount": {"N": "2"},
+                "customer": {"M": {"id": {"S": "cust-1"}}},
+                "items": {"L": [{"M": {"quantity": {"N": "1"}}}]},
+            }
+        },
+        expected,
+    )
     stubber.add_response("get_item", {}, expected)
 
     item = orderlab_runtime.get_item(client, "orders", {"orderId": "o-1"})
-    assert item == {"orderId": "o-1", "total": Decimal("44.98"), "itemCount": Decimal(2),
-                    "customer": {"id": "cust-1"}, "items": [{"quantity": Decimal(1)}]}
+    assert item == {
+        "orderId": "o-1",
+        "total": Decimal("44.98"),
+        "itemCount": Decimal(2),
+        "customer": {"id": "cust-1"},
+        "items": [{"quantity": Decimal(1)}],
+    }
     assert isinstance(item["total"], Decimal)
     assert orderlab_runtime.get_item(client, "orders", {"orderId": "o-1"}) is None
 

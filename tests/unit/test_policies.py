@@ -14,11 +14,13 @@ AWS docs: https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html#g
 https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html,
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-permissions.html
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -43,8 +45,11 @@ def arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
 
 
-TABLE = TableInfo(f"{PREFIX}-orders", arn("dynamodb", f"table/{PREFIX}-orders"),
-                  stream_arn=arn("dynamodb", f"table/{PREFIX}-orders/stream/2024-01-01T00:00:00.000"))
+TABLE = TableInfo(
+    f"{PREFIX}-orders",
+    arn("dynamodb", f"table/{PREFIX}-orders"),
+    stream_arn=arn("dynamodb", f"table/{PREFIX}-orders/stream/2024-01-01T00:00:00.000"),
+)
 
 
 def queue(component: str) -> QueueInfo:
@@ -56,7 +61,8 @@ def queue(component: str) -> QueueInfo:
 ARGUMENTS: dict[str, Callable[[], Any]] = {
     "table": lambda: TABLE,
     "queues": lambda: importlib.import_module("helpers.pipeline.step2").OrderQueues(
-        queue("order-queue"), queue("order-dlq"), queue("stream-failures")),
+        queue("order-queue"), queue("order-dlq"), queue("stream-failures")
+    ),
     "table_arn": lambda: TABLE.arn,
     "stream_arn": lambda: TABLE.stream_arn,
     "queue_arn": lambda: queue("high-value-queue").arn,
@@ -94,8 +100,10 @@ def build(function: Callable[..., Any]) -> list[dict[str, Any]]:
         if parameter.default is not inspect.Parameter.empty and parameter.name not in ARGUMENTS:
             continue
         if parameter.name not in ARGUMENTS:
-            pytest.fail(f"{function.__qualname__}: no builder for argument {parameter.name!r}: add it to ARGUMENTS "
-                        "in tests/unit/test_policies.py so this role's policy is checked")
+            pytest.fail(
+                f"{function.__qualname__}: no builder for argument {parameter.name!r}: add it to ARGUMENTS "
+                "in tests/unit/test_policies.py so this role's policy is checked"
+            )
         kwargs[parameter.name] = ARGUMENTS[parameter.name]()
     return function(**kwargs)
 
@@ -105,9 +113,13 @@ FUNCTIONS = statement_functions()
 
 def test_the_stacks_role_statement_functions_are_found():
     names = [name for name, _ in FUNCTIONS]
-    for expected in ("step1.create_order_role_statements", "step2.stream_processor_role_statements",
-                     "step3.order_worker_role_statements", "step4.consumer_role_statements",
-                     "step4.pipe_role_statements"):
+    for expected in (
+        "step1.create_order_role_statements",
+        "step2.stream_processor_role_statements",
+        "step3.order_worker_role_statements",
+        "step4.consumer_role_statements",
+        "step4.pipe_role_statements",
+    ):
         assert f"helpers.pipeline.{expected}" in names, names
 
 
@@ -132,23 +144,29 @@ def test_a_functions_logs_grant_is_its_own_log_streams_only(lab: Lab):
     assert policy_findings({"Version": "2012-10-17", "Statement": [statement]}) == []
 
 
-@pytest.mark.parametrize("statement,expected", [
-    ({"Action": "sqs:*", "Resource": arn("sqs", "q")}, "wildcard action 'sqs:*'"),
-    ({"Action": "*", "Resource": arn("sqs", "q")}, "wildcard action '*'"),
-    ({"Action": "sqs:Send*", "Resource": arn("sqs", "q")}, "wildcard action 'sqs:Send*'"),
-    ({"Action": "sqs:SendMessage", "Resource": "*"}, "resource '*'"),
-    ({"Action": "sqs:SendMessage", "Resource": arn("sqs", "alice-*")}, "wildcard resource"),
-    ({"Action": "dynamodb:ListStreams", "Resource": "*"}, "resource '*'"),
-    ({"Action": "dynamodb:GetRecords", "Resource": arn("dynamodb", "table/t/stream/*")}, "wildcard resource"),
-    ({"Action": ["logs:CreateLogGroup"], "Resource": arn("logs", "log-group:/aws/lambda/f:*")}, "wildcard resource"),
-    ({"Action": "logs:PutLogEvents", "Resource": arn("logs", "log-group:/aws/lambda/*:*")}, "wildcard resource"),
-    ({"NotAction": "iam:*", "Resource": arn("sqs", "q")}, "uses NotAction"),
-    ({"Action": "sqs:SendMessage", "NotResource": arn("sqs", "q")}, "uses NotResource"),
-    ({"Action": "sqs:SendMessage", "Resource": "my-queue"}, "is not an ARN"),
-    ({"Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:eu-west-1:999999999999:q"}, "not 123456789012"),
-    ({"Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:123456789012:q"}, "not eu-west-1"),
-    ({"Action": "dynamodb:PutItem", "Resource": arn("sqs", "q")}, "granted on a sqs resource"),
-])
+@pytest.mark.parametrize(
+    "statement,expected",
+    [
+        ({"Action": "sqs:*", "Resource": arn("sqs", "q")}, "wildcard action 'sqs:*'"),
+        ({"Action": "*", "Resource": arn("sqs", "q")}, "wildcard action '*'"),
+        ({"Action": "sqs:Send*", "Resource": arn("sqs", "q")}, "wildcard action 'sqs:Send*'"),
+        ({"Action": "sqs:SendMessage", "Resource": "*"}, "resource '*'"),
+        ({"Action": "sqs:SendMessage", "Resource": arn("sqs", "alice-*")}, "wildcard resource"),
+        ({"Action": "dynamodb:ListStreams", "Resource": "*"}, "resource '*'"),
+        ({"Action": "dynamodb:GetRecords", "Resource": arn("dynamodb", "table/t/stream/*")}, "wildcard resource"),
+        (
+            {"Action": ["logs:CreateLogGroup"], "Resource": arn("logs", "log-group:/aws/lambda/f:*")},
+            "wildcard resource",
+        ),
+        ({"Action": "logs:PutLogEvents", "Resource": arn("logs", "log-group:/aws/lambda/*:*")}, "wildcard resource"),
+        ({"NotAction": "iam:*", "Resource": arn("sqs", "q")}, "uses NotAction"),
+        ({"Action": "sqs:SendMessage", "NotResource": arn("sqs", "q")}, "uses NotResource"),
+        ({"Action": "sqs:SendMessage", "Resource": "my-queue"}, "is not an ARN"),
+        ({"Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:eu-west-1:999999999999:q"}, "not 123456789012"),
+        ({"Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:123456789012:q"}, "not eu-west-1"),
+        ({"Action": "dynamodb:PutItem", "Resource": arn("sqs", "q")}, "granted on a sqs resource"),
+    ],
+)
 def test_broad_or_foreign_grants_are_findings(statement: dict[str, Any], expected: str):
     document = {"Version": "2012-10-17", "Statement": [{"Sid": "S", "Effect": "Allow", **statement}]}
     findings = policy_findings(document, account=ACCOUNT, region=REGION)
@@ -161,22 +179,41 @@ def test_broad_or_foreign_grants_are_findings(statement: dict[str, Any], expecte
 
 
 def test_the_forms_aws_requires_are_accepted_and_duplicates_are_not():
-    allowed = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": arn("logs", "log-group:/aws/lambda/alice-x:*")},
-        {"Sid": "Streams", "Effect": "Allow", "Action": "dynamodb:ListStreams",
-         "Resource": arn("dynamodb", "table/alice-orders/stream/*")},
-        {"Sid": "Index", "Effect": "Allow", "Action": "dynamodb:Query",
-         "Resource": arn("dynamodb", "table/alice-orders/index/*")},
-    ]}
+    allowed = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": arn("logs", "log-group:/aws/lambda/alice-x:*"),
+            },
+            {
+                "Sid": "Streams",
+                "Effect": "Allow",
+                "Action": "dynamodb:ListStreams",
+                "Resource": arn("dynamodb", "table/alice-orders/stream/*"),
+            },
+            {
+                "Sid": "Index",
+                "Effect": "Allow",
+                "Action": "dynamodb:Query",
+                "Resource": arn("dynamodb", "table/alice-orders/index/*"),
+            },
+        ],
+    }
     assert policy_findings(allowed, account=ACCOUNT, region=REGION) == []
-    twice = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "A", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn("sqs", "q")},
-        {"Sid": "B", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [arn("sqs", "q")]},
-    ]}
+    twice = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "A", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn("sqs", "q")},
+            {"Sid": "B", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [arn("sqs", "q")]},
+        ],
+    }
     assert policy_findings(twice) == [f"B: sqs:SendMessage on {arn('sqs', 'q')} is already granted by A"]
     assert policy_findings({"Version": "2008-10-17", "Statement": []}) == [
-        "policy Version is '2008-10-17', not '2012-10-17'"]
+        "policy Version is '2008-10-17', not '2012-10-17'"
+    ]
 
 
 def test_trust_policies_name_one_service_and_pipes_are_confused_deputy_safe(lab: Lab):
@@ -186,7 +223,9 @@ def test_trust_policies_name_one_service_and_pipes_are_confused_deputy_safe(lab:
     (statement,) = pipe_trust["Statement"]
     assert statement["Principal"] == {"Service": "pipes.amazonaws.com"}
     assert statement["Condition"]["StringEquals"] == {
-        "aws:SourceAccount": ACCOUNT, "aws:SourceArn": arn("pipes", "pipe/alice-high-value-pipe")}
+        "aws:SourceAccount": ACCOUNT,
+        "aws:SourceArn": arn("pipes", "pipe/alice-high-value-pipe"),
+    }
 
 
 # What each handler's own code calls (read from its source). A change in a handler that calls a new
@@ -200,8 +239,9 @@ CODE_ACTIONS = {
 }
 
 
-@pytest.mark.parametrize("package", sorted(p.name for p in (REPO_ROOT / "lambdas").iterdir()
-                                            if p.is_dir() and p != SHARED_MODULES_DIR))
+@pytest.mark.parametrize(
+    "package", sorted(p.name for p in (REPO_ROOT / "lambdas").iterdir() if p.is_dir() and p != SHARED_MODULES_DIR)
+)
 def test_each_handlers_code_calls_exactly_the_known_actions(package: str):
     assert package in CODE_ACTIONS, f"a new Lambda package {package}: add what its code calls to CODE_ACTIONS"
     assert code_actions(REPO_ROOT / "lambdas" / package / package) == CODE_ACTIONS[package]
@@ -211,12 +251,15 @@ SQS_TRIGGER = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttribute
 STREAM_TRIGGER = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 
 
-@pytest.mark.parametrize("function,package,extra", [
-    ("helpers.pipeline.step1.create_order_role_statements", "create_order", set()),
-    ("helpers.pipeline.step3.order_worker_role_statements", "order_worker", SQS_TRIGGER),
-    ("helpers.pipeline.step2.stream_processor_role_statements", "stream_processor", STREAM_TRIGGER),
-    ("helpers.pipeline.step4.consumer_role_statements", "high_value", SQS_TRIGGER),
-])
+@pytest.mark.parametrize(
+    "function,package,extra",
+    [
+        ("helpers.pipeline.step1.create_order_role_statements", "create_order", set()),
+        ("helpers.pipeline.step3.order_worker_role_statements", "order_worker", SQS_TRIGGER),
+        ("helpers.pipeline.step2.stream_processor_role_statements", "stream_processor", STREAM_TRIGGER),
+        ("helpers.pipeline.step4.consumer_role_statements", "high_value", SQS_TRIGGER),
+    ],
+)
 def test_a_functions_role_grants_what_its_code_and_trigger_use_and_nothing_else(function, package, extra):
     """At the level of actions (resources are checked on the deployed stack): granted == code + trigger
     (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions,
@@ -230,19 +273,27 @@ def test_a_functions_role_grants_what_its_code_and_trigger_use_and_nothing_else(
 
 
 def test_the_pipe_needs_exactly_source_enrichment_target_and_dead_letter_grants():
-    pipe = {"Source": TABLE.stream_arn, "Enrichment": ARGUMENTS["enrichment_arn"](),
-            "Target": queue("high-value-queue").arn,
-            "SourceParameters": {"DynamoDBStreamParameters": {"DeadLetterConfig": {
-                "Arn": queue("high-value-pipe-dlq").arn}}}}
+    pipe = {
+        "Source": TABLE.stream_arn,
+        "Enrichment": ARGUMENTS["enrichment_arn"](),
+        "Target": queue("high-value-queue").arn,
+        "SourceParameters": {
+            "DynamoDBStreamParameters": {"DeadLetterConfig": {"Arn": queue("high-value-pipe-dlq").arn}}
+        },
+    }
     required = pipe_required_grants(pipe)
     table_streams = f"{TABLE.arn}/stream/*"
     assert required == {
-        ("dynamodb:DescribeStream", TABLE.stream_arn), ("dynamodb:GetRecords", TABLE.stream_arn),
-        ("dynamodb:GetShardIterator", TABLE.stream_arn), ("dynamodb:ListStreams", table_streams),
+        ("dynamodb:DescribeStream", TABLE.stream_arn),
+        ("dynamodb:GetRecords", TABLE.stream_arn),
+        ("dynamodb:GetShardIterator", TABLE.stream_arn),
+        ("dynamodb:ListStreams", table_streams),
         ("lambda:InvokeFunction", ARGUMENTS["enrichment_arn"]()),
-        ("sqs:SendMessage", queue("high-value-queue").arn), ("sqs:SendMessage", queue("high-value-pipe-dlq").arn),
+        ("sqs:SendMessage", queue("high-value-queue").arn),
+        ("sqs:SendMessage", queue("high-value-pipe-dlq").arn),
     }
     routing = pytest.importorskip("helpers.pipeline.step4")
-    statements = routing.pipe_role_statements(TABLE.stream_arn, queue("high-value-queue").arn,
-                                              queue("high-value-pipe-dlq").arn, ARGUMENTS["enrichment_arn"]())
+    statements = routing.pipe_role_statements(
+        TABLE.stream_arn, queue("high-value-queue").arn, queue("high-value-pipe-dlq").arn, ARGUMENTS["enrichment_arn"]()
+    )
     assert policy_grants({"Statement": statements}) == required

@@ -5,6 +5,7 @@ removes it), https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.h
 https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html (ScalingConfig is
 for Amazon SQS sources only).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,9 +14,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from helpers.core.naming import tags_for
 from helpers.aws import event_sources
 from helpers.aws.event_sources import NO_CONCURRENCY_CAP, mapping_diff, wanted_settings
+from helpers.core.naming import tags_for
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alice-order-queue"
@@ -29,8 +30,9 @@ class FakeLab:
     prefix, region, account_id = "alice", REGION, ACCOUNT
 
     def __init__(self) -> None:
-        self.lambda_client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x",
-                                          aws_secret_access_key="x")
+        self.lambda_client = boto3.client(
+            "lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+        )
         self.stub = Stubber(self.lambda_client)
         self.stub.activate()
 
@@ -64,15 +66,18 @@ def test_maximum_concurrency_out_of_range_is_refused(value) -> None:
         wanted_settings(batch_size=10, maximum_concurrency=value)
 
 
-@pytest.mark.parametrize("current, wanted, differs", [
-    ({"ScalingConfig": {"MaximumConcurrency": 5}}, {"MaximumConcurrency": 5}, False),
-    ({"ScalingConfig": {"MaximumConcurrency": 10}}, {"MaximumConcurrency": 5}, True),
-    ({}, {"MaximumConcurrency": 5}, True),
-    ({"ScalingConfig": {}}, {"MaximumConcurrency": 5}, True),
-    ({}, {}, False),                                      # no cap asked, none there
-    ({"ScalingConfig": {}}, {}, False),
-    ({"ScalingConfig": {"MaximumConcurrency": 5}}, {}, True),  # remove the cap
-])
+@pytest.mark.parametrize(
+    "current, wanted, differs",
+    [
+        ({"ScalingConfig": {"MaximumConcurrency": 5}}, {"MaximumConcurrency": 5}, False),
+        ({"ScalingConfig": {"MaximumConcurrency": 10}}, {"MaximumConcurrency": 5}, True),
+        ({}, {"MaximumConcurrency": 5}, True),
+        ({"ScalingConfig": {}}, {"MaximumConcurrency": 5}, True),
+        ({}, {}, False),  # no cap asked, none there
+        ({"ScalingConfig": {}}, {}, False),
+        ({"ScalingConfig": {"MaximumConcurrency": 5}}, {}, True),  # remove the cap
+    ],
+)
 def test_scaling_config_diff(current, wanted, differs) -> None:
     diff = mapping_diff({"BatchSize": 10, **current}, {"BatchSize": 10, "ScalingConfig": wanted})
     assert diff == ({"ScalingConfig": wanted} if differs else {})
@@ -80,39 +85,80 @@ def test_scaling_config_diff(current, wanted, differs) -> None:
 
 def test_maximum_concurrency_is_for_queues_only(lab: FakeLab) -> None:
     with pytest.raises(ValueError, match="SQS sources only"):
-        event_sources.ensure_event_source_mapping(lab, function_name="alice-f", source_arn=STREAM_ARN,  # type: ignore[arg-type]
-                                                  batch_size=10, starting_position="LATEST", maximum_concurrency=5)
+        event_sources.ensure_event_source_mapping(
+            lab,
+            function_name="alice-f",
+            source_arn=STREAM_ARN,  # type: ignore[arg-type]
+            batch_size=10,
+            starting_position="LATEST",
+            maximum_concurrency=5,
+        )
 
 
 def test_ensure_mapping_sets_only_the_cap_that_differs(lab: FakeLab) -> None:
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:alice-order-worker"
     esm_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{U1}"
-    current = {"UUID": U1, "State": "Enabled", "FunctionArn": function_arn, "EventSourceArn": QUEUE_ARN,
-               "BatchSize": 10, "MaximumBatchingWindowInSeconds": 0, "EventSourceMappingArn": esm_arn,
-               "FunctionResponseTypes": ["ReportBatchItemFailures"]}
+    current = {
+        "UUID": U1,
+        "State": "Enabled",
+        "FunctionArn": function_arn,
+        "EventSourceArn": QUEUE_ARN,
+        "BatchSize": 10,
+        "MaximumBatchingWindowInSeconds": 0,
+        "EventSourceMappingArn": esm_arn,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
     capped = {**current, "ScalingConfig": {"MaximumConcurrency": 5}}
-    lab.stub.add_response("list_event_source_mappings", {"EventSourceMappings": [current]},
-                          {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN})
-    lab.stub.add_response("update_event_source_mapping", {**capped, "State": "Updating"},
-                          {"UUID": U1, "ScalingConfig": {"MaximumConcurrency": 5}})
+    lab.stub.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [current]},
+        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
+    )
+    lab.stub.add_response(
+        "update_event_source_mapping",
+        {**capped, "State": "Updating"},
+        {"UUID": U1, "ScalingConfig": {"MaximumConcurrency": 5}},
+    )
     lab.stub.add_response("get_event_source_mapping", capped, {"UUID": U1})
     lab.stub.add_response("list_tags", {"Tags": lab.tags}, {"Resource": esm_arn})
-    info = event_sources.ensure_event_source_mapping(lab, function_name="alice-order-worker",  # type: ignore[arg-type]
-                                                     source_arn=QUEUE_ARN, batch_size=10,
-                                                     maximum_batching_window_seconds=0, maximum_concurrency=5,
-                                                     timeout=5)
+    info = event_sources.ensure_event_source_mapping(
+        lab,
+        function_name="alice-order-worker",  # type: ignore[arg-type]
+        source_arn=QUEUE_ARN,
+        batch_size=10,
+        maximum_batching_window_seconds=0,
+        maximum_concurrency=5,
+        timeout=5,
+    )
     assert (info.updated, info.maximum_concurrency) == (("ScalingConfig",), 5)
 
 
 def test_a_new_mapping_without_a_cap_sends_no_scaling_config(lab: FakeLab) -> None:
     created = {"UUID": U1, "State": "Enabled", "EventSourceArn": QUEUE_ARN, "BatchSize": 10}
-    lab.stub.add_response("list_event_source_mappings", {"EventSourceMappings": []},
-                          {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN})
-    lab.stub.add_response("create_event_source_mapping", created, {
-        "FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN, "Enabled": True, "Tags": lab.tags,
-        "BatchSize": 10, "FunctionResponseTypes": ["ReportBatchItemFailures"]})
+    lab.stub.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": []},
+        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
+    )
+    lab.stub.add_response(
+        "create_event_source_mapping",
+        created,
+        {
+            "FunctionName": "alice-order-worker",
+            "EventSourceArn": QUEUE_ARN,
+            "Enabled": True,
+            "Tags": lab.tags,
+            "BatchSize": 10,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
     lab.stub.add_response("get_event_source_mapping", created, {"UUID": U1})
-    info = event_sources.ensure_event_source_mapping(lab, function_name="alice-order-worker",  # type: ignore[arg-type]
-                                                     source_arn=QUEUE_ARN, batch_size=10,
-                                                     maximum_concurrency=NO_CONCURRENCY_CAP, timeout=5)
+    info = event_sources.ensure_event_source_mapping(
+        lab,
+        function_name="alice-order-worker",  # type: ignore[arg-type]
+        source_arn=QUEUE_ARN,
+        batch_size=10,
+        maximum_concurrency=NO_CONCURRENCY_CAP,
+        timeout=5,
+    )
     assert info.created and info.maximum_concurrency is None

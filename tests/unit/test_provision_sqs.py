@@ -2,6 +2,7 @@
 
 No cloud: a fake Lab hands out stubbed clients, so each test states exactly which calls are made.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,13 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from helpers.core.naming import tags_for
 from helpers.aws import event_sources, sqs
 from helpers.aws.dynamodb import TableInfo
+from helpers.core.naming import tags_for
 from helpers.ops.redrive import RedriveError, _find_task, redrive
+from helpers.ops.tracking import _order_of, _reason_of
 from helpers.pipeline.step2 import OrderQueues, stream_processor_role_statements
 from helpers.pipeline.step3 import order_worker_environment, order_worker_role_statements
-from helpers.ops.tracking import _order_of, _reason_of
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alice-order-dlq"
@@ -66,6 +67,7 @@ def lab() -> FakeLab:
 
 # --- RedrivePolicy and friends -------------------------------------------------------------
 
+
 def test_redrive_policy_is_the_json_sqs_takes() -> None:
     assert json.loads(sqs.redrive_policy(DLQ_ARN, 3)) == {"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 3}
 
@@ -89,24 +91,34 @@ def test_redrive_allow_policy_by_queue_and_limits() -> None:
 
 
 def test_wanted_attributes_need_both_halves_of_a_redrive_policy() -> None:
-    common = dict(visibility_timeout=30, receive_wait_time=0, message_retention_seconds=345600,
-                  redrive_allow_source_arns=None)
+    common = dict(
+        visibility_timeout=30, receive_wait_time=0, message_retention_seconds=345600, redrive_allow_source_arns=None
+    )
     with pytest.raises(ValueError, match="both"):
         sqs.wanted_attributes(dead_letter_target_arn=DLQ_ARN, max_receive_count=None, **common)
     with pytest.raises(ValueError, match="both"):
         sqs.wanted_attributes(dead_letter_target_arn=None, max_receive_count=3, **common)
     with pytest.raises(ValueError, match="message_retention_seconds"):
-        sqs.wanted_attributes(**{**common, "message_retention_seconds": 2_000_000},
-                              dead_letter_target_arn=None, max_receive_count=None)
+        sqs.wanted_attributes(
+            **{**common, "message_retention_seconds": 2_000_000}, dead_letter_target_arn=None, max_receive_count=None
+        )
 
 
 def test_attributes_diff_compares_meaning_not_spelling() -> None:
-    wanted = sqs.wanted_attributes(visibility_timeout=30, receive_wait_time=0, message_retention_seconds=345600,
-                                   dead_letter_target_arn=DLQ_ARN, max_receive_count=3,
-                                   redrive_allow_source_arns=None)
-    current = {"VisibilityTimeout": "30", "ReceiveMessageWaitTimeSeconds": "0", "MessageRetentionPeriod": "345600",
-               "RedrivePolicy": json.dumps({"maxReceiveCount": "3", "deadLetterTargetArn": DLQ_ARN},
-                                           separators=(",", ":"))}
+    wanted = sqs.wanted_attributes(
+        visibility_timeout=30,
+        receive_wait_time=0,
+        message_retention_seconds=345600,
+        dead_letter_target_arn=DLQ_ARN,
+        max_receive_count=3,
+        redrive_allow_source_arns=None,
+    )
+    current = {
+        "VisibilityTimeout": "30",
+        "ReceiveMessageWaitTimeSeconds": "0",
+        "MessageRetentionPeriod": "345600",
+        "RedrivePolicy": json.dumps({"maxReceiveCount": "3", "deadLetterTargetArn": DLQ_ARN}, separators=(",", ":")),
+    }
     assert sqs.attributes_diff(current, wanted) == {}
     assert sqs.attributes_diff({**current, "VisibilityTimeout": "60"}, wanted) == {"VisibilityTimeout": "30"}
     # No DLQ wanted: an existing redrive policy is removed with an empty value.
@@ -114,7 +126,9 @@ def test_attributes_diff_compares_meaning_not_spelling() -> None:
     assert sqs.attributes_diff(current, no_dlq) == {"RedrivePolicy": ""}
     # A restrictive RedriveAllowPolicy goes back to allow-all when none is asked for.
     restricted = {**current, "RedriveAllowPolicy": sqs.redrive_allow_policy([QUEUE_ARN])}
-    assert json.loads(sqs.attributes_diff(restricted, wanted)["RedriveAllowPolicy"]) == {"redrivePermission": "allowAll"}
+    assert json.loads(sqs.attributes_diff(restricted, wanted)["RedriveAllowPolicy"]) == {
+        "redrivePermission": "allowAll"
+    }
 
 
 def test_iam_statements_are_scoped_to_one_queue() -> None:
@@ -132,19 +146,29 @@ def test_iam_statements_are_scoped_to_one_queue() -> None:
 
 # --- ensure_queue's calls ---------------------------------------------------------------------
 
+
 def _existing_queue(lab: FakeLab, attributes: dict[str, str], tags: dict[str, str]) -> Stubber:
     stub = lab.stub("sqs")
     stub.add_response("get_queue_url", {"QueueUrl": QUEUE_URL}, {"QueueName": "alice-order-queue"})
-    stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": QUEUE_ARN, **attributes}},
-                      {"QueueUrl": QUEUE_URL, "AttributeNames": ["All"]})
+    stub.add_response(
+        "get_queue_attributes",
+        {"Attributes": {"QueueArn": QUEUE_ARN, **attributes}},
+        {"QueueUrl": QUEUE_URL, "AttributeNames": ["All"]},
+    )
     return stub
 
 
 def test_ensure_queue_changes_nothing_when_all_is_as_asked(lab: FakeLab) -> None:
-    stub = _existing_queue(lab, {"VisibilityTimeout": "30", "ReceiveMessageWaitTimeSeconds": "0",
-                                 "MessageRetentionPeriod": "345600",
-                                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 3})},
-                           {})
+    stub = _existing_queue(
+        lab,
+        {
+            "VisibilityTimeout": "30",
+            "ReceiveMessageWaitTimeSeconds": "0",
+            "MessageRetentionPeriod": "345600",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 3}),
+        },
+        {},
+    )
     stub.add_response("list_queue_tags", {"Tags": lab.tags}, {"QueueUrl": QUEUE_URL})
     info = sqs.ensure_queue(lab, "order-queue", dead_letter_target_arn=DLQ_ARN, max_receive_count=3)  # type: ignore[arg-type]
     assert info == sqs.QueueInfo("alice-order-queue", QUEUE_URL, QUEUE_ARN)
@@ -152,12 +176,24 @@ def test_ensure_queue_changes_nothing_when_all_is_as_asked(lab: FakeLab) -> None
 
 
 def test_ensure_queue_sets_only_what_differs_and_puts_tags_back(lab: FakeLab) -> None:
-    stub = _existing_queue(lab, {"VisibilityTimeout": "30", "ReceiveMessageWaitTimeSeconds": "0",
-                                 "MessageRetentionPeriod": "345600",
-                                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 5})},
-                           {})
-    stub.add_response("set_queue_attributes", {}, {"QueueUrl": QUEUE_URL, "Attributes": {
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 3})}})
+    stub = _existing_queue(
+        lab,
+        {
+            "VisibilityTimeout": "30",
+            "ReceiveMessageWaitTimeSeconds": "0",
+            "MessageRetentionPeriod": "345600",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 5}),
+        },
+        {},
+    )
+    stub.add_response(
+        "set_queue_attributes",
+        {},
+        {
+            "QueueUrl": QUEUE_URL,
+            "Attributes": {"RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 3})},
+        },
+    )
     stub.add_response("list_queue_tags", {"Tags": {}}, {"QueueUrl": QUEUE_URL})
     stub.add_response("tag_queue", {}, {"QueueUrl": QUEUE_URL, "Tags": lab.tags})
     info = sqs.ensure_queue(lab, "order-queue", dead_letter_target_arn=DLQ_ARN, max_receive_count=3)  # type: ignore[arg-type]
@@ -167,41 +203,77 @@ def test_ensure_queue_sets_only_what_differs_and_puts_tags_back(lab: FakeLab) ->
 def test_ensure_queue_creates_with_tags_and_no_empty_attributes(lab: FakeLab) -> None:
     stub = lab.stub("sqs")
     stub.add_client_error("get_queue_url", "AWS.SimpleQueueService.NonExistentQueue", http_status_code=400)
-    stub.add_response("create_queue", {"QueueUrl": QUEUE_URL}, {
-        "QueueName": "alice-order-queue", "tags": lab.tags,
-        "Attributes": {"VisibilityTimeout": "30", "ReceiveMessageWaitTimeSeconds": "0",
-                       "MessageRetentionPeriod": "345600"}})
-    stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": QUEUE_ARN, "VisibilityTimeout": "30",
-                                                              "ReceiveMessageWaitTimeSeconds": "0",
-                                                              "MessageRetentionPeriod": "345600"}},
-                      {"QueueUrl": QUEUE_URL, "AttributeNames": ["All"]})
+    stub.add_response(
+        "create_queue",
+        {"QueueUrl": QUEUE_URL},
+        {
+            "QueueName": "alice-order-queue",
+            "tags": lab.tags,
+            "Attributes": {
+                "VisibilityTimeout": "30",
+                "ReceiveMessageWaitTimeSeconds": "0",
+                "MessageRetentionPeriod": "345600",
+            },
+        },
+    )
+    stub.add_response(
+        "get_queue_attributes",
+        {
+            "Attributes": {
+                "QueueArn": QUEUE_ARN,
+                "VisibilityTimeout": "30",
+                "ReceiveMessageWaitTimeSeconds": "0",
+                "MessageRetentionPeriod": "345600",
+            }
+        },
+        {"QueueUrl": QUEUE_URL, "AttributeNames": ["All"]},
+    )
     stub.add_response("list_queue_tags", {"Tags": lab.tags}, {"QueueUrl": QUEUE_URL})
     info = sqs.ensure_queue(lab, "order-queue")  # type: ignore[arg-type]
     assert info.created and info.arn == QUEUE_ARN
 
 
 def test_queue_counts(lab: FakeLab) -> None:
-    lab.stub("sqs").add_response("get_queue_attributes", {"Attributes": {
-        "ApproximateNumberOfMessages": "4", "ApproximateNumberOfMessagesNotVisible": "2",
-        "ApproximateNumberOfMessagesDelayed": "0"}}, {"QueueUrl": QUEUE_URL, "AttributeNames": ANY})
+    lab.stub("sqs").add_response(
+        "get_queue_attributes",
+        {
+            "Attributes": {
+                "ApproximateNumberOfMessages": "4",
+                "ApproximateNumberOfMessagesNotVisible": "2",
+                "ApproximateNumberOfMessagesDelayed": "0",
+            }
+        },
+        {"QueueUrl": QUEUE_URL, "AttributeNames": ANY},
+    )
     counts = sqs.queue_counts(lab, QUEUE_URL)  # type: ignore[arg-type]
     assert counts == sqs.QueueCounts(visible=4, in_flight=2, delayed=0) and counts.total == 6
 
 
 # --- event source mappings --------------------------------------------------------------------
 
+
 def test_mapping_settings_and_diff() -> None:
-    wanted = event_sources.wanted_settings(batch_size=10, bisect_batch_on_function_error=True,
-                                           maximum_retry_attempts=2, maximum_record_age_in_seconds=3600,
-                                           on_failure_destination_arn=DLQ_ARN)
-    current = {"BatchSize": 10, "BisectBatchOnFunctionError": True, "MaximumRetryAttempts": 2,
-               "MaximumRecordAgeInSeconds": 3600, "FunctionResponseTypes": ["ReportBatchItemFailures"],
-               "DestinationConfig": {"OnSuccess": {}, "OnFailure": {"Destination": DLQ_ARN}},
-               "ParallelizationFactor": 1}
+    wanted = event_sources.wanted_settings(
+        batch_size=10,
+        bisect_batch_on_function_error=True,
+        maximum_retry_attempts=2,
+        maximum_record_age_in_seconds=3600,
+        on_failure_destination_arn=DLQ_ARN,
+    )
+    current = {
+        "BatchSize": 10,
+        "BisectBatchOnFunctionError": True,
+        "MaximumRetryAttempts": 2,
+        "MaximumRecordAgeInSeconds": 3600,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnSuccess": {}, "OnFailure": {"Destination": DLQ_ARN}},
+        "ParallelizationFactor": 1,
+    }
     assert event_sources.mapping_diff(current, wanted) == {}
     assert event_sources.mapping_diff({**current, "MaximumRetryAttempts": -1}, wanted) == {"MaximumRetryAttempts": 2}
     assert event_sources.mapping_diff({**current, "FunctionResponseTypes": []}, wanted) == {
-        "FunctionResponseTypes": ["ReportBatchItemFailures"]}
+        "FunctionResponseTypes": ["ReportBatchItemFailures"]
+    }
     with pytest.raises(ValueError):
         event_sources.wanted_settings(batch_size=0)
 
@@ -218,53 +290,99 @@ def test_stream_statements_follow_sam_dynamodb_stream_read_policy() -> None:
 
 def test_stream_mapping_needs_a_starting_position(lab: FakeLab) -> None:
     with pytest.raises(ValueError, match="starting_position"):
-        event_sources.ensure_event_source_mapping(lab, function_name="alice-f", source_arn=STREAM_ARN,  # type: ignore[arg-type]
-                                                  batch_size=10)
+        event_sources.ensure_event_source_mapping(
+            lab,
+            function_name="alice-f",
+            source_arn=STREAM_ARN,  # type: ignore[arg-type]
+            batch_size=10,
+        )
     with pytest.raises(ValueError, match="streams only"):
-        event_sources.ensure_event_source_mapping(lab, function_name="alice-f", source_arn=QUEUE_ARN,  # type: ignore[arg-type]
-                                                  batch_size=10, starting_position="LATEST")
+        event_sources.ensure_event_source_mapping(
+            lab,
+            function_name="alice-f",
+            source_arn=QUEUE_ARN,  # type: ignore[arg-type]
+            batch_size=10,
+            starting_position="LATEST",
+        )
 
 
 def test_ensure_mapping_updates_only_what_differs(lab: FakeLab) -> None:
     stub = lab.stub("lambda")
     function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:alice-order-worker"
     esm_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{U1}"
-    current = {"UUID": U1, "State": "Enabled", "FunctionArn": function_arn, "EventSourceArn": QUEUE_ARN,
-               "BatchSize": 5, "MaximumBatchingWindowInSeconds": 0, "EventSourceMappingArn": esm_arn,
-               "FunctionResponseTypes": ["ReportBatchItemFailures"]}
-    stub.add_response("list_event_source_mappings", {"EventSourceMappings": [current]},
-                      {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN})
-    stub.add_response("update_event_source_mapping", {**current, "BatchSize": 10, "State": "Updating"},
-                      {"UUID": U1, "BatchSize": 10})
+    current = {
+        "UUID": U1,
+        "State": "Enabled",
+        "FunctionArn": function_arn,
+        "EventSourceArn": QUEUE_ARN,
+        "BatchSize": 5,
+        "MaximumBatchingWindowInSeconds": 0,
+        "EventSourceMappingArn": esm_arn,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+    stub.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [current]},
+        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
+    )
+    stub.add_response(
+        "update_event_source_mapping", {**current, "BatchSize": 10, "State": "Updating"}, {"UUID": U1, "BatchSize": 10}
+    )
     stub.add_response("get_event_source_mapping", {**current, "BatchSize": 10, "State": "Updating"}, {"UUID": U1})
     stub.add_response("get_event_source_mapping", {**current, "BatchSize": 10}, {"UUID": U1})
     stub.add_response("list_tags", {"Tags": {}}, {"Resource": esm_arn})
     stub.add_response("tag_resource", {}, {"Resource": esm_arn, "Tags": lab.tags})
-    info = event_sources.ensure_event_source_mapping(lab, function_name="alice-order-worker",  # type: ignore[arg-type]
-                                                     source_arn=QUEUE_ARN, batch_size=10,
-                                                     maximum_batching_window_seconds=0, timeout=5)
+    info = event_sources.ensure_event_source_mapping(
+        lab,
+        function_name="alice-order-worker",  # type: ignore[arg-type]
+        source_arn=QUEUE_ARN,
+        batch_size=10,
+        maximum_batching_window_seconds=0,
+        timeout=5,
+    )
     assert (info.uuid, info.state, info.batch_size, info.updated) == (U1, "Enabled", 10, ("BatchSize",))
 
 
 def test_ensure_mapping_reports_a_mapping_that_will_not_enable(lab: FakeLab, monkeypatch) -> None:
     monkeypatch.setattr(event_sources, "STEADY_STATE_GRACE", 0.0)
     stub = lab.stub("lambda")
-    stub.add_response("list_event_source_mappings", {"EventSourceMappings": []}, {
-        "FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN})
+    stub.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": []},
+        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
+    )
     created = {"UUID": U2, "State": "Creating", "EventSourceArn": QUEUE_ARN, "BatchSize": 10}
-    stub.add_response("create_event_source_mapping", created, {
-        "FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN, "Enabled": True, "Tags": lab.tags,
-        "BatchSize": 10, "FunctionResponseTypes": ["ReportBatchItemFailures"]})
-    stub.add_response("get_event_source_mapping", {**created, "State": "Disabled",
-                                                   "StateTransitionReason": "PROBLEM: no permission"}, {"UUID": U2})
+    stub.add_response(
+        "create_event_source_mapping",
+        created,
+        {
+            "FunctionName": "alice-order-worker",
+            "EventSourceArn": QUEUE_ARN,
+            "Enabled": True,
+            "Tags": lab.tags,
+            "BatchSize": 10,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+    stub.add_response(
+        "get_event_source_mapping",
+        {**created, "State": "Disabled", "StateTransitionReason": "PROBLEM: no permission"},
+        {"UUID": U2},
+    )
     from helpers.core.waiters import WaitFailed
 
     with pytest.raises(WaitFailed, match="PROBLEM: no permission"):
-        event_sources.ensure_event_source_mapping(lab, function_name="alice-order-worker",  # type: ignore[arg-type]
-                                                  source_arn=QUEUE_ARN, batch_size=10, timeout=5)
+        event_sources.ensure_event_source_mapping(
+            lab,
+            function_name="alice-order-worker",  # type: ignore[arg-type]
+            source_arn=QUEUE_ARN,
+            batch_size=10,
+            timeout=5,
+        )
 
 
 # --- redrive ----------------------------------------------------------------------------------
+
 
 def test_find_task_by_handle_or_by_start_time() -> None:
     running = {"TaskHandle": "h-1", "Status": "RUNNING", "StartedTimestamp": 2_000}
@@ -277,10 +395,23 @@ def test_find_task_by_handle_or_by_start_time() -> None:
 
 
 def test_redrive_refuses_while_another_task_runs(lab: FakeLab) -> None:
-    lab.stub("sqs").add_response("list_message_move_tasks", {"Results": [
-        {"TaskHandle": "h-0", "Status": "RUNNING", "SourceArn": DLQ_ARN, "ApproximateNumberOfMessagesMoved": 1,
-         "ApproximateNumberOfMessagesToMove": 5, "StartedTimestamp": 1}]}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
-    with pytest.raises(RedriveError, match="one active task per source queue.*cancel_redrive"):
+    lab.stub("sqs").add_response(
+        "list_message_move_tasks",
+        {
+            "Results": [
+                {
+                    "TaskHandle": "h-0",
+                    "Status": "RUNNING",
+                    "SourceArn": DLQ_ARN,
+                    "ApproximateNumberOfMessagesMoved": 1,
+                    "ApproximateNumberOfMessagesToMove": 5,
+                    "StartedTimestamp": 1,
+                }
+            ]
+        },
+        {"SourceArn": DLQ_ARN, "MaxResults": 10},
+    )
+    with pytest.raises(RedriveError, match=r"one active task per source queue.*cancel_redrive"):
         redrive(lab, DLQ_ARN)  # type: ignore[arg-type]
 
 
@@ -288,12 +419,35 @@ def test_redrive_waits_for_completion(lab: FakeLab) -> None:
     stub = lab.stub("sqs")
     stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
     stub.add_response("start_message_move_task", {"TaskHandle": "h-9"}, {"SourceArn": DLQ_ARN})
-    stub.add_response("list_message_move_tasks", {"Results": [
-        {"TaskHandle": "h-9", "Status": "RUNNING", "ApproximateNumberOfMessagesMoved": 0,
-         "ApproximateNumberOfMessagesToMove": 2, "StartedTimestamp": 10**13}]}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
-    stub.add_response("list_message_move_tasks", {"Results": [
-        {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 2, "ApproximateNumberOfMessagesToMove": 2,
-         "StartedTimestamp": 10**13}]}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
+    stub.add_response(
+        "list_message_move_tasks",
+        {
+            "Results": [
+                {
+                    "TaskHandle": "h-9",
+                    "Status": "RUNNING",
+                    "ApproximateNumberOfMessagesMoved": 0,
+                    "ApproximateNumberOfMessagesToMove": 2,
+                    "StartedTimestamp": 10**13,
+                }
+            ]
+        },
+        {"SourceArn": DLQ_ARN, "MaxResults": 10},
+    )
+    stub.add_response(
+        "list_message_move_tasks",
+        {
+            "Results": [
+                {
+                    "Status": "COMPLETED",
+                    "ApproximateNumberOfMessagesMoved": 2,
+                    "ApproximateNumberOfMessagesToMove": 2,
+                    "StartedTimestamp": 10**13,
+                }
+            ]
+        },
+        {"SourceArn": DLQ_ARN, "MaxResults": 10},
+    )
     result = redrive(lab, DLQ_ARN, timeout=10)  # type: ignore[arg-type]
     assert (result.status, result.moved, result.to_move, result.task_handle) == ("COMPLETED", 2, 2, "h-9")
 
@@ -302,19 +456,34 @@ def test_redrive_failed_task_is_an_error(lab: FakeLab) -> None:
     stub = lab.stub("sqs")
     stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
     stub.add_response("start_message_move_task", {"TaskHandle": "h-9"}, {"SourceArn": DLQ_ARN})
-    stub.add_response("list_message_move_tasks", {"Results": [
-        {"Status": "FAILED", "FailureReason": "AccessDenied", "ApproximateNumberOfMessagesMoved": 0,
-         "ApproximateNumberOfMessagesToMove": 1, "StartedTimestamp": 10**13}]}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
-    with pytest.raises(RedriveError, match="FAILED.*AccessDenied"):
+    stub.add_response(
+        "list_message_move_tasks",
+        {
+            "Results": [
+                {
+                    "Status": "FAILED",
+                    "FailureReason": "AccessDenied",
+                    "ApproximateNumberOfMessagesMoved": 0,
+                    "ApproximateNumberOfMessagesToMove": 1,
+                    "StartedTimestamp": 10**13,
+                }
+            ]
+        },
+        {"SourceArn": DLQ_ARN, "MaxResults": 10},
+    )
+    with pytest.raises(RedriveError, match=r"FAILED.*AccessDenied"):
         redrive(lab, DLQ_ARN, timeout=10)  # type: ignore[arg-type]
 
 
 # --- stacks: role statements and worker environment -------------------------------------------
 
+
 def _queues() -> OrderQueues:
     def q(name: str) -> sqs.QueueInfo:
-        return sqs.QueueInfo(f"alice-{name}", f"https://sqs/{ACCOUNT}/alice-{name}",
-                             f"arn:aws:sqs:{REGION}:{ACCOUNT}:alice-{name}")
+        return sqs.QueueInfo(
+            f"alice-{name}", f"https://sqs/{ACCOUNT}/alice-{name}", f"arn:aws:sqs:{REGION}:{ACCOUNT}:alice-{name}"
+        )
+
     return OrderQueues(q("order-queue"), q("order-dlq"), q("stream-failures"))
 
 
@@ -334,8 +503,13 @@ def test_role_statements_are_least_privilege() -> None:
 
 def test_worker_environment() -> None:
     table = TableInfo("alice-orders", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/alice-orders")
-    env = order_worker_environment(table, _queues(), fault_injection=False, transient_failures=0,
-                                   rules={"discontinued_skus": ["OLD-1", "OLD-2"], "max_order_total": "500"})
+    env = order_worker_environment(
+        table,
+        _queues(),
+        fault_injection=False,
+        transient_failures=0,
+        rules={"discontinued_skus": ["OLD-1", "OLD-2"], "max_order_total": "500"},
+    )
     assert env["FAULT_INJECTION"] == "off" and env["TRANSIENT_FAILURES"] == "0"
     assert env["DISCONTINUED_SKUS"] == "OLD-1,OLD-2" and env["MAX_ORDER_TOTAL"] == "500"
     assert "BLOCKED_CUSTOMERS" not in env  # the worker's default (cust-666) applies
@@ -345,6 +519,7 @@ def test_worker_environment() -> None:
 
 
 # --- tracking: reading DLQ bodies -------------------------------------------------------------
+
 
 def test_dlq_bodies_are_read_leniently() -> None:
     assert _order_of({"orderId": "o-1", "fault": "poison"})["fault"] == "poison"

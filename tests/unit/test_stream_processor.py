@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from helpers.aws.packaging import SHARED_MODULES_DIR
 from helpers.learn.events import (
     FakeLambdaContext,
     dynamodb_stream_event,
     dynamodb_stream_record,
 )
-from helpers.aws.packaging import SHARED_MODULES_DIR
 
 STREAM_PROCESSOR_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "stream_processor"
 ORDER_ID = "0b7e5f0c-2a47-4d5e-9f51-3c1d2b7a9e10"
@@ -145,7 +145,15 @@ def test_insert_becomes_exactly_one_message(sp_handler, queue, sleeps):
         },
     }
     assert list(json.loads(entry["MessageBody"])) == [
-        "orderId", "customerId", "customerName", "items", "total", "currency", "createdAt", "fault", "source",
+        "orderId",
+        "customerId",
+        "customerName",
+        "items",
+        "total",
+        "currency",
+        "createdAt",
+        "fault",
+        "source",
     ]
     assert entry["MessageAttributes"] == {"orderId": {"DataType": "String", "StringValue": ORDER_ID}}
     assert sleeps == []
@@ -176,16 +184,20 @@ def test_fault_is_carried_in_body_and_attribute(sp_handler, queue, fault):
 
 def test_money_and_quantities_keep_exact_values(sp_handler, queue):
     record = insert(
-        items=[{"sku": "X", "quantity": Decimal(1000), "unitPrice": Decimal(100000)},
-               {"sku": "Y", "quantity": 3, "unitPrice": Decimal("0.10")}],
+        items=[
+            {"sku": "X", "quantity": Decimal(1000), "unitPrice": Decimal(100000)},
+            {"sku": "Y", "quantity": 3, "unitPrice": Decimal("0.10")},
+        ],
         total=Decimal("100000000.30"),
     )
 
     invoke(sp_handler, [record])
 
     body = queue.bodies()[0]
-    assert body["items"] == [{"sku": "X", "quantity": 1000, "unitPrice": "100000.00"},
-                             {"sku": "Y", "quantity": 3, "unitPrice": "0.10"}]
+    assert body["items"] == [
+        {"sku": "X", "quantity": 1000, "unitPrice": "100000.00"},
+        {"sku": "Y", "quantity": 3, "unitPrice": "0.10"},
+    ]
     assert body["total"] == "100000000.30"
     assert all(type(line["quantity"]) is int for line in body["items"])
 
@@ -271,8 +283,9 @@ def test_entry_ids_are_unique_per_call(sp_handler, queue):
     for call in queue.calls:
         entry_ids = [entry["Id"] for entry in call]
         assert len(set(entry_ids)) == len(entry_ids)
-        assert all(entry_id.replace("-", "").replace("_", "").isalnum() and len(entry_id) <= 80
-                   for entry_id in entry_ids)
+        assert all(
+            entry_id.replace("-", "").replace("_", "").isalnum() and len(entry_id) <= 80 for entry_id in entry_ids
+        )
 
 
 # --------------------------------------------------------------------------- SendMessageBatch failures
@@ -308,8 +321,12 @@ def test_failed_entry_is_retried_alone_then_succeeds(sp_handler, queue, sleeps):
 
 def test_entry_still_failing_is_reported_with_its_sequence_number(sp_handler, queue, sleeps, logs):
     ids = order_ids(4)
-    sequences = ["4421584500000000017450439100", "4421584500000000017450439200",
-                 "4421584500000000017450439300", "4421584500000000017450439400"]
+    sequences = [
+        "4421584500000000017450439100",
+        "4421584500000000017450439200",
+        "4421584500000000017450439300",
+        "4421584500000000017450439400",
+    ]
     fail_ids(queue, {1: {ids[2]}, 2: {ids[2]}, 3: {ids[2]}})
 
     response = invoke(sp_handler, [insert(i, s) for i, s in zip(ids, sequences, strict=True)])
@@ -388,11 +405,15 @@ def test_malformed_image_is_logged_with_its_keys_and_reported(sp_handler, queue,
     [
         pytest.param(lambda image: image.clear(), "INSERT record has no NewImage", id="empty-image"),
         pytest.param(lambda image: image.update(total={"S": "44.98"}), "total: must be a number", id="total-string"),
-        pytest.param(lambda image: image.update(total={"Q": "1"}), "NewImage is not valid DynamoDB JSON",
-                     id="not-dynamodb-json"),
+        pytest.param(
+            lambda image: image.update(total={"Q": "1"}), "NewImage is not valid DynamoDB JSON", id="not-dynamodb-json"
+        ),
         pytest.param(lambda image: image.update(items={"L": []}), "items: must be a non-empty list", id="no-items"),
-        pytest.param(lambda image: image["items"]["L"][0]["M"].update(quantity={"N": "1.5"}),
-                     "items[0].quantity: must be a whole number", id="fractional-quantity"),
+        pytest.param(
+            lambda image: image["items"]["L"][0]["M"].update(quantity={"N": "1.5"}),
+            "items[0].quantity: must be a whole number",
+            id="fractional-quantity",
+        ),
         pytest.param(lambda image: image.pop("customer"), "customer: missing", id="no-customer"),
         pytest.param(lambda image: image.update(fault={"N": "1"}), "fault: must be a string", id="fault-number"),
     ],
@@ -478,8 +499,10 @@ def test_sqs_queue_sends_the_entries_and_maps_failures(stubbed_client):
     from stream_processor.queue import FailedEntry, SqsOrderQueue
 
     client, stubber = stubbed_client("sqs")
-    entries = [send_entry(to_order_message(insert(order_id, fault="poison")), f"r{index}")
-               for index, order_id in enumerate(order_ids(3))]
+    entries = [
+        send_entry(to_order_message(insert(order_id, fault="poison")), f"r{index}")
+        for index, order_id in enumerate(order_ids(3))
+    ]
     stubber.add_response(
         "send_message_batch",
         {
@@ -527,8 +550,14 @@ def test_default_queue_is_sqs_built_lazily(sp_handler, handler_client):
 def test_missing_queue_url_fails_at_import():
     env = {k: v for k, v in os.environ.items() if k != "ORDER_QUEUE_URL"}
     env["PYTHONPATH"] = os.pathsep.join([str(STREAM_PROCESSOR_ROOT), str(SHARED_MODULES_DIR)])
-    result = subprocess.run([sys.executable, "-c", "import stream_processor.handler"],
-                            check=False, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import stream_processor.handler"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode != 0
     assert "Environment variable ORDER_QUEUE_URL is required" in result.stderr
@@ -544,10 +573,12 @@ def test_zip_layout_works_standalone(lambda_bundle, run_standalone):
     assert {"stream_processor", "aws_lambda_powertools", "typing_extensions.py", "jmespath"} <= top
     assert not {"boto3", "botocore"} & top, "the runtime provides boto3; do not ship it"
 
-    event = dynamodb_stream_event([
-        dynamodb_stream_record("MODIFY", order_item(status="CONFIRMED"), order_item()),
-        insert(),
-    ])
+    event = dynamodb_stream_event(
+        [
+            dynamodb_stream_record("MODIFY", order_item(status="CONFIRMED"), order_item()),
+            insert(),
+        ]
+    )
     code = (
         "import json, types, sys\n"
         "assert not any('site-packages' in p for p in sys.path), sys.path\n"
@@ -567,7 +598,8 @@ def test_zip_layout_works_standalone(lambda_bundle, run_standalone):
         "import boto3; assert 'lambda-runtime' in boto3.__file__, boto3.__file__\n"
         "print('ok')\n"
     )
-    result = run_standalone(bundle, code, {"ORDER_QUEUE_URL": "https://sqs.example/q"},
-                            extra_args=[json.dumps(event, default=str)])
+    result = run_standalone(
+        bundle, code, {"ORDER_QUEUE_URL": "https://sqs.example/q"}, extra_args=[json.dumps(event, default=str)]
+    )
 
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr

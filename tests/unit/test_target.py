@@ -1,4 +1,5 @@
 """Target selection: local by default, real AWS only when chosen and confirmed."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,14 @@ from helpers.core.target import Target
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("ORDERLAB_TARGET", "ORDERLAB_PORT", "ORDERLAB_REGION", "AWS_ENDPOINT_URL", "ORDERLAB_PREFIX",
-                 "ORDERLAB_CONFIRM_ACCOUNT"):
+    for name in (
+        "ORDERLAB_TARGET",
+        "ORDERLAB_PORT",
+        "ORDERLAB_REGION",
+        "AWS_ENDPOINT_URL",
+        "ORDERLAB_PREFIX",
+        "ORDERLAB_CONFIRM_ACCOUNT",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
+import orderlab_runtime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-import orderlab_runtime
 
 from create_order import orders
 from create_order.store import DynamoOrderStore, OrderStore
@@ -73,7 +73,7 @@ def set_store(store: OrderStore | None) -> None:
     _store = store
 
 
-def _json(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def _json(status_code: int, body: Mapping[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status_code,
         content_type=content_types.APPLICATION_JSON,
@@ -101,13 +101,20 @@ def create_order() -> Response:
     key = parsed.idempotency_key
     order_id = orders.derive_order_id(parsed.request.customer.id, key)
     logger.append_keys(orderId=order_id)
-    item = orders.build_order_item(parsed.request, order_id=order_id, created_at=orderlab_runtime.timestamp_now(),
-                                   idempotency_key=key, high_value_threshold=HIGH_VALUE_THRESHOLD)
+    item = orders.build_order_item(
+        parsed.request,
+        order_id=order_id,
+        created_at=orderlab_runtime.timestamp_now(),
+        idempotency_key=key,
+        high_value_threshold=HIGH_VALUE_THRESHOLD,
+    )
 
     store = get_store()
     if store.put_new(item):
-        logger.info("Order created", extra={"total": str(item["total"]), "itemCount": item["itemCount"],
-                                            "valueTier": item.get("valueTier")})
+        logger.info(
+            "Order created",
+            extra={"total": str(item["total"]), "itemCount": item["itemCount"], "valueTier": item.get("valueTier")},
+        )
         metrics.add_metric(name="OrdersAccepted", unit=MetricUnit.Count, value=1)
         # Metadata, not a dimension: the order id is searchable in the EMF log line without creating
         # one metric per order (every dimension value is a separate, billed metric).

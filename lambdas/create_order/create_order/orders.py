@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -48,9 +48,10 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
+
 # typing_extensions' TypedDict (a dependency of pydantic): pydantic documents the response shapes
 # below from it, and refuses typing.TypedDict before Python 3.12.
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 __all__ = [
     "CREATED_STATUS",
@@ -83,13 +84,13 @@ __all__ = [
     "parse_create_order",
     "parse_idempotency_key",
     "parse_order_id",
+    "parse_threshold",
     "request_hash",
     "to_api",
     "value_tier",
-    "parse_threshold",
 ]
 
-CREATED_STATUS = "PENDING"
+CREATED_STATUS: Final = "PENDING"
 # valueTier: a *string* attribute, because EventBridge Pipes / Lambda event filters cannot
 # compare a DynamoDB stream's numbers (``{"N": "1500"}`` is a string to them): routing on
 # ``total`` with a ``numeric`` rule never matches on AWS, routing on ``valueTier`` does.
@@ -189,7 +190,7 @@ class ValidationFailure(Exception):
 
     def to_body(self) -> ErrorBody:
         """Return the JSON body of the 400 response."""
-        return {"message": self.message, "errors": [dict(error) for error in self.errors]}
+        return {"message": self.message, "errors": [error.copy() for error in self.errors]}
 
 
 class IdempotencyConflict(Exception):
@@ -246,9 +247,15 @@ UnitPrice = Annotated[
     # The before-validator hides the constraints from pydantic's JSON schema (it would say "a number
     # or a string"): what a client may send is a JSON number, > 0, <= MAX_UNIT_PRICE, in cents. Not
     # "multipleOf": 0.01: binary floats make validators refuse 19.99; an x- annotation says it instead.
-    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_UNIT_PRICE,
-                    "x-decimal-places": PRICE_DECIMAL_PLACES,
-                    "description": f"A JSON number (not a string) with at most {PRICE_DECIMAL_PLACES} decimal places"}),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_UNIT_PRICE,
+            "x-decimal-places": PRICE_DECIMAL_PLACES,
+            "description": f"A JSON number (not a string) with at most {PRICE_DECIMAL_PLACES} decimal places",
+        }
+    ),
 ]
 
 
@@ -310,10 +317,11 @@ def parse_create_order(
     >>> parse_create_order('{"customer": {"id": "c-1", "name": " Ada "}, "items": '
     ...                    '[{"sku": "A", "quantity": 1, "unitPrice": 1.5}]}', {}).request.customer.name
     'Ada'
-    >>> parse_create_order("eyJpdGVtcyI6IFtdfQ==", {}, is_base64_encoded=True)
+    >>> parse_create_order("eyJpdGVtcyI6IFtdfQ==", {}, is_base64_encoded=True)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    create_order.orders.ValidationFailure: Invalid order: customer: Field required; items: List should have at least 1 item after validation, not 0
+    create_order.orders.ValidationFailure: Invalid order: customer: Field required;
+        items: List should have at least 1 item after validation, not 0
     """
     errors: list[FieldError] = []
     idempotency_key: str | None = None
@@ -438,10 +446,11 @@ def parse_order_id(raw: str | None) -> str:
 
     >>> parse_order_id("3F2504E0-4F89-41D3-9A0C-0305E82C3301")
     '3f2504e0-4f89-41d3-9a0c-0305e82c3301'
-    >>> parse_order_id("42")
+    >>> parse_order_id("42")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    create_order.orders.ValidationFailure: Invalid request: orderId: Must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+    create_order.orders.ValidationFailure: Invalid request: orderId:
+        Must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301
     """
     if raw is None or not _UUID_RE.fullmatch(raw):
         raise ValidationFailure(
@@ -549,8 +558,9 @@ def format_money(amount: Decimal | int) -> str:
 Money = Annotated[str, StringConstraints(pattern=r"^-?[0-9]+\.[0-9]{2}$")]
 """An exact amount as returned to clients: a string with two decimal places, ``"44.98"``."""
 
-Timestamp = Annotated[str, StringConstraints(
-    pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")]
+Timestamp = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
+]
 """ISO-8601 UTC with milliseconds and ``Z`` (``orderlab_runtime.format_timestamp``)."""
 
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
@@ -653,14 +663,16 @@ def created_response(item: Mapping[str, Any]) -> CreatedOrder:
     It is the same on an idempotent replay as the first time, so ``status`` is always
     the creation status; ``GET /orders/{orderId}`` shows the current one.
     """
-    return {
+    body: CreatedOrder = {
         "orderId": item["orderId"],
         "status": CREATED_STATUS,
         "total": format_money(item["total"]),
         "currency": item["currency"],
         "createdAt": item["createdAt"],
-        **({"valueTier": item["valueTier"]} if "valueTier" in item else {}),
     }
+    if "valueTier" in item:
+        body["valueTier"] = item["valueTier"]
+    return body
 
 
 def to_api(item: Mapping[str, Any]) -> dict[str, Any]:

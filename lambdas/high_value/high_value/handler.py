@@ -10,23 +10,23 @@ Environment: ``ORDERS_TABLE`` (required). Per message (Powertools ``BatchProcess
 The setting, the DynamoDB client and the timestamp come from ``orderlab_runtime``, the module every
 handler shares. Tests swap the client: ``orderlab_runtime.set_client("dynamodb", fake)``; ``None`` restores it.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
+import orderlab_runtime
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-import orderlab_runtime
-
 from high_value.marking import mark_update, parse_message
-
 
 TABLE_NAME = orderlab_runtime.required_env("ORDERS_TABLE", "the DynamoDB orders table name")
 logger = Logger(service="orders")
@@ -48,13 +48,14 @@ def record_handler(record: SQSRecord) -> None:
         old = error.response.get("Item")
         if not old:
             raise OrderNotFound(f"order {order.order_id} is not in table {TABLE_NAME}") from None
-        logger.info("Already marked for priority handling (redelivery)",
-                    extra={"priority": old.get("priority", {}).get("S")})
+        logger.info(
+            "Already marked for priority handling (redelivery)", extra={"priority": old.get("priority", {}).get("S")}
+        )
         return
     logger.info("Marked for priority handling", extra={"priority": order.priority, "customerTier": order.customer_tier})
 
 
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Process the batch; report only the failed messages (partial batch response)."""
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -10,6 +10,7 @@ and not being marked yet, so a redelivered message changes nothing.
 >>> params["ConditionExpression"]
 'attribute_exists(#orderId) AND attribute_not_exists(#priority)'
 """
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,16 @@ def mark_update(table_name: str, order: RoutedOrder, *, timestamp: str) -> dict[
         "Key": {"orderId": {"S": order.order_id}},
         "UpdateExpression": "SET #priority = :priority, #customerTier = :tier, #markedAt = :now",
         "ConditionExpression": "attribute_exists(#orderId) AND attribute_not_exists(#priority)",
-        "ExpressionAttributeNames": {"#orderId": "orderId", "#priority": "priority",
-                                     "#customerTier": "customerTier", "#markedAt": "priorityMarkedAt"},
-        "ExpressionAttributeValues": {":priority": {"S": order.priority}, ":tier": {"S": order.customer_tier},
-                                      ":now": {"S": timestamp}},
+        "ExpressionAttributeNames": {
+            "#orderId": "orderId",
+            "#priority": "priority",
+            "#customerTier": "customerTier",
+            "#markedAt": "priorityMarkedAt",
+        },
+        "ExpressionAttributeValues": {
+            ":priority": {"S": order.priority},
+            ":tier": {"S": order.customer_tier},
+            ":now": {"S": timestamp},
+        },
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }

@@ -12,11 +12,13 @@ target, one SQS message each (https://docs.aws.amazon.com/eventbridge/latest/use
 >>> enrich_record(record, EnrichmentSettings(vip_customers=frozenset({"cust-vip-1"})))["priority"]
 'P1'
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["EnrichmentSettings", "InvalidRecord", "enrich_batch", "enrich_record", "priority_of", "settings_from_env"]
 
@@ -57,7 +59,8 @@ def priority_of(total: Decimal, tier: str, settings: EnrichmentSettings) -> str:
     """``P1`` for a VIP or a total of at least ``p1_total``, else ``P2``.
 
     >>> s = EnrichmentSettings()
-    >>> priority_of(Decimal("5000"), "STANDARD", s), priority_of(Decimal("1200"), "VIP", s), priority_of(Decimal("1200"), "STANDARD", s)
+    >>> (priority_of(Decimal("5000"), "STANDARD", s), priority_of(Decimal("1200"), "VIP", s),
+    ...  priority_of(Decimal("1200"), "STANDARD", s))
     ('P1', 'P1', 'P2')
     """
     return "P1" if tier == "VIP" or total >= settings.p1_total else "P2"
@@ -77,8 +80,9 @@ def enrich_record(record: Mapping[str, Any], settings: EnrichmentSettings) -> di
     """
     image = (record.get("dynamodb") or {}).get("NewImage")
     if not isinstance(image, dict):
-        raise InvalidRecord(f"record {record.get('eventID')!r} has no NewImage (the table's stream view must "
-                            "include new images)")
+        raise InvalidRecord(
+            f"record {record.get('eventID')!r} has no NewImage (the table's stream view must include new images)"
+        )
     try:
         total = Decimal(_attribute(image, "total", "N"))
     except InvalidOperation:

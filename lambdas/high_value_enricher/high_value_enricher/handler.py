@@ -3,6 +3,7 @@
 Environment: ``VIP_CUSTOMERS`` (comma-separated customer ids, optional), ``P1_TOTAL`` (default 5000).
 The pipe invokes it synchronously with the filtered batch and sends what it returns to the target queue.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,12 @@ def lambda_handler(event: Any, context: LambdaContext) -> list[dict[str, Any]]:
     """Return one enriched message per record of the batch."""
     enriched = enrich_batch(event, SETTINGS)
     for message in enriched:
-        logger.info("High-value order enriched", extra={"orderId": message["orderId"],
-                                                        "priority": message["priority"],
-                                                        "customerTier": message["customerTier"]})
+        logger.info(
+            "High-value order enriched",
+            extra={
+                "orderId": message["orderId"],
+                "priority": message["priority"],
+                "customerTier": message["customerTier"],
+            },
+        )
     return enriched

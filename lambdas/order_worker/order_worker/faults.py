@@ -8,10 +8,11 @@ order fail, so such an order succeeds on receive ``TRANSIENT_FAILURES + 1``.
     >>> from order_worker.messages import parse_message
     >>> order = parse_message('{"orderId": "o-1", "customerId": "c-1", "currency": "EUR", "total": "1.00",'
     ...                       ' "items": [{"sku": "PEN", "quantity": 1, "unitPrice": "1.00"}], "fault": "transient"}')
-    >>> inject_fault(order, receive_count=2, transient_failures=2)
+    >>> inject_fault(order, receive_count=2, transient_failures=2)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    order_worker.errors.TransientFailure: transient failure of order o-1 on receive 2 of 2 failing receives (lab fault injection)
+    order_worker.errors.TransientFailure: transient failure of order o-1 on receive 2 of 2 failing receives
+        (lab fault injection)
     >>> inject_fault(order, receive_count=3, transient_failures=2)  # succeeds: no exception
     >>> [backoff_seconds(n) for n in range(1, 7)]
     [2, 4, 8, 16, 30, 30]

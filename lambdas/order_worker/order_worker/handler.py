@@ -37,17 +37,17 @@ import os
 import warnings
 from typing import Any
 
+import orderlab_runtime
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-import orderlab_runtime
 
 from order_worker import faults, messages, rules
 from order_worker.errors import OrderNotFound, PermanentFailure, TransientFailure
@@ -170,8 +170,10 @@ def _current_status(order_id: str) -> str:
         raise OrderNotFound(order_id)
     status = str(current.get("status"))
     if status in rules.FINAL_STATUSES:
-        logger.info("Order already processed: nothing written",
-                    extra={"status": status, "statusReason": current.get("statusReason")})
+        logger.info(
+            "Order already processed: nothing written",
+            extra={"status": status, "statusReason": current.get("statusReason")},
+        )
     return status
 
 
@@ -180,7 +182,7 @@ def _shorten_backoff(receipt_handle: str, error: Exception, receive_count: int) 
     timeout = faults.retry_delay_seconds(error, receive_count)
     try:
         get_visibility().change_visibility(receipt_handle, timeout)
-    except Exception as exc:  # noqa: BLE001 - best effort: the retry then waits for the full visibility timeout
+    except Exception as exc:
         logger.warning(
             "Could not shorten the retry delay (ChangeMessageVisibility failed)",
             extra={"visibilityTimeout": timeout, "error": f"{type(exc).__name__}: {exc}"},
@@ -191,10 +193,16 @@ def _shorten_backoff(receipt_handle: str, error: Exception, receive_count: int) 
 def _note_failure(order_id: str, exc: Exception, receive_count: int) -> None:
     """Best effort: write why and how often the order failed onto the (still PENDING) order."""
     try:
-        get_store().record_failure(order_id, error=f"{type(exc).__name__}: {exc}", attempts=receive_count,
-                                   timestamp=orderlab_runtime.timestamp_now())
-    except Exception as note_error:  # noqa: BLE001 - the message is retried (or dead-lettered) anyway
-        logger.warning("Could not note the failure on the order", extra={"error": f"{type(note_error).__name__}: {note_error}"})
+        get_store().record_failure(
+            order_id,
+            error=f"{type(exc).__name__}: {exc}",
+            attempts=receive_count,
+            timestamp=orderlab_runtime.timestamp_now(),
+        )
+    except Exception as note_error:
+        logger.warning(
+            "Could not note the failure on the order", extra={"error": f"{type(note_error).__name__}: {note_error}"}
+        )
 
 
 def _log_failure(exc: Exception, body: str | None, retry_in: int) -> None:
@@ -238,6 +246,6 @@ def record_handler(record: SQSRecord) -> str:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Lambda entry point: process the batch, report only the failed messages."""
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

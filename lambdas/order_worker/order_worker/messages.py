@@ -16,10 +16,11 @@ Optional: ``customerName``, ``createdAt`` (strings), ``fault`` (null, ``"transie
 ...                       ' "items": [{"sku": "PEN", "quantity": 2, "unitPrice": "5.00"}]}')
 >>> order.order_id, order.total, order.items[0].unit_price, order.fault
 ('o-1', Decimal('10.00'), Decimal('5.00'), None)
->>> parse_message('{"orderId": "o-1", "items": []}')
+>>> parse_message('{"orderId": "o-1", "items": []}')  # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-order_worker.errors.PoisonMessage: malformed order message: customerId: missing; items: must be a non-empty list; total: missing; currency: missing
+order_worker.errors.PoisonMessage: malformed order message: customerId: missing; items: must be a non-empty list;
+    total: missing; currency: missing
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ def parse_message(body: str | None) -> OrderMessage:
     )
 
 
-def _text(document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None,
-          required: bool = True) -> str | None:
+def _text(
+    document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None, required: bool = True
+) -> str | None:
     where = where or name
     value = document.get(name)
     if value is None:
@@ -129,7 +131,9 @@ def _text(document: Mapping[str, Any], name: str, problems: list[str], *, where:
     return value
 
 
-def _decimal(document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None) -> Decimal | None:
+def _decimal(
+    document: Mapping[str, Any], name: str, problems: list[str], *, where: str | None = None
+) -> Decimal | None:
     where = where or name
     value = document.get(name)
     if value is None:

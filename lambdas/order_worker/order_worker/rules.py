@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Final, Literal
 
 from order_worker.messages import OrderMessage
 
@@ -32,8 +32,8 @@ __all__ = ["CONFIRMED", "FINAL_STATUSES", "PENDING", "REJECTED", "Decision", "Ru
 
 PENDING = "PENDING"
 """Status of an order the worker has not decided yet (set by create_order)."""
-CONFIRMED = "CONFIRMED"
-REJECTED = "REJECTED"
+CONFIRMED: Final = "CONFIRMED"
+REJECTED: Final = "REJECTED"
 FINAL_STATUSES = frozenset({CONFIRMED, REJECTED})
 """Statuses an order never leaves."""
 

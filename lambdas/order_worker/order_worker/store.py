@@ -42,21 +42,31 @@ class OrderStatusStore(Protocol):
         ...
 
 
-def decision_update(table_name: str, order_id: str, decision: Decision, *, timestamp: str, attempts: int) -> dict[str, Any]:
+def decision_update(
+    table_name: str, order_id: str, decision: Decision, *, timestamp: str, attempts: int
+) -> dict[str, Any]:
     """Return the ``UpdateItem`` parameters that record ``decision`` on a PENDING order.
 
     ``statusReason`` is set for REJECTED only; ``updatedAt`` and ``processedAt`` are both
     ``timestamp``; ``attempts`` is the message's receive count. ``ADD #appliedCount :one``
     counts the application in the same atomic, conditional write (``ADD`` starts a missing
-    number at 0: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html#Expressions.UpdateExpressions.ADD),
+    number at 0:
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html#Expressions.UpdateExpressions.ADD),
     so a second application, if the condition ever let one through, would show as 2.
 
-    >>> params = decision_update("orders", "o-1", Decision("CONFIRMED"), timestamp="2024-05-01T12:00:00.000Z", attempts=2)
-    >>> params["UpdateExpression"], params["ConditionExpression"]
-    ('SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts ADD #appliedCount :one', '#status = :pending')
+    >>> params = decision_update("orders", "o-1", Decision("CONFIRMED"), timestamp="2024-05-01T12:00:00.000Z",
+    ...                          attempts=2)
+    >>> params["UpdateExpression"], params["ConditionExpression"]  # doctest: +NORMALIZE_WHITESPACE
+    ('SET #status = :decision, #updatedAt = :now, #processedAt = :now, #attempts = :attempts
+      ADD #appliedCount :one', '#status = :pending')
     """
-    names = {"#status": "status", "#updatedAt": "updatedAt", "#processedAt": "processedAt", "#attempts": "attempts",
-             "#appliedCount": APPLIED_COUNT}
+    names = {
+        "#status": "status",
+        "#updatedAt": "updatedAt",
+        "#processedAt": "processedAt",
+        "#attempts": "attempts",
+        "#appliedCount": APPLIED_COUNT,
+    }
     values: dict[str, Any] = {
         ":decision": {"S": decision.status},
         ":pending": {"S": PENDING},
@@ -94,10 +104,18 @@ def failure_update(table_name: str, order_id: str, *, error: str, attempts: int,
         "Key": {"orderId": {"S": order_id}},
         "UpdateExpression": "SET #failedAttempts = :attempts, #lastError = :error, #lastFailedAt = :now",
         "ConditionExpression": "#status = :pending",
-        "ExpressionAttributeNames": {"#status": "status", "#failedAttempts": "failedAttempts",
-                                     "#lastError": "lastError", "#lastFailedAt": "lastFailedAt"},
-        "ExpressionAttributeValues": {":attempts": {"N": str(int(attempts))}, ":error": {"S": error[:500]},
-                                      ":now": {"S": timestamp}, ":pending": {"S": PENDING}},
+        "ExpressionAttributeNames": {
+            "#status": "status",
+            "#failedAttempts": "failedAttempts",
+            "#lastError": "lastError",
+            "#lastFailedAt": "lastFailedAt",
+        },
+        "ExpressionAttributeValues": {
+            ":attempts": {"N": str(int(attempts))},
+            ":error": {"S": error[:500]},
+            ":now": {"S": timestamp},
+            ":pending": {"S": PENDING},
+        },
     }
 
 

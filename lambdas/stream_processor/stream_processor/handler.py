@@ -25,10 +25,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orderlab_runtime
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-import orderlab_runtime
 
 from stream_processor import messages
 from stream_processor.queue import OrderQueue, SqsOrderQueue, send_with_retries
@@ -97,8 +96,11 @@ def forward(records: list[dict[str, Any]], queue: OrderQueue) -> dict[str, list[
             skipped += 1
             logger.debug(
                 "Skipped stream record (not an INSERT)",
-                extra={"eventName": record.get("eventName"), "keys": messages.record_keys(record),
-                       "sequenceNumber": sequence},
+                extra={
+                    "eventName": record.get("eventName"),
+                    "keys": messages.record_keys(record),
+                    "sequenceNumber": sequence,
+                },
             )
             continue
         outgoing.append((sequence, messages.send_entry(message, f"r{index}"), message))
@@ -117,8 +119,7 @@ def forward(records: list[dict[str, Any]], queue: OrderQueue) -> dict[str, list[
         except Exception:
             logger.exception(
                 "SendMessageBatch failed: reporting the chunk's first record, later chunks not sent",
-                extra={"orderIds": [message["orderId"] for _, _, message in chunk],
-                       "sequenceNumber": chunk[0][0]},
+                extra={"orderIds": [message["orderId"] for _, _, message in chunk], "sequenceNumber": chunk[0][0]},
             )
             failed_sequences.extend(sequence for sequence, _, _ in chunk)
             not_sent = sum(len(later) for later in chunks[number + 1 :])
@@ -129,9 +130,10 @@ def forward(records: list[dict[str, Any]], queue: OrderQueue) -> dict[str, list[
             if failure is None:
                 forwarded += 1
                 # The whole message is logged: an audit trail of what went to the queue.
-                logger.info("Order forwarded to the queue",
-                            extra={"orderId": message["orderId"], "sequenceNumber": sequence,
-                                   "orderMessage": message})
+                logger.info(
+                    "Order forwarded to the queue",
+                    extra={"orderId": message["orderId"], "sequenceNumber": sequence, "orderMessage": message},
+                )
                 continue
             failed_sequences.append(sequence)
             logger.error(

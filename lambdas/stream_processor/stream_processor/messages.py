@@ -131,7 +131,9 @@ def sequence_number(record: Mapping[str, Any]) -> str:
     stream_record = record.get("dynamodb")
     value = stream_record.get("SequenceNumber") if isinstance(stream_record, Mapping) else None
     if not isinstance(value, str) or not value:
-        raise ValueError(f"Not a DynamoDB Streams record (no dynamodb.SequenceNumber): eventID={record.get('eventID')!r}")
+        raise ValueError(
+            f"Not a DynamoDB Streams record (no dynamodb.SequenceNumber): eventID={record.get('eventID')!r}"
+        )
     return value
 
 
@@ -171,10 +173,11 @@ def to_order_message(record: Mapping[str, Any]) -> OrderMessage | None:
     naming every problem::
 
         >>> to_order_message({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "111",
-        ...     "NewImage": {"orderId": {"S": "o-1"}, "items": {"L": []}}}})
+        ...     "NewImage": {"orderId": {"S": "o-1"}, "items": {"L": []}}}})  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        stream_processor.messages.MalformedRecord: customer: missing; items: must be a non-empty list; total: missing; currency: missing; createdAt: missing
+        stream_processor.messages.MalformedRecord: customer: missing; items: must be a non-empty list;
+            total: missing; currency: missing; createdAt: missing
     """
     if record.get("eventName") != INSERT:
         return None
@@ -227,7 +230,9 @@ def to_order_message(record: Mapping[str, Any]) -> OrderMessage | None:
         source=SourceInfo(
             eventID=event_id if isinstance(event_id, str) else None,
             sequenceNumber=sequence,
-            approximateCreationDateTime=approximate if _is_number(approximate) or isinstance(approximate, str) else None,
+            approximateCreationDateTime=approximate
+            if _is_number(approximate) or isinstance(approximate, str)
+            else None,
         ),
     )
 

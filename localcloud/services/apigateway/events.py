@@ -3,6 +3,7 @@
 >>> HttpApiRequestServed("1", "us-east-1", "api", "$default", 201, 0.0, 4.0, None, 12).status
 201
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

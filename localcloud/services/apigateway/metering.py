@@ -7,6 +7,7 @@ reports, delivered on the request's own context.
 >>> on_function_invoked_in(timing, 2.5); on_function_invoked_in(timing, 1.0); timing.ms
 3.5
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -31,7 +32,8 @@ def on_function_invoked_in(timing: IntegrationTiming, elapsed_ms: float) -> None
 
 
 _timing: contextvars.ContextVar[IntegrationTiming | None] = contextvars.ContextVar(
-    "orderlab_apigateway_integration", default=None)
+    "orderlab_apigateway_integration", default=None
+)
 
 
 def on_function_invoked(event: FunctionInvoked) -> None:
@@ -57,7 +59,20 @@ def make_handle_execute(apigateway: Any) -> Callable[[Callable[..., Any]], Calla
                 _timing.reset(token)
                 if scope is not None:
                     account, region = scope
-                    bus.publish(HttpApiRequestServed(account, region, api_id, stage, status, started,
-                                                     (time.time() - started) * 1000.0, timing.ms, size))
+                    bus.publish(
+                        HttpApiRequestServed(
+                            account,
+                            region,
+                            api_id,
+                            stage,
+                            status,
+                            started,
+                            (time.time() - started) * 1000.0,
+                            timing.ms,
+                            size,
+                        )
+                    )
+
         return handle_execute
+
     return make

@@ -1,4 +1,5 @@
 """Hooks the API Gateway (HTTP API) fixes into MiniStack."""
+
 from __future__ import annotations
 
 from localcloud.events import bus

@@ -5,6 +5,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/apig
 >>> internal_server_error()[2]          # what a client sees when the function fails
 b'{"message":"Internal Server Error"}'
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -54,7 +55,9 @@ def _statement_allows(statement: dict, source_arn: str) -> bool:
     if "apigateway.amazonaws.com" not in services:
         return False
     condition = statement.get("Condition") or {}
-    patterns = (condition.get("ArnLike") or {}).get("AWS:SourceArn") or (condition.get("ArnEquals") or {}).get("AWS:SourceArn")
+    patterns = (condition.get("ArnLike") or {}).get("AWS:SourceArn") or (condition.get("ArnEquals") or {}).get(
+        "AWS:SourceArn"
+    )
     if patterns is None:
         return True  # no SourceArn condition: any API may invoke (allowed, though not advisable)
     patterns = [patterns] if isinstance(patterns, str) else patterns
@@ -84,23 +87,41 @@ def apply() -> None:
                 except ValueError:
                     pass
             return status, resp_headers, resp_body
+
         return handle_request
 
     def make_proxy(original):
-        async def _invoke_lambda_proxy(integration, api_id, stage, path, method, headers, body, query_params,
-                                       route_key="$default", *args: Any, **kwargs: Any):
+        async def _invoke_lambda_proxy(
+            integration,
+            api_id,
+            stage,
+            path,
+            method,
+            headers,
+            body,
+            query_params,
+            route_key="$default",
+            *args: Any,
+            **kwargs: Any,
+        ):
             lambda_ref = apigateway._extract_lambda_ref_from_integration_uri(integration.get("integrationUri", ""))
             func_data, func_config, _ = lambda_svc._get_func_record_for_ref_in_scope(
-                lambda_ref, account_id=kwargs.get("owner_account_id"), region=kwargs.get("owner_region"))
-            if func_data is not None and func_config is not None and not invoke_permitted(
-                    func_data, func_config, api_id, stage, method, route_key):
+                lambda_ref, account_id=kwargs.get("owner_account_id"), region=kwargs.get("owner_region")
+            )
+            if (
+                func_data is not None
+                and func_config is not None
+                and not invoke_permitted(func_data, func_config, api_id, stage, method, route_key)
+            ):
                 return internal_server_error()
             token = _in_http_api.set(True)
             try:
-                return await original(integration, api_id, stage, path, method, headers, body, query_params,
-                                      route_key, *args, **kwargs)
+                return await original(
+                    integration, api_id, stage, path, method, headers, body, query_params, route_key, *args, **kwargs
+                )
             finally:
                 _in_http_api.reset(token)
+
         return _invoke_lambda_proxy
 
     def make_shape(original):
@@ -109,6 +130,7 @@ def apply() -> None:
                 status, resp_headers, resp_body = internal_server_error()
                 return {"statusCode": status, "headers": resp_headers, "body": resp_body.decode()}, None
             return original(exec_result)
+
         return lambda_execute_result_to_api_proxy_response
 
     wrap(apigateway, "handle_request", make_handle_request)

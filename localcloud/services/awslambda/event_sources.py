@@ -5,6 +5,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/awsl
 >>> is_stream_source("arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000")
 True
 """
+
 from __future__ import annotations
 
 import json
@@ -40,6 +41,7 @@ RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 # ---------------------------------------------------------------------------
 # Pure logic (unit-tested in tests/unit/test_localcloud_lambda_event_sources.py)
 # ---------------------------------------------------------------------------
+
 
 def iso_seconds(epoch: float) -> str:
     """``2019-11-14T00:13:19Z`` (the approximateArrival fields)."""
@@ -143,9 +145,18 @@ def stream_batch_info(records: list[dict], *, stream_arn: str, shard_id: str, no
     }
 
 
-def failure_record(*, request_id: str, function_arn: str, condition: str, invoke_count: int,
-                   response: dict[str, Any] | None, records: list[dict], stream_arn: str, shard_id: str,
-                   now: float) -> dict[str, Any]:
+def failure_record(
+    *,
+    request_id: str,
+    function_arn: str,
+    condition: str,
+    invoke_count: int,
+    response: dict[str, Any] | None,
+    records: list[dict],
+    stream_arn: str,
+    shard_id: str,
+    now: float,
+) -> dict[str, Any]:
     """The invocation record a discarded DynamoDB-stream batch sends to its on-failure destination."""
     return {
         "requestContext": {
@@ -199,13 +210,14 @@ def is_stream_source(arn: str) -> bool:
 # Per-mapping shard state
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Segment:
     """Records between the checkpoint and the read position, as one batch to (re)try."""
 
     records: list[dict]
-    attempts: int = 0           # failed attempts that count against MaximumRetryAttempts
-    invokes: int = 0            # invocations that carried these records
+    attempts: int = 0  # failed attempts that count against MaximumRetryAttempts
+    invokes: int = 0  # invocations that carried these records
     last_request_id: str | None = None
     last_response: dict[str, Any] | None = None
 
@@ -289,15 +301,26 @@ def _deliver(destination: str, body: str) -> None:
 
 def _discard(esm: dict, records: list[dict], condition: str, segment: Segment, shard_id: str) -> None:
     destination = ((esm.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-    logger.warning("ESM %s: discarding %d DynamoDB stream record(s) (%s) after %d invocation(s)%s",
-                   esm.get("UUID"), len(records), condition, segment.invokes,
-                   f"; invocation record to {destination}" if destination else "")
+    logger.warning(
+        "ESM %s: discarding %d DynamoDB stream record(s) (%s) after %d invocation(s)%s",
+        esm.get("UUID"),
+        len(records),
+        condition,
+        segment.invokes,
+        f"; invocation record to {destination}" if destination else "",
+    )
     if not destination or not records:
         return
     record = failure_record(
-        request_id=segment.last_request_id or str(uuid.uuid4()), function_arn=esm.get("FunctionArn", ""),
-        condition=condition, invoke_count=segment.invokes, response=segment.last_response, records=records,
-        stream_arn=esm.get("EventSourceArn", ""), shard_id=shard_id, now=time.time(),
+        request_id=segment.last_request_id or str(uuid.uuid4()),
+        function_arn=esm.get("FunctionArn", ""),
+        condition=condition,
+        invoke_count=segment.invokes,
+        response=segment.last_response,
+        records=records,
+        stream_arn=esm.get("EventSourceArn", ""),
+        shard_id=shard_id,
+        now=time.time(),
     )
     _deliver(destination, json.dumps(record))
 
@@ -376,13 +399,22 @@ def _poll_stream_mapping(esm: dict, ddb: Any) -> bool:
 
     # The invocation runs off the poll thread (the SQS mappings are served meanwhile); the shard
     # waits for it: one batch per shard at a time (ParallelizationFactor 1), so records stay in order.
-    m._dispatch_esm_batch(esm_id, _run_stream_batch, esm, func_rec, config, state, segment, events, shard_id,
-                          table_name)
+    m._dispatch_esm_batch(
+        esm_id, _run_stream_batch, esm, func_rec, config, state, segment, events, shard_id, table_name
+    )
     return True
 
 
-def _run_stream_batch(esm: dict, func_rec: dict, config: dict | None, state: ShardState, segment: Segment,
-                      events: list[dict], shard_id: str, table_name: str) -> None:
+def _run_stream_batch(
+    esm: dict,
+    func_rec: dict,
+    config: dict | None,
+    state: ShardState,
+    segment: Segment,
+    events: list[dict],
+    shard_id: str,
+    table_name: str,
+) -> None:
     """Invoke the function with one batch of a shard and settle it: checkpoint, split, retry or discard.
 
     Runs on a thread of its own while the shard's mapping counts it in flight
@@ -399,6 +431,7 @@ def _run_stream_batch(esm: dict, func_rec: dict, config: dict | None, state: Sha
     segment.invokes += 1
     segment.last_request_id = request_id
     segment.last_response = {"statusCode": 200, "executedVersion": (config or {}).get("Version", "$LATEST")}
+    identifiers: list[str]
     if result.get("error"):
         segment.last_response["functionError"] = "Unhandled"
         outcome, identifiers = "failure", []
@@ -412,8 +445,13 @@ def _run_stream_batch(esm: dict, func_rec: dict, config: dict | None, state: Sha
         state.pending.popleft()
         state.retry_at = 0.0
         esm["LastProcessingResult"] = "OK"
-        logger.info("ESM %s: %s processed %d DynamoDB stream record(s) from %s",
-                    esm_id, esm["FunctionName"], len(events), table_name)
+        logger.info(
+            "ESM %s: %s processed %d DynamoDB stream record(s) from %s",
+            esm_id,
+            esm["FunctionName"],
+            len(events),
+            table_name,
+        )
         return
 
     esm["LastProcessingResult"] = "PROBLEM: Function call failed"
@@ -427,8 +465,9 @@ def _run_stream_batch(esm: dict, func_rec: dict, config: dict | None, state: Sha
         state.pending.popleft()
         state.pending.appendleft(Segment(second, attempts=segment.attempts))
         state.pending.appendleft(Segment(first, attempts=segment.attempts))
-        logger.info("ESM %s: batch of %d failed, bisected into %d + %d", esm_id, len(segment.records),
-                    len(first), len(second))
+        logger.info(
+            "ESM %s: batch of %d failed, bisected into %d + %d", esm_id, len(segment.records), len(first), len(second)
+        )
         return
     else:
         segment.attempts += 1
@@ -443,8 +482,14 @@ def _run_stream_batch(esm: dict, func_rec: dict, config: dict | None, state: Sha
     delay = retry_delay(segment.attempts)
     state.retry_at = time.time() + delay
     _wake_at(delay)
-    logger.info("ESM %s: %s failed a batch of %d record(s) (attempt %d); retrying in %.2fs",
-                esm_id, esm["FunctionName"], len(segment.records), segment.attempts, delay)
+    logger.info(
+        "ESM %s: %s failed a batch of %d record(s) (attempt %d); retrying in %.2fs",
+        esm_id,
+        esm["FunctionName"],
+        len(segment.records),
+        segment.attempts,
+        delay,
+    )
 
 
 def poll_dynamodb_streams() -> bool:
@@ -479,7 +524,8 @@ def run_sqs_batch(esm: dict, func_rec: dict, event: dict, batch: list, queue_url
     m = _m
     esm_id = esm["UUID"]
     result = m._execute_function(func_rec, event)
-    outcome, identifiers = "success", []
+    identifiers: list[str] = []
+    outcome = "success"
     if result.get("error"):
         outcome = "failure"
     elif "ReportBatchItemFailures" in (esm.get("FunctionResponseTypes") or []):
@@ -489,8 +535,14 @@ def run_sqs_batch(esm: dict, func_rec: dict, event: dict, batch: list, queue_url
     if outcome == "failure":
         body = result.get("body") if isinstance(result.get("body"), dict) else {}
         esm["LastProcessingResult"] = "PROBLEM: Function call failed"
-        logger.warning("ESM %s: %s failed an SQS batch of %d from %s (%s)", esm_id, esm["FunctionName"], len(batch),
-                       queue_name, body.get("errorType") or "invalid batchItemFailures response")
+        logger.warning(
+            "ESM %s: %s failed an SQS batch of %d from %s (%s)",
+            esm_id,
+            esm["FunctionName"],
+            len(batch),
+            queue_name,
+            body.get("errorType") or "invalid batchItemFailures response",
+        )
         # The messages come back after their visibility timeout; pace this mapping meanwhile.
         m._esm_backoff_until[esm_id] = time.time() + m._ESM_BACKOFF_SECONDS
         return
@@ -501,8 +553,14 @@ def run_sqs_batch(esm: dict, func_rec: dict, event: dict, batch: list, queue_url
     if handles:
         sqs._delete_messages_for_esm(queue_url, handles)
     esm["LastProcessingResult"] = "OK"
-    logger.info("ESM %s: %s processed %d SQS message(s) from %s (%d reported failed)", esm_id, esm["FunctionName"],
-                len(batch) - len(failed), queue_name, len(failed))
+    logger.info(
+        "ESM %s: %s processed %d SQS message(s) from %s (%d reported failed)",
+        esm_id,
+        esm["FunctionName"],
+        len(batch) - len(failed),
+        queue_name,
+        len(failed),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -510,11 +568,26 @@ def run_sqs_batch(esm: dict, func_rec: dict, event: dict, batch: list, queue_url
 # ---------------------------------------------------------------------------
 
 _REQUIRED = (
-    "_iter_all_esms", "_request_account_id", "_request_region", "parse_arn", "ArnParseError", "get_account_id",
-    "get_region", "_dynamodb_stream_table_from_arn_spec", "_get_func_record_for_qualifier",
-    "_dynamodb_stream_positions", "_dynamodb_stream_positions_lock", "_apply_filter_criteria", "_execute_function",
-    "_esm_backoff_until", "_ESM_BACKOFF_SECONDS", "_esm_wake", "_esms", "error_response_json",
-    "_dispatch_esm_batch", "_esm_inflight",
+    "_iter_all_esms",
+    "_request_account_id",
+    "_request_region",
+    "parse_arn",
+    "ArnParseError",
+    "get_account_id",
+    "get_region",
+    "_dynamodb_stream_table_from_arn_spec",
+    "_get_func_record_for_qualifier",
+    "_dynamodb_stream_positions",
+    "_dynamodb_stream_positions_lock",
+    "_apply_filter_criteria",
+    "_execute_function",
+    "_esm_backoff_until",
+    "_ESM_BACKOFF_SECONDS",
+    "_esm_wake",
+    "_esms",
+    "error_response_json",
+    "_dispatch_esm_batch",
+    "_esm_inflight",
 )
 
 
@@ -526,10 +599,16 @@ def apply() -> None:
     from ministack.services import dynamodb, lambda_svc, sns, sqs
 
     missing = [name for name in _REQUIRED if not hasattr(lambda_svc, name)]
-    missing += [f"dynamodb.{n}" for n in ("stream_start_position", "stream_end_position", "stream_records_since",
-                                          "_tables") if not hasattr(dynamodb, n)]
-    missing += [f"sqs.{n}" for n in ("_queue_by_arn", "_queues_lock", "_act_send_message",
-                                     "_delete_messages_for_esm") if not hasattr(sqs, n)]
+    missing += [
+        f"dynamodb.{n}"
+        for n in ("stream_start_position", "stream_end_position", "stream_records_since", "_tables")
+        if not hasattr(dynamodb, n)
+    ]
+    missing += [
+        f"sqs.{n}"
+        for n in ("_queue_by_arn", "_queues_lock", "_act_send_message", "_delete_messages_for_esm")
+        if not hasattr(sqs, n)
+    ]
     missing += [f"sns.{n}" for n in ("publish_internal",) if not hasattr(sns, n)]
     if missing:
         raise PatchError(f"cannot patch the Lambda event source mappings: MiniStack lacks {', '.join(missing)}")
@@ -539,6 +618,7 @@ def apply() -> None:
         def _release_esm_poll_state(esm_id: str) -> None:
             forget(esm_id)
             return original(esm_id)
+
         return _release_esm_poll_state
 
     def make_reset(original):
@@ -546,18 +626,22 @@ def apply() -> None:
             with _states_lock:
                 _states.clear()
             return original(*args, **kwargs)
+
         return reset
 
     wrap(lambda_svc, "_release_esm_poll_state", make_release)
     wrap(lambda_svc, "reset", make_reset)
+
     def make_poll(original):
         def _poll_dynamodb_streams() -> bool:
             return poll_dynamodb_streams()
+
         return _poll_dynamodb_streams
 
     def make_run_sqs_batch(original):
         def _run_sqs_batch(*args: Any) -> None:
             return run_sqs_batch(*args)
+
         return _run_sqs_batch
 
     # After a wake that found no work MiniStack sleeps 50 ms before it listens again, so the
@@ -567,8 +651,14 @@ def apply() -> None:
         raise PatchError("cannot tune the ESM idle wake gap: MiniStack lacks _ESM_IDLE_WAKE_GAP_SECONDS")
     lambda_svc._ESM_IDLE_WAKE_GAP_SECONDS = IDLE_WAKE_GAP_SECONDS
     wrap(lambda_svc, "_poll_dynamodb_streams", make_poll)  # MiniStack's stream poll never runs again
-    patch_source(lambda_svc._dispatch_esm_batch,
-                 [('spawn_background(_task, thread_name="ministack-esm")',
-                   '_orderlab_threads.spawn(_task, name="ministack-esm")')],
-                 what="ministack _dispatch_esm_batch (a thread per batch)")
+    patch_source(
+        lambda_svc._dispatch_esm_batch,
+        [
+            (
+                'spawn_background(_task, thread_name="ministack-esm")',
+                '_orderlab_threads.spawn(_task, name="ministack-esm")',
+            )
+        ],
+        what="ministack _dispatch_esm_batch (a thread per batch)",
+    )
     wrap(lambda_svc, "_run_sqs_batch", make_run_sqs_batch)

@@ -1,8 +1,11 @@
 """What the Lambda service tells other services (through :data:`localcloud.events.bus`).
 
->>> FunctionInvoked({"FunctionName": "f"}, {}, started=0.0, elapsed_ms=3.5, concurrent=1, concurrent_in_region=2).elapsed_ms
+>>> invoked = FunctionInvoked({"FunctionName": "f"}, {}, started=0.0, elapsed_ms=3.5,
+...                           concurrent=1, concurrent_in_region=2)
+>>> invoked.elapsed_ms
 3.5
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

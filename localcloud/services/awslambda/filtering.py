@@ -5,6 +5,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/awsl
     from localcloud.services.awslambda.filtering import apply_filter_criteria
     kept = apply_filter_criteria(records, {"FilterCriteria": {"Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]}})
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
 from localcloud.patches import PatchError, wrap
+from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
 
 logger = logging.getLogger("localcloud.esm")
 
@@ -23,6 +24,7 @@ INVALID_FILTER_MESSAGE = "Invalid filter pattern definition."
 # ---------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------
+
 
 def filter_criteria_error(data: dict) -> str | None:
     """The InvalidParameterValueException message for the request's FilterCriteria, or None when valid."""
@@ -47,6 +49,7 @@ def filter_criteria_error(data: dict) -> str | None:
 # ---------------------------------------------------------------------------
 # Filtering
 # ---------------------------------------------------------------------------
+
 
 def _filters(esm: dict) -> list[EventPattern]:
     """The mapping's compiled filters; ones that do not compile (stored before validation) are skipped."""
@@ -105,9 +108,12 @@ def record_matches(record: dict, filters: list[EventPattern], kinesis_view: Call
     return any(event_pattern.matches(view) for event_pattern in filters)
 
 
-def apply_filter_criteria(records: list[dict], esm: dict,
-                          kinesis_view: Callable[[dict], dict] = lambda record: record,
-                          drop_sqs: Callable[[list[dict]], None] | None = None) -> list[dict]:
+def apply_filter_criteria(
+    records: list[dict],
+    esm: dict,
+    kinesis_view: Callable[[dict], dict] = lambda record: record,
+    drop_sqs: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
     """The records of a batch that match the mapping's FilterCriteria (all of them without filters).
 
     ``drop_sqs`` deletes SQS messages dropped next to kept ones; when nothing is kept the caller
@@ -116,7 +122,8 @@ def apply_filter_criteria(records: list[dict], esm: dict,
     filters = _filters(esm)
     if not filters:
         return records
-    kept, dropped = [], []
+    kept: list[dict] = []
+    dropped: list[dict] = []
     for record in records:
         (kept if record_matches(record, filters, kinesis_view) else dropped).append(record)
     if kept and dropped and drop_sqs is not None:
@@ -146,19 +153,31 @@ def _delete_sqs_records(records: list[dict]) -> None:
 # apply()
 # ---------------------------------------------------------------------------
 
+
 def apply() -> None:
     from ministack.services import lambda_svc, sqs
 
-    missing = [n for n in ("_apply_filter_criteria", "_kinesis_record_for_match", "_create_esm", "_update_esm",
-                           "error_response_json") if not hasattr(lambda_svc, n)]
+    missing = [
+        n
+        for n in (
+            "_apply_filter_criteria",
+            "_kinesis_record_for_match",
+            "_create_esm",
+            "_update_esm",
+            "error_response_json",
+        )
+        if not hasattr(lambda_svc, n)
+    ]
     missing += [f"sqs.{n}" for n in ("_queue_by_arn", "_queues_lock") if not hasattr(sqs, n)]
     if missing:
         raise PatchError(f"cannot patch Lambda event filtering: MiniStack lacks {', '.join(missing)}")
 
     def make_filter(original: Callable[..., Any]) -> Callable[..., Any]:
         def _apply_filter_criteria(records: list[dict], esm: dict) -> list[dict]:
-            return apply_filter_criteria(records, esm, kinesis_view=lambda_svc._kinesis_record_for_match,
-                                         drop_sqs=_delete_sqs_records)
+            return apply_filter_criteria(
+                records, esm, kinesis_view=lambda_svc._kinesis_record_for_match, drop_sqs=_delete_sqs_records
+            )
+
         return _apply_filter_criteria
 
     # MiniStack's pollers and lambda_event_sources look the function up on the module at call time.

@@ -10,6 +10,7 @@
 >>> mapping_hooks.create_refusal({"bad": True}), mapping_hooks.create_refusal({})
 ('no', None)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -81,6 +82,7 @@ def make_create_esm(original: Callable[..., Any]) -> Callable[..., Any]:
         if refusal:
             return lambda_svc.error_response_json("InvalidParameterValueException", refusal, 400)
         return original(with_stream_defaults(data))
+
     return _create_esm
 
 
@@ -92,16 +94,19 @@ def make_update_esm(original: Callable[..., Any]) -> Callable[..., Any]:
         if refusal:
             return lambda_svc.error_response_json("InvalidParameterValueException", refusal, 400)
         return original(esm_id, data)
+
     return _update_esm
 
 
 def make_emit_lambda_logs(original: Callable[..., Any]) -> Callable[..., Any]:
-    def _emit_lambda_logs(func: dict, request_id: str, log_text: str, error: bool, duration_ms: int,
-                          *args: Any, **kwargs: Any) -> Any:
+    def _emit_lambda_logs(
+        func: dict, request_id: str, log_text: str, error: bool, duration_ms: int, *args: Any, **kwargs: Any
+    ) -> Any:
         if not all(gate(func) for gate in log_hooks.gates):
             return None  # AWS: the invocation runs, its logs are lost
         for writer in log_hooks.writers:
             if writer(func, request_id, log_text, error, duration_ms, *args, **kwargs):
                 return None
         return original(func, request_id, log_text, error, duration_ms, *args, **kwargs)
+
     return _emit_lambda_logs

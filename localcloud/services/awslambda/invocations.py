@@ -7,6 +7,7 @@ asynchronous invokes, API Gateway, Pipes); wrapped with :func:`make_execute_func
 >>> tracker.enter(("1", "us-east-1", "f")), tracker.enter(("1", "us-east-1", "g"))
 ((1, 1), (1, 2))
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -85,4 +86,5 @@ def make_execute_function(original: Callable[..., Any]) -> Callable[..., Any]:
         started_environment_init_ms.reset(init_token)
         bus.publish(FunctionInvoked(config, result, started, elapsed_ms, running[0], running[1]))
         return result
+
     return _execute_function

@@ -1,5 +1,6 @@
 """Hooks the Lambda service's fixes into MiniStack; every MiniStack Lambda function other services
 extend is wrapped here, once (:mod:`.hooks`)."""
+
 from __future__ import annotations
 
 from localcloud.patches import wrap

@@ -13,6 +13,7 @@
 Checked by tests/conformance/test_lambda_shapes.py, from AWS's reference and moto's
 ``aws_verified`` tests/test_awslambda/test_lambda.py (test_get_function, test_list_functions).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,6 +60,7 @@ def apply() -> None:
             configuration = without_empty_vpc(answer.get("Configuration") or {})
             answer["Configuration"] = qualified(configuration, qualifier) if qualifier else configuration
             return status, headers, json.dumps(answer).encode()
+
         return _get_function
 
     def make_list_functions(original):
@@ -68,9 +70,10 @@ def apply() -> None:
                 return status, headers, body
             answer = json.loads(body)
             answer["Functions"] = with_versions(
-                answer.get("Functions") or [],
-                lambda name: (lambda_svc._functions.get(name) or {}).get("versions"))
+                answer.get("Functions") or [], lambda name: (lambda_svc._functions.get(name) or {}).get("versions")
+            )
             return status, headers, json.dumps(answer).encode()
+
         return _list_functions
 
     wrap(lambda_svc, "_get_function", make_get_function)

@@ -48,6 +48,7 @@ What AWS does, and MiniStack 1.5.33 does not:
   end-of-invocation marker after flushing its output, so the server reads the logs up to the
   marker and never guesses.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -234,11 +235,15 @@ def exit_error(request_id: str, returncode: int | None) -> dict[str, Any]:
             how = f"signal: {-returncode}"
     else:
         how = f"exit status {returncode if returncode is not None else 'unknown'}"
-    return {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {how}",
-            "errorType": EXIT_ERROR_TYPE, "requestId": request_id, "stackTrace": []}
+    return {
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {how}",
+        "errorType": EXIT_ERROR_TYPE,
+        "requestId": request_id,
+        "stackTrace": [],
+    }
 
 
-def exited(proc: "subprocess.Popen[str] | None", wait: float = 0.5) -> int | None:
+def exited(proc: subprocess.Popen[str] | None, wait: float = 0.5) -> int | None:
     """The exit status of a worker process whose pipes closed (None: still running)."""
     if proc is None:
         return None
@@ -258,41 +263,44 @@ def build_worker_script(original: str) -> str:
     )
     script = replace_once(
         script,
-        '    except Exception as e:\n        _real_stdout.write(json.dumps({"status": "error", "error": str(e)}) + "\\n")',
+        "    except Exception as e:\n"
+        '        _real_stdout.write(json.dumps({"status": "error", "error": str(e)}) + "\\n")',
         '    except Exception as e:\n        _real_stdout.write(json.dumps({"status": "error", '
         '"error": _orderlab_init_error(e, module_name, handler_name)}) + "\\n")',
         what="worker init error",
     )
     script = replace_once(
         script,
-        '        try:\n'
-        '            result = handler_fn(event, context)\n'
+        "        try:\n"
+        "            result = handler_fn(event, context)\n"
         '            _real_stdout.write(json.dumps({"status": "ok", "result": result}) + "\\n")\n'
-        '        except Exception as e:\n'
-        '            _real_stdout.write(json.dumps({"status": "error", "error": str(e), "trace": traceback.format_exc()}) + "\\n")\n'
-        '        _real_stdout.flush()\n',
-        '        try:\n'
-        '            result = handler_fn(event, context)\n'
-        '            try:\n'
+        "        except Exception as e:\n"
+        '            _real_stdout.write(json.dumps({"status": "error", "error": str(e), '
+        '"trace": traceback.format_exc()}) + "\\n")\n'
+        "        _real_stdout.flush()\n",
+        "        try:\n"
+        "            result = handler_fn(event, context)\n"
+        "            try:\n"
         '                _ms_line = \'{"status": "ok", "result": \' + _orderlab_json(result) + "}"\n'
-        '            except (TypeError, ValueError) as e:\n'
-        '                _ms_err = {"errorMessage": "Unable to marshal response: %s" % e, "errorType": "Runtime.MarshalError", '
+        "            except (TypeError, ValueError) as e:\n"
+        '                _ms_err = {"errorMessage": "Unable to marshal response: %s" % e, '
+        '"errorType": "Runtime.MarshalError", '
         '"requestId": context.aws_request_id, "stackTrace": []}\n'
         '                _ms_line = json.dumps({"status": "ok", "result": None, "orderlab_function_error": _ms_err})\n'
-        '        except Exception as e:\n'
+        "        except Exception as e:\n"
         # Reported as "ok" so that MiniStack keeps the worker: on AWS an exception in the
         # handler is an invocation error, not a crash, and the environment lives on.
         '            _ms_line = json.dumps({"status": "ok", "result": None, "trace": traceback.format_exc(), '
         '"orderlab_function_error": _orderlab_error(e, context.aws_request_id)})\n'
-        '        _orderlab_end_of_invocation()\n'
+        "        _orderlab_end_of_invocation()\n"
         '        _real_stdout.write(_ms_line + "\\n")\n'
-        '        _real_stdout.flush()\n',
+        "        _real_stdout.flush()\n",
         what="worker invocation",
     )
     script = replace_once(
         script,
         '        _real_stdout.write(json.dumps({"status": "ready", "cold": True}) + "\\n")\n',
-        '        _orderlab_report_modules()\n'
+        "        _orderlab_report_modules()\n"
         '        _real_stdout.write(json.dumps({"status": "ready", "cold": True}) + "\\n")\n',
         what="worker ready",
     )
@@ -301,10 +309,7 @@ def build_worker_script(original: str) -> str:
 
 
 def _is_python_worker(worker: Any, lr: Any) -> bool:
-    return (
-        type(worker) is lr.Worker
-        and str(worker.config.get("Runtime", "")).startswith("python")
-    )
+    return type(worker) is lr.Worker and str(worker.config.get("Runtime", "")).startswith("python")
 
 
 def apply() -> None:
@@ -326,6 +331,7 @@ def apply() -> None:
                 # clear message in strict mode, where CreateFunction already refused it.
                 return runtimes.launcher_for(runtime), patched_script
             return original(runtime)
+
         return _detect_runtime_binary
 
     def make_drain(original):
@@ -346,6 +352,7 @@ def apply() -> None:
                     break
                 lines.append(line)
             return "\n".join(lines)
+
         return _drain_stderr_bounded
 
     def make_spawn(original):
@@ -364,12 +371,17 @@ def apply() -> None:
                 self._orderlab_proc = self._proc  # kept for its exit status if it dies
             init_ms = (time.monotonic() - started) * 1000
             forked = isinstance(self._proc, lambda_zygote.ForkedEnvironment)
-            logger.info("Lambda %s: new execution environment (%s), init %.0f ms", environment.function_name,
-                        "forked from its zygote" if forked else "started", init_ms)
+            logger.info(
+                "Lambda %s: new execution environment (%s), init %.0f ms",
+                environment.function_name,
+                "forked from its zygote" if forked else "started",
+                init_ms,
+            )
             lambda_zygote.environment_started(self)
             serving_environment.set(dataclasses.replace(environment, init_ms=init_ms))
             started_environment_init_ms.set(init_ms)
             return result
+
         return _spawn
 
     def make_invoke(original):
@@ -387,8 +399,12 @@ def apply() -> None:
                     if status is not None:
                         last_aws_error.set(exit_error(request_id, status))
                 raise
-            if (_is_python_worker(self, lr) and isinstance(response, dict) and response.get("status") == "error"
-                    and str(response.get("error", "")).startswith(_CRASH_ERRORS)):
+            if (
+                _is_python_worker(self, lr)
+                and isinstance(response, dict)
+                and response.get("status") == "error"
+                and str(response.get("error", "")).startswith(_CRASH_ERRORS)
+            ):
                 # The process died under the invocation (its pipes closed): fail it now, as AWS does.
                 status = exited(getattr(self, "_orderlab_proc", None))
                 aws_error = exit_error(request_id, status)
@@ -398,10 +414,17 @@ def apply() -> None:
             if function_error:
                 # An invocation error with the worker kept alive (see the worker script).
                 last_aws_error.set(function_error)
-                return {**response, "status": "error", "error": function_error.get("errorMessage", ""),
-                        "trace": response.get("trace", "")}
-            last_aws_error.set(response.get("aws_error") if isinstance(response, dict) and response.get("status") == "error" else None)
+                return {
+                    **response,
+                    "status": "error",
+                    "error": function_error.get("errorMessage", ""),
+                    "trace": response.get("trace", ""),
+                }
+            last_aws_error.set(
+                response.get("aws_error") if isinstance(response, dict) and response.get("status") == "error" else None
+            )
             return response
+
         return invoke
 
     for name in ("_spawn", "invoke", "_drain_stderr_bounded"):
@@ -413,12 +436,14 @@ def apply() -> None:
             original(func_name, qualifier, *args, **kwargs)
             if qualifier is None:  # the function is deleted or replaced: its zygotes go too
                 lambda_zygote.retire_function(func_name)
+
         return invalidate_worker
 
     def make_reset(original):
         def reset() -> None:
             original()
             lambda_zygote.stop_all()
+
         return reset
 
     share_extracted_code(lr, port)
@@ -437,19 +462,25 @@ def share_extracted_code(lr: Any, port: int) -> None:
     as a fork of its code's zygote when there is one (:func:`localcloud.lambda_zygote.popen`)."""
     lr._orderlab_code_dir = lambda code_zip: code_cache.code_dir(code_zip, port=port)
     lr._orderlab_popen = lambda_zygote.popen
-    patch_source(inspect.unwrap(lr.Worker._spawn),
-                 [('    code_dir = os.path.join(self._tmpdir, "code")\n'
-                   '    os.makedirs(code_dir)\n'
-                   '    with open(os.path.join(self._tmpdir, "code.zip"), "wb") as f:\n'
-                   '        f.write(self.code_zip)\n'
-                   '    with zipfile.ZipFile(os.path.join(self._tmpdir, "code.zip")) as zf:\n'
-                   '        zf.extractall(code_dir)\n',
-                   '    code_dir = _orderlab_code_dir(self.code_zip)\n'),
-                  ('    self._proc = subprocess.Popen(\n'
-                   '        [binary, worker_path],\n',
-                   '    self._proc = _orderlab_popen(\n'
-                   '        self, [binary, worker_path],\n')],
-                 what="ministack Worker._spawn (extracts the code and starts a process for each environment)")
+    patch_source(
+        inspect.unwrap(lr.Worker._spawn),
+        [
+            (
+                '    code_dir = os.path.join(self._tmpdir, "code")\n'
+                "    os.makedirs(code_dir)\n"
+                '    with open(os.path.join(self._tmpdir, "code.zip"), "wb") as f:\n'
+                "        f.write(self.code_zip)\n"
+                '    with zipfile.ZipFile(os.path.join(self._tmpdir, "code.zip")) as zf:\n'
+                "        zf.extractall(code_dir)\n",
+                "    code_dir = _orderlab_code_dir(self.code_zip)\n",
+            ),
+            (
+                "    self._proc = subprocess.Popen(\n        [binary, worker_path],\n",
+                "    self._proc = _orderlab_popen(\n        self, [binary, worker_path],\n",
+            ),
+        ],
+        what="ministack Worker._spawn (extracts the code and starts a process for each environment)",
+    )
 
 
 def discard_environment(worker: Any) -> None:

@@ -2,6 +2,7 @@
 
 What it changes and why: docs/local-cloud-services.md, `localcloud/services/awslambda/service.py`.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -23,9 +24,7 @@ _pinned_request_id: contextvars.ContextVar[list[str] | None] = contextvars.Conte
     "orderlab_pinned_request_id", default=None
 )
 # The id MiniStack's front door stamps on the HTTP response (x-amzn-RequestId).
-_http_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "orderlab_http_request_id", default=None
-)
+_http_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("orderlab_http_request_id", default=None)
 
 
 def _runtime_refusal(method: str, path: str, body: bytes) -> str | None:
@@ -40,8 +39,12 @@ def _runtime_refusal(method: str, path: str, body: bytes) -> str | None:
     refusal = runtimes.aws_refusal(runtime)
     if refusal:
         return refusal
-    if (isinstance(runtime, str) and runtimes.python_version_of(runtime) and runtimes.strict()
-            and runtimes.interpreter_for(runtime) is None):
+    if (
+        isinstance(runtime, str)
+        and runtimes.python_version_of(runtime)
+        and runtimes.strict()
+        and runtimes.interpreter_for(runtime) is None
+    ):
         return runtimes.unavailable_message(runtime)
     return None
 
@@ -56,17 +59,22 @@ def install_cached_threads() -> None:
     from ministack.core import concurrency
     from ministack.core import lambda_runtime as lr
 
-    patch_source(concurrency.run_reentrant,
-                 [("threading.Thread(target=_run, daemon=True, name=thread_name).start()",
-                   "_orderlab_threads.submit(_run)")],
-                 what="ministack run_reentrant (thread per call)")
+    patch_source(
+        concurrency.run_reentrant,
+        [("threading.Thread(target=_run, daemon=True, name=thread_name).start()", "_orderlab_threads.submit(_run)")],
+        what="ministack run_reentrant (thread per call)",
+    )
     invoke = inspect.unwrap(lr.Worker.invoke)  # under the wrappers of services/awslambda/runtime.py
-    patch_source(invoke,
-                 [("reader = threading.Thread(target=_read_response, daemon=True)", "answered = threading.Event()"),
-                  ("reader.start()", "_orderlab_threads.submit(lambda: (_read_response(), answered.set()))"),
-                  ("reader.join(timeout=timeout)", "answered.wait(timeout=timeout)"),
-                  ("if reader.is_alive():", "if not answered.is_set():")],
-                 what="ministack Worker.invoke (a reader thread per invocation)")
+    patch_source(
+        invoke,
+        [
+            ("reader = threading.Thread(target=_read_response, daemon=True)", "answered = threading.Event()"),
+            ("reader.start()", "_orderlab_threads.submit(lambda: (_read_response(), answered.set()))"),
+            ("reader.join(timeout=timeout)", "answered.wait(timeout=timeout)"),
+            ("if reader.is_alive():", "if not answered.is_set():"),
+        ],
+        what="ministack Worker.invoke (a reader thread per invocation)",
+    )
 
 
 def discard_only_the_failed_environment() -> None:
@@ -74,12 +82,18 @@ def discard_only_the_failed_environment() -> None:
     from ministack.services import lambda_svc
 
     lambda_svc._orderlab_discard_environment = runtime_patch.discard_environment
-    patch_source(inspect.unwrap(lambda_svc._execute_function_warm),
-                 [("        invalidate_worker(func_name, qualifier=qualifier, account=get_account_id(), region=get_region())\n"
-                   "        worker = None  # invalidate_worker already dropped it from the pool\n",
-                   "        _orderlab_discard_environment(worker)\n"
-                   "        worker = None  # dropped from the pool\n")],
-                 what="ministack _execute_function_warm (a failed init kills every environment)")
+    patch_source(
+        inspect.unwrap(lambda_svc._execute_function_warm),
+        [
+            (
+                "        invalidate_worker(func_name, qualifier=qualifier, "
+                "account=get_account_id(), region=get_region())\n"
+                "        worker = None  # invalidate_worker already dropped it from the pool\n",
+                "        _orderlab_discard_environment(worker)\n        worker = None  # dropped from the pool\n",
+            )
+        ],
+        what="ministack _execute_function_warm (a failed init kills every environment)",
+    )
 
 
 def apply() -> None:
@@ -95,6 +109,7 @@ def apply() -> None:
                 return await original(method, path, headers, body, query_params, request_id)
             finally:
                 _http_request_id.reset(token)
+
         return _dispatch_service_request
 
     def make_handle_request(original):
@@ -103,6 +118,7 @@ def apply() -> None:
             if refusal:
                 return lambda_svc.error_response_json("InvalidParameterValueException", refusal, 400)
             return await original(method, path, headers, body, query_params)
+
         return handle_request
 
     def make_invoke(original):
@@ -114,6 +130,7 @@ def apply() -> None:
                 return await original(*args, **kwargs)
             finally:
                 _pinned_request_id.reset(token)
+
         return _invoke
 
     def make_dispatch(original):
@@ -122,6 +139,7 @@ def apply() -> None:
             if pinned:
                 request_id = pinned.pop()  # the first execution of this Invoke takes it
             return original(func, config, event, request_id, started)
+
         return _execute_function_dispatch
 
     def make_warm(original):
@@ -139,6 +157,7 @@ def apply() -> None:
                     aws_error = {**aws_error, "requestId": request_id}
                 result = {**result, "body": aws_error}
             return result
+
         return _execute_function_warm
 
     wrap(ministack_app, "_dispatch_service_request", make_dispatch_service_request)

@@ -28,22 +28,35 @@ What AWS does, and MiniStack 1.5.33 does not:
   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-api.html,
   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-open-api.html
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from localcloud.patches import PatchError
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method")
-_PIPE_FIELDS = ("Source", "Target", "Enrichment", "SourceParameters", "EnrichmentParameters", "TargetParameters",
-                "RoleArn", "Description", "DesiredState")
+_PIPE_FIELDS = (
+    "Source",
+    "Target",
+    "Enrichment",
+    "SourceParameters",
+    "EnrichmentParameters",
+    "TargetParameters",
+    "RoleArn",
+    "Description",
+    "DesiredState",
+)
 
 
 def handler_message(service: str, message: str, *, code: str = "InvalidRequest") -> str:
     """A failed resource's reason in the form CloudFormation's resource handlers give it."""
-    return f'Resource handler returned message: "{message} (Service: {service}, Status Code: 400)" ' \
-           f'(HandlerErrorCode: {code})'
+    return (
+        f'Resource handler returned message: "{message} (Service: {service}, Status Code: 400)" '
+        f"(HandlerErrorCode: {code})"
+    )
 
 
 def role_name_of(role_arn: str) -> str | None:
@@ -60,8 +73,9 @@ def role_name_of(role_arn: str) -> str | None:
     return parts[5].rsplit("/", 1)[1] or None
 
 
-def function_problem(props: dict[str, Any], role_exists: Callable[[str], bool],
-                     object_exists: Callable[[str, str], str | None]) -> str | None:
+def function_problem(
+    props: dict[str, Any], role_exists: Callable[[str], bool], object_exists: Callable[[str, str], str | None]
+) -> str | None:
     """Why Lambda would refuse to create a stack's function (None: it would not).
 
     ``object_exists(bucket, key)`` answers None when the object is there, else the S3 error code.
@@ -74,10 +88,13 @@ def function_problem(props: dict[str, Any], role_exists: Callable[[str], bool],
     if code.get("S3Bucket") and code.get("S3Key"):
         error = object_exists(code["S3Bucket"], code["S3Key"])
         if error is not None:
-            message = {"NoSuchBucket": "The specified bucket does not exist",
-                       "NoSuchKey": "The specified key does not exist."}.get(error, error)
-            return handler_message("Lambda", f"Error occurred while GetObject. S3 Error Code: {error}. "
-                                             f"S3 Error Message: {message}")
+            message = {
+                "NoSuchBucket": "The specified bucket does not exist",
+                "NoSuchKey": "The specified key does not exist.",
+            }.get(error, error)
+            return handler_message(
+                "Lambda", f"Error occurred while GetObject. S3 Error Code: {error}. S3 Error Message: {message}"
+            )
     return None
 
 
@@ -86,8 +103,9 @@ def openapi_api_properties(props: dict[str, Any], body: dict[str, Any]) -> dict[
 
     >>> openapi_api_properties({}, {"info": {"title": "alice-orders-api"},
     ...     "x-amazon-apigateway-cors": {"allowOrigins": ["http://127.0.0.1:8000"], "maxAge": 300},
-    ...     "tags": [{"name": "team", "x-amazon-apigateway-tag-value": "a"}]})
-    {'Name': 'alice-orders-api', 'CorsConfiguration': {'AllowOrigins': ['http://127.0.0.1:8000'], 'MaxAge': 300}, 'Tags': {'team': 'a'}}
+    ...     "tags": [{"name": "team", "x-amazon-apigateway-tag-value": "a"}]})  # doctest: +NORMALIZE_WHITESPACE
+    {'Name': 'alice-orders-api',
+     'CorsConfiguration': {'AllowOrigins': ['http://127.0.0.1:8000'], 'MaxAge': 300}, 'Tags': {'team': 'a'}}
     """
     merged = dict(props)
     info = body.get("info") or {}
@@ -98,8 +116,11 @@ def openapi_api_properties(props: dict[str, Any], body: dict[str, Any]) -> dict[
     cors = body.get("x-amazon-apigateway-cors")
     if cors and not merged.get("CorsConfiguration"):
         merged["CorsConfiguration"] = {key[:1].upper() + key[1:]: value for key, value in cors.items()}
-    tags = {tag["name"]: tag.get("x-amazon-apigateway-tag-value", "") for tag in body.get("tags") or []
-            if isinstance(tag, dict) and "name" in tag}
+    tags = {
+        tag["name"]: tag.get("x-amazon-apigateway-tag-value", "")
+        for tag in body.get("tags") or []
+        if isinstance(tag, dict) and "name" in tag
+    }
     if tags:
         merged["Tags"] = {**tags, **(merged.get("Tags") or {})}
     return merged
@@ -110,8 +131,9 @@ def openapi_operations(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
 
     >>> openapi_operations({"paths": {"/orders": {"post": {"x-amazon-apigateway-integration": {
     ...     "type": "aws_proxy", "uri": "arn:aws:lambda:us-east-1:1:function:f", "httpMethod": "POST",
-    ...     "payloadFormatVersion": "2.0"}}}}})
-    [('POST /orders', {'IntegrationType': 'AWS_PROXY', 'IntegrationUri': 'arn:aws:lambda:us-east-1:1:function:f', 'IntegrationMethod': 'POST', 'PayloadFormatVersion': '2.0', 'TimeoutInMillis': 30000})]
+    ...     "payloadFormatVersion": "2.0"}}}}})  # doctest: +NORMALIZE_WHITESPACE
+    [('POST /orders', {'IntegrationType': 'AWS_PROXY', 'IntegrationUri': 'arn:aws:lambda:us-east-1:1:function:f',
+                       'IntegrationMethod': 'POST', 'PayloadFormatVersion': '2.0', 'TimeoutInMillis': 30000})]
     """
     operations = []
     for path, item in (body.get("paths") or {}).items():
@@ -140,6 +162,7 @@ def stage_route_settings(props: dict[str, Any]) -> dict[str, Any]:
     >>> stage_route_settings({"StageName": "$default", "DefaultRouteSettings": {"ThrottlingBurstLimit": 200}})
     {'StageName': '$default', 'DefaultRouteSettings': {'throttlingBurstLimit': 200}}
     """
+
     def camel(value: Any) -> Any:
         if isinstance(value, dict):
             return {key[:1].lower() + key[1:]: camel(item) for key, item in value.items()}
@@ -180,15 +203,30 @@ def apply() -> None:
     from localcloud.services.apigateway import responses as apigatewayv2_patch
     from localcloud.services.pipes import responses as pipes_patch
 
-    needed = {"handlers": (handlers, ("_capabilities_enforced",)),
-              "provisioners": (provisioners, ("_RESOURCE_HANDLERS", "_lambda_create", "_apigw_v2_api_create",
-                                              "_apigw_v2_api_update", "_apigw_v2_integration_create",
-                                              "_apigw_v2_stage_create", "_apigw_v2_stage_update",
-                                              "_apigw_v2_route_create", "_pipes_pipe_create", "_pipes_pipe_update",
-                                              "_pipes_pipe_delete")),
-              "iam": (iam_service, ("_roles",)), "s3": (s3_service, ("_get_object_data",))}
-    missing = [f"{where}.{name}" for where, (module, names) in needed.items() for name in names
-               if not hasattr(module, name)]
+    needed = {
+        "handlers": (handlers, ("_capabilities_enforced",)),
+        "provisioners": (
+            provisioners,
+            (
+                "_RESOURCE_HANDLERS",
+                "_lambda_create",
+                "_apigw_v2_api_create",
+                "_apigw_v2_api_update",
+                "_apigw_v2_integration_create",
+                "_apigw_v2_stage_create",
+                "_apigw_v2_stage_update",
+                "_apigw_v2_route_create",
+                "_pipes_pipe_create",
+                "_pipes_pipe_update",
+                "_pipes_pipe_delete",
+            ),
+        ),
+        "iam": (iam_service, ("_roles",)),
+        "s3": (s3_service, ("_get_object_data",)),
+    }
+    missing = [
+        f"{where}.{name}" for where, (module, names) in needed.items() for name in names if not hasattr(module, name)
+    ]
     if missing:
         raise PatchError(f"cannot patch CloudFormation: MiniStack lacks {', '.join(missing)}")
     if getattr(provisioners, "__orderlab_cloudformation__", False):
@@ -217,10 +255,13 @@ def apply() -> None:
     def import_routes(api_id: str, body: dict[str, Any], logical_id: str, stack_name: str) -> None:
         for route_key, integration in openapi_operations(body):
             integration_id, _ = provisioners._apigw_v2_integration_create(
-                logical_id, {"ApiId": api_id, **integration}, stack_name)
+                logical_id, {"ApiId": api_id, **integration}, stack_name
+            )
             provisioners._apigw_v2_route_create(
-                logical_id, {"ApiId": api_id, "RouteKey": route_key, "Target": f"integrations/{integration_id}"},
-                stack_name)
+                logical_id,
+                {"ApiId": api_id, "RouteKey": route_key, "Target": f"integrations/{integration_id}"},
+                stack_name,
+            )
 
     original_api_create = provisioners._apigw_v2_api_create
     original_api_update = provisioners._apigw_v2_api_update
@@ -234,14 +275,19 @@ def apply() -> None:
             import_routes(api_id, body, logical_id, stack_name)
         return api_id, {**attributes, "ApiEndpoint": apigatewayv2_patch.local_api_endpoint(api_id)}
 
-    def api_update(physical_id: str, old_props: dict[str, Any], new_props: dict[str, Any], stack_name: str,
-                   logical_id: str | None = None) -> Any:
+    def api_update(
+        physical_id: str,
+        old_props: dict[str, Any],
+        new_props: dict[str, Any],
+        stack_name: str,
+        logical_id: str | None = None,
+    ) -> Any:
         body = _parsed_body(new_props.get("Body"))
         if body is not None:
             new_props = openapi_api_properties(new_props, body)
         api_id, attributes = original_api_update(physical_id, old_props, new_props, stack_name, logical_id)
         if body is not None and body != _parsed_body(old_props.get("Body")):
-            provisioners._apigw_v2._routes[api_id] = {}      # a re-import replaces the routes
+            provisioners._apigw_v2._routes[api_id] = {}  # a re-import replaces the routes
             provisioners._apigw_v2._integrations[api_id] = {}
             import_routes(api_id, body, logical_id or physical_id, stack_name)
         return api_id, {**attributes, "ApiEndpoint": apigatewayv2_patch.local_api_endpoint(api_id)}
@@ -252,10 +298,16 @@ def apply() -> None:
     def stage_create(logical_id: str, props: dict[str, Any], stack_name: str) -> Any:
         return original_stage_create(logical_id, stage_route_settings(props), stack_name)
 
-    def stage_update(physical_id: str, old_props: dict[str, Any], new_props: dict[str, Any], stack_name: str,
-                     logical_id: str | None = None) -> Any:
-        return original_stage_update(physical_id, stage_route_settings(old_props), stage_route_settings(new_props),
-                                     stack_name, logical_id)
+    def stage_update(
+        physical_id: str,
+        old_props: dict[str, Any],
+        new_props: dict[str, Any],
+        stack_name: str,
+        logical_id: str | None = None,
+    ) -> Any:
+        return original_stage_update(
+            physical_id, stage_route_settings(old_props), stage_route_settings(new_props), stack_name, logical_id
+        )
 
     def pipe_body(props: dict[str, Any]) -> dict[str, Any]:
         body = {key: props[key] for key in _PIPE_FIELDS if props.get(key) not in (None, "", {})}
@@ -272,11 +324,15 @@ def apply() -> None:
         record = pipes_patch._pipes_module._pipes[name]
         return name, {"Arn": record["Arn"], "Name": name}
 
-    def pipe_update(physical_id: str, old_props: dict[str, Any], new_props: dict[str, Any], stack_name: str,
-                    logical_id: str | None = None) -> Any:
-        if new_props.get("Source") != old_props.get("Source") or \
-                (new_props.get("Name") or physical_id) != physical_id:
-            pipe_delete(physical_id, old_props)   # Name and Source require replacement
+    def pipe_update(
+        physical_id: str,
+        old_props: dict[str, Any],
+        new_props: dict[str, Any],
+        stack_name: str,
+        logical_id: str | None = None,
+    ) -> Any:
+        if new_props.get("Source") != old_props.get("Source") or (new_props.get("Name") or physical_id) != physical_id:
+            pipe_delete(physical_id, old_props)  # Name and Source require replacement
             return pipe_create(logical_id or physical_id, new_props, stack_name)
         update = pipe_body(new_props)
         update.pop("Source", None)
@@ -300,10 +356,11 @@ def apply() -> None:
     provisioners._pipes_pipe_create = pipe_create
     provisioners._pipes_pipe_update = pipe_update
     provisioners._pipes_pipe_delete = pipe_delete
-    for resource_type, operations in (("AWS::Lambda::Function", {"create": lambda_create}),
-                                      ("AWS::ApiGatewayV2::Api", {"create": api_create, "update": api_update}),
-                                      ("AWS::ApiGatewayV2::Stage", {"create": stage_create, "update": stage_update}),
-                                      ("AWS::Pipes::Pipe", {"create": pipe_create, "update": pipe_update,
-                                                            "delete": pipe_delete})):
+    for resource_type, operations in (
+        ("AWS::Lambda::Function", {"create": lambda_create}),
+        ("AWS::ApiGatewayV2::Api", {"create": api_create, "update": api_update}),
+        ("AWS::ApiGatewayV2::Stage", {"create": stage_create, "update": stage_update}),
+        ("AWS::Pipes::Pipe", {"create": pipe_create, "update": pipe_update, "delete": pipe_delete}),
+    ):
         registry[resource_type] = {**registry[resource_type], **operations}
-    provisioners.__orderlab_cloudformation__ = True  # type: ignore[attr-defined]
+    provisioners.__orderlab_cloudformation__ = True

@@ -8,6 +8,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/clou
 >>> evaluate([None] * 5, rule).state
 'INSUFFICIENT_DATA'
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,7 @@ _PERCENTILE = re.compile(r"^[pP](\d{1,2}(\.\d{1,10})?|100(\.0{1,10})?)$")
 # ---------------------------------------------------------------------------
 # Time: the local cloud's time scale
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TimeScale:
@@ -92,6 +94,7 @@ def valid_period(period: Any) -> bool:
 # Statistics over stored datapoints (MiniStack's point dicts)
 # ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PeriodValue:
     """The statistic of one period: ``start`` is its first second (wall time)."""
@@ -134,8 +137,12 @@ def point_stats(point: Mapping[str, Any]) -> tuple[float, float, float, float]:
     published statistic set (``_stat``)."""
     stat = point.get("_stat")
     if stat is not None:
-        return (float(stat.get("SampleCount", 0)), float(stat.get("Sum", 0)),
-                float(stat.get("Minimum", 0)), float(stat.get("Maximum", 0)))
+        return (
+            float(stat.get("SampleCount", 0)),
+            float(stat.get("Sum", 0)),
+            float(stat.get("Minimum", 0)),
+            float(stat.get("Maximum", 0)),
+        )
     count = float(point.get("Count", 1.0))
     value = float(point["Value"])
     return count, value * count, value, value
@@ -187,8 +194,16 @@ def _statistic(bucket: _Bucket, statistic: str) -> float | None:
     return None
 
 
-def period_values(points: Iterable[Mapping[str, Any]], *, end: float, length: float, count: int,
-                  statistic: str, unit: str | None = None, snap: float | None = None) -> list[PeriodValue | None]:
+def period_values(
+    points: Iterable[Mapping[str, Any]],
+    *,
+    end: float,
+    length: float,
+    count: int,
+    statistic: str,
+    unit: str | None = None,
+    snap: float | None = None,
+) -> list[PeriodValue | None]:
     """The statistic of each of ``count`` sliding periods of ``length`` seconds ending at ``end``,
     newest first (index 0 is ``[end - length, end)``); None where a period has no datapoint.
 
@@ -215,7 +230,10 @@ def period_values(points: Iterable[Mapping[str, Any]], *, end: float, length: fl
     out: list[PeriodValue | None] = []
     for index, bucket in enumerate(buckets):
         value = _statistic(bucket, statistic) if bucket is not None else None
-        out.append(None if value is None else PeriodValue(end - length * (index + 1), value, bucket.count))
+        if bucket is None or value is None:
+            out.append(None)
+        else:
+            out.append(PeriodValue(end - length * (index + 1), value, bucket.count))
     return out
 
 
@@ -234,6 +252,7 @@ def low_sample_count(statistic: str, sample_count: float) -> bool:
 # ---------------------------------------------------------------------------
 # The decision: M out of N over the evaluation range, missing data
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AlarmRule:
@@ -268,11 +287,11 @@ class Decision:
     """The outcome of one evaluation. ``state`` None means "keep the current state"."""
 
     state: str | None
-    evaluated: tuple[PeriodValue, ...] = ()   # the real datapoints the decision used, newest first
-    filled: int = 0                           # missing datapoints filled in with the treatment
-    treated_as: str = ""                      # "Breaching" / "NonBreaching" for the filled ones
-    breaching: int = 0                        # breaching datapoints counted (filled included)
-    premature: bool = False                   # ALARM by "Avoiding premature transitions"
+    evaluated: tuple[PeriodValue, ...] = ()  # the real datapoints the decision used, newest first
+    filled: int = 0  # missing datapoints filled in with the treatment
+    treated_as: str = ""  # "Breaching" / "NonBreaching" for the filled ones
+    breaching: int = 0  # breaching datapoints counted (filled included)
+    premature: bool = False  # ALARM by "Avoiding premature transitions"
 
 
 def evaluate(values: Sequence[PeriodValue | None], rule: AlarmRule, *, namespace: str = "") -> Decision:
@@ -313,8 +332,7 @@ def evaluate(values: Sequence[PeriodValue | None], rule: AlarmRule, *, namespace
     if treat == "notBreaching":
         return Decision(ALARM if real_breaching >= m else OK, used, fill, "NonBreaching", real_breaching)
     if _premature(real, rule):
-        return Decision(None) if treat == "ignore" else Decision(ALARM, used, breaching=real_breaching,
-                                                                 premature=True)
+        return Decision(None) if treat == "ignore" else Decision(ALARM, used, breaching=real_breaching, premature=True)
     return Decision(ALARM if real_breaching >= m else OK, used, breaching=real_breaching)
 
 
@@ -332,6 +350,7 @@ def _premature(real: Sequence[tuple[int, PeriodValue]], rule: AlarmRule) -> bool
 # ---------------------------------------------------------------------------
 # How AWS words it
 # ---------------------------------------------------------------------------
+
 
 def java_double(value: float) -> str:
     """A number as CloudWatch prints it (Java's Double.toString): 1.0, 94.10166666666666, 1.0E7."""
@@ -353,12 +372,12 @@ def java_double(value: float) -> str:
 
 def reason_time(ts: float) -> str:
     """A datapoint's time in a StateReason: ``14/05/25 01:55:00`` (UTC)."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%d/%m/%y %H:%M:%S")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%d/%m/%y %H:%M:%S")
 
 
 def iso_millis(ts: float) -> str:
     """``2025-05-14T01:58:11.589+0000``: how alarm notifications and StateReasonData write times."""
-    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ts, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
@@ -384,28 +403,45 @@ def state_reason(decision: Decision, rule: AlarmRule, old_state: str) -> str:
     relies_on_fill = decision.filled and (
         not decision.evaluated
         or (decision.state == ALARM and len(real_breaching) < rule.m)
-        or (decision.state == OK and len(real_breaching) == len(decision.evaluated)))
+        or (decision.state == OK and len(real_breaching) == len(decision.evaluated))
+    )
     if relies_on_fill:
         f = decision.filled
-        return (f"Threshold Crossed: no datapoints were received for {_plural(f, 'period')} and "
-                f"{f} missing {'datapoint' if f == 1 else 'datapoints'} {_was(f)} treated as "
-                f"[{decision.treated_as}].")
+        return (
+            f"Threshold Crossed: no datapoints were received for {_plural(f, 'period')} and "
+            f"{f} missing {'datapoint' if f == 1 else 'datapoints'} {_was(f)} treated as "
+            f"[{decision.treated_as}]."
+        )
     if decision.state == ALARM:
         k, n, m = len(real_breaching), len(decision.evaluated) + decision.filled, rule.m
         minimum = f" (minimum {_plural(m)} for {old_state} -> ALARM transition)."
         if k == n:
-            return (f"Threshold Crossed: {k} out of the last {n} datapoints [{_listing(real_breaching)}] {_was(k)} "
-                    f"{rule.words} the threshold ({threshold}){minimum}")
-        return (f"Threshold Crossed: {k} out of the last {n} datapoints {_was(k)} {rule.words} the threshold "
-                f"({threshold}). The most recent datapoints which crossed the threshold: "
-                f"[{_listing(real_breaching)}]{minimum}")
+            return (
+                f"Threshold Crossed: {k} out of the last {n} datapoints [{_listing(real_breaching)}] {_was(k)} "
+                f"{rule.words} the threshold ({threshold}){minimum}"
+            )
+        return (
+            f"Threshold Crossed: {k} out of the last {n} datapoints {_was(k)} {rule.words} the threshold "
+            f"({threshold}). The most recent datapoints which crossed the threshold: "
+            f"[{_listing(real_breaching)}]{minimum}"
+        )
     calm = [p for p in decision.evaluated if not rule.breaches(p.value)]
-    return (f"Threshold Crossed: {_plural(len(calm))} [{_listing(calm)}] {_was(len(calm))} not {rule.words} "
-            f"the threshold ({threshold}).")
+    return (
+        f"Threshold Crossed: {_plural(len(calm))} [{_listing(calm)}] {_was(len(calm))} not {rule.words} "
+        f"the threshold ({threshold})."
+    )
 
 
-def state_reason_data(decision: Decision, rule: AlarmRule, *, statistic: str, period: int, query_date: float,
-                      values: Sequence[PeriodValue | None], unit: str | None = None) -> str:
+def state_reason_data(
+    decision: Decision,
+    rule: AlarmRule,
+    *,
+    statistic: str,
+    period: int,
+    query_date: float,
+    values: Sequence[PeriodValue | None],
+    unit: str | None = None,
+) -> str:
     """The StateReasonData JSON AWS attaches to an evaluated transition."""
     data: dict[str, Any] = {"version": "1.0", "queryDate": iso_millis(query_date)}
     span = [v for v in values[: rule.range]]
@@ -421,13 +457,15 @@ def state_reason_data(decision: Decision, rule: AlarmRule, *, statistic: str, pe
     if decision.state != INSUFFICIENT_DATA:
         data["evaluatedDatapoints"] = [
             {"timestamp": iso_millis(p.start), "sampleCount": p.sample_count, "value": p.value}
-            for p in decision.evaluated]
+            for p in decision.evaluated
+        ]
     return json.dumps(data, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------
 # Metric math (the subset an alarm usually needs)
 # ---------------------------------------------------------------------------
+
 
 class ExpressionError(ValueError):
     """A metric math expression the local cloud cannot evaluate."""
@@ -493,8 +531,9 @@ def parse_expression(text: str) -> tuple:
         name = take("name")
         if peek() == ("op", "("):
             if name not in FUNCTIONS:
-                raise ExpressionError(f"the local cloud evaluates only {', '.join(FUNCTIONS)} in alarm "
-                                      f"expressions, not {name}")
+                raise ExpressionError(
+                    f"the local cloud evaluates only {', '.join(FUNCTIONS)} in alarm expressions, not {name}"
+                )
             take("op")
             args = [expression()]
             while peek() == ("op", ","):
@@ -528,8 +567,9 @@ def expression_ids(tree: tuple) -> set[str]:
     return set()
 
 
-def evaluate_expression(tree: tuple, series: Mapping[str, Sequence[PeriodValue | None]],
-                        length: int) -> list[float | None]:
+def evaluate_expression(
+    tree: tuple, series: Mapping[str, Sequence[PeriodValue | None]], length: int
+) -> list[float | None]:
     """The expression's value in each period (None where an input it needs has no datapoint)."""
     kind = tree[0]
     if kind == "num":
@@ -546,11 +586,11 @@ def evaluate_expression(tree: tuple, series: Mapping[str, Sequence[PeriodValue |
         if tree[1] == "ABS":
             return [None if v is None else abs(v) for v in inner]
         fill = evaluate_expression(tree[2][1], series, length)
-        return [f if v is None else v for v, f in zip(inner, fill)]
+        return [f if v is None else v for v, f in zip(inner, fill, strict=False)]
     left = evaluate_expression(tree[2], series, length)
     right = evaluate_expression(tree[3], series, length)
     out: list[float | None] = []
-    for a, b in zip(left, right):
+    for a, b in zip(left, right, strict=False):
         if a is None or b is None or (tree[1] == "/" and b == 0):
             out.append(None)
         else:

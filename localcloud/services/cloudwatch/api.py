@@ -13,6 +13,7 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum
 ...                   "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold"})
 'The parameter Period must be 10, 20, 30, or a multiple of 60.'
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,13 +57,22 @@ def query_metrics(params: dict) -> list[dict]:
             dims = []
             j = 1
             while p(params, f"{stat_base}.Metric.Dimensions.member.{j}.Name"):
-                dims.append({"Name": p(params, f"{stat_base}.Metric.Dimensions.member.{j}.Name"),
-                             "Value": p(params, f"{stat_base}.Metric.Dimensions.member.{j}.Value")})
+                dims.append(
+                    {
+                        "Name": p(params, f"{stat_base}.Metric.Dimensions.member.{j}.Name"),
+                        "Value": p(params, f"{stat_base}.Metric.Dimensions.member.{j}.Value"),
+                    }
+                )
                 j += 1
             query["MetricStat"] = {
-                "Metric": {"Namespace": p(params, f"{stat_base}.Metric.Namespace"),
-                           "MetricName": p(params, f"{stat_base}.Metric.MetricName"), "Dimensions": dims},
-                "Period": int(p(params, f"{stat_base}.Period") or 60), "Stat": p(params, f"{stat_base}.Stat")}
+                "Metric": {
+                    "Namespace": p(params, f"{stat_base}.Metric.Namespace"),
+                    "MetricName": p(params, f"{stat_base}.Metric.MetricName"),
+                    "Dimensions": dims,
+                },
+                "Period": int(p(params, f"{stat_base}.Period") or 60),
+                "Stat": p(params, f"{stat_base}.Stat"),
+            }
             if p(params, f"{stat_base}.Unit"):
                 query["MetricStat"]["Unit"] = p(params, f"{stat_base}.Unit")
         metrics.append(query)
@@ -73,10 +83,28 @@ def query_metrics(params: dict) -> list[dict]:
 def alarm_request(params: dict, body: dict, structured: bool) -> dict[str, Any]:
     """The PutMetricAlarm fields this module needs, from either protocol."""
     if structured:
-        request = {k: body.get(k) for k in (
-            "AlarmName", "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Period", "EvaluationPeriods",
-            "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData", "Metrics", "ThresholdMetricId",
-            "EvaluateLowSampleCountPercentile", "InsufficientDataActions", "Threshold", "Unit", "AlarmDescription")}
+        request = {
+            k: body.get(k)
+            for k in (
+                "AlarmName",
+                "MetricName",
+                "Namespace",
+                "Statistic",
+                "ExtendedStatistic",
+                "Period",
+                "EvaluationPeriods",
+                "DatapointsToAlarm",
+                "ComparisonOperator",
+                "TreatMissingData",
+                "Metrics",
+                "ThresholdMetricId",
+                "EvaluateLowSampleCountPercentile",
+                "InsufficientDataActions",
+                "Threshold",
+                "Unit",
+                "AlarmDescription",
+            )
+        }
         request["Metrics"] = [dict(q) for q in request.get("Metrics") or []]
         return request
 
@@ -87,28 +115,37 @@ def alarm_request(params: dict, body: dict, structured: bool) -> dict[str, Any]:
         except ValueError:
             return None
 
-    actions = []
+    actions: list[str] = []
     while p(params, f"InsufficientDataActions.member.{len(actions) + 1}"):
         actions.append(p(params, f"InsufficientDataActions.member.{len(actions) + 1}"))
     return {
-        "AlarmName": p(params, "AlarmName"), "MetricName": p(params, "MetricName") or None,
-        "Namespace": p(params, "Namespace") or None, "Statistic": p(params, "Statistic") or None,
-        "ExtendedStatistic": p(params, "ExtendedStatistic") or None, "Period": number("Period"),
-        "EvaluationPeriods": number("EvaluationPeriods"), "DatapointsToAlarm": number("DatapointsToAlarm"),
+        "AlarmName": p(params, "AlarmName"),
+        "MetricName": p(params, "MetricName") or None,
+        "Namespace": p(params, "Namespace") or None,
+        "Statistic": p(params, "Statistic") or None,
+        "ExtendedStatistic": p(params, "ExtendedStatistic") or None,
+        "Period": number("Period"),
+        "EvaluationPeriods": number("EvaluationPeriods"),
+        "DatapointsToAlarm": number("DatapointsToAlarm"),
         "ComparisonOperator": p(params, "ComparisonOperator") or None,
-        "TreatMissingData": p(params, "TreatMissingData") or None, "Metrics": query_metrics(params),
+        "TreatMissingData": p(params, "TreatMissingData") or None,
+        "Metrics": query_metrics(params),
         "ThresholdMetricId": p(params, "ThresholdMetricId") or None,
         "EvaluateLowSampleCountPercentile": p(params, "EvaluateLowSampleCountPercentile") or None,
-        "InsufficientDataActions": actions, "Threshold": p(params, "Threshold") or None,
-        "Unit": p(params, "Unit") or None, "AlarmDescription": p(params, "AlarmDescription") or None,
+        "InsufficientDataActions": actions,
+        "Threshold": p(params, "Threshold") or None,
+        "Unit": p(params, "Unit") or None,
+        "AlarmDescription": p(params, "AlarmDescription") or None,
     }
 
 
 def validation_error(request: dict[str, Any]) -> str | None:
     """What AWS would refuse in a PutMetricAlarm (and what the local cloud cannot evaluate), or None."""
     if request.get("ThresholdMetricId") or request.get("ComparisonOperator") not in COMPARISONS:
-        return ("The local cloud evaluates static-threshold alarms only: ComparisonOperator must be one of "
-                f"{', '.join(COMPARISONS)} (anomaly detection bands are not evaluated locally).")
+        return (
+            "The local cloud evaluates static-threshold alarms only: ComparisonOperator must be one of "
+            f"{', '.join(COMPARISONS)} (anomaly detection bands are not evaluated locally)."
+        )
     periods = request.get("EvaluationPeriods")
     if not isinstance(periods, int) or periods < 1:
         return "The parameter EvaluationPeriods must be an integer greater than or equal to 1."
@@ -182,8 +219,14 @@ def datum_resolutions(params: dict, body: dict, structured: bool) -> list[tuple[
         for datum in body.get("MetricData") or []:
             dims = {d["Name"]: d["Value"] for d in datum.get("Dimensions") or []}
             count = len(datum.get("Values") or []) or 1
-            out.append(((namespace, datum.get("MetricName", ""), dims_key(dims)), datum.get("MetricName", ""),
-                        int(datum.get("StorageResolution") or 60), count))
+            out.append(
+                (
+                    (namespace, datum.get("MetricName", ""), dims_key(dims)),
+                    datum.get("MetricName", ""),
+                    int(datum.get("StorageResolution") or 60),
+                    count,
+                )
+            )
         return out
     namespace = p(params, "Namespace")
     i = 1
@@ -198,7 +241,8 @@ def datum_resolutions(params: dict, body: dict, structured: bool) -> list[tuple[
         while p(params, f"{base}.Values.member.{count + 1}"):
             count += 1
         name = p(params, f"{base}.MetricName")
-        out.append(((namespace, name, dims_key(dims)), name, int(p(params, f"{base}.StorageResolution") or 60),
-                    count or 1))
+        out.append(
+            ((namespace, name, dims_key(dims)), name, int(p(params, f"{base}.StorageResolution") or 60), count or 1)
+        )
         i += 1
     return out

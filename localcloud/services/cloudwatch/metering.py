@@ -4,17 +4,31 @@
 >>> bus = EventBus(); subscribe(bus); bus.wants(FunctionInvoked)
 True
 """
+
 from __future__ import annotations
 
 import time
 
-from localcloud.services.cloudwatch.sources import MOVED, SENT_COUNTED, api_dimension_sets, lambda_dimension_sets, message_size, queue_arn
-from localcloud.events import EventBus, bus
+from localcloud.events import EventBus
 from localcloud.services.apigateway.events import HttpApiRequestServed
 from localcloud.services.awslambda.events import FunctionInvoked
-from localcloud.services.sns.events import DeliveredToQueue
-from localcloud.services.sqs.events import MessagesDeadLettered, MessagesDeleted, MessageSent, MessagesReceived, QueueAccessed
 from localcloud.services.cloudwatch.runtime import _record, _rt
+from localcloud.services.cloudwatch.sources import (
+    MOVED,
+    SENT_COUNTED,
+    api_dimension_sets,
+    lambda_dimension_sets,
+    message_size,
+    queue_arn,
+)
+from localcloud.services.sns.events import DeliveredToQueue
+from localcloud.services.sqs.events import (
+    MessagesDeadLettered,
+    MessagesDeleted,
+    MessageSent,
+    MessagesReceived,
+    QueueAccessed,
+)
 
 
 def _function_scope(config: dict) -> tuple[str, str, str, str]:
@@ -41,8 +55,7 @@ def on_function_invoked(event: FunctionInvoked) -> None:
     _record(account, region, ns, "Invocations", sets, started, 1, "Count")
     _record(account, region, ns, "Errors", sets, started, 1 if result.get("error") else 0, "Count")
     _record(account, region, ns, "Throttles", sets, started, 0, "Count")
-    _record(account, region, ns, "Duration", sets, started, round(event.elapsed_ms, 2), "Milliseconds",
-            aggregate=False)
+    _record(account, region, ns, "Duration", sets, started, round(event.elapsed_ms, 2), "Milliseconds", aggregate=False)
     _record(account, region, ns, "ConcurrentExecutions", sets[:1], started, event.concurrent, "Count")
     _record(account, region, ns, "ConcurrentExecutions", [()], started, event.concurrent_in_region, "Count")
 
@@ -54,11 +67,19 @@ def on_http_api_request(event: HttpApiRequestServed) -> None:
     _record(account, region, ns, "Count", sets, started, 1, "Count")
     _record(account, region, ns, "4xx", sets, started, 1 if 400 <= event.status < 500 else 0, "Count")
     _record(account, region, ns, "5xx", sets, started, 1 if event.status >= 500 else 0, "Count")
-    _record(account, region, ns, "Latency", sets, started, round(event.latency_ms, 2), "Milliseconds",
-            aggregate=False)
+    _record(account, region, ns, "Latency", sets, started, round(event.latency_ms, 2), "Milliseconds", aggregate=False)
     if event.integration_ms is not None:
-        _record(account, region, ns, "IntegrationLatency", sets, started, round(event.integration_ms, 2),
-                "Milliseconds", aggregate=False)
+        _record(
+            account,
+            region,
+            ns,
+            "IntegrationLatency",
+            sets,
+            started,
+            round(event.integration_ms, 2),
+            "Milliseconds",
+            aggregate=False,
+        )
     _record(account, region, ns, "DataProcessed", sets, started, event.size, "Bytes", aggregate=False)
 
 

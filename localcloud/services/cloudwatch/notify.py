@@ -14,6 +14,7 @@ case, ``Unit``, ``Dimensions`` as ``{"value", "name"}``, ``Period``, ``Evaluatio
 >>> subject("ALARM", "alice-dlq-not-empty", "us-east-1")
 'ALARM: "alice-dlq-not-empty" in US East (N. Virginia)'
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -23,24 +24,51 @@ from localcloud.services.cloudwatch.alarms import iso_millis
 
 # https://docs.aws.amazon.com/general/latest/gr/rande.html (the names the console and alarms use).
 REGION_NAMES = {
-    "us-east-1": "US East (N. Virginia)", "us-east-2": "US East (Ohio)",
-    "us-west-1": "US West (N. California)", "us-west-2": "US West (Oregon)",
-    "af-south-1": "Africa (Cape Town)", "ap-east-1": "Asia Pacific (Hong Kong)", "ap-east-2": "Asia Pacific (Taipei)",
-    "ap-south-1": "Asia Pacific (Mumbai)", "ap-south-2": "Asia Pacific (Hyderabad)",
-    "ap-southeast-1": "Asia Pacific (Singapore)", "ap-southeast-2": "Asia Pacific (Sydney)",
-    "ap-southeast-3": "Asia Pacific (Jakarta)", "ap-southeast-4": "Asia Pacific (Melbourne)",
-    "ap-southeast-5": "Asia Pacific (Malaysia)", "ap-southeast-7": "Asia Pacific (Thailand)",
-    "ap-northeast-1": "Asia Pacific (Tokyo)", "ap-northeast-2": "Asia Pacific (Seoul)",
-    "ap-northeast-3": "Asia Pacific (Osaka)", "ca-central-1": "Canada (Central)", "ca-west-1": "Canada West (Calgary)",
-    "eu-central-1": "Europe (Frankfurt)", "eu-central-2": "Europe (Zurich)", "eu-west-1": "Europe (Ireland)",
-    "eu-west-2": "Europe (London)", "eu-west-3": "Europe (Paris)", "eu-south-1": "Europe (Milan)",
-    "eu-south-2": "Europe (Spain)", "eu-north-1": "Europe (Stockholm)", "il-central-1": "Israel (Tel Aviv)",
-    "me-south-1": "Middle East (Bahrain)", "me-central-1": "Middle East (UAE)", "mx-central-1": "Mexico (Central)",
-    "sa-east-1": "South America (Sao Paulo)", "us-gov-east-1": "AWS GovCloud (US-East)",
-    "us-gov-west-1": "AWS GovCloud (US-West)", "cn-north-1": "China (Beijing)", "cn-northwest-1": "China (Ningxia)",
+    "us-east-1": "US East (N. Virginia)",
+    "us-east-2": "US East (Ohio)",
+    "us-west-1": "US West (N. California)",
+    "us-west-2": "US West (Oregon)",
+    "af-south-1": "Africa (Cape Town)",
+    "ap-east-1": "Asia Pacific (Hong Kong)",
+    "ap-east-2": "Asia Pacific (Taipei)",
+    "ap-south-1": "Asia Pacific (Mumbai)",
+    "ap-south-2": "Asia Pacific (Hyderabad)",
+    "ap-southeast-1": "Asia Pacific (Singapore)",
+    "ap-southeast-2": "Asia Pacific (Sydney)",
+    "ap-southeast-3": "Asia Pacific (Jakarta)",
+    "ap-southeast-4": "Asia Pacific (Melbourne)",
+    "ap-southeast-5": "Asia Pacific (Malaysia)",
+    "ap-southeast-7": "Asia Pacific (Thailand)",
+    "ap-northeast-1": "Asia Pacific (Tokyo)",
+    "ap-northeast-2": "Asia Pacific (Seoul)",
+    "ap-northeast-3": "Asia Pacific (Osaka)",
+    "ca-central-1": "Canada (Central)",
+    "ca-west-1": "Canada West (Calgary)",
+    "eu-central-1": "Europe (Frankfurt)",
+    "eu-central-2": "Europe (Zurich)",
+    "eu-west-1": "Europe (Ireland)",
+    "eu-west-2": "Europe (London)",
+    "eu-west-3": "Europe (Paris)",
+    "eu-south-1": "Europe (Milan)",
+    "eu-south-2": "Europe (Spain)",
+    "eu-north-1": "Europe (Stockholm)",
+    "il-central-1": "Israel (Tel Aviv)",
+    "me-south-1": "Middle East (Bahrain)",
+    "me-central-1": "Middle East (UAE)",
+    "mx-central-1": "Mexico (Central)",
+    "sa-east-1": "South America (Sao Paulo)",
+    "us-gov-east-1": "AWS GovCloud (US-East)",
+    "us-gov-west-1": "AWS GovCloud (US-West)",
+    "cn-north-1": "China (Beijing)",
+    "cn-northwest-1": "China (Ningxia)",
 }
-_STATISTIC_NAMES = {"SampleCount": "SAMPLE_COUNT", "Average": "AVERAGE", "Sum": "SUM", "Minimum": "MINIMUM",
-                    "Maximum": "MAXIMUM"}
+_STATISTIC_NAMES = {
+    "SampleCount": "SAMPLE_COUNT",
+    "Average": "AVERAGE",
+    "Sum": "SUM",
+    "Minimum": "MINIMUM",
+    "Maximum": "MAXIMUM",
+}
 SUBJECT_LIMIT = 100  # SNS: "Subjects must be ... less than 100 characters long"
 
 
@@ -62,9 +90,14 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
     if stat:
         metric = stat.get("Metric") or {}
         out["MetricStat"] = {
-            "Metric": {"Dimensions": _dimensions(metric.get("Dimensions")), "MetricName": metric.get("MetricName"),
-                       "Namespace": metric.get("Namespace")},
-            "Period": stat.get("Period"), "Stat": stat.get("Stat")}
+            "Metric": {
+                "Dimensions": _dimensions(metric.get("Dimensions")),
+                "MetricName": metric.get("MetricName"),
+                "Namespace": metric.get("Namespace"),
+            },
+            "Period": stat.get("Period"),
+            "Stat": stat.get("Stat"),
+        }
         if stat.get("Unit"):
             out["MetricStat"]["Unit"] = stat["Unit"]
     if query.get("Expression"):
@@ -104,8 +137,16 @@ def trigger(alarm: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def notification(alarm: Mapping[str, Any], *, old_state: str, new_state: str, reason: str, change_time: float,
-                 account_id: str, region: str) -> dict[str, Any]:
+def notification(
+    alarm: Mapping[str, Any],
+    *,
+    old_state: str,
+    new_state: str,
+    reason: str,
+    change_time: float,
+    account_id: str,
+    region: str,
+) -> dict[str, Any]:
     """The JSON message of an alarm's state-change notification."""
     configured = alarm.get("AlarmConfigurationUpdatedTimestamp")
     message: dict[str, Any] = {
@@ -155,8 +196,9 @@ def email_text(message: Mapping[str, Any], region: str) -> str:
     ...                 "ComparisonOperator": "GreaterThanThreshold", "Threshold": 0.0,
     ...                 "TreatMissingData": "notBreaching", "Dimensions": [{"value": "a-dlq", "name": "QueueName"}]}},
     ...     "us-east-1")
-    >>> text.splitlines()[0]
-    'You are receiving this email because your Amazon CloudWatch Alarm "a-dlq" in the US East (N. Virginia) region has entered the ALARM state, because "Threshold Crossed" at "Wednesday 25 November, 2026 21:00:00 UTC".'
+    >>> text.splitlines()[0]  # doctest: +NORMALIZE_WHITESPACE
+    'You are receiving this email because your Amazon CloudWatch Alarm "a-dlq" in the US East (N. Virginia) region
+    has entered the ALARM state, because "Threshold Crossed" at "Wednesday 25 November, 2026 21:00:00 UTC".'
     >>> "- Dimensions:                          [QueueName = a-dlq]" in text
     True
     """
@@ -187,7 +229,8 @@ def email_text(message: Mapping[str, Any], region: str) -> str:
             "",
             "Threshold:",
             f"- The alarm is in the ALARM state when the metric is {trig.get('ComparisonOperator')} "
-            f"{float(trig.get('Threshold') or 0.0)} for at least {trig.get('DatapointsToAlarm') or trig.get('EvaluationPeriods')} "
+            f"{float(trig.get('Threshold') or 0.0)} "
+            f"for at least {trig.get('DatapointsToAlarm') or trig.get('EvaluationPeriods')} "
             f"of the last {trig.get('EvaluationPeriods')} period(s) of {trig.get('Period')} seconds.",
             "",
             "Monitored Metric:",

@@ -1,4 +1,5 @@
 """CloudWatch API calls the local cloud answers itself: PutMetricAlarm, SetAlarmState, PutMetricData."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 from localcloud.services.cloudwatch.alarms import STATES
-from localcloud.services.cloudwatch.api import alarm_request, datum_resolutions, p as _p, validation_error
+from localcloud.services.cloudwatch.api import alarm_request, datum_resolutions, validation_error
+from localcloud.services.cloudwatch.api import p as _p
 from localcloud.services.cloudwatch.runtime import _alarm_period, _history, _rt, transition
 
 
 def make_put_metric_alarm(original: Callable[..., Any]) -> Callable[..., Any]:
     def _put_metric_alarm(params, cbor_data, is_cbor, is_json=False):
         from ministack.core.responses import get_account_id, get_region
-
         from ministack.services import cloudwatch
+
         request = alarm_request(params, cbor_data or {}, bool(is_cbor or is_json))
         error = validation_error(request)
         if error:
@@ -31,15 +33,25 @@ def make_put_metric_alarm(original: Callable[..., Any]) -> Callable[..., Any]:
         if not existed:
             _drop_bogus_creation_entry(name)
         config = {k: v for k, v in alarm.items() if not k.startswith("State")}
-        _history(name, "MetricAlarm", "ConfigurationUpdate", f'Alarm "{name}" {"updated" if existed else "created"}',
-                 {"version": "1.0", "type": "Update" if existed else "Create",
-                  "updatedAlarm" if existed else "createdAlarm": config}, now)
+        _history(
+            name,
+            "MetricAlarm",
+            "ConfigurationUpdate",
+            f'Alarm "{name}" {"updated" if existed else "created"}',
+            {
+                "version": "1.0",
+                "type": "Update" if existed else "Create",
+                "updatedAlarm" if existed else "createdAlarm": config,
+            },
+            now,
+        )
         _rt.fresh.add((get_account_id(), get_region(), name))
         if _alarm_period(alarm) < 60:
             _rt.high_resolution = True
         if _rt.wake is not None:
             _rt.wake.set()
         return response
+
     return _put_metric_alarm
 
 
@@ -70,8 +82,11 @@ def _drop_bogus_creation_entry(name: str) -> None:
     entries = cloudwatch._history_entries()
     for index in range(len(entries) - 1, -1, -1):
         entry = entries[index]
-        if (entry.get("AlarmName") == name and entry.get("HistoryItemType") == "StateUpdate"
-                and entry.get("HistorySummary") == "Alarm updated from INSUFFICIENT_DATA to INSUFFICIENT_DATA"):
+        if (
+            entry.get("AlarmName") == name
+            and entry.get("HistoryItemType") == "StateUpdate"
+            and entry.get("HistorySummary") == "Alarm updated from INSUFFICIENT_DATA to INSUFFICIENT_DATA"
+        ):
             del entries[index]
             return
 
@@ -79,6 +94,7 @@ def _drop_bogus_creation_entry(name: str) -> None:
 def make_set_alarm_state(original: Callable[..., Any]) -> Callable[..., Any]:
     def _set_alarm_state(params, cbor_data, is_cbor, is_json=False):
         from ministack.services import cloudwatch
+
         structured = bool(is_cbor or is_json)
         body = cbor_data or {}
         name = body.get("AlarmName", "") if structured else _p(params, "AlarmName")
@@ -87,15 +103,20 @@ def make_set_alarm_state(original: Callable[..., Any]) -> Callable[..., Any]:
         reason_data = body.get("StateReasonData", "") if structured else _p(params, "StateReasonData")
         if state not in STATES:
             return cloudwatch._error(
-                "ValidationError", f"1 validation error detected: Value '{state}' at 'stateValue' failed to satisfy "
-                "constraint: Member must satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]", 400,
-                use_json=is_json, use_cbor=is_cbor)
+                "ValidationError",
+                f"1 validation error detected: Value '{state}' at 'stateValue' failed to satisfy "
+                "constraint: Member must satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]",
+                400,
+                use_json=is_json,
+                use_cbor=is_cbor,
+            )
         if reason_data:
             try:
                 json.loads(reason_data)
             except ValueError:
-                return cloudwatch._error("InvalidFormat", "StateReasonData is not valid JSON.", 400,
-                                         use_json=is_json, use_cbor=is_cbor)
+                return cloudwatch._error(
+                    "InvalidFormat", "StateReasonData is not valid JSON.", 400, use_json=is_json, use_cbor=is_cbor
+                )
         alarm = cloudwatch._alarms.get(name)
         if alarm is None:  # a composite alarm, or none: MiniStack's answer
             return original(params, cbor_data, is_cbor, is_json)
@@ -112,14 +133,17 @@ def make_set_alarm_state(original: Callable[..., Any]) -> Callable[..., Any]:
         if is_json:
             return cloudwatch._json_ok({})
         return cloudwatch._xml(200, "SetAlarmStateResponse", "")
+
     return _set_alarm_state
 
 
 def make_put_metric_data(original: Callable[..., Any]) -> Callable[..., Any]:
     """Remember which datapoints are high resolution (StorageResolution 1): a 10-30 s alarm sees
     them second by second, and standard ones at their minute."""
+
     def _put_metric_data(params, cbor_data, is_cbor, is_json=False):
         from ministack.services import cloudwatch
+
         datums = datum_resolutions(params, cbor_data or {}, bool(is_cbor or is_json))
         if not any(resolution == 1 for _, _, resolution, _ in datums):
             return original(params, cbor_data, is_cbor, is_json)
@@ -129,9 +153,10 @@ def make_put_metric_data(original: Callable[..., Any]) -> Callable[..., Any]:
         cursor = dict(before)
         for key, _, resolution, count in datums:
             points = cloudwatch._metrics.get(key) or []
-            for point in points[cursor[key]: cursor[key] + count]:
+            for point in points[cursor[key] : cursor[key] + count]:
                 if resolution == 1:
                     point["StorageResolution"] = 1
             cursor[key] += count
         return response
+
     return _put_metric_data

@@ -4,6 +4,7 @@
 >>> scale.minute, scale.length(300)        # a CloudWatch minute lasts 1 s; a 5-minute period 5 s
 (1.0, 5.0)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,12 +14,41 @@ import os
 import time
 from typing import Any
 
-from localcloud.services.cloudwatch.alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, Decision, PeriodValue, TimeScale, evaluate, evaluate_expression, expression_ids, iso_millis, low_sample_count, parse_expression, percentile_of, period_values, state_reason, state_reason_data, tick_index
+from localcloud.patches import PatchError, request_scope
+from localcloud.services.cloudwatch.alarms import (
+    ALARM,
+    INSUFFICIENT_DATA,
+    OK,
+    AlarmRule,
+    Decision,
+    PeriodValue,
+    TimeScale,
+    evaluate,
+    evaluate_expression,
+    expression_ids,
+    iso_millis,
+    low_sample_count,
+    parse_expression,
+    percentile_of,
+    period_values,
+    state_reason,
+    state_reason_data,
+    tick_index,
+)
 from localcloud.services.cloudwatch.api import MAX_EVALUATION_SECONDS
 from localcloud.services.cloudwatch.notify import email_text, notification, subject
-from localcloud.services.cloudwatch.sources import SENT_COUNTED, Datum, MetricWriter, QueueMeters, Recorder, compact, dims_key, message_size, queue_arn, queue_gauges
-from localcloud.patches import PatchError, request_scope
-
+from localcloud.services.cloudwatch.sources import (
+    SENT_COUNTED,
+    Datum,
+    MetricWriter,
+    QueueMeters,
+    Recorder,
+    compact,
+    dims_key,
+    message_size,
+    queue_arn,
+    queue_gauges,
+)
 
 logger = logging.getLogger("localcloud.cloudwatch")
 
@@ -43,6 +73,7 @@ def time_scale_from_env(environ: Any = os.environ) -> TimeScale:
 # State of the running local cloud
 # ---------------------------------------------------------------------------
 
+
 class _Runtime:
     def __init__(self) -> None:
         self.scale = TimeScale(DEFAULT_TIME_SCALE)
@@ -56,7 +87,7 @@ class _Runtime:
         self.high_tick = -1
         self.high_resolution = False
         self.compacted_at = 0.0
-        self.fresh: set[tuple[str, str, str]] = set()   # alarms to evaluate at once (created/updated)
+        self.fresh: set[tuple[str, str, str]] = set()  # alarms to evaluate at once (created/updated)
 
 
 _rt = _Runtime()
@@ -88,8 +119,18 @@ def _notify_flush() -> None:
         loop.call_soon_threadsafe(_flush)
 
 
-def _record(account: str, region: str, namespace: str, name: str, dimension_sets: list, ts: float, value: float,
-            unit: str, *, aggregate: bool = True) -> None:
+def _record(
+    account: str,
+    region: str,
+    namespace: str,
+    name: str,
+    dimension_sets: list,
+    ts: float,
+    value: float,
+    unit: str,
+    *,
+    aggregate: bool = True,
+) -> None:
     for dims in dimension_sets:
         _rt.recorder.add(Datum(account, region, namespace, name, dims, ts, value, unit, aggregate))
 
@@ -121,21 +162,34 @@ def sample_queues(at: float) -> int:
         fifo = bool(queue.get("is_fifo"))
         gauges = queue_gauges(messages, now, fifo=fifo)
         dims = (("QueueName", str(queue.get("name", ""))),)
-        values = [("ApproximateNumberOfMessagesVisible", gauges.visible, "Count"),
-                  ("ApproximateNumberOfMessagesNotVisible", gauges.not_visible, "Count"),
-                  ("ApproximateNumberOfMessagesDelayed", gauges.delayed, "Count"),
-                  ("ApproximateAgeOfOldestMessage", gauges.oldest_age, "Seconds"),
-                  ("NumberOfMessagesSent", meter.sent, "Count"),
-                  ("NumberOfMessagesReceived", meter.received, "Count"),
-                  ("NumberOfMessagesDeleted", meter.deleted, "Count"),
-                  ("NumberOfEmptyReceives", meter.empty_receives, "Count")]
+        values = [
+            ("ApproximateNumberOfMessagesVisible", gauges.visible, "Count"),
+            ("ApproximateNumberOfMessagesNotVisible", gauges.not_visible, "Count"),
+            ("ApproximateNumberOfMessagesDelayed", gauges.delayed, "Count"),
+            ("ApproximateAgeOfOldestMessage", gauges.oldest_age, "Seconds"),
+            ("NumberOfMessagesSent", meter.sent, "Count"),
+            ("NumberOfMessagesReceived", meter.received, "Count"),
+            ("NumberOfMessagesDeleted", meter.deleted, "Count"),
+            ("NumberOfEmptyReceives", meter.empty_receives, "Count"),
+        ]
         if fifo:
             values.append(("ApproximateNumberOfGroupsWithInflightMessages", gauges.groups_in_flight, "Count"))
         for name, value, unit in values:
             _rt.writer.write(Datum(account, region, "AWS/SQS", name, dims, stamp, value, unit, aggregate=False))
         if meter.size_count:
-            _rt.writer.write_stat(account, region, "AWS/SQS", "SentMessageSize", dims, stamp, "Bytes",
-                                  meter.size_count, meter.size_sum, meter.size_min, meter.size_max)
+            _rt.writer.write_stat(
+                account,
+                region,
+                "AWS/SQS",
+                "SentMessageSize",
+                dims,
+                stamp,
+                "Bytes",
+                meter.size_count,
+                meter.size_sum,
+                meter.size_min,
+                meter.size_max,
+            )
     _rt.meters.forget_others(present)
     return sampled
 
@@ -144,10 +198,15 @@ def sample_queues(at: float) -> int:
 # Alarm evaluation
 # ---------------------------------------------------------------------------
 
+
 def _rule(alarm: dict) -> AlarmRule:
-    return AlarmRule(alarm.get("ComparisonOperator") or "", float(alarm.get("Threshold") or 0.0),
-                     int(alarm.get("EvaluationPeriods") or 1), alarm.get("DatapointsToAlarm"),
-                     alarm.get("TreatMissingData") or "missing")
+    return AlarmRule(
+        alarm.get("ComparisonOperator") or "",
+        float(alarm.get("Threshold") or 0.0),
+        int(alarm.get("EvaluationPeriods") or 1),
+        alarm.get("DatapointsToAlarm"),
+        alarm.get("TreatMissingData") or "missing",
+    )
 
 
 def _alarm_period(alarm: dict) -> int:
@@ -159,13 +218,21 @@ def _alarm_period(alarm: dict) -> int:
     return int(alarm.get("Period") or 60)
 
 
-def _series(account: str, region: str, metric: dict, *, end: float, period: int, count: int, statistic: str,
-            unit: str | None) -> list[PeriodValue | None]:
-    dims = {d.get("Name"): d.get("Value", "") for d in metric.get("Dimensions") or [] if isinstance(d, dict)}
+def _series(
+    account: str, region: str, metric: dict, *, end: float, period: int, count: int, statistic: str, unit: str | None
+) -> list[PeriodValue | None]:
+    dims = {str(d.get("Name")): d.get("Value", "") for d in metric.get("Dimensions") or [] if isinstance(d, dict)}
     key = (metric.get("Namespace"), metric.get("MetricName"), dims_key(dims))
     points = _cw()._metrics.get_scoped(account, region, key) or []
-    return period_values(points, end=end, length=_rt.scale.length(period), count=count, statistic=statistic,
-                         unit=unit, snap=_rt.scale.minute if period < 60 else None)
+    return period_values(
+        points,
+        end=end,
+        length=_rt.scale.length(period),
+        count=count,
+        statistic=statistic,
+        unit=unit,
+        snap=_rt.scale.minute if period < 60 else None,
+    )
 
 
 def _values(account: str, region: str, alarm: dict, end: float, count: int) -> tuple[list[PeriodValue | None], str]:
@@ -173,16 +240,28 @@ def _values(account: str, region: str, alarm: dict, end: float, count: int) -> t
     period = _alarm_period(alarm)
     if not alarm.get("Metrics"):
         statistic = alarm.get("ExtendedStatistic") or alarm.get("Statistic") or "Average"
-        metric = {"Namespace": alarm.get("Namespace"), "MetricName": alarm.get("MetricName"),
-                  "Dimensions": alarm.get("Dimensions")}
-        return _series(account, region, metric, end=end, period=period, count=count, statistic=statistic,
-                       unit=alarm.get("Unit")), statistic
+        metric = {
+            "Namespace": alarm.get("Namespace"),
+            "MetricName": alarm.get("MetricName"),
+            "Dimensions": alarm.get("Dimensions"),
+        }
+        return _series(
+            account, region, metric, end=end, period=period, count=count, statistic=statistic, unit=alarm.get("Unit")
+        ), statistic
     series: dict[str, list] = {}
     for query in alarm["Metrics"]:
         stat = query.get("MetricStat")
         if stat:
-            series[query["Id"]] = _series(account, region, stat.get("Metric") or {}, end=end, period=period,
-                                          count=count, statistic=stat.get("Stat") or "Average", unit=stat.get("Unit"))
+            series[query["Id"]] = _series(
+                account,
+                region,
+                stat.get("Metric") or {},
+                end=end,
+                period=period,
+                count=count,
+                statistic=stat.get("Stat") or "Average",
+                unit=stat.get("Unit"),
+            )
     pending = [q for q in alarm["Metrics"] if q.get("Expression")]
     for _ in range(len(pending)):
         for query in list(pending):
@@ -190,8 +269,9 @@ def _values(account: str, region: str, alarm: dict, end: float, count: int) -> t
             if expression_ids(tree) <= set(series):
                 length = _rt.scale.length(period)
                 raw = evaluate_expression(tree, series, count)
-                series[query["Id"]] = [None if v is None else PeriodValue(end - length * (i + 1), v, 1.0)
-                                       for i, v in enumerate(raw)]
+                series[query["Id"]] = [
+                    None if v is None else PeriodValue(end - length * (i + 1), v, 1.0) for i, v in enumerate(raw)
+                ]
                 pending.remove(query)
     returned = next(q for q in alarm["Metrics"] if q.get("ReturnData", True))
     statistic = ((returned.get("MetricStat") or {}).get("Stat")) or ""
@@ -202,17 +282,27 @@ def _decide(account: str, region: str, alarm: dict, end: float) -> tuple[Decisio
     rule = _rule(alarm)
     values, statistic = _values(account, region, alarm, end, rule.range)
     decision = evaluate(values, rule, namespace=str(alarm.get("Namespace") or ""))
-    if (alarm.get("EvaluateLowSampleCountPercentile") == "ignore" and percentile_of(statistic) is not None
-            and any(low_sample_count(statistic, p.sample_count) for p in decision.evaluated)):
+    if (
+        alarm.get("EvaluateLowSampleCountPercentile") == "ignore"
+        and percentile_of(statistic) is not None
+        and any(low_sample_count(statistic, p.sample_count) for p in decision.evaluated)
+    ):
         decision = Decision(None)  # "ignore the metric while the sample size is low"
     return decision, values, statistic
 
 
 def _history(name: str, alarm_type: str, item_type: str, summary: str, data: dict, when: float) -> None:
     stamp = iso_millis(when).replace("+0000", "Z")
-    _cw()._history_entries().append({
-        "AlarmName": name, "AlarmType": alarm_type, "Timestamp": stamp, "HistoryItemType": item_type,
-        "HistorySummary": summary, "HistoryData": json.dumps(data, separators=(",", ":"))})
+    _cw()._history_entries().append(
+        {
+            "AlarmName": name,
+            "AlarmType": alarm_type,
+            "Timestamp": stamp,
+            "HistoryItemType": item_type,
+            "HistorySummary": summary,
+            "HistoryData": json.dumps(data, separators=(",", ":")),
+        }
+    )
 
 
 def _state(value: str, reason: str | None, data: str | None) -> dict:
@@ -240,8 +330,14 @@ def transition(alarm: dict, new_state: str, reason: str, reason_data: str | None
     else:
         alarm.pop("StateReasonData", None)
     alarm["StateUpdatedTimestamp"] = alarm["StateTransitionedTimestamp"] = round(when, 3)
-    _history(alarm["AlarmName"], "MetricAlarm", "StateUpdate", f"Alarm updated from {old_state} to {new_state}",
-             {"version": "1.0", "oldState": old, "newState": _state(new_state, reason, reason_data)}, when)
+    _history(
+        alarm["AlarmName"],
+        "MetricAlarm",
+        "StateUpdate",
+        f"Alarm updated from {old_state} to {new_state}",
+        {"version": "1.0", "oldState": old, "newState": _state(new_state, reason, reason_data)},
+        when,
+    )
     logger.info("alarm %s: %s -> %s (%s)", alarm["AlarmName"], old_state, new_state, reason)
     cloudwatch._dispatch_alarm_actions(alarm, old_state, new_state, reason)
     try:
@@ -258,8 +354,15 @@ def evaluate_alarm(account: str, region: str, alarm: dict, end: float) -> str | 
         return None
     rule = _rule(alarm)
     reason = state_reason(decision, rule, old_state)
-    data = state_reason_data(decision, rule, statistic=statistic, period=_alarm_period(alarm), query_date=time.time(),
-                             values=values, unit=alarm.get("Unit"))
+    data = state_reason_data(
+        decision,
+        rule,
+        statistic=statistic,
+        period=_alarm_period(alarm),
+        query_date=time.time(),
+        values=values,
+        unit=alarm.get("Unit"),
+    )
     transition(alarm, decision.state, reason, data, time.time())
     return decision.state
 
@@ -291,17 +394,30 @@ def dispatch_actions(alarm: dict, old_state: str, new_state: str, reason: str) -
         return
     account, region = get_account_id(), get_region()
     when = float(alarm.get("StateUpdatedTimestamp") or time.time())
-    document = notification(alarm, old_state=old_state, new_state=new_state, reason=reason, change_time=when,
-                            account_id=account, region=region)
+    document = notification(
+        alarm,
+        old_state=old_state,
+        new_state=new_state,
+        reason=reason,
+        change_time=when,
+        account_id=account,
+        region=region,
+    )
     # One message per protocol, as AWS sends it: the JSON document to SQS, Lambda, HTTP(S) and
     # email-json subscribers, a readable mail to email subscribers.
-    message = json.dumps({"default": json.dumps(document, separators=(",", ":")),
-                          "email": email_text(document, region)})
+    message = json.dumps(
+        {"default": json.dumps(document, separators=(",", ":")), "email": email_text(document, region)}
+    )
     title = subject(new_state, alarm.get("AlarmName", ""), region)
     for action in actions:
         if not _cw()._is_sns_action_arn(action):
-            logger.warning("alarm %s: action %s is not an SNS topic of %s/%s; the local cloud runs SNS actions only",
-                           alarm.get("AlarmName"), action, account, region)
+            logger.warning(
+                "alarm %s: action %s is not an SNS topic of %s/%s; the local cloud runs SNS actions only",
+                alarm.get("AlarmName"),
+                action,
+                account,
+                region,
+            )
             continue
         try:
             if sns.publish_internal(action, message, title, message_structure="json") is None:
@@ -313,6 +429,7 @@ def dispatch_actions(alarm: dict, old_state: str, new_state: str, reason: str) -
 # ---------------------------------------------------------------------------
 # The scheduler
 # ---------------------------------------------------------------------------
+
 
 def fine_window(scale: TimeScale) -> float:
     """Wall seconds of service datapoints kept at full resolution: the longest evaluation range
@@ -391,8 +508,11 @@ def start() -> None:
     _rt.recorder.notify = _notify_flush
     if _rt.task is None or _rt.task.done():
         _rt.task = loop.create_task(run_scheduler(), name="orderlab-cloudwatch")
-    logger.info("CloudWatch: metrics and alarm scheduler running (time scale %g: one CloudWatch minute = %.3g s)",
-                _rt.scale.factor, _rt.scale.minute)
+    logger.info(
+        "CloudWatch: metrics and alarm scheduler running (time scale %g: one CloudWatch minute = %.3g s)",
+        _rt.scale.factor,
+        _rt.scale.minute,
+    )
 
 
 def stop() -> None:

@@ -5,6 +5,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/clou
 >>> queue_gauges([{"visible_at": 0, "receive_count": 0, "sent_at": 90.0}], 100.0, fifo=False).visible
 1
 """
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,9 @@ Dimensions = tuple[tuple[str, str], ...]
 
 # Keys this module adds to MiniStack's SQS message dicts (copied along when MiniStack moves a
 # message to its dead-letter queue, which is what the metrics need).
-SENT_COUNTED = "_cw_sent"        # NumberOfMessagesSent already counted this message
-MOVED = "_cw_moved"              # (time, receive count) when it was moved to a dead-letter queue
-POISON_RECEIVES = 3              # "received three times (or more) and not deleted": out of the age metric
+SENT_COUNTED = "_cw_sent"  # NumberOfMessagesSent already counted this message
+MOVED = "_cw_moved"  # (time, receive count) when it was moved to a dead-letter queue
+POISON_RECEIVES = 3  # "received three times (or more) and not deleted": out of the age metric
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,9 @@ class MetricWriter:
         key = (datum.namespace, datum.name, dims_key(dims))
         points = self.bucket(datum.account, datum.region, key)
         if not datum.aggregate:
-            points.append({"Timestamp": datum.timestamp, "Value": float(datum.value), "Unit": datum.unit,
-                           "Dimensions": dims})
+            points.append(
+                {"Timestamp": datum.timestamp, "Value": float(datum.value), "Unit": datum.unit, "Dimensions": dims}
+            )
             return
         second = math.floor(datum.timestamp)
         index_key = (datum.account, datum.region, key, float(datum.value), datum.unit)
@@ -114,19 +116,42 @@ class MetricWriter:
         if open_point is not None and open_point[0] == second:
             open_point[1]["Count"] += 1.0
             return
-        point = {"Timestamp": float(second), "Value": float(datum.value), "Unit": datum.unit, "Dimensions": dims,
-                 "Count": 1.0}
+        point = {
+            "Timestamp": float(second),
+            "Value": float(datum.value),
+            "Unit": datum.unit,
+            "Dimensions": dims,
+            "Count": 1.0,
+        }
         points.append(point)
         self._open[index_key] = (second, point)
 
-    def write_stat(self, account: str, region: str, namespace: str, name: str, dimensions: Dimensions,
-                   timestamp: float, unit: str, count: float, total: float, low: float, high: float) -> None:
+    def write_stat(
+        self,
+        account: str,
+        region: str,
+        namespace: str,
+        name: str,
+        dimensions: Dimensions,
+        timestamp: float,
+        unit: str,
+        count: float,
+        total: float,
+        low: float,
+        high: float,
+    ) -> None:
         """One published statistic set (SampleCount, Sum, Minimum, Maximum)."""
         dims = self.dimensions(dimensions)
         points = self.bucket(account, region, (namespace, name, dims_key(dims)))
-        points.append({"Timestamp": timestamp, "Value": total / count if count else 0.0, "Unit": unit,
-                       "Dimensions": dims,
-                       "_stat": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high}})
+        points.append(
+            {
+                "Timestamp": timestamp,
+                "Value": total / count if count else 0.0,
+                "Unit": unit,
+                "Dimensions": dims,
+                "_stat": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high},
+            }
+        )
 
 
 def compact(points: list[dict], before: float, width: float = 60.0) -> list[dict] | None:
@@ -160,15 +185,23 @@ def compact(points: list[dict], before: float, width: float = 60.0) -> list[dict
                 c = float(point.get("Count", 1.0))
                 t, lo, hi = float(point["Value"]) * c, float(point["Value"]), float(point["Value"])
             count, total, low, high = count + c, total + t, min(low, lo), max(high, hi)
-        merged.append({"Timestamp": bucket, "Value": total / count if count else 0.0, "Unit": unit,
-                       "Dimensions": group[0].get("Dimensions", {}), "_compacted": True,
-                       "_stat": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high}})
+        merged.append(
+            {
+                "Timestamp": bucket,
+                "Value": total / count if count else 0.0,
+                "Unit": unit,
+                "Dimensions": group[0].get("Dimensions", {}),
+                "_compacted": True,
+                "_stat": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high},
+            }
+        )
     return merged + recent
 
 
 # ---------------------------------------------------------------------------
 # AWS/SQS
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class QueueGauges:
@@ -304,6 +337,7 @@ class QueueMeters:
 # Dimension sets
 # ---------------------------------------------------------------------------
 
+
 def lambda_dimension_sets(function_arn: str, function_name: str, executed_version: str | None) -> list[Dimensions]:
     """Per function, across all functions, and per alias/version (``Resource``, ``ExecutedVersion``)."""
     sets: list[Dimensions] = [(("FunctionName", function_name),), ()]
@@ -313,8 +347,9 @@ def lambda_dimension_sets(function_arn: str, function_name: str, executed_versio
         resource = f"{function_name}:{qualifier}"
         sets.append((("FunctionName", function_name), ("Resource", resource)))
         if not qualifier.isdigit() and executed_version:
-            sets.append((("ExecutedVersion", executed_version), ("FunctionName", function_name),
-                         ("Resource", resource)))
+            sets.append(
+                (("ExecutedVersion", executed_version), ("FunctionName", function_name), ("Resource", resource))
+            )
     return sets
 
 

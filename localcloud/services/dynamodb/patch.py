@@ -1,4 +1,5 @@
 """Hooks the DynamoDB fixes (request rules, stream records) into MiniStack."""
+
 from __future__ import annotations
 
 from localcloud.services.dynamodb import requests, streams

@@ -10,6 +10,7 @@ maintained implementation of AWS's rules); the other checks are parameter rules.
 message is the one AWS returns; tests/conformance/test_dynamodb_wrong_calls.py holds the
 contract, and docs/local-cloud.md ("Wrong calls") says where each rule comes from.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,10 +24,18 @@ from localcloud.patches import patch_source, wrap
 
 VALIDATION_PREFIX = "1 validation error detected: "
 SELECT_VALUES = ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")
-EXPRESSION_PARAMETERS = ("UpdateExpression", "ConditionExpression", "KeyConditionExpression", "FilterExpression",
-                         "ProjectionExpression")
-_SELECTION = {"ALL_ATTRIBUTES": "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES": "ALL_PROJECTED_ATTRIBUTES",
-              "COUNT": "only the Count"}
+EXPRESSION_PARAMETERS = (
+    "UpdateExpression",
+    "ConditionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+)
+_SELECTION = {
+    "ALL_ATTRIBUTES": "ALL_ATTRIBUTES",
+    "ALL_PROJECTED_ATTRIBUTES": "ALL_PROJECTED_ATTRIBUTES",
+    "COUNT": "only the Count",
+}
 
 TableLookup = Callable[[str], "Mapping[str, Any] | None"]
 _PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
@@ -37,7 +46,9 @@ WRITES = ("PutItem", "UpdateItem", "DeleteItem")  # their messages carry the val
 def _update_expression_error(expression: str, names: tuple[tuple[str, str], ...]) -> str | None:
     # Parsing costs ~2.5 ms; the lab sends the same few expressions again and again.
     from moto.dynamodb.exceptions import MockValidationException
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    # moto's module opens with a file-level `# type: ignore`, so mypy sees none of its names.
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 
     try:
@@ -106,8 +117,10 @@ def select_error(data: Mapping[str, Any], operation: str, table_of: TableLookup)
     if select is None:
         return None
     if select not in SELECT_VALUES:
-        return (f"{VALIDATION_PREFIX}Value '{select}' at 'select' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(SELECT_VALUES)}]")
+        return (
+            f"{VALIDATION_PREFIX}Value '{select}' at 'select' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(SELECT_VALUES)}]"
+        )
     prefix = VALIDATION_PREFIX if operation == "Query" else ""
     index = data.get("IndexName")
     if select in _SELECTION:
@@ -115,15 +128,19 @@ def select_error(data: Mapping[str, Any], operation: str, table_of: TableLookup)
             if data.get(parameter):
                 return f"{prefix}Cannot specify the {parameter} when choosing to get {_SELECTION[select]}"
     if select == "SPECIFIC_ATTRIBUTES" and not (data.get("ProjectionExpression") or data.get("AttributesToGet")):
-        return f"{prefix}Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+        return (
+            f"{prefix}Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+        )
     if select == "ALL_PROJECTED_ATTRIBUTES" and not index:
         return f"{prefix}ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
     table = table_of(str(data.get("TableName") or "")) if select == "ALL_ATTRIBUTES" and index else None
     if table is not None:
         for gsi in table.get("GlobalSecondaryIndexes") or []:
             if gsi.get("IndexName") == index and (gsi.get("Projection") or {}).get("ProjectionType") != "ALL":
-                return (f"One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported "
-                        f"for global secondary index {index} because its projection type is not ALL")
+                return (
+                    f"One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported "
+                    f"for global secondary index {index} because its projection type is not ALL"
+                )
     return None
 
 
@@ -136,12 +153,17 @@ def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -
     if action in WRITES:
         if action == "UpdateItem" and data.get("UpdateExpression") == "":
             return VALIDATION_PREFIX + "Invalid UpdateExpression: The expression can not be empty;"
-        message = (expression_parameter_error(data) or unused_placeholder_error(data)
-                   or empty_set_error({**(data.get("Item") or {}), **(data.get("ExpressionAttributeValues") or {})}))
+        message = (
+            expression_parameter_error(data)
+            or unused_placeholder_error(data)
+            or empty_set_error({**(data.get("Item") or {}), **(data.get("ExpressionAttributeValues") or {})})
+        )
         if message:
             return message if message.startswith(VALIDATION_PREFIX) else VALIDATION_PREFIX + message
         if action == "UpdateItem":
-            return update_expression_error(str(data.get("UpdateExpression") or ""), data.get("ExpressionAttributeNames"))
+            return update_expression_error(
+                str(data.get("UpdateExpression") or ""), data.get("ExpressionAttributeNames")
+            )
         return None
     if action == "BatchGetItem":
         for request in (data.get("RequestItems") or {}).values():
@@ -163,11 +185,14 @@ def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -
 
 def aws_wording(action: str, message: str) -> str:
     """The server's message for a refusal it gets right, worded as AWS words it."""
-    if action == "UpdateItem" and message.endswith("Aggregated size of all hash keys has exceeded the size limit of "
-                                                   "2048 bytes"):
+    if action == "UpdateItem" and message.endswith(
+        "Aggregated size of all hash keys has exceeded the size limit of 2048 bytes"
+    ):
         # AWS's own text, without a space before 2048
-        return ("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit "
-                "of2048 bytes")
+        return (
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit "
+            "of2048 bytes"
+        )
     return message
 
 
@@ -221,16 +246,23 @@ def apply() -> None:
             if status == 400 and action == "UpdateItem":
                 response_body = _reworded(action, response_body, response_headers)
             return status, response_headers, response_body
+
         return handle_request
 
     wrap(dynamodb, "handle_request", make_handle_request)
 
     dynamodb._orderlab_partition_in_key_order = partition_in_key_order
-    patch_source(dynamodb._scan, [(
-        '        for sk in sorted(table["items"][pk].keys()):\n'
-        '            all_items.append(table["items"][pk][sk])\n',
-        '        all_items.extend(_orderlab_partition_in_key_order(table, table["items"][pk]))\n',
-    )], what="DynamoDB Scan order within a partition")
+    patch_source(
+        dynamodb._scan,
+        [
+            (
+                '        for sk in sorted(table["items"][pk].keys()):\n'
+                '            all_items.append(table["items"][pk][sk])\n',
+                '        all_items.extend(_orderlab_partition_in_key_order(table, table["items"][pk]))\n',
+            )
+        ],
+        what="DynamoDB Scan order within a partition",
+    )
 
     def make_exclusive_start(original):
         def _apply_exclusive_start_key_scan(all_items: list, esk: dict, table: dict) -> list:
@@ -244,6 +276,7 @@ def apply() -> None:
 
             start = position(esk)
             return [item for item in all_items if position(item) > start]
+
         return _apply_exclusive_start_key_scan
 
     wrap(dynamodb, "_apply_exclusive_start_key_scan", make_exclusive_start)

@@ -7,6 +7,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/dyna
 >>> records[0]["dynamodb"]["Keys"], len(records), records[:1] == [records[0]]
 ({'id': {'S': 'o-1'}}, 1, True)
 """
+
 from __future__ import annotations
 
 import pickle

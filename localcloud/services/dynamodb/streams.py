@@ -2,6 +2,7 @@
 
 What it changes and why: docs/local-cloud-services.md, `localcloud/services/dynamodb/streams.py`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,8 +23,9 @@ def apply() -> None:
 
     item_size = getattr(dynamodb, "_item_size_bytes", None)
     if not callable(item_size):
-        raise PatchError("cannot patch DynamoDB Streams SizeBytes: "
-                         "ministack.services.dynamodb._item_size_bytes not found")
+        raise PatchError(
+            "cannot patch DynamoDB Streams SizeBytes: ministack.services.dynamodb._item_size_bytes not found"
+        )
 
     def make_build_change_record(original):
         def _build_change_record(*args: Any, **kwargs: Any) -> dict:
@@ -32,6 +34,7 @@ def apply() -> None:
             if isinstance(change, dict):
                 change["SizeBytes"] = record_size_bytes(change, item_size)
             return record
+
         return _build_change_record
 
     wrap(dynamodb, "_build_change_record", make_build_change_record)
@@ -47,9 +50,14 @@ def install_compact_records(dynamodb: Any) -> None:
     """
     from localcloud.services.dynamodb.stream_store import CompactRecords
 
-    if not callable(getattr(dynamodb, "_emit_stream_event", None)) or getattr(dynamodb, "_stream_records", None) is None:
-        raise PatchError("cannot keep DynamoDB stream records compact: "
-                         "ministack.services.dynamodb._emit_stream_event/_stream_records not found")
+    if (
+        not callable(getattr(dynamodb, "_emit_stream_event", None))
+        or getattr(dynamodb, "_stream_records", None) is None
+    ):
+        raise PatchError(
+            "cannot keep DynamoDB stream records compact: "
+            "ministack.services.dynamodb._emit_stream_event/_stream_records not found"
+        )
 
     def make_emit(original):
         def _emit_stream_event(table_name: str, *args: Any, **kwargs: Any):
@@ -59,6 +67,7 @@ def install_compact_records(dynamodb: Any) -> None:
                 if not isinstance(records, CompactRecords):
                     dynamodb._stream_records[table_name] = CompactRecords(records or ())
             return original(table_name, *args, **kwargs)
+
         return _emit_stream_event
 
     wrap(dynamodb, "_emit_stream_event", make_emit)

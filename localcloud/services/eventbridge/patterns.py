@@ -4,6 +4,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/even
 
     from localcloud.services.eventbridge.patterns import compile_pattern, matches
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,16 +16,39 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EventPattern", "InvalidEventPattern", "compile_pattern", "matches", "ERROR_PREFIX"]
+__all__ = ["ERROR_PREFIX", "EventPattern", "InvalidEventPattern", "compile_pattern", "matches"]
 
 ERROR_PREFIX = "Event pattern is not valid. Reason: "
 
 # Field names AWS's compiler refuses inside ``$or`` (operators, and names it keeps for future ones).
-_RESERVED_IN_OR = frozenset({
-    "exactly", "equals-ignore-case", "prefix", "suffix", "anything-but", "exists", "wildcard", "numeric", "cidr",
-    "=", "<", "<=", ">", ">=", "regex", "not-wildcard", "not-equals-ignore-case", "date-after", "date-on-or-after",
-    "date-before", "date-on-or-before", "in-date-range", "ip-address-in-range", "ip-address-not-in-range",
-})
+_RESERVED_IN_OR = frozenset(
+    {
+        "exactly",
+        "equals-ignore-case",
+        "prefix",
+        "suffix",
+        "anything-but",
+        "exists",
+        "wildcard",
+        "numeric",
+        "cidr",
+        "=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "regex",
+        "not-wildcard",
+        "not-equals-ignore-case",
+        "date-after",
+        "date-on-or-after",
+        "date-before",
+        "date-on-or-before",
+        "in-date-range",
+        "ip-address-in-range",
+        "ip-address-not-in-range",
+    }
+)
 _NUMERIC_OPS = ("=", "<", "<=", ">", ">=")
 _LOOSE_IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _LOOSE_IPV6 = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
@@ -41,6 +65,7 @@ class InvalidEventPattern(ValueError):
 # ---------------------------------------------------------------------------
 # Value helpers: JSON typing as AWS sees it (bool is not a number in JSON)
 # ---------------------------------------------------------------------------
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -80,18 +105,19 @@ def _exact(expected: Any) -> _Matcher:
     if isinstance(expected, bool):
         return _Matcher(json.dumps(expected), lambda v: isinstance(v, bool) and v is expected)
     if _is_number(expected):
+
         def number_equals(v: Any) -> bool:
             if not _is_number(v):
                 return False
             if isinstance(v, int) and isinstance(expected, int):
                 return v == expected  # exact for big integers (account ids, ...)
             return float(v) == float(expected)
+
         return _Matcher(json.dumps(expected), number_equals)
     ip = _as_ip(expected)
     if ip is not None:
         # AWS compares IP literals as addresses, so "::1" matches "0:0:0:0:0:0:0:1".
-        return _Matcher(json.dumps(expected),
-                        lambda v: isinstance(v, str) and (v == expected or _as_ip(v) == ip))
+        return _Matcher(json.dumps(expected), lambda v: isinstance(v, str) and (v == expected or _as_ip(v) == ip))
     return _Matcher(json.dumps(expected), lambda v: isinstance(v, str) and v == expected)
 
 
@@ -161,6 +187,7 @@ def _cidr_test(cidr: str) -> Callable[[Any], bool]:
             return False
         ip = _as_ip(value)
         return ip is not None and ip.version == base.version and bottom <= int(ip) <= top
+
     return in_range
 
 
@@ -200,6 +227,7 @@ def _numeric(spec: Any) -> _Matcher:
             return False  # a string such as "1500" (or DynamoDB's {"N": "1500"}) is not a number
         value = float(v)
         return not math.isnan(value) and all(check(value) for check in checks)
+
     return _Matcher(f"numeric {spec}", test)
 
 
@@ -226,11 +254,14 @@ def _anything_but(spec: Any) -> _Matcher:
         values = inner if isinstance(inner, list) else [inner]
         for value in values:
             if not isinstance(value, str):
-                raise InvalidEventPattern({
-                    "equals-ignore-case":
-                        "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
-                    "wildcard": "wildcard match pattern must be a string",
-                }.get(kind, "prefix/suffix match pattern must be a string"))
+                raise InvalidEventPattern(
+                    {
+                        "equals-ignore-case": (
+                            "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
+                        ),
+                        "wildcard": "wildcard match pattern must be a string",
+                    }.get(kind, "prefix/suffix match pattern must be a string")
+                )
             if kind in ("prefix", "suffix") and value == "":
                 raise InvalidEventPattern("Null prefix/suffix not allowed")
         if rest:
@@ -392,14 +423,16 @@ def _compile_or(value: Any, path: str, branches: list[Branch]) -> list[Branch]:
 # Events: flattened to leaves, each remembering which array elements it came from
 # ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Leaf:
     value: Any
     trail: tuple[tuple[int, int], ...]  # (array id, element index) for each array on the way
 
 
-def _flatten(value: Any, path: str, trail: tuple[tuple[int, int], ...], out: dict[str, list[_Leaf]],
-             ids: list[int]) -> None:
+def _flatten(
+    value: Any, path: str, trail: tuple[tuple[int, int], ...], out: dict[str, list[_Leaf]], ids: list[int]
+) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
             _flatten(child, f"{path}.{key}" if path else str(key), trail, out, ids)
@@ -407,7 +440,7 @@ def _flatten(value: Any, path: str, trail: tuple[tuple[int, int], ...], out: dic
         ids[0] += 1
         array_id = ids[0]
         for index, element in enumerate(value):
-            _flatten(element, path, trail + ((array_id, index),), out, ids)
+            _flatten(element, path, (*trail, (array_id, index)), out, ids)
     else:
         out.setdefault(path, []).append(_Leaf(value, trail))
 
@@ -436,10 +469,10 @@ def _branch_matches(branch: Branch, leaves: dict[str, list[_Leaf]]) -> bool:
             if leaf is None or not leaf.trail:
                 if search(i + 1, chosen):
                     return True
-            elif _consistent(chosen, leaf.trail):
-                if search(i + 1, {**chosen, **dict(leaf.trail)}):
-                    return True
+            elif _consistent(chosen, leaf.trail) and search(i + 1, {**chosen, **dict(leaf.trail)}):
+                return True
         return False
+
     return search(0, {})
 
 
@@ -470,8 +503,9 @@ def _parse(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise InvalidEventPattern(f"Filter is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") \
-            from None
+        raise InvalidEventPattern(
+            f"Filter is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 @functools.lru_cache(maxsize=512)

@@ -5,6 +5,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/iam/
 >>> BATCH_ACTIONS["sqs:SendMessageBatch"]   # a batch is authorised by its single-message action
 'sqs:SendMessage'
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,12 @@ BATCH_ACTIONS = {
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
 }
 SQS_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-STREAM_SOURCE_ACTIONS = ("dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream",
-                         "dynamodb:ListStreams")
+STREAM_SOURCE_ACTIONS = (
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:DescribeStream",
+    "dynamodb:ListStreams",
+)
 
 
 def _batch_as_single(original):
@@ -31,8 +36,15 @@ def _batch_as_single(original):
     return extract_iam_action
 
 
-def role_allows(role_arn: str, function_name: str, action: str, resource_arn: str, *,
-                account: str | None = None, region: str | None = None) -> bool:
+def role_allows(
+    role_arn: str,
+    function_name: str,
+    action: str,
+    resource_arn: str,
+    *,
+    account: str | None = None,
+    region: str | None = None,
+) -> bool:
     """Whether role ``role_arn``'s policies (as the function's session) allow ``action`` on ``resource_arn``."""
     from ministack.core import iam_evaluator
     from ministack.core.responses import get_account_id, get_region
@@ -42,8 +54,12 @@ def role_allows(role_arn: str, function_name: str, action: str, resource_arn: st
     policies = iam_evaluator._gather_role_policies(role_name, account)
     context = iam_evaluator.EvalContext(
         principal_arn=f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}",
-        principal_type="AssumedRole", principal_account=account, action=action, resource_arn=resource_arn,
-        region=region or get_region(), service_context={"aws:tagkeys": None},
+        principal_type="AssumedRole",
+        principal_account=account,
+        action=action,
+        resource_arn=resource_arn,
+        region=region or get_region(),
+        service_context={"aws:tagkeys": None},
     )
     return iam_evaluator.evaluate(context, policies).decision == "Allow"
 
@@ -85,12 +101,16 @@ def mapping_refusal(role_arn: str, function_name: str, source_arn: str) -> str |
     if ":sqs:" in source_arn:
         for action in SQS_SOURCE_ACTIONS:
             if not role_allows(role_arn, function_name, action, source_arn):
-                return (f"The provided execution role does not have permissions to call "
-                        f"{action.split(':', 1)[1]} on SQS")
-    elif ":dynamodb:" in source_arn and "/stream/" in source_arn:
-        if not all(role_allows(role_arn, function_name, a, source_arn) for a in STREAM_SOURCE_ACTIONS):
-            return (f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
-                    "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.")
+                return f"The provided execution role does not have permissions to call {action.split(':', 1)[1]} on SQS"
+    elif (
+        ":dynamodb:" in source_arn
+        and "/stream/" in source_arn
+        and not all(role_allows(role_arn, function_name, a, source_arn) for a in STREAM_SOURCE_ACTIONS)
+    ):
+        return (
+            f"Cannot access stream {source_arn}. Please ensure the role can perform the GetRecords, "
+            "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
+        )
     return None
 
 

@@ -1,4 +1,5 @@
 """Hooks the IAM response fixes into MiniStack (policy enforcement is separate: :mod:`.enforcement`)."""
+
 from __future__ import annotations
 
 from localcloud.services.iam import responses

@@ -10,6 +10,7 @@ without ``Description`` even when one was given (GetPolicy has it, and always a 
 resource attributes are not included: PermissionsBoundary, RoleLastUsed, Tags";
 API_ListPolicies.html, API_CreatePolicy.html). Tags are read with ListRoleTags and friends.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,24 +35,54 @@ def apply() -> None:
 
     iam._orderlab_without = without
     iam._orderlab_with_tags = with_tags
-    patch_source(iam._list_roles, [(
-        'f"<member>{_role_xml(n, boundary=False)}</member>"',
-        'f"<member>{_orderlab_without(_role_xml(n, boundary=False), \'Tags\')}</member>"',
-    )], what="IAM ListRoles attributes")
-    patch_source(iam._list_users, [(
-        'f"<member>{_user_xml(n, boundary=False)}</member>"',
-        'f"<member>{_orderlab_without(_user_xml(n, boundary=False), \'Tags\')}</member>"',
-    )], what="IAM ListUsers attributes")
-    patch_source(iam._list_policies, [(
-        'f"<ListPoliciesResult><Policies>{members}</Policies>"',
-        'f"<ListPoliciesResult><Policies>{_orderlab_without(members, \'Tags\', \'Description\')}</Policies>"',
-    )], what="IAM ListPolicies attributes")
-    patch_source(iam._create_policy, [(
-        'f"<CreatePolicyResult><Policy>{_managed_policy_xml(arn)}</Policy></CreatePolicyResult>"',
-        'f"<CreatePolicyResult><Policy>{_orderlab_without(_managed_policy_xml(arn), \'Description\')}</Policy>'
-        '</CreatePolicyResult>"',
-    )], what="IAM CreatePolicy attributes")
-    patch_source(iam._get_policy, [(
-        'f"<GetPolicyResult><Policy>{_managed_policy_xml(arn)}</Policy></GetPolicyResult>"',
-        'f"<GetPolicyResult><Policy>{_orderlab_with_tags(_managed_policy_xml(arn))}</Policy></GetPolicyResult>"',
-    )], what="IAM GetPolicy tags")
+    patch_source(
+        iam._list_roles,
+        [
+            (
+                'f"<member>{_role_xml(n, boundary=False)}</member>"',
+                "f\"<member>{_orderlab_without(_role_xml(n, boundary=False), 'Tags')}</member>\"",
+            )
+        ],
+        what="IAM ListRoles attributes",
+    )
+    patch_source(
+        iam._list_users,
+        [
+            (
+                'f"<member>{_user_xml(n, boundary=False)}</member>"',
+                "f\"<member>{_orderlab_without(_user_xml(n, boundary=False), 'Tags')}</member>\"",
+            )
+        ],
+        what="IAM ListUsers attributes",
+    )
+    patch_source(
+        iam._list_policies,
+        [
+            (
+                'f"<ListPoliciesResult><Policies>{members}</Policies>"',
+                "f\"<ListPoliciesResult><Policies>{_orderlab_without(members, 'Tags', 'Description')}</Policies>\"",
+            )
+        ],
+        what="IAM ListPolicies attributes",
+    )
+    patch_source(
+        iam._create_policy,
+        [
+            (
+                'f"<CreatePolicyResult><Policy>{_managed_policy_xml(arn)}</Policy></CreatePolicyResult>"',
+                "f\"<CreatePolicyResult><Policy>{_orderlab_without(_managed_policy_xml(arn), 'Description')}</Policy>"
+                '</CreatePolicyResult>"',
+            )
+        ],
+        what="IAM CreatePolicy attributes",
+    )
+    patch_source(
+        iam._get_policy,
+        [
+            (
+                'f"<GetPolicyResult><Policy>{_managed_policy_xml(arn)}</Policy></GetPolicyResult>"',
+                'f"<GetPolicyResult><Policy>{_orderlab_with_tags(_managed_policy_xml(arn))}</Policy></GetPolicyResult>"',
+            )
+        ],
+        what="IAM GetPolicy tags",
+    )

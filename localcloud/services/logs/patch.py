@@ -1,4 +1,5 @@
 """Hooks the CloudWatch Logs fixes (compact storage, EMF, identifiers) into MiniStack."""
+
 from __future__ import annotations
 
 from localcloud.services.logs import responses

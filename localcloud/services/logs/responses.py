@@ -8,6 +8,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/logs
 >>> [(d.namespace, d.name, d.dimensions, d.values, d.unit) for d in parse_emf(line)]
 [('lambda-function-metrics', 'time', {'functionVersion': '$LATEST'}, (100.0,), 'Milliseconds')]
 """
+
 from __future__ import annotations
 
 import json
@@ -17,27 +18,52 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
-from localcloud.services.logs import store as log_store
 from localcloud.patches import PatchError, wrap
 from localcloud.services.awslambda.hooks import log_hooks
 from localcloud.services.awslambda.runtime import ExecutionEnvironment, serving_environment
+from localcloud.services.logs import store as log_store
 
 logger = logging.getLogger("localcloud.logs")
 
 MAX_DIMENSIONS_PER_SET = 30
 MAX_METRICS_PER_DIRECTIVE = 100
 MAX_VALUES_PER_METRIC = 100
-MAX_NAME_LENGTH = 255              # Namespace, MetricName, dimension name (CloudWatch API limits)
+MAX_NAME_LENGTH = 255  # Namespace, MetricName, dimension name (CloudWatch API limits)
 MAX_DIMENSION_VALUE_LENGTH = 1024
 STORAGE_RESOLUTIONS = (1, 60)
-UNITS = frozenset({
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
-    "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
-    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
-    "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
-})
+UNITS = frozenset(
+    {
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    }
+)
 LAMBDA_START = "START RequestId: "
 
 
@@ -58,7 +84,7 @@ class MetricDatum:
     timestamp: float  # seconds since the epoch
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -78,7 +104,7 @@ def _document(message: str, *, lambda_output: bool) -> dict[str, Any] | None:
     if not text.startswith("{") and lambda_output:
         # The Lambda runtime may prefix a line ("<time>\t<request id>\t<LEVEL>\t{...}").
         start = text.find("\t{")
-        text = text[start + 1:] if start >= 0 else text
+        text = text[start + 1 :] if start >= 0 else text
     if not text.startswith("{") or '"_aws"' not in text:
         return None
     try:
@@ -145,8 +171,10 @@ def _dimension_set(keys: Any, root: dict[str, Any]) -> dict[str, str]:
             raise EmfError(f"dimension {key!r} is not a member of the root node")
         value = root[key]
         if not isinstance(value, str) or not 1 <= len(value) <= MAX_DIMENSION_VALUE_LENGTH:
-            raise EmfError(f"dimension {key!r} must have a string value of 1 to {MAX_DIMENSION_VALUE_LENGTH} "
-                           f"characters, got {value!r}")
+            raise EmfError(
+                f"dimension {key!r} must have a string value of 1 to {MAX_DIMENSION_VALUE_LENGTH} "
+                f"characters, got {value!r}"
+            )
         dimensions[key] = value
     return dimensions
 
@@ -223,17 +251,36 @@ def store_events(stream: dict[str, Any], events: list[dict[str, Any]], lock: Any
 
 
 def _new_group(cloudwatch_logs: Any, name: str, now_ms: int) -> dict[str, Any]:
-    return {"arn": cloudwatch_logs._make_group_arn(name), "creationTime": now_ms, "retentionInDays": None,
-            "tags": {}, "subscriptionFilters": {}, "streams": {}}
+    return {
+        "arn": cloudwatch_logs._make_group_arn(name),
+        "creationTime": now_ms,
+        "retentionInDays": None,
+        "tags": {},
+        "subscriptionFilters": {},
+        "streams": {},
+    }
 
 
 def _new_stream(now_ms: int) -> dict[str, Any]:
-    return {"events": log_store.CompactEvents(), "uploadSequenceToken": "1", "creationTime": now_ms,
-            "firstEventTimestamp": None, "lastEventTimestamp": None, "lastIngestionTime": None}
+    return {
+        "events": log_store.CompactEvents(),
+        "uploadSequenceToken": "1",
+        "creationTime": now_ms,
+        "firstEventTimestamp": None,
+        "lastEventTimestamp": None,
+        "lastIngestionTime": None,
+    }
 
 
-def emit_to_environment_stream(lambda_svc: Any, cloudwatch_logs: Any, environment: ExecutionEnvironment,
-                               func: dict[str, Any], request_id: str, log_text: str, duration_ms: int) -> None:
+def emit_to_environment_stream(
+    lambda_svc: Any,
+    cloudwatch_logs: Any,
+    environment: ExecutionEnvironment,
+    func: dict[str, Any],
+    request_id: str,
+    log_text: str,
+    duration_ms: int,
+) -> None:
     """MiniStack's Lambda log writer (same group, same START/END/REPORT lines, same subscription
     fan-out), writing to the serving environment's stream instead of a new one."""
     config = func.get("config") or func
@@ -250,17 +297,25 @@ def emit_to_environment_stream(lambda_svc: Any, cloudwatch_logs: Any, environmen
         stream = group["streams"][stream_name]
     if environment.init_ms is not None:  # MiniStack timed the start too; AWS reports it apart
         duration_ms = max(1, duration_ms - round(environment.init_ms))
-    report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {duration_ms} ms\t"
-              f"Memory Size: {config.get('MemorySize', 128)} MB\t"
-              f"Max Memory Used: {lambda_svc._probe_peak_memory_mb(func)} MB")
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {duration_ms} ms\t"
+        f"Memory Size: {config.get('MemorySize', 128)} MB\t"
+        f"Max Memory Used: {lambda_svc._probe_peak_memory_mb(func)} MB"
+    )
     if environment.init_ms is not None:  # the environment's first invocation: its cold start
         report += f"\tInit Duration: {environment.init_ms:.2f} ms"
-    lines = [f"START RequestId: {request_id} Version: {qualifier}", *(log_text.splitlines() if log_text else []),
-             f"END RequestId: {request_id}", report]
-    cloudwatch_logs._append_log_events(stream, [{"timestamp": now_ms, "message": line, "ingestionTime": now_ms}
-                                                for line in lines])
-    cloudwatch_logs._fanout_to_subscription_filters(group_name, stream_name,
-                                                    [{"timestamp": now_ms, "message": line} for line in lines])
+    lines = [
+        f"START RequestId: {request_id} Version: {qualifier}",
+        *(log_text.splitlines() if log_text else []),
+        f"END RequestId: {request_id}",
+        report,
+    ]
+    cloudwatch_logs._append_log_events(
+        stream, [{"timestamp": now_ms, "message": line, "ingestionTime": now_ms} for line in lines]
+    )
+    cloudwatch_logs._fanout_to_subscription_filters(
+        group_name, stream_name, [{"timestamp": now_ms, "message": line} for line in lines]
+    )
 
 
 _IDENTIFIER = re.compile(r"[\w#+=/:,.@-]*")
@@ -271,8 +326,10 @@ def identifier_error(data: dict[str, Any]) -> str | None:
     (the identifier takes the name or ``logGroupArn``)."""
     identifier = data.get("logGroupIdentifier")
     if isinstance(identifier, str) and not _IDENTIFIER.fullmatch(identifier):
-        return ("1 validation error detected: Value at 'logGroupIdentifier' failed to satisfy constraint: "
-                "Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*")
+        return (
+            "1 validation error detected: Value at 'logGroupIdentifier' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*"
+        )
     return None
 
 
@@ -292,6 +349,7 @@ def make_handle_request(original):
             if isinstance(data, dict) and headers.get("x-amz-target", "").endswith(".DescribeLogStreams"):
                 body = json.dumps(by_group_name(data, cloudwatch_logs._resolve_log_group_name)).encode()
         return await original(method, path, headers, body, query_params)
+
     return handle_request
 
 
@@ -303,8 +361,9 @@ def by_group_name(data: dict[str, Any], resolve: Callable[[dict[str, Any]], str 
     return {**{k: v for k, v in data.items() if k != "logGroupIdentifier"}, "logGroupName": resolve(data)}
 
 
-def write_to_environment_stream(func: dict, request_id: str, log_text: str, error: bool, duration_ms: int,
-                                *args: Any, **kwargs: Any) -> bool:
+def write_to_environment_stream(
+    func: dict, request_id: str, log_text: str, error: bool, duration_ms: int, *args: Any, **kwargs: Any
+) -> bool:
     """Write a warm worker's invocation logs to its execution environment's stream; False: not one
     (MiniStack writes them)."""
     from ministack.services import cloudwatch_logs, lambda_svc
@@ -312,12 +371,14 @@ def write_to_environment_stream(func: dict, request_id: str, log_text: str, erro
     environment = serving_environment.get()
     serving_environment.set(None)  # consumed: a later invocation on this thread sets its own
     config = func.get("config") or func
-    if environment is None or environment.function_name != config.get("FunctionName") \
-            or kwargs.get("log_source") == "rie":
+    if (
+        environment is None
+        or environment.function_name != config.get("FunctionName")
+        or kwargs.get("log_source") == "rie"
+    ):
         return False
     try:
-        emit_to_environment_stream(lambda_svc, cloudwatch_logs, environment, func, request_id, log_text,
-                                   duration_ms)
+        emit_to_environment_stream(lambda_svc, cloudwatch_logs, environment, func, request_id, log_text, duration_ms)
     except Exception:  # as MiniStack's writer: a failure to write logs never breaks the invocation
         logger.exception("CloudWatch Logs write failed for %s", config.get("FunctionName"))
     return True
@@ -326,10 +387,14 @@ def write_to_environment_stream(func: dict, request_id: str, log_text: str, erro
 def apply() -> None:
     from ministack.services import cloudwatch, cloudwatch_logs, lambda_svc
 
-    for module, names in ((cloudwatch_logs, ("_append_log_events", "_make_group_arn", "_resolve_log_group_name",
-                                             "_fanout_to_subscription_filters")),
-                          (lambda_svc, ("_emit_lambda_logs", "_probe_peak_memory_mb")),
-                          (cloudwatch, ("_store_datum", "_metric_bucket", "_dims_key"))):
+    for module, names in (
+        (
+            cloudwatch_logs,
+            ("_append_log_events", "_make_group_arn", "_resolve_log_group_name", "_fanout_to_subscription_filters"),
+        ),
+        (lambda_svc, ("_emit_lambda_logs", "_probe_peak_memory_mb")),
+        (cloudwatch, ("_store_datum", "_metric_bucket", "_dims_key")),
+    ):
         missing = [n for n in names if not callable(getattr(module, n, None))]
         if missing:
             raise PatchError(f"cannot patch CloudWatch Logs: {module.__name__} lacks {', '.join(missing)}")
@@ -343,17 +408,18 @@ def apply() -> None:
             many = list(d.values) if len(d.values) != 1 else None
             # Same store and shape as PutMetricData; alarms are evaluated on their schedule
             # (services/cloudwatch/), not here.
-            cloudwatch._store_datum(d.namespace, d.name, dict(d.dimensions), d.timestamp, d.unit, single, many,
-                                    None, None)
+            cloudwatch._store_datum(
+                d.namespace, d.name, dict(d.dimensions), d.timestamp, d.unit, single, many, None, None
+            )
             if d.storage_resolution == 1:  # so a 10-30 s alarm sees these points second by second
                 bucket = cloudwatch._metric_bucket((d.namespace, d.name, cloudwatch._dims_key(dict(d.dimensions))))
-                for point in bucket[-len(d.values):]:
+                for point in bucket[-len(d.values) :]:
                     point["StorageResolution"] = 1
 
     def make_append(original):
         def _append_log_events(stream, events, *args: Any, **kwargs: Any):
             # MiniStack's function, on compact storage (its late-batch path rebuilt a plain list).
-            result = store_events(stream, list(events or []), cloudwatch_logs._log_events_lock)
+            store_events(stream, list(events or []), cloudwatch_logs._log_events_lock)
             try:
                 batch = list(events or [])
                 datums = extract(batch, lambda_output=is_lambda_batch(batch))
@@ -361,7 +427,7 @@ def apply() -> None:
                     publish(datums)
             except Exception:  # metrics are a by-product: never fail the write that carried them
                 logger.exception("embedded metric format extraction failed")
-            return result
+
         return _append_log_events
 
     wrap(cloudwatch_logs, "_append_log_events", make_append)

@@ -7,6 +7,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/logs
 >>> len(events), events[70]["message"], events[-1]["timestamp"], events[98:] == [events[98], events[99]]
 (100, 'line 70', 99, True)
 """
+
 from __future__ import annotations
 
 import heapq
@@ -17,13 +18,13 @@ from typing import Any, overload
 from localcloud.services.dynamodb.stream_store import decode, encode  # one codec: pickled, zlib level 1
 
 Event = dict[str, Any]
-BLOCK = 64   # events per sealed block: ~20 KB of JSON lines, one decode serves a page of readers
+BLOCK = 64  # events per sealed block: ~20 KB of JSON lines, one decode serves a page of readers
 
 
 class CompactEvents(MutableSequence):
     """A log stream's events in time order, stored in compressed blocks (see the module docstring)."""
 
-    __slots__ = ("_view", "_cache")
+    __slots__ = ("_cache", "_view")
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         # (sealed blocks, open tail): replaced as a whole on a seal, so readers see a consistent pair.
@@ -91,8 +92,8 @@ class CompactEvents(MutableSequence):
         """Apply ``change`` to the events as a plain list and store the result (rare: late events, edits)."""
         events = list(self)
         change(events)
-        blocks = [encode(events[i:i + BLOCK]) for i in range(0, len(events) - len(events) % BLOCK, BLOCK)]
-        self._view = (blocks, events[len(blocks) * BLOCK:])
+        blocks = [encode(events[i : i + BLOCK]) for i in range(0, len(events) - len(events) % BLOCK, BLOCK)]
+        self._view = (blocks, events[len(blocks) * BLOCK :])
         self._cache = None
 
     def merge(self, ordered: list[Event], key: Any) -> None:
@@ -105,17 +106,19 @@ class CompactEvents(MutableSequence):
         merged = list(heapq.merge(later, ordered, key=key))
         kept = blocks[:first_block]
         whole = len(merged) - len(merged) % BLOCK
-        self._view = (kept + [encode(merged[i:i + BLOCK]) for i in range(0, whole, BLOCK)], merged[whole:])
+        self._view = (kept + [encode(merged[i : i + BLOCK]) for i in range(0, whole, BLOCK)], merged[whole:])
         self._cache = None
 
     def __setitem__(self, index: Any, value: Any) -> None:
         def change(events: list[Event]) -> None:
             events[index] = value
+
         self._rewrite(change)
 
     def __delitem__(self, index: int | slice) -> None:
         def change(events: list[Event]) -> None:
             del events[index]
+
         self._rewrite(change)
 
     def insert(self, index: int, value: Event) -> None:
@@ -125,6 +128,7 @@ class CompactEvents(MutableSequence):
 
         def change(events: list[Event]) -> None:
             events.insert(index, value)
+
         self._rewrite(change)
 
     # ------------------------------------------------------------------ copying, comparing

@@ -1,4 +1,5 @@
 """Delivery of a batch: the enrichment Lambda, then the target (SQS, Lambda, SNS); runs on a pipe's thread."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ministack.services import lambda_svc as _lambda
-from ministack.services import sqs as _sqs
 from ministack.services import sns as _sns
+from ministack.services import sqs as _sqs
 
 from localcloud.services.awslambda.event_sources import parse_batch_item_failures
-from localcloud.services.pipes.models import PipeConfig, TARGET_MAX_BATCH, arn_service, dynamic_parameter, enrichment_events, render_template, template_value
+from localcloud.services.pipes.models import (
+    TARGET_MAX_BATCH,
+    PipeConfig,
+    arn_service,
+    dynamic_parameter,
+    enrichment_events,
+    render_template,
+    template_value,
+)
 
 logger = logging.getLogger("localcloud.pipes")
 
@@ -46,8 +55,10 @@ def _invoke(arn: str, payload: Any) -> Any:
         raise DeliveryError(f"Lambda function {arn} was throttled")
     if result.get("error"):
         body = result.get("body") if isinstance(result.get("body"), dict) else {}
-        raise DeliveryError(f"Lambda function {arn} failed: {body.get('errorType', 'Unhandled')}: "
-                            f"{body.get('errorMessage', '')}".rstrip(": "))
+        raise DeliveryError(
+            f"Lambda function {arn} failed: {body.get('errorType', 'Unhandled')}: "
+            f"{body.get('errorMessage', '')}".rstrip(": ")
+        )
     return result.get("body")
 
 
@@ -83,11 +94,15 @@ def execute(config: PipeConfig, events: list[dict], *, now: Callable[[], float] 
     try:
         batch: list[Any] = events
         if config.enrichment:
-            inputs = [template_value(render_template(config.enrichment_template, e, config.variables, now=now()))
-                      if config.enrichment_template else e for e in events]
+            inputs = [
+                template_value(render_template(config.enrichment_template, e, config.variables, now=now()))
+                if config.enrichment_template
+                else e
+                for e in events
+            ]
             batch = enrichment_events(_invoke(config.enrichment, inputs))
             if not batch:
-                return Outcome("ok")          # the enrichment filtered everything out
+                return Outcome("ok")  # the enrichment filtered everything out
         return _deliver_to_target(config, events, batch, now)
     except DeliveryError as error:
         return Outcome("failed", reason=str(error))
@@ -96,10 +111,14 @@ def execute(config: PipeConfig, events: list[dict], *, now: Callable[[], float] 
         return Outcome("failed", reason=f"{type(error).__name__}: {error}")
 
 
-def _deliver_to_target(config: PipeConfig, source_events: list[dict], batch: list[Any],
-                       now: Callable[[], float]) -> Outcome:
-    rendered = ([render_template(config.target_template, e, config.variables, now=now()) for e in batch]
-                if config.target_template is not None else None)
+def _deliver_to_target(
+    config: PipeConfig, source_events: list[dict], batch: list[Any], now: Callable[[], float]
+) -> Outcome:
+    rendered = (
+        [render_template(config.target_template, e, config.variables, now=now()) for e in batch]
+        if config.target_template is not None
+        else None
+    )
     if config.target_kind == "lambda":
         payload = [template_value(text) for text in rendered] if rendered is not None else batch
         if config.invocation_type == "FIRE_AND_FORGET":
@@ -113,10 +132,14 @@ def _deliver_to_target(config: PipeConfig, source_events: list[dict], batch: lis
             raise DeliveryError(f"Lambda function {config.target} answered an invalid batchItemFailures response")
         return Outcome("partial", failed) if status == "partial" else Outcome("ok")
     limit = TARGET_MAX_BATCH.get(config.target_kind, 10)
-    if len(batch) > limit:   # "if the array is larger than the batch size supported by the target, ... won't invoke"
+    if len(batch) > limit:  # "if the array is larger than the batch size supported by the target, ... won't invoke"
         raise DeliveryError(f"{len(batch)} events are more than the {limit} the target takes in one batch")
     for index, event in enumerate(batch):
         body = rendered[index] if rendered is not None else event if isinstance(event, str) else json.dumps(event)
-        _send(config.target, body, group_id=dynamic_parameter(config.message_group_id, event),
-              dedup_id=dynamic_parameter(config.message_deduplication_id, event))
+        _send(
+            config.target,
+            body,
+            group_id=dynamic_parameter(config.message_group_id, event),
+            dedup_id=dynamic_parameter(config.message_deduplication_id, event),
+        )
     return Outcome("ok")

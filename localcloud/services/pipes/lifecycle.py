@@ -1,18 +1,32 @@
 """Pipe records and their state transitions; keeps one :class:`~.runtime.PipeRuntime` per running pipe."""
+
 from __future__ import annotations
 
 import threading
 import time
 import uuid
 
-from ministack.services import sqs as _sqs
-from ministack.services import dynamodb as _ddb
 from ministack.core import responses as _responses
+from ministack.services import dynamodb as _ddb
 from ministack.services import pipes as _pipes_module
+from ministack.services import sqs as _sqs
 
-from localcloud.services.pipes.models import CREATING, DELETED, DELETING, FAILED_AFTER, RUNNING, STARTING, STOPPING, STOP_JOIN_SECONDS, TRANSITIONAL, TRANSITION_SECONDS, UPDATING, settled_state, source_kind
+from localcloud.services.pipes.models import (
+    CREATING,
+    DELETED,
+    DELETING,
+    FAILED_AFTER,
+    RUNNING,
+    STARTING,
+    STOP_JOIN_SECONDS,
+    STOPPING,
+    TRANSITION_SECONDS,
+    TRANSITIONAL,
+    UPDATING,
+    settled_state,
+    source_kind,
+)
 from localcloud.services.pipes.runtime import PipeRuntime, scoped
-
 
 _lock = threading.RLock()
 _runtimes: dict[str, PipeRuntime] = {}
@@ -75,7 +89,7 @@ def _settle(account_id: str, region: str, name: str, uid: str, token: int) -> No
     if record is None:
         return
     if record["CurrentState"] in (STOPPING, UPDATING, DELETING) and runtime is not None:
-        runtime.join(STOP_JOIN_SECONDS)     # the batch in flight finishes first
+        runtime.join(STOP_JOIN_SECONDS)  # the batch in flight finishes first
     with _lock:
         record = current()
         if record is None:

@@ -3,6 +3,7 @@
 >>> settled_state("STARTING", "RUNNING")
 'RUNNING'
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,26 +15,35 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
 from localcloud.services.awslambda.event_sources import stream_batch_info
+from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
 
-
-TRANSITION_SECONDS = 0.2        # CREATING/STARTING/STOPPING/UPDATING/DELETING -> settled
-IDLE_TICK_SECONDS = 1.0         # longest sleep of an idle pipe thread (the wake hook makes it rarely matter)
-ERROR_PAUSE_SECONDS = 1.0       # after an unexpected error in a pass
-STOP_JOIN_SECONDS = 60.0        # how long STOPPING/UPDATING/DELETING waits for the batch in flight
-STREAM_SCAN_LIMIT = 10000       # stream records read per pass to fill one batch
+TRANSITION_SECONDS = 0.2  # CREATING/STARTING/STOPPING/UPDATING/DELETING -> settled
+IDLE_TICK_SECONDS = 1.0  # longest sleep of an idle pipe thread (the wake hook makes it rarely matter)
+ERROR_PAUSE_SECONDS = 1.0  # after an unexpected error in a pass
+STOP_JOIN_SECONDS = 60.0  # how long STOPPING/UPDATING/DELETING waits for the batch in flight
+STREAM_SCAN_LIMIT = 10000  # stream records read per pass to fill one batch
 
 RUNNING, STOPPED = "RUNNING", "STOPPED"
 CREATING, STARTING, STOPPING, UPDATING, DELETING = "CREATING", "STARTING", "STOPPING", "UPDATING", "DELETING"
 DELETED = "DELETED"
 TRANSITIONAL = frozenset({CREATING, STARTING, STOPPING, UPDATING, DELETING})
-FAILED_STATES = frozenset({"CREATE_FAILED", "UPDATE_FAILED", "START_FAILED", "STOP_FAILED", "DELETE_FAILED",
-                           "CREATE_ROLLBACK_FAILED", "DELETE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED"})
+FAILED_STATES = frozenset(
+    {
+        "CREATE_FAILED",
+        "UPDATE_FAILED",
+        "START_FAILED",
+        "STOP_FAILED",
+        "DELETE_FAILED",
+        "CREATE_ROLLBACK_FAILED",
+        "DELETE_ROLLBACK_FAILED",
+        "UPDATE_ROLLBACK_FAILED",
+    }
+)
 FAILED_AFTER = {CREATING: "CREATE_FAILED", UPDATING: "UPDATE_FAILED", STARTING: "START_FAILED"}
 
 SOURCE_DEFAULT_BATCH = {"dynamodb": 100, "sqs": 10}
-TARGET_MAX_BATCH = {"sqs": 10, "sns": 10}          # Lambda: "customer defined"
+TARGET_MAX_BATCH = {"sqs": 10, "sns": 10}  # Lambda: "customer defined"
 SUPPORTED_SOURCES = "a DynamoDB stream or an Amazon SQS queue"
 SUPPORTED_TARGETS = "an Amazon SQS queue, an AWS Lambda function or an Amazon SNS topic"
 SUPPORTED_ENRICHMENTS = "an AWS Lambda function"
@@ -42,8 +52,10 @@ SOURCE_PARAMETER_KEYS = {"dynamodb": "DynamoDBStreamParameters", "sqs": "SqsQueu
 
 _NAME = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
 _ROLE_ARN = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z0-9+=,.@\-_/]+$")
-_ARN = re.compile(r"^arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-]+):([a-z]{2,4}((-gov)|(-de)|(-iso([a-z]?)))?-[a-z]+(-\d{1})?)?:"
-                  r"(\d{12})?:(.+)$")
+_ARN = re.compile(
+    r"^arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-]+):([a-z]{2,4}((-gov)|(-de)|(-iso([a-z]?)))?-[a-z]+(-\d{1})?)?:"
+    r"(\d{12})?:(.+)$"
+)
 
 
 class Missing:
@@ -76,12 +88,13 @@ def json_path(value: Any, path: str) -> Any:
         match = _PATH_TOKEN.match(rest, position)
         if match is None:
             return MISSING
-        tokens.append(match.group(1) if match.group(1) is not None else
-                      ("*" if match.group(2) == "*" else int(match.group(2))))
+        tokens.append(
+            match.group(1) if match.group(1) is not None else ("*" if match.group(2) == "*" else int(match.group(2)))
+        )
         position = match.end()
     current, wildcard = [value], False
     for token in tokens:
-        following = []
+        following: list[Any] = []
         for item in current:
             if token == "*":
                 wildcard = True
@@ -132,7 +145,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list)):
-        return json.dumps(value).replace('"', "")   # "EventBridge removes any internal quotes"
+        return json.dumps(value).replace('"', "")  # "EventBridge removes any internal quotes"
     return json.dumps(value)
 
 
@@ -173,10 +186,10 @@ def render_template(template: str, event: Any, variables: Mapping[str, Any], *, 
     def value_of(name: str) -> Any:
         if name.startswith("$"):
             return json_path(decoded, name)
-        key = name[len("aws.pipes."):]
+        key = name[len("aws.pipes.") :]
         if key == "event":
             return event if isinstance(event, str) else json.dumps(event)
-        if key == "event.json":   # "only has a value if the original payload ... is JSON"
+        if key == "event.json":  # "only has a value if the original payload ... is JSON"
             value = parsed_body(decoded) if isinstance(decoded, str) else decoded
             return value if not isinstance(value, str) else MISSING
         if key == "event.ingestion-time":
@@ -187,7 +200,7 @@ def render_template(template: str, event: Any, variables: Mapping[str, Any], *, 
     out: list[str] = []
     in_string, last = False, 0
     for match in _PLACEHOLDER.finditer(template):
-        literal = template[last:match.start()]
+        literal = template[last : match.start()]
         out.append(literal)
         in_string = _inside_string(literal, in_string) if is_json else in_string
         value = value_of(match.group(1))
@@ -310,8 +323,7 @@ def settled_state(transitional: str, desired: str) -> str:
     >>> settled_state("CREATING", "STOPPED"), settled_state("STOPPING", "STOPPED"), settled_state("UPDATING", "RUNNING")
     ('STOPPED', 'STOPPED', 'RUNNING')
     """
-    return {CREATING: desired, STARTING: RUNNING, STOPPING: STOPPED, UPDATING: desired,
-            DELETING: DELETED}[transitional]
+    return {CREATING: desired, STARTING: RUNNING, STOPPING: STOPPED, UPDATING: desired, DELETING: DELETED}[transitional]
 
 
 def arn_service(arn: str) -> str:
@@ -339,20 +351,32 @@ def _int_in(params: Mapping[str, Any], name: str, low: int, high: int, where: st
     return None
 
 
-def configuration_error(source: str, target: str, enrichment: str | None, source_parameters: Mapping[str, Any],
-                        target_parameters: Mapping[str, Any], enrichment_parameters: Mapping[str, Any]) -> str | None:
+def configuration_error(
+    source: str,
+    target: str,
+    enrichment: str | None,
+    source_parameters: Mapping[str, Any],
+    target_parameters: Mapping[str, Any],
+    enrichment_parameters: Mapping[str, Any],
+) -> str | None:
     """Why this pipe configuration cannot run in the local cloud (or on AWS), or None."""
     kind = source_kind(source)
     if kind is None:
-        return (f"The local cloud's EventBridge Pipes supports {SUPPORTED_SOURCES} as the source, not {source!r} "
-                "(AWS also offers Kinesis, Amazon MQ, Amazon MSK and self-managed Apache Kafka sources).")
+        return (
+            f"The local cloud's EventBridge Pipes supports {SUPPORTED_SOURCES} as the source, not {source!r} "
+            "(AWS also offers Kinesis, Amazon MQ, Amazon MSK and self-managed Apache Kafka sources)."
+        )
     target_service = arn_service(target)
     if target_service not in TARGET_PARAMETER_KEYS:
-        return (f"The local cloud's EventBridge Pipes supports {SUPPORTED_TARGETS} as the target, not {target!r} "
-                f"(AWS also offers other targets; the local cloud does not run them).")
+        return (
+            f"The local cloud's EventBridge Pipes supports {SUPPORTED_TARGETS} as the target, not {target!r} "
+            f"(AWS also offers other targets; the local cloud does not run them)."
+        )
     if enrichment and arn_service(enrichment) != "lambda":
-        return (f"The local cloud's EventBridge Pipes supports {SUPPORTED_ENRICHMENTS} as the enrichment, "
-                f"not {enrichment!r} (AWS also offers Step Functions, API Gateway and API destinations).")
+        return (
+            f"The local cloud's EventBridge Pipes supports {SUPPORTED_ENRICHMENTS} as the enrichment, "
+            f"not {enrichment!r} (AWS also offers Step Functions, API Gateway and API destinations)."
+        )
     wanted = SOURCE_PARAMETER_KEYS[kind]
     for key in SOURCE_PARAMETER_KEYS.values():
         if key != wanted and source_parameters.get(key):
@@ -369,8 +393,11 @@ def configuration_error(source: str, target: str, enrichment: str | None, source
     if kind == "dynamodb":
         if params.get("StartingPosition") not in ("LATEST", "TRIM_HORIZON"):
             return f"{where}.StartingPosition is required for a DynamoDB stream source: LATEST or TRIM_HORIZON."
-        for name, low, high in (("MaximumRetryAttempts", -1, 10000), ("MaximumRecordAgeInSeconds", -1, 604800),
-                                ("ParallelizationFactor", 1, 10)):
+        for name, low, high in (
+            ("MaximumRetryAttempts", -1, 10000),
+            ("MaximumRecordAgeInSeconds", -1, 604800),
+            ("ParallelizationFactor", 1, 10),
+        ):
             error = _int_in(params, name, low, high, where)
             if error:
                 return error
@@ -382,8 +409,10 @@ def configuration_error(source: str, target: str, enrichment: str | None, source
     target_max = TARGET_MAX_BATCH.get(target_service)
     batch = params.get("BatchSize")
     if target_max and batch and batch > target_max:
-        return (f"{where}.BatchSize {batch} is larger than the {target_max} the target {target} takes in one batch: "
-                f"use a BatchSize of at most {target_max}.")
+        return (
+            f"{where}.BatchSize {batch} is larger than the {target_max} the target {target} takes in one batch: "
+            f"use a BatchSize of at most {target_max}."
+        )
     allowed = {"InputTemplate", TARGET_PARAMETER_KEYS[target_service]}
     extra = [k for k, v in target_parameters.items() if v not in (None, {}) and k not in allowed]
     if extra:
@@ -394,8 +423,10 @@ def configuration_error(source: str, target: str, enrichment: str | None, source
     extra = [k for k, v in enrichment_parameters.items() if v not in (None, {}) and k != "InputTemplate"]
     if extra:
         return f"EnrichmentParameters.{extra[0]} does not apply to a Lambda enrichment."
-    for name, template in (("TargetParameters", target_parameters.get("InputTemplate")),
-                           ("EnrichmentParameters", enrichment_parameters.get("InputTemplate"))):
+    for name, template in (
+        ("TargetParameters", target_parameters.get("InputTemplate")),
+        ("EnrichmentParameters", enrichment_parameters.get("InputTemplate")),
+    ):
         if template is not None and (not isinstance(template, str) or len(template) > 8192):
             return f"{name}.InputTemplate must be a string of at most 8192 characters."
     return None
@@ -421,9 +452,20 @@ def merge_update(current: Mapping[str, Any], update: Mapping[str, Any]) -> dict[
     >>> merge_update({"Enrichment": "arn:e", "EnrichmentParameters": {"InputTemplate": "x"}}, {"Enrichment": ""})
     {}
     """
-    merged = {k: copy.deepcopy(v) for k, v in current.items()
-              if k in ("Description", "RoleArn", "Target", "Enrichment", "SourceParameters",
-                       "EnrichmentParameters", "TargetParameters")}
+    merged = {
+        k: copy.deepcopy(v)
+        for k, v in current.items()
+        if k
+        in (
+            "Description",
+            "RoleArn",
+            "Target",
+            "Enrichment",
+            "SourceParameters",
+            "EnrichmentParameters",
+            "TargetParameters",
+        )
+    }
     for key in ("Description", "RoleArn"):
         if key in update:
             merged[key] = update[key] or ""
@@ -443,12 +485,11 @@ def merge_update(current: Mapping[str, Any], update: Mapping[str, Any]) -> dict[
             section[inner] = copy.deepcopy(value)
         if key == "SourceParameters":
             if not ((section.get("FilterCriteria") or {}).get("Filters")):
-                section.pop("FilterCriteria", None)      # "an empty array of Filter objects" removes it
+                section.pop("FilterCriteria", None)  # "an empty array of Filter objects" removes it
             old_stream = (current.get("SourceParameters") or {}).get("DynamoDBStreamParameters") or {}
             start = old_stream.get("StartingPosition") or current.get("StartingPosition")
-            if section.get("DynamoDBStreamParameters") and start:   # cannot be updated: the stream keeps it
-                section["DynamoDBStreamParameters"] = {**section["DynamoDBStreamParameters"],
-                                                       "StartingPosition": start}
+            if section.get("DynamoDBStreamParameters") and start:  # cannot be updated: the stream keeps it
+                section["DynamoDBStreamParameters"] = {**section["DynamoDBStreamParameters"], "StartingPosition": start}
         section = {k: v for k, v in section.items() if v not in (None, "")}
         if section:
             merged[key] = section
@@ -487,7 +528,7 @@ class PipeConfig:
     message_deduplication_id: str | None
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "PipeConfig":
+    def from_record(cls, record: Mapping[str, Any]) -> PipeConfig:
         source_parameters = record.get("SourceParameters") or {}
         kind = source_kind(record.get("Source", "")) or ""
         target_kind = arn_service(record.get("Target", ""))
@@ -496,9 +537,13 @@ class PipeConfig:
         target_parameters = record.get("TargetParameters") or {}
         sqs_target = target_parameters.get("SqsQueueParameters") or {}
         return cls(
-            name=record.get("Name", ""), arn=record.get("Arn", ""), source=record.get("Source", ""),
-            target=record.get("Target", ""), enrichment=record.get("Enrichment") or None,
-            source_kind=kind, target_kind=target_kind,
+            name=record.get("Name", ""),
+            arn=record.get("Arn", ""),
+            source=record.get("Source", ""),
+            target=record.get("Target", ""),
+            enrichment=record.get("Enrichment") or None,
+            source_kind=kind,
+            target_kind=target_kind,
             batch_size=int(params.get("BatchSize") or default_batch),
             window_seconds=int(params.get("MaximumBatchingWindowInSeconds") or 0),
             max_retries=_setting(params, "MaximumRetryAttempts", -1),
@@ -508,8 +553,8 @@ class PipeConfig:
             filters=compile_filters(source_parameters),
             enrichment_template=(record.get("EnrichmentParameters") or {}).get("InputTemplate"),
             target_template=target_parameters.get("InputTemplate"),
-            invocation_type=(target_parameters.get("LambdaFunctionParameters") or {}).get(
-                "InvocationType") or "REQUEST_RESPONSE",
+            invocation_type=(target_parameters.get("LambdaFunctionParameters") or {}).get("InvocationType")
+            or "REQUEST_RESPONSE",
             message_group_id=sqs_target.get("MessageGroupId"),
             message_deduplication_id=sqs_target.get("MessageDeduplicationId"),
         )
@@ -517,8 +562,13 @@ class PipeConfig:
     @property
     def variables(self) -> dict[str, Any]:
         """The reserved ``aws.pipes.*`` values of this pipe."""
-        return {"pipe-arn": self.arn, "pipe-name": self.name, "source-arn": self.source,
-                "enrichment-arn": self.enrichment or "", "target-arn": self.target}
+        return {
+            "pipe-arn": self.arn,
+            "pipe-name": self.name,
+            "source-arn": self.source,
+            "enrichment-arn": self.enrichment or "",
+            "target-arn": self.target,
+        }
 
     def matches(self, record: dict) -> bool:
         """The record passes the FilterCriteria (no filter: everything passes; filters are OR'ed)."""
@@ -551,8 +601,10 @@ def sqs_record(message: Mapping[str, Any], source_arn: str, region: str, account
         "receiptHandle": message.get("receipt_handle"),
         "body": message["body"],
         "attributes": attributes,
-        "messageAttributes": {name: {(k[:1].lower() + k[1:]): v for k, v in inner.items()}
-                              for name, inner in (message.get("message_attributes") or {}).items()},
+        "messageAttributes": {
+            name: {(k[:1].lower() + k[1:]): v for k, v in inner.items()}
+            for name, inner in (message.get("message_attributes") or {}).items()
+        },
         "md5OfBody": message.get("md5_body") or "",
         "eventSource": "aws:sqs",
         "eventSourceARN": source_arn,
@@ -560,12 +612,25 @@ def sqs_record(message: Mapping[str, Any], source_arn: str, region: str, account
     }
 
 
-def dead_letter_record(*, pipe_arn: str, condition: str, attempts: int, reason: str, records: list[dict],
-                       stream_arn: str, shard_id: str, now: float) -> dict[str, Any]:
+def dead_letter_record(
+    *,
+    pipe_arn: str,
+    condition: str,
+    attempts: int,
+    reason: str,
+    records: list[dict],
+    stream_arn: str,
+    shard_id: str,
+    now: float,
+) -> dict[str, Any]:
     """What a discarded stream batch sends to ``DeadLetterConfig`` (Lambda's invocation record shape)."""
     return {
-        "requestContext": {"requestId": str(uuid.uuid4()), "pipeArn": pipe_arn, "condition": condition,
-                           "approximateInvokeCount": attempts},
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "pipeArn": pipe_arn,
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
         "responseContext": {"errorMessage": reason},
         "version": "1.0",
         "timestamp": iso_now(now),

@@ -1,4 +1,5 @@
 """The Pipes API (REST-JSON): CreatePipe, DescribePipe, UpdatePipe, StartPipe, StopPipe, DeletePipe."""
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,22 @@ from ministack.core import responses as _responses
 from ministack.services import pipes as _pipes_module
 
 from localcloud.services.eventbridge.patterns import InvalidEventPattern
-from localcloud.services.pipes.models import CREATING, DELETED, DELETING, PipeConflict, RUNNING, STOPPED, UPDATING, _NAME, _ROLE_ARN, begin_transition, compile_filters, configuration_error, merge_update
 from localcloud.services.pipes.lifecycle import _lock, _runtimes, _schedule
+from localcloud.services.pipes.models import (
+    _NAME,
+    _ROLE_ARN,
+    CREATING,
+    DELETED,
+    DELETING,
+    RUNNING,
+    STOPPED,
+    UPDATING,
+    PipeConflict,
+    begin_transition,
+    compile_filters,
+    configuration_error,
+    merge_update,
+)
 
 
 def _response(status: int, body: dict) -> tuple[int, dict, bytes]:
@@ -21,8 +36,11 @@ def _response(status: int, body: dict) -> tuple[int, dict, bytes]:
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict, bytes]:
-    return (status, {"Content-Type": "application/json", "x-amzn-errortype": code},
-            json.dumps({"__type": code, "message": message, **extra}).encode())
+    return (
+        status,
+        {"Content-Type": "application/json", "x-amzn-errortype": code},
+        json.dumps({"__type": code, "message": message, **extra}).encode(),
+    )
 
 
 def _validation(message: str) -> tuple[int, dict, bytes]:
@@ -34,15 +52,21 @@ def _not_found(name: str) -> tuple[int, dict, bytes]:
 
 
 def _conflict(name: str, state: str, operation: str) -> tuple[int, dict, bytes]:
-    return _error(409, "ConflictException",
-                  f"Pipe {name} is {state}: {operation} is possible once it is RUNNING or STOPPED.",
-                  resourceId=name, resourceType="pipe")
+    return _error(
+        409,
+        "ConflictException",
+        f"Pipe {name} is {state}: {operation} is possible once it is RUNNING or STOPPED.",
+        resourceId=name,
+        resourceType="pipe",
+    )
 
 
 def _lifecycle(record: dict, **override: Any) -> dict:
     body = {key: record.get(key) for key in ("Arn", "Name", "DesiredState", "CurrentState")}
-    body.update(CreationTime=int(record.get("CreationTime", 0)),
-                LastModifiedTime=int(record.get("LastModifiedTime", record.get("CreationTime", 0))))
+    body.update(
+        CreationTime=int(record.get("CreationTime", 0)),
+        LastModifiedTime=int(record.get("LastModifiedTime", record.get("CreationTime", 0))),
+    )
     body.update(override)
     return body
 
@@ -50,9 +74,14 @@ def _lifecycle(record: dict, **override: Any) -> dict:
 def describe(record: dict) -> dict:
     """DescribePipe's answer for a record."""
     body = _lifecycle(record)
-    body.update(Description=record.get("Description", ""), StateReason=record.get("StateReason", ""),
-                Source=record.get("Source", ""), Target=record.get("Target", ""), RoleArn=record.get("RoleArn", ""),
-                Tags=record.get("Tags") or {})
+    body.update(
+        Description=record.get("Description", ""),
+        StateReason=record.get("StateReason", ""),
+        Source=record.get("Source", ""),
+        Target=record.get("Target", ""),
+        RoleArn=record.get("RoleArn", ""),
+        Tags=record.get("Tags") or {},
+    )
     for key in ("SourceParameters", "Enrichment", "EnrichmentParameters", "TargetParameters"):
         if record.get(key):
             body[key] = record[key]
@@ -62,38 +91,53 @@ def describe(record: dict) -> dict:
 def _request_errors(body: Mapping[str, Any], *, creating: bool) -> str | None:
     role = body.get("RoleArn")
     if not role:
-        return "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
+        return (
+            "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null"
+        )
     if not isinstance(role, str) or not _ROLE_ARN.match(role):
-        return (f"1 validation error detected: Value '{role}' at 'roleArn' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {_ROLE_ARN.pattern.strip('^$')}")
+        return (
+            f"1 validation error detected: Value '{role}' at 'roleArn' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {_ROLE_ARN.pattern.strip('^$')}"
+        )
     if creating:
         for key in ("Source", "Target"):
             if not body.get(key):
-                return (f"1 validation error detected: Value null at '{key[0].lower() + key[1:]}' failed to satisfy "
-                        "constraint: Member must not be null")
+                return (
+                    f"1 validation error detected: Value null at '{key[0].lower() + key[1:]}' failed to satisfy "
+                    "constraint: Member must not be null"
+                )
     desired = body.get("DesiredState")
     if desired is not None and desired not in (RUNNING, STOPPED):
-        return f"1 validation error detected: Value '{desired}' at 'desiredState' failed to satisfy constraint: " \
-               "Member must satisfy enum value set: [RUNNING, STOPPED]"
+        return (
+            f"1 validation error detected: Value '{desired}' at 'desiredState' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [RUNNING, STOPPED]"
+        )
     if len(str(body.get("Description") or "")) > 512:
-        return "1 validation error detected: Value at 'description' failed to satisfy constraint: " \
-               "Member must have length less than or equal to 512"
+        return (
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: "
+            "Member must have length less than or equal to 512"
+        )
     return None
 
 
 def _check_configuration(record_like: Mapping[str, Any]) -> tuple[int, dict, bytes] | None:
     try:
-        _pipes_module.check_same_region(*(a for a in (record_like.get("Source"), record_like.get("Target"),
-                                                      record_like.get("Enrichment")) if a))
+        _pipes_module.check_same_region(
+            *(a for a in (record_like.get("Source"), record_like.get("Target"), record_like.get("Enrichment")) if a)
+        )
         _pipes_module.check_target_supported(record_like.get("Target") or "")
     except ValueError as error:
         return _validation(str(error))
-    error = configuration_error(record_like.get("Source", ""), record_like.get("Target", ""),
-                                record_like.get("Enrichment"), record_like.get("SourceParameters") or {},
-                                record_like.get("TargetParameters") or {},
-                                record_like.get("EnrichmentParameters") or {})
-    if error:
-        return _validation(error)
+    problem = configuration_error(
+        record_like.get("Source", ""),
+        record_like.get("Target", ""),
+        record_like.get("Enrichment"),
+        record_like.get("SourceParameters") or {},
+        record_like.get("TargetParameters") or {},
+        record_like.get("EnrichmentParameters") or {},
+    )
+    if problem:
+        return _validation(problem)
     try:
         compile_filters(record_like.get("SourceParameters") or {})
     except InvalidEventPattern as error:
@@ -103,28 +147,42 @@ def _check_configuration(record_like: Mapping[str, Any]) -> tuple[int, dict, byt
 
 def create_pipe(name: str, body: Mapping[str, Any]) -> tuple[int, dict, bytes]:
     if not _NAME.match(name):
-        return _validation(f"1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: "
-                           "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+")
+        return _validation(
+            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+"
+        )
     error = _request_errors(body, creating=True)
     if error:
         return _validation(error)
-    wanted = {key: copy.deepcopy(body[key]) for key in ("Source", "Target", "Enrichment", "SourceParameters",
-                                                        "EnrichmentParameters", "TargetParameters") if body.get(key)}
+    wanted = {
+        key: copy.deepcopy(body[key])
+        for key in ("Source", "Target", "Enrichment", "SourceParameters", "EnrichmentParameters", "TargetParameters")
+        if body.get(key)
+    }
     problem = _check_configuration(wanted)
     if problem:
         return problem
     with _lock:
         if name in _pipes_module._pipes:
-            return _error(409, "ConflictException", f"Pipe {name} already exists.", resourceId=name,
-                          resourceType="pipe")
+            return _error(
+                409, "ConflictException", f"Pipe {name} already exists.", resourceId=name, resourceType="pipe"
+            )
         now = int(time.time())
         stream = (wanted.get("SourceParameters") or {}).get("DynamoDBStreamParameters") or {}
         record = {
-            "Name": name, "Arn": f"arn:aws:pipes:{_responses.get_region()}:{_responses.get_account_id()}:pipe/{name}",
-            "RoleArn": body["RoleArn"], "Description": body.get("Description") or "",
-            "DesiredState": body.get("DesiredState") or RUNNING, "CurrentState": CREATING, "StateReason": "",
-            "StartingPosition": stream.get("StartingPosition", "LATEST"), "Tags": dict(body.get("Tags") or {}),
-            "CreationTime": now, "LastModifiedTime": now, "_orderlab_id": uuid.uuid4().hex, "_orderlab_version": 1,
+            "Name": name,
+            "Arn": f"arn:aws:pipes:{_responses.get_region()}:{_responses.get_account_id()}:pipe/{name}",
+            "RoleArn": body["RoleArn"],
+            "Description": body.get("Description") or "",
+            "DesiredState": body.get("DesiredState") or RUNNING,
+            "CurrentState": CREATING,
+            "StateReason": "",
+            "StartingPosition": stream.get("StartingPosition", "LATEST"),
+            "Tags": dict(body.get("Tags") or {}),
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "_orderlab_id": uuid.uuid4().hex,
+            "_orderlab_version": 1,
             **wanted,
         }
         _pipes_module._pipes[name] = record
@@ -157,8 +215,15 @@ def update_pipe(name: str, body: Mapping[str, Any]) -> tuple[int, dict, bytes]:
             begin_transition(record["CurrentState"], "update")
         except PipeConflict:
             return _conflict(name, record["CurrentState"], "UpdatePipe")
-        for key in ("Description", "RoleArn", "Target", "Enrichment", "SourceParameters", "EnrichmentParameters",
-                    "TargetParameters"):
+        for key in (
+            "Description",
+            "RoleArn",
+            "Target",
+            "Enrichment",
+            "SourceParameters",
+            "EnrichmentParameters",
+            "TargetParameters",
+        ):
             if key in merged:
                 record[key] = merged[key]
             else:
@@ -189,7 +254,7 @@ def set_state(name: str, action: str) -> tuple[int, dict, bytes]:
             _schedule(record)
         runtime = _runtimes.get(record.get("_orderlab_id", ""))
         if runtime is not None:
-            runtime.wake.set()      # an idle thread of a stopping or deleted pipe ends at once
+            runtime.wake.set()  # an idle thread of a stopping or deleted pipe ends at once
         if action == "delete":
             return _response(200, _lifecycle(record, DesiredState=DELETED, CurrentState=DELETING))
         return _response(200, _lifecycle(record))
@@ -201,7 +266,7 @@ def route(method: str, path: str, body: Mapping[str, Any]) -> tuple[int, dict, b
 
     if not path.startswith("/v1/pipes/"):
         return None
-    rest = path[len("/v1/pipes/"):]
+    rest = path[len("/v1/pipes/") :]
     for suffix, action in (("/start", "start"), ("/stop", "stop")):
         if rest.endswith(suffix) and method == "POST":
             return set_state(unquote(rest[: -len(suffix)]), action)

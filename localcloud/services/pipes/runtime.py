@@ -1,4 +1,5 @@
 """One thread per running pipe: reads its source (DynamoDB stream, SQS queue), batches, delivers, checkpoints."""
+
 from __future__ import annotations
 
 import json
@@ -9,14 +10,24 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ministack.services import sqs as _sqs
 from ministack.services import dynamodb as _ddb
 from ministack.services import pipes as _pipes_module
+from ministack.services import sqs as _sqs
 
 from localcloud.patches import request_scope
 from localcloud.services.awslambda.event_sources import expired_prefix, retry_delay
-from localcloud.services.pipes.models import ERROR_PAUSE_SECONDS, IDLE_TICK_SECONDS, PipeConfig, RUNNING, STREAM_SCAN_LIMIT, batch_wait, collect_batch, dead_letter_record, sqs_record
 from localcloud.services.pipes.delivery import DeliveryError, _send, execute
+from localcloud.services.pipes.models import (
+    ERROR_PAUSE_SECONDS,
+    IDLE_TICK_SECONDS,
+    RUNNING,
+    STREAM_SCAN_LIMIT,
+    PipeConfig,
+    batch_wait,
+    collect_batch,
+    dead_letter_record,
+    sqs_record,
+)
 
 logger = logging.getLogger("localcloud.pipes")
 
@@ -55,9 +66,9 @@ class PipeRuntime:
     arn: str
     wake: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
-    pending: deque = field(default_factory=deque)             # Segment, stream sources
+    pending: deque = field(default_factory=deque)  # Segment, stream sources
     buffer: OrderedDict = field(default_factory=OrderedDict)  # messageId -> record, SQS sources
-    scan: Scan | None = None                                  # stream batch being filled
+    scan: Scan | None = None  # stream batch being filled
     first_seen: float | None = None
     config: PipeConfig | None = None
     config_version: Any = None
@@ -118,7 +129,7 @@ class PipeRuntime:
         return int(_pipes_module._positions.get(self.arn, 0))
 
     def _advance(self, position: int) -> None:
-        if self.record() is not None:   # a deleted pipe must not resurrect its position
+        if self.record() is not None:  # a deleted pipe must not resurrect its position
             _pipes_module._positions[self.arn] = max(position, self._checkpoint())
 
     def _step_stream(self, config: PipeConfig) -> float | None:
@@ -131,7 +142,7 @@ class PipeRuntime:
             return None
         now = time.time()
         horizon = _ddb.stream_start_position(table_name)
-        if self._checkpoint() < horizon:      # records at the checkpoint expired (24 h retention)
+        if self._checkpoint() < horizon:  # records at the checkpoint expired (24 h retention)
             _pipes_module._positions[self.arn] = horizon
             self.pending.clear()
             self.scan = None
@@ -150,13 +161,13 @@ class PipeRuntime:
             scan.next += consumed
             if not scan.events:
                 self.first_seen = None
-                if consumed:                      # all filtered out: checkpoint past them
+                if consumed:  # all filtered out: checkpoint past them
                     self._advance(scan.next)
                     return 0.0
                 return None
             full = len(scan.events) >= config.batch_size
             if not full and len(records) == limit:
-                return 0.0                        # more records to examine before waiting
+                return 0.0  # more records to examine before waiting
             self.first_seen = self.first_seen or now
             wait = batch_wait(len(scan.events), config.batch_size, config.window_seconds, self.first_seen, now)
             if wait:
@@ -183,12 +194,16 @@ class PipeRuntime:
             segment.events, segment.positions = segment.events[first_failed:], segment.positions[first_failed:]
             outcome.reason = f"{len(outcome.failed_ids)} item(s) reported in batchItemFailures"
         elif config.bisect and len(segment.events) > 1:
-            middle = len(segment.events) // 2      # bisecting is not a retry attempt
+            middle = len(segment.events) // 2  # bisecting is not a retry attempt
             self.pending.popleft()
-            self.pending.appendleft(Segment(segment.events[middle:], segment.positions[middle:], segment.end,
-                                            segment.attempts))
-            self.pending.appendleft(Segment(segment.events[:middle], segment.positions[:middle],
-                                            segment.positions[middle], segment.attempts))
+            self.pending.appendleft(
+                Segment(segment.events[middle:], segment.positions[middle:], segment.end, segment.attempts)
+            )
+            self.pending.appendleft(
+                Segment(
+                    segment.events[:middle], segment.positions[:middle], segment.positions[middle], segment.attempts
+                )
+            )
             logger.info("Pipe %s: batch of %d failed (%s), bisected", config.name, len(segment.events), outcome.reason)
             return 0.0
         segment.attempts += 1
@@ -198,22 +213,40 @@ class PipeRuntime:
             return 0.0
         delay = retry_delay(segment.attempts)
         segment.retry_at = time.time() + delay
-        logger.warning("Pipe %s: batch of %d failed (attempt %d: %s); retrying in %.2fs", config.name,
-                       len(segment.events), segment.attempts, outcome.reason, delay)
+        logger.warning(
+            "Pipe %s: batch of %d failed (attempt %d: %s); retrying in %.2fs",
+            config.name,
+            len(segment.events),
+            segment.attempts,
+            outcome.reason,
+            delay,
+        )
         return delay
 
     def _discard(self, config: PipeConfig, segment: Segment, count: int, condition: str) -> None:
         events = segment.events[:count]
         end = segment.end if count >= len(segment.events) else segment.positions[count]
-        logger.warning("Pipe %s: discarding %d stream record(s) (%s)%s", config.name, len(events), condition,
-                       f"; sent to {config.dead_letter_arn}" if config.dead_letter_arn else "")
+        logger.warning(
+            "Pipe %s: discarding %d stream record(s) (%s)%s",
+            config.name,
+            len(events),
+            condition,
+            f"; sent to {config.dead_letter_arn}" if config.dead_letter_arn else "",
+        )
         if config.dead_letter_arn:
-            record = dead_letter_record(pipe_arn=config.arn, condition=condition, attempts=segment.attempts,
-                                        reason=segment.reason, records=events, stream_arn=config.source,
-                                        shard_id=_shard_id(), now=time.time())
+            record = dead_letter_record(
+                pipe_arn=config.arn,
+                condition=condition,
+                attempts=segment.attempts,
+                reason=segment.reason,
+                records=events,
+                stream_arn=config.source,
+                shard_id=_shard_id(),
+                now=time.time(),
+            )
             try:
                 _send(config.dead_letter_arn, json.dumps(record))
-            except DeliveryError as error:   # keep the batch: retry later rather than lose it
+            except DeliveryError as error:  # keep the batch: retry later rather than lose it
                 logger.warning("Pipe %s: dead-letter delivery failed: %s", config.name, error)
                 segment.retry_at = time.time() + retry_delay(segment.attempts or 1)
                 return
@@ -235,7 +268,7 @@ class PipeRuntime:
             if not received:
                 break
             now = time.time()
-            for message in received:   # a message seen again replaces its older copy (new receipt handle)
+            for message in received:  # a message seen again replaces its older copy (new receipt handle)
                 self.buffer[message["id"]] = sqs_record(message, config.source, region, account_id, now)
         now = time.time()
         if not self.buffer:
@@ -251,21 +284,30 @@ class PipeRuntime:
         matched = [r for r in records if config.matches(r)]
         kept = {r["messageId"] for r in matched}
         dropped = {r["receiptHandle"] for r in records if r["messageId"] not in kept and r.get("receiptHandle")}
-        if dropped:   # "If an Amazon SQS message doesn't satisfy your filter criteria, EventBridge ... removes" it
+        if dropped:  # "If an Amazon SQS message doesn't satisfy your filter criteria, EventBridge ... removes" it
             _sqs._delete_messages_for_esm(url, dropped)
         if not matched:
             return 0.0
         outcome = execute(config, matched)
         if outcome.status == "failed":
-            logger.warning("Pipe %s: batch of %d SQS message(s) failed (%s); they return after the visibility timeout",
-                           config.name, len(matched), outcome.reason)
+            logger.warning(
+                "Pipe %s: batch of %d SQS message(s) failed (%s); they return after the visibility timeout",
+                config.name,
+                len(matched),
+                outcome.reason,
+            )
             return 0.0
         failed = set(outcome.failed_ids)
         done = {r["receiptHandle"] for r in matched if r["messageId"] not in failed and r.get("receiptHandle")}
         if done:
             _sqs._delete_messages_for_esm(url, done)
-        logger.info("Pipe %s delivered %d SQS message(s) to %s (%d reported failed)", config.name,
-                    len(matched) - len(failed), config.target, len(failed))
+        logger.info(
+            "Pipe %s delivered %d SQS message(s) to %s (%d reported failed)",
+            config.name,
+            len(matched) - len(failed),
+            config.target,
+            len(failed),
+        )
         return 0.0
 
 

@@ -3,6 +3,7 @@
 >>> DeliveredToQueue("arn:aws:sqs:us-east-1:000000000000:q").queue_arn.endswith(":q")
 True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/sns/
 >>> address_key("Ada@Example.com")     # one mailbox per address, whatever its case
 'ada@example.com'
 """
+
 from __future__ import annotations
 
 import email
@@ -16,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
@@ -66,7 +67,7 @@ class MailMessage:
     def json(self) -> Any:
         """The body parsed as JSON: what an ``email-json`` subscriber receives.
 
-        >>> MailMessage("a@b.c", "s", datetime.now(timezone.utc), '{"Type": "Notification"}', {},
+        >>> MailMessage("a@b.c", "s", datetime.now(UTC), '{"Type": "Notification"}', {},
         ...             Path("x.eml")).json()["Type"]
         'Notification'
         """
@@ -84,7 +85,7 @@ def _parse(path: Path, fallback_address: str) -> MailMessage:
     except (TypeError, ValueError):
         date = None
     if date is None:
-        date = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+        date = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     address = parseaddr(str(message.get("To", "")))[1] or fallback_address
     return MailMessage(
         address=address,
@@ -120,7 +121,7 @@ class Mailbox:
         """
         folder = self.root / address_key(address)
         folder.mkdir(parents=True, exist_ok=True)
-        at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        at = (now or datetime.now(UTC)).astimezone(UTC)
         name = f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:12]}{SUFFIX}"
         data = message.as_bytes(policy=email.policy.default)
         fd, temporary = tempfile.mkstemp(prefix=".incoming-", dir=folder)
@@ -140,11 +141,10 @@ class Mailbox:
             folders = [d for d in self.root.iterdir() if d.is_dir()]
         else:
             folders = []
-        found = []
+        found: list[tuple[Path, str]] = []
         for folder in folders:
             if folder.is_dir():
-                found.extend((f, unquote(folder.name)) for f in folder.glob(f"*{SUFFIX}")
-                             if not f.name.startswith("."))
+                found.extend((f, unquote(folder.name)) for f in folder.glob(f"*{SUFFIX}") if not f.name.startswith("."))
         # Names start with the delivery time, so sorting by name is delivery order across folders.
         return sorted(found, key=lambda item: item[0].name)
 
@@ -158,8 +158,14 @@ class Mailbox:
                 continue
         return messages
 
-    def wait_for(self, predicate: Callable[[MailMessage], bool], timeout: float = 10.0, *,
-                 address: str | None = None, interval: float = 0.05) -> MailMessage:
+    def wait_for(
+        self,
+        predicate: Callable[[MailMessage], bool],
+        timeout: float = 10.0,
+        *,
+        address: str | None = None,
+        interval: float = 0.05,
+    ) -> MailMessage:
         """The oldest message satisfying ``predicate``, polling until ``timeout`` seconds.
 
         Raises :class:`TimeoutError` naming the mailbox and what it holds when none arrives.

@@ -1,4 +1,5 @@
 """Hooks the SNS fixes (errors, subscriptions, e-mail) into MiniStack, and reports SQS deliveries."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,6 +16,7 @@ def make_deliver_to_sqs(original: Callable[..., Any]) -> Callable[..., Any]:
         result = original(endpoint, *args, **kwargs)
         bus.publish(DeliveredToQueue(endpoint))
         return result
+
     return _deliver_to_sqs
 
 

@@ -9,6 +9,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/sns/
 >>> mail["Subject"], mail.get_content().splitlines()[0]
 ('AWS Notification Message', 'disk full')
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,15 +21,15 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import quote
 
-from localcloud.services.sns.mailbox import Mailbox
 from localcloud.patches import PatchError, wrap
+from localcloud.services.sns.mailbox import Mailbox
 
 logger = logging.getLogger("localcloud.sns")
 
@@ -37,8 +38,8 @@ SENDER = "no-reply@sns.amazonaws.com"
 DEFAULT_SENDER_NAME = "AWS Notifications"
 DEFAULT_SUBJECT = "AWS Notification Message"
 CONFIRMATION_SUBJECT = "AWS Notification - Subscription Confirmation"
-PENDING_ARN = "PendingConfirmation"          # what ListSubscriptions shows for a pending subscriber
-PENDING_RESPONSE = "pending confirmation"    # what Subscribe answers for one
+PENDING_ARN = "PendingConfirmation"  # what ListSubscriptions shows for a pending subscriber
+PENDING_RESPONSE = "pending confirmation"  # what Subscribe answers for one
 SIGNING_CERT = "SimpleNotificationService-orderlab-local.pem"
 UNSUBSCRIBE_FOOTER = (
     "\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link below "
@@ -84,7 +85,7 @@ class LocalUrls:
 
 
 def _timestamp(now: datetime) -> str:
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 def _region(arn: str) -> str:
@@ -105,8 +106,9 @@ def signature(document: dict[str, Any]) -> str:
     return base64.b64encode(hashlib.sha1(text.encode()).digest()).decode()
 
 
-def confirmation_document(topic_arn: str, token: str, urls: LocalUrls, *, message_id: str,
-                          now: datetime) -> dict[str, Any]:
+def confirmation_document(
+    topic_arn: str, token: str, urls: LocalUrls, *, message_id: str, now: datetime
+) -> dict[str, Any]:
     """The ``SubscriptionConfirmation`` JSON document (what an ``email-json`` subscriber is mailed)."""
     document: dict[str, Any] = {
         "Type": "SubscriptionConfirmation",
@@ -114,7 +116,7 @@ def confirmation_document(topic_arn: str, token: str, urls: LocalUrls, *, messag
         "Token": token,
         "TopicArn": topic_arn,
         "Message": f"You have chosen to subscribe to the topic {topic_arn}.\n"
-                   "To confirm the subscription, visit the SubscribeURL included in this message.",
+        "To confirm the subscription, visit the SubscribeURL included in this message.",
         "SubscribeURL": urls.subscribe(topic_arn, token),
         "Timestamp": _timestamp(now),
         "SignatureVersion": "1",
@@ -124,8 +126,17 @@ def confirmation_document(topic_arn: str, token: str, urls: LocalUrls, *, messag
     return document
 
 
-def notification_document(topic_arn: str, subscription_arn: str, *, message_id: str, subject: str, message: str,
-                          attributes: dict[str, Any], urls: LocalUrls, now: datetime) -> dict[str, Any]:
+def notification_document(
+    topic_arn: str,
+    subscription_arn: str,
+    *,
+    message_id: str,
+    subject: str,
+    message: str,
+    attributes: dict[str, Any],
+    urls: LocalUrls,
+    now: datetime,
+) -> dict[str, Any]:
     """The ``Notification`` JSON document (what an ``email-json`` subscriber is mailed)."""
     document: dict[str, Any] = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic_arn}
     if subject:
@@ -136,8 +147,10 @@ def notification_document(topic_arn: str, subscription_arn: str, *, message_id: 
     document["UnsubscribeURL"] = urls.unsubscribe(subscription_arn)
     if attributes:
         document["MessageAttributes"] = {
-            name: {"Type": attr.get("DataType", "String"),
-                   "Value": attr.get("StringValue", attr.get("BinaryValue", ""))}
+            name: {
+                "Type": attr.get("DataType", "String"),
+                "Value": attr.get("StringValue", attr.get("BinaryValue", "")),
+            }
             for name, attr in attributes.items()
         }
     return document
@@ -148,14 +161,15 @@ def _json_body(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, separators=(",", " : "), ensure_ascii=False)
 
 
-def _mail(address: str, subject: str, body: str, *, display_name: str, now: datetime,
-          extra_headers: dict[str, str]) -> EmailMessage:
+def _mail(
+    address: str, subject: str, body: str, *, display_name: str, now: datetime, extra_headers: dict[str, str]
+) -> EmailMessage:
     mail = EmailMessage()
     local, _, domain = SENDER.partition("@")
     mail["From"] = Address(display_name or DEFAULT_SENDER_NAME, local, domain)
     mail["To"] = address
     mail["Subject"] = subject
-    mail["Date"] = format_datetime(now.astimezone(timezone.utc))
+    mail["Date"] = format_datetime(now.astimezone(UTC))
     mail["Message-ID"] = make_msgid(domain="email.amazonses.com")
     for name, value in extra_headers.items():
         mail[name] = value
@@ -163,33 +177,81 @@ def _mail(address: str, subject: str, body: str, *, display_name: str, now: date
     return mail
 
 
-def confirmation_mail(protocol: str, address: str, *, topic_arn: str, subscription_arn: str, token: str,
-                      display_name: str, urls: LocalUrls, now: datetime | None = None) -> EmailMessage:
+def confirmation_mail(
+    protocol: str,
+    address: str,
+    *,
+    topic_arn: str,
+    subscription_arn: str,
+    token: str,
+    display_name: str,
+    urls: LocalUrls,
+    now: datetime | None = None,
+) -> EmailMessage:
     """The confirmation SNS mails to a new ``email`` / ``email-json`` subscriber."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     message_id = str(uuid.uuid4())
     if protocol == "email-json":
         body = _json_body(confirmation_document(topic_arn, token, urls, message_id=message_id, now=now))
     else:
         body = CONFIRMATION_TEXT.format(topic_arn=topic_arn, url=urls.subscribe(topic_arn, token))
-    return _mail(address, CONFIRMATION_SUBJECT, body, display_name=display_name, now=now,
-                 extra_headers={"x-amz-sns-message-id": message_id, "x-amz-sns-topic-arn": topic_arn,
-                                "x-amz-sns-subscription-arn": subscription_arn})
+    return _mail(
+        address,
+        CONFIRMATION_SUBJECT,
+        body,
+        display_name=display_name,
+        now=now,
+        extra_headers={
+            "x-amz-sns-message-id": message_id,
+            "x-amz-sns-topic-arn": topic_arn,
+            "x-amz-sns-subscription-arn": subscription_arn,
+        },
+    )
 
 
-def notification_mail(protocol: str, address: str, *, topic_arn: str, subscription_arn: str, message_id: str,
-                      subject: str, message: str, attributes: dict[str, Any], display_name: str,
-                      urls: LocalUrls, now: datetime | None = None) -> EmailMessage:
+def notification_mail(
+    protocol: str,
+    address: str,
+    *,
+    topic_arn: str,
+    subscription_arn: str,
+    message_id: str,
+    subject: str,
+    message: str,
+    attributes: dict[str, Any],
+    display_name: str,
+    urls: LocalUrls,
+    now: datetime | None = None,
+) -> EmailMessage:
     """One published message as SNS mails it to a confirmed ``email`` / ``email-json`` subscriber."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if protocol == "email-json":
-        body = _json_body(notification_document(topic_arn, subscription_arn, message_id=message_id, subject=subject,
-                                                message=message, attributes=attributes, urls=urls, now=now))
+        body = _json_body(
+            notification_document(
+                topic_arn,
+                subscription_arn,
+                message_id=message_id,
+                subject=subject,
+                message=message,
+                attributes=attributes,
+                urls=urls,
+                now=now,
+            )
+        )
     else:
         body = message + UNSUBSCRIBE_FOOTER.format(url=urls.unsubscribe(subscription_arn))
-    return _mail(address, subject or DEFAULT_SUBJECT, body, display_name=display_name, now=now,
-                 extra_headers={"x-amz-sns-message-id": message_id, "x-amz-sns-topic-arn": topic_arn,
-                                "x-amz-sns-subscription-arn": subscription_arn})
+    return _mail(
+        address,
+        subject or DEFAULT_SUBJECT,
+        body,
+        display_name=display_name,
+        now=now,
+        extra_headers={
+            "x-amz-sns-message-id": message_id,
+            "x-amz-sns-topic-arn": topic_arn,
+            "x-amz-sns-subscription-arn": subscription_arn,
+        },
+    )
 
 
 @dataclass
@@ -208,9 +270,22 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
     """
     from ministack.services import sns
 
-    needed = ("_subscribe", "_fanout", "_list_subscriptions", "_list_subscriptions_by_topic", "_get_topic",
-              "_topics", "_topic_by_arn_any_scope", "_refresh_subscription_counts", "_resolve_message_for_protocol",
-              "_matches_filter_policy", "_is_fifo_topic", "_p", "_xml", "_error")
+    needed = (
+        "_subscribe",
+        "_fanout",
+        "_list_subscriptions",
+        "_list_subscriptions_by_topic",
+        "_get_topic",
+        "_topics",
+        "_topic_by_arn_any_scope",
+        "_refresh_subscription_counts",
+        "_resolve_message_for_protocol",
+        "_matches_filter_policy",
+        "_is_fifo_topic",
+        "_p",
+        "_xml",
+        "_error",
+    )
     missing = [name for name in needed if not hasattr(sns, name)]
     if missing:
         raise PatchError(f"cannot patch SNS e-mail delivery: ministack.services.sns lacks {', '.join(missing)}")
@@ -230,14 +305,21 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
 
     def send_confirmation(topic: dict, sub: dict) -> None:
         assert _config.urls is not None
-        mail = confirmation_mail(sub["protocol"], sub["endpoint"], topic_arn=topic["arn"], subscription_arn=sub["arn"],
-                                 token=sub["token"], display_name=topic["attributes"].get("DisplayName", ""),
-                                 urls=_config.urls)
+        mail = confirmation_mail(
+            sub["protocol"],
+            sub["endpoint"],
+            topic_arn=topic["arn"],
+            subscription_arn=sub["arn"],
+            token=sub["token"],
+            display_name=topic["attributes"].get("DisplayName", ""),
+            urls=_config.urls,
+        )
         deliver(mail, sub["endpoint"], "subscription confirmation")
 
     def find(topic: dict, protocol: str, endpoint: str) -> dict | None:
-        return next((s for s in topic["subscriptions"]
-                     if s.get("protocol") == protocol and s.get("endpoint") == endpoint), None)
+        return next(
+            (s for s in topic["subscriptions"] if s.get("protocol") == protocol and s.get("endpoint") == endpoint), None
+        )
 
     def make_subscribe(original):
         def _subscribe(params):
@@ -268,25 +350,39 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
             send_confirmation(topic, sub)
             wants_arn = sns._p(params, "ReturnSubscriptionArn").lower() == "true"
             arn = sub["arn"] if wants_arn else PENDING_RESPONSE
-            return sns._xml(200, "SubscribeResponse",
-                            f"<SubscribeResult><SubscriptionArn>{arn}</SubscriptionArn></SubscribeResult>")
+            return sns._xml(
+                200, "SubscribeResponse", f"<SubscribeResult><SubscriptionArn>{arn}</SubscriptionArn></SubscribeResult>"
+            )
+
         return _subscribe
 
     def make_fanout(original):
-        def _fanout(topic_arn, msg_id, message, subject, message_structure="", message_attributes=None,
-                    *args: Any, **kwargs: Any):
-            result = original(topic_arn, msg_id, message, subject, message_structure, message_attributes,
-                              *args, **kwargs)
+        def _fanout(
+            topic_arn,
+            msg_id,
+            message,
+            subject,
+            message_structure="",
+            message_attributes=None,
+            *args: Any,
+            **kwargs: Any,
+        ):
+            result = original(
+                topic_arn, msg_id, message, subject, message_structure, message_attributes, *args, **kwargs
+            )
             try:
-                mail_subscribers(topic_arn, msg_id, message, subject or "", message_structure or "",
-                                 message_attributes or {})
+                mail_subscribers(
+                    topic_arn, msg_id, message, subject or "", message_structure or "", message_attributes or {}
+                )
             except Exception:
                 logger.exception("SNS e-mail fan-out of %s failed", msg_id)
             return result
+
         return _fanout
 
-    def mail_subscribers(topic_arn: str, msg_id: str, message: str, subject: str, structure: str,
-                         attributes: dict) -> None:
+    def mail_subscribers(
+        topic_arn: str, msg_id: str, message: str, subject: str, structure: str, attributes: dict
+    ) -> None:
         topic = sns._topic_by_arn_any_scope(topic_arn)
         if not topic:
             return
@@ -298,9 +394,18 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
             if not sns._matches_filter_policy(sub, attributes, effective):
                 continue
             assert _config.urls is not None
-            mail = notification_mail(protocol, sub["endpoint"], topic_arn=topic["arn"], subscription_arn=sub["arn"],
-                                     message_id=msg_id, subject=subject, message=effective, attributes=attributes,
-                                     display_name=topic["attributes"].get("DisplayName", ""), urls=_config.urls)
+            mail = notification_mail(
+                protocol,
+                sub["endpoint"],
+                topic_arn=topic["arn"],
+                subscription_arn=sub["arn"],
+                message_id=msg_id,
+                subject=subject,
+                message=effective,
+                attributes=attributes,
+                display_name=topic["attributes"].get("DisplayName", ""),
+                urls=_config.urls,
+            )
             deliver(mail, sub["endpoint"], f"notification {msg_id}")
 
     def pending_shown_as_pending(topics_of):
@@ -313,10 +418,14 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
                 for topic in topics_of(params):
                     for sub in topic.get("subscriptions", []):
                         if not sub.get("confirmed"):
-                            text = text.replace(f"<SubscriptionArn>{sub['arn']}</SubscriptionArn>",
-                                                f"<SubscriptionArn>{PENDING_ARN}</SubscriptionArn>")
+                            text = text.replace(
+                                f"<SubscriptionArn>{sub['arn']}</SubscriptionArn>",
+                                f"<SubscriptionArn>{PENDING_ARN}</SubscriptionArn>",
+                            )
                 return status, headers, text.encode("utf-8")
+
             return listing
+
         return make
 
     def the_named_topic(params) -> list[dict]:
@@ -354,6 +463,7 @@ def make_error(original):
 
     def _error(code: str, message: str, status: int) -> tuple:
         return original(*aws_error(code, message, codes), status)
+
     return _error
 
 
@@ -364,7 +474,10 @@ def subscription_error(protocol: str, endpoint: str, topic_is_fifo: bool) -> str
     if not endpoint.startswith("arn:"):
         return "Invalid parameter: SQS endpoint ARN"
     if endpoint.endswith(".fifo") and not topic_is_fifo:
-        return "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics"
+        return (
+            "Invalid parameter: Invalid parameter: Endpoint Reason: "
+            "FIFO SQS Queues can not be subscribed to standard SNS topics"
+        )
     return None
 
 
@@ -373,10 +486,13 @@ def make_subscribe_checks(sns: Any):
         def _subscribe(params):
             topic, missing = sns._get_topic(sns._p(params, "TopicArn"), "sns:Subscribe")
             if missing is None:
-                refused = subscription_error(sns._p(params, "Protocol"), sns._p(params, "Endpoint") or "",
-                                             sns._is_fifo_topic(topic))
+                refused = subscription_error(
+                    sns._p(params, "Protocol"), sns._p(params, "Endpoint") or "", sns._is_fifo_topic(topic)
+                )
                 if refused:
                     return sns._error("InvalidParameter", refused, 400)
             return original(params)
+
         return _subscribe
+
     return make

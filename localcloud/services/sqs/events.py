@@ -5,6 +5,7 @@
 >>> MessagesDeleted({"attributes": {}}, 2).count
 2
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Hooks the SQS fixes, and the reports other services count, into MiniStack."""
+
 from __future__ import annotations
 
 from localcloud.services.sqs import reporting, responses

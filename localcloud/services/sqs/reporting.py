@@ -4,6 +4,7 @@ Each ``make_*`` wraps the MiniStack function of the same name; :func:`apply` ins
 A message appended by another service (SNS, EventBridge, a redrive) is reported by that path:
 ``_act_send_message`` is the module function they all call.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,6 +45,7 @@ def apply() -> None:
             if queue is not None:
                 bus.publish(MessageSent(queue, result.get("MessageId")))
             return result
+
         return _act_send_message
 
     def make_receive(original):
@@ -53,6 +55,7 @@ def apply() -> None:
             if queue is not None:
                 bus.publish(MessagesReceived(queue, len((result or {}).get("Messages") or [])))
             return result
+
         return _act_receive_message
 
     def make_delete(original):
@@ -62,6 +65,7 @@ def apply() -> None:
             if queue is not None:
                 bus.publish(MessagesDeleted(queue, 1))
             return result
+
         return _act_delete_message
 
     def make_delete_batch(original):
@@ -71,6 +75,7 @@ def apply() -> None:
             if queue is not None:
                 bus.publish(MessagesDeleted(queue, len((result or {}).get("Successful") or [])))
             return result
+
         return _act_delete_message_batch
 
     def make_dispatch(original):
@@ -81,6 +86,7 @@ def apply() -> None:
             if queue is not None:  # "any action accesses it" keeps a queue active
                 bus.publish(QueueAccessed(queue))
             return result
+
         return _dispatch
 
     def make_esm_receive(original):
@@ -91,6 +97,7 @@ def apply() -> None:
                 # Lambda's pollers receive when woken, not continuously: an empty batch is no empty receive.
                 bus.publish(MessagesReceived(queue, len(batch)) if batch else QueueAccessed(queue))
             return batch
+
         return _receive_messages_for_esm
 
     def make_esm_delete(original):
@@ -103,6 +110,7 @@ def apply() -> None:
             original(queue_url, receipt_handles)
             if queue is not None and found:
                 bus.publish(MessagesDeleted(queue, found))
+
         return _delete_messages_for_esm
 
     def make_dlq_sweep(original):
@@ -119,13 +127,17 @@ def apply() -> None:
             dlq = sqs._queue_by_arn(target) if target else None
             if dlq is not None:
                 bus.publish(MessagesDeadLettered(dlq, dlq["messages"][-moved:]))
+
         return _dlq_sweep
 
     wrap(sqs, "_act_send_message", make_send)
     # The handler table holds the functions themselves: point it at the reporting ones.
     handlers: tuple[tuple[str, Callable[[Callable[..., Any]], Callable[..., Any]] | None], ...] = (
-        ("SendMessage", None), ("ReceiveMessage", make_receive), ("DeleteMessage", make_delete),
-        ("DeleteMessageBatch", make_delete_batch))
+        ("SendMessage", None),
+        ("ReceiveMessage", make_receive),
+        ("DeleteMessage", make_delete),
+        ("DeleteMessageBatch", make_delete_batch),
+    )
     for action, make in handlers:
         handler = sqs._HANDLERS.get(action)
         if handler is None:

@@ -5,6 +5,7 @@ What it changes and why: docs/local-cloud-services.md, `localcloud/services/sqs/
 >>> namespaced_error(400, {"x-amzn-errortype": "QueueDoesNotExist"}, b'{"message": "x"}')[1]
 {'x-amzn-errortype': 'com.amazonaws.sqs#QueueDoesNotExist'}
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -141,8 +142,19 @@ def next_to_move(messages: list[dict], wanted: set[str], now: float) -> tuple[di
 def apply() -> None:
     from ministack.services import sqs
 
-    needed = ("_HANDLERS", "_Err", "_queues", "_queues_lock", "_queue_by_arn", "queue_delay", "_to_xml",
-              "_xml_resp", "esm_wake", "get_account_id", "reset")
+    needed = (
+        "_HANDLERS",
+        "_Err",
+        "_queues",
+        "_queues_lock",
+        "_queue_by_arn",
+        "queue_delay",
+        "_to_xml",
+        "_xml_resp",
+        "esm_wake",
+        "get_account_id",
+        "reset",
+    )
     missing = [name for name in needed if not hasattr(sqs, name)]
     if missing:
         raise PatchError(f"cannot patch SQS message move tasks: ministack.services.sqs lacks {', '.join(missing)}")
@@ -151,8 +163,11 @@ def apply() -> None:
     def require_queue(arn: Any, parameter: str) -> dict:
         queue = sqs._queue_by_arn(arn) if isinstance(arn, str) and arn else None
         if queue is None:
-            raise Err("ResourceNotFoundException",
-                      f"The resource that you specified for the {parameter} parameter doesn't exist.", 400)
+            raise Err(
+                "ResourceNotFoundException",
+                f"The resource that you specified for the {parameter} parameter doesn't exist.",
+                400,
+            )
         return queue
 
     def fail(task: MoveTask, reason: str) -> None:
@@ -176,12 +191,16 @@ def apply() -> None:
                     target_arn = task.destination_arn or (message.get("sys") or {}).get("DeadLetterQueueSourceArn")
                     target = sqs._queue_by_arn(target_arn) if target_arn else None
                     if target is None:
-                        fail(task, "AWS.SimpleQueueService.NonExistentQueue: no destination queue for message "
-                                   f"{message.get('id')} ({target_arn or 'it was not dead-lettered from a queue'})")
+                        fail(
+                            task,
+                            "AWS.SimpleQueueService.NonExistentQueue: no destination queue for message "
+                            f"{message.get('id')} ({target_arn or 'it was not dead-lettered from a queue'})",
+                        )
                         return
                     source["messages"] = [m for m in source["messages"] if m is not message]
-                    target["messages"].append(redriven_message(message, target, now, sqs.queue_delay(target),
-                                                               sqs.get_account_id()))
+                    target["messages"].append(
+                        redriven_message(message, target, now, sqs.queue_delay(target), sqs.get_account_id())
+                    )
                     task.to_move.discard(message.get("id"))
                     task.moved += 1
                     moves += 1
@@ -219,8 +238,11 @@ def apply() -> None:
         if destination_arn:
             destination = require_queue(destination_arn, "DestinationArn")
             if bool(destination.get("is_fifo")) != bool(source.get("is_fifo")):
-                raise Err("InvalidParameterValue",
-                          "The source queue and the destination queue must be of the same queue type.", 400)
+                raise Err(
+                    "InvalidParameterValue",
+                    "The source queue and the destination queue must be of the same queue type.",
+                    400,
+                )
         rate = data.get("MaxNumberOfMessagesPerSecond")
         if rate is not None:
             try:
@@ -228,23 +250,42 @@ def apply() -> None:
             except (TypeError, ValueError):
                 rate = 0
             if not 1 <= rate <= MAX_RATE:
-                raise Err("InvalidParameterValue",
-                          f"Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: must be between 1 "
-                          f"and {MAX_RATE}.", 400)
+                raise Err(
+                    "InvalidParameterValue",
+                    f"Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: must be between 1 "
+                    f"and {MAX_RATE}.",
+                    400,
+                )
         if any(t.source_arn == source_arn and t.status in (RUNNING, CANCELLING) for t in _tasks.values()):
-            raise Err("InvalidParameterValue", "There is already a task running. Only one active task is allowed "
-                                               "for a source queue arn at a given time.", 400)
+            raise Err(
+                "InvalidParameterValue",
+                "There is already a task running. Only one active task is allowed "
+                "for a source queue arn at a given time.",
+                400,
+            )
         with sqs._queues_lock:
             snapshot = {m["id"] for m in source["messages"] if m.get("id")}
-        task = MoveTask(task_id=str(uuid.uuid4()), source_arn=source_arn, destination_arn=destination_arn, rate=rate,
-                        to_move=snapshot, total=len(snapshot), started_ms=int(time.time() * 1000),
-                        wake=asyncio.Event())
+        task = MoveTask(
+            task_id=str(uuid.uuid4()),
+            source_arn=source_arn,
+            destination_arn=destination_arn,
+            rate=rate,
+            to_move=snapshot,
+            total=len(snapshot),
+            started_ms=int(time.time() * 1000),
+            wake=asyncio.Event(),
+        )
         _tasks[task.task_id] = task
         running = asyncio.get_running_loop().create_task(run(task))
         _running.add(running)
         running.add_done_callback(_running.discard)
-        logger.info("SQS message move task %s started: %d message(s) from %s to %s", task.task_id, task.total,
-                    source_arn, destination_arn or "their source queues")
+        logger.info(
+            "SQS message move task %s started: %d message(s) from %s to %s",
+            task.task_id,
+            task.total,
+            source_arn,
+            destination_arn or "their source queues",
+        )
         return {"TaskHandle": task.handle}
 
     def list_message_move_tasks(data: dict, _qurl: str) -> dict:
@@ -255,11 +296,14 @@ def apply() -> None:
         limit = data.get("MaxResults")
         limit = 1 if limit is None else int(limit)
         if not 1 <= limit <= MAX_LIST_RESULTS:
-            raise Err("InvalidParameterValue",
-                      f"Value for parameter MaxResults is invalid. Reason: must be between 1 and {MAX_LIST_RESULTS}.",
-                      400)
-        tasks = sorted((t for t in _tasks.values() if t.source_arn == source_arn),
-                       key=lambda t: t.started_ms, reverse=True)
+            raise Err(
+                "InvalidParameterValue",
+                f"Value for parameter MaxResults is invalid. Reason: must be between 1 and {MAX_LIST_RESULTS}.",
+                400,
+            )
+        tasks = sorted(
+            (t for t in _tasks.values() if t.source_arn == source_arn), key=lambda t: t.started_ms, reverse=True
+        )
         return {"Results": [t.entry() for t in tasks[:limit]]}
 
     def cancel_message_move_task(data: dict, _qurl: str) -> dict:
@@ -273,8 +317,11 @@ def apply() -> None:
         if task is None or task.source_arn != decoded[1]:
             raise Err("ResourceNotFoundException", "Task does not exist.", 400)
         if task.status != RUNNING:
-            raise Err("UnsupportedOperation",
-                      f"A message movement task can only be cancelled when it is RUNNING; it is {task.status}.", 400)
+            raise Err(
+                "UnsupportedOperation",
+                f"A message movement task can only be cancelled when it is RUNNING; it is {task.status}.",
+                400,
+            )
         task.status = CANCELLING
         if task.wake is not None:
             task.wake.set()
@@ -283,21 +330,32 @@ def apply() -> None:
     def make_to_xml(original):
         def _to_xml(action: str, result: dict) -> tuple:
             if action == "StartMessageMoveTask":
-                return sqs._xml_resp(200, "StartMessageMoveTaskResponse",
-                                     f"<StartMessageMoveTaskResult><TaskHandle>{_xml(result['TaskHandle'])}"
-                                     "</TaskHandle></StartMessageMoveTaskResult>")
+                return sqs._xml_resp(
+                    200,
+                    "StartMessageMoveTaskResponse",
+                    f"<StartMessageMoveTaskResult><TaskHandle>{_xml(result['TaskHandle'])}"
+                    "</TaskHandle></StartMessageMoveTaskResult>",
+                )
             if action == "CancelMessageMoveTask":
-                return sqs._xml_resp(200, "CancelMessageMoveTaskResponse",
-                                     "<CancelMessageMoveTaskResult><ApproximateNumberOfMessagesMoved>"
-                                     f"{result['ApproximateNumberOfMessagesMoved']}</ApproximateNumberOfMessagesMoved>"
-                                     "</CancelMessageMoveTaskResult>")
+                return sqs._xml_resp(
+                    200,
+                    "CancelMessageMoveTaskResponse",
+                    "<CancelMessageMoveTaskResult><ApproximateNumberOfMessagesMoved>"
+                    f"{result['ApproximateNumberOfMessagesMoved']}</ApproximateNumberOfMessagesMoved>"
+                    "</CancelMessageMoveTaskResult>",
+                )
             if action == "ListMessageMoveTasks":
                 entries = "".join(
                     "<Result>" + "".join(f"<{k}>{_xml(v)}</{k}>" for k, v in entry.items()) + "</Result>"
-                    for entry in result.get("Results", []))
-                return sqs._xml_resp(200, "ListMessageMoveTasksResponse",
-                                     f"<ListMessageMoveTasksResult>{entries}</ListMessageMoveTasksResult>")
+                    for entry in result.get("Results", [])
+                )
+                return sqs._xml_resp(
+                    200,
+                    "ListMessageMoveTasksResponse",
+                    f"<ListMessageMoveTasksResult>{entries}</ListMessageMoveTasksResult>",
+                )
             return original(action, result)
+
         return _to_xml
 
     def make_reset(original):
@@ -309,11 +367,14 @@ def apply() -> None:
                         task.wake.set()
             _tasks.clear()
             return original(*args, **kwargs)
+
         return reset
 
-    for action, handler in (("StartMessageMoveTask", start_message_move_task),
-                            ("ListMessageMoveTasks", list_message_move_tasks),
-                            ("CancelMessageMoveTask", cancel_message_move_task)):
+    for action, handler in (
+        ("StartMessageMoveTask", start_message_move_task),
+        ("ListMessageMoveTasks", list_message_move_tasks),
+        ("CancelMessageMoveTask", cancel_message_move_task),
+    ):
         existing = sqs._HANDLERS.get(action)
         if existing is not None and not getattr(existing, "__orderlab_patched__", False):
             raise PatchError(f"cannot patch SQS {action}: MiniStack implements it now; re-check this patch")
@@ -322,15 +383,27 @@ def apply() -> None:
     wrap(sqs, "_to_xml", make_to_xml)
     wrap(sqs, "reset", make_reset)
     wrap(sqs, "_json_err_resp", make_json_error)
-    patch_source(sqs._act_create_queue, [(
-        '            attrs.get("ContentBasedDeduplication", "false")\n',
-        '            attrs.get("ContentBasedDeduplication", "false")\n'
-        '        q["attributes"].update({"DeduplicationScope": "queue", "FifoThroughputLimit": "perQueue"})\n',
-    )], what="SQS FIFO queue defaults")
-    patch_source(sqs._validate_batch_entries, [(
-        '"Too many messages in a batch request. A maximum of 10 messages are allowed.")',
-        'f"Maximum number of entries per request are {_BATCH_MAX_ENTRIES}. You have sent {len(entries)}.")',
-    )], what="SQS batch size message")
+    patch_source(
+        sqs._act_create_queue,
+        [
+            (
+                '            attrs.get("ContentBasedDeduplication", "false")\n',
+                '            attrs.get("ContentBasedDeduplication", "false")\n'
+                '        q["attributes"].update({"DeduplicationScope": "queue", "FifoThroughputLimit": "perQueue"})\n',
+            )
+        ],
+        what="SQS FIFO queue defaults",
+    )
+    patch_source(
+        sqs._validate_batch_entries,
+        [
+            (
+                '"Too many messages in a batch request. A maximum of 10 messages are allowed.")',
+                'f"Maximum number of entries per request are {_BATCH_MAX_ENTRIES}. You have sent {len(entries)}.")',
+            )
+        ],
+        what="SQS batch size message",
+    )
 
 
 ERROR_TYPE_NAMESPACE = "com.amazonaws.sqs#"
@@ -351,6 +424,7 @@ def namespaced_error(status: int, headers: dict[str, str], body: bytes) -> tuple
 def make_json_error(original):
     def _json_err_resp(code: str, msg: str, status: int = 400) -> tuple:
         return namespaced_error(*original(code, msg, status))
+
     return _json_err_resp
 
 

@@ -9,6 +9,7 @@ Event: ``{"documents": [<EMF document>, ...], "lines": ["plain text", ...]}``. A
 ``_aws.Timestamp`` is ``"now"`` gets the invocation's time in milliseconds. Returns the
 timestamps it used.
 """
+
 import json
 import time
 

@@ -14,6 +14,7 @@ What the probe does is driven by the data:
   ``itemIdentifier`` that names no message of the batch); ``extend-then-raise``
   (ChangeMessageVisibility of its own receipt handle to ``visibility`` seconds, then raise).
 """
+
 import json
 import os
 import time
@@ -98,8 +99,7 @@ def handler(event, context):
     )
     for record, seconds in extend:
         sqs, url = _queue_url(record["eventSourceARN"])
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=record["receiptHandle"],
-                                      VisibilityTimeout=seconds)
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=seconds)
     if outcome == "raise":
         raise ProbeFailure("a record of this batch asked the probe to fail")
     return {"batchItemFailures": failures}

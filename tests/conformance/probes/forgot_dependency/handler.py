@@ -1,4 +1,5 @@
 """A function that imports a library its package does not carry (a classic deploy bug)."""
+
 import pydantic  # noqa: F401  -- deliberately not packaged
 
 

@@ -16,6 +16,7 @@ handlers take a list. Standard library and the runtime's boto3 only.
 >>> enrich([{"eventID": "e1", "dynamodb": {"NewImage": {"orderId": {"S": "o-1"}, "valueTier": {"S": "HIGH"}}}}], None)
 [{'enrichedBy': 'pipe_enricher', 'orderId': 'o-1', 'valueTier': 'HIGH', 'sourceEventId': 'e1'}]
 """
+
 import json
 import os
 
@@ -28,8 +29,10 @@ def _fields(event):
         return None, None, False
     image = (event.get("dynamodb") or {}).get("NewImage")
     if isinstance(image, dict):
+
         def text(name):
             return (image.get(name) or {}).get("S")
+
         return text("orderId"), text("valueTier"), text("drop") == "yes"
     try:
         body = json.loads(event.get("body") or "{}")
@@ -47,8 +50,9 @@ def enrich(event, context):
         if drop:
             continue
         source_id = item.get("eventID") or item.get("messageId") if isinstance(item, dict) else None
-        enriched.append({"enrichedBy": "pipe_enricher", "orderId": order_id, "valueTier": tier,
-                         "sourceEventId": source_id})
+        enriched.append(
+            {"enrichedBy": "pipe_enricher", "orderId": order_id, "valueTier": tier, "sourceEventId": source_id}
+        )
     return enriched
 
 
@@ -62,8 +66,10 @@ def capture(event, context):
         import boto3
 
         _sqs = boto3.client("sqs")
-    _sqs.send_message(QueueUrl=os.environ["CAPTURE_QUEUE_URL"],
-                      MessageBody=json.dumps({"requestId": context.aws_request_id, "event": event}))
+    _sqs.send_message(
+        QueueUrl=os.environ["CAPTURE_QUEUE_URL"],
+        MessageBody=json.dumps({"requestId": context.aws_request_id, "event": event}),
+    )
     for item in event if isinstance(event, list) else []:
         try:
             body = json.loads(item.get("body") or "{}") if isinstance(item, dict) else {}

@@ -1,4 +1,5 @@
 """A probe function for the conformance suite: reports what a Lambda function sees."""
+
 import importlib
 import os
 import sys
@@ -30,7 +31,7 @@ def handler(event, context):
     return {
         "requestId": context.aws_request_id,
         "functionName": context.function_name,
-        "python": "%d.%d" % sys.version_info[:2],
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "env": sorted(os.environ),
         "region": os.environ.get("AWS_REGION"),
         "imports": {name: _importable(name) for name in ["boto3", "botocore", "json", *HOST_ONLY_MODULES]},
@@ -45,4 +46,5 @@ def http_handler(event, context):
     if path.endswith("/plain"):
         return {"hello": "world"}
     import json
+
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps({"event": event})}
