@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from localcloud import lambda_zygote, paths
+from localcloud import code_cache, lambda_zygote, paths
 from localcloud.server import EDITION, ENFORCE_IAM_ENV, enforce_iam_requested
 
 DEFAULT_PORT = 4599
@@ -412,4 +413,7 @@ def reset(port: int | None = None) -> ResetReport:
     stopped = stop(port).stopped
     with _lock(port):
         removed = persistence.clear_state(port)
+        # Extracted function code is derived data, rebuilt on the next invoke: a slate is not clean with it.
+        for cache in (code_cache.code_root(port), code_cache.pycache_dir(port)):
+            shutil.rmtree(cache, ignore_errors=True)
     return ResetReport(port, stopped, removed, str(persistence.state_dir(port)))

@@ -179,7 +179,9 @@ def test_stop_under_load_is_clean_and_leaves_no_lambda_worker(port):
         status = localcloud.status(port)
     assert status.lambda_workers >= 2, "expected warm Lambda workers to be running"
 
-    report = localcloud.stop(port)
+    # A generous grace: the suite runs the notebook series beside this test, and a busy machine may
+    # take more than the default 5 s to reap; what must hold is that SIGTERM alone stops everything.
+    report = localcloud.stop(port, grace=20)
     assert report.stopped
     assert not report.forced, "the server needed SIGKILL: it did not exit on SIGTERM within the grace period"
     survivors = [

@@ -39,7 +39,7 @@ from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.step4 import deploy_high_value_routing, routing_status, wait_for_marks
 from helpers.pipeline.step5 import deploy_pipeline, pipeline_status
 from helpers.pipeline.step6 import alerting_status, deploy_alerting
-from localcloud import persistence, snapshots
+from localcloud import code_cache, persistence, snapshots
 
 MAX_RECEIVE_COUNT = 3
 
@@ -221,6 +221,9 @@ def test_kill_9_mid_run_loses_only_what_followed_the_last_snapshot(own_cloud) ->
 def test_reset_is_a_clean_slate(own_cloud) -> None:
     port, lab = own_cloud
     lab.client("sqs").create_queue(QueueName="before-reset")
+    _deploy_sleeper(lab)
+    lab.client("lambda").invoke(FunctionName="sleeper", Payload=b'{"s": 0}')
+    assert any(code_cache.code_root(port).iterdir()), "the invoke extracted no code"
     localcloud.stop(port)
     assert (persistence.state_dir(port) / snapshots.SNAPSHOT).exists()
     localcloud.start(port)
@@ -229,6 +232,7 @@ def test_reset_is_a_clean_slate(own_cloud) -> None:
     report = localcloud.reset(port)
     assert report.stopped and report.files_removed >= 1 and "clean slate" in report.describe()
     assert not localcloud.status(port).running and not persistence.state_dir(port).exists()
+    assert not code_cache.code_root(port).exists() and not code_cache.pycache_dir(port).exists()
     localcloud.start(port)
     assert not lab.client("sqs").list_queues().get("QueueUrls")
 
