@@ -26,6 +26,7 @@ from helpers.pipeline.step4 import (
     RoutingStack,
     deploy_high_value_routing,
     ensure_numeric_pitfall_pipe,
+    numeric_pitfall_pattern,
     routing_frame,
     routing_status,
     wait_for_marks,
@@ -149,3 +150,19 @@ def test_a_numeric_rule_on_a_stream_number_never_matches(lab, routing):
     assert pitfall.state == "RUNNING"
     assert queue_counts(lab, scratch.url).visible == 0
     assert get_order(lab, table, big)["valueTier"] == "HIGH"
+
+
+def test_a_changed_filter_updates_the_pipe_in_place(lab, routing):
+    """Converging on a new setting is an UpdatePipe of the same pipe (its ARN unchanged), then back."""
+    stack, _api, _table = routing
+    before, _ = ensure_numeric_pitfall_pipe(lab, stack.pipe.source, THRESHOLD)
+    changed, _ = ensure_numeric_pitfall_pipe(lab, stack.pipe.source, THRESHOLD * 2)
+    try:
+        assert changed.arn == before.arn and not changed.created and changed.updated, changed
+        pattern = json.loads(
+            describe_pipe(lab, changed.name)["SourceParameters"]["FilterCriteria"]["Filters"][0]["Pattern"]
+        )
+        assert pattern == numeric_pitfall_pattern(THRESHOLD * 2)
+    finally:
+        restored, _ = ensure_numeric_pitfall_pipe(lab, stack.pipe.source, THRESHOLD)
+    assert restored.updated and restored.state == "RUNNING"
