@@ -300,6 +300,13 @@ class _Settings:
 _settings: _Settings | None = None
 _zygotes: OrderedDict[ZygoteKey, Zygote] = OrderedDict()
 _registry_lock = threading.Lock()
+# Set when the server is told to stop: a zygote its stop signal ended must not come back.
+_server_stopping = threading.Event()
+
+
+def server_stopping() -> None:
+    """No zygote starts or restarts from now on (the server received SIGTERM or SIGINT)."""
+    _server_stopping.set()
 
 
 def zygote_dir(port: int) -> Path:
@@ -550,7 +557,7 @@ def environment_started(worker: Any) -> None:
 def _ensure_started(zygote: Zygote, replace: bool = False) -> None:
     """(Re)start ``zygote`` on a background thread unless it is starting, retired or gave up."""
     with _registry_lock:
-        if zygote.retired or zygote.starting or _zygotes.get(zygote.key) is not zygote:
+        if zygote.retired or zygote.starting or _zygotes.get(zygote.key) is not zygote or _server_stopping.is_set():
             return
         if zygote.starts >= 5:
             logger.warning(
@@ -575,6 +582,9 @@ def _ensure_started(zygote: Zygote, replace: bool = False) -> None:
             return
         finally:
             zygote.starting = False
+        if _server_stopping.is_set():  # started while the server was told to stop: it would outlive it
+            zygote.stop()
+            return
         _watch(zygote)
 
     threading.Thread(target=run, daemon=True, name=f"orderlab-zygote-{zygote.key.function_name}").start()
@@ -586,7 +596,7 @@ def _watch(zygote: Zygote) -> None:
     if proc is None:
         return
     proc.wait()
-    if zygote.proc is proc:  # not already replaced
+    if zygote.proc is proc and not _server_stopping.is_set():  # not already replaced, still wanted
         _ensure_started(zygote)
 
 

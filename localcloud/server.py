@@ -25,6 +25,8 @@ import signal
 import sys
 from collections.abc import Callable
 
+from localcloud import lambda_zygote
+
 EDITION = "orderlab"  # reported by /_ministack/health, so status() can tell the cloud is ours
 ENFORCE_IAM_ENV = "ORDERLAB_ENFORCE_IAM"
 _TRUE = ("1", "true", "yes", "on")
@@ -61,8 +63,13 @@ async def _serve(port: int, *, before_stop: Callable[[], object] | None = None) 
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_now() -> None:
+        lambda_zygote.server_stopping()  # the same signal ends the zygotes: none may restart
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_now)
 
     async def stop_requested() -> None:
         await stop.wait()
