@@ -11,9 +11,7 @@ Run as a script (``python tests/classrun.py PORT ARGS...``): start the cloud on 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -52,7 +50,7 @@ class ClassRun:
 
 
 def start(base_dir: Path) -> ClassRun:
-    from cloudtest import BACKGROUND_RUN_MARKER, free_port
+    from cloudtest import BACKGROUND_RUN_MARKER, free_port, start_in_background
 
     base_dir.mkdir(parents=True, exist_ok=True)
     run = ClassRun(output=base_dir / "class-run", base=f"c{uuid.uuid4().hex[:5]}", port=free_port())
@@ -75,16 +73,12 @@ def start(base_dir: Path) -> ClassRun:
         "--learner-timeout",
         "150",
     ]
-    log = (base_dir / LOG_FILE).open("wb")
-    run.process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), str(run.port), *command],
+    run.process = start_in_background(
+        Path(__file__).resolve(),
+        [str(run.port), *command],
         env=dict(os.environ, ORDERLAB_PORT=str(run.port), **{BACKGROUND_RUN_MARKER: "class"}),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        log=base_dir / LOG_FILE,
     )
-    log.close()
     run.started = time.monotonic()
     return run
 
@@ -106,15 +100,9 @@ def finish(run: ClassRun, *, timeout: float = RUN_TIMEOUT) -> ClassRun:
 
 def stop(run: ClassRun) -> None:
     """End a run still going (its process group), and its cloud."""
-    if run.process is not None and run.process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.process.pid, signal.SIGTERM)
-        try:
-            run.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(run.process.pid, signal.SIGKILL)
-            run.process.wait(timeout=10)
+    from cloudtest import end_process_group
+
+    end_process_group(run.process)
     run.stop_cloud()
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 SESSION_MARKER = "ORDERLAB_TEST_SESSION"
@@ -40,3 +44,30 @@ def own_prefix(lab: Any, suffix: str) -> Iterator[Any]:
     yield own
     report = destroy_lab(own)
     assert not report.remaining, report.remaining
+
+
+def start_in_background(script: Path, args: Sequence[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen:
+    """``python SCRIPT ARGS...`` from the repository root, in a process group of its own, output to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(script), *args],
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+
+def end_process_group(process: subprocess.Popen | None) -> None:
+    """End a background run still going, and every process of its group: SIGTERM, 20 s, then SIGKILL."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

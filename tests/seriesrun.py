@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import string
 import subprocess
 import sys
@@ -77,7 +76,7 @@ class SeriesRun:
 
 def start(base: Path) -> SeriesRun:
     """Start the run in the background (its own process group, output in ``base``)."""
-    from cloudtest import BACKGROUND_RUN_MARKER, external_target, free_port
+    from cloudtest import BACKGROUND_RUN_MARKER, external_target, free_port, start_in_background
 
     base.mkdir(parents=True, exist_ok=True)
     port = None if external_target() else free_port()
@@ -87,16 +86,9 @@ def start(base: Path) -> SeriesRun:
     env = dict(os.environ, **run.credentials, **{BACKGROUND_RUN_MARKER: "series"})
     if port is not None:
         env["ORDERLAB_PORT"] = str(port)
-    log = (base / LOG_FILE).open("wb")
-    run.process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), str(run.output), run.prefix],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=Path(__file__).resolve().parent.parent,
+    run.process = start_in_background(
+        Path(__file__).resolve(), [str(run.output), run.prefix], env=env, log=base / LOG_FILE
     )
-    log.close()
     run.started = time.monotonic()
     return run
 
@@ -124,15 +116,9 @@ def finish(run: SeriesRun, *, timeout: float = RUN_TIMEOUT) -> SeriesRun:
 
 def stop(run: SeriesRun) -> None:
     """End a run still going (its process group: the CLI and its kernels), and the cloud it started."""
-    if run.process is not None and run.process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.process.pid, signal.SIGTERM)
-        try:
-            run.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(run.process.pid, signal.SIGKILL)
-            run.process.wait(timeout=10)
+    from cloudtest import end_process_group
+
+    end_process_group(run.process)
     if run.port is not None:
         import localcloud
 
