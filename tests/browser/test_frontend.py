@@ -170,7 +170,7 @@ class Page:
     def wait_status(self, wanted: str, *, timeout: float = FINAL_TIMEOUT) -> None:
         self.wait(lambda d: self.status() == wanted, timeout=timeout, what=f"status {wanted}")
 
-    def wait_banner(self, kind: str, *, contains: str = "", timeout: float = 15) -> str:
+    def wait_banner(self, kind: str, *, contains: str = "", timeout: float = FINAL_TIMEOUT) -> str:
         def ready(_: Any) -> bool:
             banner = self.el("form-message")
             return (
