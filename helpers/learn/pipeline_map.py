@@ -10,6 +10,7 @@ so it works on every target; on AWS, Lambda and API Gateway metrics arrive about
 
 from __future__ import annotations
 
+import base64
 import io
 import threading
 import time
@@ -45,7 +46,18 @@ from helpers.pipeline.catalog import (
     STREAM_PROCESSOR,
 )
 
-__all__ = ["EDGES", "NODES", "MapNode", "NodeFigures", "PipelineFigures", "PipelineMap", "draw_map", "read_pipeline"]
+__all__ = [
+    "EDGES",
+    "NODES",
+    "MapFrame",
+    "MapNode",
+    "NodeFigures",
+    "PipelineFigures",
+    "PipelineMap",
+    "draw_map",
+    "figures_text",
+    "read_pipeline",
+]
 
 Kind = Literal["api", "function", "table", "stream", "queue", "dlq", "pipe", "alarms", "topic"]
 Health = Literal["absent", "idle", "ok", "problem"]
@@ -482,7 +494,36 @@ class PipelineMap:
         self.stop()
 
 
-def _image(figures: PipelineFigures) -> Any:
-    from IPython.display import Image
+class MapFrame:
+    """One frame for IPython: the drawn map (``image/png``) and the same figures as text
+    (``text/plain``, one line per part), so a saved notebook and a test can read the values too."""
 
-    return Image(_png(draw_map(figures)), format="png")
+    def __init__(self, figures: PipelineFigures) -> None:
+        self.png = _png(draw_map(figures))
+        self.text = figures_text(figures)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"image/png": base64.b64encode(self.png).decode("ascii"), "text/plain": self.text}
+
+
+def figures_text(figures: PipelineFigures) -> str:
+    """The map as text: ``HTTP API: 6 requests; 0 4xx · 0 5xx`` for each deployed part.
+
+    >>> from datetime import UTC
+    >>> nodes = {node.key: NodeFigures() for node in NODES}
+    >>> nodes["api"] = NodeFigures(True, {"requests": 6}, ["6 requests", "0 4xx · 0 5xx"], "ok")
+    >>> print(figures_text(PipelineFigures(datetime(2026, 1, 1, tzinfo=UTC), timedelta(seconds=60), nodes)))
+    pipeline map at 00:00:00 UTC (figures over the last 60 s)
+    HTTP API: 6 requests; 0 4xx · 0 5xx
+    """
+    seconds = figures.window.total_seconds()
+    lines = [f"pipeline map at {figures.at:%H:%M:%S} UTC (figures over the last {seconds:.0f} s)"]
+    for node in NODES:
+        part = figures.nodes[node.key]
+        if part.present:
+            lines.append(f"{node.title}: {'; '.join(part.lines)}")
+    return "\n".join(lines)
+
+
+def _image(figures: PipelineFigures) -> MapFrame:
+    return MapFrame(figures)
