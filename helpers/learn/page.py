@@ -11,8 +11,8 @@ True
 page with :func:`helpers.learn.frontend.serve_frontend` (the prefix's own port) and writes
 ``$ORDERLAB_HOME/page-<prefix>.json`` (pid, port, url, API URL). Starting again is idempotent:
 a running page of the prefix is kept and only its ``config.js``/``openapi.json`` are rewritten.
-:func:`stop_page` ends it (SIGTERM, then SIGKILL after a bounded wait) and removes its state file
-and served copy. The process also ends by itself when its API's host has been unreachable for
+:func:`stop_page` ends it (SIGTERM, then SIGKILL after a bounded wait) and removes its state file,
+served copy and log. The process also ends by itself when its API's host has been unreachable for
 :data:`ORPHAN_AFTER` seconds (the local cloud was stopped), so a stopped lab leaves no page behind.
 ``orderlab page start|stop|status`` and ``orderlab clean`` use these functions.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -180,8 +181,7 @@ def stop_page(prefix: str, *, timeout: float = STOP_TIMEOUT) -> bool:
             while _alive(state.pid) and time.monotonic() < deadline + timeout:
                 time.sleep(0.05)
     _state_file(prefix).unlink(missing_ok=True)
-    import shutil
-
+    _log_file(prefix).unlink(missing_ok=True)
     shutil.rmtree(state.root, ignore_errors=True)
     return was_running
 
