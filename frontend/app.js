@@ -476,7 +476,7 @@
     const row = document.querySelectorAll(".priority-row");
     const value = $("order-priority");
     if (priority) {
-      value.textContent = customerTier ? `${priority} · ${customerTier} customer` : String(priority);
+      value.textContent = customerTier ? `${priority} · customer tier ${customerTier}` : String(priority);
       value.dataset.priority = String(priority);
     } else {
       value.textContent = "high value: waiting for the priority mark…";
