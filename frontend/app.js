@@ -555,6 +555,7 @@
     detail.dataset.state = "polling";
     let status = "PENDING";
     let awaitingPriority = false;
+    let failedAttempts = 0;
     const started = performance.now();
     for (let attempt = 1; attempt <= pollMaxTries; attempt++) {
       // 250 ms, 500 ms, then every pollIntervalMs: most orders are decided within a second.
@@ -579,6 +580,7 @@
                        priority: order.priority || null, customerTier: order.customerTier || null }, false);
         // A high-value order is done once its priority is marked too (notebook 04's route).
         awaitingPriority = order.valueTier === "HIGH" && !order.priority;
+        failedAttempts = Number.parseInt(order.failedAttempts, 10) || 0;
         if (FINAL_STATUSES.has(status) && !awaitingPriority) {
           detail.textContent = `Final status after ${attempt} check${attempt === 1 ? "" : "s"}.`;
           detail.dataset.state = "final";
@@ -603,9 +605,11 @@
       return;
     }
     detail.textContent =
-      `Timed out: still ${status} after ${pollMaxTries} checks (${seconds} s). ` +
-      "The order is safely stored; it may still be retried by the pipeline, or the next steps " +
-      "(notebooks 02 and 03) are not deployed yet.";
+      `Timed out: still ${status} after ${pollMaxTries} checks (${seconds} s). The order is safely stored; ` +
+      (failedAttempts
+        ? "the worker keeps failing on it: once the queue's receive limit is reached its message waits in the " +
+          "dead-letter queue, unchanged, until it is redriven (notebook 05)."
+        : "it may still be retried by the pipeline, or the next steps (notebooks 02 and 03) are not deployed yet.");
     detail.dataset.state = "timeout";
     show(again, true);
   }
