@@ -607,8 +607,9 @@
     detail.textContent =
       `Timed out: still ${status} after ${pollMaxTries} checks (${seconds} s). The order is safely stored; ` +
       (failedAttempts
-        ? "the worker keeps failing on it: once the queue's receive limit is reached its message waits in the " +
-          "dead-letter queue, unchanged, until it is redriven (notebook 05)."
+        ? `the worker has failed on it ${failedAttempts} time${failedAttempts === 1 ? "" : "s"} so far and the queue ` +
+          "retries it; once the queue's receive limit is reached, its message waits in the dead-letter queue, " +
+          "unchanged, until it is redriven (notebook 05)."
         : "it may still be retried by the pipeline, or the next steps (notebooks 02 and 03) are not deployed yet.");
     detail.dataset.state = "timeout";
     show(again, true);
