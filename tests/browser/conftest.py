@@ -222,8 +222,8 @@ def jupyterlab(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     Kernels talk to the session's local cloud (``ORDERLAB_PORT``) with a prefix of their own
     (``ORDERLAB_PREFIX``); the copy keeps the repository's notebooks untouched. At the end every
-    kernel and the server are shut down, the prefix's order page stopped and its resources deleted, and no JupyterLab or
-    kernel process of this session may remain.
+    kernel and the server are shut down, the prefix's order page stopped and its resources deleted,
+    and no JupyterLab or kernel process of this session may remain.
     """
     import shutil
     import uuid
