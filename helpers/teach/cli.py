@@ -171,6 +171,10 @@ def _cmd_class(args: argparse.Namespace) -> int:
         )
     finally:
         if target.is_local and not was_running and not args.keep_cloud:
+            from helpers.learn.page import stop_page  # imported on use (see the top)
+
+            for prefix in prefixes:
+                stop_page(prefix)
             localcloud.stop()
     for learner in run.learners:
         print(f"\n{learner.prefix}: {'passed' if learner.ok else 'FAILED'} ({learner.seconds:.1f} s)")
