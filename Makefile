@@ -28,7 +28,7 @@ checkov: $(CHECKOV_STAMP)
 
 ## the main job: the whole series headless on the local cloud -> runs/latest/, with a summary
 run: $(STAMP)
-	sh scripts/install-browser.sh || echo "(no browser: notebook 01 shows the page's URL without a screenshot)"
+	sh scripts/install-browser.sh || echo "(no browser: the notebooks show the order page's URL and place their orders through the API instead)"
 	$(BIN)/orderlab run
 
 ## unit, integration, conformance, notebook and browser tests (starts and stops its own local cloud);
