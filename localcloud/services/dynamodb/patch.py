@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from localcloud.patches import wrap
-from localcloud.services.dynamodb import policies, requests, streams
+from localcloud.services.dynamodb import policies, requests, streams, transfers
 
 POLICY_LIMIT_BYTES = 20 * 1024  # MiniStack refuses larger policies with AWS's LimitExceededException
 
@@ -74,8 +75,54 @@ def _apply_resource_policies() -> None:
     wrap(dynamodb, "_delete_resource_policy", make_delete)
 
 
+def _apply_transfers() -> None:
+    from ministack.core.responses import error_response_json
+    from ministack.services import dynamodb, s3
+
+    def make_export(original):
+        def _export_table_to_point_in_time(data: dict) -> tuple:
+            name = dynamodb._table_name_from_arn(data.get("TableArn") or "")
+            if name and name in dynamodb._tables:
+                message = transfers.pitr_error(name, pitr_enabled=bool(dynamodb._pitr_settings.get(name, False)))
+                if message:
+                    return error_response_json("PointInTimeRecoveryUnavailableException", message, 400)
+            response = original(data)
+            bucket = data.get("S3Bucket")
+            if response[0] == 200 and bucket and s3._buckets.get(bucket) is None:
+                # AWS accepts the export and then fails it, as the bucket cannot be written.
+                arn = json.loads(response[2])["ExportDescription"]["ExportArn"]
+                code, message = transfers.MISSING_BUCKET
+                dynamodb._exports[arn].update(ExportStatus="FAILED", FailureCode=code, FailureMessage=message)
+            return response
+
+        return _export_table_to_point_in_time
+
+    def make_source_objects(original):
+        def _import_source_objects(s3_source: dict | None, compression: str | None) -> tuple:
+            try:
+                return original(s3_source, compression)
+            except dynamodb._ImportFailed as failure:
+                # A bucket without objects imports nothing and completes, as on AWS.
+                if failure.code == "S3NoSuchKey" and not (s3_source or {}).get("S3KeyPrefix"):
+                    return (s3_source or {}).get("S3Bucket"), []
+                raise
+
+        return _import_source_objects
+
+    wrap(dynamodb, "_export_table_to_point_in_time", make_export)
+    wrap(dynamodb, "_import_source_objects", make_source_objects)
+    def make_json_items(original):
+        def _import_dynamodb_json_items(blob: bytes) -> tuple:
+            return transfers.dynamodb_json_items(blob)
+
+        return _import_dynamodb_json_items
+
+    wrap(dynamodb, "_import_dynamodb_json_items", make_json_items)
+
+
 def apply() -> None:
     """Apply the DynamoDB fixes; e.g. ``apply()`` twice is a no-op."""
     requests.apply()
     _apply_resource_policies()
+    _apply_transfers()
     streams.apply()

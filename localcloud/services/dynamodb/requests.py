@@ -243,6 +243,13 @@ def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -
 
 def aws_wording(action: str, message: str) -> str:
     """The server's message for a refusal it gets right, worded as AWS words it."""
+    if action in ("CreateTable", "ImportTable") and message.endswith(
+        "ProvisionedThroughput must be specified when BillingMode is PROVISIONED"
+    ):
+        return (
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be "
+            "specified when BillingMode is PROVISIONED"
+        )
     if action == "UpdateItem" and message.endswith(
         "Aggregated size of all hash keys has exceeded the size limit of 2048 bytes"
     ):
@@ -266,6 +273,9 @@ def partition_in_key_order(table: Mapping[str, Any], partition: Mapping[str, dic
 
 
 CHECKED_ACTIONS = ("Query", "Scan", "GetItem", "BatchGetItem", *WRITES, "TransactWriteItems", "CreateTable")
+
+
+REWORDED_ACTIONS = ("UpdateItem", "CreateTable", "ImportTable")
 
 
 def _reworded(action: str, body: bytes | str, headers: dict) -> bytes | str:
@@ -301,7 +311,7 @@ def apply() -> None:
                 if message:
                     return error_response_json("ValidationException", message, 400)
             status, response_headers, response_body = await original(method, path, headers, body, query_params)
-            if status == 400 and action == "UpdateItem":
+            if status == 400 and action in REWORDED_ACTIONS:
                 response_body = _reworded(action, response_body, response_headers)
             return status, response_headers, response_body
 
