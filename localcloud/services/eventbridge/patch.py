@@ -1,4 +1,4 @@
-"""Hooks EventBridge connections' secrets into MiniStack (EventBridge and Secrets Manager)."""
+"""Hooks the EventBridge fixes (connections' secrets, rules of a missing bus) into MiniStack."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import json
 import uuid
 
 from localcloud.patches import wrap
-from localcloud.services.eventbridge import connections
+from localcloud.services.eventbridge import buses, connections
 
 
 def apply() -> None:
     """Apply the EventBridge fixes; e.g. ``apply()`` twice is a no-op."""
+    from ministack.core.responses import error_response_json
     from ministack.services import eventbridge, secretsmanager
 
     def secret_of(connection: str) -> str | None:
@@ -74,6 +75,16 @@ def apply() -> None:
 
         return _describe_secret
 
+    def make_list_rules(original):
+        def _list_rules(data: dict) -> tuple:
+            bus = buses.bus_name(str(data.get("EventBusName") or "default"))
+            if bus not in eventbridge._event_buses:
+                return error_response_json("ResourceNotFoundException", f"Event bus {bus} does not exist.", 400)
+            return original(data)
+
+        return _list_rules
+
+    wrap(eventbridge, "_list_rules", make_list_rules)
     wrap(eventbridge, "_create_connection", make_create)
     wrap(eventbridge, "_update_connection", make_update)
     wrap(eventbridge, "_delete_connection", make_delete)

@@ -1,4 +1,5 @@
-"""An EventBridge connection keeps its credentials in a Secrets Manager secret, as on AWS.
+"""EventBridge connections keep their credentials in a Secrets Manager secret, as on AWS; the
+rules of a missing bus are refused.
 
 AWS's behaviour as recorded by a test run against real AWS (moto's ``aws_verified``
 tests/test_events/test_events.py::test_kms_key_is_created in github.com/getmoto/moto) and
@@ -68,3 +69,15 @@ def test_a_connection_s_credentials_live_in_a_secret_owned_by_events(lab, auth_t
             return
         time.sleep(1)
     raise AssertionError(f"secret {secret_arn} still there 30 s after its connection was deleted")
+
+
+def test_rules_of_a_bus_that_does_not_exist_are_refused(lab):
+    """A mistyped bus name is an error, not an empty list (moto's aws_verified
+    tests/test_events/test_events_cloudformation.py::test_create_rule_with_targets)."""
+    bus = lab.name("no-such-bus")
+    with pytest.raises(ClientError) as refused:
+        lab.client("events").list_rules(EventBusName=bus)
+    assert refused.value.response["Error"] == {
+        "Code": "ResourceNotFoundException",
+        "Message": f"Event bus {bus} does not exist.",
+    }
