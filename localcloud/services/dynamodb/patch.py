@@ -111,6 +111,7 @@ def _apply_transfers() -> None:
 
     wrap(dynamodb, "_export_table_to_point_in_time", make_export)
     wrap(dynamodb, "_import_source_objects", make_source_objects)
+
     def make_json_items(original):
         def _import_dynamodb_json_items(blob: bytes) -> tuple:
             return transfers.dynamodb_json_items(blob)
