@@ -196,3 +196,63 @@ def test_policy_calls_on_a_missing_policy_or_table(ddb, table, table_arn):
         "Message": f"Requested resource not found: Table: {table}x not found",
     }
     assert missing_table == [expected] * 3
+
+
+@pytest.fixture(scope="module")
+def multi_attribute_table(lab, ddb):
+    name = lab.name("multi-attribute-keys")
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "placed", "AttributeType": "S"},
+            {"AttributeName": "total", "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_status",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "placed", "KeyType": "RANGE"},
+                    {"AttributeName": "total", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        Tags=[{"Key": k, "Value": v} for k, v in lab.tags.items()],
+    )
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    yield name
+    ddb.delete_table(TableName=name)
+
+
+def test_key_conditions_cannot_skip_a_multi_attribute_sort_key(ddb, multi_attribute_table):
+    """Sort-key attributes of a multi-attribute key are queried left to right, equality on all but
+    the last named (global secondary indexes with multi-attribute keys:
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html); the legacy KeyConditions
+    parameter is refused like KeyConditionExpression, naming the skipped attribute (moto's aws_verified
+    tests/test_dynamodb/test_dynamodb_multi_attribute_gsi.py::test_key_conditions_error_skip_range_key)."""
+    by_expression = _error(
+        ddb.query,
+        TableName=multi_attribute_table,
+        IndexName="by_status",
+        KeyConditionExpression="#s = :s AND #t > :t",
+        ExpressionAttributeNames={"#s": "status", "#t": "total"},
+        ExpressionAttributeValues={":s": {"S": "PLACED"}, ":t": {"N": "100"}},
+    )
+    by_conditions = _error(
+        ddb.query,
+        TableName=multi_attribute_table,
+        IndexName="by_status",
+        KeyConditions={
+            "status": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "PLACED"}]},
+            "total": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "100"}]},
+        },
+    )
+
+    for error in (by_expression, by_conditions):
+        assert error["Code"] == "ValidationException"
+        assert "placed" in error["Message"]

@@ -200,12 +200,48 @@ def partiql_index_target(parsed: dict[str, Any], table_exists: Callable[[str], b
     return {**parsed, "table": name, "index": index}
 
 
+def key_conditions_error(data: Mapping[str, Any], table_of: TableLookup) -> str | None:
+    """Legacy ``KeyConditions`` on an index with several RANGE attributes follow the expression's
+    rule: left to right, equality on every one before the last named.
+
+    >>> index = {"IndexName": "g", "KeySchema": [{"AttributeName": "p", "KeyType": "HASH"},
+    ...     {"AttributeName": "s1", "KeyType": "RANGE"}, {"AttributeName": "s2", "KeyType": "RANGE"}]}
+    >>> key_conditions_error({"IndexName": "g", "KeyConditions": {"p": {"ComparisonOperator": "EQ"},
+    ...     "s2": {"ComparisonOperator": "GT"}}}, lambda name: {"GlobalSecondaryIndexes": [index]})[:36]
+    'RANGE key attributes s1 must have eq'
+    """
+    conditions, index_name = data.get("KeyConditions"), data.get("IndexName")
+    if not isinstance(conditions, dict) or not index_name:
+        return None
+    table = table_of(str(data.get("TableName") or "")) or {}
+    indexes = [*(table.get("GlobalSecondaryIndexes") or []), *(table.get("LocalSecondaryIndexes") or [])]
+    schema = next((index.get("KeySchema") or [] for index in indexes if index.get("IndexName") == index_name), [])
+    ranges = [key.get("AttributeName") for key in schema if key.get("KeyType") == "RANGE"]
+    named = [name for name in ranges if name in conditions]
+    if len(ranges) < 2 or not named:
+        return None
+    last = named[-1]
+    lacking = [
+        name for name in ranges[: ranges.index(last)] if (conditions.get(name) or {}).get("ComparisonOperator") != "EQ"
+    ]
+    if not lacking:
+        return None
+    return (
+        f"RANGE key attributes {', '.join(lacking)} must have equality conditions specified in the query "
+        f"because a condition is present on key attribute {last}"
+    )
+
+
 def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -> str | None:
     """The ValidationException message AWS would return for this request, or None."""
     if action == "CreateTable":
         return key_type_error(data)
     if action in ("Query", "Scan"):
-        return expression_parameter_error(data) or select_error(data, action, table_of)
+        return (
+            expression_parameter_error(data)
+            or select_error(data, action, table_of)
+            or (key_conditions_error(data, table_of) if action == "Query" else None)
+        )
     if action == "GetItem":
         return expression_parameter_error(data)
     if action in WRITES:
