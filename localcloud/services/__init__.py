@@ -22,6 +22,7 @@ SERVICE_NAMES: tuple[str, ...] = (
     "pipes",
     "cloudwatch",
     "cloudformation",
+    "eventbridge",
 )
 
 

@@ -144,10 +144,104 @@ def select_error(data: Mapping[str, Any], operation: str, table_of: TableLookup)
     return None
 
 
+def _enum_error(value: Any, where: str, allowed: tuple[str, ...]) -> str | None:
+    if value in allowed:
+        return None
+    constraint = f"Member must satisfy enum value set: [{', '.join(allowed)}]"
+    return f"Value '{value}' at '{where}' failed to satisfy constraint: {constraint}"
+
+
+def validation_errors(messages: list[str]) -> str | None:
+    """AWS's form for parameter constraint failures, one or several.
+
+    >>> validation_errors(["Value 'a' at 'x' failed", "Value 'b' at 'y' failed"])
+    "2 validation errors detected: Value 'a' at 'x' failed; Value 'b' at 'y' failed"
+    """
+    if not messages:
+        return None
+    count = f"{len(messages)} validation error{'s' if len(messages) > 1 else ''} detected: "
+    return count + "; ".join(messages)
+
+
+def key_type_error(data: Mapping[str, Any]) -> str | None:
+    """A ``KeyType`` outside ``HASH``/``RANGE`` in the table's or an index's key schema (CreateTable).
+
+    >>> key_type_error({"LocalSecondaryIndexes": [{"KeySchema": [{"KeyType": "HASH"}, {"KeyType": "SORT"}]}]})[:69]
+    "1 validation error detected: Value 'SORT' at 'localSecondaryIndexes.1"
+    """
+    schemas = [("keySchema", data.get("KeySchema"))]
+    for parameter, path in (
+        ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
+        ("LocalSecondaryIndexes", "localSecondaryIndexes"),
+    ):
+        for number, index in enumerate(data.get(parameter) or [], start=1):
+            if isinstance(index, dict):
+                schemas.append((f"{path}.{number}.member.keySchema", index.get("KeySchema")))
+    messages = []
+    for path, schema in schemas:
+        for number, key in enumerate(schema if isinstance(schema, list) else [], start=1):
+            if isinstance(key, dict) and "KeyType" in key:
+                message = _enum_error(key["KeyType"], f"{path}.{number}.member.keyType", ("HASH", "RANGE"))
+                messages.extend([message] if message else [])
+    return validation_errors(messages)
+
+
+def partiql_index_target(parsed: dict[str, Any], table_exists: Callable[[str], bool]) -> dict[str, Any]:
+    """``FROM table.index`` unquoted names an index, as ``"table"."index"`` does, unless a table
+    has that dotted name (table names may contain dots).
+
+    >>> partiql_index_target({"op": "SELECT", "table": "orders.by_status", "index": None}, lambda n: False)["index"]
+    'by_status'
+    """
+    table = str(parsed.get("table") or "")
+    if parsed.get("op") != "SELECT" or parsed.get("index") is not None or "." not in table or table_exists(table):
+        return parsed
+    name, _, index = table.partition(".")
+    return {**parsed, "table": name, "index": index}
+
+
+def key_conditions_error(data: Mapping[str, Any], table_of: TableLookup) -> str | None:
+    """Legacy ``KeyConditions`` on an index with several RANGE attributes follow the expression's
+    rule: left to right, equality on every one before the last named.
+
+    >>> index = {"IndexName": "g", "KeySchema": [{"AttributeName": "p", "KeyType": "HASH"},
+    ...     {"AttributeName": "s1", "KeyType": "RANGE"}, {"AttributeName": "s2", "KeyType": "RANGE"}]}
+    >>> key_conditions_error({"IndexName": "g", "KeyConditions": {"p": {"ComparisonOperator": "EQ"},
+    ...     "s2": {"ComparisonOperator": "GT"}}}, lambda name: {"GlobalSecondaryIndexes": [index]})[:36]
+    'RANGE key attributes s1 must have eq'
+    """
+    conditions, index_name = data.get("KeyConditions"), data.get("IndexName")
+    if not isinstance(conditions, dict) or not index_name:
+        return None
+    table = table_of(str(data.get("TableName") or "")) or {}
+    indexes = [*(table.get("GlobalSecondaryIndexes") or []), *(table.get("LocalSecondaryIndexes") or [])]
+    schema = next((index.get("KeySchema") or [] for index in indexes if index.get("IndexName") == index_name), [])
+    ranges = [key.get("AttributeName") for key in schema if key.get("KeyType") == "RANGE"]
+    named = [name for name in ranges if name in conditions]
+    if len(ranges) < 2 or not named:
+        return None
+    last = named[-1]
+    lacking = [
+        name for name in ranges[: ranges.index(last)] if (conditions.get(name) or {}).get("ComparisonOperator") != "EQ"
+    ]
+    if not lacking:
+        return None
+    return (
+        f"RANGE key attributes {', '.join(lacking)} must have equality conditions specified in the query "
+        f"because a condition is present on key attribute {last}"
+    )
+
+
 def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -> str | None:
     """The ValidationException message AWS would return for this request, or None."""
+    if action == "CreateTable":
+        return key_type_error(data)
     if action in ("Query", "Scan"):
-        return expression_parameter_error(data) or select_error(data, action, table_of)
+        return (
+            expression_parameter_error(data)
+            or select_error(data, action, table_of)
+            or (key_conditions_error(data, table_of) if action == "Query" else None)
+        )
     if action == "GetItem":
         return expression_parameter_error(data)
     if action in WRITES:
@@ -185,6 +279,13 @@ def request_error(action: str, data: Mapping[str, Any], table_of: TableLookup) -
 
 def aws_wording(action: str, message: str) -> str:
     """The server's message for a refusal it gets right, worded as AWS words it."""
+    if action in ("CreateTable", "ImportTable") and message.endswith(
+        "ProvisionedThroughput must be specified when BillingMode is PROVISIONED"
+    ):
+        return (
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be "
+            "specified when BillingMode is PROVISIONED"
+        )
     if action == "UpdateItem" and message.endswith(
         "Aggregated size of all hash keys has exceeded the size limit of 2048 bytes"
     ):
@@ -207,7 +308,10 @@ def partition_in_key_order(table: Mapping[str, Any], partition: Mapping[str, dic
     return sorted(partition.values(), key=lambda item: dynamodb._sort_key_value(item.get(sort_key), kind))
 
 
-CHECKED_ACTIONS = ("Query", "Scan", "GetItem", "BatchGetItem", *WRITES, "TransactWriteItems")
+CHECKED_ACTIONS = ("Query", "Scan", "GetItem", "BatchGetItem", *WRITES, "TransactWriteItems", "CreateTable")
+
+
+REWORDED_ACTIONS = ("UpdateItem", "CreateTable", "ImportTable")
 
 
 def _reworded(action: str, body: bytes | str, headers: dict) -> bytes | str:
@@ -243,7 +347,7 @@ def apply() -> None:
                 if message:
                     return error_response_json("ValidationException", message, 400)
             status, response_headers, response_body = await original(method, path, headers, body, query_params)
-            if status == 400 and action == "UpdateItem":
+            if status == 400 and action in REWORDED_ACTIONS:
                 response_body = _reworded(action, response_body, response_headers)
             return status, response_headers, response_body
 
@@ -280,3 +384,16 @@ def apply() -> None:
         return _apply_exclusive_start_key_scan
 
     wrap(dynamodb, "_apply_exclusive_start_key_scan", make_exclusive_start)
+
+    def make_parse_partiql(original):
+        def _parse_partiql(statement: str, parameters: list) -> dict:
+            parsed = original(statement, parameters)
+            resolved = partiql_index_target(parsed, lambda name: name in dynamodb._tables)
+            if resolved.get("index") is not None and resolved["table"] not in dynamodb._tables:
+                # AWS names no table when the statement reads an index: "Requested resource not found"
+                resolved["from_first"] = True
+            return resolved
+
+        return _parse_partiql
+
+    wrap(dynamodb, "_parse_partiql", make_parse_partiql)

@@ -1,1 +1,1 @@
-"""EventBridge event patterns (shared by Lambda FilterCriteria and Pipes filters)."""
+"""EventBridge: event patterns (shared by Lambda FilterCriteria and Pipes filters), connections' secrets."""

@@ -1,0 +1,91 @@
+"""Hooks the EventBridge fixes (connections' secrets, rules of a missing bus) into MiniStack."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from localcloud.patches import wrap
+from localcloud.services.eventbridge import buses, connections
+
+
+def apply() -> None:
+    """Apply the EventBridge fixes; e.g. ``apply()`` twice is a no-op."""
+    from ministack.core.responses import error_response_json
+    from ministack.services import eventbridge, secretsmanager
+
+    def secret_of(connection: str) -> str | None:
+        arn = (eventbridge._connections.get(connection) or {}).get("SecretArn")
+        for name, secret in list(secretsmanager._secrets.items()):
+            if arn and secret.get("ARN") == arn:
+                return str(name)
+        return None
+
+    def make_create(original):
+        def _create_connection(data: dict) -> tuple:
+            response = original(data)
+            name = str(data.get("Name"))
+            if response[0] == 200 and name in eventbridge._connections:
+                secret = connections.secret_name(name, str(uuid.uuid4()))
+                arn, _version = secretsmanager._store_new_secret(
+                    secret,
+                    secret_string=json.dumps(connections.secret_payload(data.get("AuthParameters") or {})),
+                    tags=[connections.OWNER_TAG],
+                )
+                secretsmanager._secrets[secret]["OwningService"] = connections.OWNING_SERVICE
+                eventbridge._connections[name]["SecretArn"] = arn
+            return response
+
+        return _create_connection
+
+    def make_update(original):
+        def _update_connection(data: dict) -> tuple:
+            response = original(data)
+            secret = secret_of(str(data.get("Name"))) if response[0] == 200 and "AuthParameters" in data else None
+            if secret:
+                payload = json.dumps(
+                    connections.secret_payload(eventbridge._connections[data["Name"]]["AuthParameters"])
+                )
+                for version in secretsmanager._secrets[secret]["Versions"].values():
+                    if "AWSCURRENT" in version.get("Stages", []):
+                        version["SecretString"] = payload
+            return response
+
+        return _update_connection
+
+    def make_delete(original):
+        def _delete_connection(data: dict) -> tuple:
+            secret = secret_of(str(data.get("Name")))
+            response = original(data)
+            if response[0] == 200 and secret:
+                secretsmanager._secrets.pop(secret, None)  # AWS deletes the connection's secret with it
+            return response
+
+        return _delete_connection
+
+    def make_describe_secret(original):
+        def _describe_secret(data: dict) -> tuple:
+            response = original(data)
+            _key, secret = secretsmanager._resolve(data.get("SecretId"))
+            if response[0] != 200 or not secret or not secret.get("OwningService"):
+                return response
+            described = json.loads(response[2])
+            described["OwningService"] = secret["OwningService"]
+            return response[0], response[1], json.dumps(described).encode()
+
+        return _describe_secret
+
+    def make_list_rules(original):
+        def _list_rules(data: dict) -> tuple:
+            bus = buses.bus_name(str(data.get("EventBusName") or "default"))
+            if bus not in eventbridge._event_buses:
+                return error_response_json("ResourceNotFoundException", f"Event bus {bus} does not exist.", 400)
+            return original(data)
+
+        return _list_rules
+
+    wrap(eventbridge, "_list_rules", make_list_rules)
+    wrap(eventbridge, "_create_connection", make_create)
+    wrap(eventbridge, "_update_connection", make_update)
+    wrap(eventbridge, "_delete_connection", make_delete)
+    wrap(secretsmanager, "_describe_secret", make_describe_secret)
