@@ -42,8 +42,11 @@ In an nbformat editing script (kept outside the repository)::
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from helpers.learn.checks import Checklist
@@ -63,6 +66,7 @@ __all__ = [
     "exercise_cells",
     "exercise_check",
     "exercises_in",
+    "series_exercises",
     "names_only_solutions_define",
     "register_solution_magic",
     "solution_code",
@@ -400,6 +404,36 @@ def names_only_solutions_define(notebook: Any) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class ExerciseInfo:
+    """One exercise of the series: its id (``03.1``), title, and notebook file name."""
+
+    exercise_id: str
+    title: str
+    notebook: str
+
+    @property
+    def step(self) -> str:
+        return self.exercise_id.split(".")[0]
+
+
+_HEADING_RE = re.compile(r"^#+\s*✏️\s*Exercise\s+(?P<id>\d\d\.\d+)\s*[—-]\s*(?P<title>.+)$", re.MULTILINE)
+
+
+def series_exercises(notebooks_dir: Path) -> list[ExerciseInfo]:
+    """Every exercise of the numbered notebooks in ``notebooks_dir``, in order (read as JSON: no nbformat needed)."""
+    found: list[ExerciseInfo] = []
+    for path in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for cell in cells:
+            source = "".join(cell.get("source", []))
+            exercise_id = (cell.get("metadata", {}).get(METADATA_KEY) or {}).get("exercise")
+            if exercise_id and EXERCISE_TAG in _tags(cell):
+                heading = _HEADING_RE.search(source)
+                found.append(ExerciseInfo(exercise_id, heading["title"].strip() if heading else exercise_id, path.name))
+    return sorted(found, key=lambda e: _parse_id(e.exercise_id))
+
+
 def convention_problems(notebook: Any, *, min_exercises: int = 2) -> list[str]:
     """What a notebook gets wrong about docs/notebook-conventions.md (empty list: nothing).
 
@@ -459,5 +493,9 @@ def convention_problems(notebook: Any, *, min_exercises: int = 2) -> list[str]:
                 problems.append(f"exercise {exercise_id}: the solution cell is '%%solution {magic_id}'")
         if "exercise_check(" not in cells[roles[CHECK_TAG]].source:
             problems.append(f"exercise {exercise_id}: the check cell does not use exercise_check(...)")
+        elif ".attempted(" not in cells[roles[CHECK_TAG]].source:
+            problems.append(
+                f"exercise {exercise_id}: the check cell does not first establish that the learner tried (check.attempted(...))"
+            )
     problems.extend(names_only_solutions_define(notebook))
     return problems
