@@ -244,7 +244,7 @@ def test_exercise_cells_follow_the_conventions() -> None:
         prompt="Break it.",
         answer="x = None",
         solution="x = 1",
-        check='check = exercise_check("07.2", "chaos")\ncheck.done()',
+        check='check = exercise_check("07.2", "chaos")\ncheck.attempted(x, "x is set")\ncheck.done()',
     )
     notebook = v4.new_notebook(cells=cells)
     assert exercises_in(notebook) == {"07.2": {"exercise": 0, "exercise-answer": 1, "solution": 2, "exercise-check": 3}}
