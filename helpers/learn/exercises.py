@@ -66,9 +66,9 @@ __all__ = [
     "exercise_cells",
     "exercise_check",
     "exercises_in",
-    "series_exercises",
     "names_only_solutions_define",
     "register_solution_magic",
+    "series_exercises",
     "solution_code",
     "solutions_enabled",
 ]
@@ -177,7 +177,9 @@ class ExerciseChecklist(Checklist):
             return super().report()
         lines = super().report().splitlines()
         if not solutions_enabled(self.solutions):
-            state = "not started" if self.not_attempted else f"{len(self.failures)} of {len(self.results)} checks not met"
+            state = (
+                "not started" if self.not_attempted else f"{len(self.failures)} of {len(self.results)} checks not met"
+            )
             lines[0] = f"⏳ {self.title} — not done yet ({state})"
         return "\n".join([*lines, f"  {REVEAL_TIP}"])
 
@@ -265,7 +267,7 @@ def apply_solution(exercise_id: str, code: str, namespace: dict[str, Any], *, so
             "notebook with solutions=True (parameters cell, or -p solutions true) to apply it."
         )
         return False
-    exec(compile(code, f"<solution {exercise_id}>", "exec"), namespace)  # noqa: S102 - the notebook's own cell
+    exec(compile(code, f"<solution {exercise_id}>", "exec"), namespace)
     from helpers.core.lab import Lab
 
     lab = namespace.get("lab")
@@ -437,10 +439,11 @@ def series_exercises(notebooks_dir: Path) -> list[ExerciseInfo]:
 def convention_problems(notebook: Any, *, min_exercises: int = 2) -> list[str]:
     """What a notebook gets wrong about docs/notebook-conventions.md (empty list: nothing).
 
-    Checks: a ``parameters`` cell with a ``solutions`` parameter; an ``intro`` markdown naming what you build, the time, the cost
-    and what comes before; a ``prerequisites`` code cell; a ``check-your-work`` cell; at least
-    ``min_exercises`` exercises, each with its four cells in order, its solution folded and
-    starting with ``%%solution <id>``.
+    Checks: a ``parameters`` cell with a ``solutions`` parameter; an ``intro`` markdown naming what
+    you build, the time, the cost and what comes before; a ``prerequisites`` code cell; a
+    ``check-your-work`` cell; at least ``min_exercises`` exercises, each with its four cells in order,
+    its solution folded and starting with ``%%solution <id>``, its check starting with an attempt;
+    and no later cell reading a name only a solution defines.
     """
     problems: list[str] = []
     cells = notebook.cells
@@ -495,7 +498,8 @@ def convention_problems(notebook: Any, *, min_exercises: int = 2) -> list[str]:
             problems.append(f"exercise {exercise_id}: the check cell does not use exercise_check(...)")
         elif ".attempted(" not in cells[roles[CHECK_TAG]].source:
             problems.append(
-                f"exercise {exercise_id}: the check cell does not first establish that the learner tried (check.attempted(...))"
+                f"exercise {exercise_id}: the check cell does not first establish that the learner tried "
+                "(check.attempted(...))"
             )
     problems.extend(names_only_solutions_define(notebook))
     return problems

@@ -15,7 +15,7 @@ with solutions on) and ``orderlab:exercise:03.1`` (the exercise's check ran: ``p
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Final, Literal
 
 from botocore.exceptions import ClientError
 
@@ -38,10 +38,10 @@ __all__ = [
 SOLUTION_KEY = "orderlab:solution:"
 CHECK_KEY = "orderlab:exercise:"
 PASSED = "passed"
-SOLUTION_APPLIED = "solution applied"
-DONE_BY_LEARNER = "done by the learner"
-NOT_DONE = "not done"
 ExerciseState = Literal["solution applied", "done by the learner", "not done"]
+SOLUTION_APPLIED: Final = "solution applied"
+DONE_BY_LEARNER: Final = "done by the learner"
+NOT_DONE: Final = "not done"
 
 
 def _now() -> str:

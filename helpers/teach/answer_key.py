@@ -48,8 +48,12 @@ def answer_key_notebook(run_dir: Path) -> tuple[Any, AnswerKey]:
             "then build the key from its folder (runs/latest)."
         )
     key = AnswerKey(Path())
-    cells = [v4.new_markdown_cell(f"# Answer key — Order Pipeline Lab\n\nFrom the instructor run in `{run_dir}`: "
-                                  "each exercise's prompt, its solution and the output it gave, then its check.")]
+    cells = [
+        v4.new_markdown_cell(
+            f"# Answer key — Order Pipeline Lab\n\nFrom the instructor run in `{run_dir}`: "
+            "each exercise's prompt, its solution and the output it gave, then its check."
+        )
+    ]
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
         parameters = _parameters(notebook)

@@ -202,8 +202,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             prefixes += class_prefixes
             target = target or class_target
         iterations = 1 if args.once else args.iterations
-        watch_class(lambda prefix: Lab.connect(target, prefix), prefixes or None, interval=args.interval,
-                    iterations=iterations)
+        watch_class(
+            lambda prefix: Lab.connect(target, prefix), prefixes or None, interval=args.interval, iterations=iterations
+        )
         return 0
     if args.class_dir is not None:
         class_prefixes, class_target = _class_prefixes(_class_dir(args.class_dir or None))
@@ -448,7 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
         "answer-key",
         help="every exercise's prompt, solution and expected output in one HTML file, from an instructor run",
     )
-    key.add_argument("-o", "--output", default="answer-key.html", help="the HTML file to write (default answer-key.html)")
+    key.add_argument(
+        "-o", "--output", default="answer-key.html", help="the HTML file to write (default answer-key.html)"
+    )
     key.add_argument(
         "--from",
         dest="run_dir",

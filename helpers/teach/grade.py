@@ -207,7 +207,9 @@ def progress_table(reports: list[GradeReport], *, now: str = "") -> str:
     alice    0/0     ✔     ◆     ·          1         1         1
     ✔ done by the learner   ◆ solution applied   · not done
     """
-    exercise_ids = sorted({e.exercise for r in reports for e in r.exercises}, key=lambda i: tuple(map(int, i.split("."))))
+    exercise_ids = sorted(
+        {e.exercise for r in reports for e in r.exercises}, key=lambda i: tuple(map(int, i.split(".")))
+    )
     width = max([len("learner"), *(len(r.prefix) for r in reports)])
     head = f"{'learner':<{width}}  steps  " + "  ".join(exercise_ids) + "  learner  solution  not done"
     lines = [*([now] if now else []), head]
@@ -219,8 +221,10 @@ def progress_table(reports: list[GradeReport], *, now: str = "") -> str:
         lines.append(f"{r.prefix:<{width}}  {steps:<5}  {cells}  {counts[0]:>7}  {counts[1]:>8}  {counts[2]:>8}")
     if not reports:
         lines.append("(no learner prefix with an orders table yet)")
-    lines.append(f"{_STATE_MARK[DONE_BY_LEARNER]} done by the learner   {_STATE_MARK[SOLUTION_APPLIED]} solution applied   "
-                 f"{_STATE_MARK[NOT_DONE]} not done")
+    lines.append(
+        f"{_STATE_MARK[DONE_BY_LEARNER]} done by the learner   {_STATE_MARK[SOLUTION_APPLIED]} solution applied   "
+        f"{_STATE_MARK[NOT_DONE]} not done"
+    )
     return "\n".join(lines)
 
 
@@ -233,7 +237,7 @@ def watch_class(
     out: TextIO | None = None,
     clear: bool | None = None,
 ) -> list[GradeReport]:
-    """Print :func:`progress_table` for every learner every ``interval`` seconds (``iterations`` times, or until Ctrl-C).
+    """Print :func:`progress_table` of every learner every ``interval`` s (``iterations`` times, or until Ctrl-C).
 
     ``connect(prefix)`` gives a prefix's Lab (``connect(None)``: any, to discover the prefixes when
     ``prefixes`` is None, again at every refresh so learners who join appear). Returns the last reports.
@@ -251,7 +255,10 @@ def watch_class(
                 time.sleep(interval)
             who = prefixes if prefixes is not None else class_prefixes_on(connect(None))
             reports = [grade_lab(connect(prefix)) for prefix in who]
-            stamp = f"class progress at {datetime.now(UTC):%H:%M:%S} UTC — {len(reports)} learner(s), refreshed every {interval:g} s (Ctrl-C stops)"
+            stamp = (
+                f"class progress at {datetime.now(UTC):%H:%M:%S} UTC — {len(reports)} learner(s), "
+                f"refreshed every {interval:g} s (Ctrl-C stops)"
+            )
             out.write(("\x1b[2J\x1b[H" if clear else "") + progress_table(reports, now=stamp) + "\n")
             out.flush()
             count += 1

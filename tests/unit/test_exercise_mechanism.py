@@ -5,6 +5,7 @@ reads a name only a solution defines), and the answer key built from executed no
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import nbformat
@@ -96,7 +97,7 @@ def test_an_attempt_that_falls_short_is_not_done_yet_too(capsys) -> None:
 def test_a_check_not_met_with_solutions_on_fails_the_cell() -> None:
     check = exercise_check("03.1", "a lower limit", solutions=True)
     check.attempted(False, "an order of 60 was placed")
-    with pytest.raises(CheckFailed, match="❌ ✏️ Exercise 03.1 · a lower limit — 1 of 1 checks failed"):
+    with pytest.raises(CheckFailed, match=re.escape("❌ ✏️ Exercise 03.1 · a lower limit — 1 of 1 checks failed")):
         check.done()
 
 
@@ -202,7 +203,9 @@ def _executed(path: Path, solutions: bool) -> None:
         check='check = exercise_check("03.1", "a lower limit")',
     )
     cells[2].outputs = [v4.new_output("stream", name="stdout", text="✔ solution of exercise 03.1 applied\n")]
-    cells[3].outputs = [v4.new_output("stream", name="stdout", text="✅ ✏️ Exercise 03.1 · a lower limit — all 2 checks passed\n")]
+    cells[3].outputs = [
+        v4.new_output("stream", name="stdout", text="✅ ✏️ Exercise 03.1 · a lower limit — all 2 checks passed\n")
+    ]
     notebook = v4.new_notebook(cells=cells, metadata={"papermill": {"parameters": {"solutions": solutions}}})
     nbformat.write(notebook, path)
 
