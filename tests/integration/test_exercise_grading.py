@@ -109,3 +109,19 @@ def test_a_learner_pressing_run_all_gets_every_exercise_not_done_and_no_solution
         # no solution was recorded, and none ran: 01.1's would have placed an order of 100.00 for learner-01
         assert not [key for key in exercise_marks(learner) if key.startswith("orderlab:solution:")]
         assert not [i for i in _learner_01_orders(learner, learner.name("orders")) if i["total"] == 100]
+
+
+def test_grade_watch_once_shows_each_learner_on_the_cloud_with_its_exercises(ingestion_lab, capsys) -> None:
+    from helpers.learn.progress import record_check, record_solution
+    from helpers.teach import cli
+
+    own, _ = ingestion_lab
+    record_check(own, "01.2", True)
+    record_solution(own, "02.1")
+    assert cli.main(["grade", "--class", "--watch", "--once", "--interval", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("class progress at") and lines[1].split()[:4] == ["learner", "steps", "01.1", "01.2"]
+    header = lines[1].split()
+    row = next(line.split() for line in lines if line.split()[:1] == [own.prefix])
+    assert row[header.index("01.2")] == "✔" and row[header.index("02.1")] == "◆"
+    assert row[header.index("02.2")] == "·"
