@@ -226,3 +226,15 @@ def test_the_answer_key_refuses_a_learner_mode_run_and_an_empty_folder(tmp_path:
     _executed(tmp_path / "03_sqs_workers.ipynb", solutions=False)
     with pytest.raises(AnswerKeyError, match="learner-mode"):
         write_answer_key(tmp_path, tmp_path / "key.html")
+
+
+@pytest.mark.parametrize("command", [["run"], ["class", "--learners", "1"]])
+def test_learner_mode_turns_solutions_off_for_run_and_class(command: list[str]) -> None:
+    from helpers.teach.cli import _run_parameters, build_parser
+
+    learner = build_parser().parse_args([*command, "--learner-mode", "-p", "prefix", "alice"])
+    assert _run_parameters(learner) == {"prefix": "alice", "solutions": False}
+    told = build_parser().parse_args([*command, "-p", "solutions", "false"])
+    assert _run_parameters(told) == {"solutions": False}
+    instructor = build_parser().parse_args(command)
+    assert "solutions" not in _run_parameters(instructor)  # the runner's default: on
