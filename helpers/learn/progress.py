@@ -2,14 +2,15 @@
 
 Every mark is a tag on the prefix's orders table (the one resource every step after 00 has), so it
 works the same on every target, any tool that can read the lab can grade it (``orderlab grade``),
-and cleanup removes the marks with the table. Keys: ``orderlab:solution:03.1`` (a solution cell ran
-with solutions on) and ``orderlab:exercise:03.1`` (the exercise's check ran: ``passed`` or
-``not done``, with the UTC time).
+and cleanup removes the marks with the table. One tag per exercise (AWS allows 50 per resource):
+``orderlab:exercise:03.1`` = ``solution applied``, ``passed`` or ``not done``, then the UTC time. A
+recorded solution stays: a check run after it does not overwrite it.
 
->>> marks = {"orderlab:solution:03.1": "applied 2026-12-04T15:00:00Z",
-...          "orderlab:exercise:03.2": "passed 2026-12-04T15:01:00Z"}
->>> [exercise_state(marks, e) for e in ("03.1", "03.2", "04.1")]
-['solution applied', 'done by the learner', 'not done']
+>>> marks = {"orderlab:exercise:03.1": "solution applied 2026-12-04T15:00:00Z",
+...          "orderlab:exercise:03.2": "passed 2026-12-04T15:01:00Z",
+...          "orderlab:exercise:04.1": "not done 2026-12-04T15:02:00Z"}
+>>> [exercise_state(marks, e) for e in ("03.1", "03.2", "04.1", "04.2")]
+['solution applied', 'done by the learner', 'not done', 'not done']
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ __all__ = [
     "record_solution",
 ]
 
-SOLUTION_KEY = "orderlab:solution:"
-CHECK_KEY = "orderlab:exercise:"
+MARK_KEY = "orderlab:exercise:"
 PASSED = "passed"
 ExerciseState = Literal["solution applied", "done by the learner", "not done"]
 SOLUTION_APPLIED: Final = "solution applied"
@@ -58,12 +58,14 @@ def _mark(lab: Lab, key: str, value: str) -> None:
 
 def record_solution(lab: Lab, exercise_id: str) -> None:
     """Mark on the lab that the solution of ``exercise_id`` was applied (the solution magic calls it)."""
-    _mark(lab, SOLUTION_KEY + exercise_id, "applied")
+    _mark(lab, MARK_KEY + exercise_id, SOLUTION_APPLIED)
 
 
 def record_check(lab: Lab, exercise_id: str, passed: bool) -> None:
-    """Mark on the lab the verdict of the last run of ``exercise_id``'s check."""
-    _mark(lab, CHECK_KEY + exercise_id, PASSED if passed else NOT_DONE)
+    """Mark on the lab the verdict of the last run of ``exercise_id``'s check, unless its solution was applied."""
+    if exercise_state(exercise_marks(lab), exercise_id) == SOLUTION_APPLIED:
+        return
+    _mark(lab, MARK_KEY + exercise_id, PASSED if passed else NOT_DONE)
 
 
 def exercise_marks(lab: Lab) -> dict[str, str]:
@@ -83,13 +85,14 @@ def exercise_marks(lab: Lab) -> dict[str, str]:
         token = page.get("NextToken")
         if not token:
             break
-    return {k: v for k, v in tags.items() if k.startswith((SOLUTION_KEY, CHECK_KEY))}
+    return {k: v for k, v in tags.items() if k.startswith(MARK_KEY)}
 
 
 def exercise_state(marks: dict[str, str], exercise_id: str) -> ExerciseState:
-    """One exercise's state from the marks: a recorded solution wins over a passed check."""
-    if SOLUTION_KEY + exercise_id in marks:
+    """One exercise's state from the marks (:func:`exercise_marks`)."""
+    mark = marks.get(MARK_KEY + exercise_id, "")
+    if mark.startswith(SOLUTION_APPLIED):
         return SOLUTION_APPLIED
-    if marks.get(CHECK_KEY + exercise_id, "").startswith(PASSED):
+    if mark.startswith(PASSED):
         return DONE_BY_LEARNER
     return NOT_DONE

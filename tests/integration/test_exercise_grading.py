@@ -82,6 +82,8 @@ def test_exercise_01_1_is_not_done_then_done_by_the_learner_then_solution_applie
         assert "✔ solution of exercise 01.1 applied" in capsys.readouterr().out
         assert len(_learner_01_orders(own, stack.table.name)) == 2
         assert _state(own, "01.1") == SOLUTION_APPLIED
+        assert shell.run_cell(check).success  # a check after the solution does not hide that it was applied
+        assert _state(own, "01.1") == SOLUTION_APPLIED
         assert _state(own, "01.2") == NOT_DONE
     finally:
         for name in ("lab", "table", "orders_api", "solutions", "my_reply"):
@@ -107,7 +109,9 @@ def test_a_learner_pressing_run_all_gets_every_exercise_not_done_and_no_solution
         assert grade.done == ["01"]  # the step itself is built by the notebook
         assert {e.exercise: e.state for e in grade.exercises} == dict.fromkeys(exercises, NOT_DONE)
         # no solution was recorded, and none ran: 01.1's would have placed an order of 100.00 for learner-01
-        assert not [key for key in exercise_marks(learner) if key.startswith("orderlab:solution:")]
+        marks = exercise_marks(learner)
+        assert set(marks) == {f"orderlab:exercise:{e}" for e in exercises}  # each check recorded its verdict
+        assert not [mark for mark in marks.values() if mark.startswith("solution")]
         assert not [i for i in _learner_01_orders(learner, learner.name("orders")) if i["total"] == 100]
 
 
