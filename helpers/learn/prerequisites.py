@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from helpers.core.errors import FriendlyError
 from helpers.core.lab import Lab
+from helpers.learn import exercises  # noqa: F401 - registers the %%solution cell magic in the notebook's kernel
 from helpers.pipeline.steps import STEPS, step_status
 
 __all__ = ["NOTEBOOKS", "PrerequisiteMissing", "require_step"]

@@ -3,7 +3,9 @@
 orderlab cloud start|stop|status|reset   the local cloud (start prints the endpoint last)
 orderlab run [-p NAME VALUE ...]   the whole series headless -> runs/latest/, with a summary
 orderlab class --learners N        the series for N learner prefixes at once -> runs/class-<time>/report.html
-orderlab grade --prefix P          which steps a prefix has deployed correctly
+orderlab grade --prefix P          which steps a prefix has deployed correctly, and each exercise's state
+orderlab grade --class --watch     a live progress table of every learner on this cloud (--once: one table)
+orderlab answer-key -o FILE.html   every exercise's prompt, solution and expected output (from runs/latest)
 orderlab page start|stop|status [--prefix P]   the order page, served by a process of its own
 orderlab clean [--prefix P]        delete everything the lab created (by tag), verify none remains
                                    (and stop the prefix's order page)
@@ -20,6 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import localcloud
 from helpers.core.lab import Lab
@@ -44,6 +47,20 @@ so learners share one cloud (one local cloud, or one AWS account) without touchi
 The report (runs/class-<time>/report.html and report.json) shows, per learner and notebook,
 pass/fail, duration and the failing check's message, with links to the executed notebooks.
 """
+
+
+LEARNER_MODE_HELP = (
+    "run as a learner pressing Run All: solutions off (-p solutions false), so no solution applies itself and "
+    "an exercise check that is not met says 'not done yet' instead of failing the notebook"
+)
+
+
+def _run_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The notebook parameters of ``run``/``class``: ``-p NAME VALUE`` pairs, and ``--learner-mode``."""
+    parameters = {name: _parse_value(value) for name, value in (args.parameter or [])}
+    if args.learner_mode:
+        parameters["solutions"] = False
+    return parameters
 
 
 def _parse_value(raw: str):
@@ -91,7 +108,7 @@ def _cmd_cloud(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from helpers.teach.runner import run_series, summary_table  # imported on use (see the top)
 
-    parameters = {name: _parse_value(value) for name, value in (args.parameter or [])}
+    parameters = _run_parameters(args)
     target = resolve_target(parameters.get("target"))
     parameters.setdefault("target", target.kind)
     was_running = target.is_local and localcloud.status().running
@@ -140,7 +157,7 @@ def _cmd_class(args: argparse.Namespace) -> int:
         summary_table,
     )
 
-    parameters = {name: _parse_value(value) for name, value in (args.parameter or [])}
+    parameters = _run_parameters(args)
     if args.target:
         parameters["target"] = args.target
     target = resolve_target(parameters.get("target"))
@@ -186,10 +203,20 @@ def _cmd_class(args: argparse.Namespace) -> int:
 
 def _cmd_grade(args: argparse.Namespace) -> int:
 
-    from helpers.teach.grade import grade_lab  # imported on use (see the top)
+    from helpers.teach.grade import grade_lab, watch_class  # imported on use (see the top)
 
     target = args.target
     prefixes = list(args.prefix or [])
+    if args.watch:
+        if args.class_dir:  # a class run's folder: its learners
+            class_prefixes, class_target = _class_prefixes(_class_dir(args.class_dir))
+            prefixes += class_prefixes
+            target = target or class_target
+        iterations = 1 if args.once else args.iterations
+        watch_class(
+            lambda prefix: Lab.connect(target, prefix), prefixes or None, interval=args.interval, iterations=iterations
+        )
+        return 0
     if args.class_dir is not None:
         class_prefixes, class_target = _class_prefixes(_class_dir(args.class_dir or None))
         prefixes += class_prefixes
@@ -234,6 +261,15 @@ def _cmd_page(args: argparse.Namespace) -> int:
     running = page_status(lab.prefix)
     print(running.describe() if running else f"order page of prefix {lab.prefix!r} on {url}")
     print(url)
+    return 0
+
+
+def _cmd_answer_key(args: argparse.Namespace) -> int:
+    from helpers.teach.answer_key import write_answer_key  # imported on use (see the top)
+
+    run_dir = Path(args.run_dir) if args.run_dir else REPO_ROOT / "runs" / "latest"
+    key = write_answer_key(run_dir, Path(args.output))
+    print(f"answer key of {len(key.exercises)} exercise(s) from {run_dir} -> {key.output}")
     return 0
 
 
@@ -383,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--output", help="where the executed notebooks go (default runs/latest)")
     run.add_argument("--keep-cloud", action="store_true", help="leave the local cloud running afterwards")
+    run.add_argument("--learner-mode", action="store_true", help=LEARNER_MODE_HELP)
     run.set_defaults(func=_cmd_run)
 
     klass = sub.add_parser(
@@ -411,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a notebook parameter for every learner, e.g. -p demo_orders 5 (repeatable)",
     )
     klass.add_argument("--output", help="the run's folder (default runs/class-<UTC time>)")
+    klass.add_argument("--learner-mode", action="store_true", help=LEARNER_MODE_HELP)
     klass.add_argument(
         "--learner-timeout",
         type=float,
@@ -439,6 +477,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--target", default=None, help="local (default), aws or endpoint")
     grade.add_argument("--steps", help="only these steps, comma-separated (e.g. 01,02)")
     grade.add_argument("--json", action="store_true", help="print JSON instead of text")
+    grade.add_argument(
+        "--watch",
+        action="store_true",
+        help="a live progress table of every learner on this cloud (or of --class DIR / --prefix), until Ctrl-C",
+    )
+    grade.add_argument("--interval", type=float, default=5.0, help="--watch: seconds between refreshes (default 5)")
+    how_long = grade.add_mutually_exclusive_group()
+    how_long.add_argument("--once", action="store_true", help="--watch: print the table once and exit")
+    how_long.add_argument("--iterations", type=int, default=None, help="--watch: refresh this many times, then exit")
     grade.set_defaults(func=_cmd_grade)
 
     page = sub.add_parser(
@@ -453,6 +500,22 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--target", default=None, help="local (default), aws or endpoint")
     page.add_argument("--port", type=int, default=None, help="start: default the prefix's own port (8000 for orderlab)")
     page.set_defaults(func=_cmd_page)
+
+    key = sub.add_parser(
+        "answer-key",
+        help="every exercise's prompt, solution and expected output in one HTML file, from an instructor run",
+    )
+    key.add_argument(
+        "-o", "--output", default="answer-key.html", help="the HTML file to write (default answer-key.html)"
+    )
+    key.add_argument(
+        "--from",
+        dest="run_dir",
+        default=None,
+        metavar="DIR",
+        help="the executed notebooks of an instructor run (default runs/latest, written by `orderlab run`)",
+    )
+    key.set_defaults(func=_cmd_answer_key)
 
     clean = sub.add_parser(
         "clean", aliases=["cleanup"], help="delete everything the lab created and verify none remains"
@@ -495,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"orderlab: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        if isinstance(exc, localcloud.LocalCloudError):
+        from helpers.core.errors import FriendlyError
+
+        if isinstance(exc, localcloud.LocalCloudError | FriendlyError):
             print(f"orderlab: {exc}", file=sys.stderr)
             return 2
         raise

@@ -238,6 +238,16 @@ def render_html(report: dict[str, Any]) -> str:
                 f"<h3>Grade</h3><table><tr><th>step</th><th>what</th><th>verdict</th><th>problems</th></tr>"
                 f"{grade_rows}</table>"
             )
+            exercise_rows = "".join(
+                f"<tr><td>{_e(e['exercise'])}</td><td>{_e(e['title'])}</td>"
+                f'<td class="{"ok" if e["state"] != "not done" else "failed"}">{_e(e["state"])}</td></tr>'
+                for e in grade.get("exercises", [])
+            )
+            if exercise_rows:
+                parts.append(
+                    f"<h3>Exercises</h3><table><tr><th>exercise</th><th>what</th><th>state</th></tr>"
+                    f"{exercise_rows}</table>"
+                )
         cleanup = learner.get("cleanup")
         if cleanup is not None:
             remaining = "".join(f"<li>{_e(r)}</li>" for r in cleanup.get("remaining", []))

@@ -84,6 +84,22 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
     return NotebookResult(notebook.name, True, time.monotonic() - started, output)
 
 
+def notebook_parameters(notebook: Path, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters of one notebook of a headless run: ``solutions`` on by default in the numbered notebooks.
+
+    >>> notebook_parameters(Path("03_sqs_workers.ipynb"), {"prefix": "alice"})
+    {'solutions': True, 'prefix': 'alice'}
+    >>> notebook_parameters(Path("03_sqs_workers.ipynb"), {"solutions": False})
+    {'solutions': False}
+    >>> notebook_parameters(Path("cleanup.ipynb"), {"solutions": True, "prefix": "alice"})
+    {'prefix': 'alice'}
+    """
+    merged = {"solutions": True, **(parameters or {})}
+    if notebook.name == CLEANUP_NOTEBOOK.name:  # no exercises, no such parameter
+        merged.pop("solutions")
+    return merged
+
+
 def run_series(
     output_dir: Path,
     parameters: dict[str, Any] | None = None,
@@ -94,8 +110,10 @@ def run_series(
 ) -> list[NotebookResult]:
     """Run ``notebooks`` (default: the whole series) in order into ``output_dir``.
 
-    After a failure the rest is skipped (each step needs the ones before), except
-    ``cleanup.ipynb``, which always runs so a failed run leaves nothing behind.
+    Solutions are on unless ``parameters`` says ``solutions: False`` (a learner-mode run): every
+    solution applies itself and every exercise check must pass. After a failure the rest is skipped
+    (each step needs the ones before), except ``cleanup.ipynb``, which always runs so a failed run
+    leaves nothing behind.
     """
     notebooks = notebooks if notebooks is not None else series()
     if output_dir.exists():
@@ -113,7 +131,7 @@ def run_series(
             )
             continue
         echo(f"▶ {notebook.name} ...")
-        result = run_notebook(notebook, output_dir / notebook.name, dict(parameters or {}))
+        result = run_notebook(notebook, output_dir / notebook.name, notebook_parameters(notebook, parameters))
         echo(
             f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s"
             + (f" — {result.error}" if result.error else "")

@@ -237,7 +237,8 @@ def jupyterlab(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     for notebook in (REPO_ROOT / "notebooks").glob("*.ipynb"):
         shutil.copy2(notebook, root / notebook.name)
     prefix = f"jl{uuid.uuid4().hex[:6]}"
-    server = JupyterLabServer(root, home, {"ORDERLAB_PREFIX": prefix})
+    # a learner: solution cells do not apply themselves, whatever the environment running the tests says
+    server = JupyterLabServer(root, home, {"ORDERLAB_PREFIX": prefix, "ORDERLAB_SOLUTIONS": "0"})
     server.prefix = prefix  # type: ignore[attr-defined]
     try:
         server.start()

@@ -5,7 +5,8 @@ the session's local cloud with a prefix of its own. The test opens ``01_order_in
 runs all its cells through JupyterLab (its "Run All Cells" command, as the Run menu does), then
 types into the ipywidgets order form, clicks **Place order**, and checks that the reply renders
 under the form and that the orders table (re-run) shows the new order — so the widgets really
-render and work in JupyterLab, not only in a kernel. The exercises' solution cells are folded.
+render and work in JupyterLab, not only in a kernel. The exercises' solution cells are folded, and Run All
+applies none of them.
 Then it adds cells that start the live pipeline map and send orders while it runs: the map's one
 output area is updated in place (the figures and the image change between two reads, and it stays
 one output).
@@ -186,10 +187,13 @@ def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(
 
     page.wait(finished, timeout=RUN_ALL_TIMEOUT, what="every cell of the notebook to run")
     page.shot("02-all-cells-run")
-    # An exercise as a learner sees it: prompt, their cell, the folded solution, the check's verdict.
+    # An exercise as a learner sees it after Run All: prompt, their cell, the folded solution that did not
+    # apply itself (solutions are off in JupyterLab), and the check's "not done yet" that did not stop the run.
     page.cell("01-ex1-prompt")
+    solution_text = page.cell("01-ex1-solution").text
+    assert "Solution of exercise 01.1: not applied (solutions are off)" in solution_text, solution_text
     check_text = page.cell("01-ex1-check").text
-    assert "Exercise 01.1 · your own order — all 2 checks passed" in check_text, check_text
+    assert "Exercise 01.1 · your own order — not done yet" in check_text, check_text
     page.cell("01-ex1-prompt")
     page.shot("02b-exercise-with-folded-solution")
 

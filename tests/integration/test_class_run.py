@@ -95,6 +95,10 @@ def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(
                 executed = nbformat.read(run_dir / entry["output"], as_version=4)
                 assert executed.metadata["papermill"]["parameters"]["prefix"] == learner["prefix"]
             assert [(s["step"], s["done"]) for s in learner["grade"]["steps"]] == [("01", True)], learner["grade"]
+            # an instructor's class run: every solution of 01 applied (and recorded), none left for the learner
+            exercises = {e["exercise"]: e["state"] for e in learner["grade"]["exercises"]}
+            assert exercises == {"01.1": "solution applied", "01.2": "solution applied"}, learner["grade"]
+            assert "solution applied" in html
 
         # Isolation: each learner's resources carry its own prefix, and its page got its own port.
         before = {prefix: _resources(prefix) for prefix in prefixes}

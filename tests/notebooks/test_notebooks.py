@@ -52,6 +52,28 @@ def test_series_runs_headless_and_every_step_passes_its_checks(series_run):
         assert f"all {checks} checks passed" in _stream_text(series_run.notebook(f"{name}.ipynb")), name
 
 
+def test_the_instructor_run_applies_every_solution_and_passes_every_exercise_check(series_run, tmp_path):
+    from helpers.learn.exercises import CHECK_TAG, SOLUTION_TAG, exercises_in
+    from helpers.teach.answer_key import write_answer_key
+
+    assert series_run.returncode == 0, series_run.failure()
+    applied = []
+    for notebook in SERIES[1:-1]:
+        executed = nbformat.read(series_run.notebook(notebook.name), as_version=4)
+        assert executed.metadata["papermill"]["parameters"]["solutions"] is True, notebook.name
+        for exercise_id, roles in exercises_in(executed).items():
+            solution = "".join(o.get("text", "") for o in executed.cells[roles[SOLUTION_TAG]].outputs)
+            check = "".join(o.get("text", "") for o in executed.cells[roles[CHECK_TAG]].outputs)
+            assert f"✔ solution of exercise {exercise_id} applied" in solution, (exercise_id, solution[-500:])
+            assert f"✅ ✏️ Exercise {exercise_id}" in check, (exercise_id, check[-500:])
+            applied.append(exercise_id)
+    key = write_answer_key(series_run.output, tmp_path / "answer-key.html")
+    assert key.exercises == applied and len(applied) >= 16
+    html = key.output.read_text(encoding="utf-8")
+    assert all(f"Exercise {exercise_id}" in html for exercise_id in applied)
+    assert html.count("applied") >= len(applied)
+
+
 def test_rerunning_the_deploying_notebooks_converges(series_run):
     report = series_run.report
     assert report.get("deployed"), series_run.failure()

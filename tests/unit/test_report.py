@@ -125,6 +125,10 @@ def class_run(tmp_path: Path) -> ClassRun:
                     "problems": [],
                 }
             ],
+            "exercises": [
+                {"exercise": "01.1", "title": "Your own order", "notebook": "01.ipynb", "state": "done by the learner"},
+                {"exercise": "01.2", "title": "Say no", "notebook": "01.ipynb", "state": "not done", "error": ""},
+            ],
         },
         cleanup={"ok": True, "deleted": 9, "errors": [], "remaining": []},
     )
@@ -199,6 +203,8 @@ def test_html_links_notebooks_shows_failures_and_escapes(tmp_path: Path) -> None
     assert 'id="learner02"' in page and "sqs queue learner02-order-queue" in page
     assert "nothing remains" in page and "1 remain" in page
     assert page.count("not run") == 1  # learner01 did not run notebook 02
+    assert '<td>01.1</td><td>Your own order</td><td class="ok">done by the learner</td>' in page
+    assert '<td>01.2</td><td>Say no</td><td class="failed">not done</td>' in page
 
 
 def test_write_report_writes_json_and_html(tmp_path: Path) -> None:
@@ -244,7 +250,7 @@ def test_exercise_cells_follow_the_conventions() -> None:
         prompt="Break it.",
         answer="x = None",
         solution="x = 1",
-        check='check = exercise_check("07.2", "chaos")\ncheck.done()',
+        check='check = exercise_check("07.2", "chaos")\ncheck.attempted(x, "x is set")\ncheck.done()',
     )
     notebook = v4.new_notebook(cells=cells)
     assert exercises_in(notebook) == {"07.2": {"exercise": 0, "exercise-answer": 1, "solution": 2, "exercise-check": 3}}
