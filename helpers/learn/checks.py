@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tqdm.auto import tqdm
+from helpers.core.progress import progress_bar
 
 from helpers.core.errors import FriendlyError
 from helpers.core.waiters import WaitTimeout, wait_until
@@ -115,7 +115,7 @@ def wait_for(
     if timeout < 0:
         raise ValueError(f"timeout must be >= 0, got {timeout}")
     start = time.monotonic()
-    bar: Any = tqdm(
+    bar: Any = progress_bar(
         total=round(timeout),
         desc=f"waiting for {what}",
         unit="s",

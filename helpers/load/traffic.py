@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
 
+from helpers.core.progress import progress_bar
 from helpers.load.chaos import lambda_workers, local_cloud_port
 from helpers.pipeline.orders import random_order
 from helpers.pipeline.orders_api import OrdersApi
@@ -276,7 +276,7 @@ def send_orders(
     results: list[SentOrder | None] = [None] * len(orders)
     next_index = iter(range(len(orders)))
     lock = threading.Lock()
-    bar = tqdm(total=len(orders), desc=description, disable=not progress, unit="order")
+    bar = progress_bar(total=len(orders), desc=description, disable=not progress, unit="order")
     started_wall = time.time()
     started = time.monotonic()
     failures: list[BaseException] = []
