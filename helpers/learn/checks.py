@@ -22,9 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from helpers.core.progress import progress_bar
-
 from helpers.core.errors import FriendlyError
+from helpers.core.progress import progress_bar
 from helpers.core.waiters import WaitTimeout, wait_until
 
 T = TypeVar("T")

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from helpers.core.progress import progress_bar
-
 from helpers.learn.checks import Checklist
 from helpers.pipeline.orders import random_order
 from helpers.pipeline.orders_api import ApiReply, OrdersApi

@@ -139,15 +139,18 @@ class Table:
             for value in row:
                 text, shown = _cell_text(value), _cell_text(short_name(value))
                 title = f" title='{html.escape(text, quote=True)}'" if shown != text else ""
-                underline = " style='text-align:left;text-decoration:underline dotted'" if title else " style='text-align:left'"
-                cells.append(f"<td{title}{underline}>{html.escape(shown)}</td>")
+                style = "text-align:left" + (";text-decoration:underline dotted" if title else "")
+                cells.append(f"<td{title} style='{style}'>{html.escape(shown)}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         note = (
-            "<caption style='caption-side:bottom;font-size:smaller'>hover a dotted name for its full ARN or URL</caption>"
+            "<caption style='caption-side:bottom;font-size:smaller'>"
+            "hover a dotted name for its full ARN or URL</caption>"
             if any(_cell_text(short_name(v)) != _cell_text(v) for v in self.frame.to_numpy().ravel())
             else ""
         )
-        return f"<table class='orderlab-table'>{note}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        return (
+            f"<table class='orderlab-table'>{note}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
 
 
 def _cell_text(value: Any) -> str:

@@ -111,7 +111,7 @@ class Sampler:
     def wait_until(
         self, condition: Callable[[Snapshot], bool], *, timeout: float, what: str, hint: str = ""
     ) -> Snapshot:
-        """Wait for a sample (taken from now on) for which ``condition`` holds; raise ``WaitTimeout`` after ``timeout`` s."""
+        """Wait for a sample (taken from now on) for which ``condition`` holds (``WaitTimeout`` after ``timeout`` s)."""
         deadline = time.monotonic() + timeout
         seen = len(self.snapshots)
         with self._new_sample:
