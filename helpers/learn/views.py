@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -160,6 +161,10 @@ def _cell_text(value: Any) -> str:
         import json
 
         return json.dumps(value, default=str)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.strftime("%H:%M:%S.%f")[:-3]
     return "" if value is None else str(value)
 
 
