@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 from matplotlib.ticker import MaxNLocator
 
 from helpers.pipeline.palette import (
@@ -51,7 +52,8 @@ def show(fig: Figure, *, width: int | None = None) -> None:
 
 def figure_data(fig: Figure) -> dict[str, Any]:
     """What a figure draws, as plain JSON: per panel its title, labels, y limits, whether the y axis is
-    integer, texts, lines (label, x, y, colour) and legend (labels, whether it sits outside the panel)."""
+    integer, texts, marks (vertical event lines: text, x), lines (label, x, y, colour) and legend (labels,
+    whether it sits outside the panel). Times are matplotlib date numbers (days)."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     panels = []
@@ -73,7 +75,7 @@ def figure_data(fig: Figure) -> dict[str, Any]:
             box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
             legend_info = {
                 "labels": [t.get_text() for t in legend.get_texts()],
-                "outside": not box.overlaps(frame) or box.x0 >= frame.x1 - 1,
+                "outside": bool(not box.overlaps(frame) or box.x0 >= frame.x1 - 1),
             }
         panels.append(
             {
@@ -84,6 +86,11 @@ def figure_data(fig: Figure) -> dict[str, Any]:
                 "integer_y": isinstance(ax.yaxis.get_major_locator(), MaxNLocator)
                 and bool(getattr(ax.yaxis.get_major_locator(), "_integer", False)),
                 "texts": [t.get_text() for t in ax.texts],
+                "marks": [
+                    {"text": t.get_text(), "x": _number(t.xy[0])}
+                    for t in ax.texts
+                    if isinstance(t, Annotation) and t.get_rotation() == 90
+                ],
                 "lines": lines,
                 "legend": legend_info,
             }
