@@ -53,7 +53,7 @@ def test_the_sampler_sees_a_queue_fill_then_drain_and_the_plot_shows_it(lab: Lab
 
 def test_a_wait_on_the_sampler_is_bounded_and_says_what_it_saw(lab: Lab) -> None:
     queue = ensure_queue(lab, "sampled-empty")
-    with Sampler(lab, {"empty": queue.url}, interval=0.1) as sampler:
-        with pytest.raises(WaitTimeout, match="empty: 0 visible, 0 in flight"):
-            sampler.wait_until(lambda s: s.queue("empty").visible > 0, timeout=1, what="a message that never comes")
+    sampler = Sampler(lab, {"empty": queue.url}, interval=0.1)
+    with sampler, pytest.raises(WaitTimeout, match="empty: 0 visible, 0 in flight"):
+        sampler.wait_until(lambda s: s.queue("empty").visible > 0, timeout=1, what="a message that never comes")
     assert len(sampler.snapshots) >= 2 and not sampler.errors

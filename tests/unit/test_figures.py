@@ -65,7 +65,8 @@ def test_each_queue_keeps_its_colour_and_a_sampled_probe_gets_a_panel_of_its_own
     probes = pd.DataFrame({"t": [0, 0.25, 0.5, 0.75], "probe": "receives", "value": [0, 1, 3, 3]})
 
     class Sampled:  # what queue_timeline_plot reads of a Sampler
-        marks = [(0.1, "poison order placed")]
+        def __init__(self) -> None:
+            self.marks = [(0.1, "poison order placed")]
 
         def queue_frame(self):
             return frame
