@@ -267,14 +267,17 @@ def _changes(times: Iterable[float], values: Iterable[float]) -> list[tuple[floa
     return changes
 
 
-def probe_changes(samples: Any, probe: str, *, text: str = "{probe}: {value}") -> list[tuple[float, str]]:
-    """Marks where a sampled probe changes value after its first sample, e.g. the moment an order's status
-    became CONFIRMED: ``probe_changes(sampler, "status")``."""
+def probe_changes(
+    samples: Any, probe: str, *, text: str = "{probe}: {value}", only: Iterable[Any] | None = None
+) -> list[tuple[float, str]]:
+    """Marks where a sampled probe changes value after its first sample (to one of ``only``, if given), e.g.
+    the moment an order's status became final: ``probe_changes(sampler, "status", only=FINAL_STATUSES)``."""
+    wanted = set(only) if only is not None else None
     frame = samples.probe_frame() if not isinstance(samples, pd.DataFrame) else samples
     series = frame[frame["probe"] == probe]
     marks, last = [], None
     for t, value in zip(series["t"], series["value"], strict=True):
-        if last is not None and value != last:
+        if last is not None and value != last and (wanted is None or value in wanted):
             marks.append((float(t), text.format(probe=probe, value=value)))
         last = value
     return marks

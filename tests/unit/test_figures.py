@@ -200,3 +200,9 @@ def test_the_palette_gives_each_function_and_queue_a_colour_of_its_own() -> None
         catalog.HIGH_VALUE_QUEUE_COMPONENT,
     ]
     assert len({SERIES_COLOURS[name] for name in named}) == len(named)
+
+
+def test_probe_changes_can_keep_only_the_values_that_matter() -> None:
+    probes = pd.DataFrame({"t": [0, 1, 2], "probe": "status", "value": ["not placed", "PENDING", "CONFIRMED"]})
+
+    assert plots.probe_changes(probes, "status", text="{value}", only=("CONFIRMED", "REJECTED")) == [(2.0, "CONFIRMED")]
