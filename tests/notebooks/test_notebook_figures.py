@@ -126,7 +126,7 @@ def test_a_poison_order_is_retried_then_lands_in_the_dlq(series_run, notebook, c
 
 def test_06_the_dlq_metric_fills_after_the_poison_order_and_empties_after_the_redrive(series_run):
     (panel,) = figure(series_run, "06_alerts_observability", "5c0b27ec")["axes"]
-    dlq = line(panel, "order-dlq: visible")
+    dlq = line(panel, "DLQ")
     marks = {mark["text"]: mark["x"] for mark in panel["marks"]}
     points = list(zip(dlq["x"], dlq["y"], strict=True))
     filled = next(x for x, y in points if y >= 1)
