@@ -206,3 +206,13 @@ def test_probe_changes_can_keep_only_the_values_that_matter() -> None:
     probes = pd.DataFrame({"t": [0, 1, 2], "probe": "status", "value": ["not placed", "PENDING", "CONFIRMED"]})
 
     assert plots.probe_changes(probes, "status", text="{value}", only=("CONFIRMED", "REJECTED")) == [(2.0, "CONFIRMED")]
+
+
+@pytest.mark.parametrize(
+    "module_name", ["helpers.pipeline.palette", "helpers.learn.views", "helpers.ops.logs", "helpers.core.progress"]
+)
+def test_doctests(module_name: str) -> None:
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(module_name)).failed == 0
