@@ -64,7 +64,8 @@ def levels(values: list[float | None]) -> list[float]:
 def test_every_plot_has_its_legend_outside_integer_counts_and_the_series_colours(series_run, notebook):
     assert series_run.returncode == 0, series_run.failure()
     shown = figures_of(series_run.notebook(f"{notebook}.ipynb"))
-    assert sorted(shown) == sorted(FIGURES[notebook]), "the notebook's plots changed: update FIGURES"
+    missing = sorted(set(FIGURES[notebook]) - set(shown))
+    assert not missing, f"cells that no longer show their figure (with its data): {missing}"
     for cell_id, figures in shown.items():
         for panel in (panel for data in figures for panel in data["axes"]):
             where = f"{notebook} {cell_id} {panel['title'] or panel['ylabel']!r}"
