@@ -352,30 +352,6 @@ def metric_lines_plot(
     return fig
 
 
-def queue_metrics_plot(
-    frame: pd.DataFrame,
-    panels: Mapping[str, Sequence[str]],
-    *,
-    title: str,
-    markers: Mapping[str, Any] | None = None,
-    period: float | None = None,
-) -> Figure:
-    """Several gauges, one panel each (``{panel title: [labels]}``), sharing the time axis and the markers."""
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 + 1.6 * len(panels)), sharex=True, squeeze=False)
-    for ax, (panel, wanted) in zip(axes[:, 0], panels.items(), strict=True):
-        _metric_panel(ax, frame, list(wanted), kind="step", period=period)
-        for text, moment in (markers or {}).items():
-            _mark(ax, moment, text)
-        ax.set(title=panel, ylabel="messages")
-        _legend_outside(ax)
-    fig.suptitle(title)
-    axes[-1, 0].set_xlabel("time (UTC)")
-    axes[-1, 0].xaxis.set_major_formatter(_time_formatter())
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
-
-
 def _metric_panel(ax: Axes, frame: pd.DataFrame, wanted: list[str], *, kind: str, period: float | None) -> None:
     offsets = _stem_offsets(frame, wanted) if kind == "stem" else {}
     shift = pd.Timedelta(seconds=period if period is not None else _period_seconds(frame)) if kind == "step" else None
@@ -389,8 +365,19 @@ def _metric_panel(ax: Axes, frame: pd.DataFrame, wanted: list[str], *, kind: str
         _draw(ax, series, label, kind, colour=colour_of(label), offset=offsets.get(label), shift=shift)
     if not values:
         _say(ax, "no data points in this window")
-    else:
-        _integer_counts(ax, values)
+        return
+    _integer_counts(ax, values)
+    if max(float(v) for v in values) == 0:
+        ax.text(
+            0.5,
+            0.55,
+            "0 at every sample in this window (what comes and goes between two samples never shows)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize="small",
+            color="#57606a",
+        )
 
 
 def lambda_metrics_plot(frame: pd.DataFrame, *, title: str = "Lambda: invocations, errors, duration") -> Figure:

@@ -216,3 +216,11 @@ def test_doctests(module_name: str) -> None:
     import importlib
 
     assert doctest.testmod(importlib.import_module(module_name)).failed == 0
+
+
+def test_a_gauge_at_zero_throughout_says_why_it_may_miss_what_happened() -> None:
+    frame = pd.DataFrame({"timestamp": [at(0), at(5)], "label": "order-queue: in flight", "value": [0.0, 0.0]})
+    (panel,) = plots.figure_data(plots.metric_lines_plot(frame, title="order-queue", period=5))["axes"]
+
+    assert any(text.startswith("0 at every sample") for text in panel["texts"])
+    assert lines_by_label(panel)["order-queue: in flight"]["y"] == [0.0, 0.0]
