@@ -85,7 +85,7 @@ def test_02_the_queue_depth_rises_by_the_burst_and_stays_while_no_worker_exists(
 
     assert depth[-1] - depth[0] >= 20, depth  # the 20 orders arrived while it sampled
     assert depth == sorted(depth), f"nothing consumes order-queue in 02, yet its depth fell: {depth}"
-    assert len(levels(depth)) >= 3, f"the rise happened between two samples: {depth}"
+    assert depth[1] < depth[-1], f"the sampling began after the burst: {depth}"
     assert [mark["text"] for mark in panel["marks"]][:2] == ["burst starts", "last order accepted"]
 
 
