@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.orderlab-installed
+# checkov pins older boto3/botocore than the lab needs, so it gets a virtualenv of its own
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP   := .venv-checkov/.installed-$(CHECKOV_VERSION)
 
-.PHONY: install run test test-fast test-py312 test-py313 lint bench lab clean-lab cloud-stop
+.PHONY: install checkov run test test-fast test-py312 test-py313 lint bench lab clean-lab cloud-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,16 +17,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## checkov (notebook 08's security review) in its own virtualenv .venv-checkov
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --upgrade pip
+	.venv-checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV_STAMP)
+
+checkov: $(CHECKOV_STAMP)
+
 ## the main job: the whole series headless on the local cloud -> runs/latest/, with a summary
 run: $(STAMP)
-	sh scripts/install-browser.sh || echo "(no browser: notebook 01 shows the page's URL without a screenshot)"
+	sh scripts/install-browser.sh || echo "(no browser: the notebooks show the order page's URL and place their orders through the API instead)"
 	$(BIN)/orderlab run
 
 ## unit, integration, conformance, notebook and browser tests (starts and stops its own local cloud);
-## installs Debian's chromium + chromedriver first (scripts/install-browser.sh), so the browser tests run
-test: $(STAMP)
+## installs Debian's chromium + chromedriver first (scripts/install-browser.sh), so the browser tests run,
+## and checkov (make checkov), so the template's security review runs
+test: $(STAMP) $(CHECKOV_STAMP)
 	sh scripts/install-browser.sh
-	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --enforce-iam
+	ORDERLAB_REQUIRE_BROWSER=1 ORDERLAB_REQUIRE_CHECKOV=1 $(BIN)/python -m pytest --enforce-iam
 
 ## the inner loop (docs/testing.md): unit, conformance and the fast integration tests on the local
 ## cloud — no notebook series, no browser, nothing marked slow; `make test` still runs everything

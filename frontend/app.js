@@ -7,7 +7,8 @@
  * - Everything shown that came from the user or the API is set with textContent (never innerHTML).
  * - POST ${apiUrl}/orders carries an Idempotency-Key: a double click or a retry of the same form
  *   never creates a second order (the API replays the first answer).
- * - After a 201 the page polls GET ${apiUrl}/orders/{id} (bounded) until CONFIRMED or REJECTED.
+ * - After a 201 the page polls GET ${apiUrl}/orders/{id} (bounded) until CONFIRMED or REJECTED; a
+ *   high-value order (valueTier HIGH) is followed until the high-value route marks its priority too.
  *
  * Query parameters (for tests and demos): ?novalidate=1 skips the client-side checks so the API's
  * own 400 answer can be seen; ?pollms=<ms> and ?polltries=<n> change the polling.
@@ -363,7 +364,7 @@
       `Could not reach the order API at ${apiUrl} (${error && error.message ? error.message : error}).`,
       "Either the API is not running, or the browser blocked the request because the API does not allow " +
         `this page's origin (${window.location.origin}) in its CORS settings.`,
-      "Publish the page with helpers.frontend.publish_frontend(lab, api_url): it sets the API's allowed origin to the page's.",
+      "Publish the page with helpers.learn.page.publish_frontend(lab, api_url): it sets the API's allowed origin to the page's.",
       "Clicking “Place order” again is safe: it resends the same request with the same Idempotency-Key.",
     ];
   }
@@ -470,12 +471,46 @@
     }
   }
 
+  /** The high-value facts: "P1 · VIP" once the route marked it, "waiting…" before; hidden otherwise. */
+  function renderPriority(valueTier, priority, customerTier) {
+    const row = document.querySelectorAll(".priority-row");
+    const value = $("order-priority");
+    if (priority) {
+      value.textContent = customerTier ? `${priority} · customer tier ${customerTier}` : String(priority);
+      value.dataset.priority = String(priority);
+    } else {
+      value.textContent = "high value: waiting for the priority mark…";
+      value.dataset.priority = "";
+    }
+    for (const node of row) show(node, Boolean(priority) || valueTier === "HIGH");
+  }
+
+  /** What the worker noted on an order it failed on (attempts, last error): a poison order's story. */
+  function renderFailures(failedAttempts, lastError) {
+    const note = $("failure-note");
+    const attempts = Number.parseInt(failedAttempts, 10);
+    if (!Number.isFinite(attempts) || attempts < 1) {
+      note.replaceChildren();
+      note.dataset.attempts = "";
+      show(note, false);
+      return;
+    }
+    note.replaceChildren(
+      el("strong", null, `The worker failed on it ${attempts} time${attempts === 1 ? "" : "s"}`),
+      document.createTextNode(lastError ? ` — last error: ${lastError}` : ""),
+    );
+    note.dataset.attempts = String(attempts);
+    show(note, true);
+  }
+
   function showOrder(entry) {
     lastOrderId = entry.orderId;
     $("order-id").textContent = entry.orderId;
     $("order-customer").textContent = entry.customerName || "";
     $("order-amount").textContent = formatAmount(entry.currency, entry.total);
     renderStatus(entry.status, entry.statusReason);
+    renderPriority(entry.valueTier, entry.priority, entry.customerTier);
+    renderFailures(entry.failedAttempts, entry.lastError);
     show($("current-order"), true);
     show($("no-order"), false);
   }
@@ -489,6 +524,7 @@
       createdAt: created.createdAt,
       status: created.status || "PENDING",
       statusReason: null,
+      valueTier: created.valueTier || null,
     };
     upsertRecent(entry, true);
     showOrder(entry);
@@ -518,6 +554,8 @@
     show(again, false);
     detail.dataset.state = "polling";
     let status = "PENDING";
+    let awaitingPriority = false;
+    let failedAttempts = 0;
     const started = performance.now();
     for (let attempt = 1; attempt <= pollMaxTries; attempt++) {
       // 250 ms, 500 ms, then every pollIntervalMs: most orders are decided within a second.
@@ -532,16 +570,25 @@
       }
       if (token !== trackToken) return;
       if (reply.status === 200 && reply.body) {
-        status = String(reply.body.status || "UNKNOWN");
-        renderStatus(status, reply.body.statusReason);
-        upsertRecent({ orderId, status, statusReason: reply.body.statusReason || null,
-                       total: reply.body.total, currency: reply.body.currency }, false);
-        if (FINAL_STATUSES.has(status)) {
+        const order = reply.body;
+        status = String(order.status || "UNKNOWN");
+        renderStatus(status, order.statusReason);
+        renderPriority(order.valueTier, order.priority, order.customerTier);
+        renderFailures(order.failedAttempts, order.lastError);
+        upsertRecent({ orderId, status, statusReason: order.statusReason || null, total: order.total,
+                       currency: order.currency, valueTier: order.valueTier || null,
+                       priority: order.priority || null, customerTier: order.customerTier || null }, false);
+        // A high-value order is done once its priority is marked too (notebook 04's route).
+        awaitingPriority = order.valueTier === "HIGH" && !order.priority;
+        failedAttempts = Number.parseInt(order.failedAttempts, 10) || 0;
+        if (FINAL_STATUSES.has(status) && !awaitingPriority) {
           detail.textContent = `Final status after ${attempt} check${attempt === 1 ? "" : "s"}.`;
           detail.dataset.state = "final";
           return;
         }
-        detail.textContent = `${status} — check ${attempt} of ${pollMaxTries}, every ${pollIntervalMs / 1000} s…`;
+        detail.textContent = FINAL_STATUSES.has(status)
+          ? `${status} — waiting for the high-value route to mark its priority (check ${attempt} of ${pollMaxTries})…`
+          : `${status} — check ${attempt} of ${pollMaxTries}, every ${pollIntervalMs / 1000} s…`;
       } else {
         const message = reply.body && reply.body.message ? reply.body.message : "";
         detail.textContent = `Check ${attempt} of ${pollMaxTries}: HTTP ${reply.status} ${message}`.trim();
@@ -549,10 +596,21 @@
     }
     if (token !== trackToken) return;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    if (FINAL_STATUSES.has(status) && awaitingPriority) {
+      detail.textContent =
+        `Final status ${status}; no priority mark after ${pollMaxTries} checks (${seconds} s): ` +
+        "the high-value route (notebook 04) is not deployed, or the mark is still on its way.";
+      detail.dataset.state = "final";
+      show(again, true);
+      return;
+    }
     detail.textContent =
-      `Timed out: still ${status} after ${pollMaxTries} checks (${seconds} s). ` +
-      "The order is safely stored; it may still be retried by the pipeline, or the next steps " +
-      "(notebooks 02 and 03) are not deployed yet.";
+      `Timed out: still ${status} after ${pollMaxTries} checks (${seconds} s). The order is safely stored; ` +
+      (failedAttempts
+        ? `the worker has failed on it ${failedAttempts} time${failedAttempts === 1 ? "" : "s"} so far and the queue ` +
+          "retries it; once the queue's receive limit is reached, its message waits in the dead-letter queue, " +
+          "unchanged, until it is redriven (notebook 05)."
+        : "it may still be retried by the pipeline, or the next steps (notebooks 02 and 03) are not deployed yet.");
     detail.dataset.state = "timeout";
     show(again, true);
   }
@@ -604,6 +662,7 @@
       line.appendChild(el("span", `status status-${String(entry.status || "unknown").toLowerCase()}`, entry.status || "?"));
       line.appendChild(el("span", "recent-name", entry.customerName || "(no name)"));
       line.appendChild(el("span", "recent-total", formatAmount(entry.currency, entry.total)));
+      if (entry.priority) line.appendChild(el("span", "priority", entry.priority));
       line.appendChild(el("code", "recent-id", entry.orderId.slice(0, 8)));
       line.addEventListener("click", () => {
         showOrder(entry);
@@ -649,7 +708,7 @@
       if (config.prefix) $("lab-prefix").textContent = `(prefix ${config.prefix})`;
     } else {
       showSetupError("This page has no API URL. ",
-        "config.js is missing or empty: publish the page with helpers.frontend.publish_frontend(lab, api_url), " +
+        "config.js is missing or empty: publish the page with helpers.learn.page.publish_frontend(lab, api_url), " +
         "which writes window.ORDERLAB_CONFIG = {apiUrl: …} next to it.");
     }
     try {
@@ -657,7 +716,7 @@
     } catch (error) {
       showSetupError("This page cannot read the API's description. ",
         `${OPENAPI_URL}: ${error && error.message ? error.message : error}. Publish the page with ` +
-        "helpers.frontend.publish_frontend(lab, api_url), which writes it next to the page.");
+        "helpers.learn.page.publish_frontend(lab, api_url), which writes it next to the page.");
       document.documentElement.dataset.ready = "true";
       return;
     }

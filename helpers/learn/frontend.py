@@ -1,8 +1,11 @@
-"""Publish the order page (``frontend/``) with the API's URL injected, and let the API accept it (CORS).
+"""The order page (``frontend/``) with the API's URL injected: served locally, or as an S3 website.
 
->>> url = publish_frontend(lab, stack.api.endpoint_url)          # doctest: +SKIP
->>> url                                          # prefix "alice": a port of her own  # doctest: +SKIP
+>>> server = serve_frontend(lab, stack.api.endpoint_url)         # doctest: +SKIP
+>>> server.url                                   # prefix "alice": a port of her own  # doctest: +SKIP
 'http://127.0.0.1:8066/'
+
+Notebooks publish the page with :func:`helpers.learn.page.publish_frontend`, which serves it from a
+process of its own (it outlives the kernel) and sets the API's CORS origin to the page's.
 
 The page itself is static (``index.html``, ``app.js``, ``style.css``); the API URL is not in it.
 It reads ``config.js``, written here at publish time::
@@ -15,8 +18,8 @@ the page takes the operations' paths and its client-side rules from it.
 
 - ``local`` and ``endpoint`` targets: :func:`serve_frontend` copies the page to
   ``$ORDERLAB_HOME/frontend-<port>/`` (never into the repository), writes ``config.js`` there and
-  serves that folder on ``http://127.0.0.1:<port>/`` from a daemon thread of this process (it
-  lives as long as the Python process — the notebook's kernel). Each prefix gets its own port
+  serves that folder on ``http://127.0.0.1:<port>/`` from a daemon thread of the calling process
+  (the page process of :mod:`helpers.learn.page`, or a test). Each prefix gets its own port
   (:func:`preferred_port`: 8000 for the default prefix ``orderlab``, a stable port in 8001-8999
   derived from any other prefix; the next free one if that is taken), so learners sharing a
   machine never overwrite each other's ``config.js``. Idempotent: if the lab's page server for
@@ -25,9 +28,6 @@ the page takes the operations' paths and its client-side rules from it.
 - ``aws`` target: :func:`deploy_frontend_s3` uploads the page to an S3 static-website bucket
   ``<prefix>-frontend-<account id>`` (tagged like every lab resource; public read for the
   objects only) and returns its ``http://<bucket>.s3-website…amazonaws.com/`` address.
-
-:func:`publish_frontend` picks one by target and then sets the HTTP API's CORS allowed origins
-to exactly the page's origin, so a browser lets that page — and only that page — call the API.
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ from helpers.core.naming import DEFAULT_PREFIX
 from helpers.core.paths import FRONTEND_DIR
 from helpers.pipeline.catalog import FRONTEND_COMPONENT
 from helpers.pipeline.openapi import document_for, render
-from helpers.pipeline.step1 import set_api_cors_origin
 
 __all__ = [
     "CONFIG_FILE",
@@ -72,7 +71,6 @@ __all__ = [
     "openapi_json",
     "origin_of",
     "preferred_port",
-    "publish_frontend",
     "serve_frontend",
     "stop_frontend",
 ]
@@ -298,7 +296,7 @@ def serve_frontend(lab: Lab, api_url: str, *, port: int | None = None) -> Fronte
     program or another prefix's page holds it. An explicit ``port``: exactly that one, or
     ``RuntimeError`` if another program or another prefix's page holds it. A page server of the same
     prefix already there is reused (its ``config.js`` rewritten). Does not touch the API's CORS
-    settings: :func:`publish_frontend` does.
+    settings: :func:`helpers.learn.page.publish_frontend` does.
     """
     files = _generated_files(lab, api_url)
     if port is not None:
@@ -395,26 +393,6 @@ def deploy_frontend_s3(lab: Lab, api_url: str) -> str:
     for name, text in files.items():
         site[name] = (text.encode("utf-8"), _CONTENT_TYPES[Path(name).suffix], "no-store")
     return publish_website(lab, frontend_bucket_name(lab), site)
-
-
-# ---------------------------------------------------------------------------------------------
-# one call for the notebooks
-# ---------------------------------------------------------------------------------------------
-
-
-def publish_frontend(lab: Lab, api_url: str, *, port: int | None = None) -> str:
-    """Publish the order page for ``api_url`` and make the API accept calls from it; return the page URL.
-
-    ``aws``: an S3 static website (:func:`deploy_frontend_s3`). ``local``/``endpoint``: a local server
-    on ``http://127.0.0.1:<port>/`` (:func:`serve_frontend`; ``port=None``: this prefix's own port).
-    Then the API's CORS allowed origins become exactly the page's origin.
-    """
-    if lab.target.is_aws:
-        url = deploy_frontend_s3(lab, api_url)
-    else:
-        url = serve_frontend(lab, api_url, port=port).url
-    set_api_cors_origin(lab, origin_of(url))
-    return url
 
 
 def main(argv: list[str] | None = None) -> int:

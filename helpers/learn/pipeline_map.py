@@ -10,8 +10,10 @@ so it works on every target; on AWS, Lambda and API Gateway metrics arrive about
 
 from __future__ import annotations
 
+import base64
 import io
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +46,18 @@ from helpers.pipeline.catalog import (
     STREAM_PROCESSOR,
 )
 
-__all__ = ["EDGES", "NODES", "MapNode", "NodeFigures", "PipelineFigures", "PipelineMap", "draw_map", "read_pipeline"]
+__all__ = [
+    "EDGES",
+    "NODES",
+    "MapFrame",
+    "MapNode",
+    "NodeFigures",
+    "PipelineFigures",
+    "PipelineMap",
+    "draw_map",
+    "figures_text",
+    "read_pipeline",
+]
 
 Kind = Literal["api", "function", "table", "stream", "queue", "dlq", "pipe", "alarms", "topic"]
 Health = Literal["absent", "idle", "ok", "problem"]
@@ -98,6 +111,7 @@ EDGES: tuple[tuple[str, str], ...] = (
 )
 _NODE = {node.key: node for node in NODES}
 _LOCAL_WINDOW = timedelta(seconds=60)
+_RELIST_MISSING = 30.0  # seconds between ListFunctions calls while a function of the map is missing
 _AWS_WINDOW = timedelta(minutes=5)  # AWS publishes Lambda/API metrics about a minute late
 _FILL = {"absent": "#f2f2f2", "idle": "#f7f9fc", "ok": "#e6f4ea", "problem": "#fde2e1"}
 _EDGE = {"absent": "#b0b0b0", "idle": "#7a8a9e", "ok": "#2e7d32", "problem": "#c62828"}
@@ -131,6 +145,8 @@ class _Names:
 
     queue_urls: dict[str, str] = field(default_factory=dict)
     api_id: str | None = None
+    functions: set[str] | None = None  # the prefix's function names (ListFunctions, paginated)
+    functions_listed: float = 0.0  # time.monotonic() of that listing
 
 
 def read_pipeline(lab: Lab, *, window: timedelta | None = None, names: _Names | None = None) -> PipelineFigures:
@@ -142,7 +158,7 @@ def read_pipeline(lab: Lab, *, window: timedelta | None = None, names: _Names | 
     nodes = {node.key: NodeFigures() for node in NODES}
     _read_queues(lab, names, nodes)
     metrics = _read_metrics(lab, names, nodes, start=now - window, end=now)
-    _read_functions(lab, metrics, nodes)
+    _read_functions(lab, names, metrics, nodes)
     _read_api(names, metrics, nodes)
     _read_pipe(lab, nodes)
     _read_alarms(lab, nodes)
@@ -212,8 +228,8 @@ def _read_metrics(
     return found
 
 
-def _read_functions(lab: Lab, metrics: Mapping[str, list[float]], nodes: dict[str, NodeFigures]) -> None:
-    existing = _existing_functions(lab)
+def _read_functions(lab: Lab, names: _Names, metrics: Mapping[str, list[float]], nodes: dict[str, NodeFigures]) -> None:
+    existing = _existing_functions(lab, names)
     for node in _function_nodes():
         if lab.name(node.component) not in existing:
             continue
@@ -231,14 +247,23 @@ def _read_functions(lab: Lab, metrics: Mapping[str, list[float]], nodes: dict[st
         figures.health = "problem" if errors else ("ok" if invocations else "idle")
 
 
-def _existing_functions(lab: Lab) -> set[str]:
+def _existing_functions(lab: Lab, names: _Names) -> set[str]:
+    """The prefix's functions, listed once per map; again at most every :data:`_RELIST_MISSING`
+    seconds while one of the map's functions is not there yet (ListFunctions pages through the
+    whole account, too slow and too throttled on AWS for every frame)."""
+    wanted = {lab.name(node.component) for node in _function_nodes()}
+    cached = names.functions
+    if cached is not None and (wanted <= cached or time.monotonic() - names.functions_listed < _RELIST_MISSING):
+        return cached
     paginator = lab.client("lambda").get_paginator("list_functions")
-    return {
+    names.functions = {
         fn["FunctionName"]
         for page in paginator.paginate()
         for fn in page.get("Functions", [])
         if fn["FunctionName"].startswith(f"{lab.prefix}-")
     }
+    names.functions_listed = time.monotonic()
+    return names.functions
 
 
 def _read_api(names: _Names, metrics: Mapping[str, list[float]], nodes: dict[str, NodeFigures]) -> None:
@@ -469,7 +494,36 @@ class PipelineMap:
         self.stop()
 
 
-def _image(figures: PipelineFigures) -> Any:
-    from IPython.display import Image
+class MapFrame:
+    """One frame for IPython: the drawn map (``image/png``) and the same figures as text
+    (``text/plain``, one line per part), so a saved notebook and a test can read the values too."""
 
-    return Image(_png(draw_map(figures)), format="png")
+    def __init__(self, figures: PipelineFigures) -> None:
+        self.png = _png(draw_map(figures))
+        self.text = figures_text(figures)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"image/png": base64.b64encode(self.png).decode("ascii"), "text/plain": self.text}
+
+
+def figures_text(figures: PipelineFigures) -> str:
+    """The map as text: ``HTTP API: 6 requests; 0 4xx · 0 5xx`` for each deployed part.
+
+    >>> from datetime import UTC
+    >>> nodes = {node.key: NodeFigures() for node in NODES}
+    >>> nodes["api"] = NodeFigures(True, {"requests": 6}, ["6 requests", "0 4xx · 0 5xx"], "ok")
+    >>> print(figures_text(PipelineFigures(datetime(2026, 1, 1, tzinfo=UTC), timedelta(seconds=60), nodes)))
+    pipeline map at 00:00:00 UTC (figures over the last 60 s)
+    HTTP API: 6 requests; 0 4xx · 0 5xx
+    """
+    seconds = figures.window.total_seconds()
+    lines = [f"pipeline map at {figures.at:%H:%M:%S} UTC (figures over the last {seconds:.0f} s)"]
+    for node in NODES:
+        part = figures.nodes[node.key]
+        if part.present:
+            lines.append(f"{node.title}: {'; '.join(part.lines)}")
+    return "\n".join(lines)
+
+
+def _image(figures: PipelineFigures) -> MapFrame:
+    return MapFrame(figures)

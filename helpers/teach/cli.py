@@ -4,7 +4,9 @@ orderlab cloud start|stop|status|reset   the local cloud (start prints the endpo
 orderlab run [-p NAME VALUE ...]   the whole series headless -> runs/latest/, with a summary
 orderlab class --learners N        the series for N learner prefixes at once -> runs/class-<time>/report.html
 orderlab grade --prefix P          which steps a prefix has deployed correctly
+orderlab page start|stop|status [--prefix P]   the order page, served by a process of its own
 orderlab clean [--prefix P]        delete everything the lab created (by tag), verify none remains
+                                   (and stop the prefix's order page)
 orderlab cleanup --class [DIR]     the same for every learner of a class run
 orderlab iac export [--prefix P] [-o FILE]   the pipeline as an AWS SAM template (default infra/template.yaml)
 orderlab iac deploy --prefix P     deploy it as stack P-order-pipeline (change set), print its outputs
@@ -15,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import localcloud
 from helpers.core.lab import Lab
+from helpers.core.naming import DEFAULT_PREFIX
 from helpers.core.paths import REPO_ROOT
 from helpers.core.target import TargetError, resolve_target
 
@@ -97,6 +101,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results = run_series(output_dir, parameters)
     finally:
         if target.is_local and not was_running and not args.keep_cloud:
+            from helpers.learn.page import stop_page  # imported on use (see the top)
+
+            stop_page(parameters.get("prefix") or _default_prefix())
             localcloud.stop()
     print()
     print(summary_table(results))
@@ -164,6 +171,10 @@ def _cmd_class(args: argparse.Namespace) -> int:
         )
     finally:
         if target.is_local and not was_running and not args.keep_cloud:
+            from helpers.learn.page import stop_page  # imported on use (see the top)
+
+            for prefix in prefixes:
+                stop_page(prefix)
             localcloud.stop()
     for learner in run.learners:
         print(f"\n{learner.prefix}: {'passed' if learner.ok else 'FAILED'} ({learner.seconds:.1f} s)")
@@ -197,12 +208,44 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0 if all(len(r.done) == len(r.steps) for r in reports) else 1
 
 
+def _default_prefix() -> str:
+    return os.environ.get("ORDERLAB_PREFIX") or DEFAULT_PREFIX
+
+
+def _cmd_page(args: argparse.Namespace) -> int:
+    from helpers.learn.page import page_status, publish_frontend, stop_page  # imported on use (see the top)
+    from helpers.pipeline.step1 import ingestion_status
+
+    if args.action == "stop":
+        prefix = args.prefix or _default_prefix()
+        print(f"order page of prefix {prefix!r} {'stopped' if stop_page(prefix) else 'was not running'}")
+        return 0
+    if args.action == "status":
+        prefix = args.prefix or _default_prefix()
+        running = page_status(prefix)
+        print(running.describe() if running else f"order page of prefix {prefix!r} is not running")
+        return 0 if running else 3
+    lab = Lab.connect(args.target, args.prefix)
+    orders_url = ingestion_status(lab)["api"]["orders_url"]
+    if not orders_url:
+        print(f"prefix {lab.prefix!r} has no order API yet: run notebook 01 (step 1) first", file=sys.stderr)
+        return 1
+    url = publish_frontend(lab, orders_url.removesuffix("/orders"), port=args.port)
+    running = page_status(lab.prefix)
+    print(running.describe() if running else f"order page of prefix {lab.prefix!r} on {url}")
+    print(url)
+    return 0
+
+
 def _cmd_clean(args: argparse.Namespace) -> int:
     if args.class_dir is not None:
         return _clean_class(args)
-    from helpers.ops.cleanup import destroy_lab  # imported on use (see the top)
+    from helpers.learn.page import stop_page  # imported on use (see the top)
+    from helpers.ops.cleanup import destroy_lab
 
     lab = Lab.connect(args.target, args.prefix)
+    if stop_page(lab.prefix):
+        print(f"Stopped the order page of prefix {lab.prefix!r}")
     print(f"Deleting every resource tagged for prefix {lab.prefix!r} on {lab.target.describe()} ...")
     report = destroy_lab(lab)
     for item in report.deleted:
@@ -397,6 +440,19 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--steps", help="only these steps, comma-separated (e.g. 01,02)")
     grade.add_argument("--json", action="store_true", help="print JSON instead of text")
     grade.set_defaults(func=_cmd_grade)
+
+    page = sub.add_parser(
+        "page",
+        help="start, stop or inspect the order page (a process of its own, one port per prefix)",
+        description="The order page for a prefix's API (deployed by notebook 01), served locally by a process "
+        "that outlives the notebooks' kernels; start is idempotent and sets the API's CORS origin to the page's. "
+        "On aws, start publishes the page as an S3 website instead.",
+    )
+    page.add_argument("action", choices=["start", "stop", "status"])
+    page.add_argument("--prefix", default=None, help="the learner prefix (default ORDERLAB_PREFIX or orderlab)")
+    page.add_argument("--target", default=None, help="local (default), aws or endpoint")
+    page.add_argument("--port", type=int, default=None, help="start: default the prefix's own port (8000 for orderlab)")
+    page.set_defaults(func=_cmd_page)
 
     clean = sub.add_parser(
         "clean", aliases=["cleanup"], help="delete everything the lab created and verify none remains"

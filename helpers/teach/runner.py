@@ -32,6 +32,7 @@ from helpers.core.naming import validate_prefix
 from helpers.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 from helpers.core.progress import HEADLESS_ENV
 from helpers.core.target import resolve_target
+from helpers.learn.page import stop_page
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.teach.grade import STEPS, grade_lab
@@ -174,6 +175,7 @@ def select_notebooks(steps: Iterable[str] | None) -> list[Path]:
 def cleanup_prefix(target: str | None, prefix: str) -> dict[str, Any]:
     """Delete every resource of ``prefix`` (by tag) and verify none remains: ``{"ok", "deleted", …}``."""
     lab = Lab.connect(target, prefix)
+    stop_page(prefix)
     report = destroy_lab(lab)
     remaining = find_lab_resources(lab)  # verified by a fresh search, not taken on trust
     return {

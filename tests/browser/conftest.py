@@ -222,8 +222,8 @@ def jupyterlab(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     Kernels talk to the session's local cloud (``ORDERLAB_PORT``) with a prefix of their own
     (``ORDERLAB_PREFIX``); the copy keeps the repository's notebooks untouched. At the end every
-    kernel and the server are shut down, the prefix's resources deleted, and no JupyterLab or
-    kernel process of this session may remain.
+    kernel and the server are shut down, the prefix's order page stopped and its resources deleted,
+    and no JupyterLab or kernel process of this session may remain.
     """
     import shutil
     import uuid
@@ -246,8 +246,10 @@ def jupyterlab(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         forced = server.stop()
         left = jupyter_processes(os.environ[SESSION_MARKER])
         from helpers import Lab
+        from helpers.learn.page import stop_page
         from helpers.ops.cleanup import destroy_lab
 
+        stop_page(prefix)  # notebook 01 started the prefix's order page, in a process of its own
         report = destroy_lab(Lab.connect(prefix=prefix))
         assert not left, f"JupyterLab or kernel processes left running: {left}"
         assert not forced, f"had to kill processes JupyterLab left behind: {forced}\n{server.log_tail()}"

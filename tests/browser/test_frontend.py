@@ -1,17 +1,19 @@
 """The order page (frontend/) in a real headless Chromium, against the real local API and pipeline.
 
 Deploys steps 1-3 and 5 (``deploy_pipeline``) so orders reach CONFIRMED / REJECTED, publishes the
-page with ``publish_frontend`` on a free port (the API's CORS origin follows it), then drives the
-page through chromedriver: a valid order reaches CONFIRMED (a double click makes one order),
-client-side validation stops a bad order before it is sent (with the rules of the served
-``openapi.json``), the API's 400 is shown next to the fields (``?novalidate=1``), an XSS attempt is
-displayed as text, a REJECTED order shows its reason, and a copy of the page on another origin is
-refused by CORS. Every wait is bounded; a screenshot of each state goes to ``test-artifacts/browser/``.
+page with ``publish_frontend`` on a free port (served by a page process of its own; the API's CORS
+origin follows it), then drives the page through chromedriver: a valid order reaches CONFIRMED (a
+double click makes one order), client-side validation stops a bad order before it is sent (with the
+rules of the served ``openapi.json``), the API's 400 is shown next to the fields (``?novalidate=1``),
+an XSS attempt is displayed as text, a REJECTED order shows its reason, a copy of the page on another origin is
+refused by CORS, and — with step 4 deployed last — a high-value order shows its priority. Every
+wait is bounded; a screenshot of each state goes to ``test-artifacts/browser/``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,10 +35,9 @@ from helpers.learn.frontend import (
     deploy_frontend_s3,
     frontend_bucket_name,
     origin_of,
-    publish_frontend,
     serve_frontend,
-    stop_frontend,
 )
+from helpers.learn.page import page_status, publish_frontend, stop_page
 from helpers.pipeline.openapi import DOCUMENT_PATH
 from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
@@ -64,7 +65,7 @@ def stack(lab: Lab, site_port: int) -> PipelineStack:
 def site(lab: Lab, stack: PipelineStack, site_port: int) -> Iterator[str]:
     url = publish_frontend(lab, stack.api.endpoint_url, port=site_port)
     yield url
-    stop_frontend(site_port)
+    stop_page(lab.prefix)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +170,7 @@ class Page:
     def wait_status(self, wanted: str, *, timeout: float = FINAL_TIMEOUT) -> None:
         self.wait(lambda d: self.status() == wanted, timeout=timeout, what=f"status {wanted}")
 
-    def wait_banner(self, kind: str, *, contains: str = "", timeout: float = 15) -> str:
+    def wait_banner(self, kind: str, *, contains: str = "", timeout: float = FINAL_TIMEOUT) -> str:
         def ready(_: Any) -> bool:
             banner = self.el("form-message")
             return (
@@ -229,7 +230,9 @@ def test_local_server_serves_a_copy_and_is_idempotent(
     lab: Lab, stack: PipelineStack, site: str, site_port: int
 ) -> None:
     again = serve_frontend(lab, stack.api.endpoint_url, port=site_port)
-    assert again.url == site and again.owned
+    page_process = page_status(lab.prefix)
+    assert page_process is not None and page_process.pid != os.getpid() and page_process.url == site
+    assert again.url == site and not again.owned, "the page process's server is reused, not replaced"
     assert not again.root.is_relative_to(FRONTEND_DIR), "config.js goes into a served copy, not frontend/"
     config = requests.get(f"{site}config.js", timeout=5)
     assert config.status_code == 200 and stack.api.endpoint_url in config.text
@@ -494,3 +497,34 @@ def test_page_on_another_origin_is_refused_by_cors(
     assert page.status() == ""
     time.sleep(0.5)  # nothing arrives late either
     assert table_count(lab, stack) == before
+
+
+def test_high_value_order_shows_its_priority(lab: Lab, stack: PipelineStack, site: str, page: Page) -> None:
+    """Step 4 on top (last: it changes create_order); the page follows a high-value order until its priority mark."""
+    from helpers.pipeline.step4 import deploy_high_value_routing
+
+    deploy_high_value_routing(lab, threshold=1000, p1_total=5000)
+    page.open(site)
+    page.fill(customer_id="cust-hv-1", name="Big Spender", items=[("LAPTOP-9", "3", "2000.00")])
+    page.submit()
+    page.wait_status("CONFIRMED")
+    page.wait(
+        lambda d: page.el("status-detail").get_attribute("data-state") == "final",
+        timeout=FINAL_TIMEOUT,
+        what="the high-value order to be final with its priority",
+    )
+    page.shot("09-high-value-priority")
+
+    assert page.el("order-priority").is_displayed()
+    assert page.el("order-priority").get_attribute("data-priority") == "P1"
+    assert page.text("order-priority").startswith("P1")
+    stored = OrdersApi(stack.api.endpoint_url).get(page.text("order-id")).json
+    assert stored["valueTier"] == "HIGH" and stored["priority"] == "P1"
+    assert "P1" in page.text("recent-orders")
+
+    page.open(site)  # a small order: no priority row at all
+    page.fill(customer_id="cust-hv-2", name="Small Spender", items=[("PEN-7", "1", "1.99")])
+    page.submit()
+    page.wait_status("CONFIRMED")
+    page.wait(lambda d: page.el("status-detail").get_attribute("data-state") == "final", what="the final status")
+    assert not page.el("order-priority").is_displayed()

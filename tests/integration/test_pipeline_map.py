@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from cloudtest import own_prefix
 
+from helpers.core.calls import recording
 from helpers.core.waiters import wait_until
 from helpers.learn.demo import send_burst
 from helpers.learn.pipeline_map import NODES, PipelineMap, draw_map, read_pipeline
@@ -63,6 +64,19 @@ def test_the_map_counts_what_flows_through_the_pipeline(mapped) -> None:
     assert set(figures["order-queue"].values) == {"visible", "in_flight"}
     texts = " ".join(text.get_text() for text in draw_map(final).axes[0].texts)
     assert f"{final['api'].values['requests']} requests" in texts and "RUNNING" in texts
+
+
+def test_a_map_lists_the_functions_once_not_on_every_frame(mapped) -> None:
+    live = PipelineMap(mapped)
+    with recording(mapped) as first:
+        live.refresh()
+    with recording(mapped) as later:
+        live.refresh()
+        live.refresh()
+    assert "ListFunctions" in first.operations()
+    assert [call.operation for call in later].count("ListFunctions") == 0
+    assert [call.operation for call in later].count("GetMetricData") == 2, "each frame still reads the metrics"
+    assert live.last is not None and live.last["order-worker"].present
 
 
 def test_a_message_in_the_dlq_turns_its_part_red(mapped) -> None:

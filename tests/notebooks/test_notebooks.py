@@ -12,6 +12,7 @@ notebooks' default parameters), and these tests read that run:
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -118,3 +119,55 @@ def test_step_notebooks_follow_the_conventions(name):
     from helpers.learn.exercises import convention_problems
 
     assert convention_problems(nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)) == []
+
+
+# The cell that starts each notebook's live pipeline map; its one output is updated in place.
+MAP_CELLS = {"03_sqs_workers": "3b25fdea", "04_high_value_pipes": "8a296ae6", "05_dead_letter_queue": "49d0fa3d",
+             "06_alerts_observability": "b123a72e", "07_load_and_chaos": "07-map-start"}
+# The cell that places an order through the order page, and what its final state must show.
+PAGE_CELLS = {"03_sqs_workers": ("03-page-order", ["is REJECTED", "reason: customer cust-666"]),
+              "04_high_value_pipes": ("04-page-order", ["is CONFIRMED", "priority P1"]),
+              "05_dead_letter_queue": ("05-page-order", ["is PENDING", "in the DLQ now"])}
+
+
+def _cell(path: Path, cell_id: str):
+    notebook = nbformat.read(path, as_version=4)
+    return next(cell for cell in notebook.cells if cell.get("id") == cell_id)
+
+
+def map_frame_problems(path: Path, cell_id: str) -> list[str]:
+    """What is wrong with the map's saved last frame in an executed notebook ([] = one frame, drawn, with traffic)."""
+    frames = [out for out in _cell(path, cell_id).outputs if out.get("output_type") in ("display_data", "update_display_data")]
+    if len(frames) != 1:
+        return [f"{len(frames)} map outputs (one, updated in place, expected)"]
+    data = frames[0].get("data", {})
+    text = data.get("text/plain", "")
+    problems = [] if data.get("image/png") else ["no image/png frame"]
+    if not text.startswith("pipeline map at"):
+        problems.append(f"no figures as text: {text[:80]!r}")
+    elif not any(int(n) for n in re.findall(r"(\d+) (?:requests|invocations)", text)):
+        problems.append(f"the last frame shows no traffic at all: {text!r}")
+    return problems
+
+
+def page_order_problems(path: Path, cell_id: str, expected: list[str]) -> list[str]:
+    """What is wrong with an order placed through the page in an executed notebook ([] = a screenshot of
+    its final state, or — without a browser — the note saying so, and the facts ``expected``)."""
+    cell = _cell(path, cell_id)
+    text = "\n".join(out.get("text", "") for out in cell.outputs if out.get("output_type") == "stream")
+    images = [out for out in cell.outputs if "image/png" in out.get("data", {})]
+    problems = [f"missing {fact!r}" for fact in expected if fact not in text]
+    if "placed through the order page in headless Chromium" in text:
+        problems += [] if len(images) == 1 else [f"{len(images)} screenshots (one expected)"]
+    elif "placed via the API" not in text or "open http" not in text:
+        problems.append("neither a screenshot of the page nor the note saying why not")
+    return problems
+
+
+def test_the_live_map_and_the_order_page_leave_their_last_frame_in_the_run(series_run):
+    assert series_run.returncode == 0, series_run.failure()
+    for name, cell_id in MAP_CELLS.items():
+        if cell_id is not None:
+            assert map_frame_problems(series_run.notebook(f"{name}.ipynb"), cell_id) == [], name
+    for name, (cell_id, expected) in PAGE_CELLS.items():
+        assert page_order_problems(series_run.notebook(f"{name}.ipynb"), cell_id, expected) == [], name
