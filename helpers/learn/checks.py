@@ -22,9 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tqdm.auto import tqdm
-
 from helpers.core.errors import FriendlyError
+from helpers.core.progress import progress_bar
 from helpers.core.waiters import WaitTimeout, wait_until
 
 T = TypeVar("T")
@@ -115,7 +114,7 @@ def wait_for(
     if timeout < 0:
         raise ValueError(f"timeout must be >= 0, got {timeout}")
     start = time.monotonic()
-    bar: Any = tqdm(
+    bar: Any = progress_bar(
         total=round(timeout),
         desc=f"waiting for {what}",
         unit="s",

@@ -11,8 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from helpers.core.progress import progress_bar
 from helpers.learn.checks import Checklist
 from helpers.pipeline.orders import random_order
 from helpers.pipeline.orders_api import ApiReply, OrdersApi
@@ -65,7 +64,7 @@ def send_burst(api: OrdersApi, count: int, *, seed: int = 7, progress: bool = Tr
     """POST ``count`` random orders one after the other (each with its own Idempotency-Key)."""
     rng = random.Random(seed)
     replies = []
-    for _ in tqdm(range(count), desc="POST /orders", disable=not progress):
+    for _ in progress_bar(range(count), desc="POST /orders", disable=not progress):
         replies.append(api.create(random_order(rng), idempotency_key=str(uuid.uuid4())))
     return replies
 

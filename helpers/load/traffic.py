@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
 
+from helpers.core.progress import progress_bar
 from helpers.load.chaos import lambda_workers, local_cloud_port
 from helpers.pipeline.orders import random_order
 from helpers.pipeline.orders_api import OrdersApi
+from helpers.pipeline.palette import colour_of
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
@@ -276,7 +277,7 @@ def send_orders(
     results: list[SentOrder | None] = [None] * len(orders)
     next_index = iter(range(len(orders)))
     lock = threading.Lock()
-    bar = tqdm(total=len(orders), desc=description, disable=not progress, unit="order")
+    bar = progress_bar(total=len(orders), desc=description, disable=not progress, unit="order")
     started_wall = time.time()
     started = time.monotonic()
     failures: list[BaseException] = []
@@ -431,23 +432,23 @@ def load_dashboard(
     Returns the matplotlib figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     samples = watch.frame()
     fig, axes = plt.subplots(4, 1, figsize=(9, 8.5), sharex=True)
     ingest = result.ingest_timeline(bucket)
     shift = result.started_at - watch.started_at if watch.started_at else 0.0
-    axes[0].step(ingest["t"] + shift, ingest["rate"], where="post", color="tab:blue")
+    axes[0].step(ingest["t"] + shift, ingest["rate"], where="post", color=colour_of("create-order"))
     axes[0].set_ylabel("orders/s\naccepted")
     if not samples.empty:
-        axes[1].plot(samples["t"], samples["order_queue"], color="tab:orange", label="visible + in flight")
-        axes[1].plot(samples["t"], samples["in_flight"], color="tab:orange", linestyle=":", label="in flight")
-        axes[1].legend(loc="upper right", fontsize=8)
+        queue = colour_of("order-queue")
+        axes[1].step(samples["t"], samples["order_queue"], where="post", color=queue, label="visible + in flight")
+        axes[1].step(samples["t"], samples["in_flight"], where="post", color=queue, linestyle=":", label="in flight")
         worker_columns = [c for c in samples.columns if c.startswith("workers_")]
         for column in worker_columns:
-            axes[2].step(samples["t"], samples[column], where="post", label=column.removeprefix("workers_"))
-        if worker_columns:
-            axes[2].legend(loc="upper right", fontsize=8)
-        else:
+            name = column.removeprefix("workers_")
+            axes[2].step(samples["t"], samples[column], where="post", label=name, color=colour_of(name))
+        if not worker_columns:
             axes[2].text(
                 0.5,
                 0.5,
@@ -457,11 +458,15 @@ def load_dashboard(
                 transform=axes[2].transAxes,
                 fontsize=9,
             )
-        axes[3].step(samples["t"], samples["dlq"], where="post", color="tab:red")
+        axes[3].step(samples["t"], samples["dlq"], where="post", color=colour_of("order-dlq"))
     axes[1].set_ylabel("order queue\nmessages")
     axes[2].set_ylabel("Lambda\nenvironments")
     axes[3].set_ylabel("DLQ\nmessages")
     axes[3].set_xlabel("seconds since the burst started")
+    for ax in axes:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.get_legend_handles_labels()[0]:  # outside the data
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
     for t, label in events:
         for ax in axes:
             ax.axvline(t, color="black", linestyle="--", linewidth=0.8)

@@ -17,6 +17,7 @@ each learner's order page gets its own port (helpers/learn/frontend.py), and cle
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -29,6 +30,7 @@ from typing import Any
 from helpers.core.lab import Lab
 from helpers.core.naming import validate_prefix
 from helpers.core.paths import NOTEBOOKS_DIR, REPO_ROOT
+from helpers.core.progress import HEADLESS_ENV
 from helpers.core.target import resolve_target
 from helpers.learn.page import stop_page
 from helpers.ops.cleanup import destroy_lab
@@ -66,6 +68,7 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault(HEADLESS_ENV, "1")  # the kernels inherit it: text progress bars, saved in their final state
     started = time.monotonic()
     try:
         papermill.execute_notebook(
