@@ -40,12 +40,12 @@ if TYPE_CHECKING:
     from helpers.core.lab import Lab
 
 __all__ = [
-    "allow_api_invoke",
     "CORS_ALLOW_HEADERS",
     "CORS_ALLOW_METHODS",
     "DEFAULT_THROTTLING_BURST_LIMIT",
     "DEFAULT_THROTTLING_RATE_LIMIT",
     "HttpApiInfo",
+    "allow_api_invoke",
     "api_arn",
     "default_route_settings_update",
     "ensure_http_api",

@@ -16,6 +16,7 @@ No later cell depends on a practice copy. See docs/notebook-conventions.md.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,9 +31,10 @@ from helpers.aws.dynamodb import TableInfo, ensure_orders_table
 from helpers.aws.event_sources import dynamodb_stream_statements
 from helpers.aws.iam import dynamodb_statement, ensure_lambda_role, ensure_pipe_role
 from helpers.aws.lambda_ import FunctionInfo, deploy_function
-from helpers.aws.sqs import QueueInfo, ensure_queue, sqs_consumer_statement, sqs_sender_statement
+from helpers.aws.sqs import QueueInfo, ensure_queue, queue_counts, sqs_consumer_statement, sqs_sender_statement
 from helpers.core import workspace
 from helpers.core.lab import Lab
+from helpers.learn.checks import wait_for
 from helpers.pipeline.catalog import (
     PRACTICE_API_COMPONENT,
     PRACTICE_PIPE_COMPONENT,
@@ -48,6 +50,7 @@ __all__ = [
     "PracticeApi",
     "PracticeStreamProcessor",
     "boto3_docs",
+    "dead_letter_one",
     "deploy_practice_stream_processor",
     "deploy_practice_worker",
     "ensure_practice_api",
@@ -57,8 +60,10 @@ __all__ = [
     "open_handler",
     "patch_handler",
     "practice_order_item",
+    "practice_order_message",
     "put_practice_order",
     "reset_handler",
+    "take_messages",
 ]
 
 
@@ -92,17 +97,17 @@ def reset_handler(lab: Lab, package: str) -> bool:
     return removed
 
 
-def patch_handler(path: Path, *, before: str, insert: str) -> bool:
-    """Insert ``insert`` just before the first ``before`` in ``path``, once (False: already there).
+def patch_handler(path: Path, *, old: str, new: str) -> bool:
+    """Replace the first ``old`` in ``path`` with ``new``, once (False: ``new`` is there already).
 
-    What a solution does to a learner's copy; raises ``ValueError`` when ``before`` is not in the file.
+    What a solution does to a learner's copy; raises ``ValueError`` when ``old`` is not in the file.
     """
     text = path.read_text()
-    if insert in text:
+    if new in text:
         return False
-    if before not in text:
-        raise ValueError(f"{path.name} no longer contains {before.strip()[:60]!r}: reset_handler(...) and try again")
-    path.write_text(text.replace(before, insert + before, 1))
+    if old not in text:
+        raise ValueError(f"{path.name} no longer contains {old.strip()[:60]!r}: reset_handler(...) and try again")
+    path.write_text(text.replace(old, new, 1))
     return True
 
 
@@ -132,7 +137,11 @@ def ensure_practice_table(lab: Lab) -> TableInfo:
 
 
 def practice_order_item(
-    order_id: str, *, total: Decimal | str | int = "42.00", value_tier: str = "STANDARD", customer_id: str = "practice-01"
+    order_id: str,
+    *,
+    total: Decimal | str | int = "42.00",
+    value_tier: str = "STANDARD",
+    customer_id: str = "practice-01",
 ) -> dict[str, Any]:
     """A PENDING order item in DynamoDB JSON, shaped as ``create_order`` writes it (one line)."""
     amount = Decimal(str(total)).quantize(Decimal("0.01"))
@@ -156,6 +165,59 @@ def put_practice_order(lab: Lab, table_name: str, **fields: Any) -> str:
     order_id = f"practice-{uuid.uuid4()}"
     lab.client("dynamodb").put_item(TableName=table_name, Item=practice_order_item(order_id, **fields))
     return order_id
+
+
+def practice_order_message(order_id: str, *, total: Decimal | str | int = "42.00") -> str:
+    """The order message (JSON) stream_processor would send for :func:`practice_order_item`."""
+    amount = str(Decimal(str(total)).quantize(Decimal("0.01")))
+    return json.dumps(
+        {
+            "orderId": order_id,
+            "customerId": "practice-01",
+            "customerName": "Practice Customer",
+            "items": [{"sku": "PRACTICE-1", "quantity": 1, "unitPrice": amount}],
+            "total": amount,
+            "currency": "EUR",
+            "createdAt": "2026-01-01T00:00:00.000Z",
+        }
+    )
+
+
+def take_messages(lab: Lab, queue_url: str) -> list[dict[str, Any]]:
+    """Receive what a practice queue holds now (up to 10, waiting 1 s), delete it, return the bodies
+    (parsed JSON where they are JSON). Only for practice queues: nothing else reads them."""
+    sqs = lab.client("sqs")
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    bodies = []
+    for message in messages:
+        try:
+            bodies.append(json.loads(message["Body"]))
+        except ValueError:
+            bodies.append({"Body": message["Body"]})
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def dead_letter_one(lab: Lab, source: QueueInfo, dlq: QueueInfo, *, timeout: float = 60) -> str:
+    """Send a message to ``source`` and receive it without deleting it (a consumer that always fails)
+    until SQS moves it to ``dlq`` by the source's redrive policy; return the message's marker."""
+    sqs = lab.client("sqs")
+    marker = f"poison-{uuid.uuid4()}"
+    sqs.send_message(QueueUrl=source.url, MessageBody=json.dumps({"practice": marker}))
+
+    def in_dlq() -> bool:
+        # Each receive counts; VisibilityTimeout=0 makes the message visible again at once.
+        sqs.receive_message(QueueUrl=source.url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=1)
+        return queue_counts(lab, dlq.url).visible >= 1
+
+    wait_for(
+        in_dlq,
+        timeout=timeout,
+        what=f"the message {marker} in {dlq.name}",
+        hint="is the source queue's RedrivePolicy set (deadLetterTargetArn = the practice DLQ)?",
+        progress=False,
+    )
+    return marker
 
 
 @dataclass(frozen=True)
