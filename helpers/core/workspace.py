@@ -34,6 +34,7 @@ __all__ = [
     "handler_copy",
     "open_handler",
     "reset_handler",
+    "set_aside",
     "workspace_root",
 ]
 
@@ -88,6 +89,30 @@ def reset_handler(prefix: str, package: str, *, root: Path | None = None) -> boo
         return False
     shutil.rmtree(copy)
     return True
+
+
+def set_aside(prefix: str, *, root: Path | None = None, stamp: str | None = None) -> Path | None:
+    """Move every handler copy of ``prefix`` to ``workspace/<prefix>/set-aside-<stamp>/`` (None: there was
+    none): deploys use the repository's code again, and the learner's edits are kept to look at.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = open_handler("alice", "order_worker", root=root)
+    >>> set_aside("alice", root=root, stamp="20260101T000000").relative_to(root).as_posix()
+    'alice/set-aside-20260101T000000'
+    >>> deploy_source("alice", LAMBDAS_DIR / "order_worker", root=root) == LAMBDAS_DIR / "order_worker"
+    True
+    """
+    copies = (root or workspace_root()) / validate_prefix(prefix) / "lambdas"
+    if not copies.is_dir() or not any(copies.iterdir()):
+        return None
+    if stamp is None:
+        from datetime import datetime, timezone
+
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    target = copies.parent / f"set-aside-{stamp}"
+    copies.rename(target)
+    return target
 
 
 def deploy_source(prefix: str, source_dir: Path, *, root: Path | None = None) -> Path:
