@@ -107,9 +107,9 @@ def set_aside(prefix: str, *, root: Path | None = None, stamp: str | None = None
     if not copies.is_dir() or not any(copies.iterdir()):
         return None
     if stamp is None:
-        from datetime import datetime, timezone
+        from datetime import UTC, datetime
 
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     target = copies.parent / f"set-aside-{stamp}"
     copies.rename(target)
     return target

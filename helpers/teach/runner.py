@@ -28,9 +28,9 @@ from typing import Any
 
 from helpers.core.lab import Lab
 from helpers.core.naming import validate_prefix
-from helpers.core.workspace import set_aside
 from helpers.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 from helpers.core.target import resolve_target
+from helpers.core.workspace import set_aside
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.teach.grade import STEPS, grade_lab

@@ -26,7 +26,9 @@ TEST_RULE = (
     '            return Decision(REJECTED, f"SKU {line.sku} is a test product")\n'
 )
 ENRICHER_PRIORITY = '"priority": priority_of(total, tier, settings),'
-BULK_PRIORITY = '"priority": "P1" if int(_attribute(image, "itemCount", "N")) >= 5 else priority_of(total, tier, settings),'
+BULK_PRIORITY = (
+    '"priority": "P1" if int(_attribute(image, "itemCount", "N")) >= 5 else priority_of(total, tier, settings),'
+)
 
 
 def tree_digest(root: Path) -> str:
@@ -115,9 +117,15 @@ def _decide(copy: Path, order: str) -> str:
         "from order_worker.messages import parse_message; from order_worker.rules import Rules, evaluate; "
         f"print(evaluate(parse_message({order!r}), Rules()))"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=copy, check=True, capture_output=True, text=True, env={"PYTHONPATH": str(copy)}
-    ).stdout.strip()
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(copy)},
+    )
+    return result.stdout.strip()
 
 
 def test_the_exercise_rule_works_in_the_copy_only(tmp_path: Path) -> None:
