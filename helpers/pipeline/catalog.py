@@ -127,11 +127,17 @@ DASHBOARD_COMPONENT = "order-pipeline"
 PRACTICE_API_COMPONENT = "practice-api"
 PRACTICE_TABLE_COMPONENT = "practice-orders"
 PRACTICE_STREAM_PROCESSOR = Function(
-    "practice-stream-processor", "stream_processor", "02", "practice copy (exercise 02.3)", timeout=30
+    "practice-stream-processor",
+    "stream_processor",
+    "02",
+    "function ({runtime}), practice copy (exercise 02.3)",
+    timeout=30,
 )
 PRACTICE_STREAM_QUEUE_COMPONENT = "practice-stream-queue"
 PRACTICE_STREAM_FAILURES_COMPONENT = "practice-stream-failures"
-PRACTICE_WORKER = Function("practice-order-worker", "order_worker", "03", "practice copy (exercise 03.3)", timeout=10)
+PRACTICE_WORKER = Function(
+    "practice-order-worker", "order_worker", "03", "function ({runtime}), practice copy (exercise 03.3)", timeout=10
+)
 PRACTICE_ORDER_QUEUE_COMPONENT = "practice-order-queue"
 PRACTICE_PIPE_COMPONENT = "practice-pipe"
 PRACTICE_PIPE_QUEUE_COMPONENT = "practice-pipe-queue"
