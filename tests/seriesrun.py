@@ -84,6 +84,7 @@ def start(base: Path) -> SeriesRun:
         output=base / "series", prefix=f"sr{uuid.uuid4().hex[:6]}", port=port, credentials=fake_credentials()
     )
     env = dict(os.environ, **run.credentials, **{BACKGROUND_RUN_MARKER: "series"})
+    env["ORDERLAB_WORKSPACE"] = str(base / "workspace")  # the handler exercises' copies: not in the repository
     if port is not None:
         env["ORDERLAB_PORT"] = str(port)
     run.process = start_in_background(

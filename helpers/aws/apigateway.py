@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_THROTTLING_BURST_LIMIT",
     "DEFAULT_THROTTLING_RATE_LIMIT",
     "HttpApiInfo",
+    "allow_api_invoke",
     "api_arn",
     "default_route_settings_update",
     "ensure_http_api",
@@ -229,6 +230,11 @@ def _ensure_permission(lab: Lab, function_arn: str, api_name: str, api_id: str) 
     except ClientError as error:
         if not (error_code(error) == "ResourceConflictException" and "already exists" in error_message(error)):
             raise
+
+
+def allow_api_invoke(lab: Lab, function_arn: str, api_name: str, api_id: str) -> None:
+    """Let HTTP API ``api_id`` (named ``api_name``) invoke ``function_arn``: AddPermission, idempotent."""
+    _ensure_permission(lab, function_arn, api_name, api_id)
 
 
 def ensure_http_api(

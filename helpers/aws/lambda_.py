@@ -25,6 +25,7 @@ from helpers.aws.common import error_code, error_message, log_group_arn, log_gro
 from helpers.aws.packaging import DIRECT_UPLOAD_LIMIT, Package, PackagingError, build_lambda_package
 from helpers.aws.runtime import lambda_runtime, python_version
 from helpers.core.waiters import wait_function_active, wait_function_updated
+from helpers.core.workspace import deploy_source
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
@@ -166,11 +167,14 @@ def deploy_function(
     ``runtime`` defaults to the lab's (:func:`helpers.aws.runtime.lambda_runtime`: the Python the lab
     runs on); the dependencies are packaged for that CPython version. Creates its tagged log group
     first. On real AWS, CreateFunction right after CreateRole can fail until IAM propagates the
-    role: that error is retried with bounded backoff.
+    role: that error is retried with bounded backoff. When the prefix has its own copy of a repository
+    handler (:func:`helpers.core.workspace.open_handler`), that copy is what gets packaged.
     """
     runtime = lambda_runtime(runtime)
     name = lab.name(component)
-    package = build_lambda_package(Path(source_dir), python_version=python_version(runtime), architecture=architecture)
+    # A learner's edited copy of a repository handler (helpers.core.workspace) wins, for this prefix only.
+    source = deploy_source(lab.prefix, Path(source_dir))
+    package = build_lambda_package(source, python_version=python_version(runtime), architecture=architecture)
     if package.size > DIRECT_UPLOAD_LIMIT:
         raise PackagingError(
             f"{package.zip_path} is {package.size / 2**20:.1f} MiB: above Lambda's {DIRECT_UPLOAD_LIMIT // 2**20} MiB "

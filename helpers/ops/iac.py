@@ -120,6 +120,7 @@ def _ensure_bucket(lab: Lab, name: str) -> None:
 def _packaged_template(lab: Lab, template: dict[str, Any], runtime: str, say: Progress) -> dict[str, Any]:
     """``template`` with each function's ``CodeUri`` replaced by its uploaded zip (what ``sam package`` does)."""
     from helpers.core.paths import REPO_ROOT
+    from helpers.core.workspace import deploy_source
 
     packaged = copy.deepcopy(template)
     bucket = artifacts_bucket(lab)
@@ -129,7 +130,8 @@ def _packaged_template(lab: Lab, template: dict[str, Any], runtime: str, say: Pr
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         properties = resource["Properties"]
-        directory = (REPO_ROOT / "infra" / properties["CodeUri"]).resolve()
+        # The prefix's own copy of a handler (helpers.core.workspace), as for the SDK deploys.
+        directory = deploy_source(lab.prefix, (REPO_ROOT / "infra" / properties["CodeUri"]).resolve())
         package = build_lambda_package(
             directory, python_version=python_version(runtime), architecture=properties["Architectures"][0]
         )

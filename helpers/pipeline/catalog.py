@@ -122,6 +122,29 @@ ALERTS_TOPIC_COMPONENT = "alerts"
 ALERT_INBOX_COMPONENT = "alert-inbox"
 DASHBOARD_COMPONENT = "order-pipeline"
 
+# The learner's own copies of a step's pieces, built in the build-it-yourself exercises
+# (helpers/learn/practice.py): beside the pipeline, never part of it.
+PRACTICE_API_COMPONENT = "practice-api"
+PRACTICE_TABLE_COMPONENT = "practice-orders"
+PRACTICE_STREAM_PROCESSOR = Function(
+    "practice-stream-processor",
+    "stream_processor",
+    "02",
+    "function ({runtime}), practice copy (exercise 02.3)",
+    timeout=30,
+)
+PRACTICE_STREAM_QUEUE_COMPONENT = "practice-stream-queue"
+PRACTICE_STREAM_FAILURES_COMPONENT = "practice-stream-failures"
+PRACTICE_WORKER = Function(
+    "practice-order-worker", "order_worker", "03", "function ({runtime}), practice copy (exercise 03.3)", timeout=10
+)
+PRACTICE_ORDER_QUEUE_COMPONENT = "practice-order-queue"
+PRACTICE_PIPE_COMPONENT = "practice-pipe"
+PRACTICE_PIPE_QUEUE_COMPONENT = "practice-pipe-queue"
+PRACTICE_REDRIVE_QUEUE_COMPONENT = "practice-redrive-queue"
+PRACTICE_REDRIVE_DLQ_COMPONENT = "practice-redrive-dlq"
+PRACTICE_ALARM_COMPONENT = "practice-dlq-alarm"
+
 
 @dataclass(frozen=True)
 class Alarm:
@@ -231,6 +254,19 @@ RESOURCES: tuple[Resource, ...] = (
         for alarm in ALARMS
     ),
     Resource("06", "CloudWatch", DASHBOARD_COMPONENT, "dashboard", "CloudWatch → Dashboards"),
+    # Practice copies: created only when a learner does a build-it-yourself exercise (or a headless run).
+    Resource("01", "API Gateway", PRACTICE_API_COMPONENT, "practice copy (exercise 01.3)", "API Gateway → APIs"),
+    Resource("02", "DynamoDB", PRACTICE_TABLE_COMPONENT, "practice copy (exercises 02.3-04.3)", "DynamoDB → Tables"),
+    _queue("02", PRACTICE_STREAM_QUEUE_COMPONENT, "practice copy (exercise 02.3)"),
+    _queue("02", PRACTICE_STREAM_FAILURES_COMPONENT, "practice copy (exercise 02.3)"),
+    *_function_resources(PRACTICE_STREAM_PROCESSOR),
+    _queue("03", PRACTICE_ORDER_QUEUE_COMPONENT, "practice copy (exercise 03.3)"),
+    *_function_resources(PRACTICE_WORKER),
+    _queue("04", PRACTICE_PIPE_QUEUE_COMPONENT, "practice copy (exercise 04.3)"),
+    *_pipe(PRACTICE_PIPE_COMPONENT, "practice copy (exercise 04.3)", "role of the practice pipe"),
+    _queue("05", PRACTICE_REDRIVE_QUEUE_COMPONENT, "practice copy (exercise 05.3)"),
+    _queue("05", PRACTICE_REDRIVE_DLQ_COMPONENT, "practice copy (exercise 05.3)"),
+    Resource("06", "CloudWatch", PRACTICE_ALARM_COMPONENT, "practice copy (exercise 06.3)", "CloudWatch → Alarms"),
 )
 
 

@@ -32,6 +32,7 @@ from helpers.core.naming import validate_prefix
 from helpers.core.paths import NOTEBOOKS_DIR, REPO_ROOT
 from helpers.core.progress import HEADLESS_ENV
 from helpers.core.target import resolve_target
+from helpers.core.workspace import set_aside
 from helpers.learn.page import stop_page
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
@@ -191,16 +192,21 @@ def select_notebooks(steps: Iterable[str] | None) -> list[Path]:
 
 
 def cleanup_prefix(target: str | None, prefix: str) -> dict[str, Any]:
-    """Delete every resource of ``prefix`` (by tag) and verify none remains: ``{"ok", "deleted", …}``."""
+    """Delete every resource of ``prefix`` (by tag) and verify none remains: ``{"ok", "deleted", …}``.
+
+    The prefix's handler copies (helpers.core.workspace) are set aside too, as ``cleanup.ipynb`` does.
+    """
     lab = Lab.connect(target, prefix)
     stop_page(prefix)
     report = destroy_lab(lab)
     remaining = find_lab_resources(lab)  # verified by a fresh search, not taken on trust
+    aside = set_aside(prefix)
     return {
         "ok": not remaining and not report.errors,
         "deleted": len(report.deleted),
         "errors": [str(e) for e in report.errors],
         "remaining": [str(r) for r in remaining],
+        "handlers_set_aside": str(aside) if aside else None,
     }
 
 

@@ -19,6 +19,7 @@ from helpers.aws.runtime import (
     python_version,
 )
 from helpers.learn.plan import plan_frame, plan_text
+from helpers.pipeline.catalog import RESOURCES
 from localcloud import runtimes
 from localcloud.services.awslambda.service import _runtime_refusal
 
@@ -61,7 +62,8 @@ def test_the_plan_names_the_runtime_of_every_function(monkeypatch):
     monkeypatch.setenv(RUNTIME_ENV, "python3.13")
     frame = plan_frame(Lab(Target("local", "us-east-1", "http://127.0.0.1:9"), "alice"))
     kinds = list(frame[frame["service"] == "Lambda"]["kind"])
-    assert len(kinds) == 5 and all("python3.13" in kind for kind in kinds)
+    functions = [r for r in RESOURCES if r.service == "Lambda"]  # the pipeline's 5 and the 2 practice copies
+    assert len(kinds) == len(functions) == 7 and all("python3.13" in kind for kind in kinds)
     assert f"python3.13 (from {RUNTIME_ENV})" in plan_text(Lab(Target("local", "us-east-1", "http://127.0.0.1:9"), "a"))
 
 

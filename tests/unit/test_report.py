@@ -263,13 +263,26 @@ def test_exercise_cells_follow_the_conventions() -> None:
         exercise_cells("7.2", "x", prompt="", answer="", solution="", check="")
 
 
-@pytest.mark.parametrize(
-    "name", ["01_order_ingestion", "02_dynamodb_streams", "03_sqs_workers", "05_dead_letter_queue"]
-)
+STEP_NOTEBOOKS = sorted(path.stem for path in NOTEBOOKS_DIR.glob("0[1-7]_*.ipynb"))
+
+
+@pytest.mark.parametrize("name", STEP_NOTEBOOKS)
 def test_step_notebooks_follow_the_conventions(name: str) -> None:
     notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
     assert convention_problems(notebook) == []
-    assert 2 <= len(exercises_in(notebook)) <= 3
+    assert 2 <= len(exercises_in(notebook)) <= 4
+
+
+@pytest.mark.parametrize("name", STEP_NOTEBOOKS)
+def test_each_step_notebook_has_a_build_it_yourself_exercise(name: str) -> None:
+    """docs/notebook-conventions.md: the learner writes a boto3 call, from a skeleton linking its documentation."""
+    notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+    answers = [notebook.cells[roles["exercise-answer"]].source for roles in exercises_in(notebook).values()]
+    skeletons = [
+        a for a in answers if "https://boto3.amazonaws.com/v1/documentation/api/latest/reference/services/" in a
+    ]
+    assert skeletons, f"{name}: no exercise answer cell links the boto3 documentation of the call to write"
+    assert all("lab.client(" in a for a in skeletons), "clients come from lab.client(...)"
 
 
 def test_a_stopped_learner_reports_what_it_got_done(tmp_path: Path) -> None:
