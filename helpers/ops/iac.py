@@ -46,10 +46,10 @@ __all__ = [
 
 # Named IAM roles (one per function and for the pipe) and the SAM transform: AWS refuses the stack without both.
 CAPABILITIES = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
-WAITER_CONFIG = {"Delay": 2, "MaxAttempts": 450}
+WAITER_CONFIG: dict[str, float] = {"Delay": 2, "MaxAttempts": 450}
 # The local cloud finishes a change set or a stack in well under a second: polling every 2 s (a
 # pace AWS's API is comfortable with) made each of notebook 08's seven waits last 2 s.
-LOCAL_WAITER_CONFIG = {"Delay": 0.25, "MaxAttempts": 3600}
+LOCAL_WAITER_CONFIG: dict[str, float] = {"Delay": 0.25, "MaxAttempts": 3600}
 
 
 def waiter_config(lab: Lab) -> dict[str, float]:
