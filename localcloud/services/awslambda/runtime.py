@@ -376,9 +376,10 @@ def apply() -> None:
             init_ms = (time.monotonic() - started) * 1000
             forked = isinstance(self._proc, lambda_zygote.ForkedEnvironment)
             logger.info(
-                "Lambda %s: new execution environment (%s), init %.0f ms",
+                "Lambda %s: new execution environment (%s%s), init %.0f ms",
                 environment.function_name,
                 "forked from its zygote" if forked else "started",
+                ", a spare" if spares.starting_ahead.get() else "",
                 init_ms,
             )
             lambda_zygote.environment_started(self)
