@@ -79,9 +79,10 @@ def keep_one(key: lambda_zygote.ZygoteKey | None) -> None:
         if found is None:
             return
         entries, model = found
-        # A request takes the first idle environment of the list: a started one, not a dead one.
-        entries.sort(key=lambda worker: not _ready_or_starting(worker))
-        if entries and _ready_or_starting(entries[0]):
+        # A request takes the first idle environment of the list: a started one, not a dead one (the
+        # others keep their order, so sequential requests keep reusing the same warm environment).
+        entries.sort(key=lambda worker: not worker.in_use and not _ready_or_starting(worker))
+        if any(_ready_or_starting(worker) for worker in entries):
             return
         dead = [worker for worker in entries if not worker.in_use]  # killed: start one of them again
         cap = lr._LOCAL_MAX_WORKERS
