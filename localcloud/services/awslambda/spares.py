@@ -96,7 +96,8 @@ def keep_one(key: lambda_zygote.ZygoteKey | None) -> None:
             spare.in_use = False
         spare.last_used = time.time()
         spare._orderlab_starting_ahead = True
-        entries.insert(0, spare)
+        entries.append(spare)  # after the started environments, before the dead ones
+        entries.sort(key=lambda worker: not worker.in_use and not _ready_or_starting(worker))
     threading.Thread(target=_start, args=(lr, spare), daemon=True, name=f"orderlab-spare-{model.func_name}").start()
 
 
