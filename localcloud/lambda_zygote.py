@@ -97,12 +97,17 @@ def _send(sock, message):
 
 
 def _top_levels_of_distributions(code_dir):
-    """Top-level names installed by the distributions in the package (pip install -t)."""
+    """Top-level names installed by the distributions in the package (pip install -t).
+
+    From each ``*.dist-info``'s RECORD, else its top_level.txt, else its name (a reproducible
+    package drops RECORD): ``pydantic_core-2.46.3.dist-info`` installed ``pydantic_core``.
+    """
     names = set()
     try:
         entries = os.listdir(code_dir)
     except OSError:
         return names
+    tops = {entry[:-3] if entry.endswith(".py") else entry for entry in entries}
     for entry in entries:
         if not entry.endswith(".dist-info"):
             continue
@@ -112,8 +117,17 @@ def _top_levels_of_distributions(code_dir):
                     first = line.split(",", 1)[0].split("/", 1)[0]
                     if first and not first.endswith((".dist-info", ".data")) and first not in ("..", "bin"):
                         names.add(first[:-3] if first.endswith(".py") else first.split(".", 1)[0])
-        except OSError:
             continue
+        except OSError:
+            pass
+        try:
+            with open(os.path.join(code_dir, entry, "top_level.txt"), encoding="utf-8") as top_level:
+                names.update(line.strip() for line in top_level if line.strip())
+            continue
+        except OSError:
+            pass
+        name = entry[: -len(".dist-info")].split("-", 1)[0].replace(".", "_").replace("-", "_")
+        names.update(top for top in tops if top.lower() == name.lower())
     return names
 
 
@@ -193,11 +207,17 @@ def _warm_sdk_data(services, region):
     rules) per session, and a new environment's first client builds a new session: 80-190 ms of
     CPU. The parsed files are the same in every environment of this code, so each data loader
     created after the fork starts with them (a loader with other search paths, from
-    AWS_DATA_PATH, starts empty). Clients, sessions and credentials are still made in each
-    environment. Returns the services whose data was loaded.
+    AWS_DATA_PATH, starts empty). The SDK itself is imported here too, even when the first init
+    did not import it (a client made on first use): the first request no longer pays for it.
+    Clients, sessions and credentials are still made in each environment. Returns the services
+    whose data was loaded.
     """
-    loaders, boto3_session = sys.modules.get("botocore.loaders"), sys.modules.get("boto3.session")
-    if loaders is None or boto3_session is None or not services:
+    if not services:
+        return []
+    try:  # the code makes clients (often on first use, after its init): the SDK is imported here once
+        boto3_session = importlib.import_module("boto3.session")
+        loaders = importlib.import_module("botocore.loaders")
+    except ImportError:
         return []
     base_paths = list(loaders.create_loader().search_paths)
     session = boto3_session.Session(aws_access_key_id="zygote", aws_secret_access_key="zygote", region_name=region)
