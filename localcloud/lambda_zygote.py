@@ -41,10 +41,12 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +86,7 @@ def is_zygote_cmdline(cmdline: list[str]) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 ZYGOTE_SCRIPT = r'''
-import gc, importlib, json, os, socket, sys, types
+import gc, importlib, json, os, re, socket, sys, types
 
 gc.disable()  # no collection holes in the pages the forks will share (re-enabled in each fork)
 _MAX = 1 << 20
@@ -95,12 +97,17 @@ def _send(sock, message):
 
 
 def _top_levels_of_distributions(code_dir):
-    """Top-level names installed by the distributions in the package (pip install -t)."""
+    """Top-level names installed by the distributions in the package (pip install -t).
+
+    From each ``*.dist-info``'s RECORD, else its top_level.txt, else its name (a reproducible
+    package drops RECORD): ``pydantic_core-2.46.3.dist-info`` installed ``pydantic_core``.
+    """
     names = set()
     try:
         entries = os.listdir(code_dir)
     except OSError:
         return names
+    tops = {entry[:-3] if entry.endswith(".py") else entry for entry in entries}
     for entry in entries:
         if not entry.endswith(".dist-info"):
             continue
@@ -110,8 +117,17 @@ def _top_levels_of_distributions(code_dir):
                     first = line.split(",", 1)[0].split("/", 1)[0]
                     if first and not first.endswith((".dist-info", ".data")) and first not in ("..", "bin"):
                         names.add(first[:-3] if first.endswith(".py") else first.split(".", 1)[0])
-        except OSError:
             continue
+        except OSError:
+            pass
+        try:
+            with open(os.path.join(code_dir, entry, "top_level.txt"), encoding="utf-8") as top_level:
+                names.update(line.strip() for line in top_level if line.strip())
+            continue
+        except OSError:
+            pass
+        name = entry[: -len(".dist-info")].split("-", 1)[0].replace(".", "_").replace("-", "_")
+        names.update(top for top in tops if top.lower() == name.lower())
     return names
 
 
@@ -155,8 +171,74 @@ def _preload(start):
             imported += 1
         except BaseException as exc:  # a module that fails here is imported by the environment itself
             skipped.append("%s: %s" % (name, type(exc).__name__))
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    try:
+        warmed = _warm_sdk_data(_services_named(init["code_dir"], libraries), region)
+    except Exception as exc:  # the environments load the data themselves
+        warmed, skipped = [], skipped + ["SDK data: %s: %s" % (type(exc).__name__, exc)]
     sys.path[:] = saved_path  # the bootstrap builds it again in each environment
-    return main, imported, skipped
+    return main, imported, skipped, warmed
+
+
+_CLIENT_CALL = re.compile(r"""\.(?:client|resource)\(\s*["']([a-z0-9][a-z0-9-]*)["']""")
+
+
+def _services_named(code_dir, libraries):
+    """The AWS services the function's own code names: client("dynamodb"), resource("s3")."""
+    found = set()
+    for root, dirs, files in os.walk(code_dir):
+        if root == code_dir:
+            dirs[:] = [d for d in dirs if d not in libraries and not d.endswith((".dist-info", ".data"))]
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py") and not (root == code_dir and name[:-3] in libraries):
+                try:
+                    with open(os.path.join(root, name), encoding="utf-8", errors="replace") as source:
+                        found.update(_CLIENT_CALL.findall(source.read()))
+                except OSError:
+                    continue
+    return sorted(found)[:8]
+
+
+def _warm_sdk_data(services, region):
+    """Load, once, the SDK data files the first client of each service reads in every environment.
+
+    botocore reads and parses its data (endpoints, partitions, the service's model and endpoint
+    rules) per session, and a new environment's first client builds a new session: 80-190 ms of
+    CPU. The parsed files are the same in every environment of this code, so each data loader
+    created after the fork starts with them (a loader with other search paths, from
+    AWS_DATA_PATH, starts empty). The SDK itself is imported here too, even when the first init
+    did not import it (a client made on first use): the first request no longer pays for it.
+    Clients, sessions and credentials are still made in each environment. Returns the services
+    whose data was loaded.
+    """
+    if not services:
+        return []
+    try:  # the code makes clients (often on first use, after its init): the SDK is imported here once
+        boto3_session = importlib.import_module("boto3.session")
+        loaders = importlib.import_module("botocore.loaders")
+    except ImportError:
+        return []
+    base_paths = list(loaders.create_loader().search_paths)
+    session = boto3_session.Session(aws_access_key_id="zygote", aws_secret_access_key="zygote", region_name=region)
+    warmed = []
+    for service in services:
+        try:
+            session.client(service)
+            warmed.append(service)
+        except Exception:  # not a service name this SDK knows: nothing to load
+            continue
+    warm = dict(session._session.get_component("data_loader")._cache)
+    original_init = loaders.Loader.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        if list(self.search_paths) == base_paths:
+            self._cache.update(warm)
+
+    __init__.__wrapped__ = original_init
+    loaders.Loader.__init__ = __init__
+    return warmed
 
 
 def _threads():
@@ -249,7 +331,7 @@ def main():
         _send(sock, {"status": "failed", "error": "Python %d.%d cannot serve forks" % sys.version_info[:2]})
         return
     try:
-        module, imported, skipped = _preload(start)
+        module, imported, skipped, warmed = _preload(start)
     except BaseException as exc:
         _send(sock, {"status": "failed", "error": "%s: %s" % (type(exc).__name__, exc)})
         return
@@ -258,7 +340,7 @@ def main():
         _send(sock, {"status": "unsafe", "error": "threads after the imports: %s" % ", ".join(threads)})
         return
     gc.freeze()  # what the forks share stays untouched by their collections
-    _send(sock, {"status": "ready", "imported": imported, "skipped": skipped})
+    _send(sock, {"status": "ready", "imported": imported, "skipped": skipped, "sdk_data": warmed})
     _serve(sock, module)
 
 
@@ -302,6 +384,23 @@ _zygotes: OrderedDict[ZygoteKey, Zygote] = OrderedDict()
 _registry_lock = threading.Lock()
 # Set when the server is told to stop: a zygote its stop signal ended must not come back.
 _server_stopping = threading.Event()
+
+
+# Called with a zygote's key each time it becomes ready (the spare environments start then).
+_ready_callbacks: list[Callable[[ZygoteKey], None]] = []
+
+
+def when_ready(callback: Callable[[ZygoteKey], None]) -> None:
+    """Call ``callback(key)`` each time the zygote of ``key`` becomes ready (on its start thread)."""
+    if callback not in _ready_callbacks:
+        _ready_callbacks.append(callback)
+
+
+def ready_for(key: ZygoteKey) -> bool:
+    """Whether environments of ``key`` fork from a ready zygote now."""
+    with _registry_lock:
+        zygote = _zygotes.get(key)
+    return zygote is not None and zygote.ready
 
 
 def server_stopping() -> None:
@@ -378,6 +477,7 @@ class Zygote:
         self.starting = False
         self.starts = 0
         self.forks = 0
+        self.sdk_data: list[str] = []
 
     def start(self) -> None:
         """Start the process and wait for its imports (seconds of CPU: call it off the event loop)."""
@@ -404,23 +504,33 @@ class Zygote:
             answer = {"status": "failed", "error": str(exc)}
         if answer.get("status") != "ready":
             server_end.close()
-            _end(proc, grace=0.0)
-            raise ZygoteUnavailable(
-                f"Lambda zygote for {self.key.function_name} did not start: {answer.get('error', answer)}"
-            )
+            # No answer at all: the process ended before it was ready; give it a moment to say how.
+            _end(proc, grace=0.0 if answer else 1.0)
+            why = answer.get("error") or self._why_it_ended(proc)
+            raise ZygoteUnavailable(f"Lambda zygote for {self.key.function_name} did not start: {why}")
         server_end.settimeout(_FORK_TIMEOUT_SECONDS)
         with self._lock:
             old, self._sock = self._sock, server_end
             self.ready = not self.retired
         if old is not None:
             old.close()
+        self.sdk_data = [str(service) for service in answer.get("sdk_data") or []]
         logger.info(
-            "Lambda zygote for %s: pid %s, %d module(s) imported%s",
+            "Lambda zygote for %s: pid %s, %d module(s) imported%s%s",
             self.key.function_name,
             proc.pid,
             answer.get("imported", 0),
             f", {len(answer['skipped'])} left to the environments" if answer.get("skipped") else "",
+            f", SDK data of {', '.join(self.sdk_data)} loaded" if self.sdk_data else "",
         )
+
+    def _why_it_ended(self, proc: subprocess.Popen[bytes]) -> str:
+        """Why a zygote closed its socket without answering (it sends an error for what it can catch)."""
+        if self.retired:
+            return "stopped while it was importing (its function's code changed or the function was deleted)"
+        if _server_stopping.is_set():
+            return "stopped while it was importing (the local cloud is stopping)"
+        return f"its process {_exit_description(proc.returncode)} before it was ready (its stderr is in the server log)"
 
     def fork(self, request: dict[str, Any], fds: tuple[int, int, int]) -> int:
         """Fork an environment on ``fds`` (its stdin, stdout, stderr): its pid, a child of the server."""
@@ -451,6 +561,22 @@ class Zygote:
             sock.close()  # the zygote exits when its socket ends
         if self.proc is not None:
             _end(self.proc, grace=2.0)
+
+
+def _exit_description(returncode: int | None) -> str:
+    """How a process ended, in words.
+
+    >>> _exit_description(-9), _exit_description(1), _exit_description(None)
+    ('was killed by SIGKILL', 'exited with status 1', 'closed its socket')
+    """
+    if returncode is None:
+        return "closed its socket"
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
 
 def _end(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -577,7 +703,8 @@ def _ensure_started(zygote: Zygote, replace: bool = False) -> None:
                 _end(broken, grace=0.0)
             zygote.start()
         except (ZygoteUnavailable, OSError) as exc:
-            logger.warning("%s: its environments start normally", exc)
+            expected = zygote.retired or _server_stopping.is_set()  # stopped on purpose: nothing is wrong
+            (logger.info if expected else logger.warning)("%s: its environments start normally", exc)
             zygote.retired = True
             return
         finally:
@@ -585,6 +712,11 @@ def _ensure_started(zygote: Zygote, replace: bool = False) -> None:
         if _server_stopping.is_set():  # started while the server was told to stop: it would outlive it
             zygote.stop()
             return
+        for callback in list(_ready_callbacks):
+            try:
+                callback(zygote.key)
+            except Exception:  # a callback's failure must not stop the watch
+                logger.exception("Lambda zygote for %s: a ready callback failed", zygote.key.function_name)
         _watch(zygote)
 
     threading.Thread(target=run, daemon=True, name=f"orderlab-zygote-{zygote.key.function_name}").start()

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from helpers.ops.figures import CHAOS_FIGURES, saved_figures
 from helpers.pipeline.template import pipeline_template, render_template
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
 
-__all__ = ["FLOW_TYPES", "architecture_edges", "draw_architecture", "write_portfolio"]
+__all__ = ["FLOW_TYPES", "architecture_edges", "chaos_lines", "draw_architecture", "write_portfolio"]
 
 # The resource types data flows through, with the colour of their box.
 FLOW_TYPES = {
@@ -219,13 +220,74 @@ def _markdown_table(frame: Any) -> list[str]:
     ]
 
 
+def chaos_lines(figures: Mapping[str, Any]) -> list[str]:
+    """Notebook 07's saved figures (:func:`helpers.load.figures.chaos_figures`) as a Markdown section.
+
+    >>> lines = chaos_lines({"orders": 2, "accepted": 2, "rate_per_s": 30.0,
+    ...     "api_latency_ms": {"p50_ms": 70.0, "p95_ms": 90.0, "p99_ms": 95.0, "max_ms": 96.0},
+    ...     "killed_environments": [{"function": "order_worker", "count": 5, "t_s": 27.6}]})
+    >>> for line in lines[5:7]:
+    ...     print(line)
+    | API latency p50 / p95 / p99 / max | 70 / 90 / 95 / 96 ms |
+    | execution environments killed | 5 order_worker at 27.6 s |
+    """
+    latency = figures.get("api_latency_ms") or {}
+    kills = "; ".join(f"{k['count']} {k['function']} at {k['t_s']} s" for k in figures.get("killed_environments") or [])
+    rows = [
+        (
+            "orders sent / accepted",
+            f"{figures.get('orders')} / {figures.get('accepted')} at {figures.get('rate_per_s')} orders/s",
+        ),
+        (
+            "API latency p50 / p95 / p99 / max",
+            " / ".join(f"{latency.get(k, float('nan')):.0f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")) + " ms",
+        ),
+        ("execution environments killed", kills or "none"),
+    ]
+    ledger = figures.get("ledger")
+    if ledger:
+        outcomes = ledger.get("outcomes") or {}
+        lost = sum(outcomes.get(o, 0) for o in ("PENDING", "MISSING", "NOT_ACCEPTED"))
+        decided = ", ".join(f"{outcomes.get(o, 0)} {o}" for o in ("CONFIRMED", "REJECTED", "DLQ"))
+        rows.append(
+            (
+                "ledger",
+                f"{ledger.get('accounted')}/{ledger.get('accepted')} accounted for "
+                f"({ledger.get('accounted_pct')} %): {decided}; {lost} lost, "
+                f"{ledger.get('applied_twice')} applied twice",
+            )
+        )
+    alarm = figures.get("alarm")
+    if alarm:
+        rows.append(
+            (
+                "DLQ alarm",
+                f"{alarm.get('name')}: {'fired' if alarm.get('fired') else 'did not fire'}, "
+                f"alert {'arrived' if alarm.get('alert_arrived') else 'did not arrive'}",
+            )
+        )
+    lines = ["## Load and chaos (notebook 07)", "", "| what | value |", "| --- | --- |"]
+    lines += [f"| {name} | {value} |" for name, value in rows] + [""]
+    timeline = figures.get("alarm_timeline") or []
+    if timeline:
+        lines += [
+            "The DLQ alarm's state changes, seconds after the burst began:",
+            "",
+            "| t (s) | alarm | from | to |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [f"| {t.get('t_s')} | {t.get('alarm')} | {t.get('from')} | {t.get('to')} |" for t in timeline] + [""]
+    return lines
+
+
 def write_portfolio(
     lab: Lab, folder: Path, *, facts: Mapping[str, Any] | None = None, tables: Mapping[str, Any] | None = None
 ) -> Path:
     """Write ``template.yaml``, ``architecture.png`` and ``PORTFOLIO.md`` to ``folder``; return PORTFOLIO.md.
 
     ``facts`` are figures the learner measured (name -> value); ``tables`` are DataFrames (title -> frame)
-    written as Markdown tables (the side-by-side checks, the change sets...).
+    written as Markdown tables (the side-by-side checks, the change sets...). Figures earlier notebooks
+    saved in ``folder`` (:mod:`helpers.ops.figures`: notebook 07's load and chaos run) get their own section.
     """
     import pandas as pd
 
@@ -265,6 +327,9 @@ def write_portfolio(
         ]
     for title, frame in (tables or {}).items():
         lines += [f"## {title}", "", *_markdown_table(frame), ""]
+    chaos = saved_figures(folder).get(CHAOS_FIGURES)
+    if chaos:
+        lines += chaos_lines(chaos)
     lines += [
         "## Cost",
         "",

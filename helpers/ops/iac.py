@@ -15,7 +15,8 @@ What ``sam deploy`` does, with the lab's own parts: each function is packaged by
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,17 @@ __all__ = [
 
 # Named IAM roles (one per function and for the pipe) and the SAM transform: AWS refuses the stack without both.
 CAPABILITIES = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
-WAITER_CONFIG = {"Delay": 2, "MaxAttempts": 450}
+WAITER_CONFIG: dict[str, float] = {"Delay": 2, "MaxAttempts": 450}
+# The local cloud finishes a change set or a stack in well under a second: polling every 2 s (a
+# pace AWS's API is comfortable with) made each of notebook 08's seven waits last 2 s.
+LOCAL_WAITER_CONFIG: dict[str, float] = {"Delay": 0.25, "MaxAttempts": 3600}
+
+
+def waiter_config(lab: Lab) -> dict[str, float]:
+    """How often, and how long, to poll CloudFormation on ``lab``'s target (the same 15 minutes at most)."""
+    return LOCAL_WAITER_CONFIG if lab.target.is_local else WAITER_CONFIG
+
+
 Progress = Callable[[str], None]
 
 
@@ -206,7 +217,7 @@ def deploy_stack(
     if status == "ROLLBACK_COMPLETE":  # a failed first create: AWS only allows deleting it
         say(f"stack {name} is ROLLBACK_COMPLETE (its creation failed): deleting it first")
         cloudformation.delete_stack(StackName=name)
-        cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER_CONFIG)
+        cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=waiter_config(lab))
         status = None
     change_set_type = "CREATE" if status is None else "UPDATE"
     change_set = f"{name}-{change_set_type.lower()}"
@@ -226,7 +237,7 @@ def deploy_stack(
     )
     try:
         cloudformation.get_waiter("change_set_create_complete").wait(
-            StackName=name, ChangeSetName=change_set, WaiterConfig=WAITER_CONFIG
+            StackName=name, ChangeSetName=change_set, WaiterConfig=waiter_config(lab)
         )
     except WaiterError:
         described = cloudformation.describe_change_set(StackName=name, ChangeSetName=change_set)
@@ -245,7 +256,7 @@ def deploy_stack(
     cloudformation.execute_change_set(StackName=name, ChangeSetName=change_set)
     waiter = "stack_create_complete" if change_set_type == "CREATE" else "stack_update_complete"
     try:
-        cloudformation.get_waiter(waiter).wait(StackName=name, WaiterConfig=WAITER_CONFIG)
+        cloudformation.get_waiter(waiter).wait(StackName=name, WaiterConfig=waiter_config(lab))
     except WaiterError:
         raise RuntimeError(f"stack {name} did not complete: {_failure_reasons(cloudformation, name)}") from None
     return StackDeployment(
@@ -283,7 +294,7 @@ def delete_stack(lab: Lab, *, progress: Progress | None = None) -> StackDeletion
     if _stack_status(cloudformation, name) is not None:
         cloudformation.delete_stack(StackName=name)
         try:
-            cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER_CONFIG)
+            cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=waiter_config(lab))
         except WaiterError:
             raise RuntimeError(f"stack {name} was not deleted: {_failure_reasons(cloudformation, name)}") from None
         deleted = True
@@ -393,3 +404,19 @@ def observe_pipeline(lab: Lab, *, timeout: float = 90.0, alarm_timeout: float = 
         received,
         note="the DLQ alarm was in ALARM already: no new alert" if already else "",
     )
+
+
+def observe_pipelines(
+    labs: Mapping[str, Lab], *, timeout: float = 90.0, alarm_timeout: float = 90.0
+) -> dict[str, PipelineBehaviour]:
+    """:func:`observe_pipeline` on several pipelines at once, e.g. ``{"hand-built": lab, "stack": stack_lab}``.
+
+    Most of one observation is waiting (the poison order's retries, the alarm's period, the alert):
+    the pipelines are independent, so their waits overlap instead of adding up.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, len(labs)), thread_name_prefix="observe-pipeline") as pool:
+        running = {
+            name: pool.submit(observe_pipeline, lab, timeout=timeout, alarm_timeout=alarm_timeout)
+            for name, lab in labs.items()
+        }
+        return {name: future.result() for name, future in running.items()}

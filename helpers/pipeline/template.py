@@ -17,6 +17,7 @@ Design notes: docs/infrastructure-as-code.md.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -636,20 +637,24 @@ class LintFinding:
 
 def lint_template(text: str) -> list[LintFinding]:
     """cfn-lint's findings on a rendered template (every rule, the template's own region set)."""
+    return list(_lint(text))
+
+
+@functools.lru_cache(maxsize=16)
+def _lint(text: str) -> tuple[LintFinding, ...]:
+    # The same text always has the same findings: notebook 08 lints its template twice (seconds each).
     from cfnlint.api import ManualArgs, lint
 
-    findings = []
-    for match in lint(text, config=ManualArgs(regions=["us-east-1"])):
-        findings.append(
-            LintFinding(
-                rule=match.rule.id,
-                level=match.rule.severity,
-                line=match.linenumber,
-                resource_path="/".join(str(p) for p in match.path),
-                message=match.message,
-            )
+    return tuple(
+        LintFinding(
+            rule=match.rule.id,
+            level=match.rule.severity,
+            line=match.linenumber,
+            resource_path="/".join(str(p) for p in match.path),
+            message=match.message,
         )
-    return findings
+        for match in lint(text, config=ManualArgs(regions=["us-east-1"]))
+    )
 
 
 def template_runtime(text: str) -> str | None:

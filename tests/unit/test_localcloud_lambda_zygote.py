@@ -32,6 +32,8 @@ VENDORED = {
 HANDLER = """
 import os, sys, time
 import jmespath
+import boto3
+import botocore.loaders
 import botocore.session
 
 # The init phase: runs once in every execution environment.
@@ -44,11 +46,20 @@ def handler(event, context):
     if event.get("mark"):
         open(event["mark"], "w").close()
     time.sleep(event.get("sleep", 0))
-    return {"pid": os.getpid(), "init_pid": INIT_PID, "vendored": getattr(jmespath, "VENDORED", False),
+    sdk_data = []
+    if event.get("client"):  # what the environment's first client finds loaded, then the client itself
+        sdk_data = sorted({key[1] for key in botocore.loaders.create_loader()._cache if key[0] == "load_service_model"})
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+        assert dynamodb.meta.service_model.service_name == "dynamodb"
+    return {"sdk_data": sdk_data, "pid": os.getpid(), "init_pid": INIT_PID,
+            "vendored": getattr(jmespath, "VENDORED", False),
             "jmespath_file": jmespath.__file__, "botocore_file": botocore.session.__file__,
             "setting": os.environ.get("SETTING"), "stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
             "preloaded": "botocore.session" in sys.modules}
 """
+
+
+SPARE_SCENARIOS = {"spare_serves_the_next_request", "killed_environments_are_started_again_ahead"}
 
 
 @pytest.mark.parametrize(
@@ -58,6 +69,8 @@ def handler(event, context):
         "killed_environment_is_replaced_by_a_fork",
         "zygote_reappears_after_a_kill",
         "off_switch_starts_normally",
+        "spare_serves_the_next_request",
+        "killed_environments_are_started_again_ahead",
     ],
 )
 def test_zygote(scenario: str, tmp_path: Path) -> None:
@@ -71,6 +84,8 @@ def test_zygote(scenario: str, tmp_path: Path) -> None:
             "ORDERLAB_HOME": str(tmp_path / "home"),
             "LOG_LEVEL": "WARNING",
             "ORDERLAB_LAMBDA_ZYGOTE": "0" if scenario.startswith("off") else "1",
+            # The scenarios that count forks run without the spare environment (it is a fork too).
+            "ORDERLAB_LAMBDA_SPARE": "1" if scenario in SPARE_SCENARIOS else "0",
         },
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -293,6 +308,64 @@ def off_switch_starts_normally(tmp: Path) -> None:
     bodies = _two_at_once(lambda_svc, func, tmp, "scale")
     assert len({b["pid"] for b in bodies}) == 2 and not lambda_zygote.zygotes()
     assert len(_inits(tmp)) == 2
+
+
+def _served(lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str) -> tuple[dict, Any]:
+    """One invocation: its body, and the environment that served it (its Init Duration if a cold start)."""
+    from localcloud.services.awslambda import runtime as lambda_runtime
+
+    body = _invoke(lambda_svc, func, event, request_id)
+    return body, lambda_runtime.serving_environment.get()
+
+
+def spare_serves_the_next_request(tmp: Path) -> None:
+    """With a zygote, a request that finds every environment busy takes one started ahead: its init
+    ran before the request came, its first invocation still reports it (Init Duration, a cold start),
+    and its first client finds the SDK's data for the code's services loaded (in the zygote)."""
+    lambda_svc, func = _setup(tmp)
+    first, started = _served(lambda_svc, func, {"client": True}, "r1")
+    assert started.init_ms is not None and started.init_in_invocation, "the first environment is a cold start"
+    assert first["sdk_data"] == [], "the first environment loads the SDK data itself"
+    zygote = _ready_zygote()
+    assert "dynamodb" in zygote.sdk_data, zygote.sdk_data
+    mark = tmp / "busy.mark"
+    busy, busy_box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "r-busy")
+    _wait(mark.exists, "an invocation in its handler")
+    ahead = _wait(lambda: _inits(tmp)[1:], "the spare environment's init")  # started while r-busy runs
+    spare, cold = _served(lambda_svc, func, {"client": True}, "r-spare")
+    busy.join()
+    assert not busy_box[0].get("error"), busy_box
+    assert spare["pid"] not in (first["pid"], busy_box[0]["body"]["pid"]) and spare["init_pid"] == spare["pid"]
+    assert spare["pid"] in ahead, "the request ran no init: the spare had run it before the request came"
+    assert cold.init_ms is not None and not cold.init_in_invocation, "its first invocation is still a cold start"
+    assert spare["sdk_data"] == ["dynamodb"], spare
+
+
+def killed_environments_are_started_again_ahead(tmp: Path) -> None:
+    """Every environment killed: the next request starts one, and another is started beside it, so
+    the request after does not start one of its own."""
+    from ministack.core import lambda_runtime as lr
+
+    lambda_svc, func = _setup(tmp)
+    _invoke(lambda_svc, func, {}, "r1")
+    _ready_zygote()
+    _two_at_once(lambda_svc, func, tmp, "scale")
+    _wait(lambda: len(_inits(tmp)) >= 3, "the spare beside the two busy environments")
+    with lr._lock:
+        pids = [w._proc.pid for entries in lr._workers.values() for w in entries if w._proc is not None]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    _wait(lambda: not any(_is_alive(pid) for pid in pids), "the environments to die")
+    before = len(_inits(tmp))
+    mark = tmp / "after.mark"
+    thread, box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "after-1")
+    _wait(mark.exists, "the first request after the kill in its handler")
+    ahead = _wait(lambda: _inits(tmp)[before:][1:], "the environment started beside the first request's")
+    second = _invoke(lambda_svc, func, {}, "after-2")
+    thread.join()
+    assert not box[0].get("error"), box
+    assert second["pid"] not in pids and second["pid"] != box[0]["body"]["pid"]
+    assert second["pid"] in ahead, "the second request ran no init of its own: it was run before it came"
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ from typing import Any
 
 from localcloud import code_cache, lambda_zygote, runtimes
 from localcloud.patches import PatchError, patch_source, replace_once, wrap
+from localcloud.services.awslambda import spares
 
 logger = logging.getLogger("localcloud.lambda_runtime")
 END_MARKER = "\x1eorderlab:end-of-invocation"
@@ -92,7 +93,9 @@ class ExecutionEnvironment:
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.time)
     init_ms: float | None = None
-    """Set only on the invocation that started the environment: its REPORT line's Init Duration."""
+    """Set only on the environment's first invocation: its REPORT line's Init Duration."""
+    init_in_invocation: bool = True
+    """False for an environment started ahead of its first invocation (a spare): its init is not in its Duration."""
 
 
 # The environment that served the last invocation on this thread of control (set around each
@@ -323,6 +326,7 @@ def apply() -> None:
     os.environ[PYCACHE_DIR_ENV] = str(code_cache.pycache_dir(port))
     patched_script = build_worker_script(lr._PYTHON_WORKER_SCRIPT)
     lambda_zygote.configure(port, patched_script)
+    lambda_zygote.when_ready(spares.keep_one)
 
     def make_detect(original):
         def _detect_runtime_binary(runtime: str) -> tuple[str, str]:
@@ -372,14 +376,19 @@ def apply() -> None:
             init_ms = (time.monotonic() - started) * 1000
             forked = isinstance(self._proc, lambda_zygote.ForkedEnvironment)
             logger.info(
-                "Lambda %s: new execution environment (%s), init %.0f ms",
+                "Lambda %s: new execution environment (%s%s), init %.0f ms",
                 environment.function_name,
                 "forked from its zygote" if forked else "started",
+                ", a spare" if spares.starting_ahead.get() else "",
                 init_ms,
             )
             lambda_zygote.environment_started(self)
-            serving_environment.set(dataclasses.replace(environment, init_ms=init_ms))
-            started_environment_init_ms.set(init_ms)
+            if spares.starting_ahead.get():  # its first invocation reports this init as its cold start
+                self._orderlab_init_ahead_ms = init_ms
+            else:
+                self._orderlab_init_ahead_ms = None
+                serving_environment.set(dataclasses.replace(environment, init_ms=init_ms))
+                started_environment_init_ms.set(init_ms)
             return result
 
         return _spawn
@@ -389,6 +398,8 @@ def apply() -> None:
             # The live process's environment; _spawn replaces it if this invoke starts a new one.
             serving_environment.set(getattr(self, "_orderlab_environment", None))
             last_aws_error.set(None)
+            if _is_python_worker(self, lr):  # this request holds an environment: one more waits for the next
+                spares.keep_one(getattr(self, "_orderlab_zygote_key", None))
             try:
                 response = original(self, event, request_id, *args, **kwargs)
             except Exception as exc:
@@ -399,6 +410,11 @@ def apply() -> None:
                     if status is not None:
                         last_aws_error.set(exit_error(request_id, status))
                 raise
+            init_ahead_ms = self.__dict__.pop("_orderlab_init_ahead_ms", None)
+            if init_ahead_ms is not None:  # a spare's first invocation: still its cold start
+                serving_environment.set(
+                    dataclasses.replace(self._orderlab_environment, init_ms=init_ahead_ms, init_in_invocation=False)
+                )
             if (
                 _is_python_worker(self, lr)
                 and isinstance(response, dict)

@@ -295,7 +295,7 @@ def emit_to_environment_stream(
         if stream_name not in group["streams"]:
             group["streams"][stream_name] = _new_stream(now_ms)
         stream = group["streams"][stream_name]
-    if environment.init_ms is not None:  # MiniStack timed the start too; AWS reports it apart
+    if environment.init_ms is not None and environment.init_in_invocation:  # AWS reports the init apart
         duration_ms = max(1, duration_ms - round(environment.init_ms))
     report = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms\tBilled Duration: {duration_ms} ms\t"
