@@ -6,6 +6,12 @@ STAMP  := $(VENV)/.orderlab-installed
 
 .PHONY: install run test test-fast test-py312 test-py313 lint bench lab clean-lab cloud-stop
 
+# pytest-xdist: the tests mostly wait on the local cloud, so two workers (each with a cloud of its own)
+# overlap those waits; a test file stays on one worker (its module fixtures deploy once), and the tests
+# that read the background runs go last, together (tests/conftest.py; docs/testing.md)
+TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -23,12 +29,12 @@ run: $(STAMP)
 ## installs Debian's chromium + chromedriver first (scripts/install-browser.sh), so the browser tests run
 test: $(STAMP)
 	sh scripts/install-browser.sh
-	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --enforce-iam
+	ORDERLAB_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --enforce-iam $(PARALLEL)
 
 ## the inner loop (docs/testing.md): unit, conformance and the fast integration tests on the local
 ## cloud — no notebook series, no browser, nothing marked slow; `make test` still runs everything
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest --enforce-iam -m "not notebooks and not browser and not slow"
+	$(BIN)/python -m pytest --enforce-iam $(PARALLEL) -m "not notebooks and not browser and not slow"
 
 ## CI's second Python (test-py312, test-py313): a virtualenv .venv3XX on that Python (scripts/find-python.sh
 ## finds it, or says what to install), then the whole series headless -> runs/latest-py3.XX/ and the
