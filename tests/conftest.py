@@ -140,6 +140,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadFileScheduling
 
     readers_file = _shared_dir(config) / READERS_FILE
+    # collection order, not the largest files first: the readers' unit must go last, and the slow
+    # browser and integration files come before the many quick unit tests that fill the gaps at the end
+    config.option.loadscopereorder = False
 
     class ReadersLast(LoadFileScheduling):
         readers: set[str] | None = None
