@@ -85,6 +85,13 @@ def _shared_dir(config: pytest.Config) -> Path:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that reads a background run is a notebooks test (``-m "not notebooks"`` leaves the runs
     out), and goes last."""
+    for item in items:
+        # schemathesis gives each API operation's test the same node id (its name alone says which);
+        # xdist tells tests apart by node id, so one of them would never run
+        if item.nodeid.endswith(f"::{item.originalname}") and item.name != item.originalname:  # type: ignore[attr-defined]
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(f"{item.nodeid.rpartition('::')[0]}::{item.name}")
     items.sort(key=lambda item: bool(_background_runs_needed(item)))  # stable: each group keeps its order
     for item in items:
         if _background_runs_needed(item):
