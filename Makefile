@@ -9,6 +9,12 @@ CHECKOV_STAMP   := .venv-checkov/.installed-$(CHECKOV_VERSION)
 
 .PHONY: install checkov run test test-fast test-py312 test-py313 lint bench lab clean-lab cloud-stop
 
+# pytest-xdist: the tests mostly wait on the local cloud, so two workers (each with a cloud of its own)
+# overlap those waits; a test file stays on one worker (its module fixtures deploy once), and the tests
+# that read the background runs go last, together (tests/conftest.py; docs/testing.md)
+TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -36,12 +42,12 @@ run: $(STAMP)
 ## and checkov (make checkov), so the template's security review runs
 test: $(STAMP) $(CHECKOV_STAMP)
 	sh scripts/install-browser.sh
-	ORDERLAB_REQUIRE_BROWSER=1 ORDERLAB_REQUIRE_CHECKOV=1 $(BIN)/python -m pytest --enforce-iam
+	ORDERLAB_REQUIRE_BROWSER=1 ORDERLAB_REQUIRE_CHECKOV=1 $(BIN)/python -m pytest --enforce-iam $(PARALLEL)
 
 ## the inner loop (docs/testing.md): unit, conformance and the fast integration tests on the local
 ## cloud — no notebook series, no browser, nothing marked slow; `make test` still runs everything
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest --enforce-iam -m "not notebooks and not browser and not slow"
+	$(BIN)/python -m pytest --enforce-iam $(PARALLEL) -m "not notebooks and not browser and not slow"
 
 ## CI's second Python (test-py312, test-py313): a virtualenv .venv3XX on that Python (scripts/find-python.sh
 ## finds it, or says what to install), then the whole series headless -> runs/latest-py3.XX/ and the

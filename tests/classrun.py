@@ -12,7 +12,6 @@ Run as a script (``python tests/classrun.py PORT ARGS...``): start the cloud on 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -86,13 +85,12 @@ def start(base_dir: Path) -> ClassRun:
 def finish(run: ClassRun, *, timeout: float = RUN_TIMEOUT) -> ClassRun:
     if run.returncode is not None:
         return run
-    try:
-        run.process.wait(timeout=max(1.0, timeout - (time.monotonic() - run.started)))
-    except subprocess.TimeoutExpired:
+    returncode = run.process.wait(timeout=max(1.0, timeout - (time.monotonic() - run.started)))
+    if returncode is None:
         stop(run)
     import localcloud
 
-    run.returncode = run.process.returncode
+    run.returncode = run.process.returncode if returncode is None else returncode
     run.stdout = (run.output.parent / LOG_FILE).read_text(errors="replace")
     run.running_after_the_class_run = localcloud.status(run.port).running
     return run
@@ -100,9 +98,8 @@ def finish(run: ClassRun, *, timeout: float = RUN_TIMEOUT) -> ClassRun:
 
 def stop(run: ClassRun) -> None:
     """End a run still going (its process group), and its cloud."""
-    from cloudtest import end_process_group
-
-    end_process_group(run.process)
+    if run.process is not None:
+        run.process.end()
     run.stop_cloud()
 
 

@@ -46,28 +46,83 @@ def own_prefix(lab: Any, suffix: str) -> Iterator[Any]:
     assert not report.remaining, report.remaining
 
 
-def start_in_background(script: Path, args: Sequence[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen:
-    """``python SCRIPT ARGS...`` from the repository root, in a process group of its own, output to ``log``."""
+class BackgroundProcess:
+    """A script running in a process group of its own; its exit status lands in ``exit_file``.
+
+    Any process of the test session can wait for it or end it (pytest-xdist: the worker that
+    started it may not be the one that reads it); only the one that started it holds the Popen.
+    """
+
+    def __init__(self, popen: subprocess.Popen, exit_file: Path) -> None:
+        self.popen: subprocess.Popen | None = popen
+        self.pid = popen.pid
+        self.exit_file = exit_file
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "popen": None}
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status, or None while it runs (or when it was killed before it could write it)."""
+        if self.popen is not None and self.popen.poll() is not None:
+            return self.popen.returncode
+        try:
+            return int(self.exit_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return self.returncode is None
+
+    def wait(self, timeout: float) -> int | None:
+        """Its exit status, waiting at most ``timeout`` seconds (None if still running then)."""
+        if self.popen is not None:
+            try:
+                return self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        from helpers.core.waiters import WaitTimeout, wait_until
+
+        try:
+            wait_until(lambda: not self.running(), timeout=timeout, interval=0.5, what=f"process {self.pid}")
+        except WaitTimeout:
+            return None
+        return self.returncode
+
+    def end(self) -> None:
+        """End it if still going, and every process of its group: SIGTERM, 20 s, then SIGKILL."""
+        if not self.running():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        if self.wait(timeout=20) is None and self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.wait(timeout=10)
+
+
+def start_in_background(script: Path, args: Sequence[str], *, env: Mapping[str, str], log: Path) -> BackgroundProcess:
+    """``python SCRIPT ARGS...`` from the repository root, in a process group of its own, output to ``log``;
+    its exit status goes to ``LOG.exit`` (next to the log)."""
+    exit_file = log.with_name(log.name + ".exit")
+    env = dict(env)
+    if SESSION_MARKER in env:  # the session's, not the xdist worker's: the run may outlive the worker
+        env[SESSION_MARKER] = f"{env[SESSION_MARKER].split(':')[0]}:{env.get(BACKGROUND_RUN_MARKER, 'background')}"
+    # sh waits for Python and writes its status: a reader in another process has no Popen to ask
+    wrapper = 'status=0; "$@" || status=$?; echo "$status" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$status"'
     with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, str(script), *args],
-            env=dict(env),
+        popen = subprocess.Popen(
+            ["sh", "-c", wrapper, str(exit_file), sys.executable, str(script), *args],
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
         )
-
-
-def end_process_group(process: subprocess.Popen | None) -> None:
-    """End a background run still going, and every process of its group: SIGTERM, 20 s, then SIGKILL."""
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+    return BackgroundProcess(popen, exit_file)

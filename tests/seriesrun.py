@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import string
-import subprocess
 import sys
 import time
 import uuid
@@ -98,11 +97,10 @@ def finish(run: SeriesRun, *, timeout: float = RUN_TIMEOUT) -> SeriesRun:
     """Wait for the run, then read what it left; stop its cloud if it did not (and say so)."""
     if run.returncode is not None:
         return run
-    try:
-        run.process.wait(timeout=max(1.0, timeout - (time.monotonic() - run.started)))
-    except subprocess.TimeoutExpired:
+    returncode = run.process.wait(timeout=max(1.0, timeout - (time.monotonic() - run.started)))
+    if returncode is None:
         stop(run)  # the tests then report what the log says
-    run.returncode = run.process.returncode
+    run.returncode = run.process.returncode if returncode is None else returncode
     run.seconds = time.monotonic() - run.started
     run.stdout = (run.output.parent / LOG_FILE).read_text(errors="replace")
     with contextlib.suppress(OSError, ValueError):
@@ -117,9 +115,8 @@ def finish(run: SeriesRun, *, timeout: float = RUN_TIMEOUT) -> SeriesRun:
 
 def stop(run: SeriesRun) -> None:
     """End a run still going (its process group: the CLI and its kernels), and the cloud it started."""
-    from cloudtest import end_process_group
-
-    end_process_group(run.process)
+    if run.process is not None:
+        run.process.end()
     if run.port is not None:
         import localcloud
 
