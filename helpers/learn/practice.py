@@ -43,6 +43,7 @@ from helpers.pipeline.catalog import (
     PRACTICE_STREAM_QUEUE_COMPONENT,
     PRACTICE_TABLE_COMPONENT,
     PRACTICE_WORKER,
+    Function,
 )
 from helpers.pipeline.step2 import STREAM_VIEW_TYPE, stream_processor_environment
 
@@ -273,17 +274,26 @@ def deploy_practice_stream_processor(lab: Lab, table: TableInfo) -> PracticeStre
         sqs_sender_statement(queue.arn),
         sqs_sender_statement(failures.arn),
     ]
-    role_arn = ensure_lambda_role(lab, PRACTICE_STREAM_PROCESSOR.component, statements)
-    function = deploy_function(
-        lab,
-        PRACTICE_STREAM_PROCESSOR.directory,
-        component=PRACTICE_STREAM_PROCESSOR.component,
-        handler=PRACTICE_STREAM_PROCESSOR.handler,
-        role_arn=role_arn,
-        timeout=PRACTICE_STREAM_PROCESSOR.timeout,
-        environment=stream_processor_environment(queue.url),
+    function = _deploy_practice_function(
+        lab, PRACTICE_STREAM_PROCESSOR, statements, stream_processor_environment(queue.url)
     )
     return PracticeStreamProcessor(function, queue, failures)
+
+
+def _deploy_practice_function(
+    lab: Lab, function: Function, statements: list[dict[str, Any]], environment: dict[str, str]
+) -> FunctionInfo:
+    """Deploy a practice copy of a catalog function with its own least-privilege role."""
+    role_arn = ensure_lambda_role(lab, function.component, statements)
+    return deploy_function(
+        lab,
+        function.directory,
+        component=function.component,
+        handler=function.handler,
+        role_arn=role_arn,
+        timeout=function.timeout,
+        environment=environment,
+    )
 
 
 def deploy_practice_worker(lab: Lab, table: TableInfo, queue: QueueInfo) -> FunctionInfo:
@@ -293,15 +303,11 @@ def deploy_practice_worker(lab: Lab, table: TableInfo, queue: QueueInfo) -> Func
         dynamodb_statement(table.arn, ["dynamodb:UpdateItem", "dynamodb:GetItem"]),
         sqs_consumer_statement(queue.arn, change_visibility=True),
     ]
-    role_arn = ensure_lambda_role(lab, PRACTICE_WORKER.component, statements)
-    return deploy_function(
+    return _deploy_practice_function(
         lab,
-        PRACTICE_WORKER.directory,
-        component=PRACTICE_WORKER.component,
-        handler=PRACTICE_WORKER.handler,
-        role_arn=role_arn,
-        timeout=PRACTICE_WORKER.timeout,
-        environment={
+        PRACTICE_WORKER,
+        statements,
+        {
             "ORDERS_TABLE": table.name,
             "ORDER_QUEUE_URL": queue.url,
             "POWERTOOLS_SERVICE_NAME": "orders",
