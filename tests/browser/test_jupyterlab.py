@@ -238,7 +238,7 @@ def test_notebook_01_runs_in_jupyterlab_and_its_order_form_works(
         what="the orders table cell to run again",
     )
     table_cell = page.cell(ORDERS_CELL)
-    table = table_cell.find_element(By.CSS_SELECTOR, "table.dataframe")
+    table = table_cell.find_element(By.CSS_SELECTOR, "table.orderlab-table")  # helpers.learn.views.Table
     assert order_id in table.text and "cust-browser" in table.text, table.text[:500]
     assert re.search(r"orderId\s+status\s+customerId", table.find_element(By.TAG_NAME, "thead").text)
     page.shot("05-orders-table", table_cell)
