@@ -88,6 +88,8 @@ def test_a_malformed_query_is_refused(lab, namespace):
         lab.client("cloudwatch").get_metric_data(
             StartTime=datetime.now(UTC) - timedelta(hours=1),
             EndTime=datetime.now(UTC),
-            MetricDataQueries=[{"Id": "q", "Period": 60, "Expression": f'SELECT SUM(Latency) FROM "{namespace}" WHERE'}],
+            MetricDataQueries=[
+                {"Id": "q", "Period": 60, "Expression": f'SELECT SUM(Latency) FROM "{namespace}" WHERE'}
+            ],
         )
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

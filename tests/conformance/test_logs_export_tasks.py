@@ -62,7 +62,9 @@ def bucket(lab, s3):
                         "Principal": service,
                         "Action": "s3:PutObject",
                         "Resource": f"arn:aws:s3:::{name}/*",
-                        "Condition": {"StringEquals": {**condition["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"}},
+                        "Condition": {
+                            "StringEquals": {**condition["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"}
+                        },
                     },
                 ],
             }

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 FUNCTIONS = {"AVG": "Average", "SUM": "Sum", "MIN": "Minimum", "MAX": "Maximum", "COUNT": "SampleCount"}
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<quoted>\"(?:[^\"]|\"\")*\")|(?P<op>!=|[(),=])|(?P<word>[\w.\-/:#*]+))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<quoted>\"(?:[^\"]|\"\")*\")|(?P<op>!=|[(),=])|(?P<word>[\w.\-/:#*]+))"
+)
 
 
 class InsightsError(ValueError):
@@ -218,9 +220,7 @@ def run(
         buckets: dict[float, list[dict[str, Any]]] = defaultdict(list)
         for point in points:
             buckets[int(point["Timestamp"] // period) * period].append(point)
-        values = tuple(
-            (at, stats(bucket)[statistic]) for at, bucket in sorted(buckets.items()) if stats(bucket)
-        )
+        values = tuple((at, stats(bucket)[statistic]) for at, bucket in sorted(buckets.items()) if stats(bucket))
         if values:
             series.append((stats(points).get(statistic, 0.0), Series(" ".join(key), values)))
     if query.order:

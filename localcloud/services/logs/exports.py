@@ -70,11 +70,12 @@ def validate_request(data: Mapping[str, Any], *, group_exists: bool, bucket_exis
     """Raise :class:`ExportError` as AWS refuses a CreateExportTask; the checks run in AWS's order
     (the bucket first, then the group: moto's ``aws_verified`` tests, run against AWS).
 
-    >>> validate_request({"logGroupName": "g", "from": 2, "to": 1, "destination": "b"},
-    ...                  group_exists=True, bucket_exists=True)
-    Traceback (most recent call last):
-    ...
-    localcloud.services.logs.exports.ExportError: Specified time range of '2' and '1' is not valid. ...
+    >>> try:
+    ...     validate_request({"logGroupName": "g", "from": 2, "to": 1, "destination": "b"},
+    ...                      group_exists=True, bucket_exists=True)
+    ... except ExportError as refused:
+    ...     print(refused.code)
+    InvalidParameterException
     """
     for name in ("logGroupName", "from", "to", "destination"):
         if data.get(name) in (None, ""):
