@@ -150,7 +150,7 @@ def parse(text: str) -> Query:
             if not p.peek_keyword("AND"):
                 break
             p.keyword("AND")
-    group_by = ()
+    group_by: tuple[str, ...] = ()
     if p.peek_keyword("GROUP", "BY"):
         p.keyword("GROUP", "BY")
         group_by = p.names()

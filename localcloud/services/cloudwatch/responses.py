@@ -210,7 +210,7 @@ def make_get_metric_data(original: Callable[..., Any]) -> Callable[..., Any]:
     own MetricStat and math queries, over the JSON and CBOR protocols the SDKs use."""
     from ministack.services import cloudwatch
 
-    def _get_metric_data(params, body, is_cbor, is_json=False):
+    def _get_metric_data(params: dict, body: dict, is_cbor: bool, is_json: bool = False) -> tuple:
         queries = list((body or {}).get("MetricDataQueries") or []) if (is_cbor or is_json) else []
         selects = [q for q in queries if insights.looks_like_insights(q.get("Expression"))]
         if not selects:
