@@ -7,7 +7,12 @@ from typing import Any
 from localcloud.events import bus
 from localcloud.patches import PatchError, wrap
 from localcloud.services.cloudwatch.metering import subscribe
-from localcloud.services.cloudwatch.responses import make_put_metric_alarm, make_put_metric_data, make_set_alarm_state
+from localcloud.services.cloudwatch.responses import (
+    make_get_metric_data,
+    make_put_metric_alarm,
+    make_put_metric_data,
+    make_set_alarm_state,
+)
 from localcloud.services.cloudwatch.runtime import _flush, _rt, dispatch_actions, start, stop, time_scale_from_env
 from localcloud.services.cloudwatch.sources import MetricWriter, dims_key
 
@@ -20,6 +25,11 @@ _CLOUDWATCH_NEEDS = (
     "_dispatch_alarm_actions",
     "_put_metric_alarm",
     "_put_metric_data",
+    "_get_metric_data",
+    "_calc_stats",
+    "_parse_ts",
+    "_ts_iso",
+    "_cbor_metric_data_result",
     "_set_alarm_state",
     "_evaluate_parent_alarms",
     "_is_sns_action_arn",
@@ -66,6 +76,7 @@ def apply() -> None:
     wrap(cloudwatch, "_put_metric_alarm", make_put_metric_alarm)
     wrap(cloudwatch, "_set_alarm_state", make_set_alarm_state)
     wrap(cloudwatch, "_put_metric_data", make_put_metric_data)
+    wrap(cloudwatch, "_get_metric_data", make_get_metric_data)
 
     def make_handle_request(original):
         async def handle_request(method, path, headers, body, query_params):

@@ -1,4 +1,5 @@
-"""CloudWatch API calls the local cloud answers itself: PutMetricAlarm, SetAlarmState, PutMetricData."""
+"""CloudWatch API calls the local cloud answers itself: PutMetricAlarm, SetAlarmState, PutMetricData,
+GetMetricData's Metrics Insights queries."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from localcloud.services.cloudwatch import insights
 from localcloud.services.cloudwatch.alarms import STATES
 from localcloud.services.cloudwatch.api import alarm_request, datum_resolutions, validation_error
 from localcloud.services.cloudwatch.api import p as _p
@@ -160,3 +162,88 @@ def make_put_metric_data(original: Callable[..., Any]) -> Callable[..., Any]:
         return response
 
     return _put_metric_data
+
+
+def _dimensions(key: str) -> dict[str, str]:
+    """MiniStack's dimension key (``a=1|b=2``) as a dict."""
+    return dict(part.partition("=")[::2] for part in key.split("|")) if key else {}
+
+
+def _insights_results(queries: list[dict], request: dict[str, Any]) -> dict[str, list[dict]]:
+    """The MetricDataResults of each Metrics Insights query by Id (ISO timestamps, MiniStack's internal form)."""
+    from ministack.services import cloudwatch
+
+    start = cloudwatch._parse_ts(request.get("StartTime")) or 0.0
+    end = cloudwatch._parse_ts(request.get("EndTime")) or time.time()
+    metrics = [(ns, name, _dimensions(dk), list(points)) for (ns, name, dk), points in cloudwatch._metrics.items()]
+    descending = request.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+    results: dict[str, list[dict]] = {}
+    for query in queries:
+        parsed = insights.parse(query["Expression"])
+        series = insights.run(parsed, metrics, start, end, int(query.get("Period") or 60), cloudwatch._calc_stats)
+        results[query["Id"]] = []
+        for each in series:
+            points = sorted(each.points, reverse=descending)
+            results[query["Id"]].append(
+                {
+                    "Id": query["Id"],
+                    "Label": query.get("Label") or each.label or query["Id"],
+                    "Timestamps": [cloudwatch._ts_iso(at) for at, _ in points],
+                    "Values": [value for _, value in points],
+                    "StatusCode": "Complete",
+                }
+            )
+    return results
+
+
+def _iso_timestamps(result: dict, to_iso: Callable[[float], str]) -> dict:
+    """A decoded result with its Timestamps (datetimes or epoch numbers) back as ISO strings."""
+    stamps = [
+        s if isinstance(s, str) else to_iso(s.timestamp() if hasattr(s, "timestamp") else float(s))
+        for s in result.get("Timestamps") or []
+    ]
+    return {**result, "Timestamps": stamps}
+
+
+def make_get_metric_data(original: Callable[..., Any]) -> Callable[..., Any]:
+    """GetMetricData that runs Metrics Insights ``SELECT`` queries (:mod:`.insights`) beside MiniStack's
+    own MetricStat and math queries, over the JSON and CBOR protocols the SDKs use."""
+    from ministack.services import cloudwatch
+
+    def _get_metric_data(params: dict, body: dict, is_cbor: bool, is_json: bool = False) -> tuple:
+        queries = list((body or {}).get("MetricDataQueries") or []) if (is_cbor or is_json) else []
+        selects = [q for q in queries if insights.looks_like_insights(q.get("Expression"))]
+        if not selects:
+            return original(params, body, is_cbor, is_json)
+        for query in selects:
+            try:
+                insights.parse(query["Expression"])
+            except insights.InsightsError as exc:
+                return cloudwatch._error(
+                    "ValidationError", f"Error in expression '{query.get('Id')}': {exc}", 400, is_json, is_cbor
+                )
+        ours = _insights_results(selects, body)
+        others = [q for q in queries if q not in selects]
+        theirs: list[dict] = []
+        if others:
+            status, headers, raw = original(params, {**body, "MetricDataQueries": others}, is_cbor, is_json)
+            if status != 200:
+                return status, headers, raw
+            if is_cbor:
+                import cbor2
+
+                decoded = cbor2.loads(raw)
+            else:
+                decoded = json.loads(raw)
+            theirs = [_iso_timestamps(r, cloudwatch._ts_iso) for r in decoded.get("MetricDataResults") or []]
+        merged: list[dict] = []
+        for query in queries:
+            if query in selects:
+                merged.extend(ours[query["Id"]] if query.get("ReturnData", True) else [])
+            elif theirs and (query.get("Expression") or query.get("ReturnData", True)):
+                merged.append(theirs.pop(0))
+        if is_cbor:
+            return cloudwatch._cbor_ok({"MetricDataResults": [cloudwatch._cbor_metric_data_result(r) for r in merged]})
+        return cloudwatch._json_ok({"MetricDataResults": merged})
+
+    return _get_metric_data

@@ -6,12 +6,12 @@ import json
 import uuid
 
 from localcloud.patches import wrap
-from localcloud.services.eventbridge import buses, connections
+from localcloud.services.eventbridge import archives, buses, connections
 
 
 def apply() -> None:
     """Apply the EventBridge fixes; e.g. ``apply()`` twice is a no-op."""
-    from ministack.core.responses import error_response_json
+    from ministack.core.responses import error_response_json, get_account_id, get_region
     from ministack.services import eventbridge, secretsmanager
 
     def secret_of(connection: str) -> str | None:
@@ -84,7 +84,73 @@ def apply() -> None:
 
         return _list_rules
 
+    def rule_key_of(archive: dict) -> str:
+        bus = buses.bus_name(str(archive.get("EventSourceArn") or "default"))
+        return eventbridge._rule_key(archives.rule_name(str(archive["ArchiveName"])), bus)
+
+    def put_managed_rule(archive: dict) -> None:
+        name = str(archive["ArchiveName"])
+        key = rule_key_of(archive)
+        bus = key.partition("|")[0]
+        existing = eventbridge._rules.get(key, {})
+        eventbridge._rules[key] = {
+            **existing,
+            "Arn": eventbridge._rule_arn(archives.rule_name(name), bus),
+            "EventBusName": bus,
+            "ScheduleExpression": "",
+            "Description": "",
+            "RoleArn": "",
+            "CreatedBy": get_account_id(),
+            "CreationTime": existing.get("CreationTime", eventbridge._now_ts()),
+            **archives.managed_rule(name, archive.get("EventPattern")),
+        }
+        eventbridge._targets[key] = [archives.managed_target(name, str(archive["ArchiveArn"]), get_region())]
+
+    def make_create_archive(original):
+        def _create_archive(data: dict) -> tuple:
+            response = original(data)
+            archive = eventbridge._archives.get(data.get("ArchiveName"))
+            if response[0] == 200 and archive:
+                put_managed_rule(archive)
+            return response
+
+        return _create_archive
+
+    def make_update_archive(original):
+        def _update_archive(data: dict) -> tuple:
+            response = original(data)
+            archive = eventbridge._archives.get(data.get("ArchiveName"))
+            if response[0] == 200 and archive:
+                put_managed_rule(archive)
+            return response
+
+        return _update_archive
+
+    def make_delete_archive(original):
+        def _delete_archive(data: dict) -> tuple:
+            archive = eventbridge._archives.get(data.get("ArchiveName"))
+            response = original(data)
+            if response[0] == 200 and archive:
+                key = rule_key_of(archive)
+                eventbridge._rules.pop(key, None)
+                eventbridge._targets.pop(key, None)
+            return response
+
+        return _delete_archive
+
+    def make_invoke_target(original):
+        def _invoke_target(target: dict, event: dict, rule: dict, *args, **kwargs):
+            if archives.is_archive_target(rule, target):
+                return None  # the bus archives the event itself (MiniStack's _archive_event)
+            return original(target, event, rule, *args, **kwargs)
+
+        return _invoke_target
+
     wrap(eventbridge, "_list_rules", make_list_rules)
+    wrap(eventbridge, "_create_archive", make_create_archive)
+    wrap(eventbridge, "_update_archive", make_update_archive)
+    wrap(eventbridge, "_delete_archive", make_delete_archive)
+    wrap(eventbridge, "_invoke_target", make_invoke_target)
     wrap(eventbridge, "_create_connection", make_create)
     wrap(eventbridge, "_update_connection", make_update)
     wrap(eventbridge, "_delete_connection", make_delete)

@@ -23,6 +23,7 @@ from typing import Any, TypeGuard
 from localcloud.patches import PatchError, wrap
 from localcloud.services.awslambda.hooks import log_hooks
 from localcloud.services.awslambda.runtime import ExecutionEnvironment, serving_environment
+from localcloud.services.logs import export_calls
 from localcloud.services.logs import store as log_store
 
 logger = logging.getLogger("localcloud.logs")
@@ -338,6 +339,9 @@ def make_handle_request(original):
     from ministack.services import cloudwatch_logs
 
     async def handle_request(method: str, path: str, headers: dict, body: bytes, query_params: dict) -> tuple:
+        action = headers.get("x-amz-target", "").rpartition(".")[2]
+        if action in export_calls.ACTIONS:
+            return export_calls.handle(action, body)
         if body and b"logGroupIdentifier" in body:
             try:
                 data = json.loads(body)
