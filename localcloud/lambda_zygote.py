@@ -408,6 +408,11 @@ def server_stopping() -> None:
     _server_stopping.set()
 
 
+def stopping() -> bool:
+    """Whether the server was told to stop: nothing new may start (it would outlive the server)."""
+    return _server_stopping.is_set()
+
+
 def zygote_dir(port: int) -> Path:
     """Where the cloud on ``port`` keeps the zygote script and the module lists of first inits."""
     return paths.cloud_dir(port) / "lambda-zygotes"

@@ -363,6 +363,8 @@ def apply() -> None:
         def _spawn(self, *args: Any, **kwargs: Any) -> Any:
             if type(self) is not lr.Worker:
                 return original(self, *args, **kwargs)
+            if lambda_zygote.stopping():  # started after the stop signal, it would outlive the server
+                raise RuntimeError("the local cloud is stopping: no new execution environment starts")
             # A (re)started process is a new execution environment, with a new log stream,
             # even when its init fails.
             environment = ExecutionEnvironment(str(self.config.get("FunctionName", self.func_name)))

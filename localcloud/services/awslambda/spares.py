@@ -70,7 +70,7 @@ def keep_one(key: lambda_zygote.ZygoteKey | None) -> None:
 
     Called when the zygote of ``key`` becomes ready and when a request takes an environment.
     """
-    if key is None or not enabled() or not lambda_zygote.ready_for(key):
+    if key is None or not enabled() or lambda_zygote.stopping() or not lambda_zygote.ready_for(key):
         return
     from ministack.core import lambda_runtime as lr
 
@@ -104,6 +104,8 @@ def keep_one(key: lambda_zygote.ZygoteKey | None) -> None:
 def _start(lr: Any, spare: Any) -> None:
     starting_ahead.set(True)
     try:
+        if lambda_zygote.stopping():  # told to stop while this thread was being started
+            return
         lr.ensure_spawned(spare)  # holds the environment's lock: a request that took it waits for the rest
     except Exception as exc:  # its init failed: a request that takes it starts it again and gets the error
         logger.info("Lambda %s: the spare environment did not start (%s)", spare.func_name, exc)
