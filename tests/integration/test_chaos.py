@@ -71,10 +71,11 @@ def test_burst_with_faults_and_crashed_workers_loses_nothing(chaos_lab: Lab, sta
     kills = []
 
     def crash_while_busy() -> None:
-        # Kill the worker's environments while messages wait on the queue: their batches are in flight.
+        # Kill the worker's environments while batches are in flight.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(kills) < 2:
-            if queue_counts(chaos_lab, stack.queues.queue.url).visible > 0 and lambda_workers(port, worker_name):
+            # in flight: a worker holds a batch now (killing an idle spare environment alone would hit none)
+            if queue_counts(chaos_lab, stack.queues.queue.url).in_flight > 0 and lambda_workers(port, worker_name):
                 kill = kill_lambda_workers(port, worker_name)
                 if kill.pids:
                     kills.append(kill)
