@@ -106,25 +106,15 @@ def apply() -> None:
         }
         eventbridge._targets[key] = [archives.managed_target(name, str(archive["ArchiveArn"]), get_region())]
 
-    def make_create_archive(original):
-        def _create_archive(data: dict) -> tuple:
+    def make_put_archive(original):  # CreateArchive and UpdateArchive both (re)write the managed rule
+        def _put_archive(data: dict) -> tuple:
             response = original(data)
             archive = eventbridge._archives.get(data.get("ArchiveName"))
             if response[0] == 200 and archive:
                 put_managed_rule(archive)
             return response
 
-        return _create_archive
-
-    def make_update_archive(original):
-        def _update_archive(data: dict) -> tuple:
-            response = original(data)
-            archive = eventbridge._archives.get(data.get("ArchiveName"))
-            if response[0] == 200 and archive:
-                put_managed_rule(archive)
-            return response
-
-        return _update_archive
+        return _put_archive
 
     def make_delete_archive(original):
         def _delete_archive(data: dict) -> tuple:
@@ -147,8 +137,8 @@ def apply() -> None:
         return _invoke_target
 
     wrap(eventbridge, "_list_rules", make_list_rules)
-    wrap(eventbridge, "_create_archive", make_create_archive)
-    wrap(eventbridge, "_update_archive", make_update_archive)
+    wrap(eventbridge, "_create_archive", make_put_archive)
+    wrap(eventbridge, "_update_archive", make_put_archive)
     wrap(eventbridge, "_delete_archive", make_delete_archive)
     wrap(eventbridge, "_invoke_target", make_invoke_target)
     wrap(eventbridge, "_create_connection", make_create)
