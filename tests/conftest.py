@@ -53,9 +53,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)  # after the tmp_path plugin: the session's temporary folder exists then
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--enforce-iam"):
         os.environ["ORDERLAB_ENFORCE_IAM"] = "1"  # read by localcloud.start; notebook kernels inherit it
+    if not WORKER:
+        # The local clouds' files (logs, state, code caches) go to the session's temporary folder, which
+        # pytest prunes, not to ~/.orderlab; xdist workers and background runs inherit it.
+        os.environ["ORDERLAB_HOME"] = str(_shared_dir(config) / "orderlab-home")
 
 
 # Runs that take minutes and mostly wait: each starts in the background when collection is done
