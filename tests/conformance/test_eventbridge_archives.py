@@ -150,7 +150,8 @@ def rule_state(events, rule: dict) -> dict:
 
 
 def target_ids(events, rule: dict) -> list[str]:
-    return [t["Id"] for t in events.list_targets_by_rule(Rule=rule["Name"], EventBusName=rule["EventBusName"])["Targets"]]
+    targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=rule["EventBusName"])["Targets"]
+    return [t["Id"] for t in targets]
 
 
 REFUSED_CALLS = {

@@ -126,7 +126,7 @@ def test_reads_of_a_managed_rule_are_allowed() -> None:
     [
         ("PutRule", {"Name": "r"}, ("default", "r")),
         ("DeleteRule", {"Name": "r", "EventBusName": "orders"}, ("orders", "r")),
-        ("RemoveTargets", {"Rule": "r", "EventBusName": "arn:aws:events:eu-west-1:1:event-bus/orders"}, ("orders", "r")),
+        ("RemoveTargets", {"Rule": "r", "EventBusName": "arn:aws:events:eu-west-1:1:event-bus/b"}, ("b", "r")),
         ("UntagResource", {"ResourceARN": "arn:aws:events:eu-west-1:1:rule/orders/r"}, ("orders", "r")),
         ("TagResource", {"ResourceARN": "arn:aws:events:eu-west-1:1:event-bus/orders"}, None),
         ("TagResource", {"ResourceARN": "arn:aws:events:eu-west-1:1:rule/a/b/c"}, None),
