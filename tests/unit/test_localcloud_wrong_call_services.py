@@ -1,6 +1,6 @@
-"""Log export tasks, an archive's managed rule and Metrics Insights queries (localcloud/services/), without a
-server; end to end in tests/conformance/test_logs_export_tasks.py, test_eventbridge_archives.py and
-test_cloudwatch_insights.py.
+"""Log export tasks, an archive's managed rule, what AWS refuses to do to a managed rule and Metrics Insights
+queries (localcloud/services/), without a server; end to end in tests/conformance/test_logs_export_tasks.py,
+test_eventbridge_archives.py and test_cloudwatch_insights.py.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import json
 import pytest
 
 from localcloud.services.cloudwatch import insights
-from localcloud.services.eventbridge import archives
+from localcloud.services.eventbridge import archives, managed
 from localcloud.services.logs import exports
 
 
-@pytest.mark.parametrize("module", [exports, archives, insights])
+@pytest.mark.parametrize("module", [exports, archives, managed, insights])
 def test_doctests(module) -> None:
     assert doctest.testmod(module).failed == 0
 
@@ -89,6 +89,55 @@ def test_only_the_archive_target_of_a_managed_rule_is_skipped() -> None:
     assert archives.is_archive_target({"ManagedBy": archives.MANAGED_BY}, target)
     assert not archives.is_archive_target({}, target)
     assert not archives.is_archive_target({"ManagedBy": archives.MANAGED_BY}, {"Arn": "arn:aws:sqs:eu-west-1:1:q"})
+
+
+# ---------------------------------------------------------------- managed rules
+
+MANAGED = {"Name": "Events-Archive-a", "ManagedBy": archives.MANAGED_BY}
+
+
+@pytest.mark.parametrize("action", sorted(managed.MODIFYING_ACTIONS))
+def test_a_managed_rule_is_never_modified_force_or_not(action) -> None:
+    assert managed.refusal(action, MANAGED) == "Events-Archive-a is a managed rule."
+    assert managed.refusal(action, MANAGED, force=True) == "Events-Archive-a is a managed rule."
+
+
+@pytest.mark.parametrize("action", sorted(managed.FORCEABLE_ACTIONS))
+def test_a_managed_rule_is_deleted_or_its_targets_removed_only_with_force(action) -> None:
+    assert managed.refusal(action, MANAGED) == (
+        "Events-Archive-a is a managed rule. Set 'force' parameter to true to override."
+    )
+    assert managed.refusal(action, MANAGED, force=True) is None
+
+
+@pytest.mark.parametrize("action", sorted(managed.MODIFYING_ACTIONS | managed.FORCEABLE_ACTIONS))
+@pytest.mark.parametrize("rule", [None, {"Name": "mine"}, {"Name": "mine", "ManagedBy": ""}])
+def test_an_ordinary_or_missing_rule_is_left_to_the_call(action, rule) -> None:
+    assert managed.refusal(action, rule) is None
+
+
+def test_reads_of_a_managed_rule_are_allowed() -> None:
+    assert managed.refusal("DescribeRule", MANAGED) is None
+    assert managed.refusal("ListTargetsByRule", MANAGED) is None
+
+
+@pytest.mark.parametrize(
+    "action, request_, reference",
+    [
+        ("PutRule", {"Name": "r"}, ("default", "r")),
+        ("DeleteRule", {"Name": "r", "EventBusName": "orders"}, ("orders", "r")),
+        ("RemoveTargets", {"Rule": "r", "EventBusName": "arn:aws:events:eu-west-1:1:event-bus/b"}, ("b", "r")),
+        ("UntagResource", {"ResourceARN": "arn:aws:events:eu-west-1:1:rule/orders/r"}, ("orders", "r")),
+        ("TagResource", {"ResourceARN": "arn:aws:events:eu-west-1:1:event-bus/orders"}, None),
+        ("TagResource", {"ResourceARN": "arn:aws:events:eu-west-1:1:rule/a/b/c"}, None),
+        ("TagResource", {"ResourceARN": "arn:aws:sqs:eu-west-1:1:rule/r"}, None),
+        ("TagResource", {}, None),
+        ("EnableRule", {}, None),
+        ("ListRules", {"Name": "r"}, None),
+    ],
+)
+def test_the_rule_a_request_names(action, request_, reference) -> None:
+    assert managed.rule_reference(action, request_) == reference
 
 
 # ---------------------------------------------------------------- Metrics Insights

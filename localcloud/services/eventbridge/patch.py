@@ -1,4 +1,5 @@
-"""Hooks the EventBridge fixes (connections' secrets, rules of a missing bus) into MiniStack."""
+"""Hooks the EventBridge fixes (connections' secrets, rules of a missing bus, archives' managed rules and
+what AWS refuses to do to a managed rule) into MiniStack."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import uuid
 
 from localcloud.patches import wrap
-from localcloud.services.eventbridge import archives, buses, connections
+from localcloud.services.eventbridge import archives, buses, connections, managed
 
 
 def apply() -> None:
@@ -136,11 +137,37 @@ def apply() -> None:
 
         return _invoke_target
 
+    def make_refuse_managed(action: str):
+        """A wrapper answering ``action`` on a managed rule as AWS does (ManagedRuleException)."""
+
+        def make(original):
+            def _refuse_managed(data: dict) -> tuple:
+                reference = managed.rule_reference(action, data)
+                rule = eventbridge._rules.get(eventbridge._rule_key(reference[1], reference[0])) if reference else None
+                if rule and action in managed.TAGGING_ACTIONS and rule.get("Arn") != data.get("ResourceARN"):
+                    rule = None  # another account's or region's ARN: MiniStack answers that it does not exist
+                message = managed.refusal(action, rule, force=data.get("Force") is True)
+                if message:
+                    return error_response_json("ManagedRuleException", message, 400)
+                return original(data)
+
+            return _refuse_managed
+
+        return make
+
     wrap(eventbridge, "_list_rules", make_list_rules)
     wrap(eventbridge, "_create_archive", make_put_archive)
     wrap(eventbridge, "_update_archive", make_put_archive)
     wrap(eventbridge, "_delete_archive", make_delete_archive)
     wrap(eventbridge, "_invoke_target", make_invoke_target)
+    wrap(eventbridge, "_put_rule", make_refuse_managed("PutRule"))
+    wrap(eventbridge, "_delete_rule", make_refuse_managed("DeleteRule"))
+    wrap(eventbridge, "_enable_rule", make_refuse_managed("EnableRule"))
+    wrap(eventbridge, "_disable_rule", make_refuse_managed("DisableRule"))
+    wrap(eventbridge, "_put_targets", make_refuse_managed("PutTargets"))
+    wrap(eventbridge, "_remove_targets", make_refuse_managed("RemoveTargets"))
+    wrap(eventbridge, "_tag_resource", make_refuse_managed("TagResource"))
+    wrap(eventbridge, "_untag_resource", make_refuse_managed("UntagResource"))
     wrap(eventbridge, "_create_connection", make_create)
     wrap(eventbridge, "_update_connection", make_update)
     wrap(eventbridge, "_delete_connection", make_delete)
