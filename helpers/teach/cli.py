@@ -63,6 +63,11 @@ def _run_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return parameters
 
 
+def _add_parameter_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``-p NAME VALUE`` (repeatable), read back by :func:`_run_parameters`: ``_add_parameter_option(run, "...")``."""
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help=help_text)
+
+
 def _parse_value(raw: str):
     """papermill-style: numbers and booleans are typed, everything else stays a string."""
     lowered = raw.lower()
@@ -409,14 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     cloud.set_defaults(func=_cmd_cloud)
 
     run = sub.add_parser("run", help="run the whole series headless into runs/latest/")
-    run.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a notebook parameter, e.g. -p prefix alice (repeatable)",
-    )
+    _add_parameter_option(run, "a notebook parameter, e.g. -p prefix alice (repeatable)")
     run.add_argument("--output", help="where the executed notebooks go (default runs/latest)")
     run.add_argument("--keep-cloud", action="store_true", help="leave the local cloud running afterwards")
     run.add_argument("--learner-mode", action="store_true", help=LEARNER_MODE_HELP)
@@ -439,14 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     klass.add_argument("--notebooks", help="only these notebook numbers, comma-separated (e.g. 00,01); default all")
     klass.add_argument("--grade", action="store_true", help="after each learner's run, grade its resources")
     klass.add_argument("--cleanup", action="store_true", help="then delete each learner's resources, verified")
-    klass.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a notebook parameter for every learner, e.g. -p demo_orders 5 (repeatable)",
-    )
+    _add_parameter_option(klass, "a notebook parameter for every learner, e.g. -p demo_orders 5 (repeatable)")
     klass.add_argument("--output", help="the run's folder (default runs/class-<UTC time>)")
     klass.add_argument("--learner-mode", action="store_true", help=LEARNER_MODE_HELP)
     klass.add_argument(

@@ -162,8 +162,17 @@ def _json_body(document: dict[str, Any]) -> str:
 
 
 def _mail(
-    address: str, subject: str, body: str, *, display_name: str, now: datetime, extra_headers: dict[str, str]
+    address: str,
+    subject: str,
+    body: str,
+    *,
+    display_name: str,
+    now: datetime,
+    message_id: str,
+    topic_arn: str,
+    subscription_arn: str,
 ) -> EmailMessage:
+    """A mail from SNS's sender, with the ``x-amz-sns-*`` headers SNS adds to every mail it sends."""
     mail = EmailMessage()
     local, _, domain = SENDER.partition("@")
     mail["From"] = Address(display_name or DEFAULT_SENDER_NAME, local, domain)
@@ -171,8 +180,9 @@ def _mail(
     mail["Subject"] = subject
     mail["Date"] = format_datetime(now.astimezone(UTC))
     mail["Message-ID"] = make_msgid(domain="email.amazonses.com")
-    for name, value in extra_headers.items():
-        mail[name] = value
+    mail["x-amz-sns-message-id"] = message_id
+    mail["x-amz-sns-topic-arn"] = topic_arn
+    mail["x-amz-sns-subscription-arn"] = subscription_arn
     mail.set_content(body)
     return mail
 
@@ -201,11 +211,9 @@ def confirmation_mail(
         body,
         display_name=display_name,
         now=now,
-        extra_headers={
-            "x-amz-sns-message-id": message_id,
-            "x-amz-sns-topic-arn": topic_arn,
-            "x-amz-sns-subscription-arn": subscription_arn,
-        },
+        message_id=message_id,
+        topic_arn=topic_arn,
+        subscription_arn=subscription_arn,
     )
 
 
@@ -246,11 +254,9 @@ def notification_mail(
         body,
         display_name=display_name,
         now=now,
-        extra_headers={
-            "x-amz-sns-message-id": message_id,
-            "x-amz-sns-topic-arn": topic_arn,
-            "x-amz-sns-subscription-arn": subscription_arn,
-        },
+        message_id=message_id,
+        topic_arn=topic_arn,
+        subscription_arn=subscription_arn,
     )
 
 
