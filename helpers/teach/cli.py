@@ -68,6 +68,19 @@ def _add_parameter_option(parser: argparse.ArgumentParser, help_text: str) -> No
     parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help=help_text)
 
 
+def _add_class_option(parser: argparse.ArgumentParser) -> None:
+    """``--class [DIR]``: every learner of a class run, read by :func:`_class_dir`: ``_add_class_option(grade)``."""
+    parser.add_argument(
+        "--class",
+        dest="class_dir",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="every learner of a class run (default: the latest runs/class-*)",
+    )
+
+
 def _parse_value(raw: str):
     """papermill-style: numbers and booleans are typed, everything else stays a string."""
     lowered = raw.lower()
@@ -456,15 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="inspect a learner's resources: which steps are done correctly")
     grade.add_argument("--prefix", action="append", help="a learner prefix (repeatable; default orderlab)")
-    grade.add_argument(
-        "--class",
-        dest="class_dir",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="DIR",
-        help="every learner of a class run (default: the latest runs/class-*)",
-    )
+    _add_class_option(grade)
     grade.add_argument("--target", default=None, help="local (default), aws or endpoint")
     grade.add_argument("--steps", help="only these steps, comma-separated (e.g. 01,02)")
     grade.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -513,15 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     clean.add_argument("--target", default=None, help="local (default), aws or endpoint")
     clean.add_argument("--prefix", default=None, help="the learner prefix (default orderlab)")
-    clean.add_argument(
-        "--class",
-        dest="class_dir",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="DIR",
-        help="every learner of a class run (default: the latest runs/class-*)",
-    )
+    _add_class_option(clean)
     clean.add_argument("--stop-cloud", action="store_true", help="also stop the local cloud")
     clean.set_defaults(func=_cmd_clean)
 
