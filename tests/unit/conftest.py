@@ -133,6 +133,42 @@ def stubbed_client() -> Iterator[Callable[[str], tuple[Any, Any]]]:
         stubber.assert_no_pending_responses()
 
 
+class StubbedLab:
+    """Just enough of ``helpers.core.lab.Lab`` for the provisioning helpers: prefix ``alice``, names, tags,
+    region, account, and one botocore-stubbed client per service: ``lab.stub("sqs").add_response(...)``."""
+
+    prefix, region, account_id = "alice", "us-east-1", "123456789012"
+
+    def __init__(self, make_client: Callable[[str], tuple[Any, Any]]) -> None:
+        self._make_client = make_client
+        self.clients: dict[str, Any] = {}
+        self.stubs: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service], self.stubs[service] = self._make_client(service)
+        return self.clients[service]
+
+    def stub(self, service: str) -> Any:
+        self.client(service)
+        return self.stubs[service]
+
+    def name(self, component: str) -> str:
+        return f"{self.prefix}-{component}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        from helpers.core.naming import tags_for
+
+        return tags_for(self.prefix)
+
+
+@pytest.fixture
+def stubbed_lab(stubbed_client: Callable[[str], tuple[Any, Any]]) -> StubbedLab:
+    """A :class:`StubbedLab`; every response a test queued must have been used by its end."""
+    return StubbedLab(stubbed_client)
+
+
 @pytest.fixture
 def handler_client() -> Iterator[Callable[[str, Any], Any]]:
     """Give the handlers ``client`` as their boto3 client for a service
