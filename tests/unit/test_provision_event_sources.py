@@ -68,6 +68,18 @@ def _stub_create(lab: Any, created: dict[str, Any]) -> None:
     )
 
 
+def _ensure_mapping(lab: Any, function_name: str, source_arn: str, **settings: Any) -> Any:
+    """``ensure_event_source_mapping`` with a batch of 10 unless ``settings`` say otherwise."""
+    return event_sources.ensure_event_source_mapping(
+        lab, function_name=function_name, source_arn=source_arn, **{"batch_size": 10, **settings}
+    )
+
+
+def _ensure_worker_mapping(lab: Any, **settings: Any) -> Any:
+    """The worker's mapping from the order queue, waiting at most 5 s."""
+    return _ensure_mapping(lab, WORKER, QUEUE_ARN, timeout=5, **settings)
+
+
 @pytest.fixture
 def lab(stubbed_lab: Any) -> Any:
     return stubbed_lab
@@ -106,14 +118,7 @@ def test_scaling_config_diff(current, wanted, differs) -> None:
 
 def test_maximum_concurrency_is_for_queues_only(lab: Any) -> None:
     with pytest.raises(ValueError, match="SQS sources only"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name="alice-f",
-            source_arn=STREAM_ARN,  # type: ignore[arg-type]
-            batch_size=10,
-            starting_position="LATEST",
-            maximum_concurrency=5,
-        )
+        _ensure_mapping(lab, "alice-f", STREAM_ARN, starting_position="LATEST", maximum_concurrency=5)
 
 
 def test_ensure_mapping_sets_only_the_cap_that_differs(lab: Any) -> None:
@@ -127,15 +132,7 @@ def test_ensure_mapping_sets_only_the_cap_that_differs(lab: Any) -> None:
     )
     lab.stub("lambda").add_response("get_event_source_mapping", capped, {"UUID": U1})
     lab.stub("lambda").add_response("list_tags", {"Tags": lab.tags}, {"Resource": ESM_ARN})
-    info = event_sources.ensure_event_source_mapping(
-        lab,
-        function_name=WORKER,  # type: ignore[arg-type]
-        source_arn=QUEUE_ARN,
-        batch_size=10,
-        maximum_batching_window_seconds=0,
-        maximum_concurrency=5,
-        timeout=5,
-    )
+    info = _ensure_worker_mapping(lab, maximum_batching_window_seconds=0, maximum_concurrency=5)
     assert (info.updated, info.maximum_concurrency) == (("ScalingConfig",), 5)
 
 
@@ -143,33 +140,15 @@ def test_a_new_mapping_without_a_cap_sends_no_scaling_config(lab: Any) -> None:
     created = {"UUID": U1, "State": "Enabled", "EventSourceArn": QUEUE_ARN, "BatchSize": 10}
     _stub_create(lab, created)
     lab.stub("lambda").add_response("get_event_source_mapping", created, {"UUID": U1})
-    info = event_sources.ensure_event_source_mapping(
-        lab,
-        function_name=WORKER,  # type: ignore[arg-type]
-        source_arn=QUEUE_ARN,
-        batch_size=10,
-        maximum_concurrency=NO_CONCURRENCY_CAP,
-        timeout=5,
-    )
+    info = _ensure_worker_mapping(lab, maximum_concurrency=NO_CONCURRENCY_CAP)
     assert info.created and info.maximum_concurrency is None
 
 
 def test_stream_mapping_needs_a_starting_position(lab: Any) -> None:
     with pytest.raises(ValueError, match="starting_position"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name="alice-f",
-            source_arn=STREAM_ARN,  # type: ignore[arg-type]
-            batch_size=10,
-        )
+        _ensure_mapping(lab, "alice-f", STREAM_ARN)
     with pytest.raises(ValueError, match="streams only"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name="alice-f",
-            source_arn=QUEUE_ARN,  # type: ignore[arg-type]
-            batch_size=10,
-            starting_position="LATEST",
-        )
+        _ensure_mapping(lab, "alice-f", QUEUE_ARN, starting_position="LATEST")
 
 
 def test_ensure_mapping_updates_only_what_differs(lab: Any) -> None:
@@ -183,14 +162,7 @@ def test_ensure_mapping_updates_only_what_differs(lab: Any) -> None:
     stub.add_response("get_event_source_mapping", {**current, "BatchSize": 10}, {"UUID": U1})
     stub.add_response("list_tags", {"Tags": {}}, {"Resource": ESM_ARN})
     stub.add_response("tag_resource", {}, {"Resource": ESM_ARN, "Tags": lab.tags})
-    info = event_sources.ensure_event_source_mapping(
-        lab,
-        function_name=WORKER,  # type: ignore[arg-type]
-        source_arn=QUEUE_ARN,
-        batch_size=10,
-        maximum_batching_window_seconds=0,
-        timeout=5,
-    )
+    info = _ensure_worker_mapping(lab, maximum_batching_window_seconds=0)
     assert (info.uuid, info.state, info.batch_size, info.updated) == (U1, "Enabled", 10, ("BatchSize",))
 
 
@@ -207,10 +179,4 @@ def test_ensure_mapping_reports_a_mapping_that_will_not_enable(lab: Any, monkeyp
     from helpers.core.waiters import WaitFailed
 
     with pytest.raises(WaitFailed, match="PROBLEM: no permission"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name=WORKER,  # type: ignore[arg-type]
-            source_arn=QUEUE_ARN,
-            batch_size=10,
-            timeout=5,
-        )
+        _ensure_worker_mapping(lab)
