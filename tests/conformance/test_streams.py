@@ -32,7 +32,6 @@ from conformance._esm import (
     EventProbe,
     Invocation,
     create_queue,
-    deploy_event_probe,
     event_source_mapping,
     invocations,
     receive,
@@ -42,11 +41,6 @@ from conformance._esm import (
 pytestmark = pytest.mark.cloud
 
 VIEW = "NEW_AND_OLD_IMAGES"
-
-
-@pytest.fixture(scope="module")
-def probe(lab) -> EventProbe:
-    return deploy_event_probe(lab)
 
 
 def _table(lab, component: str):
