@@ -28,7 +28,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import quote
 
-from localcloud.patches import PatchError, wrap
+from localcloud.patches import require, wrap
 from localcloud.services.sns.mailbox import Mailbox
 
 logger = logging.getLogger("localcloud.sns")
@@ -292,9 +292,7 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
         "_xml",
         "_error",
     )
-    missing = [name for name in needed if not hasattr(sns, name)]
-    if missing:
-        raise PatchError(f"cannot patch SNS e-mail delivery: ministack.services.sns lacks {', '.join(missing)}")
+    require(sns, needed, patching="SNS e-mail delivery")
     # localcloud.server sets GATEWAY_PORT before applying the patches; 4566 is MiniStack's own default.
     port = int(os.environ.get("GATEWAY_PORT") or 4566)
     _config.mailbox = mailbox or Mailbox(port)
