@@ -23,7 +23,13 @@ from typing import Any
 import pytest
 
 from localcloud.services.sns.mailbox import Mailbox, address_key, mailbox_dir
-from localcloud.services.sns.responses import LocalUrls, confirmation_mail, is_email_address, notification_mail
+from localcloud.services.sns.responses import (
+    LocalUrls,
+    Notification,
+    confirmation_mail,
+    is_email_address,
+    notification_mail,
+)
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 SUB = TOPIC + ":5f1c"
@@ -112,11 +118,13 @@ def test_wait_for_times_out_saying_what_is_there(box):
 # --- what SNS mails ----------------------------------------------------------------------------
 
 
-def notify(*, protocol: str = "email", address: str = "ada@example.com", **overrides: Any) -> EmailMessage:
+def notify(
+    *, protocol: str = "email", address: str = "ada@example.com", display_name: str = "", **overrides: Any
+) -> EmailMessage:
     """``notification_mail`` for the topic and subscription of these tests; ``overrides`` change the publish."""
-    publish: dict[str, Any] = {"message_id": "m", "subject": "", "message": "x", "attributes": {}, "display_name": ""}
-    publish.update(overrides)
-    return notification_mail(protocol, address, topic_arn=TOPIC, subscription_arn=SUB, urls=URLS, now=AT, **publish)
+    publish: dict[str, Any] = {"message_id": "m", "subject": "", "message": "x", "attributes": {}, **overrides}
+    published = Notification(TOPIC, SUB, **publish)
+    return notification_mail(protocol, address, published, display_name=display_name, urls=URLS, now=AT)
 
 
 def confirm(protocol: str) -> EmailMessage:

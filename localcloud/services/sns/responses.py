@@ -2,9 +2,9 @@
 
 What it changes and why: docs/local-cloud-services.md, `localcloud/services/sns/responses.py`.
 
->>> mail = notification_mail("email", "ada@example.com", topic_arn="arn:aws:sns:us-east-1:1:alerts",
-...                          subscription_arn="arn:aws:sns:us-east-1:1:alerts:s1", message_id="m1",
-...                          subject="", message="disk full", attributes={}, display_name="",
+>>> published = Notification("arn:aws:sns:us-east-1:1:alerts", "arn:aws:sns:us-east-1:1:alerts:s1", "m1",
+...                          subject="", message="disk full", attributes={})
+>>> mail = notification_mail("email", "ada@example.com", published, display_name="",
 ...                          urls=LocalUrls("http://127.0.0.1:4599"))
 >>> mail["Subject"], mail.get_content().splitlines()[0]
 ('AWS Notification Message', 'disk full')
@@ -126,25 +126,28 @@ def confirmation_document(
     return document
 
 
-def notification_document(
-    topic_arn: str,
-    subscription_arn: str,
-    *,
-    message_id: str,
-    subject: str,
-    message: str,
-    attributes: dict[str, Any],
-    urls: LocalUrls,
-    now: datetime,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Notification:
+    """One published message as it reaches one subscription (what its mail and JSON document carry)."""
+
+    topic_arn: str
+    subscription_arn: str
+    message_id: str
+    subject: str
+    message: str
+    attributes: dict[str, Any]
+
+
+def notification_document(notification: Notification, *, urls: LocalUrls, now: datetime) -> dict[str, Any]:
     """The ``Notification`` JSON document (what an ``email-json`` subscriber is mailed)."""
-    document: dict[str, Any] = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic_arn}
-    if subject:
-        document["Subject"] = subject
-    document.update({"Message": message, "Timestamp": _timestamp(now), "SignatureVersion": "1"})
+    topic_arn, attributes = notification.topic_arn, notification.attributes
+    document: dict[str, Any] = {"Type": "Notification", "MessageId": notification.message_id, "TopicArn": topic_arn}
+    if notification.subject:
+        document["Subject"] = notification.subject
+    document.update({"Message": notification.message, "Timestamp": _timestamp(now), "SignatureVersion": "1"})
     document["Signature"] = signature(document)
     document["SigningCertURL"] = f"https://sns.{_region(topic_arn)}.amazonaws.com/{SIGNING_CERT}"
-    document["UnsubscribeURL"] = urls.unsubscribe(subscription_arn)
+    document["UnsubscribeURL"] = urls.unsubscribe(notification.subscription_arn)
     if attributes:
         document["MessageAttributes"] = {
             name: {
@@ -220,13 +223,8 @@ def confirmation_mail(
 def notification_mail(
     protocol: str,
     address: str,
+    notification: Notification,
     *,
-    topic_arn: str,
-    subscription_arn: str,
-    message_id: str,
-    subject: str,
-    message: str,
-    attributes: dict[str, Any],
     display_name: str,
     urls: LocalUrls,
     now: datetime | None = None,
@@ -234,29 +232,18 @@ def notification_mail(
     """One published message as SNS mails it to a confirmed ``email`` / ``email-json`` subscriber."""
     now = now or datetime.now(UTC)
     if protocol == "email-json":
-        body = _json_body(
-            notification_document(
-                topic_arn,
-                subscription_arn,
-                message_id=message_id,
-                subject=subject,
-                message=message,
-                attributes=attributes,
-                urls=urls,
-                now=now,
-            )
-        )
+        body = _json_body(notification_document(notification, urls=urls, now=now))
     else:
-        body = message + UNSUBSCRIBE_FOOTER.format(url=urls.unsubscribe(subscription_arn))
+        body = notification.message + UNSUBSCRIBE_FOOTER.format(url=urls.unsubscribe(notification.subscription_arn))
     return _mail(
         address,
-        subject or DEFAULT_SUBJECT,
+        notification.subject or DEFAULT_SUBJECT,
         body,
         display_name=display_name,
         now=now,
-        message_id=message_id,
-        topic_arn=topic_arn,
-        subscription_arn=subscription_arn,
+        message_id=notification.message_id,
+        topic_arn=notification.topic_arn,
+        subscription_arn=notification.subscription_arn,
     )
 
 
@@ -398,18 +385,9 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
             if not sns._matches_filter_policy(sub, attributes, effective):
                 continue
             assert _config.urls is not None
-            mail = notification_mail(
-                protocol,
-                sub["endpoint"],
-                topic_arn=topic["arn"],
-                subscription_arn=sub["arn"],
-                message_id=msg_id,
-                subject=subject,
-                message=effective,
-                attributes=attributes,
-                display_name=topic["attributes"].get("DisplayName", ""),
-                urls=_config.urls,
-            )
+            published = Notification(topic["arn"], sub["arn"], msg_id, subject, effective, attributes)
+            display_name = topic["attributes"].get("DisplayName", "")
+            mail = notification_mail(protocol, sub["endpoint"], published, display_name=display_name, urls=_config.urls)
             deliver(mail, sub["endpoint"], f"notification {msg_id}")
 
     def pending_shown_as_pending(topics_of):
