@@ -85,12 +85,11 @@ def start(base_dir: Path) -> ClassRun:
 def finish(run: ClassRun, *, timeout: float = RUN_TIMEOUT) -> ClassRun:
     if run.returncode is not None:
         return run
-    returncode = run.process.wait(timeout=max(1.0, timeout - (time.monotonic() - run.started)))
-    if returncode is None:
-        stop(run)
+    from cloudtest import finish_in_time
+
+    run.returncode = finish_in_time(run.process, run.started, timeout, lambda: stop(run))
     import localcloud
 
-    run.returncode = run.process.returncode if returncode is None else returncode
     run.stdout = (run.output.parent / LOG_FILE).read_text(errors="replace")
     run.running_after_the_class_run = localcloud.status(run.port).running
     return run

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,31 @@ def own_prefix(lab: Any, suffix: str) -> Iterator[Any]:
     yield own
     report = destroy_lab(own)
     assert not report.remaining, report.remaining
+
+
+def notebook_stream_text(path: Path) -> str:
+    """What an executed notebook printed (its code cells' stream outputs), as one text."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    return "\n".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream"
+    )
+
+
+def finish_in_time(process: BackgroundProcess, started: float, timeout: float, stop: Callable[[], None]) -> int | None:
+    """Wait for a background run started at ``started`` (``time.monotonic()``) until ``timeout`` seconds after
+    that; ``stop()`` it if it is still going then. Its exit status."""
+    import time
+
+    returncode = process.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
+    if returncode is None:
+        stop()
+    return process.returncode if returncode is None else returncode
 
 
 class BackgroundProcess:

@@ -97,10 +97,9 @@ def finish(run: SeriesRun, *, timeout: float = RUN_TIMEOUT) -> SeriesRun:
     """Wait for the run, then read what it left; stop its cloud if it did not (and say so)."""
     if run.returncode is not None:
         return run
-    returncode = run.process.wait(timeout=max(1.0, timeout - (time.monotonic() - run.started)))
-    if returncode is None:
-        stop(run)  # the tests then report what the log says
-    run.returncode = run.process.returncode if returncode is None else returncode
+    from cloudtest import finish_in_time
+
+    run.returncode = finish_in_time(run.process, run.started, timeout, lambda: stop(run))  # stopped: see the log
     run.seconds = time.monotonic() - run.started
     run.stdout = (run.output.parent / LOG_FILE).read_text(errors="replace")
     with contextlib.suppress(OSError, ValueError):

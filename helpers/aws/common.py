@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -16,6 +17,27 @@ from botocore.exceptions import ClientError
 from helpers.core.waiters import WaitTimeout, wait_until
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Ensured:
+    """What an ``ensure_*`` call changed, for the info it returns: ``created``, or ``updated`` (what it set).
+
+    >>> @dataclass(frozen=True)
+    ... class ThingInfo(Ensured):
+    ...     name: str
+    >>> ThingInfo("t").changed, ThingInfo("t", updated=("Tags",)).changed
+    (False, True)
+    >>> ThingInfo("t") == ThingInfo("t", created=True)
+    True
+    """
+
+    created: bool = field(default=False, compare=False, kw_only=True)
+    updated: tuple[str, ...] = field(default=(), compare=False, kw_only=True)
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.updated)
 
 
 def partition(region: str) -> str:

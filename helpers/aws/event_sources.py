@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from botocore.exceptions import ClientError
 
-from helpers.aws.common import error_code, error_message, partition, retry_on, tags_missing
+from helpers.aws.common import Ensured, error_code, error_message, partition, retry_on, tags_missing
 from helpers.core.waiters import WaitFailed, wait_until
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NO_CONCURRENCY_CAP",
     "MappingInfo",
+    "MappingSettings",
     "delete_event_source_mapping",
     "disable_event_source_mapping",
     "dynamodb_stream_statement",
@@ -67,7 +68,7 @@ MIN_MAXIMUM_CONCURRENCY, MAX_MAXIMUM_CONCURRENCY = 2, 1000
 
 
 @dataclass(frozen=True)
-class MappingInfo:
+class MappingInfo(Ensured):
     """An event source mapping. ``created``/``updated`` say what this call changed (``updated``: setting names)."""
 
     uuid: str
@@ -79,12 +80,6 @@ class MappingInfo:
     maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency (None: no cap)
     state_transition_reason: str = ""
     last_processing_result: str = ""
-    created: bool = field(default=False, compare=False)
-    updated: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def changed(self) -> bool:
-        return self.created or bool(self.updated)
 
     @property
     def enabled(self) -> bool:
@@ -115,6 +110,18 @@ def _mapping_arn(lab: Lab, mapping: dict[str, Any]) -> str:
     return mapping.get("EventSourceMappingArn") or (
         f"arn:{partition(lab.region)}:lambda:{lab.region}:{lab.account_id}:event-source-mapping:{mapping['UUID']}"
     )
+
+
+class MappingSettings(TypedDict, total=False):
+    """The optional keywords of :func:`wanted_settings`, which :func:`ensure_event_source_mapping` passes on."""
+
+    maximum_batching_window_seconds: int | None
+    function_response_types: Iterable[str]
+    bisect_batch_on_function_error: bool | None
+    maximum_retry_attempts: int | None
+    maximum_record_age_in_seconds: int | None
+    on_failure_destination_arn: str | None
+    maximum_concurrency: int | None
 
 
 def wanted_settings(
@@ -298,20 +305,15 @@ def ensure_event_source_mapping(
     source_arn: str,
     batch_size: int,
     starting_position: StartingPosition | None = None,
-    maximum_batching_window_seconds: int | None = None,
-    function_response_types: Iterable[str] = ("ReportBatchItemFailures",),
-    bisect_batch_on_function_error: bool | None = None,
-    maximum_retry_attempts: int | None = None,
-    maximum_record_age_in_seconds: int | None = None,
-    on_failure_destination_arn: str | None = None,
-    maximum_concurrency: int | None = None,
     enabled: bool = True,
     timeout: float = 120,
+    **settings: Unpack[MappingSettings],
 ) -> MappingInfo:
     """Create or converge the one mapping from ``source_arn`` to ``function_name``; wait until it settles.
 
     ``starting_position`` is required for a stream source (DynamoDB/Kinesis) and refused for a queue;
     ``maximum_concurrency`` (2..1000, or NO_CONCURRENCY_CAP) is for a queue only.
+    ``settings``: :class:`MappingSettings`, the mapping settings :func:`wanted_settings` manages.
     Duplicate mappings for the same pair (left by an interrupted run) are deleted, the oldest is kept.
 
     >>> ensure_event_source_mapping(  # doctest: +SKIP
@@ -324,19 +326,10 @@ def ensure_event_source_mapping(
         raise ValueError(f"A stream source ({source_arn}) needs starting_position (TRIM_HORIZON or LATEST)")
     if not stream and starting_position is not None:
         raise ValueError(f"starting_position applies to streams only, not to {source_arn}")
-    if stream and maximum_concurrency is not None:
+    if stream and settings.get("maximum_concurrency") is not None:
         raise ValueError(f"maximum_concurrency applies to Amazon SQS sources only, not to {source_arn}")
     lam = lab.client("lambda")
-    wanted = wanted_settings(
-        batch_size=batch_size,
-        maximum_batching_window_seconds=maximum_batching_window_seconds,
-        function_response_types=function_response_types,
-        bisect_batch_on_function_error=bisect_batch_on_function_error,
-        maximum_retry_attempts=maximum_retry_attempts,
-        maximum_record_age_in_seconds=maximum_record_age_in_seconds,
-        on_failure_destination_arn=on_failure_destination_arn,
-        maximum_concurrency=maximum_concurrency,
-    )
+    wanted = wanted_settings(batch_size=batch_size, **settings)
     want_state = "Enabled" if enabled else "Disabled"
     existing = find_event_source_mappings(lab, function_name, source_arn)
     existing = [m for m in existing if m.get("State") != "Deleting"]

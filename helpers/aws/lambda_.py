@@ -57,6 +57,25 @@ class FunctionInfo:
     def changed(self) -> bool:
         return self.created or self.code_updated or self.config_updated
 
+    @classmethod
+    def from_configuration(cls, configuration: dict[str, Any], **changes: bool) -> FunctionInfo:
+        """The function as GetFunction's ``Configuration`` describes it; ``changes``: what a deploy changed.
+
+        >>> FunctionInfo.from_configuration({"FunctionName": "f", "FunctionArn": "arn:f"}).state
+        'Active'
+        """
+        return cls(
+            name=configuration["FunctionName"],
+            arn=configuration["FunctionArn"],
+            code_sha256=configuration.get("CodeSha256", ""),
+            version=configuration.get("Version", "$LATEST"),
+            state=configuration.get("State", "Active"),
+            last_modified=configuration.get("LastModified", ""),
+            last_update_status=configuration.get("LastUpdateStatus"),
+            runtime=configuration.get("Runtime", ""),
+            **changes,
+        )
+
 
 def get_function(lab: Lab, name: str) -> dict[str, Any] | None:
     """GetFunction's response (``Configuration``, ``Tags``...), or None if the function does not exist."""
@@ -240,18 +259,8 @@ def deploy_function(
             f"Lambda function {name} reports CodeSha256 {configuration.get('CodeSha256')} "
             f"after deploying {package.zip_path.name} ({package.sha256_b64})"
         )
-    return FunctionInfo(
-        name=name,
-        arn=configuration["FunctionArn"],
-        code_sha256=configuration["CodeSha256"],
-        version=configuration.get("Version", "$LATEST"),
-        state=configuration.get("State", "Active"),
-        last_modified=configuration.get("LastModified", ""),
-        last_update_status=configuration.get("LastUpdateStatus"),
-        runtime=configuration.get("Runtime", ""),
-        created=created,
-        code_updated=code_updated,
-        config_updated=config_updated,
+    return FunctionInfo.from_configuration(
+        configuration, created=created, code_updated=code_updated, config_updated=config_updated
     )
 
 

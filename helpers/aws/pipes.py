@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PipeConflict",
     "PipeInfo",
+    "PipeSettings",
     "delete_pipe",
     "describe_pipe",
     "ensure_pipe",
@@ -219,6 +220,21 @@ def _is_role_not_ready(error: ClientError) -> bool:
     return error_code(error) == "ValidationException" and any(word in message for word in _ROLE_NOT_READY)
 
 
+class PipeSettings(TypedDict, total=False):
+    """The optional keywords of :func:`pipe_definition`, which :func:`ensure_pipe` passes on."""
+
+    filter_patterns: Iterable[dict[str, Any] | str]
+    enrichment_arn: str | None
+    enrichment_input_template: str | None
+    target_input_template: str | None
+    batch_size: int
+    batching_window_seconds: int
+    starting_position: str
+    maximum_retry_attempts: int | None
+    dead_letter_arn: str | None
+    description: str | None
+
+
 def pipe_definition(
     component: str,
     *,
@@ -269,20 +285,13 @@ def ensure_pipe(
     source_arn: str,
     target_arn: str,
     role_arn: str,
-    filter_patterns: Iterable[dict[str, Any] | str] = (),
-    enrichment_arn: str | None = None,
-    enrichment_input_template: str | None = None,
-    target_input_template: str | None = None,
-    batch_size: int = 10,
-    batching_window_seconds: int = 0,
-    starting_position: str = "LATEST",
-    maximum_retry_attempts: int | None = None,
-    dead_letter_arn: str | None = None,
-    description: str | None = None,
     desired_state: str = "RUNNING",
     timeout: float = DEFAULT_TIMEOUT,
+    **settings: Unpack[PipeSettings],
 ) -> PipeInfo:
     """Create pipe ``lab.name(component)`` or converge it; wait until it settles; return what it is.
+
+    ``settings``: :class:`PipeSettings` (filter, enrichment, batching, retries; defaults of :func:`pipe_definition`).
 
     ``desired_state`` RUNNING or STOPPED. A pipe whose source differs cannot be updated (AWS does not
     allow it): :class:`PipeConflict` says to delete it first.
@@ -292,22 +301,7 @@ def ensure_pipe(
     name = lab.name(component)
     if len(name) > 64:
         raise ValueError(f"Pipe name {name!r} is longer than the 64 characters Pipes allows")
-    wanted = pipe_definition(
-        component,
-        source_arn=source_arn,
-        target_arn=target_arn,
-        role_arn=role_arn,
-        filter_patterns=filter_patterns,
-        enrichment_arn=enrichment_arn,
-        enrichment_input_template=enrichment_input_template,
-        target_input_template=target_input_template,
-        batch_size=batch_size,
-        batching_window_seconds=batching_window_seconds,
-        starting_position=starting_position,
-        maximum_retry_attempts=maximum_retry_attempts,
-        dead_letter_arn=dead_letter_arn,
-        description=description,
-    )
+    wanted = pipe_definition(component, source_arn=source_arn, target_arn=target_arn, role_arn=role_arn, **settings)
     client = lab.client("pipes")
     current = describe_pipe(lab, name)
     if current is not None and current.get("CurrentState") not in SETTLED | FAILED:
@@ -338,7 +332,7 @@ def ensure_pipe(
         changed.append("DesiredState")
     if changed:
         update = {**wanted, "SourceParameters": _update_source_parameters(wanted["SourceParameters"])}
-        if not enrichment_arn and current.get("Enrichment"):
+        if "Enrichment" not in wanted and current.get("Enrichment"):
             update["Enrichment"] = ""  # UpdatePipe removes the enrichment when given an empty string
         retry_on(
             lambda: client.update_pipe(Name=name, DesiredState=desired_state, **update),

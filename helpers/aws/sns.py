@@ -30,12 +30,12 @@ what differs is changed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from helpers.aws.common import error_code, paginate, partition, tags_missing
+from helpers.aws.common import Ensured, error_code, paginate, partition, tags_missing
 from helpers.core.naming import tag_list
 
 if TYPE_CHECKING:
@@ -62,21 +62,15 @@ _POLICY_SID = "AllowSnsTopic"
 
 
 @dataclass(frozen=True)
-class TopicInfo:
+class TopicInfo(Ensured):
     """A topic of the lab. ``created``/``updated`` say what this call changed."""
 
     name: str
     arn: str
-    created: bool = field(default=False, compare=False)
-    updated: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def changed(self) -> bool:
-        return self.created or bool(self.updated)
 
 
 @dataclass(frozen=True)
-class SubscriptionInfo:
+class SubscriptionInfo(Ensured):
     """One subscription. ``arn`` is ``"PendingConfirmation"`` until an e-mail subscriber confirms."""
 
     topic_arn: str
@@ -84,17 +78,11 @@ class SubscriptionInfo:
     endpoint: str
     arn: str
     raw_message_delivery: bool = False
-    created: bool = field(default=False, compare=False)
-    updated: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def pending(self) -> bool:
         """True while the subscriber has not confirmed (SNS delivers nothing to it yet)."""
         return self.arn.replace(" ", "").lower() in (PENDING.lower(), "pendingconfirmation")
-
-    @property
-    def changed(self) -> bool:
-        return self.created or bool(self.updated)
 
 
 def topic_arn(lab: Lab, component: str) -> str:

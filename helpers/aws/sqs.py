@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from helpers.aws.common import error_code, partition, retry_on, tags_missing
+from helpers.aws.common import Ensured, error_code, partition, retry_on, tags_missing
 
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
@@ -57,18 +57,12 @@ _MANAGED = (
 
 
 @dataclass(frozen=True)
-class QueueInfo:
+class QueueInfo(Ensured):
     """A queue of the lab. ``created``/``updated`` say what this call changed (``updated``: attribute names)."""
 
     name: str
     url: str
     arn: str
-    created: bool = field(default=False, compare=False)
-    updated: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def changed(self) -> bool:
-        return self.created or bool(self.updated)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from botocore.exceptions import WaiterError
@@ -30,6 +31,7 @@ from botocore.exceptions import WaiterError
 T = TypeVar("T")
 
 __all__ = [
+    "ResourceWait",
     "WaitFailed",
     "WaitTimeout",
     "boto_wait",
@@ -150,49 +152,33 @@ def boto_wait(client: Any, waiter_name: str, *, timeout: float, what: str, delay
         ) from error
 
 
-def wait_table_active(client: Any, table_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
-    """Wait until DynamoDB table ``table_name`` exists and is ACTIVE (waiter ``table_exists``)."""
-    boto_wait(
-        client,
-        "table_exists",
-        TableName=table_name,
-        timeout=timeout,
-        delay=delay,
-        what=f"DynamoDB table {table_name} to become ACTIVE",
-    )
+@dataclass(frozen=True)
+class ResourceWait:
+    """A boto3 waiter on one named resource; ``what`` names the wait, ``{}`` standing for the resource.
+
+    >>> ResourceWait("table_exists", "TableName", "DynamoDB table {} to become ACTIVE").what.format("t")
+    'DynamoDB table t to become ACTIVE'
+    >>> wait_table_active(lab.client("dynamodb"), "alice-orders", timeout=120)   # doctest: +SKIP
+    """
+
+    waiter_name: str
+    parameter: str
+    what: str
+
+    def __call__(self, client: Any, name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
+        boto_wait(
+            client,
+            self.waiter_name,
+            timeout=timeout,
+            delay=delay,
+            what=self.what.format(name),
+            **{self.parameter: name},
+        )
 
 
-def wait_table_deleted(client: Any, table_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
-    """Wait until DynamoDB table ``table_name`` is gone (waiter ``table_not_exists``)."""
-    boto_wait(
-        client,
-        "table_not_exists",
-        TableName=table_name,
-        timeout=timeout,
-        delay=delay,
-        what=f"DynamoDB table {table_name} to be deleted",
-    )
-
-
-def wait_function_active(client: Any, function_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
-    """Wait until Lambda function ``function_name`` is ``Active`` (waiter ``function_active_v2``)."""
-    boto_wait(
-        client,
-        "function_active_v2",
-        FunctionName=function_name,
-        timeout=timeout,
-        delay=delay,
-        what=f"Lambda function {function_name} to become Active",
-    )
-
-
-def wait_function_updated(client: Any, function_name: str, *, timeout: float = 300, delay: float = 1.0) -> None:
-    """Wait until the last update of ``function_name`` succeeded (waiter ``function_updated_v2``)."""
-    boto_wait(
-        client,
-        "function_updated_v2",
-        FunctionName=function_name,
-        timeout=timeout,
-        delay=delay,
-        what=f"the update of Lambda function {function_name} to finish",
-    )
+wait_table_active = ResourceWait("table_exists", "TableName", "DynamoDB table {} to become ACTIVE")
+wait_table_deleted = ResourceWait("table_not_exists", "TableName", "DynamoDB table {} to be deleted")
+wait_function_active = ResourceWait("function_active_v2", "FunctionName", "Lambda function {} to become Active")
+wait_function_updated = ResourceWait(
+    "function_updated_v2", "FunctionName", "the update of Lambda function {} to finish"
+)

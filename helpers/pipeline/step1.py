@@ -264,14 +264,5 @@ def set_api_cors_origin(lab: Lab, origin: str) -> HttpApiInfo:
             f"The create_order function of prefix {lab.prefix!r} is not deployed: "
             "run 01_order_ingestion.ipynb (steps 1-3) first"
         )
-    conf = found["Configuration"]
-    function = FunctionInfo(
-        name=conf["FunctionName"],
-        arn=conf["FunctionArn"],
-        code_sha256=conf.get("CodeSha256", ""),
-        version=conf.get("Version", "$LATEST"),
-        state=conf.get("State", ""),
-        last_modified=conf.get("LastModified", ""),
-        last_update_status=conf.get("LastUpdateStatus"),
-    )
+    function = FunctionInfo.from_configuration(found["Configuration"])
     return ensure_orders_api(lab, function, cors_allow_origins=[origin])

@@ -146,6 +146,40 @@ def pipeline_names(lab: Lab) -> PipelineNames:
     )
 
 
+def _pipeline_alarm(
+    key: str,
+    description: str,
+    metric: tuple[str, str, dict[str, str]],
+    *,
+    statistic: str,
+    evaluation_periods: int = 1,
+    datapoints_to_alarm: int | None = None,
+    threshold: float = 0,
+) -> AlarmSpec:
+    """One of the pipeline's alarms: one-minute periods, fires above ``threshold``, quiet is healthy.
+
+    >>> spec = _pipeline_alarm("dlq", "DLQ not empty", ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+    ...                        {"QueueName": "a-order-dlq"}), statistic="Maximum")
+    >>> spec.component, spec.period, spec.threshold, spec.comparison, spec.treat_missing_data
+    ('order-dlq-not-empty', 60, 0, 'GreaterThanThreshold', 'notBreaching')
+    """
+    namespace, metric_name, dimensions = metric
+    return AlarmSpec(
+        ALARM_COMPONENTS[key],
+        description,
+        namespace,
+        metric_name,
+        dimensions,
+        statistic=statistic,
+        period=60,
+        evaluation_periods=evaluation_periods,
+        datapoints_to_alarm=datapoints_to_alarm,
+        threshold=threshold,
+        comparison="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+    )
+
+
 def alarm_specs(
     names: PipelineNames, *, queue_age_seconds: int = 300, api_p99_ms: float = 1000
 ) -> dict[str, AlarmSpec]:
@@ -160,78 +194,46 @@ def alarm_specs(
     ['api-5xx', 'api-latency', 'dlq', 'queue-age', 'worker-errors']
     """
     specs = {
-        "dlq": AlarmSpec(
-            ALARM_COMPONENTS["dlq"],
+        "dlq": _pipeline_alarm(
+            "dlq",
             f"Orders are waiting in the dead-letter queue {names.dlq}: they failed every retry. Look at the "
             "message (lastError on the order), fix the cause, then redrive the DLQ.",
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            {"QueueName": names.dlq},
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": names.dlq}),
             statistic="Maximum",
-            period=60,
-            evaluation_periods=1,
-            threshold=0,
-            comparison="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
         ),
-        "worker-errors": AlarmSpec(
-            ALARM_COMPONENTS["worker-errors"],
+        "worker-errors": _pipeline_alarm(
+            "worker-errors",
             f"Lambda function {names.order_worker} failed whole invocations (crash, timeout, out of memory). "
             "Failed messages reported as partial batch failures do not count here: see the DLQ alarm.",
-            "AWS/Lambda",
-            "Errors",
-            {"FunctionName": names.order_worker},
+            ("AWS/Lambda", "Errors", {"FunctionName": names.order_worker}),
             statistic="Sum",
-            period=60,
-            evaluation_periods=1,
-            threshold=0,
-            comparison="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            unit=None,
         ),
-        "queue-age": AlarmSpec(
-            ALARM_COMPONENTS["queue-age"],
+        "queue-age": _pipeline_alarm(
+            "queue-age",
             f"The oldest order in {names.order_queue} has waited more than {queue_age_seconds} s for 2 minutes: "
             "the worker is not keeping up (or its event source mapping is disabled).",
-            "AWS/SQS",
-            "ApproximateAgeOfOldestMessage",
-            {"QueueName": names.order_queue},
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": names.order_queue}),
             statistic="Maximum",
-            period=60,
             evaluation_periods=2,
             threshold=queue_age_seconds,
-            comparison="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
         ),
     }
     if names.api_id:
-        specs["api-5xx"] = AlarmSpec(
-            ALARM_COMPONENTS["api-5xx"],
+        specs["api-5xx"] = _pipeline_alarm(
+            "api-5xx",
             f"The orders API ({names.api_id}) answered 5xx: create_order failed or is throttled. "
             f"Check the log group /aws/lambda/{names.create_order}.",
-            "AWS/ApiGateway",
-            "5xx",
-            {"ApiId": names.api_id},
+            ("AWS/ApiGateway", "5xx", {"ApiId": names.api_id}),
             statistic="Sum",
-            period=60,
-            evaluation_periods=1,
-            threshold=0,
-            comparison="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
         )
-        specs["api-latency"] = AlarmSpec(
-            ALARM_COMPONENTS["api-latency"],
+        specs["api-latency"] = _pipeline_alarm(
+            "api-latency",
             f"p99 latency of the orders API ({names.api_id}) above {api_p99_ms:g} ms in 2 of the last 3 minutes.",
-            "AWS/ApiGateway",
-            "Latency",
-            {"ApiId": names.api_id},
+            ("AWS/ApiGateway", "Latency", {"ApiId": names.api_id}),
             statistic="p99",
-            period=60,
             evaluation_periods=3,
             datapoints_to_alarm=2,
             threshold=api_p99_ms,
-            comparison="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
         )
     return dict(sorted(specs.items()))
 

@@ -63,6 +63,24 @@ def _run_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return parameters
 
 
+def _add_parameter_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``-p NAME VALUE`` (repeatable), read back by :func:`_run_parameters`: ``_add_parameter_option(run, "...")``."""
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help=help_text)
+
+
+def _add_class_option(parser: argparse.ArgumentParser) -> None:
+    """``--class [DIR]``: every learner of a class run, read by :func:`_class_dir`: ``_add_class_option(grade)``."""
+    parser.add_argument(
+        "--class",
+        dest="class_dir",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="every learner of a class run (default: the latest runs/class-*)",
+    )
+
+
 def _parse_value(raw: str):
     """papermill-style: numbers and booleans are typed, everything else stays a string."""
     lowered = raw.lower()
@@ -409,14 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     cloud.set_defaults(func=_cmd_cloud)
 
     run = sub.add_parser("run", help="run the whole series headless into runs/latest/")
-    run.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a notebook parameter, e.g. -p prefix alice (repeatable)",
-    )
+    _add_parameter_option(run, "a notebook parameter, e.g. -p prefix alice (repeatable)")
     run.add_argument("--output", help="where the executed notebooks go (default runs/latest)")
     run.add_argument("--keep-cloud", action="store_true", help="leave the local cloud running afterwards")
     run.add_argument("--learner-mode", action="store_true", help=LEARNER_MODE_HELP)
@@ -439,14 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     klass.add_argument("--notebooks", help="only these notebook numbers, comma-separated (e.g. 00,01); default all")
     klass.add_argument("--grade", action="store_true", help="after each learner's run, grade its resources")
     klass.add_argument("--cleanup", action="store_true", help="then delete each learner's resources, verified")
-    klass.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a notebook parameter for every learner, e.g. -p demo_orders 5 (repeatable)",
-    )
+    _add_parameter_option(klass, "a notebook parameter for every learner, e.g. -p demo_orders 5 (repeatable)")
     klass.add_argument("--output", help="the run's folder (default runs/class-<UTC time>)")
     klass.add_argument("--learner-mode", action="store_true", help=LEARNER_MODE_HELP)
     klass.add_argument(
@@ -465,15 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="inspect a learner's resources: which steps are done correctly")
     grade.add_argument("--prefix", action="append", help="a learner prefix (repeatable; default orderlab)")
-    grade.add_argument(
-        "--class",
-        dest="class_dir",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="DIR",
-        help="every learner of a class run (default: the latest runs/class-*)",
-    )
+    _add_class_option(grade)
     grade.add_argument("--target", default=None, help="local (default), aws or endpoint")
     grade.add_argument("--steps", help="only these steps, comma-separated (e.g. 01,02)")
     grade.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -522,15 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     clean.add_argument("--target", default=None, help="local (default), aws or endpoint")
     clean.add_argument("--prefix", default=None, help="the learner prefix (default orderlab)")
-    clean.add_argument(
-        "--class",
-        dest="class_dir",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="DIR",
-        help="every learner of a class run (default: the latest runs/class-*)",
-    )
+    _add_class_option(clean)
     clean.add_argument("--stop-cloud", action="store_true", help="also stop the local cloud")
     clean.set_defaults(func=_cmd_clean)
 

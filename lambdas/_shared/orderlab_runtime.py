@@ -13,7 +13,8 @@ module and every zip stays deployable as is::
 - :func:`client`: one boto3 client per service, made on first use, reused by every later
   invocation in the same execution environment; :func:`set_client` swaps it (tests);
 - :func:`utcnow`, :func:`format_timestamp`, :func:`timestamp_now`: the timestamps orders carry;
-- :func:`get_item`: a strongly consistent read of one DynamoDB item, as plain Python data.
+- :func:`get_item`: a strongly consistent read of one DynamoDB item, as plain Python data;
+- :class:`Dependency`: what a handler talks to (a store, a queue), made on first use, replaceable in tests.
 
 Importing it needs only the standard library: boto3 (the Lambda runtime's own) is imported on
 first use, so the functions' pure modules and their tests never need it.
@@ -26,11 +27,22 @@ the lab's IAM audit (``helpers.aws.code_scan.code_actions``) reads each handler'
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["client", "format_timestamp", "get_item", "required_env", "set_client", "timestamp_now", "utcnow"]
+__all__ = [
+    "Dependency",
+    "client",
+    "format_timestamp",
+    "get_item",
+    "required_env",
+    "set_client",
+    "timestamp_now",
+    "utcnow",
+]
+
+T = TypeVar("T")
 
 _clients: dict[str, Any] = {}
 
@@ -117,3 +129,30 @@ def get_item(dynamodb: Any, table_name: str, key: Mapping[str, str]) -> dict[str
         return None
     deserializer = TypeDeserializer()
     return {name: deserializer.deserialize(value) for name, value in stored.items()}
+
+
+class Dependency(Generic[T]):
+    """A handler's dependency (a store, a queue): made by ``make`` on first use, then reused by every later
+    invocation; tests swap it with ``set`` (None restores the default, made again on next use).
+
+    >>> made = []
+    >>> store = Dependency(lambda: made.append("real") or "real store")
+    >>> store.get(), store.get(), made
+    ('real store', 'real store', ['real'])
+    >>> store.set("in-memory store"); store.get()
+    'in-memory store'
+    >>> store.set(None); store.get(), made
+    ('real store', ['real', 'real'])
+    """
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._current: T | None = None
+
+    def get(self) -> T:
+        if self._current is None:
+            self._current = self._make()
+        return self._current
+
+    def set(self, replacement: T | None) -> None:
+        self._current = replacement

@@ -18,7 +18,7 @@ import logging
 import queue
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -149,6 +149,21 @@ class CachedThreads:
 
 threads = CachedThreads()
 """The local cloud's re-used threads (:func:`patch_source` code calls it ``_orderlab_threads``)."""
+
+
+def require(module: Any, names: Iterable[str], *, patching: str) -> None:
+    """Fail with :class:`PatchError` naming what ``module`` lacks of ``names``, the MiniStack parts a patch uses.
+
+    >>> import types
+    >>> require(types.SimpleNamespace(a=1), ["a", "b"], patching="the example")
+    Traceback (most recent call last):
+    ...
+    localcloud.patches.PatchError: cannot patch the example: namespace lacks b
+    """
+    missing = [name for name in names if not hasattr(module, name)]
+    if missing:
+        owner = getattr(module, "__name__", "namespace")
+        raise PatchError(f"cannot patch {patching}: {owner} lacks {', '.join(missing)}")
 
 
 def wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:

@@ -1,4 +1,5 @@
-"""Shared by test_streams.py and test_sqs.py: the event probe, its invocation log, mappings, queues.
+"""Shared by test_streams.py, test_sqs.py and test_event_filtering.py: the event probe, its invocation
+log, mappings, queues.
 
 Everything is created through the AWS API (boto3) or the lab's helpers, named ``lab.name(...)``
 and tagged with ``lab.tags``, so the suite runs unchanged on real AWS (``ORDERLAB_TARGET=aws``)
@@ -20,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from helpers.aws.common import error_code, error_message, partition, retry_on
 from helpers.aws.runtime import lambda_runtime
+from helpers.aws.sqs import queue_counts
 from helpers.core.naming import tag_list
 from helpers.core.waiters import wait_table_active, wait_until
 
@@ -209,6 +211,17 @@ def create_queue(lab: Any, component: str, **attributes: str) -> tuple[str, str]
     url = sqs.create_queue(QueueName=lab.name(component), Attributes=attributes, tags=lab.tags)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, arn
+
+
+def wait_queue_size(lab: Any, url: str, size: int = 0, what: str = "") -> None:
+    """Wait until the queue holds ``size`` messages (visible, in flight and delayed; empty by default)."""
+    wait_until(
+        lambda: queue_counts(lab, url).total == size,
+        timeout=PATIENCE,
+        interval=POLL,
+        max_interval=2.0,
+        what=what or f"{size} message(s) in {url}",
+    )
 
 
 def receive(

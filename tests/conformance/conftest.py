@@ -6,8 +6,10 @@ Deployed with the lab's own helpers, so the suite runs unchanged against real AW
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,31 @@ from helpers.aws.runtime import lambda_runtime
 
 PROBES = Path(__file__).resolve().parent / "probes"
 RUNTIME = lambda_runtime()  # the lab's: the Python running the suite, or ORDERLAB_LAMBDA_RUNTIME
+
+
+def _module_client(name: str, service: str) -> Callable[..., Any]:
+    """A module-scoped fixture ``name``: ``lab.client(service)``, e.g. ``def test_x(ddb): ddb.scan(...)``."""
+
+    @pytest.fixture(scope="module", name=name)
+    def client(lab: Any) -> Any:
+        return lab.client(service)
+
+    return client
+
+
+ddb = _module_client("ddb", "dynamodb")
+logs = _module_client("logs", "logs")
+s3 = _module_client("s3", "s3")
+sns = _module_client("sns", "sns")
+sqs = _module_client("sqs", "sqs")
+
+
+@pytest.fixture(scope="module")
+def probe(lab: Any) -> Any:
+    """The event probe (conformance._esm): a function recording every invocation, deployed once per module."""
+    from conformance._esm import deploy_event_probe
+
+    return deploy_event_probe(lab)
 
 
 @dataclass(frozen=True)

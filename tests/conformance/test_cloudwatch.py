@@ -44,6 +44,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from conformance._esm import EventProbe, create_queue, event_source_mapping
+from conformance._metrics import metric_stat_query
 from helpers.core.naming import tag_list
 from helpers.core.waiters import WaitTimeout, wait_until
 from localcloud.services.cloudwatch.notify import region_name
@@ -71,20 +72,7 @@ def metric_values(
     """GetMetricData of one metric (exactly these dimensions), one-minute periods since ``since``."""
     now = datetime.now(UTC)
     result = lab.client("cloudwatch").get_metric_data(
-        MetricDataQueries=[
-            {
-                "Id": "m",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": namespace,
-                        "MetricName": name,
-                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-                    },
-                    "Period": 60,
-                    "Stat": stat,
-                },
-            }
-        ],
+        MetricDataQueries=[metric_stat_query("m", namespace, name, dimensions, stat)],
         StartTime=since - timedelta(minutes=1),
         EndTime=now + timedelta(minutes=1),
     )

@@ -26,11 +26,6 @@ KEY_TYPES = "Member must satisfy enum value set: [HASH, RANGE]"
 
 
 @pytest.fixture(scope="module")
-def ddb(lab):
-    return lab.client("dynamodb")
-
-
-@pytest.fixture(scope="module")
 def table(lab, ddb):
     # No hyphen: an unquoted PartiQL name is an identifier.
     name = lab.name("table-calls").replace("-", "_")

@@ -26,16 +26,6 @@ DEFINITIONS = [{"AttributeName": "pk", "AttributeType": "S"}]
 WAIT_SECONDS = 30 * 60
 
 
-@pytest.fixture(scope="module")
-def ddb(lab):
-    return lab.client("dynamodb")
-
-
-@pytest.fixture(scope="module")
-def s3(lab):
-    return lab.client("s3")
-
-
 @pytest.fixture
 def table(lab, ddb):
     name = lab.name(f"transfer-{uuid.uuid4().hex[:6]}")

@@ -29,11 +29,6 @@ OVERLAP = (
 PREFIX = "1 validation error detected: "
 
 
-@pytest.fixture(scope="module")
-def ddb(lab):
-    return lab.client("dynamodb")
-
-
 def _table(lab, ddb, component: str, *, sort_type: str, gsi_projection: str | None = None) -> str:
     name = lab.name(component)
     definitions = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": sort_type}]

@@ -28,6 +28,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conformance._esm import ON_AWS, PATIENCE, POLL, RUNTIME
+from conformance._metrics import metric_stat_query
 from helpers.aws.common import error_code
 from helpers.core.waiters import wait_until
 
@@ -114,19 +115,7 @@ def _statistics(
     stats: tuple[str, ...] = ("Sum", "SampleCount", "Maximum"),
 ) -> dict[str, list[tuple[datetime, float]]]:
     queries = [
-        {
-            "Id": f"q{i}",
-            "ReturnData": True,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": namespace,
-                    "MetricName": name,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-                },
-                "Period": 60,
-                "Stat": stat,
-            },
-        }
+        {**metric_stat_query(f"q{i}", namespace, name, dimensions, stat), "ReturnData": True}
         for i, stat in enumerate(stats)
     ]
     answer = lab.client("cloudwatch").get_metric_data(

@@ -21,13 +21,12 @@ from botocore.exceptions import ClientError
 from conformance._esm import (
     PATIENCE,
     POLL,
-    EventProbe,
     Invocation,
     create_queue,
     delete_mapping,
-    deploy_event_probe,
     event_source_mapping,
     invocations,
+    wait_queue_size,
 )
 from helpers.core.waiters import wait_until
 
@@ -37,25 +36,21 @@ HIGH_VALUE = {"body": {"total": [{"numeric": [">=", 1000]}]}}
 VIP = {"body": {"tier": ["vip"]}}
 
 
-@pytest.fixture(scope="module")
-def probe(lab) -> EventProbe:
-    return deploy_event_probe(lab)
-
-
 def _filters(*patterns: dict) -> dict:
     return {"Filters": [{"Pattern": json.dumps(pattern)} for pattern in patterns]}
 
 
-def _queue_size(lab, url: str) -> int:
-    attributes = lab.client("sqs").get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+def _decided(lab, probe, url: str, arn: str) -> list[Invocation]:
+    """Wait until every message of the queue is decided (processed or filtered out); the probe's invocations."""
+    # Filtered-out messages are deleted, matching ones deleted after the function succeeds:
+    # once the queue is empty every message has been decided and every invocation logged.
+    wait_queue_size(lab, url, 0, "every message processed or filtered out")
+    return wait_until(
+        lambda: invocations(lab, probe, arn) or None,
+        timeout=PATIENCE,
+        interval=POLL,
+        what="the probe's invocations",
+    )
 
 
 def _delivered_bodies(found: list[Invocation]) -> list[str]:
@@ -79,21 +74,7 @@ def test_only_messages_matching_a_filter_invoke_the_function(lab, probe):
         lab, probe, EventSourceArn=arn, BatchSize=10, FilterCriteria=_filters(HIGH_VALUE, VIP)
     ) as mapping:
         assert json.loads(mapping["FilterCriteria"]["Filters"][0]["Pattern"]) == HIGH_VALUE
-        # Filtered-out messages are deleted, matching ones deleted after the function succeeds:
-        # once the queue is empty every message has been decided and every invocation logged.
-        wait_until(
-            lambda: _queue_size(lab, url) == 0,
-            timeout=PATIENCE,
-            interval=POLL,
-            max_interval=2.0,
-            what="every message processed or filtered out",
-        )
-        found = wait_until(
-            lambda: invocations(lab, probe, arn) or None,
-            timeout=PATIENCE,
-            interval=POLL,
-            what="the probe's invocations",
-        )
+        found = _decided(lab, probe, url, arn)
     assert _delivered_bodies(found) == sorted([sent["big"], sent["vip"]])
 
 
@@ -106,19 +87,7 @@ def test_a_plain_string_filter_matches_plain_bodies_only(lab, probe):
     with event_source_mapping(
         lab, probe, EventSourceArn=arn, BatchSize=10, FilterCriteria=_filters({"body": ["ping"]})
     ):
-        wait_until(
-            lambda: _queue_size(lab, url) == 0,
-            timeout=PATIENCE,
-            interval=POLL,
-            max_interval=2.0,
-            what="every message processed or filtered out",
-        )
-        found = wait_until(
-            lambda: invocations(lab, probe, arn) or None,
-            timeout=PATIENCE,
-            interval=POLL,
-            what="the probe's invocations",
-        )
+        found = _decided(lab, probe, url, arn)
     assert _delivered_bodies(found) == ["ping"]
 
 

@@ -27,16 +27,6 @@ WAIT_SECONDS = 15 * 60
 
 
 @pytest.fixture(scope="module")
-def logs(lab):
-    return lab.client("logs")
-
-
-@pytest.fixture(scope="module")
-def s3(lab):
-    return lab.client("s3")
-
-
-@pytest.fixture(scope="module")
 def bucket(lab, s3):
     name = f"{lab.name('log-export')}-{uuid.uuid4().hex[:8]}".lower()
     location = {} if lab.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": lab.region}}

@@ -19,16 +19,6 @@ from botocore.exceptions import ClientError
 pytestmark = pytest.mark.cloud
 
 
-@pytest.fixture(scope="module")
-def sqs(lab):
-    return lab.client("sqs")
-
-
-@pytest.fixture(scope="module")
-def sns(lab):
-    return lab.client("sns")
-
-
 def _queue(lab, sqs, component: str, **attributes: str) -> tuple[str, str]:
     url = sqs.create_queue(QueueName=lab.name(component), Attributes=attributes, tags=lab.tags)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -32,25 +32,20 @@ from botocore.exceptions import ClientError
 from conformance._esm import (
     PATIENCE,
     POLL,
-    EventProbe,
     Invocation,
     create_queue,
-    deploy_event_probe,
     event_source_mapping,
     invocations,
     receive,
     wait_for_invocations,
+    wait_queue_size,
 )
 from helpers.core.waiters import wait_until
 
 pytestmark = pytest.mark.cloud
 
 VISIBILITY = 1  # seconds: short, so retries come quickly
-
-
-@pytest.fixture(scope="module")
-def probe(lab) -> EventProbe:
-    return deploy_event_probe(lab)
+REPORTING = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
 
 
 def _send(lab, url: str, name: str, **instruction) -> str:
@@ -68,22 +63,13 @@ def _counts(found: list[Invocation], name: str) -> list[int]:
     return [int(r["attributes"]["ApproximateReceiveCount"]) for _, r in _deliveries(found, name)]
 
 
-def _queue_size(lab, url: str) -> int:
-    attributes = lab.client("sqs").get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
-
-
-def _wait_empty(lab, url: str) -> None:
-    wait_until(
-        lambda: _queue_size(lab, url) == 0, timeout=PATIENCE, interval=POLL, max_interval=2.0, what=f"{url} to be empty"
-    )
+def _until_redelivered(lab, probe, url: str, arn: str, name: str, what: str, **mapping) -> list[Invocation]:
+    """Map the queue to the probe (batches of 10, ``mapping`` settings) until the message ``name`` has been
+    delivered twice and the queue is empty; every invocation, oldest first."""
+    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10, **mapping):
+        found = wait_for_invocations(lab, probe, arn, lambda f: _counts(f, name) == [1, 2], what)
+        wait_queue_size(lab, url)
+    return found
 
 
 @pytest.mark.slow
@@ -92,13 +78,7 @@ def test_partial_batch_failure_brings_back_only_the_reported_message(lab, probe)
     _send(lab, url, "ok-1")
     _send(lab, url, "ok-2")
     _send(lab, url, "flaky", behaviour="report", until=2)
-    with event_source_mapping(
-        lab, probe, EventSourceArn=arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
-    ):
-        found = wait_for_invocations(
-            lab, probe, arn, lambda f: _counts(f, "flaky") == [1, 2], "the reported message to come back once"
-        )
-        _wait_empty(lab, url)
+    found = _until_redelivered(lab, probe, url, arn, "flaky", "the reported message to come back once", **REPORTING)
     assert _counts(found, "ok-1") == [1] and _counts(found, "ok-2") == [1], "succeeded messages are deleted"
     (first, _), (second, _) = _deliveries(found, "flaky")
     assert second.at - first.at >= VISIBILITY * 0.8, "it came back after its visibility timeout"
@@ -108,17 +88,8 @@ def test_partial_batch_failure_brings_back_only_the_reported_message(lab, probe)
 def test_an_invalid_item_identifier_fails_the_whole_batch(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-badid", VisibilityTimeout=str(VISIBILITY))
     _send(lab, url, "misreported", behaviour="bad-id", until=2)
-    with event_source_mapping(
-        lab, probe, EventSourceArn=arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
-    ):
-        found = wait_for_invocations(
-            lab,
-            probe,
-            arn,
-            lambda f: _counts(f, "misreported") == [1, 2],
-            "the message of a batch with an unknown itemIdentifier to come back",
-        )
-        _wait_empty(lab, url)
+    what = "the message of a batch with an unknown itemIdentifier to come back"
+    found = _until_redelivered(lab, probe, url, arn, "misreported", what, **REPORTING)
     assert [i.outcome for i, _ in _deliveries(found, "misreported")] == ["partial", "ok"]
 
 
@@ -127,13 +98,8 @@ def test_a_function_error_brings_back_the_whole_batch(lab, probe):
     url, arn = create_queue(lab, "esm-sqs-error", VisibilityTimeout=str(VISIBILITY))
     _send(lab, url, "bystander")
     _send(lab, url, "breaker", behaviour="raise", until=2)
-    with event_source_mapping(
-        lab, probe, EventSourceArn=arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"]
-    ):
-        found = wait_for_invocations(
-            lab, probe, arn, lambda f: _counts(f, "breaker") == [1, 2], "the message that failed its batch to come back"
-        )
-        _wait_empty(lab, url)
+    what = "the message that failed its batch to come back"
+    found = _until_redelivered(lab, probe, url, arn, "breaker", what, **REPORTING)
     failed = [i for i in found if i.outcome == "raise"]
     assert failed
     later = found[found.index(failed[0]) + 1 :]
@@ -148,32 +114,37 @@ def test_change_message_visibility_decides_when_a_failed_message_returns(lab, pr
     url, arn = create_queue(lab, "esm-sqs-visibility", VisibilityTimeout=str(VISIBILITY))
     extended = 4
     _send(lab, url, "slow", behaviour="extend-then-raise", visibility=extended, until=2)
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
-        found = wait_for_invocations(
-            lab,
-            probe,
-            arn,
-            lambda f: _counts(f, "slow") == [1, 2],
-            "the message to come back after its extended visibility timeout",
-        )
-        _wait_empty(lab, url)
+    what = "the message to come back after its extended visibility timeout"
+    found = _until_redelivered(lab, probe, url, arn, "slow", what)
     (first, _), (second, _) = _deliveries(found, "slow")
     assert second.at - first.at >= extended * 0.9, "ChangeMessageVisibility, not the queue's timeout, decided"
 
 
-def test_redrive_to_the_dlq_after_exactly_max_receive_count_receives(lab, probe):
-    max_receives = 3
-    dlq_url, dlq_arn = create_queue(lab, "esm-sqs-dlq")
+def _redrive_pair(lab, component: str, *, visibility: int = 1, max_receives: int = 1) -> tuple[str, str, str, str]:
+    """A queue ``component`` that moves a message to ``<component>-dlq`` after ``max_receives`` receives:
+    ``(url, arn, dlq_url, dlq_arn)``."""
+    dlq_url, dlq_arn = create_queue(lab, f"{component}-dlq")
     url, arn = create_queue(
         lab,
-        "esm-sqs-redrive",
-        VisibilityTimeout=str(VISIBILITY),
+        component,
+        VisibilityTimeout=str(visibility),
         RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}),
     )
-    message_id = _send(lab, url, "poison", behaviour="raise")
+    return url, arn, dlq_url, dlq_arn
+
+
+def _dead_lettered(lab, probe, arn: str, dlq_url: str) -> tuple[dict, list[Invocation]]:
+    """Map the queue to the probe until one message lands in the DLQ: that message and every invocation."""
     with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
         [dead] = receive(lab, dlq_url, 1, AttributeNames=["All"])
-        found = invocations(lab, probe, arn)
+        return dead, invocations(lab, probe, arn)
+
+
+def test_redrive_to_the_dlq_after_exactly_max_receive_count_receives(lab, probe):
+    max_receives = 3
+    url, arn, dlq_url, _ = _redrive_pair(lab, "esm-sqs-redrive", visibility=VISIBILITY, max_receives=max_receives)
+    message_id = _send(lab, url, "poison", behaviour="raise")
+    dead, found = _dead_lettered(lab, probe, arn, dlq_url)
     assert dead["MessageId"] == message_id
     assert json.loads(dead["Body"]) == {"name": "poison", "behaviour": "raise"}
     assert _counts(found, "poison") == list(range(1, max_receives + 1)), (
@@ -190,17 +161,9 @@ def test_a_zero_visibility_timeout_sends_a_failing_message_to_the_dlq_without_wa
     every receive, so after exactly maxReceiveCount it moves to the DLQ — long before the queue's
     own visibility timeout would have let one retry through."""
     max_receives, queue_visibility = 3, 60
-    dlq_url, dlq_arn = create_queue(lab, "esm-sqs-zero-dlq")
-    url, arn = create_queue(
-        lab,
-        "esm-sqs-zero",
-        VisibilityTimeout=str(queue_visibility),
-        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}),
-    )
+    url, arn, dlq_url, _ = _redrive_pair(lab, "esm-sqs-zero", visibility=queue_visibility, max_receives=max_receives)
     message_id = _send(lab, url, "permanent", behaviour="extend-then-raise", visibility=0)
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
-        [dead] = receive(lab, dlq_url, 1, AttributeNames=["All"])  # waits at most PATIENCE (< the queue's 60 s locally)
-        found = invocations(lab, probe, arn)
+    dead, found = _dead_lettered(lab, probe, arn, dlq_url)  # waits at most PATIENCE (< the queue's 60 s locally)
     assert dead["MessageId"] == message_id
     assert _counts(found, "permanent") == list(range(1, max_receives + 1)), (
         "each receive counted (ApproximateReceiveCount 1, 2, 3), then dead-lettered, no more"
@@ -224,19 +187,19 @@ def _dead_letter(lab, url: str, dlq_url: str, count: int) -> None:
     wait_until(moved, timeout=PATIENCE, interval=POLL, max_interval=5.0, what=f"{count} message(s) in the DLQ")
 
 
-def _redrive_pair(lab, component: str) -> tuple[str, str, str, str]:
-    dlq_url, dlq_arn = create_queue(lab, f"{component}-dlq")
-    url, arn = create_queue(
-        lab,
-        component,
-        VisibilityTimeout="1",
-        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}),
-    )
-    return url, arn, dlq_url, dlq_arn
-
-
 def _latest_task(lab, dlq_arn: str) -> dict:
     return lab.client("sqs").list_message_move_tasks(SourceArn=dlq_arn)["Results"][0]
+
+
+def _wait_task(lab, dlq_arn: str, status: str, what: str) -> dict:
+    """The latest move task of ``dlq_arn`` once it is ``status``."""
+    return wait_until(
+        lambda: (t := _latest_task(lab, dlq_arn))["Status"] == status and t,
+        timeout=PATIENCE,
+        interval=POLL,
+        max_interval=5.0,
+        what=what,
+    )
 
 
 def test_start_message_move_task_moves_dlq_messages_back_to_their_source(lab):
@@ -254,13 +217,7 @@ def test_start_message_move_task_moves_dlq_messages_back_to_their_source(lab):
 
     handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
     assert isinstance(handle, str) and handle
-    task = wait_until(
-        lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "COMPLETED" and t,
-        timeout=PATIENCE,
-        interval=POLL,
-        max_interval=5.0,
-        what="the move task to complete",
-    )
+    task = _wait_task(lab, dlq_arn, "COMPLETED", "the move task to complete")
     assert task["SourceArn"] == dlq_arn
     assert "DestinationArn" not in task and "TaskHandle" not in task
     assert task["ApproximateNumberOfMessagesMoved"] == 2
@@ -274,7 +231,7 @@ def test_start_message_move_task_moves_dlq_messages_back_to_their_source(lab):
         assert message["MessageAttributes"]["kind"]["StringValue"] == f"kind-{name}"
         assert message["Attributes"]["ApproximateReceiveCount"] == "1", "a redriven message is received afresh"
         assert message["MessageId"] not in sent, "a redriven message is a new message"
-    _wait_empty(lab, dlq_url)
+    wait_queue_size(lab, dlq_url)
 
 
 def test_move_task_to_an_explicit_destination_and_its_rules(lab):
@@ -290,17 +247,11 @@ def test_move_task_to_an_explicit_destination_and_its_rules(lab):
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"name": "elsewhere"}))
     _dead_letter(lab, url, dlq_url, 1)
     sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=other_arn, MaxNumberOfMessagesPerSecond=10)
-    task = wait_until(
-        lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "COMPLETED" and t,
-        timeout=PATIENCE,
-        interval=POLL,
-        max_interval=5.0,
-        what="the move task to complete",
-    )
+    task = _wait_task(lab, dlq_arn, "COMPLETED", "the move task to complete")
     assert task["DestinationArn"] == other_arn and task["MaxNumberOfMessagesPerSecond"] == 10
     [moved] = receive(lab, other_url, 1)
     assert json.loads(moved["Body"]) == {"name": "elsewhere"}
-    _wait_empty(lab, url)
+    wait_queue_size(lab, url)
 
 
 def test_cancel_message_move_task_stops_the_rest(lab):
@@ -317,22 +268,10 @@ def test_cancel_message_move_task_stops_the_rest(lab):
         sqs.start_message_move_task(SourceArn=dlq_arn)
     moved = sqs.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
     assert 0 <= moved < 4
-    task = wait_until(
-        lambda: (t := _latest_task(lab, dlq_arn))["Status"] == "CANCELLED" and t,
-        timeout=PATIENCE,
-        interval=POLL,
-        max_interval=5.0,
-        what="the move task to be cancelled",
-    )
+    task = _wait_task(lab, dlq_arn, "CANCELLED", "the move task to be cancelled")
     assert task["ApproximateNumberOfMessagesMoved"] < 4
     left = 4 - task["ApproximateNumberOfMessagesMoved"]
-    wait_until(
-        lambda: _queue_size(lab, dlq_url) == left,
-        timeout=PATIENCE,
-        interval=POLL,
-        max_interval=2.0,
-        what=f"{left} message(s) left in the DLQ after the cancelled move",
-    )
+    wait_queue_size(lab, dlq_url, left, f"{left} message(s) left in the DLQ after the cancelled move")
 
 
 # --- maximum concurrency (ScalingConfig) ---------------------------------------------------------

@@ -32,7 +32,6 @@ from conformance._esm import (
     EventProbe,
     Invocation,
     create_queue,
-    deploy_event_probe,
     event_source_mapping,
     invocations,
     receive,
@@ -42,11 +41,6 @@ from conformance._esm import (
 pytestmark = pytest.mark.cloud
 
 VIEW = "NEW_AND_OLD_IMAGES"
-
-
-@pytest.fixture(scope="module")
-def probe(lab) -> EventProbe:
-    return deploy_event_probe(lab)
 
 
 def _table(lab, component: str):
@@ -210,6 +204,18 @@ def test_starting_position_latest_skips_what_was_written_before(lab, probe):
     assert not _with_key(found, "before")
 
 
+def _mapping_from_the_start(lab, probe, table, on_failure_arn: str, **settings):
+    """A mapping of ``table``'s stream from TRIM_HORIZON to the probe, discarded batches sent to ``on_failure_arn``."""
+    return event_source_mapping(
+        lab,
+        probe,
+        EventSourceArn=table.stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        DestinationConfig={"OnFailure": {"Destination": on_failure_arn}},
+        **settings,
+    )
+
+
 @pytest.mark.slow
 def test_retries_stop_after_maximum_retry_attempts_then_on_failure_and_later_records_run(lab, probe):
     table = _table(lab, "esm-retries")
@@ -219,15 +225,7 @@ def test_retries_stop_after_maximum_retry_attempts_then_on_failure_and_later_rec
     _put(lab, table, "good-2")
     retries = 2
 
-    with event_source_mapping(
-        lab,
-        probe,
-        EventSourceArn=table.stream_arn,
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=1,
-        MaximumRetryAttempts=retries,
-        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
-    ) as mapping:
+    with _mapping_from_the_start(lab, probe, table, dlq_arn, BatchSize=1, MaximumRetryAttempts=retries) as mapping:
         assert mapping["MaximumRetryAttempts"] == retries
         found = wait_for_invocations(
             lab,
@@ -289,15 +287,7 @@ def test_on_failure_destination_can_be_an_sns_topic(lab, probe):
     _put(lab, table, "poison", behaviour="raise")
     _put(lab, table, "good")
 
-    with event_source_mapping(
-        lab,
-        probe,
-        EventSourceArn=table.stream_arn,
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=1,
-        MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": topic_arn}},
-    ):
+    with _mapping_from_the_start(lab, probe, table, topic_arn, BatchSize=1, MaximumRetryAttempts=0):
         found = wait_for_invocations(
             lab, probe, table.stream_arn, lambda f: _processed(f, "good"), "the record after the poison one"
         )
@@ -323,16 +313,8 @@ def test_bisect_isolates_the_poison_record_and_processes_the_good_ones(lab, prob
         _put(lab, table, key, behaviour=behaviour)
     good = ("good-1", "good-2", "good-3")
 
-    with event_source_mapping(
-        lab,
-        probe,
-        EventSourceArn=table.stream_arn,
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=4,
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
-    ):
+    settings = {"BatchSize": 4, "BisectBatchOnFunctionError": True, "MaximumRetryAttempts": 1}
+    with _mapping_from_the_start(lab, probe, table, dlq_arn, **settings):
         found = wait_for_invocations(
             lab,
             probe,
@@ -360,16 +342,8 @@ def test_report_batch_item_failures_checkpoints_before_the_reported_record(lab, 
         _put(lab, table, key, behaviour=behaviour)
     retries = 1
 
-    with event_source_mapping(
-        lab,
-        probe,
-        EventSourceArn=table.stream_arn,
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=4,
-        MaximumRetryAttempts=retries,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
-    ) as mapping:
+    settings = {"BatchSize": 4, "MaximumRetryAttempts": retries, "FunctionResponseTypes": ["ReportBatchItemFailures"]}
+    with _mapping_from_the_start(lab, probe, table, dlq_arn, **settings) as mapping:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         record = _on_failure_record(lab, dlq_url)
         found = invocations(lab, probe, table.stream_arn)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from cloudtest import external_target
+from cloudtest import external_target, notebook_stream_text
 
 from helpers import Lab
 from helpers.core.paths import NOTEBOOKS_DIR
@@ -52,17 +52,6 @@ def _orderlab(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 def _resources(prefix: str) -> list[tuple[str, str, str]]:
     return sorted((r.service, r.kind, r.name) for r in find_lab_resources(Lab.connect(prefix=prefix)))
-
-
-def _stream_text(path: Path) -> str:
-    notebook = nbformat.read(path, as_version=4)
-    return "\n".join(
-        out.get("text", "")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "stream"
-    )
 
 
 def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(
@@ -110,7 +99,7 @@ def test_class_of_three_runs_in_parallel_reports_and_cleans_up_per_prefix(
             assert found and all(prefix in name for _, _, name in found), found
         pages = {
             prefix: re.search(
-                r"Open the order page: (\S+)", _stream_text(run_dir / prefix / "01_order_ingestion.ipynb")
+                r"Open the order page: (\S+)", notebook_stream_text(run_dir / prefix / "01_order_ingestion.ipynb")
             )
             for prefix in prefixes
         }

@@ -110,35 +110,25 @@ def test_cloud_outlives_the_process_that_started_it(port):
     assert status.running and status.healthy
 
 
+def _cloud_cli(action: str, port: int, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``orderlab cloud <action> --port <port>`` in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.teach.cli", "cloud", action, "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_cli_start_prints_the_endpoint_last_and_status_reports_it(port):
-    out = subprocess.run(
-        [sys.executable, "-m", "helpers.teach.cli", "cloud", "start", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert out.strip().splitlines()[-1] == f"http://127.0.0.1:{port}"
-    status = subprocess.run(
-        [sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    started = _cloud_cli("start", port, timeout=120)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip().splitlines()[-1] == f"http://127.0.0.1:{port}"
+    status = _cloud_cli("status", port)
     assert status.returncode == 0 and "running, healthy" in status.stdout
-    stop = subprocess.run(
-        [sys.executable, "-m", "helpers.teach.cli", "cloud", "stop", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    stop = _cloud_cli("stop", port)
     assert "stopped" in stop.stdout
-    after = subprocess.run(
-        [sys.executable, "-m", "helpers.teach.cli", "cloud", "status", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    after = _cloud_cli("status", port)
     assert after.returncode == 3 and "stopped" in after.stdout
 
 

@@ -14,10 +14,9 @@ https://docs.aws.amazon.com/lambda/latest/api/API_DeleteEventSourceMapping.html
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
-import nbformat
 import pytest
+from cloudtest import notebook_stream_text
 
 from helpers.core.lab import Lab
 from helpers.ops.cleanup import DELETE_ORDER, destroy_lab
@@ -77,17 +76,6 @@ def _half_finished_run(lab: Lab) -> None:
     lab.client("sqs").delete_queue(QueueUrl=gone.url)
 
 
-def _stream_text(path: Path) -> str:
-    notebook = nbformat.read(path, as_version=4)
-    return "\n".join(
-        output.get("text", "")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "stream"
-    )
-
-
 @pytest.mark.slow
 def test_cleanup_after_a_half_finished_run_leaves_zero_resources(cloud, tmp_path):
     from helpers.aws.sqs import ensure_queue
@@ -116,7 +104,7 @@ def test_cleanup_after_a_half_finished_run_leaves_zero_resources(cloud, tmp_path
 
         result = run_notebook(CLEANUP_NOTEBOOK, tmp_path / "cleanup.ipynb", {"prefix": prefix})
         assert result.ok, result.error
-        text = _stream_text(tmp_path / "cleanup.ipynb")
+        text = notebook_stream_text(tmp_path / "cleanup.ipynb")
         assert "the sweep finds no resource of this prefix" in text and "checks passed" in text, text[-2000:]
 
         proof = sweep(lab)

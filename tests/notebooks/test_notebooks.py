@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from cloudtest import notebook_stream_text
 from nbval_outputs import OutputComparison, checked_cells, output_problems
 
 from helpers.teach.runner import CLEANUP_NOTEBOOK, NOTEBOOKS_DIR, series
@@ -30,12 +31,6 @@ DEPLOYED_KINDS = [("apigateway", "api"), ("cloudwatch", "alarm"), ("cloudwatch",
                   ("pipes", "pipe"), ("sns", "subscription"), ("sns", "topic"), ("sqs", "queue")]
 
 
-def _stream_text(path: Path) -> str:
-    notebook = nbformat.read(path, as_version=4)
-    return "\n".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                     for out in cell.get("outputs", []) if out.get("output_type") == "stream")
-
-
 def test_the_main_job_runs_the_steps_in_order_then_cleanup():
     assert [p.name for p in series()] == [p.name for p in SERIES]
 
@@ -45,11 +40,11 @@ def test_series_runs_headless_and_every_step_passes_its_checks(series_run):
     for notebook in SERIES:
         executed = nbformat.read(series_run.notebook(notebook.name), as_version=4)
         assert executed.metadata["papermill"]["parameters"]["prefix"] == series_run.prefix, notebook.name
-    assert "all 9 checks passed" in _stream_text(series_run.notebook("01_order_ingestion.ipynb"))
+    assert "all 9 checks passed" in notebook_stream_text(series_run.notebook("01_order_ingestion.ipynb"))
     for name, checks in (("02_dynamodb_streams", 5), ("03_sqs_workers", 6), ("04_high_value_pipes", 6),
                          ("05_dead_letter_queue", 6), ("06_alerts_observability", 13), ("07_load_and_chaos", 7),
                          ("08_infrastructure_as_code", 9)):
-        assert f"all {checks} checks passed" in _stream_text(series_run.notebook(f"{name}.ipynb")), name
+        assert f"all {checks} checks passed" in notebook_stream_text(series_run.notebook(f"{name}.ipynb")), name
 
 
 def test_the_instructor_run_applies_every_solution_and_passes_every_exercise_check(series_run, tmp_path):
@@ -83,7 +78,7 @@ def test_rerunning_the_deploying_notebooks_converges(series_run):
     for rerun in report["reruns"]:
         assert rerun["ok"], f"re-running {rerun['notebook']} failed: {rerun['error']}"
         assert rerun["resources"] == report["deployed"], f"re-running {rerun['notebook']} created or lost resources"
-    assert "changed by this run: no (already up to date)" in _stream_text(
+    assert "changed by this run: no (already up to date)" in notebook_stream_text(
         series_run.rerun_notebook("01_order_ingestion.ipynb"))
 
 

@@ -96,11 +96,8 @@ def handler_module() -> Any:
 
 
 @pytest.fixture
-def store(handler_module: Any) -> Iterator[InMemoryOrderStore]:
-    fake = InMemoryOrderStore()
-    handler_module.set_store(fake)
-    yield fake
-    handler_module.set_store(None)
+def store(handler_module: Any, swap_dependency: Callable[..., Any]) -> InMemoryOrderStore:
+    return swap_dependency(handler_module.set_store, InMemoryOrderStore())
 
 
 @pytest.fixture
@@ -134,6 +131,42 @@ def stubbed_client() -> Iterator[Callable[[str], tuple[Any, Any]]]:
         stubber.deactivate()
     for stubber in made:
         stubber.assert_no_pending_responses()
+
+
+class StubbedLab:
+    """Just enough of ``helpers.core.lab.Lab`` for the provisioning helpers: prefix ``alice``, names, tags,
+    region, account, and one botocore-stubbed client per service: ``lab.stub("sqs").add_response(...)``."""
+
+    prefix, region, account_id = "alice", "us-east-1", "123456789012"
+
+    def __init__(self, make_client: Callable[[str], tuple[Any, Any]]) -> None:
+        self._make_client = make_client
+        self.clients: dict[str, Any] = {}
+        self.stubs: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service], self.stubs[service] = self._make_client(service)
+        return self.clients[service]
+
+    def stub(self, service: str) -> Any:
+        self.client(service)
+        return self.stubs[service]
+
+    def name(self, component: str) -> str:
+        return f"{self.prefix}-{component}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        from helpers.core.naming import tags_for
+
+        return tags_for(self.prefix)
+
+
+@pytest.fixture
+def stubbed_lab(stubbed_client: Callable[[str], tuple[Any, Any]]) -> StubbedLab:
+    """A :class:`StubbedLab`; every response a test queued must have been used by its end."""
+    return StubbedLab(stubbed_client)
 
 
 @pytest.fixture
@@ -180,6 +213,70 @@ def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     finally:
         log_handler.setStream(previous)
+
+
+@pytest.fixture
+def swap_dependency() -> Iterator[Callable[[Callable[[Any], None], Any], Any]]:
+    """Give a handler a fake through one of its ``set_...`` functions for the test; returns the fake.
+    Each setter gets None back at the end (the default, built lazily again)::
+
+        queue = swap_dependency(handler.set_queue, FakeOrderQueue())
+    """
+    setters: list[Callable[[Any], None]] = []
+
+    def swap(setter: Callable[[Any], None], replacement: Any) -> Any:
+        setter(replacement)
+        setters.append(setter)
+        return replacement
+
+    yield swap
+    for setter in reversed(setters):
+        setter(None)
+
+
+@pytest.fixture
+def default_dependency(swap_dependency: Callable[..., Any]) -> Callable[..., Any]:
+    """What a handler builds by itself (``get_...`` after ``set_...(None)``), asserted to be built once and
+    reused by the next call; reset after the test::
+
+        store = default_dependency(handler.get_store, handler.set_store)
+    """
+
+    def build(getter: Callable[[], Any], setter: Callable[[Any], None]) -> Any:
+        swap_dependency(setter, None)
+        built = getter()
+        assert getter() is built
+        return built
+
+    return build
+
+
+@pytest.fixture
+def cold_start_error() -> Callable[..., str]:
+    """Import ``<function>.handler`` in a fresh Python, as a cold start from its zip: the test environment
+    without ``unset``, plus ``settings``. Asserts the import fails; returns its stderr::
+
+        assert "ORDERS_TABLE" in cold_start_error("create_order", unset=["ORDERS_TABLE"])
+        assert "TRANSIENT_FAILURES" in cold_start_error("order_worker", TRANSIENT_FAILURES="-1")
+    """
+    import subprocess
+
+    def run(function: str, *, unset: Sequence[str] = (), **settings: str) -> str:
+        env = {key: value for key, value in os.environ.items() if key not in unset}
+        function_root = _HERE.parents[1] / "lambdas" / function
+        env.update(settings, PYTHONPATH=os.pathsep.join([str(function_root), str(SHARED_MODULES_DIR)]))
+        result = subprocess.run(
+            [sys.executable, "-c", f"import {function}.handler"],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0, f"{function}.handler imported, it should have refused to start"
+        return result.stderr
+
+    return run
 
 
 # --------------------------------------------------------------------------- standalone zip layouts

@@ -550,22 +550,16 @@ class ExplodingStore:
         raise RuntimeError("DynamoDB is down")
 
 
-def test_store_failure_on_write_propagates(handler_module):
-    handler_module.set_store(ExplodingStore())
-    try:
-        with pytest.raises(RuntimeError, match="DynamoDB is down"):
-            post(handler_module, valid_order())
-    finally:
-        handler_module.set_store(None)
+def test_store_failure_on_write_propagates(handler_module, swap_dependency):
+    swap_dependency(handler_module.set_store, ExplodingStore())
+    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+        post(handler_module, valid_order())
 
 
-def test_store_failure_on_read_propagates(handler_module):
-    handler_module.set_store(ExplodingStore())
-    try:
-        with pytest.raises(RuntimeError, match="DynamoDB is down"):
-            get(handler_module, str(uuid.uuid4()))
-    finally:
-        handler_module.set_store(None)
+def test_store_failure_on_read_propagates(handler_module, swap_dependency):
+    swap_dependency(handler_module.set_store, ExplodingStore())
+    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+        get(handler_module, str(uuid.uuid4()))
 
 
 def test_vanished_order_on_retry_propagates(handler_module, store, monkeypatch):
@@ -575,20 +569,8 @@ def test_vanished_order_on_retry_propagates(handler_module, store, monkeypatch):
         post(handler_module, valid_order(), headers={"Idempotency-Key": "k"})
 
 
-def test_missing_table_env_fails_at_import():
-    env = {k: v for k, v in os.environ.items() if k != "ORDERS_TABLE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(CREATE_ORDER_ROOT), str(SHARED_MODULES_DIR)])
-    result = subprocess.run(
-        [sys.executable, "-c", "import create_order.handler"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode != 0
-    assert "Environment variable ORDERS_TABLE is required" in result.stderr
+def test_missing_table_env_fails_at_import(cold_start_error):
+    assert "Environment variable ORDERS_TABLE is required" in cold_start_error("create_order", unset=["ORDERS_TABLE"])
 
 
 @pytest.mark.parametrize(("unit_price", "tier"), [(999.99, "STANDARD"), (1000, "HIGH"), (1000.01, "HIGH")])
@@ -639,20 +621,16 @@ def test_bad_threshold_fails_the_cold_start_with_a_clear_message():
     assert "HIGH_VALUE_THRESHOLD must be a positive amount" in result.stderr
 
 
-def test_default_store_is_dynamodb_built_lazily(handler_module, handler_client):
+def test_default_store_is_dynamodb_built_lazily(handler_module, handler_client, default_dependency):
     pytest.importorskip("boto3")
     from create_order.store import DynamoOrderStore
 
     sentinel_client = handler_client("dynamodb", object())
-    handler_module.set_store(None)
-    try:
-        built = handler_module.get_store()
-        assert isinstance(built, DynamoOrderStore)
-        assert built.table_name == os.environ["ORDERS_TABLE"]
-        assert built._client is sentinel_client
-        assert handler_module.get_store() is built
-    finally:
-        handler_module.set_store(None)
+    built = default_dependency(handler_module.get_store, handler_module.set_store)
+
+    assert isinstance(built, DynamoOrderStore)
+    assert built.table_name == os.environ["ORDERS_TABLE"]
+    assert built._client is sentinel_client
 
 
 # --------------------------------------------------------------------------- DynamoOrderStore (botocore Stubber)

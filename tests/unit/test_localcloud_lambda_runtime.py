@@ -7,19 +7,15 @@ the patches are imported there, never into the test process.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
-import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lambda_scenarios import function_under_test, in_thread, run_scenario, wait_for, zip_of
 
 from localcloud import code_cache
 from localcloud.services.awslambda import runtime as lambda_runtime
@@ -45,19 +41,11 @@ def test_exit_error_is_what_aws_reports_for_a_killed_runtime():
     assert lambda_runtime.exit_error("req-2", 3)["errorMessage"].endswith("exit status 3")
 
 
-def _zip(files: dict[str, str]) -> bytes:
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return code.getvalue()
-
-
 def test_code_is_extracted_once_per_content_and_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setenv("ORDERLAB_HOME", str(tmp_path))
-    first, second = _zip({"handler.py": "A = 1\n"}), _zip({"handler.py": "A = 2\n"})
+    first, second = zip_of({"handler.py": "A = 1\n"}), zip_of({"handler.py": "A = 2\n"})
     with ThreadPoolExecutor(4) as pool:  # environments of one function starting together
         dirs = set(pool.map(lambda _: code_cache.code_dir(first, port=1), range(8)))
     (shared,) = dirs
@@ -71,35 +59,14 @@ def test_code_is_extracted_once_per_content_and_shared(tmp_path: Path, monkeypat
 
 @pytest.mark.parametrize("scenario", ["crash_in_flight", "failed_init_ends_only_its_environment"])
 def test_a_dead_environment(scenario: str, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, __file__, scenario, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "ORDERLAB_HOME": str(tmp_path / "home"), "LOG_LEVEL": "WARNING"},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_scenario(__file__, scenario, tmp_path, timeout=120)
 
 
 # ------------------------------------------------------------------ scenarios (in their own interpreter)
 
 
 def _setup(tmp: Path, init_sleep: float) -> tuple[Any, dict[str, Any]]:
-    from localcloud import patches
-
-    patches.apply_all()
-    from ministack.services import lambda_svc
-
-    config = {
-        "FunctionName": FUNCTION,
-        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
-        "Handler": "handler.handler",
-        "Timeout": 60,
-        "MemorySize": 128,
-        "Environment": {"Variables": {"INIT_SLEEP": str(init_sleep)}},
-        "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}",
-    }
-    return lambda_svc, {"config": config, "code_zip": _zip({"handler.py": HANDLER})}
+    return function_under_test(FUNCTION, {"handler.py": HANDLER}, {"INIT_SLEEP": str(init_sleep)})
 
 
 def _workers() -> list[int]:
@@ -112,33 +79,14 @@ def _workers() -> list[int]:
     ]
 
 
-def _wait(condition, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _in_thread(
-    lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str
-) -> tuple[threading.Thread, list]:
-    box: list = []
-    thread = threading.Thread(target=lambda: box.append(lambda_svc._execute_function_warm(func, event, request_id)))
-    thread.start()
-    return thread, box
-
-
 def crash_in_flight(tmp: Path) -> None:
     """The invocation on a killed environment fails at once with Runtime.ExitError; the next one
     gets a new environment."""
     lambda_svc, func = _setup(tmp, init_sleep=0)
     first = lambda_svc._execute_function_warm(func, {}, "warm")["body"]["pid"]
     mark = tmp / "in-handler"
-    thread, box = _in_thread(lambda_svc, func, {"sleep": 50, "mark": str(mark)}, "doomed")
-    _wait(mark.exists, "the invocation to reach the handler")
+    thread, box = in_thread(lambda_svc, func, {"sleep": 50, "mark": str(mark)}, "doomed")
+    wait_for(mark.exists, "the invocation to reach the handler", 30.0)
     os.kill(first, signal.SIGKILL)
     thread.join(timeout=20)  # the function's timeout is 60 s: the failure must not wait for it
     assert not thread.is_alive(), "the invocation on the killed environment waited for its timeout"
@@ -154,11 +102,11 @@ def failed_init_ends_only_its_environment(tmp: Path) -> None:
     environment, busy with another request, finishes it."""
     lambda_svc, func = _setup(tmp, init_sleep=1.0)
     mark = tmp / "busy"
-    busy, busy_box = _in_thread(lambda_svc, func, {"sleep": 3, "mark": str(mark)}, "busy")
-    _wait(mark.exists, "the first environment to serve its request")
+    busy, busy_box = in_thread(lambda_svc, func, {"sleep": 3, "mark": str(mark)}, "busy")
+    wait_for(mark.exists, "the first environment to serve its request", 30.0)
     (busy_pid,) = _workers()
-    starting, starting_box = _in_thread(lambda_svc, func, {}, "starting")
-    new_pid = _wait(lambda: [pid for pid in _workers() if pid != busy_pid], "a second environment to start")[0]
+    starting, starting_box = in_thread(lambda_svc, func, {}, "starting")
+    new_pid = wait_for(lambda: [pid for pid in _workers() if pid != busy_pid], "a second environment to start", 30.0)[0]
     os.kill(new_pid, signal.SIGKILL)  # within its 1 s init
     starting.join(timeout=20)
     busy.join(timeout=20)

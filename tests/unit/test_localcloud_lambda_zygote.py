@@ -7,19 +7,15 @@ the patches are imported there, never into the test process.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
-import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lambda_scenarios import function_under_test, in_thread, run_scenario, wait_for
 
 FUNCTION = "zygote-probe"
 # A library vendored in the zip under the name of one the runtime SDK also has (jmespath):
@@ -74,21 +70,15 @@ SPARE_SCENARIOS = {"spare_serves_the_next_request", "killed_environments_are_sta
     ],
 )
 def test_zygote(scenario: str, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, __file__, scenario, str(tmp_path)],
-        capture_output=True,
-        text=True,
+    run_scenario(
+        __file__,
+        scenario,
+        tmp_path,
         timeout=180,
-        env={
-            **os.environ,
-            "ORDERLAB_HOME": str(tmp_path / "home"),
-            "LOG_LEVEL": "WARNING",
-            "ORDERLAB_LAMBDA_ZYGOTE": "0" if scenario.startswith("off") else "1",
-            # The scenarios that count forks run without the spare environment (it is a fork too).
-            "ORDERLAB_LAMBDA_SPARE": "1" if scenario in SPARE_SCENARIOS else "0",
-        },
+        ORDERLAB_LAMBDA_ZYGOTE="0" if scenario.startswith("off") else "1",
+        # The scenarios that count forks run without the spare environment (it is a fork too).
+        ORDERLAB_LAMBDA_SPARE="1" if scenario in SPARE_SCENARIOS else "0",
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
 def test_zygote_command_line_is_not_an_environment() -> None:
@@ -111,30 +101,9 @@ def test_zygote_command_line_is_not_an_environment() -> None:
 # ------------------------------------------------------------------ scenarios (in their own interpreter)
 
 
-def _zip(files: dict[str, str]) -> bytes:
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return code.getvalue()
-
-
 def _setup(tmp: Path, setting: str = "one") -> tuple[Any, dict[str, Any]]:
-    from localcloud import patches
-
-    patches.apply_all()
-    from ministack.services import lambda_svc
-
-    config = {
-        "FunctionName": FUNCTION,
-        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
-        "Handler": "handler.handler",
-        "Timeout": 60,
-        "MemorySize": 128,
-        "Environment": {"Variables": {"INIT_LOG": str(tmp / "inits.log"), "SETTING": setting}},
-        "FunctionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{FUNCTION}",
-    }
-    return lambda_svc, {"config": config, "code_zip": _zip({"handler.py": HANDLER, **VENDORED})}
+    environment = {"INIT_LOG": str(tmp / "inits.log"), "SETTING": setting}
+    return function_under_test(FUNCTION, {"handler.py": HANDLER, **VENDORED}, environment)
 
 
 def _invoke(lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str) -> dict[str, Any]:
@@ -143,23 +112,8 @@ def _invoke(lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], reques
     return result["body"]
 
 
-def _in_thread(
-    lambda_svc: Any, func: dict[str, Any], event: dict[str, Any], request_id: str
-) -> tuple[threading.Thread, list]:
-    box: list = []
-    thread = threading.Thread(target=lambda: box.append(lambda_svc._execute_function_warm(func, event, request_id)))
-    thread.start()
-    return thread, box
-
-
 def _wait(condition, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout)
 
 
 def _ready_zygote() -> Any:
@@ -176,7 +130,7 @@ def _inits(tmp: Path) -> list[int]:
 def _two_at_once(lambda_svc: Any, func: dict[str, Any], tmp: Path, tag: str) -> list[dict[str, Any]]:
     """Two invocations in flight together: the second needs an environment of its own."""
     mark = tmp / f"{tag}.mark"
-    first, first_box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, f"{tag}-1")
+    first, first_box = in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, f"{tag}-1")
     _wait(mark.exists, "the first invocation in its handler")
     second = _invoke(lambda_svc, func, {}, f"{tag}-2")
     first.join()
@@ -237,7 +191,7 @@ def killed_environment_is_replaced_by_a_fork(tmp: Path) -> None:
     zygote = _ready_zygote()
     _, forked = _two_at_once(lambda_svc, func, tmp, "scale")
     mark = tmp / "busy.mark"
-    thread, box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 30}, "r-killed")
+    thread, box = in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 30}, "r-killed")
     _wait(mark.exists, "an invocation in its handler")
     busy = [pid for pid in (first["pid"], forked["pid"]) if _is_sleeping_in_handler(pid)]
     victim = busy[0] if busy else first["pid"]
@@ -276,9 +230,9 @@ def zygote_reappears_after_a_kill(tmp: Path) -> None:
     assert _is_alive(forked["pid"]), "a zygote's death must not end its environments"
     forks = zygote.forks
     mark = tmp / "again.mark"
-    thread, _box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "again-1")
+    thread, _box = in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "again-1")
     _wait(mark.exists, "an invocation in its handler")
-    second, _box2 = _in_thread(lambda_svc, func, {"mark": str(tmp / "again2.mark"), "sleep": 2}, "again-2")
+    second, _box2 = in_thread(lambda_svc, func, {"mark": str(tmp / "again2.mark"), "sleep": 2}, "again-2")
     _wait((tmp / "again2.mark").exists, "a second invocation in its handler")
     third = _invoke(lambda_svc, func, {}, "again-3")
     thread.join()
@@ -329,7 +283,7 @@ def spare_serves_the_next_request(tmp: Path) -> None:
     zygote = _ready_zygote()
     assert "dynamodb" in zygote.sdk_data, zygote.sdk_data
     mark = tmp / "busy.mark"
-    busy, busy_box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "r-busy")
+    busy, busy_box = in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "r-busy")
     _wait(mark.exists, "an invocation in its handler")
     ahead = _wait(lambda: _inits(tmp)[1:], "the spare environment's init")  # started while r-busy runs
     spare, cold = _served(lambda_svc, func, {"client": True}, "r-spare")
@@ -358,7 +312,7 @@ def killed_environments_are_started_again_ahead(tmp: Path) -> None:
     _wait(lambda: not any(_is_alive(pid) for pid in pids), "the environments to die")
     before = len(_inits(tmp))
     mark = tmp / "after.mark"
-    thread, box = _in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "after-1")
+    thread, box = in_thread(lambda_svc, func, {"mark": str(mark), "sleep": 2}, "after-1")
     _wait(mark.exists, "the first request after the kill in its handler")
     # The first request's environment and one more: a killed one started again, or the spare beside it.
     _wait(lambda: len(_inits(tmp)[before:]) >= 2, "an environment started beside the first request's")

@@ -18,11 +18,18 @@ import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from localcloud.services.sns.mailbox import Mailbox, address_key, mailbox_dir
-from localcloud.services.sns.responses import LocalUrls, confirmation_mail, is_email_address, notification_mail
+from localcloud.services.sns.responses import (
+    LocalUrls,
+    Notification,
+    confirmation_mail,
+    is_email_address,
+    notification_mail,
+)
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 SUB = TOPIC + ":5f1c"
@@ -111,20 +118,31 @@ def test_wait_for_times_out_saying_what_is_there(box):
 # --- what SNS mails ----------------------------------------------------------------------------
 
 
-def test_email_notification_subject_body_and_footer():
-    message = notification_mail(
-        "email",
+def notify(
+    *, protocol: str = "email", address: str = "ada@example.com", display_name: str = "", **overrides: Any
+) -> EmailMessage:
+    """``notification_mail`` for the topic and subscription of these tests; ``overrides`` change the publish."""
+    publish: dict[str, Any] = {"message_id": "m", "subject": "", "message": "x", "attributes": {}, **overrides}
+    published = Notification(TOPIC, SUB, **publish)
+    return notification_mail(protocol, address, published, display_name=display_name, urls=URLS, now=AT)
+
+
+def confirm(protocol: str) -> EmailMessage:
+    """``confirmation_mail`` to ada@example.com for the topic and subscription of these tests (token ``tok``)."""
+    return confirmation_mail(
+        protocol,
         "ada@example.com",
         topic_arn=TOPIC,
         subscription_arn=SUB,
-        message_id="m-1",
-        subject="",
-        message="DLQ depth 3",
-        attributes={},
-        display_name="Order alerts",
+        token="tok",
+        display_name="",
         urls=URLS,
         now=AT,
     )
+
+
+def test_email_notification_subject_body_and_footer():
+    message = notify(message_id="m-1", message="DLQ depth 3", display_name="Order alerts")
     assert message["Subject"] == "AWS Notification Message"
     assert message["From"] == "Order alerts <no-reply@sns.amazonaws.com>"
     assert message["To"] == "ada@example.com"
@@ -138,36 +156,18 @@ def test_email_notification_subject_body_and_footer():
 
 
 def test_the_publish_subject_is_the_mail_subject_and_the_sender_defaults_to_aws_notifications():
-    message = notification_mail(
-        "email",
-        "ada@example.com",
-        topic_arn=TOPIC,
-        subscription_arn=SUB,
-        message_id="m",
-        subject="ALARM: dlq",
-        message="x",
-        attributes={},
-        display_name="",
-        urls=URLS,
-        now=AT,
-    )
+    message = notify(subject="ALARM: dlq")
     assert message["Subject"] == "ALARM: dlq"
     assert message["From"] == "AWS Notifications <no-reply@sns.amazonaws.com>"
 
 
 def test_email_json_notification_is_the_json_document():
-    message = notification_mail(
-        "email-json",
-        "ada@example.com",
-        topic_arn=TOPIC,
-        subscription_arn=SUB,
+    message = notify(
+        protocol="email-json",
         message_id="m-2",
         subject="Order alert",
         message='{"orderId": "o-1"}',
         attributes={"kind": {"DataType": "String", "StringValue": "dlq"}},
-        display_name="",
-        urls=URLS,
-        now=AT,
     )
     document = json.loads(message.get_content())
     assert list(document) == [
@@ -192,50 +192,18 @@ def test_email_json_notification_is_the_json_document():
 
 
 def test_email_json_notification_without_subject_has_no_subject_member():
-    message = notification_mail(
-        "email-json",
-        "a@b.co",
-        topic_arn=TOPIC,
-        subscription_arn=SUB,
-        message_id="m",
-        subject="",
-        message="x",
-        attributes={},
-        display_name="",
-        urls=URLS,
-        now=AT,
-    )
+    message = notify(protocol="email-json", address="a@b.co")
     assert "Subject" not in json.loads(message.get_content())
     assert message["Subject"] == "AWS Notification Message"
 
 
 def test_confirmation_mails_carry_the_subscribe_url_with_the_token():
-    text = confirmation_mail(
-        "email",
-        "ada@example.com",
-        topic_arn=TOPIC,
-        subscription_arn=SUB,
-        token="tok",
-        display_name="",
-        urls=URLS,
-        now=AT,
-    )
+    text = confirm("email")
     url = "http://127.0.0.1:4599/?Action=ConfirmSubscription&TopicArn=" + TOPIC + "&Token=tok"
     assert text["Subject"] == "AWS Notification - Subscription Confirmation"
     assert f"You have chosen to subscribe to the topic:\n{TOPIC}\n" in text.get_content()
     assert f"\n{url}\n" in text.get_content()
-    document = json.loads(
-        confirmation_mail(
-            "email-json",
-            "ada@example.com",
-            topic_arn=TOPIC,
-            subscription_arn=SUB,
-            token="tok",
-            display_name="",
-            urls=URLS,
-            now=AT,
-        ).get_content()
-    )
+    document = json.loads(confirm("email-json").get_content())
     assert document["Type"] == "SubscriptionConfirmation" and document["Token"] == "tok"
     assert document["SubscribeURL"] == url
     assert document["Message"].startswith(f"You have chosen to subscribe to the topic {TOPIC}.\n")

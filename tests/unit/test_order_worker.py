@@ -6,9 +6,6 @@ import copy
 import doctest
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,12 +13,9 @@ from typing import Any
 
 import pytest
 
-from helpers.aws.packaging import SHARED_MODULES_DIR
 from helpers.learn.events import FakeLambdaContext, sqs_event, sqs_record
 
 ORDER_WORKER_ROOT = Path(__file__).resolve().parents[2] / "lambdas" / "order_worker"
-# What a subprocess needs on PYTHONPATH to import the handler from the repository, as from its zip.
-HANDLER_PYTHONPATH = os.pathsep.join([str(ORDER_WORKER_ROOT), str(SHARED_MODULES_DIR)])
 ORDER_ID = "0b7e5f0c-2a47-4d5e-9f51-3c1d2b7a9e10"
 FIXED_NOW = datetime(2024, 5, 1, 12, 31, 2, 345678, tzinfo=UTC)
 FIXED_STAMP = "2024-05-01T12:31:02.345Z"
@@ -130,27 +124,24 @@ def worker() -> Any:
 
 
 @pytest.fixture
-def store(worker: Any, monkeypatch: pytest.MonkeyPatch, freeze_clock: Any) -> Iterator[InMemoryOrderStatusStore]:
+def store(
+    worker: Any, monkeypatch: pytest.MonkeyPatch, freeze_clock: Any, swap_dependency: Any
+) -> InMemoryOrderStatusStore:
     from order_worker.rules import Rules
 
-    fake = InMemoryOrderStatusStore()
+    fake = swap_dependency(worker.set_store, InMemoryOrderStatusStore())
     fake.items[ORDER_ID] = pending_order()
-    worker.set_store(fake)
     freeze_clock(FIXED_NOW)
     # The defaults, whatever the environment the tests run in.
     monkeypatch.setattr(worker, "RULES", Rules())
     monkeypatch.setattr(worker, "TRANSIENT_FAILURES", 2)
     monkeypatch.setattr(worker, "FAULT_INJECTION", True)
-    yield fake
-    worker.set_store(None)
+    return fake
 
 
 @pytest.fixture
-def visibility(worker: Any) -> Iterator[FakeVisibility]:
-    fake = FakeVisibility()
-    worker.set_visibility(fake)
-    yield fake
-    worker.set_visibility(None)
+def visibility(worker: Any, swap_dependency: Any) -> FakeVisibility:
+    return swap_dependency(worker.set_visibility, FakeVisibility())
 
 
 def invoke(worker: Any, *records: dict[str, Any]) -> dict[str, Any]:
@@ -360,37 +351,13 @@ def test_bad_rule_settings_name_the_variable(name, value):
         rules_from_env({name: value})
 
 
-def test_bad_settings_fail_at_import():
-    env = {k: v for k, v in os.environ.items()}
-    env.update(PYTHONPATH=HANDLER_PYTHONPATH, TRANSIENT_FAILURES="-1")
-    result = subprocess.run(
-        [sys.executable, "-c", "import order_worker.handler"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode != 0
-    assert "TRANSIENT_FAILURES" in result.stderr
+def test_bad_settings_fail_at_import(cold_start_error):
+    assert "TRANSIENT_FAILURES" in cold_start_error("order_worker", TRANSIENT_FAILURES="-1")
 
 
 @pytest.mark.parametrize("missing", ["ORDERS_TABLE", "ORDER_QUEUE_URL"])
-def test_missing_env_fails_at_import(missing):
-    env = {k: v for k, v in os.environ.items() if k != missing}
-    env["PYTHONPATH"] = HANDLER_PYTHONPATH
-    result = subprocess.run(
-        [sys.executable, "-c", "import order_worker.handler"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode != 0
-    assert f"Environment variable {missing} is required" in result.stderr
+def test_missing_env_fails_at_import(missing, cold_start_error):
+    assert f"Environment variable {missing} is required" in cold_start_error("order_worker", unset=[missing])
 
 
 # --------------------------------------------------------------------------- fault injection and backoff
@@ -487,19 +454,8 @@ def test_fault_injection_setting(value, enabled):
     assert fault_injection_from_env({} if value is None else {"FAULT_INJECTION": value}) is enabled
 
 
-def test_bad_fault_injection_setting_fails_at_import():
-    env = dict(os.environ, PYTHONPATH=HANDLER_PYTHONPATH, FAULT_INJECTION="sometimes")
-    result = subprocess.run(
-        [sys.executable, "-c", "import order_worker.handler"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode != 0
-    assert "FAULT_INJECTION" in result.stderr
+def test_bad_fault_injection_setting_fails_at_import(cold_start_error):
+    assert "FAULT_INJECTION" in cold_start_error("order_worker", FAULT_INJECTION="sometimes")
 
 
 def test_poison_raises_poison_order():
@@ -856,23 +812,18 @@ def test_sqs_visibility_calls_change_message_visibility(stubbed_client):
     SqsMessageVisibility(url, client).change_visibility("AQEB-handle", 8)
 
 
-def test_defaults_are_aws_built_lazily(worker, handler_client):
+def test_defaults_are_aws_built_lazily(worker, handler_client, default_dependency):
     from order_worker.store import DynamoOrderStatusStore
     from order_worker.visibility import SqsMessageVisibility
 
     dynamodb, sqs = handler_client("dynamodb", object()), handler_client("sqs", object())
-    worker.set_store(None)
-    worker.set_visibility(None)
-    try:
-        built_store, built_visibility = worker.get_store(), worker.get_visibility()
-        assert isinstance(built_store, DynamoOrderStatusStore) and built_store._client is dynamodb
-        assert built_store.table_name == os.environ["ORDERS_TABLE"]
-        assert isinstance(built_visibility, SqsMessageVisibility) and built_visibility._client is sqs
-        assert built_visibility.queue_url == os.environ["ORDER_QUEUE_URL"]
-        assert worker.get_store() is built_store and worker.get_visibility() is built_visibility
-    finally:
-        worker.set_store(None)
-        worker.set_visibility(None)
+    built_store = default_dependency(worker.get_store, worker.set_store)
+    built_visibility = default_dependency(worker.get_visibility, worker.set_visibility)
+
+    assert isinstance(built_store, DynamoOrderStatusStore) and built_store._client is dynamodb
+    assert built_store.table_name == os.environ["ORDERS_TABLE"]
+    assert isinstance(built_visibility, SqsMessageVisibility) and built_visibility._client is sqs
+    assert built_visibility.queue_url == os.environ["ORDER_QUEUE_URL"]
 
 
 # --------------------------------------------------------------------------- the zip layout

@@ -1,4 +1,5 @@
-"""ScalingConfig (maximum concurrency) of SQS event source mappings: helpers/aws/event_sources.py.
+"""ensure_event_source_mapping's AWS calls, checked with botocore's Stubber, and the ScalingConfig
+(maximum concurrency) of SQS event source mappings: helpers/aws/event_sources.py.
 
 AWS: "Configuring maximum concurrency for Amazon SQS event sources" (2..1000; ScalingConfig={}
 removes it), https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html and
@@ -10,46 +11,78 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from helpers.aws import event_sources
 from helpers.aws.event_sources import NO_CONCURRENCY_CAP, mapping_diff, wanted_settings
-from helpers.core.naming import tags_for
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alice-order-queue"
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/alice-orders/stream/2024-05-01T12:00:00.000"
-U1 = "11111111-2222-3333-4444-555555555555"
+U1, U2 = "11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000000000"
 
 
-class FakeLab:
-    """Just enough of helpers.core.lab.Lab for ensure_event_source_mapping, with a stubbed Lambda client."""
+WORKER = "alice-order-worker"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{WORKER}"
+ESM_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{U1}"
 
-    prefix, region, account_id = "alice", REGION, ACCOUNT
 
-    def __init__(self) -> None:
-        self.lambda_client = boto3.client(
-            "lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-        )
-        self.stub = Stubber(self.lambda_client)
-        self.stub.activate()
+def _queue_mapping(batch_size: int) -> dict[str, Any]:
+    """The worker's existing mapping from the order queue, as GetEventSourceMapping describes it."""
+    return {
+        "UUID": U1,
+        "State": "Enabled",
+        "FunctionArn": FUNCTION_ARN,
+        "EventSourceArn": QUEUE_ARN,
+        "BatchSize": batch_size,
+        "MaximumBatchingWindowInSeconds": 0,
+        "EventSourceMappingArn": ESM_ARN,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
 
-    def client(self, service: str) -> Any:
-        assert service == "lambda", service
-        return self.lambda_client
 
-    @property
-    def tags(self) -> dict[str, str]:
-        return tags_for(self.prefix)
+def _stub_mappings(stub: Any, *mappings: dict[str, Any]) -> None:
+    """ListEventSourceMappings (worker <- order queue) answers ``mappings``."""
+    stub.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": list(mappings)},
+        {"FunctionName": WORKER, "EventSourceArn": QUEUE_ARN},
+    )
+
+
+def _stub_create(lab: Any, created: dict[str, Any]) -> None:
+    """No mapping yet, then CreateEventSourceMapping with the defaults and the lab's tags answers ``created``."""
+    stub = lab.stub("lambda")
+    _stub_mappings(stub)
+    stub.add_response(
+        "create_event_source_mapping",
+        created,
+        {
+            "FunctionName": WORKER,
+            "EventSourceArn": QUEUE_ARN,
+            "Enabled": True,
+            "Tags": lab.tags,
+            "BatchSize": 10,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+
+
+def _ensure_mapping(lab: Any, function_name: str, source_arn: str, **settings: Any) -> Any:
+    """``ensure_event_source_mapping`` with a batch of 10 unless ``settings`` say otherwise."""
+    return event_sources.ensure_event_source_mapping(
+        lab, function_name=function_name, source_arn=source_arn, **{"batch_size": 10, **settings}
+    )
+
+
+def _ensure_worker_mapping(lab: Any, **settings: Any) -> Any:
+    """The worker's mapping from the order queue, waiting at most 5 s."""
+    return _ensure_mapping(lab, WORKER, QUEUE_ARN, timeout=5, **settings)
 
 
 @pytest.fixture
-def lab() -> FakeLab:
-    fake = FakeLab()
-    yield fake
-    fake.stub.assert_no_pending_responses()
+def lab(stubbed_lab: Any) -> Any:
+    return stubbed_lab
 
 
 def test_wanted_scaling_config() -> None:
@@ -83,82 +116,67 @@ def test_scaling_config_diff(current, wanted, differs) -> None:
     assert diff == ({"ScalingConfig": wanted} if differs else {})
 
 
-def test_maximum_concurrency_is_for_queues_only(lab: FakeLab) -> None:
+def test_maximum_concurrency_is_for_queues_only(lab: Any) -> None:
     with pytest.raises(ValueError, match="SQS sources only"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name="alice-f",
-            source_arn=STREAM_ARN,  # type: ignore[arg-type]
-            batch_size=10,
-            starting_position="LATEST",
-            maximum_concurrency=5,
-        )
+        _ensure_mapping(lab, "alice-f", STREAM_ARN, starting_position="LATEST", maximum_concurrency=5)
 
 
-def test_ensure_mapping_sets_only_the_cap_that_differs(lab: FakeLab) -> None:
-    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:alice-order-worker"
-    esm_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{U1}"
-    current = {
-        "UUID": U1,
-        "State": "Enabled",
-        "FunctionArn": function_arn,
-        "EventSourceArn": QUEUE_ARN,
-        "BatchSize": 10,
-        "MaximumBatchingWindowInSeconds": 0,
-        "EventSourceMappingArn": esm_arn,
-        "FunctionResponseTypes": ["ReportBatchItemFailures"],
-    }
+def test_ensure_mapping_sets_only_the_cap_that_differs(lab: Any) -> None:
+    current = _queue_mapping(batch_size=10)
     capped = {**current, "ScalingConfig": {"MaximumConcurrency": 5}}
-    lab.stub.add_response(
-        "list_event_source_mappings",
-        {"EventSourceMappings": [current]},
-        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
-    )
-    lab.stub.add_response(
+    _stub_mappings(lab.stub("lambda"), current)
+    lab.stub("lambda").add_response(
         "update_event_source_mapping",
         {**capped, "State": "Updating"},
         {"UUID": U1, "ScalingConfig": {"MaximumConcurrency": 5}},
     )
-    lab.stub.add_response("get_event_source_mapping", capped, {"UUID": U1})
-    lab.stub.add_response("list_tags", {"Tags": lab.tags}, {"Resource": esm_arn})
-    info = event_sources.ensure_event_source_mapping(
-        lab,
-        function_name="alice-order-worker",  # type: ignore[arg-type]
-        source_arn=QUEUE_ARN,
-        batch_size=10,
-        maximum_batching_window_seconds=0,
-        maximum_concurrency=5,
-        timeout=5,
-    )
+    lab.stub("lambda").add_response("get_event_source_mapping", capped, {"UUID": U1})
+    lab.stub("lambda").add_response("list_tags", {"Tags": lab.tags}, {"Resource": ESM_ARN})
+    info = _ensure_worker_mapping(lab, maximum_batching_window_seconds=0, maximum_concurrency=5)
     assert (info.updated, info.maximum_concurrency) == (("ScalingConfig",), 5)
 
 
-def test_a_new_mapping_without_a_cap_sends_no_scaling_config(lab: FakeLab) -> None:
+def test_a_new_mapping_without_a_cap_sends_no_scaling_config(lab: Any) -> None:
     created = {"UUID": U1, "State": "Enabled", "EventSourceArn": QUEUE_ARN, "BatchSize": 10}
-    lab.stub.add_response(
-        "list_event_source_mappings",
-        {"EventSourceMappings": []},
-        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
-    )
-    lab.stub.add_response(
-        "create_event_source_mapping",
-        created,
-        {
-            "FunctionName": "alice-order-worker",
-            "EventSourceArn": QUEUE_ARN,
-            "Enabled": True,
-            "Tags": lab.tags,
-            "BatchSize": 10,
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        },
-    )
-    lab.stub.add_response("get_event_source_mapping", created, {"UUID": U1})
-    info = event_sources.ensure_event_source_mapping(
-        lab,
-        function_name="alice-order-worker",  # type: ignore[arg-type]
-        source_arn=QUEUE_ARN,
-        batch_size=10,
-        maximum_concurrency=NO_CONCURRENCY_CAP,
-        timeout=5,
-    )
+    _stub_create(lab, created)
+    lab.stub("lambda").add_response("get_event_source_mapping", created, {"UUID": U1})
+    info = _ensure_worker_mapping(lab, maximum_concurrency=NO_CONCURRENCY_CAP)
     assert info.created and info.maximum_concurrency is None
+
+
+def test_stream_mapping_needs_a_starting_position(lab: Any) -> None:
+    with pytest.raises(ValueError, match="starting_position"):
+        _ensure_mapping(lab, "alice-f", STREAM_ARN)
+    with pytest.raises(ValueError, match="streams only"):
+        _ensure_mapping(lab, "alice-f", QUEUE_ARN, starting_position="LATEST")
+
+
+def test_ensure_mapping_updates_only_what_differs(lab: Any) -> None:
+    stub = lab.stub("lambda")
+    current = _queue_mapping(batch_size=5)
+    _stub_mappings(stub, current)
+    stub.add_response(
+        "update_event_source_mapping", {**current, "BatchSize": 10, "State": "Updating"}, {"UUID": U1, "BatchSize": 10}
+    )
+    stub.add_response("get_event_source_mapping", {**current, "BatchSize": 10, "State": "Updating"}, {"UUID": U1})
+    stub.add_response("get_event_source_mapping", {**current, "BatchSize": 10}, {"UUID": U1})
+    stub.add_response("list_tags", {"Tags": {}}, {"Resource": ESM_ARN})
+    stub.add_response("tag_resource", {}, {"Resource": ESM_ARN, "Tags": lab.tags})
+    info = _ensure_worker_mapping(lab, maximum_batching_window_seconds=0)
+    assert (info.uuid, info.state, info.batch_size, info.updated) == (U1, "Enabled", 10, ("BatchSize",))
+
+
+def test_ensure_mapping_reports_a_mapping_that_will_not_enable(lab: Any, monkeypatch) -> None:
+    monkeypatch.setattr(event_sources, "STEADY_STATE_GRACE", 0.0)
+    stub = lab.stub("lambda")
+    created = {"UUID": U2, "State": "Creating", "EventSourceArn": QUEUE_ARN, "BatchSize": 10}
+    _stub_create(lab, created)
+    stub.add_response(
+        "get_event_source_mapping",
+        {**created, "State": "Disabled", "StateTransitionReason": "PROBLEM: no permission"},
+        {"UUID": U2},
+    )
+    from helpers.core.waiters import WaitFailed
+
+    with pytest.raises(WaitFailed, match="PROBLEM: no permission"):
+        _ensure_worker_mapping(lab)

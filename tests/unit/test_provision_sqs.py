@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from helpers.aws import event_sources, sqs
 from helpers.aws.dynamodb import TableInfo
-from helpers.core.naming import tags_for
 from helpers.ops.redrive import RedriveError, _find_task, redrive
 from helpers.ops.tracking import _order_of, _reason_of
 from helpers.pipeline.step2 import OrderQueues, stream_processor_role_statements
@@ -28,41 +26,9 @@ U1, U2 = "11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/alice-orders/stream/2024-05-01T12:00:00.000"
 
 
-class FakeLab:
-    """Just enough of helpers.core.lab.Lab: names, tags, region, account and (stubbed) clients."""
-
-    prefix, region, account_id = "alice", REGION, ACCOUNT
-
-    def __init__(self) -> None:
-        self.clients: dict[str, Any] = {}
-        self.stubs: dict[str, Stubber] = {}
-
-    def client(self, service: str) -> Any:
-        if service not in self.clients:
-            client = boto3.client(service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-            self.clients[service] = client
-            self.stubs[service] = Stubber(client)
-            self.stubs[service].activate()
-        return self.clients[service]
-
-    def stub(self, service: str) -> Stubber:
-        self.client(service)
-        return self.stubs[service]
-
-    def name(self, component: str) -> str:
-        return f"{self.prefix}-{component}"
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return tags_for(self.prefix)
-
-
 @pytest.fixture
-def lab() -> FakeLab:
-    fake = FakeLab()
-    yield fake
-    for stub in fake.stubs.values():
-        stub.assert_no_pending_responses()
+def lab(stubbed_lab: Any) -> Any:
+    return stubbed_lab
 
 
 # --- RedrivePolicy and friends -------------------------------------------------------------
@@ -147,7 +113,7 @@ def test_iam_statements_are_scoped_to_one_queue() -> None:
 # --- ensure_queue's calls ---------------------------------------------------------------------
 
 
-def _existing_queue(lab: FakeLab, attributes: dict[str, str], tags: dict[str, str]) -> Stubber:
+def _existing_queue(lab: Any, attributes: dict[str, str], tags: dict[str, str]) -> Stubber:
     stub = lab.stub("sqs")
     stub.add_response("get_queue_url", {"QueueUrl": QUEUE_URL}, {"QueueName": "alice-order-queue"})
     stub.add_response(
@@ -158,7 +124,7 @@ def _existing_queue(lab: FakeLab, attributes: dict[str, str], tags: dict[str, st
     return stub
 
 
-def test_ensure_queue_changes_nothing_when_all_is_as_asked(lab: FakeLab) -> None:
+def test_ensure_queue_changes_nothing_when_all_is_as_asked(lab: Any) -> None:
     stub = _existing_queue(
         lab,
         {
@@ -175,7 +141,7 @@ def test_ensure_queue_changes_nothing_when_all_is_as_asked(lab: FakeLab) -> None
     assert not info.changed
 
 
-def test_ensure_queue_sets_only_what_differs_and_puts_tags_back(lab: FakeLab) -> None:
+def test_ensure_queue_sets_only_what_differs_and_puts_tags_back(lab: Any) -> None:
     stub = _existing_queue(
         lab,
         {
@@ -200,7 +166,7 @@ def test_ensure_queue_sets_only_what_differs_and_puts_tags_back(lab: FakeLab) ->
     assert info.updated == ("RedrivePolicy",) and not info.created
 
 
-def test_ensure_queue_creates_with_tags_and_no_empty_attributes(lab: FakeLab) -> None:
+def test_ensure_queue_creates_with_tags_and_no_empty_attributes(lab: Any) -> None:
     stub = lab.stub("sqs")
     stub.add_client_error("get_queue_url", "AWS.SimpleQueueService.NonExistentQueue", http_status_code=400)
     stub.add_response(
@@ -233,7 +199,7 @@ def test_ensure_queue_creates_with_tags_and_no_empty_attributes(lab: FakeLab) ->
     assert info.created and info.arn == QUEUE_ARN
 
 
-def test_queue_counts(lab: FakeLab) -> None:
+def test_queue_counts(lab: Any) -> None:
     lab.stub("sqs").add_response(
         "get_queue_attributes",
         {
@@ -288,99 +254,6 @@ def test_stream_statements_follow_sam_dynamodb_stream_read_policy() -> None:
         event_sources.dynamodb_stream_statement(f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/alice-orders")
 
 
-def test_stream_mapping_needs_a_starting_position(lab: FakeLab) -> None:
-    with pytest.raises(ValueError, match="starting_position"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name="alice-f",
-            source_arn=STREAM_ARN,  # type: ignore[arg-type]
-            batch_size=10,
-        )
-    with pytest.raises(ValueError, match="streams only"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name="alice-f",
-            source_arn=QUEUE_ARN,  # type: ignore[arg-type]
-            batch_size=10,
-            starting_position="LATEST",
-        )
-
-
-def test_ensure_mapping_updates_only_what_differs(lab: FakeLab) -> None:
-    stub = lab.stub("lambda")
-    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:alice-order-worker"
-    esm_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{U1}"
-    current = {
-        "UUID": U1,
-        "State": "Enabled",
-        "FunctionArn": function_arn,
-        "EventSourceArn": QUEUE_ARN,
-        "BatchSize": 5,
-        "MaximumBatchingWindowInSeconds": 0,
-        "EventSourceMappingArn": esm_arn,
-        "FunctionResponseTypes": ["ReportBatchItemFailures"],
-    }
-    stub.add_response(
-        "list_event_source_mappings",
-        {"EventSourceMappings": [current]},
-        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
-    )
-    stub.add_response(
-        "update_event_source_mapping", {**current, "BatchSize": 10, "State": "Updating"}, {"UUID": U1, "BatchSize": 10}
-    )
-    stub.add_response("get_event_source_mapping", {**current, "BatchSize": 10, "State": "Updating"}, {"UUID": U1})
-    stub.add_response("get_event_source_mapping", {**current, "BatchSize": 10}, {"UUID": U1})
-    stub.add_response("list_tags", {"Tags": {}}, {"Resource": esm_arn})
-    stub.add_response("tag_resource", {}, {"Resource": esm_arn, "Tags": lab.tags})
-    info = event_sources.ensure_event_source_mapping(
-        lab,
-        function_name="alice-order-worker",  # type: ignore[arg-type]
-        source_arn=QUEUE_ARN,
-        batch_size=10,
-        maximum_batching_window_seconds=0,
-        timeout=5,
-    )
-    assert (info.uuid, info.state, info.batch_size, info.updated) == (U1, "Enabled", 10, ("BatchSize",))
-
-
-def test_ensure_mapping_reports_a_mapping_that_will_not_enable(lab: FakeLab, monkeypatch) -> None:
-    monkeypatch.setattr(event_sources, "STEADY_STATE_GRACE", 0.0)
-    stub = lab.stub("lambda")
-    stub.add_response(
-        "list_event_source_mappings",
-        {"EventSourceMappings": []},
-        {"FunctionName": "alice-order-worker", "EventSourceArn": QUEUE_ARN},
-    )
-    created = {"UUID": U2, "State": "Creating", "EventSourceArn": QUEUE_ARN, "BatchSize": 10}
-    stub.add_response(
-        "create_event_source_mapping",
-        created,
-        {
-            "FunctionName": "alice-order-worker",
-            "EventSourceArn": QUEUE_ARN,
-            "Enabled": True,
-            "Tags": lab.tags,
-            "BatchSize": 10,
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        },
-    )
-    stub.add_response(
-        "get_event_source_mapping",
-        {**created, "State": "Disabled", "StateTransitionReason": "PROBLEM: no permission"},
-        {"UUID": U2},
-    )
-    from helpers.core.waiters import WaitFailed
-
-    with pytest.raises(WaitFailed, match="PROBLEM: no permission"):
-        event_sources.ensure_event_source_mapping(
-            lab,
-            function_name="alice-order-worker",  # type: ignore[arg-type]
-            source_arn=QUEUE_ARN,
-            batch_size=10,
-            timeout=5,
-        )
-
-
 # --- redrive ----------------------------------------------------------------------------------
 
 
@@ -394,83 +267,46 @@ def test_find_task_by_handle_or_by_start_time() -> None:
     assert _find_task([done], "h-1", 1_000, earlier=frozenset({2_000})) is None
 
 
-def test_redrive_refuses_while_another_task_runs(lab: FakeLab) -> None:
-    lab.stub("sqs").add_response(
-        "list_message_move_tasks",
-        {
-            "Results": [
-                {
-                    "TaskHandle": "h-0",
-                    "Status": "RUNNING",
-                    "SourceArn": DLQ_ARN,
-                    "ApproximateNumberOfMessagesMoved": 1,
-                    "ApproximateNumberOfMessagesToMove": 5,
-                    "StartedTimestamp": 1,
-                }
-            ]
-        },
-        {"SourceArn": DLQ_ARN, "MaxResults": 10},
-    )
+def _move_tasks(stub: Stubber, *tasks: dict[str, Any]) -> None:
+    """Queue one ListMessageMoveTasks answer on the DLQ: ``tasks``, each started at 10**13 unless it says."""
+    results = [{"StartedTimestamp": 10**13, **task} for task in tasks]
+    stub.add_response("list_message_move_tasks", {"Results": results}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
+
+
+def _task(status: str, moved: int, to_move: int, **more: Any) -> dict[str, Any]:
+    return {
+        "Status": status,
+        "ApproximateNumberOfMessagesMoved": moved,
+        "ApproximateNumberOfMessagesToMove": to_move,
+        **more,
+    }
+
+
+def _start_move_task(stub: Stubber) -> None:
+    """No task yet, then StartMessageMoveTask answers handle ``h-9``."""
+    _move_tasks(stub)
+    stub.add_response("start_message_move_task", {"TaskHandle": "h-9"}, {"SourceArn": DLQ_ARN})
+
+
+def test_redrive_refuses_while_another_task_runs(lab: Any) -> None:
+    _move_tasks(lab.stub("sqs"), _task("RUNNING", 1, 5, TaskHandle="h-0", SourceArn=DLQ_ARN, StartedTimestamp=1))
     with pytest.raises(RedriveError, match=r"one active task per source queue.*cancel_redrive"):
         redrive(lab, DLQ_ARN)  # type: ignore[arg-type]
 
 
-def test_redrive_waits_for_completion(lab: FakeLab) -> None:
+def test_redrive_waits_for_completion(lab: Any) -> None:
     stub = lab.stub("sqs")
-    stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
-    stub.add_response("start_message_move_task", {"TaskHandle": "h-9"}, {"SourceArn": DLQ_ARN})
-    stub.add_response(
-        "list_message_move_tasks",
-        {
-            "Results": [
-                {
-                    "TaskHandle": "h-9",
-                    "Status": "RUNNING",
-                    "ApproximateNumberOfMessagesMoved": 0,
-                    "ApproximateNumberOfMessagesToMove": 2,
-                    "StartedTimestamp": 10**13,
-                }
-            ]
-        },
-        {"SourceArn": DLQ_ARN, "MaxResults": 10},
-    )
-    stub.add_response(
-        "list_message_move_tasks",
-        {
-            "Results": [
-                {
-                    "Status": "COMPLETED",
-                    "ApproximateNumberOfMessagesMoved": 2,
-                    "ApproximateNumberOfMessagesToMove": 2,
-                    "StartedTimestamp": 10**13,
-                }
-            ]
-        },
-        {"SourceArn": DLQ_ARN, "MaxResults": 10},
-    )
+    _start_move_task(stub)
+    _move_tasks(stub, _task("RUNNING", 0, 2, TaskHandle="h-9"))
+    _move_tasks(stub, _task("COMPLETED", 2, 2))
     result = redrive(lab, DLQ_ARN, timeout=10)  # type: ignore[arg-type]
     assert (result.status, result.moved, result.to_move, result.task_handle) == ("COMPLETED", 2, 2, "h-9")
 
 
-def test_redrive_failed_task_is_an_error(lab: FakeLab) -> None:
+def test_redrive_failed_task_is_an_error(lab: Any) -> None:
     stub = lab.stub("sqs")
-    stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
-    stub.add_response("start_message_move_task", {"TaskHandle": "h-9"}, {"SourceArn": DLQ_ARN})
-    stub.add_response(
-        "list_message_move_tasks",
-        {
-            "Results": [
-                {
-                    "Status": "FAILED",
-                    "FailureReason": "AccessDenied",
-                    "ApproximateNumberOfMessagesMoved": 0,
-                    "ApproximateNumberOfMessagesToMove": 1,
-                    "StartedTimestamp": 10**13,
-                }
-            ]
-        },
-        {"SourceArn": DLQ_ARN, "MaxResults": 10},
-    )
+    _start_move_task(stub)
+    _move_tasks(stub, _task("FAILED", 0, 1, FailureReason="AccessDenied"))
     with pytest.raises(RedriveError, match=r"FAILED.*AccessDenied"):
         redrive(lab, DLQ_ARN, timeout=10)  # type: ignore[arg-type]
 

@@ -6,16 +6,13 @@ import copy
 import doctest
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers.aws.packaging import SHARED_MODULES_DIR
 from helpers.learn.events import (
     FakeLambdaContext,
     dynamodb_stream_event,
@@ -94,11 +91,8 @@ def sp_handler() -> Any:
 
 
 @pytest.fixture
-def queue(sp_handler: Any) -> Iterator[FakeOrderQueue]:
-    fake = FakeOrderQueue()
-    sp_handler.set_queue(fake)
-    yield fake
-    sp_handler.set_queue(None)
+def queue(sp_handler: Any, swap_dependency: Callable[..., Any]) -> FakeOrderQueue:
+    return swap_dependency(sp_handler.set_queue, FakeOrderQueue())
 
 
 @pytest.fixture
@@ -532,35 +526,21 @@ def test_sqs_queue_call_errors_propagate(stubbed_client):
         SqsOrderQueue(QUEUE_URL, client).send_batch([{"Id": "r0", "MessageBody": "{}"}])
 
 
-def test_default_queue_is_sqs_built_lazily(sp_handler, handler_client):
+def test_default_queue_is_sqs_built_lazily(sp_handler, handler_client, default_dependency):
     from stream_processor.queue import SqsOrderQueue
 
     sentinel = handler_client("sqs", object())
-    sp_handler.set_queue(None)
-    try:
-        built = sp_handler.get_queue()
-        assert isinstance(built, SqsOrderQueue)
-        assert built.queue_url == os.environ["ORDER_QUEUE_URL"]
-        assert built._client is sentinel
-        assert sp_handler.get_queue() is built
-    finally:
-        sp_handler.set_queue(None)
+    built = default_dependency(sp_handler.get_queue, sp_handler.set_queue)
+
+    assert isinstance(built, SqsOrderQueue)
+    assert built.queue_url == os.environ["ORDER_QUEUE_URL"]
+    assert built._client is sentinel
 
 
-def test_missing_queue_url_fails_at_import():
-    env = {k: v for k, v in os.environ.items() if k != "ORDER_QUEUE_URL"}
-    env["PYTHONPATH"] = os.pathsep.join([str(STREAM_PROCESSOR_ROOT), str(SHARED_MODULES_DIR)])
-    result = subprocess.run(
-        [sys.executable, "-c", "import stream_processor.handler"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_missing_queue_url_fails_at_import(cold_start_error):
+    stderr = cold_start_error("stream_processor", unset=["ORDER_QUEUE_URL"])
 
-    assert result.returncode != 0
-    assert "Environment variable ORDER_QUEUE_URL is required" in result.stderr
+    assert "Environment variable ORDER_QUEUE_URL is required" in stderr
 
 
 # --------------------------------------------------------------------------- the zip layout

@@ -56,21 +56,11 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service="orders")
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 app = APIGatewayHttpResolver()
 
-_store: OrderStore | None = None
-
-
-def get_store() -> OrderStore:
-    """Return the order store, building the DynamoDB one on first use."""
-    global _store
-    if _store is None:
-        _store = DynamoOrderStore(TABLE_NAME, orderlab_runtime.client("dynamodb"))
-    return _store
-
-
-def set_store(store: OrderStore | None) -> None:
-    """Replace the order store (tests inject an in-memory one); None restores the default."""
-    global _store
-    _store = store
+# Tests inject an in-memory store with set_store; set_store(None) goes back to DynamoDB, built lazily.
+_store = orderlab_runtime.Dependency[OrderStore](
+    lambda: DynamoOrderStore(TABLE_NAME, orderlab_runtime.client("dynamodb"))
+)
+get_store, set_store = _store.get, _store.set
 
 
 def _json(status_code: int, body: Mapping[str, Any], headers: dict[str, str] | None = None) -> Response:

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 
 from order_worker.errors import PermanentFailure, PoisonOrder, TransientFailure
 from order_worker.messages import OrderMessage
+from order_worker.settings import whole_number
 
 __all__ = [
     "DEFAULT_TRANSIENT_FAILURES",
@@ -105,16 +106,7 @@ def transient_failures_from_env(env: Mapping[str, str]) -> int:
     >>> transient_failures_from_env({}), transient_failures_from_env({"TRANSIENT_FAILURES": "0"})
     (2, 0)
     """
-    raw = env.get("TRANSIENT_FAILURES", "").strip()
-    if not raw:
-        return DEFAULT_TRANSIENT_FAILURES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"TRANSIENT_FAILURES must be a whole number >= 0, got {raw!r}")
-    return value
+    return whole_number(env, "TRANSIENT_FAILURES", DEFAULT_TRANSIENT_FAILURES, minimum=0)
 
 
 def fault_injection_from_env(env: Mapping[str, str]) -> bool:

@@ -87,36 +87,15 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 DECISION_METRICS = {"CONFIRMED": "OrdersConfirmed", "REJECTED": "OrdersRejected"}
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-_store: OrderStatusStore | None = None
-_visibility: MessageVisibility | None = None
-
-
-def get_store() -> OrderStatusStore:
-    """Return the order status store, building the DynamoDB one on first use."""
-    global _store
-    if _store is None:
-        _store = DynamoOrderStatusStore(TABLE_NAME, orderlab_runtime.client("dynamodb"))
-    return _store
-
-
-def set_store(store: OrderStatusStore | None) -> None:
-    """Replace the order status store (tests inject an in-memory one); None restores the default."""
-    global _store
-    _store = store
-
-
-def get_visibility() -> MessageVisibility:
-    """Return the visibility control of the order queue, building the SQS one on first use."""
-    global _visibility
-    if _visibility is None:
-        _visibility = SqsMessageVisibility(QUEUE_URL, orderlab_runtime.client("sqs"))
-    return _visibility
-
-
-def set_visibility(visibility: MessageVisibility | None) -> None:
-    """Replace the visibility control (tests inject a fake); None restores the default."""
-    global _visibility
-    _visibility = visibility
+# Tests inject an in-memory store and a fake visibility control; set_*(None) goes back to AWS, built lazily.
+_store = orderlab_runtime.Dependency[OrderStatusStore](
+    lambda: DynamoOrderStatusStore(TABLE_NAME, orderlab_runtime.client("dynamodb"))
+)
+get_store, set_store = _store.get, _store.set
+_visibility = orderlab_runtime.Dependency[MessageVisibility](
+    lambda: SqsMessageVisibility(QUEUE_URL, orderlab_runtime.client("sqs"))
+)
+get_visibility, set_visibility = _visibility.get, _visibility.set
 
 
 def decide(order: messages.OrderMessage, receive_count: int) -> str:

@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
 from order_worker.messages import OrderMessage
+from order_worker.settings import whole_number
 
 __all__ = ["CONFIRMED", "FINAL_STATUSES", "PENDING", "REJECTED", "Decision", "Rules", "evaluate", "rules_from_env"]
 
@@ -77,16 +78,7 @@ def rules_from_env(env: Mapping[str, str]) -> Rules:
     ValueError: MAX_ORDER_TOTAL must be a number >= 0, got 'lots'
     """
     defaults = Rules()
-    raw_quantity = env.get("MAX_QUANTITY_PER_ITEM", "").strip()
-    max_quantity = defaults.max_quantity_per_item
-    if raw_quantity:
-        try:
-            max_quantity = int(raw_quantity)
-        except ValueError:
-            max_quantity = -1
-        if max_quantity < 1:
-            raise ValueError(f"MAX_QUANTITY_PER_ITEM must be a whole number >= 1, got {raw_quantity!r}")
-
+    max_quantity = whole_number(env, "MAX_QUANTITY_PER_ITEM", defaults.max_quantity_per_item, minimum=1)
     raw_total = env.get("MAX_ORDER_TOTAL", "").strip()
     max_total = defaults.max_order_total
     if raw_total:

@@ -46,21 +46,9 @@ logger = Logger(service="orders")
 
 sleep = time.sleep  # tests replace it
 
-_queue: OrderQueue | None = None
-
-
-def get_queue() -> OrderQueue:
-    """Return the order queue, building the SQS one on first use."""
-    global _queue
-    if _queue is None:
-        _queue = SqsOrderQueue(QUEUE_URL, orderlab_runtime.client("sqs"))
-    return _queue
-
-
-def set_queue(queue: OrderQueue | None) -> None:
-    """Replace the order queue (tests inject a fake one); None restores the default."""
-    global _queue
-    _queue = queue
+# Tests inject a fake queue with set_queue; set_queue(None) goes back to SQS, built lazily.
+_queue = orderlab_runtime.Dependency[OrderQueue](lambda: SqsOrderQueue(QUEUE_URL, orderlab_runtime.client("sqs")))
+get_queue, set_queue = _queue.get, _queue.set
 
 
 def forward(records: list[dict[str, Any]], queue: OrderQueue) -> dict[str, list[dict[str, str]]]:

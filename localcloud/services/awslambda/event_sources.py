@@ -145,6 +145,31 @@ def stream_batch_info(records: list[dict], *, stream_arn: str, shard_id: str, no
     }
 
 
+def stream_failure_record(
+    request_context: dict[str, Any],
+    response_context: dict[str, Any],
+    *,
+    records: list[dict],
+    stream_arn: str,
+    shard_id: str,
+    now: float,
+) -> dict[str, Any]:
+    """An invocation record of a discarded stream batch (Lambda's, and a pipe's ``DeadLetterConfig``'s).
+
+    >>> record = stream_failure_record({"condition": "RetryAttemptsExhausted"}, {}, stream_arn="arn:s",
+    ...                                records=[{"dynamodb": {"SequenceNumber": "1"}}], shard_id="shard-1", now=0)
+    >>> record["timestamp"], record["DDBStreamBatchInfo"]["batchSize"]
+    ('1970-01-01T00:00:00.000Z', 1)
+    """
+    return {
+        "requestContext": request_context,
+        "responseContext": response_context,
+        "version": "1.0",
+        "timestamp": iso_millis(now),
+        "DDBStreamBatchInfo": stream_batch_info(records, stream_arn=stream_arn, shard_id=shard_id, now=now),
+    }
+
+
 def failure_record(
     *,
     request_id: str,
@@ -158,18 +183,15 @@ def failure_record(
     now: float,
 ) -> dict[str, Any]:
     """The invocation record a discarded DynamoDB-stream batch sends to its on-failure destination."""
-    return {
-        "requestContext": {
-            "requestId": request_id,
-            "functionArn": function_arn,
-            "condition": condition,
-            "approximateInvokeCount": invoke_count,
-        },
-        "responseContext": dict(response or {}),
-        "version": "1.0",
-        "timestamp": iso_millis(now),
-        "DDBStreamBatchInfo": stream_batch_info(records, stream_arn=stream_arn, shard_id=shard_id, now=now),
+    context = {
+        "requestId": request_id,
+        "functionArn": function_arn,
+        "condition": condition,
+        "approximateInvokeCount": invoke_count,
     }
+    return stream_failure_record(
+        context, dict(response or {}), records=records, stream_arn=stream_arn, shard_id=shard_id, now=now
+    )
 
 
 def int_setting(esm: dict, name: str, default: int) -> int:

@@ -12,10 +12,9 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.services.awslambda.event_sources import stream_batch_info
+from localcloud.services.awslambda.event_sources import iso_millis, stream_failure_record
 from localcloud.services.eventbridge.patterns import EventPattern, InvalidEventPattern, compile_pattern
 
 TRANSITION_SECONDS = 0.2  # CREATING/STARTING/STOPPING/UPDATING/DELETING -> settled
@@ -133,11 +132,6 @@ def decoded_event(event: Any) -> Any:
 _PLACEHOLDER = re.compile(r"<(\$(?:[.\[][^<>\s]*)?|aws\.pipes\.[A-Za-z0-9.\-]+)>")
 
 
-def iso_now(now: float) -> str:
-    """ISO 8601 with milliseconds, UTC (``aws.pipes.event.ingestion-time``)."""
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def _as_text(value: Any) -> str:
     """A value placed inside text: strings as they are, objects/arrays as JSON without quotes."""
     if value is MISSING:
@@ -193,7 +187,7 @@ def render_template(template: str, event: Any, variables: Mapping[str, Any], *, 
             value = parsed_body(decoded) if isinstance(decoded, str) else decoded
             return value if not isinstance(value, str) else MISSING
         if key == "event.ingestion-time":
-            return iso_now(now)
+            return iso_millis(now)
         value = variables.get(key, MISSING)
         return MISSING if value in (None, "") and key == "enrichment-arn" else value
 
@@ -446,26 +440,25 @@ def compile_filters(source_parameters: Mapping[str, Any]) -> tuple[EventPattern,
     return tuple(compiled)
 
 
+# What UpdatePipe can change (the source, name and tags cannot).
+UPDATABLE_FIELDS = (
+    "Description",
+    "RoleArn",
+    "Target",
+    "Enrichment",
+    "SourceParameters",
+    "EnrichmentParameters",
+    "TargetParameters",
+)
+
+
 def merge_update(current: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """The pipe configuration after UpdatePipe: named fields replaced, each parameters object whole.
 
     >>> merge_update({"Enrichment": "arn:e", "EnrichmentParameters": {"InputTemplate": "x"}}, {"Enrichment": ""})
     {}
     """
-    merged = {
-        k: copy.deepcopy(v)
-        for k, v in current.items()
-        if k
-        in (
-            "Description",
-            "RoleArn",
-            "Target",
-            "Enrichment",
-            "SourceParameters",
-            "EnrichmentParameters",
-            "TargetParameters",
-        )
-    }
+    merged = {k: copy.deepcopy(v) for k, v in current.items() if k in UPDATABLE_FIELDS}
     for key in ("Description", "RoleArn"):
         if key in update:
             merged[key] = update[key] or ""
@@ -624,15 +617,12 @@ def dead_letter_record(
     now: float,
 ) -> dict[str, Any]:
     """What a discarded stream batch sends to ``DeadLetterConfig`` (Lambda's invocation record shape)."""
-    return {
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "pipeArn": pipe_arn,
-            "condition": condition,
-            "approximateInvokeCount": attempts,
-        },
-        "responseContext": {"errorMessage": reason},
-        "version": "1.0",
-        "timestamp": iso_now(now),
-        "DDBStreamBatchInfo": stream_batch_info(records, stream_arn=stream_arn, shard_id=shard_id, now=now),
+    context = {
+        "requestId": str(uuid.uuid4()),
+        "pipeArn": pipe_arn,
+        "condition": condition,
+        "approximateInvokeCount": attempts,
     }
+    return stream_failure_record(
+        context, {"errorMessage": reason}, records=records, stream_arn=stream_arn, shard_id=shard_id, now=now
+    )

@@ -22,6 +22,7 @@ from localcloud.services.pipes.models import (
     DELETING,
     RUNNING,
     STOPPED,
+    UPDATABLE_FIELDS,
     UPDATING,
     PipeConflict,
     begin_transition,
@@ -215,15 +216,7 @@ def update_pipe(name: str, body: Mapping[str, Any]) -> tuple[int, dict, bytes]:
             begin_transition(record["CurrentState"], "update")
         except PipeConflict:
             return _conflict(name, record["CurrentState"], "UpdatePipe")
-        for key in (
-            "Description",
-            "RoleArn",
-            "Target",
-            "Enrichment",
-            "SourceParameters",
-            "EnrichmentParameters",
-            "TargetParameters",
-        ):
+        for key in UPDATABLE_FIELDS:
             if key in merged:
                 record[key] = merged[key]
             else:

@@ -2,9 +2,9 @@
 
 What it changes and why: docs/local-cloud-services.md, `localcloud/services/sns/responses.py`.
 
->>> mail = notification_mail("email", "ada@example.com", topic_arn="arn:aws:sns:us-east-1:1:alerts",
-...                          subscription_arn="arn:aws:sns:us-east-1:1:alerts:s1", message_id="m1",
-...                          subject="", message="disk full", attributes={}, display_name="",
+>>> published = Notification("arn:aws:sns:us-east-1:1:alerts", "arn:aws:sns:us-east-1:1:alerts:s1", "m1",
+...                          subject="", message="disk full", attributes={})
+>>> mail = notification_mail("email", "ada@example.com", published, display_name="",
 ...                          urls=LocalUrls("http://127.0.0.1:4599"))
 >>> mail["Subject"], mail.get_content().splitlines()[0]
 ('AWS Notification Message', 'disk full')
@@ -28,7 +28,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import quote
 
-from localcloud.patches import PatchError, wrap
+from localcloud.patches import require, wrap
 from localcloud.services.sns.mailbox import Mailbox
 
 logger = logging.getLogger("localcloud.sns")
@@ -126,25 +126,28 @@ def confirmation_document(
     return document
 
 
-def notification_document(
-    topic_arn: str,
-    subscription_arn: str,
-    *,
-    message_id: str,
-    subject: str,
-    message: str,
-    attributes: dict[str, Any],
-    urls: LocalUrls,
-    now: datetime,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Notification:
+    """One published message as it reaches one subscription (what its mail and JSON document carry)."""
+
+    topic_arn: str
+    subscription_arn: str
+    message_id: str
+    subject: str
+    message: str
+    attributes: dict[str, Any]
+
+
+def notification_document(notification: Notification, *, urls: LocalUrls, now: datetime) -> dict[str, Any]:
     """The ``Notification`` JSON document (what an ``email-json`` subscriber is mailed)."""
-    document: dict[str, Any] = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic_arn}
-    if subject:
-        document["Subject"] = subject
-    document.update({"Message": message, "Timestamp": _timestamp(now), "SignatureVersion": "1"})
+    topic_arn, attributes = notification.topic_arn, notification.attributes
+    document: dict[str, Any] = {"Type": "Notification", "MessageId": notification.message_id, "TopicArn": topic_arn}
+    if notification.subject:
+        document["Subject"] = notification.subject
+    document.update({"Message": notification.message, "Timestamp": _timestamp(now), "SignatureVersion": "1"})
     document["Signature"] = signature(document)
     document["SigningCertURL"] = f"https://sns.{_region(topic_arn)}.amazonaws.com/{SIGNING_CERT}"
-    document["UnsubscribeURL"] = urls.unsubscribe(subscription_arn)
+    document["UnsubscribeURL"] = urls.unsubscribe(notification.subscription_arn)
     if attributes:
         document["MessageAttributes"] = {
             name: {
@@ -162,8 +165,17 @@ def _json_body(document: dict[str, Any]) -> str:
 
 
 def _mail(
-    address: str, subject: str, body: str, *, display_name: str, now: datetime, extra_headers: dict[str, str]
+    address: str,
+    subject: str,
+    body: str,
+    *,
+    display_name: str,
+    now: datetime,
+    message_id: str,
+    topic_arn: str,
+    subscription_arn: str,
 ) -> EmailMessage:
+    """A mail from SNS's sender, with the ``x-amz-sns-*`` headers SNS adds to every mail it sends."""
     mail = EmailMessage()
     local, _, domain = SENDER.partition("@")
     mail["From"] = Address(display_name or DEFAULT_SENDER_NAME, local, domain)
@@ -171,8 +183,9 @@ def _mail(
     mail["Subject"] = subject
     mail["Date"] = format_datetime(now.astimezone(UTC))
     mail["Message-ID"] = make_msgid(domain="email.amazonses.com")
-    for name, value in extra_headers.items():
-        mail[name] = value
+    mail["x-amz-sns-message-id"] = message_id
+    mail["x-amz-sns-topic-arn"] = topic_arn
+    mail["x-amz-sns-subscription-arn"] = subscription_arn
     mail.set_content(body)
     return mail
 
@@ -201,24 +214,17 @@ def confirmation_mail(
         body,
         display_name=display_name,
         now=now,
-        extra_headers={
-            "x-amz-sns-message-id": message_id,
-            "x-amz-sns-topic-arn": topic_arn,
-            "x-amz-sns-subscription-arn": subscription_arn,
-        },
+        message_id=message_id,
+        topic_arn=topic_arn,
+        subscription_arn=subscription_arn,
     )
 
 
 def notification_mail(
     protocol: str,
     address: str,
+    notification: Notification,
     *,
-    topic_arn: str,
-    subscription_arn: str,
-    message_id: str,
-    subject: str,
-    message: str,
-    attributes: dict[str, Any],
     display_name: str,
     urls: LocalUrls,
     now: datetime | None = None,
@@ -226,31 +232,18 @@ def notification_mail(
     """One published message as SNS mails it to a confirmed ``email`` / ``email-json`` subscriber."""
     now = now or datetime.now(UTC)
     if protocol == "email-json":
-        body = _json_body(
-            notification_document(
-                topic_arn,
-                subscription_arn,
-                message_id=message_id,
-                subject=subject,
-                message=message,
-                attributes=attributes,
-                urls=urls,
-                now=now,
-            )
-        )
+        body = _json_body(notification_document(notification, urls=urls, now=now))
     else:
-        body = message + UNSUBSCRIBE_FOOTER.format(url=urls.unsubscribe(subscription_arn))
+        body = notification.message + UNSUBSCRIBE_FOOTER.format(url=urls.unsubscribe(notification.subscription_arn))
     return _mail(
         address,
-        subject or DEFAULT_SUBJECT,
+        notification.subject or DEFAULT_SUBJECT,
         body,
         display_name=display_name,
         now=now,
-        extra_headers={
-            "x-amz-sns-message-id": message_id,
-            "x-amz-sns-topic-arn": topic_arn,
-            "x-amz-sns-subscription-arn": subscription_arn,
-        },
+        message_id=notification.message_id,
+        topic_arn=notification.topic_arn,
+        subscription_arn=notification.subscription_arn,
     )
 
 
@@ -286,9 +279,7 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
         "_xml",
         "_error",
     )
-    missing = [name for name in needed if not hasattr(sns, name)]
-    if missing:
-        raise PatchError(f"cannot patch SNS e-mail delivery: ministack.services.sns lacks {', '.join(missing)}")
+    require(sns, needed, patching="SNS e-mail delivery")
     # localcloud.server sets GATEWAY_PORT before applying the patches; 4566 is MiniStack's own default.
     port = int(os.environ.get("GATEWAY_PORT") or 4566)
     _config.mailbox = mailbox or Mailbox(port)
@@ -394,18 +385,9 @@ def apply(mailbox: Mailbox | None = None, base_url: str | None = None) -> None:
             if not sns._matches_filter_policy(sub, attributes, effective):
                 continue
             assert _config.urls is not None
-            mail = notification_mail(
-                protocol,
-                sub["endpoint"],
-                topic_arn=topic["arn"],
-                subscription_arn=sub["arn"],
-                message_id=msg_id,
-                subject=subject,
-                message=effective,
-                attributes=attributes,
-                display_name=topic["attributes"].get("DisplayName", ""),
-                urls=_config.urls,
-            )
+            published = Notification(topic["arn"], sub["arn"], msg_id, subject, effective, attributes)
+            display_name = topic["attributes"].get("DisplayName", "")
+            mail = notification_mail(protocol, sub["endpoint"], published, display_name=display_name, urls=_config.urls)
             deliver(mail, sub["endpoint"], f"notification {msg_id}")
 
     def pending_shown_as_pending(topics_of):

@@ -34,19 +34,34 @@ def _queue(sqs: Any, url: object) -> dict | None:
         return None
 
 
+def _reporting_action(
+    sqs: Any, original: Callable[[dict, str], dict], event: Callable[[dict, dict], object]
+) -> Callable[[dict, str], dict]:
+    """SQS action ``original``, then ``event(queue, result)`` on the bus (a queue that is gone reports nothing).
+
+    >>> send = _reporting_action(sqs, send, lambda q, r: MessageSent(q, r["MessageId"]))  # doctest: +SKIP
+    """
+
+    def action(data: dict, qurl: str) -> dict:
+        result = original(data, qurl)
+        queue = _queue(sqs, data.get("QueueUrl", qurl))
+        if queue is not None:
+            bus.publish(event(queue, result))
+        return result
+
+    return action
+
+
+def _batch_deleted(queue: dict, result: dict) -> MessagesDeleted:
+    return MessagesDeleted(queue, len((result or {}).get("Successful") or []))
+
+
 def apply() -> None:
     """Wrap SQS's actions so they report; e.g. ``apply()`` twice is a no-op."""
     from ministack.services import sqs
 
     def make_send(original):
-        def _act_send_message(data: dict, qurl: str) -> dict:
-            result = original(data, qurl)
-            queue = _queue(sqs, data.get("QueueUrl", qurl))
-            if queue is not None:
-                bus.publish(MessageSent(queue, result.get("MessageId")))
-            return result
-
-        return _act_send_message
+        return _reporting_action(sqs, original, lambda queue, result: MessageSent(queue, result.get("MessageId")))
 
     def make_receive(original):
         async def _act_receive_message(data: dict, qurl: str) -> dict:
@@ -57,26 +72,6 @@ def apply() -> None:
             return result
 
         return _act_receive_message
-
-    def make_delete(original):
-        def _act_delete_message(data: dict, qurl: str) -> dict:
-            result = original(data, qurl)
-            queue = _queue(sqs, data.get("QueueUrl", qurl))
-            if queue is not None:
-                bus.publish(MessagesDeleted(queue, 1))
-            return result
-
-        return _act_delete_message
-
-    def make_delete_batch(original):
-        def _act_delete_message_batch(data: dict, qurl: str) -> dict:
-            result = original(data, qurl)
-            queue = _queue(sqs, data.get("QueueUrl", qurl))
-            if queue is not None:
-                bus.publish(MessagesDeleted(queue, len((result or {}).get("Successful") or [])))
-            return result
-
-        return _act_delete_message_batch
 
     def make_dispatch(original):
         async def _dispatch(action: str, data: dict, qurl: str) -> dict:
@@ -135,8 +130,8 @@ def apply() -> None:
     handlers: tuple[tuple[str, Callable[[Callable[..., Any]], Callable[..., Any]] | None], ...] = (
         ("SendMessage", None),
         ("ReceiveMessage", make_receive),
-        ("DeleteMessage", make_delete),
-        ("DeleteMessageBatch", make_delete_batch),
+        ("DeleteMessage", functools.partial(_reporting_action, sqs, event=lambda queue, _: MessagesDeleted(queue, 1))),
+        ("DeleteMessageBatch", functools.partial(_reporting_action, sqs, event=_batch_deleted)),
     )
     for action, make in handlers:
         handler = sqs._HANDLERS.get(action)

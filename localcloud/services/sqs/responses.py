@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud.patches import PatchError, patch_source, wrap
+from localcloud.patches import PatchError, patch_source, require, wrap
 
 logger = logging.getLogger("localcloud.sqs")
 
@@ -155,9 +155,7 @@ def apply() -> None:
         "get_account_id",
         "reset",
     )
-    missing = [name for name in needed if not hasattr(sqs, name)]
-    if missing:
-        raise PatchError(f"cannot patch SQS message move tasks: ministack.services.sqs lacks {', '.join(missing)}")
+    require(sqs, needed, patching="SQS message move tasks")
     Err = sqs._Err
 
     def require_queue(arn: Any, parameter: str) -> dict:
