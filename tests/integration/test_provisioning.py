@@ -288,7 +288,10 @@ def test_post_through_http_api_creates_item(lab: Lab) -> None:
         .get_item(TableName=stack.table.name, Key={"orderId": {"S": order_id}}, ConsistentRead=True)
         .get("Item")
     )
-    assert item is not None and item["status"]["S"] == "PENDING"
+    assert item is not None
+    # The session's lab may already carry the later steps (another test file deployed them on this
+    # worker): then the worker can decide the order before this read. PENDING, or decided by the worker.
+    assert item["status"]["S"] == "PENDING" or "processedAt" in item, item
 
     fetched = requests.get(stack.api.url(f"/orders/{order_id}"), timeout=30)
     assert fetched.status_code == 200 and fetched.json()["orderId"] == order_id
