@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helpers.core.lab import Lab
 from helpers.core.naming import validate_prefix
@@ -37,9 +37,11 @@ from helpers.learn.page import stop_page
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.teach.grade import STEPS, grade_lab
-from helpers.teach.kernels import IpcKernelManager
 from helpers.teach.report import write_report
 from helpers.teach.results import ClassRun, LearnerRun, NotebookResult
+
+if TYPE_CHECKING:
+    from helpers.teach.kernels import IpcKernelManager
 
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
 
@@ -58,15 +60,27 @@ def _error_summary(exc: BaseException) -> str:
     return f"{ename}: {evalue}".strip().splitlines()[0][:300] if evalue else ename
 
 
-def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, timeout: int = 900) -> NotebookResult:
+def run_notebook(
+    notebook: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    timeout: int = 900,
+    kernel: IpcKernelManager | None = None,
+) -> NotebookResult:
     """Execute one notebook with papermill; a failing cell is reported, not raised.
+
+    ``kernel``: one launched for it in the notebook's folder (:func:`helpers.teach.kernels.launch_kernel`),
+    which the run then shuts down; without it, a kernel is started now.
 
     Thread-safe (class runs execute several at once): the kernel starts in the notebook's folder
     through nbclient's ``resources.metadata.path`` instead of papermill's ``cwd``, which would
     ``chdir`` the whole process.
     """
-    # papermill on use: heavy, and only executing a notebook needs it
+    # papermill (and the kernel machinery) on use: heavy, and only executing a notebook needs it
     import papermill
+
+    from helpers.teach.kernels import ENGINE, KERNEL_NAME, IpcKernelManager
 
     output.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault(HEADLESS_ENV, "1")  # the kernels inherit it: text progress bars, saved in their final state
@@ -77,11 +91,13 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
             str(output),
             parameters=parameters,
             resources={"metadata": {"path": str(notebook.parent)}},
-            kernel_name="python3",
+            kernel_name=KERNEL_NAME,
             progress_bar=False,
             execution_timeout=timeout,
             log_output=False,
             kernel_manager_class=IpcKernelManager,
+            engine_name=ENGINE,
+            km=kernel,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
         return NotebookResult(notebook.name, False, time.monotonic() - started, output, _error_summary(exc))
@@ -123,26 +139,65 @@ def run_series(
     if output_dir.exists():
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True)
+    os.environ.setdefault(HEADLESS_ENV, "1")  # before any kernel starts: they inherit it
     results: list[NotebookResult] = []
     failed = False
-    for notebook in notebooks:
-        is_cleanup = notebook.name == CLEANUP_NOTEBOOK.name
-        if failed and stop_on_failure and not is_cleanup:
-            results.append(
-                NotebookResult(
-                    notebook.name, False, 0.0, output_dir / notebook.name, "skipped: an earlier notebook failed"
+    ahead = _KernelAhead()
+    try:
+        for index, notebook in enumerate(notebooks):
+            is_cleanup = notebook.name == CLEANUP_NOTEBOOK.name
+            if failed and stop_on_failure and not is_cleanup:
+                results.append(
+                    NotebookResult(
+                        notebook.name, False, 0.0, output_dir / notebook.name, "skipped: an earlier notebook failed"
+                    )
                 )
+                continue
+            echo(f"▶ {notebook.name} ...")
+            kernel = ahead.take(notebook.parent)
+            if index + 1 < len(notebooks):  # the next notebook's kernel boots while this one runs
+                ahead.launch(notebooks[index + 1].parent)
+            result = run_notebook(
+                notebook, output_dir / notebook.name, notebook_parameters(notebook, parameters), kernel=kernel
             )
-            continue
-        echo(f"▶ {notebook.name} ...")
-        result = run_notebook(notebook, output_dir / notebook.name, notebook_parameters(notebook, parameters))
-        echo(
-            f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s"
-            + (f" — {result.error}" if result.error else "")
-        )
-        results.append(result)
-        failed = failed or not result.ok
+            echo(
+                f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s"
+                + (f" — {result.error}" if result.error else "")
+            )
+            results.append(result)
+            failed = failed or not result.ok
+    finally:
+        ahead.discard()
     return results
+
+
+class _KernelAhead:
+    """At most one kernel launched ahead for the next notebook of a series (helpers.teach.kernels)."""
+
+    def __init__(self) -> None:
+        self._kernel: IpcKernelManager | None = None
+        self._cwd: Path | None = None
+
+    def launch(self, cwd: Path) -> None:
+        from helpers.teach.kernels import launch_kernel
+
+        self.discard()
+        self._kernel, self._cwd = launch_kernel(cwd), cwd
+
+    def take(self, cwd: Path) -> IpcKernelManager | None:
+        """The kernel launched in ``cwd`` (now the caller's), or None (one launched elsewhere is discarded)."""
+        kernel = self._kernel if self._cwd == cwd else None
+        if kernel is None:
+            self.discard()
+        self._kernel = self._cwd = None
+        return kernel
+
+    def discard(self) -> None:
+        from helpers.teach.kernels import discard_kernel
+
+        if self._kernel is not None:
+            discard_kernel(self._kernel)
+        self._kernel = self._cwd = None
 
 
 def summary_table(results: list[NotebookResult]) -> str:
