@@ -2,12 +2,15 @@
 
 >>> papermill.execute_notebook(source, output, kernel_manager_class=IpcKernelManager)  # doctest: +SKIP
 
-A series starts each notebook's kernel while the notebook before it runs (:func:`launch_kernel`),
-and papermill executes the notebook on it (engine ``orderlab``, :class:`StartedKernelEngine`): the
-kernel is still a fresh one per notebook, it only boots during the previous notebook's waits::
+A series runs each notebook on a fresh kernel of its own, launched while the notebook before it
+runs, and lets each kernel exit while the next notebook runs (:class:`SeriesKernels`, through
+papermill engine ``orderlab``, :class:`StartedKernelEngine`)::
 
-    >>> kernel = launch_kernel(Path("notebooks"))                                   # doctest: +SKIP
-    >>> papermill.execute_notebook(source, output, engine_name=ENGINE, km=kernel)    # doctest: +SKIP
+    >>> kernels = SeriesKernels()                                                          # doctest: +SKIP
+    >>> kernels.launch(Path("notebooks"))                                                  # doctest: +SKIP
+    >>> papermill.execute_notebook(source, output, engine_name=ENGINE,                     # doctest: +SKIP
+    ...                            km=kernels.claim(Path("notebooks")), stopping=kernels.stopping)
+    >>> kernels.close()                                                                    # doctest: +SKIP
 
 The client polls in short slices: pyzmq's asyncio sockets can miss ZeroMQ's edge-triggered
 wake-up while nbclient sends on the socket it waits on (cells writing to an ``Output`` widget),
@@ -22,6 +25,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -29,7 +33,7 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.log import logger
@@ -117,12 +121,104 @@ def discard_kernel(manager: IpcKernelManager) -> None:
     run_sync(manager.cleanup_resources)()
 
 
-class StartedKernelNotebookClient(PapermillNotebookClient):
-    """papermill's client on a kernel launched ahead (``km``), which it then owns: shut down at the end."""
+async def request_shutdown(manager: AsyncKernelManager) -> None:
+    """The first half of jupyter_client's graceful ``shutdown_kernel``: interrupt, then ask the kernel to exit."""
+    manager.shutting_down = True
+    manager.stop_restarter()
+    if manager.has_kernel:
+        await manager.interrupt_kernel()
+    await manager.request_shutdown()
 
-    def __init__(self, nb_man: Any, km: IpcKernelManager | None = None, **kwargs: Any) -> None:
+
+def finish_shutdown(manager: AsyncKernelManager) -> None:
+    """The second half: wait for the kernel to exit (SIGTERM, then SIGKILL, after ``shutdown_wait_time``),
+    then remove its connection and socket files."""
+    run_sync(manager.finish_shutdown)()
+    run_sync(manager.cleanup_resources)()
+
+
+class SeriesKernels:
+    """The kernels of a series run: those launched ahead for the next notebooks, and those asked to exit.
+
+    ``launch(cwd)`` launches a kernel in ``cwd`` (keeping at most one older unclaimed kernel: the
+    current notebook's); ``claim(cwd)`` hands over the oldest one launched in that folder, once;
+    ``stopping(manager)`` takes a kernel that was asked to shut down, ``reap()`` finishes the
+    shutdowns of those that have exited by now, and ``close()`` discards the unclaimed kernels and
+    finishes every shutdown (waiting as long as it takes).
+    """
+
+    def __init__(self) -> None:
+        self._launched: list[tuple[IpcKernelManager, Path]] = []
+        self._stopping: list[AsyncKernelManager] = []
+
+    def launch(self, cwd: Path) -> None:
+        while len(self._launched) > 1:  # launched for a notebook that never ran (skipped after a failure)
+            discard_kernel(self._launched.pop(0)[0])
+        self._launched.append((launch_kernel(cwd), cwd))
+
+    def claim(self, cwd: Path) -> IpcKernelManager | None:
+        for index, (manager, folder) in enumerate(self._launched):
+            if folder == cwd:
+                del self._launched[index]
+                return manager
+        return None
+
+    def stopping(self, manager: AsyncKernelManager) -> None:
+        self._stopping.append(manager)
+
+    def reap(self) -> None:
+        still: list[AsyncKernelManager] = []
+        for manager in self._stopping:
+            if run_sync(manager.is_alive)():
+                still.append(manager)
+            else:
+                finish_shutdown(manager)
+        self._stopping = still
+
+    def close(self) -> None:
+        launched, self._launched = self._launched, []
+        stopping, self._stopping = self._stopping, []
+        for unclaimed, _ in launched:
+            discard_kernel(unclaimed)
+        for manager in stopping:
+            finish_shutdown(manager)
+
+
+class StartedKernelNotebookClient(PapermillNotebookClient):
+    """papermill's client on a kernel launched ahead (``km``), which it then owns.
+
+    With ``stopping`` (a callable), the kernel is asked to shut down at the end and handed to it,
+    instead of waiting here for the process to exit.
+    """
+
+    def __init__(
+        self,
+        nb_man: Any,
+        km: IpcKernelManager | None = None,
+        stopping: Callable[[AsyncKernelManager], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(nb_man, km=km, **kwargs)
         self.owns_km = True
+        self._hand_over = stopping
+
+    async def _async_cleanup_kernel(self) -> None:
+        manager: Any = getattr(self, "km", None)
+        if self._hand_over is None or manager is None:
+            await super()._async_cleanup_kernel()
+            return
+        try:
+            if await ensure_async(manager.is_alive()):
+                await request_shutdown(manager)
+        finally:
+            client: Any = getattr(self, "kc", None)
+            if client is not None:
+                await ensure_async(client.stop_channels())
+            self.kc = None
+            self.km = None
+            self._hand_over(manager)
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
 
 class CodeCellSaves(NotebookExecutionManager):

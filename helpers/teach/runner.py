@@ -41,7 +41,7 @@ from helpers.teach.report import write_report
 from helpers.teach.results import ClassRun, LearnerRun, NotebookResult
 
 if TYPE_CHECKING:
-    from helpers.teach.kernels import IpcKernelManager
+    from helpers.teach.kernels import SeriesKernels
 
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
 
@@ -66,12 +66,14 @@ def run_notebook(
     parameters: dict[str, Any],
     *,
     timeout: int = 900,
-    kernel: IpcKernelManager | None = None,
+    kernels: SeriesKernels | None = None,
 ) -> NotebookResult:
     """Execute one notebook with papermill; a failing cell is reported, not raised.
 
-    ``kernel``: one launched for it in the notebook's folder (:func:`helpers.teach.kernels.launch_kernel`),
-    which the run then shuts down; without it, a kernel is started now.
+    ``kernels`` (a series run's, :class:`helpers.teach.kernels.SeriesKernels`): the notebook runs on
+    the kernel launched ahead for its folder if there is one (else on one started now), and its
+    kernel is asked to shut down at the end and left to ``kernels`` to reap; without, a kernel is
+    started now and shut down before this returns.
 
     Thread-safe (class runs execute several at once): the kernel starts in the notebook's folder
     through nbclient's ``resources.metadata.path`` instead of papermill's ``cwd``, which would
@@ -97,7 +99,8 @@ def run_notebook(
             log_output=False,
             kernel_manager_class=IpcKernelManager,
             engine_name=ENGINE,
-            km=kernel,
+            km=kernels.claim(notebook.parent) if kernels is not None else None,
+            stopping=kernels.stopping if kernels is not None else None,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
         return NotebookResult(notebook.name, False, time.monotonic() - started, output, _error_summary(exc))
@@ -140,9 +143,11 @@ def run_series(
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True)
     os.environ.setdefault(HEADLESS_ENV, "1")  # before any kernel starts: they inherit it
+    from helpers.teach.kernels import SeriesKernels  # on use, as in run_notebook
+
     results: list[NotebookResult] = []
     failed = False
-    ahead = _KernelAhead()
+    kernels = SeriesKernels()
     try:
         for index, notebook in enumerate(notebooks):
             is_cleanup = notebook.name == CLEANUP_NOTEBOOK.name
@@ -154,11 +159,14 @@ def run_series(
                 )
                 continue
             echo(f"▶ {notebook.name} ...")
-            kernel = ahead.take(notebook.parent)
-            if index + 1 < len(notebooks):  # the next notebook's kernel boots while this one runs
-                ahead.launch(notebooks[index + 1].parent)
+            kernels.reap()  # the kernels that have exited meanwhile
+            # The notebook runs on the kernel launched while the one before ran; the next one's boots now.
+            if not results:  # the first: nothing ran before it
+                kernels.launch(notebook.parent)
+            if index + 1 < len(notebooks):
+                kernels.launch(notebooks[index + 1].parent)
             result = run_notebook(
-                notebook, output_dir / notebook.name, notebook_parameters(notebook, parameters), kernel=kernel
+                notebook, output_dir / notebook.name, notebook_parameters(notebook, parameters), kernels=kernels
             )
             echo(
                 f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s"
@@ -167,37 +175,8 @@ def run_series(
             results.append(result)
             failed = failed or not result.ok
     finally:
-        ahead.discard()
+        kernels.close()
     return results
-
-
-class _KernelAhead:
-    """At most one kernel launched ahead for the next notebook of a series (helpers.teach.kernels)."""
-
-    def __init__(self) -> None:
-        self._kernel: IpcKernelManager | None = None
-        self._cwd: Path | None = None
-
-    def launch(self, cwd: Path) -> None:
-        from helpers.teach.kernels import launch_kernel
-
-        self.discard()
-        self._kernel, self._cwd = launch_kernel(cwd), cwd
-
-    def take(self, cwd: Path) -> IpcKernelManager | None:
-        """The kernel launched in ``cwd`` (now the caller's), or None (one launched elsewhere is discarded)."""
-        kernel = self._kernel if self._cwd == cwd else None
-        if kernel is None:
-            self.discard()
-        self._kernel = self._cwd = None
-        return kernel
-
-    def discard(self) -> None:
-        from helpers.teach.kernels import discard_kernel
-
-        if self._kernel is not None:
-            discard_kernel(self._kernel)
-        self._kernel = self._cwd = None
 
 
 def summary_table(results: list[NotebookResult]) -> str:
