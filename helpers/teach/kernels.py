@@ -1,4 +1,4 @@
-"""Kernels for headless runs: Unix-socket transport, a client that never misses a reply, kernels started ahead.
+"""Kernels for headless runs: Unix-socket transport, a client that never misses a reply, kernels launched ahead.
 
 >>> papermill.execute_notebook(source, output, kernel_manager_class=IpcKernelManager)  # doctest: +SKIP
 

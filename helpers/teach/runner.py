@@ -136,7 +136,8 @@ def run_series(
     Solutions are on unless ``parameters`` says ``solutions: False`` (a learner-mode run): every
     solution applies itself and every exercise check must pass. After a failure the rest is skipped
     (each step needs the ones before), except ``cleanup.ipynb``, which always runs so a failed run
-    leaves nothing behind.
+    leaves nothing behind. Each notebook gets a fresh kernel, launched while the one before runs, and
+    no kernel outlives the run (:class:`helpers.teach.kernels.SeriesKernels`).
     """
     notebooks = notebooks if notebooks is not None else series()
     if output_dir.exists():
