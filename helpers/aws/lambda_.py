@@ -30,11 +30,16 @@ from helpers.core.workspace import deploy_source
 if TYPE_CHECKING:
     from helpers.core.lab import Lab
 
-__all__ = ["FunctionInfo", "deploy_function", "ensure_log_group", "get_function"]
+__all__ = ["FunctionInfo", "deploy_function", "ensure_log_group", "get_function", "waiter_delay"]
 
 Architecture = Literal["x86_64", "arm64"]
 # How long to retry CreateFunction while a new role propagates through IAM (real AWS).
 ROLE_PROPAGATION_TIMEOUT = 90.0
+# How often to ask whether a function finished being created or updated: AWS takes seconds
+# (boto3's own waiters poll it every 5 s); the local cloud settles a function half a second after
+# the change, which a 1 s poll would round up to a full second on every deploy.
+WAITER_DELAY = 1.0
+LOCAL_WAITER_DELAY = 0.1
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,11 @@ class FunctionInfo:
             runtime=configuration.get("Runtime", ""),
             **changes,
         )
+
+
+def waiter_delay(lab: Lab) -> float:
+    """Seconds between two polls of a function's state on ``lab``'s target (see :data:`LOCAL_WAITER_DELAY`)."""
+    return LOCAL_WAITER_DELAY if lab.target.is_local else WAITER_DELAY
 
 
 def get_function(lab: Lab, name: str) -> dict[str, Any] | None:
@@ -201,6 +211,7 @@ def deploy_function(
         )
     ensure_log_group(lab, name, log_retention_days)
     lam = lab.client("lambda")
+    delay = waiter_delay(lab)
     wanted = _wanted_configuration(
         role_arn=role_arn, handler=handler, runtime=runtime, timeout=timeout, memory=memory, environment=environment
     )
@@ -213,14 +224,14 @@ def deploy_function(
             existing = get_function(lab, name)
             assert existing is not None
     if created:
-        wait_function_active(lam, name, timeout=wait_timeout)
+        wait_function_active(lam, name, timeout=wait_timeout, delay=delay)
     else:
         assert existing is not None
         configuration = existing["Configuration"]
         if configuration.get("State") == "Pending":
-            wait_function_active(lam, name, timeout=wait_timeout)
+            wait_function_active(lam, name, timeout=wait_timeout, delay=delay)
         if configuration.get("LastUpdateStatus") == "InProgress":
-            wait_function_updated(lam, name, timeout=wait_timeout)
+            wait_function_updated(lam, name, timeout=wait_timeout, delay=delay)
         if configuration.get("CodeSha256") != package.sha256_b64 or configuration.get("Architectures", ["x86_64"]) != [
             architecture
         ]:
@@ -228,23 +239,28 @@ def deploy_function(
                 lam,
                 name,
                 wait_timeout,
+                delay,
                 lambda: lam.update_function_code(
                     FunctionName=name, ZipFile=package.read_bytes(), Architectures=[architecture]
                 ),
             )
-            wait_function_updated(lam, name, timeout=wait_timeout)
+            wait_function_updated(lam, name, timeout=wait_timeout, delay=delay)
             code_updated = True
         diff = _configuration_diff(configuration, wanted)
         if diff:
             retry_on(
                 lambda: _retry_busy(
-                    lam, name, wait_timeout, lambda: lam.update_function_configuration(FunctionName=name, **diff)
+                    lam,
+                    name,
+                    wait_timeout,
+                    delay,
+                    lambda: lam.update_function_configuration(FunctionName=name, **diff),
                 ),
                 should_retry=_is_role_not_ready,
                 timeout=ROLE_PROPAGATION_TIMEOUT,
                 what=f"UpdateFunctionConfiguration of {name} (IAM role propagation)",
             )
-            wait_function_updated(lam, name, timeout=wait_timeout)
+            wait_function_updated(lam, name, timeout=wait_timeout, delay=delay)
             config_updated = True
         missing = tags_missing(existing.get("Tags") or {}, lab.tags)
         if missing:
@@ -295,12 +311,12 @@ def _create(lab: Lab, name: str, package: Package, wanted: dict[str, Any], archi
     return True
 
 
-def _retry_busy(lam: Any, name: str, wait_timeout: float, call: Any) -> Any:
+def _retry_busy(lam: Any, name: str, wait_timeout: float, delay: float, call: Any) -> Any:
     """Run an update; if another update is still in progress, wait for it, then try once more."""
     try:
         return call()
     except ClientError as error:
         if not _is_update_in_progress(error):
             raise
-        wait_function_updated(lam, name, timeout=wait_timeout)
+        wait_function_updated(lam, name, timeout=wait_timeout, delay=delay)
         return call()

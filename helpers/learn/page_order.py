@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.learn.browser import chromium_driver, missing_browser_message, save_screenshot
+from helpers.learn.browser import PAGE_POLL_SECONDS, chromium_driver, missing_browser_message, save_screenshot
 from helpers.pipeline.orders_api import OrdersApi
 
 __all__ = ["PageOrder", "order_through_page", "show_page_order"]
@@ -91,7 +91,9 @@ def _through_browser(
     url = f"{page_url}?polltries={poll_tries}"
     with chromium_driver(width=1100, height=900) as driver:
         driver.get(url)
-        WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.documentElement.dataset.ready"))
+        WebDriverWait(driver, 15, poll_frequency=PAGE_POLL_SECONDS).until(
+            lambda d: d.execute_script("return document.documentElement.dataset.ready")
+        )
         driver.find_element("id", "customer-id").send_keys(customer_id)
         driver.find_element("id", "customer-name").send_keys(name)
         while len(driver.find_elements("css selector", "#item-rows tr.item-row")) < len(items):
@@ -108,7 +110,7 @@ def _through_browser(
             Select(driver.find_element("id", "fault")).select_by_value(fault)
         driver.find_element("id", "submit").click()
         settled = "return ['final', 'timeout'].includes(document.getElementById('status-detail').dataset.state)"
-        WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: d.execute_script(settled))
+        WebDriverWait(driver, timeout, poll_frequency=PAGE_POLL_SECONDS).until(lambda d: d.execute_script(settled))
         facts: dict[str, Any] = driver.execute_script(
             "const t = (id) => document.getElementById(id).textContent;"
             "return {orderId: t('order-id'), status: document.getElementById('order-status').dataset.status,"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError, WaiterError
 
 from helpers.aws.common import error_code, error_message, paginate
+from helpers.aws.lambda_ import waiter_delay
 from helpers.core.waiters import (
     WaitFailed,
     WaitTimeout,
@@ -188,7 +189,8 @@ class _Deleter:
         except ClientError as error:
             if error_code(error) != "ResourceConflictException":
                 raise
-            wait_function_updated(lam, r.name, timeout=self.timeout)  # an update is still in progress
+            # an update is still in progress
+            wait_function_updated(lam, r.name, timeout=self.timeout, delay=waiter_delay(self.lab))
             lam.delete_function(FunctionName=r.name)
 
     def _logs_log_group(self, r: LabResource) -> None:

@@ -69,6 +69,11 @@ AWS_TIMING_HINT = (
     "minute, so a state change takes 1-5 minutes after the event"
 )
 
+# How often wait_for_alarm_state asks: AWS evaluates an alarm once a minute; the local cloud's
+# scaled clock (12x by default) every 5 s, a high-resolution alarm every 0.8 s, and a 1 s poll
+# would see each change half a second late on average.
+ALARM_POLL_SECONDS = 1.0
+LOCAL_ALARM_POLL_SECONDS = 0.25
 
 TIME_SCALE_ENV = "ORDERLAB_CLOUDWATCH_TIME_SCALE"
 # What the local cloud's CloudWatch scheduler logs when it starts (localcloud/services/cloudwatch/runtime.py).
@@ -250,7 +255,7 @@ def alarm_states(lab: Lab, names: Iterable[str]) -> dict[str, str]:
 
 
 def wait_for_alarm_state(
-    lab: Lab, name: str, state: str | Iterable[str], *, timeout: float, interval: float = 1.0
+    lab: Lab, name: str, state: str | Iterable[str], *, timeout: float, interval: float | None = None
 ) -> dict[str, Any]:
     """Poll DescribeAlarms until alarm ``name`` is in ``state`` (one state or several); return the alarm.
 
@@ -261,6 +266,8 @@ def wait_for_alarm_state(
     'Threshold Crossed: 1 datapoint [1.0 (01/05/24 12:00:00)] was greater than the threshold (0.0).'
     """
     wanted = (state,) if isinstance(state, str) else tuple(state)
+    if interval is None:
+        interval = LOCAL_ALARM_POLL_SECONDS if lab.target.is_local else ALARM_POLL_SECONDS
     unknown = [s for s in wanted if s not in ALARM_STATES]
     if unknown:
         raise ValueError(f"unknown alarm state(s) {unknown}: use {ALARM_STATES}")

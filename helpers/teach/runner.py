@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helpers.core.lab import Lab
 from helpers.core.naming import validate_prefix
@@ -37,9 +37,11 @@ from helpers.learn.page import stop_page
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.teach.grade import STEPS, grade_lab
-from helpers.teach.kernels import IpcKernelManager
 from helpers.teach.report import write_report
 from helpers.teach.results import ClassRun, LearnerRun, NotebookResult
+
+if TYPE_CHECKING:
+    from helpers.teach.kernels import SeriesKernels
 
 CLEANUP_NOTEBOOK = REPO_ROOT / "cleanup.ipynb"
 
@@ -58,15 +60,29 @@ def _error_summary(exc: BaseException) -> str:
     return f"{ename}: {evalue}".strip().splitlines()[0][:300] if evalue else ename
 
 
-def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, timeout: int = 900) -> NotebookResult:
+def run_notebook(
+    notebook: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    timeout: int = 900,
+    kernels: SeriesKernels | None = None,
+) -> NotebookResult:
     """Execute one notebook with papermill; a failing cell is reported, not raised.
+
+    ``kernels`` (a series run's, :class:`helpers.teach.kernels.SeriesKernels`): the notebook runs on
+    the kernel launched ahead for its folder if there is one (else on one started now), and its
+    kernel is asked to shut down at the end and left to ``kernels`` to reap; without, a kernel is
+    started now and shut down before this returns.
 
     Thread-safe (class runs execute several at once): the kernel starts in the notebook's folder
     through nbclient's ``resources.metadata.path`` instead of papermill's ``cwd``, which would
     ``chdir`` the whole process.
     """
-    # papermill on use: heavy, and only executing a notebook needs it
+    # papermill (and the kernel machinery) on use: heavy, and only executing a notebook needs it
     import papermill
+
+    from helpers.teach.kernels import ENGINE, KERNEL_NAME, IpcKernelManager
 
     output.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault(HEADLESS_ENV, "1")  # the kernels inherit it: text progress bars, saved in their final state
@@ -77,11 +93,14 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ti
             str(output),
             parameters=parameters,
             resources={"metadata": {"path": str(notebook.parent)}},
-            kernel_name="python3",
+            kernel_name=KERNEL_NAME,
             progress_bar=False,
             execution_timeout=timeout,
             log_output=False,
             kernel_manager_class=IpcKernelManager,
+            engine_name=ENGINE,
+            km=kernels.claim(notebook.parent) if kernels is not None else None,
+            stopping=kernels.stopping if kernels is not None else None,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
         return NotebookResult(notebook.name, False, time.monotonic() - started, output, _error_summary(exc))
@@ -117,31 +136,47 @@ def run_series(
     Solutions are on unless ``parameters`` says ``solutions: False`` (a learner-mode run): every
     solution applies itself and every exercise check must pass. After a failure the rest is skipped
     (each step needs the ones before), except ``cleanup.ipynb``, which always runs so a failed run
-    leaves nothing behind.
+    leaves nothing behind. Each notebook gets a fresh kernel, launched while the one before runs, and
+    no kernel outlives the run (:class:`helpers.teach.kernels.SeriesKernels`).
     """
     notebooks = notebooks if notebooks is not None else series()
     if output_dir.exists():
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True)
+    os.environ.setdefault(HEADLESS_ENV, "1")  # before any kernel starts: they inherit it
+    from helpers.teach.kernels import SeriesKernels  # on use, as in run_notebook
+
     results: list[NotebookResult] = []
     failed = False
-    for notebook in notebooks:
-        is_cleanup = notebook.name == CLEANUP_NOTEBOOK.name
-        if failed and stop_on_failure and not is_cleanup:
-            results.append(
-                NotebookResult(
-                    notebook.name, False, 0.0, output_dir / notebook.name, "skipped: an earlier notebook failed"
+    kernels = SeriesKernels()
+    try:
+        for index, notebook in enumerate(notebooks):
+            is_cleanup = notebook.name == CLEANUP_NOTEBOOK.name
+            if failed and stop_on_failure and not is_cleanup:
+                results.append(
+                    NotebookResult(
+                        notebook.name, False, 0.0, output_dir / notebook.name, "skipped: an earlier notebook failed"
+                    )
                 )
+                continue
+            echo(f"▶ {notebook.name} ...")
+            kernels.reap()  # the kernels that have exited meanwhile
+            # The notebook runs on the kernel launched while the one before ran; the next one's boots now.
+            if not results:  # the first: nothing ran before it
+                kernels.launch(notebook.parent)
+            if index + 1 < len(notebooks):
+                kernels.launch(notebooks[index + 1].parent)
+            result = run_notebook(
+                notebook, output_dir / notebook.name, notebook_parameters(notebook, parameters), kernels=kernels
             )
-            continue
-        echo(f"▶ {notebook.name} ...")
-        result = run_notebook(notebook, output_dir / notebook.name, notebook_parameters(notebook, parameters))
-        echo(
-            f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s"
-            + (f" — {result.error}" if result.error else "")
-        )
-        results.append(result)
-        failed = failed or not result.ok
+            echo(
+                f"  {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s"
+                + (f" — {result.error}" if result.error else "")
+            )
+            results.append(result)
+            failed = failed or not result.ok
+    finally:
+        kernels.close()
     return results
 
 

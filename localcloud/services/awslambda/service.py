@@ -13,8 +13,13 @@ import uuid
 from typing import Any
 
 from localcloud import runtimes
-from localcloud.patches import patch_source, wrap
+from localcloud.patches import PatchError, patch_source, wrap
 from localcloud.services.awslambda import runtime as runtime_patch
+
+# How long a function stays Pending (its update InProgress) after a change before it is Active
+# (Successful). AWS takes seconds and MiniStack simulates 0.5 s; nothing happens in that time
+# locally (an environment starts at the next invocation), and every deploy waits it out.
+STATE_TRANSITION_SECONDS = 0.1
 
 _FUNCTIONS = re.compile(r"^/2015-03-31/functions/?$")
 _CONFIGURATION = re.compile(r"^/2015-03-31/functions/[^/]+/configuration/?$")
@@ -101,6 +106,10 @@ def apply() -> None:
     discard_only_the_failed_environment()
     import ministack.app as ministack_app
     from ministack.services import lambda_svc
+
+    if not isinstance(getattr(lambda_svc, "_LAMBDA_STATE_TRANSITION_DELAY", None), float):
+        raise PatchError("cannot shorten the Pending state: MiniStack lacks _LAMBDA_STATE_TRANSITION_DELAY")
+    lambda_svc._LAMBDA_STATE_TRANSITION_DELAY = STATE_TRANSITION_SECONDS
 
     def make_dispatch_service_request(original):
         async def _dispatch_service_request(method, path, headers, body, query_params, request_id):
