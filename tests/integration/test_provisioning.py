@@ -142,7 +142,7 @@ def test_pip_failure_names_package_and_platform(tmp_path: Path) -> None:
 @needs_create_order
 def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
     """What AWS gives a function is stdlib + boto3: everything else must be in the zip."""
-    package = build_lambda_package(CREATE_ORDER_DIR, build_root=tmp_path)
+    package = build_lambda_package(CREATE_ORDER_DIR)  # deploying's build cache: the tests' deploys share it
     names, _ = _zip_facts(package.zip_path)
     top = {n.split("/", 1)[0] for n in names}
     assert {
@@ -172,10 +172,10 @@ def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_create_order
 @pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
-def test_create_order_package_follows_the_chosen_runtime(tmp_path: Path, monkeypatch, runtime: str) -> None:
+def test_create_order_package_follows_the_chosen_runtime(monkeypatch, runtime: str) -> None:
     """ORDERLAB_LAMBDA_RUNTIME picks the CPython the compiled dependencies are built for."""
     monkeypatch.setenv(RUNTIME_ENV, runtime)
-    package = build_lambda_package(CREATE_ORDER_DIR, build_root=tmp_path)
+    package = build_lambda_package(CREATE_ORDER_DIR)  # deploying's build cache: the tests' deploys share it
     names, _ = _zip_facts(package.zip_path)
     compiled = [n for n in names if n.startswith("pydantic_core/_pydantic_core.cpython-")]
     assert compiled and all(n.startswith(f"pydantic_core/_pydantic_core.{cpython_tag(runtime[6:])}-") for n in compiled)
