@@ -44,6 +44,8 @@ from helpers.pipeline.step1 import (
     ingestion_status,
 )
 
+pytestmark = pytest.mark.long  # packages built, deployed and cleaned up
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ECHO_FN = FIXTURES / "echo_fn"
 FRONTEND_ORIGIN = "http://127.0.0.1:8000"

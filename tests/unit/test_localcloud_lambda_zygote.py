@@ -55,6 +55,8 @@ def handler(event, context):
 """
 
 
+pytestmark = pytest.mark.long  # each scenario a fresh interpreter with MiniStack, real workers
+
 SPARE_SCENARIOS = {"spare_serves_the_next_request", "killed_environments_are_started_again_ahead"}
 
 
