@@ -15,6 +15,7 @@ import sys
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -32,7 +33,7 @@ from helpers.aws import (
 from helpers.aws.iam import POLICY_NAME, role_name
 from helpers.aws.packaging import PackagingError, build_lambda_package
 from helpers.aws.runtime import RUNTIME_ENV, lambda_runtime, python_version
-from helpers.core.naming import tag_list
+from helpers.core.naming import PREFIX_TAG, PROJECT, PROJECT_TAG, tag_list
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.pipeline.step1 import (
@@ -213,6 +214,39 @@ def test_discovery_drops_deleted_resources_the_tagging_api_still_lists() -> None
     finder.add(live)  # a per-service listing saw it too
     finder.drop_stale()
     assert list(finder.found.values()) == [live]
+
+
+def test_discovery_skips_a_pipe_deleted_between_its_listing_and_its_tags() -> None:
+    """A pipe being deleted (e.g. with its stack) is still listed; its tags are then not found."""
+    from botocore.exceptions import ClientError
+
+    from helpers.ops.discovery import _Finder
+
+    arns = {name: f"arn:aws:pipes:us-east-1:123456789012:pipe/{name}" for name in ("alice-gone", "alice-kept")}
+
+    class Pipes:
+        def get_paginator(self, operation: str) -> Any:
+            assert operation == "list_pipes"
+            return self
+
+        def paginate(self, **params: Any) -> list[dict[str, Any]]:
+            return [{"Pipes": [{"Name": name, "Arn": arn} for name, arn in arns.items()]}]
+
+        def list_tags_for_resource(self, resourceArn: str) -> dict[str, Any]:
+            if resourceArn == arns["alice-gone"]:
+                raise ClientError({"Error": {"Code": "NotFoundException", "Message": "gone"}}, "ListTagsForResource")
+            return {"tags": {PROJECT_TAG: PROJECT, PREFIX_TAG: "alice"}}
+
+    class FakeLab:
+        prefix, region, account_id = "alice", "us-east-1", "123456789012"
+
+        def client(self, service: str) -> object:
+            assert service == "pipes"
+            return Pipes()
+
+    finder = _Finder(FakeLab())  # type: ignore[arg-type]
+    finder.pipes()
+    assert [resource.name for resource in finder.found.values()] == ["alice-kept"]
 
 
 # --- the cloud -----------------------------------------------------------------------------
