@@ -97,9 +97,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             from _pytest.nodeid import coerce_node_id
 
             item._id = coerce_node_id(f"{item.nodeid.rpartition('::')[0]}::{item.name}")
-    # stable: each group keeps its order, and a file's tests stay together (its module fixtures are made once)
+    # stable: each group keeps its order, and a file's tests stay together (its module fixtures are made once);
+    # long files go first within their folder only: a folder may rely on the ones before it (the integration
+    # tests that clean up the session's lab delete the conformance tests' session-scoped probes)
     long_files = {item.path for item in items if item.get_closest_marker("long")}
-    items.sort(key=lambda item: (bool(_background_runs_needed(item)), item.path not in long_files))
+    folders: dict[Path, int] = {}
+    for item in items:
+        folders.setdefault(item.path.parent, len(folders))
+    items.sort(
+        key=lambda item: (
+            bool(_background_runs_needed(item)),
+            folders[item.path.parent],
+            item.path not in long_files,
+        )
+    )
     for item in items:
         if _background_runs_needed(item):
             item.add_marker(pytest.mark.notebooks)
