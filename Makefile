@@ -14,6 +14,10 @@ CHECKOV_STAMP   := .venv-checkov/.installed-$(CHECKOV_VERSION)
 # that read the background runs go last, together (tests/conftest.py; docs/testing.md)
 TEST_WORKERS ?= 2
 PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+# pytest rewrites the asserts of every module of its plugins' distributions (schemathesis, hypothesis:
+# some 480 modules, seconds of CPU) and caches the result as bytecode; PYTHONDONTWRITEBYTECODE in the
+# environment would make every worker of every session rewrite them again (docs/testing.md)
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,12 +46,12 @@ run: $(STAMP)
 ## and checkov (make checkov), so the template's security review runs
 test: $(STAMP) $(CHECKOV_STAMP)
 	sh scripts/install-browser.sh
-	ORDERLAB_REQUIRE_BROWSER=1 ORDERLAB_REQUIRE_CHECKOV=1 $(BIN)/python -m pytest --enforce-iam $(PARALLEL)
+	ORDERLAB_REQUIRE_BROWSER=1 ORDERLAB_REQUIRE_CHECKOV=1 $(PYTEST) --enforce-iam $(PARALLEL)
 
 ## the inner loop (docs/testing.md): unit, conformance and the fast integration tests on the local
 ## cloud — no notebook series, no browser, nothing marked slow; `make test` still runs everything
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest --enforce-iam $(PARALLEL) -m "not notebooks and not browser and not slow"
+	$(PYTEST) --enforce-iam $(PARALLEL) -m "not notebooks and not browser and not slow"
 
 ## CI's second Python (test-py312, test-py313): a virtualenv .venv3XX on that Python (scripts/find-python.sh
 ## finds it, or says what to install), then the whole series headless -> runs/latest-py3.XX/ and the

@@ -89,7 +89,7 @@ def _shared_dir(config: pytest.Config) -> Path:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that reads a background run is a notebooks test (``-m "not notebooks"`` leaves the runs
-    out), and goes last."""
+    out), and goes last; the files marked ``long`` go first, so the workers end together."""
     for item in items:
         # schemathesis gives each API operation's test the same node id (its name alone says which);
         # xdist tells tests apart by node id, so one of them would never run
@@ -97,7 +97,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             from _pytest.nodeid import coerce_node_id
 
             item._id = coerce_node_id(f"{item.nodeid.rpartition('::')[0]}::{item.name}")
-    items.sort(key=lambda item: bool(_background_runs_needed(item)))  # stable: each group keeps its order
+    # stable: each group keeps its order, and a file's tests stay together (its module fixtures are made once);
+    # long files go first within their folder only: a folder may rely on the ones before it (the integration
+    # tests that clean up the session's lab delete the conformance tests' session-scoped probes)
+    long_files = {item.path for item in items if item.get_closest_marker("long")}
+    folders: dict[Path, int] = {}
+    for item in items:
+        folders.setdefault(item.path.parent, len(folders))
+    items.sort(
+        key=lambda item: (
+            bool(_background_runs_needed(item)),
+            folders[item.path.parent],
+            item.path not in long_files,
+        )
+    )
     for item in items:
         if _background_runs_needed(item):
             item.add_marker(pytest.mark.notebooks)
@@ -152,8 +165,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadFileScheduling
 
     readers_file = _shared_dir(config) / READERS_FILE
-    # collection order, not the largest files first: the readers' unit must go last, and the slow
-    # browser and integration files come before the many quick unit tests that fill the gaps at the end
+    # collection order (pytest_collection_modifyitems), not the files with most tests first: the files
+    # marked long first, the readers' unit last, the many quick unit tests fill the gaps at the end
     config.option.loadscopereorder = False
 
     class ReadersLast(LoadFileScheduling):

@@ -412,7 +412,12 @@ class _Finder:
     def pipes(self) -> None:
         client = self.lab.client("pipes")
         for pipe in paginate(client, "list_pipes", "Pipes", NamePrefix=f"{self.lab.prefix}-"):
-            tags = client.list_tags_for_resource(resourceArn=pipe["Arn"]).get("tags", {})
+            try:
+                tags = client.list_tags_for_resource(resourceArn=pipe["Arn"]).get("tags", {})
+            except ClientError as error:
+                if error_code(error) == "NotFoundException":  # deleted since it was listed (a stack deletion)
+                    continue
+                raise
             if _tags_ok(self.lab, tags):
                 self.add(LabResource("pipes", "pipe", pipe["Name"], pipe["Arn"], "tag"))
 

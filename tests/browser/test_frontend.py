@@ -42,7 +42,7 @@ from helpers.pipeline.openapi import DOCUMENT_PATH
 from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.step5 import PipelineStack, deploy_pipeline
 
-pytestmark = [pytest.mark.cloud, pytest.mark.browser]
+pytestmark = [pytest.mark.cloud, pytest.mark.browser, pytest.mark.long]
 
 FINAL_TIMEOUT = 30  # seconds for an order to reach its final status on the page
 XSS_NAME = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.cloud, pytest.mark.browser]
+pytestmark = [pytest.mark.cloud, pytest.mark.browser, pytest.mark.long]
 
 NOTEBOOK = "01_order_ingestion.ipynb"
 FORM_CELL = "01-order-ing-18"  # OrderForm(orders_api)

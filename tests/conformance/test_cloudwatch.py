@@ -50,7 +50,7 @@ from helpers.core.waiters import WaitTimeout, wait_until
 from localcloud.services.cloudwatch.notify import region_name
 from localcloud.services.cloudwatch.runtime import time_scale_from_env
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.cloud, pytest.mark.long]  # alarm periods waited out
 
 LOCAL = os.environ.get("ORDERLAB_TARGET", "local") == "local"
 SCALE = time_scale_from_env().factor if LOCAL else 1.0

@@ -41,6 +41,7 @@ MAX_RECEIVE_COUNT = 3
 pytestmark = [
     pytest.mark.cloud,
     pytest.mark.slow,  # a local cloud of its own, stopped, killed and restarted
+    pytest.mark.long,
     pytest.mark.skipif(external_target() is not None, reason="chaos needs the local cloud (worker processes, restart)"),
 ]
 

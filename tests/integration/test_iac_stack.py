@@ -23,7 +23,11 @@ from helpers.pipeline.orders_api import OrdersApi
 from helpers.pipeline.template import OUTPUTS, stack_name
 from helpers.teach.grade import grade_lab
 
-pytestmark = [pytest.mark.cloud, pytest.mark.skipif(external_target() is not None, reason="deploys on the local cloud")]
+pytestmark = [
+    pytest.mark.cloud,
+    pytest.mark.long,
+    pytest.mark.skipif(external_target() is not None, reason="deploys on the local cloud"),
+]
 
 
 def orderlab(*args: str) -> subprocess.CompletedProcess:

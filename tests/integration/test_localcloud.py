@@ -24,6 +24,7 @@ from helpers.aws.runtime import lambda_runtime
 
 pytestmark = [
     pytest.mark.slow,  # each test starts and stops a local cloud of its own
+    pytest.mark.long,
     pytest.mark.skipif(external_target() is not None, reason="the local cloud itself is under test"),
 ]
 

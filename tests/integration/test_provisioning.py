@@ -15,6 +15,7 @@ import sys
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -32,7 +33,7 @@ from helpers.aws import (
 from helpers.aws.iam import POLICY_NAME, role_name
 from helpers.aws.packaging import PackagingError, build_lambda_package
 from helpers.aws.runtime import RUNTIME_ENV, lambda_runtime, python_version
-from helpers.core.naming import tag_list
+from helpers.core.naming import PREFIX_TAG, PROJECT, PROJECT_TAG, tag_list
 from helpers.ops.cleanup import destroy_lab
 from helpers.ops.discovery import find_lab_resources
 from helpers.pipeline.step1 import (
@@ -43,6 +44,8 @@ from helpers.pipeline.step1 import (
     deploy_ingestion,
     ingestion_status,
 )
+
+pytestmark = pytest.mark.long  # packages built, deployed and cleaned up
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ECHO_FN = FIXTURES / "echo_fn"
@@ -142,7 +145,7 @@ def test_pip_failure_names_package_and_platform(tmp_path: Path) -> None:
 @needs_create_order
 def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
     """What AWS gives a function is stdlib + boto3: everything else must be in the zip."""
-    package = build_lambda_package(CREATE_ORDER_DIR, build_root=tmp_path)
+    package = build_lambda_package(CREATE_ORDER_DIR)  # deploying's build cache: the tests' deploys share it
     names, _ = _zip_facts(package.zip_path)
     top = {n.split("/", 1)[0] for n in names}
     assert {
@@ -172,10 +175,10 @@ def test_create_order_package_is_self_contained(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_create_order
 @pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
-def test_create_order_package_follows_the_chosen_runtime(tmp_path: Path, monkeypatch, runtime: str) -> None:
+def test_create_order_package_follows_the_chosen_runtime(monkeypatch, runtime: str) -> None:
     """ORDERLAB_LAMBDA_RUNTIME picks the CPython the compiled dependencies are built for."""
     monkeypatch.setenv(RUNTIME_ENV, runtime)
-    package = build_lambda_package(CREATE_ORDER_DIR, build_root=tmp_path)
+    package = build_lambda_package(CREATE_ORDER_DIR)  # deploying's build cache: the tests' deploys share it
     names, _ = _zip_facts(package.zip_path)
     compiled = [n for n in names if n.startswith("pydantic_core/_pydantic_core.cpython-")]
     assert compiled and all(n.startswith(f"pydantic_core/_pydantic_core.{cpython_tag(runtime[6:])}-") for n in compiled)
@@ -211,6 +214,39 @@ def test_discovery_drops_deleted_resources_the_tagging_api_still_lists() -> None
     finder.add(live)  # a per-service listing saw it too
     finder.drop_stale()
     assert list(finder.found.values()) == [live]
+
+
+def test_discovery_skips_a_pipe_deleted_between_its_listing_and_its_tags() -> None:
+    """A pipe being deleted (e.g. with its stack) is still listed; its tags are then not found."""
+    from botocore.exceptions import ClientError
+
+    from helpers.ops.discovery import _Finder
+
+    arns = {name: f"arn:aws:pipes:us-east-1:123456789012:pipe/{name}" for name in ("alice-gone", "alice-kept")}
+
+    class Pipes:
+        def get_paginator(self, operation: str) -> Any:
+            assert operation == "list_pipes"
+            return self
+
+        def paginate(self, **params: Any) -> list[dict[str, Any]]:
+            return [{"Pipes": [{"Name": name, "Arn": arn} for name, arn in arns.items()]}]
+
+        def list_tags_for_resource(self, resourceArn: str) -> dict[str, Any]:
+            if resourceArn == arns["alice-gone"]:
+                raise ClientError({"Error": {"Code": "NotFoundException", "Message": "gone"}}, "ListTagsForResource")
+            return {"tags": {PROJECT_TAG: PROJECT, PREFIX_TAG: "alice"}}
+
+    class FakeLab:
+        prefix, region, account_id = "alice", "us-east-1", "123456789012"
+
+        def client(self, service: str) -> object:
+            assert service == "pipes"
+            return Pipes()
+
+    finder = _Finder(FakeLab())  # type: ignore[arg-type]
+    finder.pipes()
+    assert [resource.name for resource in finder.found.values()] == ["alice-kept"]
 
 
 # --- the cloud -----------------------------------------------------------------------------

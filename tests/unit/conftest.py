@@ -315,13 +315,14 @@ def lambda_bundle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], 
     the shared modules and its requirements, installed for the Lambda platform, manylinux x86_64,
     wheels only) but for the CPython running the tests (``run_standalone`` runs it on that one),
     and unpack it into a directory. Call it with the function's folder; the result is cached per
-    folder. Skips (does not fail) only when PyPI cannot be reached at all.
+    folder. The zip comes from deploying's own build cache (``build/lambda``, keyed by a hash of
+    its inputs): the tests' deploys, the other worker and this fixture build each zip once for
+    the session. Skips (does not fail) only when PyPI cannot be reached at all.
     """
     import zipfile
 
     from helpers.aws.packaging import PackagingError, build_lambda_package
 
-    build_root = tmp_path_factory.mktemp("lambda-zips")
     built: dict[Path, Path] = {}
 
     def build(function_dir: Path) -> Path:
@@ -330,7 +331,7 @@ def lambda_bundle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], 
             return built[function_dir]
         try:
             package = build_lambda_package(
-                function_dir, python_version=f"{sys.version_info.major}.{sys.version_info.minor}", build_root=build_root
+                function_dir, python_version=f"{sys.version_info.major}.{sys.version_info.minor}"
             )
         except PackagingError as error:
             if any(marker in str(error) for marker in _NETWORK_ERRORS):

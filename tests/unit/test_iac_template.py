@@ -6,6 +6,9 @@ No cloud: the template is rendered from declarations only.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from helpers.pipeline import catalog, step1, step2, step3, step4
 from helpers.pipeline.security_review import (
     CHECKOV_CONFIG,
     AcceptedFinding,
+    Review,
     accepted_findings,
     find_checkov,
     review_template,
@@ -200,14 +204,43 @@ def _checkov_or_skip() -> Path:
     return checkov
 
 
-def test_checkov_finds_nothing_outside_the_curated_skips() -> None:
-    report = run_checkov(DEFAULT_TEMPLATE_PATH, config=CHECKOV_CONFIG, checkov=_checkov_or_skip())
+@dataclass(frozen=True)
+class CheckovRuns:
+    """The module's two checkov runs on the committed template, running in the background."""
+
+    with_skips: Future[dict]  # with infra/.checkov.yaml, as docs/infrastructure-as-code.md runs it
+    review: Future[Review]  # without the skips: every finding, joined with its reason
+
+
+@pytest.fixture(scope="module", autouse=True)
+def checkov_runs() -> Iterator[CheckovRuns | None]:
+    """Both runs start with the module's first test: each spends seconds starting checkov, and the
+    module's other tests (and each other) can go on meanwhile. None when checkov is not installed."""
+    checkov = find_checkov()
+    if checkov is None:
+        yield None
+        return
+    with ThreadPoolExecutor(2) as pool:
+        yield CheckovRuns(
+            with_skips=pool.submit(run_checkov, DEFAULT_TEMPLATE_PATH, config=CHECKOV_CONFIG, checkov=checkov),
+            review=pool.submit(review_template, DEFAULT_TEMPLATE_PATH, checkov=checkov),
+        )
+
+
+def test_checkov_finds_nothing_outside_the_curated_skips(checkov_runs: CheckovRuns | None) -> None:
+    _checkov_or_skip()
+    assert checkov_runs is not None
+    report = checkov_runs.with_skips.result()
     assert report["summary"]["failed"] == 0, [f["check_id"] for f in report["results"]["failed_checks"]]
     assert report["summary"]["passed"] > 0
 
 
-def test_every_checkov_finding_has_the_reason_the_lab_accepts_it_and_no_skip_is_stale() -> None:
-    review = review_template(DEFAULT_TEMPLATE_PATH, checkov=_checkov_or_skip())
+def test_every_checkov_finding_has_the_reason_the_lab_accepts_it_and_no_skip_is_stale(
+    checkov_runs: CheckovRuns | None,
+) -> None:
+    _checkov_or_skip()
+    assert checkov_runs is not None
+    review = checkov_runs.review.result()
     assert review.findings, "checkov found nothing: then the skip list should go"
     assert review.unexplained == []
     assert {finding.check for finding in review.findings} == {skip.check for skip in accepted_findings()}

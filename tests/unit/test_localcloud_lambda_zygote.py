@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +57,25 @@ def handler(event, context):
 """
 
 
+pytestmark = pytest.mark.long  # each scenario a fresh interpreter with MiniStack, real workers
+
 SPARE_SCENARIOS = {"spare_serves_the_next_request", "killed_environments_are_started_again_ahead"}
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        "forks_after_first_init",
-        "killed_environment_is_replaced_by_a_fork",
-        "zygote_reappears_after_a_kill",
-        "off_switch_starts_normally",
-        "spare_serves_the_next_request",
-        "killed_environments_are_started_again_ahead",
-    ],
-)
-def test_zygote(scenario: str, tmp_path: Path) -> None:
+SCENARIOS = [
+    "forks_after_first_init",
+    "killed_environment_is_replaced_by_a_fork",
+    "zygote_reappears_after_a_kill",
+    "off_switch_starts_normally",
+    "spare_serves_the_next_request",
+    "killed_environments_are_started_again_ahead",
+]
+# Scenarios run at once: each mostly waits (handlers that sleep, environments starting), so two
+# together take little longer than one.
+SCENARIOS_AT_ONCE = 2
+
+
+def _run(scenario: str, tmp_path: Path) -> None:
     run_scenario(
         __file__,
         scenario,
@@ -79,6 +85,26 @@ def test_zygote(scenario: str, tmp_path: Path) -> None:
         # The scenarios that count forks run without the spare environment (it is a fork too).
         ORDERLAB_LAMBDA_SPARE="1" if scenario in SPARE_SCENARIOS else "0",
     )
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[None]]]:
+    """The session's selected scenarios, started with the first of them, SCENARIOS_AT_ONCE at a time;
+    each in a fresh interpreter and a folder of its own (nothing shared: its own ORDERLAB_HOME)."""
+    selected = [
+        item.callspec.params["scenario"]
+        for item in request.session.items
+        if item.module is request.module and item.originalname == "test_zygote"  # type: ignore[attr-defined]
+    ]
+    with ThreadPoolExecutor(SCENARIOS_AT_ONCE) as pool:
+        yield {scenario: pool.submit(_run, scenario, tmp_path_factory.mktemp(scenario)) for scenario in selected}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_zygote(scenario: str, scenario_runs: dict[str, Future[None]]) -> None:
+    scenario_runs[scenario].result()  # re-raises the scenario's failure, with its output
 
 
 def test_zygote_command_line_is_not_an_environment() -> None:
