@@ -292,7 +292,10 @@ def build_lambda_package(
     key = inputs_hash(function_dir, python_version, architecture)
     build_root = Path(build_root)
     build_root.mkdir(parents=True, exist_ok=True)
-    stem = f"{function_dir.name}-{architecture}-py{python_version}"
+    # The folder's path is in the name: a learner's edited copy (workspace/<prefix>/lambdas/<name>) has the
+    # same folder name, and building it must not remove the original's zip while it is in use.
+    folder = hashlib.sha256(str(function_dir).encode()).hexdigest()[:8]
+    stem = f"{function_dir.name}-{folder}-{architecture}-py{python_version}"
     zip_path = build_root / f"{stem}-{key[:20]}.zip"
     if zip_path.is_file() and not force:
         return Package(zip_path, _sha256_b64(zip_path), zip_path.stat().st_size, key, cached=True)
