@@ -582,7 +582,8 @@ def _measured(results: dict[str, Any]) -> dict[str, float | None]:
         if ingest is not None and completion is not None
         else None,
         "e2e_p99_ms_at_50_per_s": get("e2e", "order_post_to_final_status", "p99_ms"),
-        "series_headless_s": get("series", "total_s"),
+        # a series with a failed notebook is no figure: it may have skipped what takes the time
+        "series_headless_s": get("series", "total_s") if get("series", "all_ok") else None,
         "server_rss_mb_after_10k": get("memory", "server_rss_mb"),
         "workers_pss_mb_after_10k": get("memory", "workers_pss_mb"),
         "chaos_accounted_pct": get("chaos", "ledger", "accounted_pct"),

@@ -17,6 +17,8 @@ What AWS does, and MiniStack 1.5.33 does not:
   CreatePipe/UpdatePipe/DeletePipe (:mod:`localcloud.services.pipes`): its ``SourceParameters``
   (filter, batch, retries, dead-letter queue), ``Enrichment``, ``EnrichmentParameters`` and
   ``TargetParameters`` are validated and honoured. MiniStack registered a stub that dropped them.
+  As on AWS, the resource is complete once the pipe has left CREATING/UPDATING (a pipe that ends
+  CREATE_FAILED fails it), so a stack's pipe is RUNNING when the stack is.
 * **An HTTP API's ``Body`` is imported.** ``AWS::ApiGatewayV2::Api`` with an OpenAPI ``Body`` (what
   the SAM transform generates for ``AWS::Serverless::HttpApi``) gets its name from ``info.title``,
   its CORS from ``x-amazon-apigateway-cors``, its tags from ``tags``, and one integration and route
@@ -32,11 +34,15 @@ What AWS does, and MiniStack 1.5.33 does not:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from localcloud.patches import PatchError
+from localcloud.services.pipes.models import TRANSITIONAL
 
+# How long a stack waits for its pipe to leave CREATING/UPDATING (the local transition takes 0.2 s).
+PIPE_STABILIZATION_SECONDS = 30.0
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method")
 _PIPE_FIELDS = (
     "Source",
@@ -316,12 +322,24 @@ def apply() -> None:
             body["Tags"] = dict(tags) if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
         return body
 
+    def settled_pipe(name: str) -> dict[str, Any]:
+        """The pipe once it left CREATING/UPDATING, as CloudFormation waits for it; a failed one fails the resource."""
+        deadline = time.monotonic() + PIPE_STABILIZATION_SECONDS
+        record = pipes_patch._pipes_module._pipes[name]
+        while record.get("CurrentState") in TRANSITIONAL and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = str(record.get("CurrentState"))
+        if state in TRANSITIONAL or state.endswith("_FAILED"):
+            reason = record.get("StateReason") or f"the pipe is {state}"
+            raise ValueError(handler_message("Pipes", f"Pipe {name} did not stabilize: {reason}"))
+        return record
+
     def pipe_create(logical_id: str, props: dict[str, Any], stack_name: str) -> Any:
         name = props.get("Name") or provisioners._physical_name(stack_name, logical_id, max_len=64)
         status, _headers, body = pipes_patch.create_pipe(name, pipe_body(props))
         if status >= 400:
             raise ValueError(handler_message("Pipes", _pipe_error(body), code="InvalidRequest"))
-        record = pipes_patch._pipes_module._pipes[name]
+        record = settled_pipe(name)
         return name, {"Arn": record["Arn"], "Name": name}
 
     def pipe_update(
@@ -340,7 +358,7 @@ def apply() -> None:
         status, _headers, body = pipes_patch.update_pipe(physical_id, update)
         if status >= 400:
             raise ValueError(handler_message("Pipes", _pipe_error(body), code="InvalidRequest"))
-        record = pipes_patch._pipes_module._pipes[physical_id]
+        record = settled_pipe(physical_id)
         return physical_id, {"Arn": record["Arn"], "Name": physical_id}
 
     def pipe_delete(physical_id: str, props: dict[str, Any]) -> None:
