@@ -77,6 +77,9 @@ async def _serve(port: int, *, before_stop: Callable[[], object] | None = None) 
             await asyncio.to_thread(before_stop)
 
     await serve(ministack_app.app, config, shutdown_trigger=stop_requested)
+    # Before asyncio.run shuts the default executor down, which waits for its threads: an invocation
+    # still waiting on its Lambda worker would hold the exit until the function returned.
+    _kill_lambda_workers()
 
 
 def _kill_lambda_workers() -> None:

@@ -165,14 +165,15 @@ def _role_not_ready(error: ClientError) -> bool:
 
 
 @contextmanager
-def event_source_mapping(lab: Any, probe: EventProbe, **params: Any) -> Iterator[dict]:
+def event_source_mapping(lab: Any, probe: EventProbe, *, warm: bool = False, **params: Any) -> Iterator[dict]:
     """Create a mapping to the probe, wait until it is Enabled, and delete it afterwards.
 
-    The probe is invoked once first: a first batch that met a cold start could outlast the tests'
-    one-second visibility timeouts, and SQS would then deliver the whole batch again, as on AWS.
+    ``warm``: invoke the probe once first. A first batch that met a cold start could outlast a
+    one-second visibility timeout, and SQS would then deliver the whole batch again, as on AWS.
     """
     lam = lab.client("lambda")
-    lam.invoke(FunctionName=probe.name, Payload=b"{}")  # logs an invocation of no source: no test counts it
+    if warm:
+        lam.invoke(FunctionName=probe.name, Payload=b"{}")  # logs an invocation of no source: none is counted
     mapping = retry_on(
         lambda: lam.create_event_source_mapping(FunctionName=probe.name, Tags=lab.tags, **params),
         should_retry=_role_not_ready,

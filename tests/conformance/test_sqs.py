@@ -66,7 +66,7 @@ def _counts(found: list[Invocation], name: str) -> list[int]:
 def _until_redelivered(lab, probe, url: str, arn: str, name: str, what: str, **mapping) -> list[Invocation]:
     """Map the queue to the probe (batches of 10, ``mapping`` settings) until the message ``name`` has been
     delivered twice and the queue is empty; every invocation, oldest first."""
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10, **mapping):
+    with event_source_mapping(lab, probe, warm=True, EventSourceArn=arn, BatchSize=10, **mapping):
         found = wait_for_invocations(lab, probe, arn, lambda f: _counts(f, name) == [1, 2], what)
         wait_queue_size(lab, url)
     return found
@@ -135,7 +135,7 @@ def _redrive_pair(lab, component: str, *, visibility: int = 1, max_receives: int
 
 def _dead_lettered(lab, probe, arn: str, dlq_url: str) -> tuple[dict, list[Invocation]]:
     """Map the queue to the probe until one message lands in the DLQ: that message and every invocation."""
-    with event_source_mapping(lab, probe, EventSourceArn=arn, BatchSize=10):
+    with event_source_mapping(lab, probe, warm=True, EventSourceArn=arn, BatchSize=10):
         [dead] = receive(lab, dlq_url, 1, AttributeNames=["All"])
         return dead, invocations(lab, probe, arn)
 

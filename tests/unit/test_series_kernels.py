@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -57,6 +59,17 @@ def _children() -> set[int]:
 
 def _kernel_sockets() -> set[str]:
     return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("orderlab-kernel-")}
+
+
+@pytest.fixture(autouse=True)
+def own_socket_folder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The kernels' socket files go to a folder of this test's own: other kernels of the session (the
+    background series run, the other worker) come and go in the shared temporary folder meanwhile.
+    A short path: a Unix socket's path has at most 107 bytes."""
+    folder = tempfile.mkdtemp(prefix="okt-", dir="/tmp")
+    monkeypatch.setattr(tempfile, "tempdir", folder)
+    yield
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.timeout(180)
