@@ -97,6 +97,7 @@ def test_headless_runs_use_the_sliced_client() -> None:
 
 
 @pytest.mark.long  # 150 cells on a real kernel
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_kernel_writing_to_an_output_widget_never_stalls(tmp_path: Path) -> None:
     notebook = new_notebook()

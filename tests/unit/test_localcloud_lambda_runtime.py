@@ -58,6 +58,7 @@ def test_code_is_extracted_once_per_content_and_shared(tmp_path: Path, monkeypat
 
 
 @pytest.mark.long  # each scenario a fresh interpreter with MiniStack, real workers
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["crash_in_flight", "failed_init_ends_only_its_environment"])
 def test_a_dead_environment(scenario: str, tmp_path: Path) -> None:
     run_scenario(__file__, scenario, tmp_path, timeout=120)

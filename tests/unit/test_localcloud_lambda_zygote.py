@@ -102,6 +102,7 @@ def scenario_runs(
         yield {scenario: pool.submit(_run, scenario, tmp_path_factory.mktemp(scenario)) for scenario in selected}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_zygote(scenario: str, scenario_runs: dict[str, Future[None]]) -> None:
     scenario_runs[scenario].result()  # re-raises the scenario's failure, with its output

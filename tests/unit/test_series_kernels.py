@@ -25,6 +25,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from helpers.teach.kernels import PRELOADED_MODULES, SeriesKernels, request_shutdown
 from helpers.teach.runner import run_series
 
+pytestmark = pytest.mark.slow  # real kernels, several per test
+
 PROBE = (
     "import json, os, sys\n"
     "print(json.dumps({'pid': os.getpid(), 'cwd': os.getcwd(),\n"
