@@ -38,10 +38,12 @@ def own_prefix(lab: Any, suffix: str) -> Iterator[Any]:
     For a module whose orders or settings must not reach what other modules deploy for the session's prefix.
     """
     from helpers import Lab
+    from helpers.learn.page import stop_page
     from helpers.ops.cleanup import destroy_lab
 
     own = Lab(lab.target, prefix=f"{lab.prefix}{suffix}")
     yield own
+    stop_page(own.prefix)  # notebook 01 starts the prefix's order page; cleanup.ipynb stops it the same way
     report = destroy_lab(own)
     assert not report.remaining, report.remaining
 
