@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from localcloud.patches import PatchError
-from localcloud.services.pipes.models import TRANSITIONAL
+from localcloud.services.pipes.models import FAILED_AFTER, TRANSITIONAL
 
 # How long a stack waits for its pipe to leave CREATING/UPDATING (the local transition takes 0.2 s).
 PIPE_STABILIZATION_SECONDS = 30.0
@@ -329,7 +329,7 @@ def apply() -> None:
         while record.get("CurrentState") in TRANSITIONAL and time.monotonic() < deadline:
             time.sleep(0.05)
         state = str(record.get("CurrentState"))
-        if state in TRANSITIONAL or state.endswith("_FAILED"):
+        if state in TRANSITIONAL or state in FAILED_AFTER.values():
             reason = record.get("StateReason") or f"the pipe is {state}"
             raise ValueError(handler_message("Pipes", f"Pipe {name} did not stabilize: {reason}"))
         return record
